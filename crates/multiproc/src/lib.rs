@@ -1,0 +1,55 @@
+//! Share data between processes: what Python's `multiprocessing` gives Python programs, for Rust,
+//! without its traps.
+//!
+//! ```
+//! use multiproc::{Process, SharedMemory};
+//!
+//! fn main() -> multiproc::Result<()> {
+//!     multiproc::init(); // first line of main: in a child, runs its task and exits
+//!
+//!     let child = Process::spawn((6, 7), |(a, b): (i32, i32)| a * b)?;
+//!     assert_eq!(child.join()?, 42); // the function's return value comes back
+//!
+//!     let shm = SharedMemory::create(5)?; // a handle: passes to a child like any argument
+//!     Process::spawn(shm.clone(), |shm: SharedMemory| shm.write_at(0, b"hello").unwrap())?.join()?;
+//!     let mut out = [0; 5];
+//!     shm.read_at(0, &mut out)?;
+//!     assert_eq!(&out, b"hello");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Which piece do I need?
+//!
+//! | to | use |
+//! |---|---|
+//! | run a function in another process and get its result | [`Process::spawn`], [`Process::join`] |
+//! | choose fork instead of a fresh process | [`Process::builder`], [`StartMethod`] |
+//! | give processes a block of memory they all see | [`SharedMemory`] |
+//! | start processes from `cargo test` | [`test_support!`] |
+//!
+//! # How a child starts
+//!
+//! By default a child is this same program executed again. [`init`], the first line of `main`,
+//! notices it is a child, runs the function its parent chose, sends back the result and exits; the
+//! rest of `main` never runs in the child. A child never outlives its parent: if the parent dies,
+//! even by SIGKILL, its children are killed too.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod process;
+mod shared;
+#[allow(unsafe_code)] // segments: raw pointers into shared memory
+mod shm;
+#[allow(unsafe_code)] // the operating system
+mod sys;
+mod test_support;
+mod transfer;
+
+pub use error::{Error, Result};
+pub use process::{Builder, ExitStatus, JoinError, Process, SpawnError, StartMethod, init};
+pub use shared::SharedMemory;
+pub use shm::ShmError;
+pub use transfer::{DecodeError, EncodeError};

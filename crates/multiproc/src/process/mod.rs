@@ -1,0 +1,146 @@
+//! Processes that run a Rust function: starting them, start methods, joining, signals.
+//!
+//! A child runs `f(args)` and [`Process::join`] returns what `f` returned. `f` is a plain function
+//! or a closure that captures nothing (it coerces to `fn(A) -> R`); `args` and the result travel
+//! serialized, and handles inside them (shared memory, and later locks, queues, connections,
+//! proxies) travel with their file descriptors.
+
+mod bootstrap;
+mod error;
+mod handle;
+mod identity;
+mod spawner;
+mod task;
+
+pub use bootstrap::init;
+pub use error::{ExitStatus, JoinError, SpawnError};
+pub use handle::Process;
+
+pub(crate) use bootstrap::is_initialized;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::transfer::{self, Message};
+
+/// How a child process comes to be.
+///
+/// Python has the same three; this build offers the first two, and leaves room for `ForkServer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum StartMethod {
+    /// Execute this program again (`/proc/self/exe`); the new process calls [`init`] first thing in
+    /// `main`, which runs the task. Safe whatever threads the parent has. The default.
+    #[default]
+    Spawn,
+    /// Fork this process: faster, and the child starts with a copy of the parent's memory.
+    ///
+    /// Hazard (as in Python): only the forking thread exists in the child. A lock another thread
+    /// held at the fork (including the stdout lock while it printed) stays held forever in the
+    /// child, and the child deadlocks when it takes it. Prefer [`StartMethod::Spawn`] in programs
+    /// with threads.
+    Fork,
+}
+
+impl<R> Process<R> {
+    /// Starts a process running `f(args)` with the default settings (start method
+    /// [`StartMethod::Spawn`], name `Process-N`).
+    ///
+    /// Fails at once, in the caller, if `args` do not serialize or the child cannot be started.
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// fn shout(word: String) -> String {
+    ///     word.to_uppercase()
+    /// }
+    /// let child = multiproc::Process::spawn("hello".to_string(), shout)?;
+    /// assert_eq!(child.join()?, "HELLO");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn spawn<A>(args: A, f: fn(A) -> R) -> Result<Process<R>, SpawnError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        Builder::new().spawn(args, f)
+    }
+}
+
+impl Process<()> {
+    /// A builder to choose the name and the start method; its `spawn` gives the `Process<R>`.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+}
+
+/// Settings for a new process: its name and start method.
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// use multiproc::{Process, StartMethod};
+///
+/// let child = Process::builder()
+///     .name("doubler")
+///     .start_method(StartMethod::Fork)
+///     .spawn(21, |n: u64| n * 2)?;
+/// assert_eq!(child.name(), "doubler");
+/// assert_eq!(child.join()?, 42);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct Builder {
+    name: Option<String>,
+    start_method: StartMethod,
+}
+
+impl Builder {
+    /// Default settings.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The name [`Process::name`] reports.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How the child is started.
+    #[doc(alias = "set_start_method")]
+    #[doc(alias = "get_context")]
+    pub fn start_method(mut self, method: StartMethod) -> Builder {
+        self.start_method = method;
+        self
+    }
+
+    /// Starts a process running `f(args)`. See [`Process::spawn`].
+    #[doc(alias = "start")]
+    pub fn spawn<A, R>(self, args: A, f: fn(A) -> R) -> Result<Process<R>, SpawnError>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        if !is_initialized() {
+            return Err(SpawnError::NotInitialized);
+        }
+        let Message { bytes: args, fds } = transfer::encode(&args)?;
+        let (identity, default_name) = identity::next_child();
+        let name = self.name.unwrap_or(default_name);
+        let task = task::Task {
+            entry: task::entry_for(f),
+            identity,
+            args,
+        };
+        let task = Message {
+            bytes: transfer::encode_plain(&task)?,
+            fds,
+        };
+        let started = spawner::start(self.start_method, task)?;
+        Ok(Process::new(started, name))
+    }
+}

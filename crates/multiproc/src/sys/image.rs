@@ -1,0 +1,113 @@
+//! Functions named by their place in the executable image, so that a child process running the same
+//! image can call a function its parent chose.
+//!
+//! # Implementation notes
+//!
+//! A position-independent executable is loaded at a random base, the same for all its code, so the
+//! distance between two functions of one image is the same in every process running it. A function
+//! travels as its distance from [`anchor`]. The child is an exec of `/proc/self/exe` or a fork, so it
+//! runs the very same image; [`ImageFn::probe`] adds a cheap check of that on arrival.
+
+use serde::{Deserialize, Serialize};
+
+#[inline(never)]
+fn anchor() -> u64 {
+    std::hint::black_box(0x6d75_6c74_6970_726f)
+}
+
+#[inline(never)]
+fn probe_target() -> u64 {
+    std::hint::black_box(0x7072_6f62_6500_0001)
+}
+
+fn anchor_address() -> usize {
+    anchor as fn() -> u64 as usize
+}
+
+/// A function of this image, as its offset from the anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ImageFn(i64);
+
+impl ImageFn {
+    /// Names the function at `address` (a `fn` pointer cast to `usize`).
+    pub(crate) fn of(address: usize) -> ImageFn {
+        ImageFn(address.wrapping_sub(anchor_address()) as i64)
+    }
+
+    /// A fixed function of this crate: equal in two processes only if they run the same image.
+    pub(crate) fn probe() -> ImageFn {
+        ImageFn::of(probe_target as fn() -> u64 as usize)
+    }
+
+    /// The function pointer back, in this process.
+    ///
+    /// # Safety
+    ///
+    /// `self` must come from [`ImageFn::of`] applied to a function pointer of type `F`, in a process
+    /// running this same executable image (an ancestor that exec'd `/proc/self/exe`, or forked).
+    pub(crate) unsafe fn resolve<F: Copy>(self) -> F {
+        assert_eq!(
+            size_of::<F>(),
+            size_of::<usize>(),
+            "F must be a function pointer"
+        );
+        let address = anchor_address().wrapping_add(self.0 as usize);
+        // SAFETY: per this function's contract, `address` is the address of a function of type `F`
+        // in this image, and `F` is a function pointer type of the size of `usize`.
+        unsafe { std::mem::transmute_copy::<usize, F>(&address) }
+    }
+}
+
+/// A call `call(f, input)` that a child process can make: `f: fn(A) -> R` is the user's function and
+/// `call`, generic over `A` and `R`, knows how to feed it an `I` and make an `O` of its result. The
+/// entry itself only names `I` and `O`, so a child can run it without knowing `A` and `R`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct EntryPoint<I, O> {
+    shim: ImageFn,
+    call: ImageFn,
+    function: ImageFn,
+    probe: ImageFn,
+    _types: std::marker::PhantomData<fn(I) -> O>,
+}
+
+/// The entry was made by a process running another executable image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ImageMismatch;
+
+impl<I, O> EntryPoint<I, O> {
+    pub(crate) fn new<A, R>(function: fn(A) -> R, call: fn(fn(A) -> R, I) -> O) -> Self {
+        EntryPoint {
+            shim: ImageFn::of(shim::<A, R, I, O> as fn(ImageFn, ImageFn, I) -> O as usize),
+            call: ImageFn::of(call as usize),
+            function: ImageFn::of(function as usize),
+            probe: ImageFn::probe(),
+            _types: std::marker::PhantomData,
+        }
+    }
+
+    /// Runs `call(function, input)` in this process.
+    ///
+    /// # Safety
+    ///
+    /// `self` must have been made by [`EntryPoint::new`] in a process running this same executable
+    /// image (this process's parent, which exec'd `/proc/self/exe` or forked), and reached this
+    /// process unaltered. The probe check catches a different image, not a forged entry.
+    pub(crate) unsafe fn invoke(self, input: I) -> Result<O, ImageMismatch> {
+        if self.probe != ImageFn::probe() {
+            return Err(ImageMismatch);
+        }
+        // SAFETY: per this function's contract, `shim` was made from `shim::<A, R, I, O>`, whose
+        // type is exactly the one resolved here, in this same image.
+        let shim: fn(ImageFn, ImageFn, I) -> O = unsafe { self.shim.resolve() };
+        Ok(shim(self.call, self.function, input))
+    }
+}
+
+fn shim<A, R, I, O>(call: ImageFn, function: ImageFn, input: I) -> O {
+    // SAFETY: `EntryPoint::new::<A, R>` made `call` from a `fn(fn(A) -> R, I) -> O` and `function`
+    // from a `fn(A) -> R`, in this same image (the contract of `EntryPoint::invoke`, our only caller).
+    let (call, function): (fn(fn(A) -> R, I) -> O, fn(A) -> R) =
+        unsafe { (call.resolve(), function.resolve()) };
+    call(function, input)
+}

@@ -1,0 +1,14 @@
+//! The Linux backend.
+
+mod memfd;
+mod mmap;
+mod process;
+mod socket;
+
+pub(crate) use memfd::Memfd;
+pub(crate) use mmap::Mapping;
+pub(crate) use process::{
+    ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, own_pid,
+    replace_stdin_with_null, spawn_self, take_stdin, wait_readable,
+};
+pub(crate) use socket::{Received, recv_with_fds, send_with_fds, seqpacket_pair};

@@ -1,0 +1,172 @@
+//! Starting, watching, signalling and reaping child processes; the child's side of its bootstrap.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+
+/// How a process ended, as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RawExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// A child of this process, held by a pidfd: signals and waits can never reach a recycled pid.
+#[derive(Debug)]
+pub(crate) struct ChildHandle {
+    pid: u32,
+    pidfd: OwnedFd,
+}
+
+impl ChildHandle {
+    fn adopt(pid: u32) -> io::Result<ChildHandle> {
+        let raw = Pid::from_raw(pid as i32).ok_or_else(|| io::Error::other("child pid is zero"))?;
+        // The child is ours and not yet reaped, so `pid` cannot have been reused: the pidfd names it.
+        let pidfd = rustix::process::pidfd_open(raw, PidfdFlags::empty())?;
+        Ok(ChildHandle { pid, pidfd })
+    }
+
+    /// Another handle to the same child.
+    pub(crate) fn try_clone(&self) -> io::Result<ChildHandle> {
+        Ok(ChildHandle {
+            pid: self.pid,
+            pidfd: self.pidfd.try_clone()?,
+        })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Reaps the child if it has ended; `None` while it runs.
+    pub(crate) fn try_wait(&self) -> io::Result<Option<RawExitStatus>> {
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+        let status = loop {
+            match rustix::process::waitid(WaitId::PidFd(self.pidfd.as_fd()), options) {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => break other?,
+            }
+        };
+        Ok(
+            status.map(|s| match (s.exit_status(), s.terminating_signal()) {
+                (_, Some(signal)) => RawExitStatus::Signaled(signal),
+                (Some(code), None) => RawExitStatus::Exited(code),
+                (None, None) => RawExitStatus::Exited(0),
+            }),
+        )
+    }
+
+    /// Sends SIGTERM (`force == false`) or SIGKILL. A child that has already ended is not an error.
+    pub(crate) fn signal(&self, force: bool) -> io::Result<()> {
+        let signal = if force { Signal::KILL } else { Signal::TERM };
+        match rustix::process::pidfd_send_signal(&self.pidfd, signal) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl AsFd for ChildHandle {
+    /// The pidfd: it becomes readable when the child ends.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+}
+
+/// This process's id.
+pub(crate) fn own_pid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}
+
+/// Whether the calling thread is the process's first thread, which lives as long as the process.
+pub(crate) fn is_main_thread() -> bool {
+    rustix::thread::gettid() == rustix::process::getpid()
+}
+
+/// Starts this same executable again (`/proc/self/exe`, so a binary replaced on disk meanwhile is
+/// not picked up) with `args`, and `stdin` as its standard input. No code runs between fork and exec,
+/// so the standard library uses its fastest path (posix_spawn, a vfork).
+pub(crate) fn spawn_self(
+    argv0: &OsStr,
+    args: &[&OsStr],
+    stdin: OwnedFd,
+) -> io::Result<ChildHandle> {
+    let child = Command::new("/proc/self/exe")
+        .arg0(argv0)
+        .args(args)
+        .stdin(Stdio::from(stdin))
+        .spawn()?;
+    // Dropping `std::process::Child` neither waits nor kills: the pidfd takes over.
+    ChildHandle::adopt(child.id())
+}
+
+/// Forks this process; the child runs `child` on a copy of the calling thread and ends with the code
+/// it returns, without running exit handlers. The parent gets the child's handle.
+pub(crate) fn fork_child(child: impl FnOnce() -> i32) -> io::Result<ChildHandle> {
+    // SAFETY: after fork only the calling thread exists in the child. Memory another thread was
+    // changing at the time is either behind a lock, which the copy shows as held (the child may then
+    // deadlock, the hazard documented on `StartMethod::Fork`, but never reads a half-made value),
+    // or behind atomics, which are whole. glibc's fork handlers leave malloc usable in the child.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+            // SAFETY: `_exit` ends the process at once; nothing is borrowed across it.
+            unsafe { libc::_exit(code) }
+        }
+        pid => ChildHandle::adopt(pid as u32),
+    }
+}
+
+/// Asks for SIGKILL when the parent dies, then checks that the parent is still `expected_parent`:
+/// a parent that died before the request leaves the child with another parent and no signal.
+/// Returns false in that case; the caller must end.
+pub(crate) fn arm_parent_death_signal(expected_parent: u32) -> bool {
+    if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err() {
+        return false;
+    }
+    rustix::process::getppid().is_some_and(|p| p.as_raw_nonzero().get() as u32 == expected_parent)
+}
+
+/// Takes this process's standard input as a close-on-exec descriptor (the bootstrap channel).
+pub(crate) fn take_stdin() -> io::Result<OwnedFd> {
+    Ok(rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3)?)
+}
+
+/// Puts /dev/null on standard input, as Python does for its children.
+pub(crate) fn replace_stdin_with_null() -> io::Result<()> {
+    let null = std::fs::File::open("/dev/null")?;
+    rustix::stdio::dup2_stdin(null)?;
+    Ok(())
+}
+
+/// Waits until one of `fds` is readable (or hung up), or `timeout` passes (`None`: no limit).
+/// Returns which ones are ready; all false on timeout.
+pub(crate) fn wait_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> io::Result<Vec<bool>> {
+    let mut polls: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(fd, PollFlags::IN))
+        .collect();
+    let timeout = timeout.map(|d| rustix::event::Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: d.subsec_nanos() as _,
+    });
+    loop {
+        match rustix::event::poll(&mut polls, timeout.as_ref()) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) => break,
+        }
+    }
+    Ok(polls.iter().map(|p| !p.revents().is_empty()).collect())
+}

@@ -1,0 +1,208 @@
+//! How values travel between processes, handles included.
+//!
+//! A value is encoded with postcard into bytes plus a table of file descriptors: serializing a handle
+//! (a shared memory segment, later a lock, a queue, a connection) duplicates its descriptor into the
+//! table and writes only its index in the bytes. A carrier ([`packet`] over the bootstrap socket, and
+//! later pipes and queues) moves the table with SCM_RIGHTS; decoding gives each handle its descriptor
+//! back by index. Handle types implement `Serialize`/`Deserialize` with [`serialize_fd`] and
+//! [`deserialize_fd`], so they are ordinary process arguments and messages.
+//!
+//! # Implementation notes
+//!
+//! serde has no side channel, so the table being filled or emptied is a thread-local stack, pushed
+//! for the duration of one [`encode`] or [`decode`] (a stack, so that a `Serialize` impl may itself
+//! encode). A handle serialized by any other serializer finds no table and fails with a clear error.
+
+pub(crate) mod packet;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A value ready to travel: its bytes and the descriptors its handles refer to by index.
+#[derive(Debug, Default)]
+pub(crate) struct Message {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) fds: Vec<OwnedFd>,
+}
+
+/// A value could not be serialized: the error is the serializer's, or a handle's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the value could not be serialized: {message}")]
+pub struct EncodeError {
+    message: String,
+}
+
+impl EncodeError {
+    pub(crate) fn new(message: impl fmt::Display) -> Self {
+        EncodeError {
+            message: message.to_string(),
+        }
+    }
+
+    /// What the serializer said.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Bytes received could not be turned back into a value of the expected type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the value could not be deserialized: {message}")]
+pub struct DecodeError {
+    message: String,
+}
+
+impl DecodeError {
+    pub(crate) fn new(message: impl fmt::Display) -> Self {
+        DecodeError {
+            message: message.to_string(),
+        }
+    }
+
+    /// What the deserializer said.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+thread_local! {
+    static OUTGOING: RefCell<Vec<Vec<OwnedFd>>> = const { RefCell::new(Vec::new()) };
+    static INCOMING: RefCell<Vec<Vec<Option<OwnedFd>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Pops the table pushed by its creator even when serde unwinds.
+struct TableGuard<'a, T: 'static>(
+    &'static std::thread::LocalKey<RefCell<Vec<T>>>,
+    std::marker::PhantomData<&'a ()>,
+);
+
+impl<T> TableGuard<'_, T> {
+    fn push(key: &'static std::thread::LocalKey<RefCell<Vec<T>>>, table: T) -> Self {
+        key.with(|stack| stack.borrow_mut().push(table));
+        TableGuard(key, std::marker::PhantomData)
+    }
+
+    fn pop(self) -> T {
+        let table = self
+            .0
+            .with(|stack| stack.borrow_mut().pop())
+            .expect("table pushed by this guard");
+        std::mem::forget(self);
+        table
+    }
+}
+
+impl<T> Drop for TableGuard<'_, T> {
+    fn drop(&mut self) {
+        self.0.with(|stack| stack.borrow_mut().pop());
+    }
+}
+
+/// Encodes `value`, collecting the descriptors of the handles inside it.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Message, EncodeError> {
+    let guard = TableGuard::push(&OUTGOING, Vec::new());
+    let bytes = postcard::to_stdvec(value);
+    let fds = guard.pop();
+    let bytes = bytes.map_err(|e| EncodeError::new(describe_postcard(e)))?;
+    Ok(Message { bytes, fds })
+}
+
+/// Encodes a value that holds no handle (an internal envelope); its descriptors are refused.
+pub(crate) fn encode_plain<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    let message = encode(value)?;
+    if !message.fds.is_empty() {
+        return Err(EncodeError::new("this value may not contain handles"));
+    }
+    Ok(message.bytes)
+}
+
+/// Decodes a `T` from `message`, handing its handles their descriptors. Descriptors no handle
+/// claimed are closed. Trailing bytes are an error.
+pub(crate) fn decode<T: DeserializeOwned>(message: Message) -> Result<T, DecodeError> {
+    let guard = TableGuard::push(&INCOMING, message.fds.into_iter().map(Some).collect());
+    let value = postcard::take_from_bytes::<T>(&message.bytes);
+    drop(guard.pop());
+    match value {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(DecodeError::new(format!(
+            "{} unexpected trailing bytes",
+            rest.len()
+        ))),
+        Err(e) => Err(DecodeError::new(describe_postcard(e))),
+    }
+}
+
+/// Decodes an internal envelope that carries no handle.
+pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    decode(Message {
+        bytes: bytes.to_vec(),
+        fds: Vec::new(),
+    })
+}
+
+fn describe_postcard(e: postcard::Error) -> String {
+    match e {
+        // postcard reports a custom serde error without its text; say what usually causes it.
+        postcard::Error::SerdeSerCustom => "a Serialize implementation returned an error".into(),
+        postcard::Error::SerdeDeCustom => "a Deserialize implementation returned an error".into(),
+        postcard::Error::WontImplement => {
+            "the type needs a self-describing format (deserialize_any), which postcard is not"
+                .into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Serializes a handle's descriptor: a duplicate goes into the message's table, its index into the
+/// bytes. Outside [`encode`] (another serializer, e.g. JSON) this is an error: a descriptor only means
+/// something when a multiproc carrier moves it.
+pub(crate) fn serialize_fd<S: Serializer>(
+    fd: BorrowedFd<'_>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let index = OUTGOING.with(|stack| {
+        let mut stack = stack.borrow_mut();
+        let table = stack
+            .last_mut()
+            .ok_or_else(|| S::Error::custom(OUTSIDE_CARRIER))?;
+        let owned = fd
+            .try_clone_to_owned()
+            .map_err(|e| S::Error::custom(format!("dup failed: {e}")))?;
+        table.push(owned);
+        Ok(table.len() - 1)
+    })?;
+    u32::try_from(index)
+        .map_err(S::Error::custom)?
+        .serialize(serializer)
+}
+
+/// Deserializes a handle's descriptor from the message being decoded. Each index is taken once.
+pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<OwnedFd, D::Error> {
+    let index = u32::deserialize(deserializer)? as usize;
+    INCOMING.with(|stack| {
+        let mut stack = stack.borrow_mut();
+        let table = stack
+            .last_mut()
+            .ok_or_else(|| D::Error::custom(OUTSIDE_CARRIER))?;
+        match table.get_mut(index).map(Option::take) {
+            Some(Some(fd)) => Ok(fd),
+            Some(None) => Err(D::Error::custom(format!(
+                "handle {index} was claimed twice"
+            ))),
+            None => Err(D::Error::custom(format!(
+                "handle {index} missing: the message carries {} descriptors",
+                table.len()
+            ))),
+        }
+    })
+}
+
+const OUTSIDE_CARRIER: &str = "a multiproc handle can only be serialized by multiproc itself, \
+     as a Process argument or result or a message on a multiproc channel";

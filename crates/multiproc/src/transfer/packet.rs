@@ -1,0 +1,189 @@
+//! One [`Message`] per datagram on a `SOCK_SEQPACKET` socket, descriptors attached.
+//!
+//! Layout: a 16-byte header (magic `MPK1`, flags, body length, little-endian), then the body inline.
+//! A body longer than [`INLINE_MAX`] is spilled into a sealed memfd sent as the first descriptor,
+//! so a send never waits for the reader however large the message: the datagram stays small.
+
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, BorrowedFd};
+
+use super::Message;
+use crate::sys::{self, Memfd, Received};
+
+const MAGIC: [u8; 4] = *b"MPK1";
+const HEADER_LEN: usize = 16;
+const FLAG_SPILLED: u32 = 1;
+
+/// Bodies up to this size travel in the datagram itself.
+pub(crate) const INLINE_MAX: usize = 64 * 1024;
+
+/// The most descriptors one message may carry (one slot is kept for the spill file).
+pub(crate) const MAX_HANDLES: usize = 252;
+
+/// Sends `message` as one datagram. With `nonblocking`, a full peer queue is `WouldBlock`.
+pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message, nonblocking: bool) -> io::Result<()> {
+    if message.fds.len() > MAX_HANDLES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a message may carry at most {MAX_HANDLES} handles, not {}",
+                message.fds.len()
+            ),
+        ));
+    }
+    let spill = if message.bytes.len() > INLINE_MAX {
+        let file = Memfd::create("multiproc-message")?;
+        file.write_all_at(&message.bytes, 0)?;
+        file.seal_size()?;
+        Some(file)
+    } else {
+        None
+    };
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(&MAGIC);
+    let flags = if spill.is_some() { FLAG_SPILLED } else { 0 };
+    header[4..8].copy_from_slice(&flags.to_le_bytes());
+    header[8..16].copy_from_slice(&(message.bytes.len() as u64).to_le_bytes());
+
+    let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(message.fds.len() + 1);
+    fds.extend(spill.as_ref().map(|f| f.as_fd()));
+    fds.extend(message.fds.iter().map(|f| f.as_fd()));
+    let body: &[u8] = if spill.is_some() { &[] } else { &message.bytes };
+    let sent = sys::send_with_fds(
+        socket,
+        &[IoSlice::new(&header), IoSlice::new(body)],
+        &fds,
+        nonblocking,
+    )?;
+    debug_assert_eq!(sent, HEADER_LEN + body.len(), "a datagram is sent whole");
+    Ok(())
+}
+
+/// What [`recv`] found.
+pub(crate) enum Recv {
+    Message(Message),
+    /// The peer closed its end and every message it sent has been read.
+    Closed,
+    /// Nothing waiting (non-blocking only).
+    Empty,
+}
+
+/// Receives one message. With `nonblocking`, returns [`Recv::Empty`] instead of waiting.
+pub(crate) fn recv(socket: BorrowedFd<'_>, nonblocking: bool) -> io::Result<Recv> {
+    let mut buf = vec![0u8; HEADER_LEN + INLINE_MAX];
+    let mut fds = Vec::new();
+    let len = match sys::recv_with_fds(socket, &mut buf, &mut fds, nonblocking)? {
+        Received::Datagram(len) => len,
+        Received::Closed => return Ok(Recv::Closed),
+        Received::Empty => return Ok(Recv::Empty),
+    };
+    if len < HEADER_LEN || buf[..4] != MAGIC {
+        return Err(malformed("bad header"));
+    }
+    let flags = u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes"));
+    let body_len = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
+    let bytes = if flags & FLAG_SPILLED != 0 {
+        if len != HEADER_LEN || fds.is_empty() {
+            return Err(malformed("spilled message without its file"));
+        }
+        let file = Memfd::from_fd(fds.remove(0));
+        if !file.size_is_sealed()? || file.len()? < body_len {
+            return Err(malformed(
+                "spill file is unsealed or shorter than the message",
+            ));
+        }
+        let body_len = usize::try_from(body_len).map_err(|_| malformed("message too large"))?;
+        file.read_exact(body_len)?
+    } else {
+        if body_len != (len - HEADER_LEN) as u64 {
+            return Err(malformed("length does not match the datagram"));
+        }
+        buf.truncate(len);
+        buf.drain(..HEADER_LEN);
+        buf
+    };
+    Ok(Recv::Message(Message { bytes, fds }))
+}
+
+fn malformed(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("malformed multiproc packet: {what}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transfer::{decode, encode};
+
+    fn pair() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+        sys::seqpacket_pair().unwrap()
+    }
+
+    fn received(socket: BorrowedFd<'_>) -> Message {
+        match recv(socket, true).unwrap() {
+            Recv::Message(m) => m,
+            _ => panic!("expected a message"),
+        }
+    }
+
+    #[test]
+    fn small_and_spilled_messages_arrive_whole() {
+        let (a, b) = pair();
+        for len in [0, 1, INLINE_MAX, INLINE_MAX + 1, 3 << 20] {
+            let value: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            send(a.as_fd(), &encode(&value).unwrap(), true).unwrap();
+            let back: Vec<u8> = decode(received(b.as_fd())).unwrap();
+            assert_eq!(back, value, "length {len}");
+        }
+        assert!(matches!(recv(b.as_fd(), true).unwrap(), Recv::Empty));
+    }
+
+    #[test]
+    fn closed_peer_is_reported_after_the_last_message() {
+        let (a, b) = pair();
+        send(a.as_fd(), &encode(&7u32).unwrap(), true).unwrap();
+        drop(a);
+        assert_eq!(decode::<u32>(received(b.as_fd())).unwrap(), 7);
+        assert!(matches!(recv(b.as_fd(), true).unwrap(), Recv::Closed));
+    }
+
+    #[test]
+    fn descriptors_travel_with_their_message() {
+        let (a, b) = pair();
+        let file = Memfd::create("t").unwrap();
+        file.write_all_at(b"hello", 0).unwrap();
+        let message = Message {
+            bytes: vec![1, 2, 3],
+            fds: vec![file.into_fd()],
+        };
+        send(a.as_fd(), &message, true).unwrap();
+        let got = received(b.as_fd());
+        assert_eq!(got.bytes, vec![1, 2, 3]);
+        assert_eq!(got.fds.len(), 1);
+        let file = Memfd::from_fd(got.fds.into_iter().next().unwrap());
+        assert_eq!(file.read_exact(5).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn too_many_handles_are_refused_before_sending() {
+        let (a, b) = pair();
+        let fds = (0..=MAX_HANDLES)
+            .map(|_| Memfd::create("t").unwrap().into_fd())
+            .collect();
+        let err = send(a.as_fd(), &Message { bytes: vec![], fds }, true).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(matches!(recv(b.as_fd(), true).unwrap(), Recv::Empty));
+    }
+
+    #[test]
+    fn garbage_is_a_typed_error() {
+        let (a, b) = pair();
+        sys::send_with_fds(a.as_fd(), &[IoSlice::new(b"GET / HTTP/1.1\r\n")], &[], true).unwrap();
+        let err = recv(b.as_fd(), true)
+            .err()
+            .expect("garbage must be refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+}
