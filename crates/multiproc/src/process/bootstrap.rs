@@ -60,6 +60,9 @@ fn run_exec_child(parent: Option<u32>) -> ! {
     };
     if !sys::arm_parent_death_signal(parent) {
         // The parent died before we could ask to follow it: follow it now.
+        eprintln!(
+            "multiproc: the parent process {parent} is gone; this child ends without running"
+        );
         std::process::exit(EXIT_NO_TASK);
     }
     let channel = match sys::take_stdin() {

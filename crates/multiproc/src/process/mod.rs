@@ -18,15 +18,15 @@ pub use handle::Process;
 
 pub(crate) use bootstrap::is_initialized;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use crate::transfer::{self, Message};
+use crate::transfer::{self, EncodeError, Message, packet};
 
 /// How a child process comes to be.
 ///
 /// Python has the same three; this build offers the first two, and leaves room for `ForkServer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum StartMethod {
     /// Execute this program again (`/proc/self/exe`); the new process calls [`init`] first thing in
@@ -129,6 +129,14 @@ impl Builder {
             return Err(SpawnError::NotInitialized);
         }
         let Message { bytes: args, fds } = transfer::encode(&args)?;
+        if fds.len() > packet::MAX_HANDLES {
+            let count = fds.len();
+            return Err(EncodeError::new(format!(
+                "{count} handles, more than the {} one message carries",
+                packet::MAX_HANDLES
+            ))
+            .into());
+        }
         let (identity, default_name) = identity::next_child();
         let name = self.name.unwrap_or(default_name);
         let task = task::Task {
