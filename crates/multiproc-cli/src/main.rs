@@ -7,7 +7,7 @@ use clap::Parser;
 /// Subcommands arrive with the features they serve: `serve` runs a standalone manager, `clean`
 /// removes shared memory whose owners all died.
 #[derive(Debug, Parser)]
-#[command(name = "multiproc", version, about, long_about = None, arg_required_else_help = true)]
+#[command(name = "multiproc", version, arg_required_else_help = true)]
 struct Cli {}
 
 fn main() {

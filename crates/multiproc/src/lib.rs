@@ -53,3 +53,8 @@ pub use process::{Builder, ExitStatus, JoinError, Process, SpawnError, StartMeth
 pub use shared::SharedMemory;
 pub use shm::ShmError;
 pub use transfer::{DecodeError, EncodeError};
+
+/// The README's examples, run as doctests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

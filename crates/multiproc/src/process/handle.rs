@@ -115,19 +115,16 @@ impl<R> Process<R> {
 
     /// Reads every report waiting on the socket, without blocking.
     fn drain(&self, progress: &mut Progress) {
-        loop {
-            match packet::recv(self.channel.as_fd(), true) {
-                Ok(packet::Recv::Message(Message { bytes, fds })) => {
-                    match transfer::decode_plain::<Report>(&bytes) {
-                        Ok(Report::Started) => progress.started = true,
-                        Ok(report) => progress.report = Some((report, fds)),
-                        Err(e) => {
-                            let message = format!("it sent an unreadable report: {e}");
-                            progress.report = Some((Report::BootstrapFailed(message), Vec::new()));
-                        }
-                    }
+        while let Ok(packet::Recv::Message(Message { bytes, fds })) =
+            packet::recv(self.channel.as_fd(), true)
+        {
+            match transfer::decode_plain::<Report>(&bytes) {
+                Ok(Report::Started) => progress.started = true,
+                Ok(report) => progress.report = Some((report, fds)),
+                Err(e) => {
+                    let message = format!("it sent an unreadable report: {e}");
+                    progress.report = Some((Report::BootstrapFailed(message), Vec::new()));
                 }
-                Ok(packet::Recv::Empty | packet::Recv::Closed) | Err(_) => break,
             }
         }
     }

@@ -76,7 +76,7 @@ pub(crate) struct EntryPoint<I, O> {
 pub(crate) struct ImageMismatch;
 
 impl<I, O> EntryPoint<I, O> {
-    pub(crate) fn new<A, R>(function: fn(A) -> R, call: fn(fn(A) -> R, I) -> O) -> Self {
+    pub(crate) fn new<A, R>(function: fn(A) -> R, call: Call<A, R, I, O>) -> Self {
         EntryPoint {
             shim: ImageFn::of(shim::<A, R, I, O> as fn(ImageFn, ImageFn, I) -> O as usize),
             call: ImageFn::of(call as usize),
@@ -104,10 +104,14 @@ impl<I, O> EntryPoint<I, O> {
     }
 }
 
+/// What `EntryPoint::new` is given to run the user's function.
+type Call<A, R, I, O> = fn(fn(A) -> R, I) -> O;
+
 fn shim<A, R, I, O>(call: ImageFn, function: ImageFn, input: I) -> O {
     // SAFETY: `EntryPoint::new::<A, R>` made `call` from a `fn(fn(A) -> R, I) -> O` and `function`
     // from a `fn(A) -> R`, in this same image (the contract of `EntryPoint::invoke`, our only caller).
-    let (call, function): (fn(fn(A) -> R, I) -> O, fn(A) -> R) =
-        unsafe { (call.resolve(), function.resolve()) };
+    let call: Call<A, R, I, O> = unsafe { call.resolve() };
+    // SAFETY: as above.
+    let function: fn(A) -> R = unsafe { function.resolve() };
     call(function, input)
 }
