@@ -48,13 +48,13 @@ mod sys;
 mod test_support;
 mod transfer;
 
+/// The README's examples, run as doctests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use error::{Error, Result};
 pub use process::{Builder, ExitStatus, JoinError, Process, SpawnError, StartMethod, init};
 pub use shared::SharedMemory;
 pub use shm::ShmError;
 pub use transfer::{DecodeError, EncodeError};
-
-/// The README's examples, run as doctests so they stay true.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

@@ -250,6 +250,37 @@ fn arguments_that_do_not_serialize_fail_in_the_caller() {
     assert!(matches!(err, SpawnError::Encode(_)), "{err:?}");
 }
 
+/// Serializes fine, refuses to deserialize: the child cannot rebuild its arguments.
+struct Undeserializable;
+
+impl Serialize for Undeserializable {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit()
+    }
+}
+
+impl<'de> Deserialize<'de> for Undeserializable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("this value refuses to arrive"))
+    }
+}
+
+#[test]
+fn arguments_that_do_not_deserialize_in_the_child_are_reported() {
+    for method in METHODS {
+        let p = Process::builder()
+            .start_method(method)
+            .spawn(Undeserializable, |_: Undeserializable| 1)
+            .unwrap();
+        let err = join(p).expect_err("must fail");
+        assert!(
+            matches!(err, JoinError::Bootstrap { .. }),
+            "{method:?}: {err:?}"
+        );
+        assert!(err.to_string().contains("arguments"), "{err}");
+    }
+}
+
 #[test]
 fn a_result_that_does_not_serialize_is_reported() {
     for method in METHODS {

@@ -103,7 +103,7 @@ fn run_task(channel: BorrowedFd<'_>) -> i32 {
             return EXIT_NO_TASK;
         }
     };
-    let task: Task = match transfer::decode_plain(&bytes) {
+    let task: Task = match transfer::decode_plain(bytes) {
         Ok(task) => task,
         Err(e) => {
             let _ = report(

@@ -118,7 +118,7 @@ impl<R> Process<R> {
         while let Ok(packet::Recv::Message(Message { bytes, fds })) =
             packet::recv(self.channel.as_fd(), true)
         {
-            match transfer::decode_plain::<Report>(&bytes) {
+            match transfer::decode_plain::<Report>(bytes) {
                 Ok(Report::Started) => progress.started = true,
                 Ok(report) => progress.report = Some((report, fds)),
                 Err(e) => {
@@ -146,7 +146,7 @@ impl<R> Process<R> {
             if timeout == Some(Duration::ZERO) {
                 return Err(JoinError::Timeout);
             }
-            sys::wait_readable(&[self.child.as_fd()], timeout)?;
+            sys::wait_readable(self.child.as_fd(), timeout)?;
         }
     }
 }

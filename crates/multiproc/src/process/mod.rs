@@ -59,6 +59,7 @@ impl<R> Process<R> {
     /// # Ok(())
     /// # }
     /// ```
+    #[doc(alias = "start")]
     pub fn spawn<A>(args: A, f: fn(A) -> R) -> Result<Process<R>, SpawnError>
     where
         A: Serialize + DeserializeOwned,

@@ -22,6 +22,7 @@ pub(crate) struct Task {
     /// The child's place in the process tree: `[3, 1]` is the first child of this process's third.
     pub(crate) identity: Vec<u32>,
     /// The encoded arguments; their descriptors are the packet's.
+    #[serde(with = "serde_bytes")]
     pub(crate) args: Vec<u8>,
 }
 
@@ -29,7 +30,7 @@ pub(crate) struct Task {
 pub(crate) enum Report {
     Started,
     /// The encoded return value; its descriptors are the packet's.
-    Returned(Vec<u8>),
+    Returned(#[serde(with = "serde_bytes")] Vec<u8>),
     Panicked(String),
     ResultUnserializable(String),
     BootstrapFailed(String),

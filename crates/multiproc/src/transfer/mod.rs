@@ -138,9 +138,9 @@ pub(crate) fn decode<T: DeserializeOwned>(message: Message) -> Result<T, DecodeE
 }
 
 /// Decodes an internal envelope that carries no handle.
-pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: Vec<u8>) -> Result<T, DecodeError> {
     decode(Message {
-        bytes: bytes.to_vec(),
+        bytes,
         fds: Vec::new(),
     })
 }

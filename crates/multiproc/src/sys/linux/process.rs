@@ -147,16 +147,10 @@ pub(crate) fn replace_stdin_with_null() -> io::Result<()> {
     Ok(())
 }
 
-/// Waits until one of `fds` is readable (or hung up), or `timeout` passes (`None`: no limit).
-/// Returns which ones are ready; all false on timeout.
-pub(crate) fn wait_readable(
-    fds: &[BorrowedFd<'_>],
-    timeout: Option<Duration>,
-) -> io::Result<Vec<bool>> {
-    let mut polls: Vec<PollFd<'_>> = fds
-        .iter()
-        .map(|fd| PollFd::new(fd, PollFlags::IN))
-        .collect();
+/// Waits until `fd` is readable (or hung up) or `timeout` passes (`None`: no limit). Returns
+/// whether it is readable.
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    let mut polls = [PollFd::new(&fd, PollFlags::IN)];
     let timeout = timeout.map(|d| rustix::event::Timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
         tv_nsec: d.subsec_nanos() as _,
@@ -165,8 +159,7 @@ pub(crate) fn wait_readable(
         match rustix::event::poll(&mut polls, timeout.as_ref()) {
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
-            Ok(_) => break,
+            Ok(ready) => return Ok(ready > 0),
         }
     }
-    Ok(polls.iter().map(|p| !p.revents().is_empty()).collect())
 }
