@@ -43,6 +43,7 @@ mod process;
 mod shared;
 #[allow(unsafe_code)] // segments: raw pointers into shared memory
 mod shm;
+mod sync;
 #[allow(unsafe_code)] // the operating system
 mod sys;
 mod test_support;
@@ -55,6 +56,11 @@ pub struct ReadmeDoctests;
 
 pub use error::{Error, Result};
 pub use process::{Builder, ExitStatus, JoinError, Process, SpawnError, StartMethod, init};
-pub use shared::SharedMemory;
-pub use shm::ShmError;
+pub use shared::{Array, ArrayGuard, IndexOutOfRange, SharedMemory, Value, ValueGuard};
+pub use shm::{AtomicInteger, ShmError, ShmSafe};
+pub use sync::{
+    AcquireError, AcquireTimeoutError, Barrier, BoundedSemaphore, BrokenBarrier, Condition,
+    ConditionGuard, Event, Lock, LockFailure, LockGuard, RLock, RLockGuard, ReleaseError,
+    Semaphore, TryAcquireError, WaitError,
+};
 pub use transfer::{DecodeError, EncodeError};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::shm::{Segment, ShmError};
+use crate::shm::{Kind, Segment, ShmError};
 use crate::transfer;
 
 /// A block of shared bytes. Clones are handles to the same memory; pass one to a [`Process`] (it is
@@ -44,7 +44,7 @@ impl SharedMemory {
     /// filesystem is [`ShmError::OutOfSpace`] here, never a crash on a later write.
     pub fn create(size: usize) -> Result<SharedMemory, ShmError> {
         Ok(SharedMemory {
-            segment: Arc::new(Segment::create_anonymous(size)?),
+            segment: Arc::new(Segment::create_anonymous(Kind::Bytes, size)?),
         })
     }
 
@@ -95,7 +95,7 @@ impl Serialize for SharedMemory {
 impl<'de> Deserialize<'de> for SharedMemory {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let fd = transfer::deserialize_fd(deserializer)?;
-        let segment = Segment::open_fd(fd).map_err(serde::de::Error::custom)?;
+        let segment = Segment::open_fd(fd, Kind::Bytes).map_err(serde::de::Error::custom)?;
         Ok(SharedMemory {
             segment: Arc::new(segment),
         })

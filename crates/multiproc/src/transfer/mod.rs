@@ -17,11 +17,13 @@ pub(crate) mod packet;
 
 use std::cell::RefCell;
 use std::fmt;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::shm::{Object, SharedState, ShmSafe};
 
 /// A value ready to travel: its bytes and the descriptors its handles refer to by index.
 #[derive(Debug, Default)]
@@ -206,3 +208,17 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(
 
 const OUTSIDE_CARRIER: &str = "a multiproc handle can only be serialized by multiproc itself, \
      as a Process argument or result or a message on a multiproc channel";
+
+/// Every object in shared memory travels as its descriptor: the receiver maps the same memory.
+impl<S: SharedState, E: ShmSafe> Serialize for Object<S, E> {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        serialize_fd(self.as_fd(), serializer)
+    }
+}
+
+impl<'de, S: SharedState, E: ShmSafe> Deserialize<'de> for Object<S, E> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fd = deserialize_fd(deserializer)?;
+        Object::open(fd).map_err(D::Error::custom)
+    }
+}

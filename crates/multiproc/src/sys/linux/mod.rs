@@ -1,10 +1,14 @@
 //! The Linux backend.
 
+mod futex;
+mod identity;
 mod memfd;
 mod mmap;
 mod process;
 mod socket;
 
+pub(crate) use futex::{futex_wait, futex_wake};
+pub(crate) use identity::{ProcessId, thread_id};
 pub(crate) use memfd::Memfd;
 pub(crate) use mmap::Mapping;
 pub(crate) use process::{

@@ -1,0 +1,111 @@
+//! [`Barrier`].
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::BrokenBarrier;
+use super::raw::{BarrierWait, RawBarrier};
+use crate::shm::{Object, ShmError};
+
+/// A meeting point for a fixed number of parties, across processes. Python's `Barrier`.
+///
+/// Each [`wait`](Self::wait) blocks until `parties` waits are under way, then all return, each with
+/// a different index (the order of arrival, from 0). A wait that times out breaks the barrier, as do
+/// [`abort`](Self::abort) and a [`reset`](Self::reset) during a wait: the waiters get
+/// [`BrokenBarrier`], and so does every later wait until `reset`.
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// use multiproc::{Barrier, Process};
+///
+/// let barrier = Barrier::new(2)?;
+/// let child = Process::spawn(barrier.clone(), |b: Barrier| b.wait().is_ok())?;
+/// barrier.wait()?;
+/// assert!(child.join()?);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Barrier {
+    object: Object<RawBarrier>,
+}
+
+impl Barrier {
+    /// A barrier for `parties` waiters.
+    ///
+    /// # Panics
+    ///
+    /// If `parties` is 0 or above 2^31 (Python raises `ValueError`).
+    pub fn new(parties: usize) -> Result<Barrier, ShmError> {
+        let parties = u32::try_from(parties).unwrap_or(u32::MAX);
+        Ok(Barrier {
+            object: Object::create(RawBarrier::new(parties), &[])?,
+        })
+    }
+
+    fn raw(&self) -> &RawBarrier {
+        self.object.state()
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<usize, BrokenBarrier> {
+        match self.raw().wait(deadline) {
+            BarrierWait::Passed(index) => Ok(index as usize),
+            BarrierWait::Broken => Err(BrokenBarrier),
+        }
+    }
+
+    /// Waits for all parties; returns this waiter's arrival index.
+    pub fn wait(&self) -> Result<usize, BrokenBarrier> {
+        self.wait_until(None)
+    }
+
+    /// Waits at most `timeout`; a timeout breaks the barrier.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrier> {
+        self.wait_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until `deadline`; passing it breaks the barrier.
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<usize, BrokenBarrier> {
+        self.wait_until(Some(deadline))
+    }
+
+    /// Breaks the barrier: current and later waits fail until [`reset`](Self::reset).
+    pub fn abort(&self) {
+        self.raw().abort();
+    }
+
+    /// Empties and repairs the barrier; current waiters get [`BrokenBarrier`].
+    pub fn reset(&self) {
+        self.raw().reset();
+    }
+
+    /// How many waits it takes to pass.
+    pub fn parties(&self) -> usize {
+        self.raw().parties() as usize
+    }
+
+    /// How many are waiting now.
+    pub fn n_waiting(&self) -> usize {
+        self.raw().n_waiting() as usize
+    }
+
+    /// Whether it is broken.
+    #[doc(alias = "broken")]
+    pub fn is_broken(&self) -> bool {
+        self.raw().is_broken()
+    }
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier")
+            .field("parties", &self.parties())
+            .field("n_waiting", &self.n_waiting())
+            .field("broken", &self.is_broken())
+            .finish()
+    }
+}

@@ -1,0 +1,77 @@
+//! Locks and friends that work across processes: [`Lock`], [`RLock`], [`Semaphore`],
+//! [`BoundedSemaphore`], [`Condition`], [`Event`], [`Barrier`].
+//!
+//! Each lives in a small shared memory segment; clones are handles to the same primitive, and a
+//! handle passed to a [`Process`](crate::Process) reaches the same one. Every blocking call comes as
+//! a family: `acquire`, `try_acquire`, `acquire_timeout`, `acquire_deadline` (`wait`, ... likewise).
+//!
+//! Unlike Python's, a lock knows which process holds it: when that process dies holding it (even by
+//! SIGKILL), the next acquirer gets [`AcquireError::OwnerDied`] with the guard, within
+//! a bounded time, instead of waiting forever.
+
+mod barrier;
+mod condition;
+mod error;
+mod event;
+mod lock;
+#[allow(unsafe_code)] // the raw states in shared memory
+pub(crate) mod raw;
+mod semaphore;
+
+pub use barrier::Barrier;
+pub use condition::{Condition, ConditionGuard};
+pub use error::{
+    AcquireError, AcquireTimeoutError, BrokenBarrier, LockFailure, ReleaseError, TryAcquireError,
+    WaitError,
+};
+pub use event::Event;
+pub use lock::{Lock, LockGuard, RLock, RLockGuard};
+pub use semaphore::{BoundedSemaphore, Semaphore};
+
+use std::time::Instant;
+
+use raw::{Acquired, Refused};
+
+/// The outcome of a blocking acquire as its error type.
+fn acquired<G>(
+    taken: Result<Acquired, Refused>,
+    guard: impl FnOnce() -> G,
+) -> Result<G, AcquireError<G>> {
+    match taken {
+        Ok(Acquired::Clean) => Ok(guard()),
+        Ok(Acquired::OwnerDied) => Err(AcquireError::OwnerDied(guard())),
+        Err(Refused::NotRecoverable) => Err(AcquireError::NotRecoverable),
+        Err(Refused::Busy) => unreachable!("a wait without deadline ends holding the lock"),
+    }
+}
+
+/// The outcome of a non-blocking acquire as its error type.
+fn tried<G>(
+    taken: Result<Acquired, Refused>,
+    guard: impl FnOnce() -> G,
+) -> Result<G, TryAcquireError<G>> {
+    match taken {
+        Ok(Acquired::Clean) => Ok(guard()),
+        Ok(Acquired::OwnerDied) => Err(TryAcquireError::OwnerDied(guard())),
+        Err(Refused::NotRecoverable) => Err(TryAcquireError::NotRecoverable),
+        Err(Refused::Busy) => Err(TryAcquireError::WouldBlock),
+    }
+}
+
+/// The outcome of a timed acquire as its error type.
+fn timed<G>(
+    taken: Result<Acquired, Refused>,
+    guard: impl FnOnce() -> G,
+) -> Result<G, AcquireTimeoutError<G>> {
+    match taken {
+        Ok(Acquired::Clean) => Ok(guard()),
+        Ok(Acquired::OwnerDied) => Err(AcquireTimeoutError::OwnerDied(guard())),
+        Err(Refused::NotRecoverable) => Err(AcquireTimeoutError::NotRecoverable),
+        Err(Refused::Busy) => Err(AcquireTimeoutError::Timeout),
+    }
+}
+
+/// `now + timeout`, saturating (a huge timeout waits forever).
+fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}

@@ -1,0 +1,24 @@
+//! The raw states of the synchronization primitives: `#[repr(C)]` structs of atomics that live in
+//! shared memory and are used through `&self` from every process that maps them, waiting on shared
+//! futexes. Each documents its state machine next to its fields.
+
+mod barrier;
+mod condvar;
+mod data;
+mod event;
+mod mutex;
+mod semaphore;
+
+pub(crate) use barrier::{BarrierWait, RawBarrier};
+pub(crate) use condvar::RawCondition;
+pub(crate) use data::{DataGuard, DataLock, atomic_at, lock_data, read_unlocked, write_unlocked};
+pub(crate) use event::RawEvent;
+pub(crate) use mutex::{Acquired, RawMutex, RawRLock, Refused};
+pub(crate) use semaphore::RawSemaphore;
+
+use std::time::{Duration, Instant};
+
+/// How long until `deadline` (`None`: forever); `Some(ZERO)` once passed.
+pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
