@@ -1,11 +1,19 @@
 //! The crate-wide error: every operation's own error converts into it.
 
 use crate::process::{JoinError, SpawnError};
+use crate::shared::IndexOutOfRange;
 use crate::shm::ShmError;
+use crate::sync::{
+    AcquireError, AcquireTimeoutError, BrokenBarrier, LockFailure, ReleaseError, TryAcquireError,
+    WaitError,
+};
 use crate::transfer::{DecodeError, EncodeError};
 
 /// Any multiproc error. Each operation returns its own, narrower error type; all convert into this
 /// one with `?`.
+///
+/// A lock error that carried a guard ([`AcquireError::OwnerDied`]) loses it here: the guard is
+/// dropped unrepaired, which leaves the lock not recoverable. Match the narrow error to repair.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -24,6 +32,42 @@ pub enum Error {
     /// A value could not be deserialized.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A lock could not be taken cleanly.
+    #[error(transparent)]
+    Lock(#[from] LockFailure),
+    /// A release was refused.
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    /// A barrier is broken.
+    #[error(transparent)]
+    BrokenBarrier(#[from] BrokenBarrier),
+    /// An array index past the end.
+    #[error(transparent)]
+    IndexOutOfRange(#[from] IndexOutOfRange),
+}
+
+impl<G> From<AcquireError<G>> for Error {
+    fn from(e: AcquireError<G>) -> Self {
+        Error::Lock(e.into())
+    }
+}
+
+impl<G> From<TryAcquireError<G>> for Error {
+    fn from(e: TryAcquireError<G>) -> Self {
+        Error::Lock(e.into())
+    }
+}
+
+impl<G> From<AcquireTimeoutError<G>> for Error {
+    fn from(e: AcquireTimeoutError<G>) -> Self {
+        Error::Lock(e.into())
+    }
+}
+
+impl From<WaitError> for Error {
+    fn from(e: WaitError) -> Self {
+        Error::Lock(e.into())
+    }
 }
 
 /// `Result` with [`Error`] as the default error.
