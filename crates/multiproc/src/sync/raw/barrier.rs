@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::remaining;
 use crate::shm::{Kind, SharedState};
-use crate::sys::{futex_wait, futex_wake};
+use crate::sys::{futex_wait, futex_wake_all};
 
 const BROKEN: u64 = 1 << 31;
 const ARRIVED: u64 = BROKEN - 1;
@@ -157,6 +157,6 @@ impl RawBarrier {
 
     fn wake_all(&self) {
         self.epoch.fetch_add(1, SeqCst);
-        futex_wake(&self.epoch, u32::MAX);
+        futex_wake_all(&self.epoch);
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::remaining;
 use crate::shm::{Kind, SharedState};
-use crate::sys::{futex_wait, futex_wake};
+use crate::sys::{futex_wait, futex_wake_all};
 
 #[repr(C)]
 pub(crate) struct RawEvent {
@@ -26,7 +26,7 @@ impl RawEvent {
 
     pub(crate) fn set(&self) {
         if self.flag.swap(1, SeqCst) == 0 {
-            futex_wake(&self.flag, u32::MAX);
+            futex_wake_all(&self.flag);
         }
     }
 

@@ -21,5 +21,12 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
 
 /// Wakes up to `count` sleepers on `word`, in any process.
 pub(crate) fn futex_wake(word: &AtomicU32, count: u32) {
+    // The kernel reads the count as an `int`: `u32::MAX` would be -1, which wakes only one.
+    let count = count.min(i32::MAX as u32);
     let _ = futex::wake(word, futex::Flags::empty(), count);
+}
+
+/// Wakes every sleeper on `word`.
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    futex_wake(word, u32::MAX);
 }

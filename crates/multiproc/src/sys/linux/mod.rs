@@ -7,7 +7,7 @@ mod mmap;
 mod process;
 mod socket;
 
-pub(crate) use futex::{futex_wait, futex_wake};
+pub(crate) use futex::{futex_wait, futex_wake, futex_wake_all};
 pub(crate) use identity::{ProcessId, thread_id};
 pub(crate) use memfd::Memfd;
 pub(crate) use mmap::Mapping;
