@@ -3,8 +3,16 @@
 //!
 //! Run it: `cargo run --release --example tour`.
 
+#[path = "array_child.rs"]
+mod array_child;
+#[path = "locked_counter.rs"]
+mod locked_counter;
 #[path = "three_workers.rs"]
 mod three_workers;
+#[path = "value_array_negate.rs"]
+mod value_array_negate;
+#[path = "value_child.rs"]
+mod value_child;
 
 /// One reference scenario.
 struct Scenario {
@@ -14,12 +22,38 @@ struct Scenario {
     run: fn() -> multiproc::Result<()>,
 }
 
-const SCENARIOS: &[Scenario] = &[Scenario {
-    number: "S9",
-    name: "three_workers",
-    what: "processes that print, sleep and are joined",
-    run: three_workers::run,
-}];
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        number: "S3",
+        name: "value_child",
+        what: "a child sets a shared f64",
+        run: value_child::run,
+    },
+    Scenario {
+        number: "S4",
+        name: "array_child",
+        what: "a child sets an element of a shared array",
+        run: array_child::run,
+    },
+    Scenario {
+        number: "S6",
+        name: "value_array_negate",
+        what: "a child sets a value and negates an array",
+        run: value_array_negate::run,
+    },
+    Scenario {
+        number: "S9",
+        name: "three_workers",
+        what: "processes that print, sleep and are joined",
+        run: three_workers::run,
+    },
+    Scenario {
+        number: "S10",
+        name: "locked_counter",
+        what: "named processes increment a shared value under a lock",
+        run: locked_counter::run,
+    },
+];
 
 fn main() -> multiproc::Result<()> {
     multiproc::init();

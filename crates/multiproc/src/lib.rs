@@ -55,7 +55,10 @@ mod transfer;
 pub struct ReadmeDoctests;
 
 pub use error::{Error, Result};
-pub use process::{Builder, ExitStatus, JoinError, Process, SpawnError, StartMethod, init};
+pub use process::{
+    Builder, CurrentProcess, ExitStatus, JoinError, Process, SpawnError, StartMethod,
+    current_process, init,
+};
 pub use shared::{Array, ArrayGuard, IndexOutOfRange, SharedMemory, Value, ValueGuard};
 pub use shm::{AtomicInteger, ShmError, ShmSafe};
 pub use sync::{

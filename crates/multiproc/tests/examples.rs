@@ -65,20 +65,85 @@ fn check_three_workers(lines: &[&str]) {
     assert_eq!(lines[6], "all 3 workers joined");
 }
 
+/// S3: the value before and after the child set it.
+fn check_value_child(lines: &[&str]) {
+    assert_eq!(lines, ["10", "10.78"]);
+}
+
+/// S4: the array before and after the child set index 2.
+fn check_array_child(lines: &[&str]) {
+    assert_eq!(lines, ["[1, 2, 3, 4, 5]", "[1, 2, 9999, 4, 5]"]);
+}
+
+/// S6: the value the child set and the negated array.
+fn check_value_array_negate(lines: &[&str]) {
+    assert_eq!(lines, ["3.14", "[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]"]);
+}
+
+/// S10: each of the five named processes printed a different value, 1 to 5; then the total.
+fn check_locked_counter(lines: &[&str]) {
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    let mut names = Vec::new();
+    let mut values = Vec::new();
+    for line in &lines[..5] {
+        let (name, value) = line.split_once(' ').expect("NAME VALUE");
+        names.push(name.to_string());
+        values.push(value.parse::<i32>().expect("a number"));
+    }
+    names.sort();
+    values.sort();
+    assert_eq!(
+        names,
+        (1..=5).map(|n| format!("counter-{n}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        values,
+        [1, 2, 3, 4, 5],
+        "each increment seen once: {lines:?}"
+    );
+    assert_eq!(lines[5], "final 5");
+}
+
+type Check = fn(&[&str]);
+
+/// Every scenario: its number, example name and output check.
+const SCENARIOS: &[(&str, &str, Check)] = &[
+    ("S3", "value_child", check_value_child),
+    ("S4", "array_child", check_array_child),
+    ("S6", "value_array_negate", check_value_array_negate),
+    ("S9", "three_workers", check_three_workers),
+    ("S10", "locked_counter", check_locked_counter),
+];
+
 #[test]
-fn three_workers() {
-    let out = run_example("three_workers");
-    check_three_workers(&out.lines().collect::<Vec<_>>());
+fn each_scenario_prints_what_it_should() {
+    for (number, name, check) in SCENARIOS {
+        let out = run_example(name);
+        let lines: Vec<&str> = out.lines().collect();
+        println!("{number} {name}: {} lines", lines.len());
+        check(&lines);
+    }
 }
 
 #[test]
 fn the_tour_runs_every_scenario() {
     let out = run_example("tour");
-    let lines: Vec<&str> = out.lines().collect();
-    let s9 = lines
-        .iter()
-        .position(|l| l.starts_with("== S9 three_workers"))
-        .expect("S9 header");
-    check_three_workers(&lines[s9 + 1..s9 + 8]);
-    assert_eq!(lines.last(), Some(&"== tour done: 1 scenarios"));
+    let mut sections: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in out.lines() {
+        match line.strip_prefix("== ") {
+            Some(header) => sections.push((header, Vec::new())),
+            None => sections
+                .last_mut()
+                .expect("output starts with a header")
+                .1
+                .push(line),
+        }
+    }
+    let (last, rest) = sections.split_last().expect("sections");
+    assert_eq!(last.0, format!("tour done: {} scenarios", SCENARIOS.len()));
+    assert_eq!(rest.len(), SCENARIOS.len());
+    for ((header, lines), (number, name, check)) in rest.iter().zip(SCENARIOS) {
+        assert!(header.starts_with(&format!("{number} {name}:")), "{header}");
+        check(lines);
+    }
 }

@@ -113,7 +113,7 @@ fn run_task(channel: BorrowedFd<'_>) -> i32 {
             return EXIT_NO_TASK;
         }
     };
-    identity::become_child(&task.identity);
+    identity::become_child(task.name, &task.identity);
     if report(channel, Report::Started.into()).is_err() {
         return EXIT_NO_TASK; // the parent is gone
     }

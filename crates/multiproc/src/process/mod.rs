@@ -15,6 +15,7 @@ mod task;
 pub use bootstrap::init;
 pub use error::{ExitStatus, JoinError, SpawnError};
 pub use handle::Process;
+pub use identity::{CurrentProcess, current_process};
 
 pub(crate) use bootstrap::is_initialized;
 
@@ -142,6 +143,7 @@ impl Builder {
         let name = self.name.unwrap_or(default_name);
         let task = task::Task {
             entry: task::entry_for(f),
+            name: name.clone(),
             identity,
             args,
         };

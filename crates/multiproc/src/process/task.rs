@@ -19,6 +19,8 @@ pub(crate) type TaskEntry = EntryPoint<Message, Outcome>;
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Task {
     pub(crate) entry: TaskEntry,
+    /// The child's name, for [`crate::current_process`].
+    pub(crate) name: String,
     /// The child's place in the process tree: `[3, 1]` is the first child of this process's third.
     pub(crate) identity: Vec<u32>,
     /// The encoded arguments; their descriptors are the packet's.

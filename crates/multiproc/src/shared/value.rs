@@ -276,7 +276,7 @@ pub struct ArrayGuard<'a, T> {
 }
 
 /// An index past the end of an [`Array`]. Python: `IndexError`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("index {index} is out of range for an array of {len}")]
 pub struct IndexOutOfRange {
     /// The index asked for.
