@@ -11,6 +11,7 @@
 
 use multiproc::{Array, Process, Value};
 
+#[allow(clippy::approx_constant)] // the scenario's 3.14, not an approximation of π
 fn negate((number, array): (Value<f64>, Array<i32>)) {
     number.set(3.14);
     // One lock for the whole array: the change is seen whole or not at all.

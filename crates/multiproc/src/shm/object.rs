@@ -129,3 +129,21 @@ impl<S, E> AsFd for Object<S, E> {
         self.segment.as_fd()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::raw::{RawEvent, RawMutex};
+
+    #[test]
+    fn an_object_opened_as_another_kind_is_refused() {
+        let lock: Object<RawMutex> = Object::create(RawMutex::new(), &[]).unwrap();
+        let fd = lock.as_fd().try_clone_to_owned().unwrap();
+        let err = Object::<RawEvent>::open(fd)
+            .err()
+            .expect("a lock is not an event");
+        assert!(matches!(err, ShmError::NotASegment { .. }), "{err}");
+        let fd = lock.as_fd().try_clone_to_owned().unwrap();
+        assert!(Object::<RawMutex>::open(fd).is_ok());
+    }
+}
