@@ -1,18 +1,47 @@
 //! `multiproc`: the command-line companion of the multiproc library.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// Share data between processes: the multiproc command.
-///
-/// Subcommands arrive with the features they serve: `serve` runs a standalone manager, `clean`
-/// removes shared memory whose owners all died.
 #[derive(Debug, Parser)]
 #[command(name = "multiproc", version, arg_required_else_help = true)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Remove named shared memory whose owners all died (live segments are never touched).
+    Clean,
+}
+
+fn main() -> ExitCode {
     multiproc::init();
-    let _cli = Cli::parse();
+    match Cli::parse().command {
+        Command::Clean => clean(),
+    }
+}
+
+fn clean() -> ExitCode {
+    match multiproc::SharedMemory::clean_dead() {
+        Ok(removed) if removed.is_empty() => {
+            println!("nothing to clean");
+            ExitCode::SUCCESS
+        }
+        Ok(removed) => {
+            for name in removed {
+                println!("removed {name}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("multiproc clean: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,26 @@
 //! [`SharedMemory`]: a block of bytes that every process holding it sees.
 
 use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::shm::{Kind, Segment, ShmError};
+use crate::shm::{Backing, Kind, Segment, ShmError};
 use crate::transfer;
 
 /// A block of shared bytes. Clones are handles to the same memory; pass one to a [`Process`] (it is
-/// an ordinary argument) and the child reads and writes the same bytes. The memory is freed when the
-/// last handle in the last process is gone, even if every process is killed: it has no name to leak.
+/// an ordinary argument) and the child reads and writes the same bytes.
+///
+/// Two kinds:
+/// - anonymous ([`create`](Self::create)): freed when the last handle in the last process is gone,
+///   even if every process is killed; it has no name to leak.
+/// - named ([`create_named`](Self::create_named), [`open`](Self::open)): unrelated processes meet
+///   at it by name. Creation is exclusive (mode 0600; an existing name is refused, never attached
+///   silently). Like Python's, it stays until [`unlink`](Self::unlink)ed; a process that only
+///   attaches never removes it. A segment whose creating processes all died (however: SIGKILL
+///   included) is removed by [`clean_dead`](Self::clean_dead) (`multiproc clean`) and when its
+///   name is created again; one with a live creator is never touched.
 ///
 /// Access is by copies ([`write_at`](Self::write_at), [`read_at`](Self::read_at)), which are not
 /// atomic: order them with a join, or (with the synchronization primitives) a lock or an event.
@@ -37,15 +47,81 @@ use crate::transfer;
 #[derive(Clone)]
 pub struct SharedMemory {
     segment: Arc<Segment>,
+    name: Option<Arc<str>>,
 }
 
 impl SharedMemory {
     /// Creates an anonymous block of `size` zeroed bytes. The pages are reserved now: a full memory
     /// filesystem is [`ShmError::OutOfSpace`] here, never a crash on a later write.
     pub fn create(size: usize) -> Result<SharedMemory, ShmError> {
+        let segment = Segment::create_anonymous(Kind::Bytes, size)?;
         Ok(SharedMemory {
-            segment: Arc::new(Segment::create_anonymous(Kind::Bytes, size)?),
+            segment: Arc::new(segment),
+            name: None,
         })
+    }
+
+    /// Creates the named block `name` of `size` zeroed bytes, exclusively. The calling process is
+    /// its owner while it holds the handle (and so are processes it passes the handle to).
+    ///
+    /// Errors: [`ShmError::AlreadyExists`] when a live segment has the name,
+    /// [`ShmError::InvalidName`], [`ShmError::OutOfSpace`] when /dev/shm is full.
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// use multiproc::{Process, SharedMemory};
+    ///
+    /// let shm = SharedMemory::create_named("doc-example", 64)?;
+    /// let child = Process::spawn((), |()| {
+    ///     let same = SharedMemory::open("doc-example").unwrap(); // attach by name
+    ///     same.write_at(0, b"hi").unwrap();
+    /// })?;
+    /// child.join()?;
+    /// let mut out = [0; 2];
+    /// shm.read_at(0, &mut out)?;
+    /// assert_eq!(&out, b"hi");
+    /// shm.unlink()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn create_named(name: &str, size: usize) -> Result<SharedMemory, ShmError> {
+        let segment = Segment::create_named(name, Kind::Bytes, size)?;
+        Ok(SharedMemory {
+            segment: Arc::new(segment),
+            name: Some(name.into()),
+        })
+    }
+
+    /// Attaches to the named block `name`: [`ShmError::NotFound`] if there is none,
+    /// [`ShmError::PermissionDenied`] if the file is another user's or open to others.
+    #[doc(alias = "attach")]
+    pub fn open(name: &str) -> Result<SharedMemory, ShmError> {
+        let segment = Segment::open_named(name, Kind::Bytes)?;
+        Ok(SharedMemory {
+            segment: Arc::new(segment),
+            name: Some(name.into()),
+        })
+    }
+
+    /// The name of a named block.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Removes the name, so that no one can attach any more; those who have the block keep it.
+    /// Nothing to do for an anonymous block. [`ShmError::NotFound`] if the name is already gone.
+    pub fn unlink(&self) -> Result<(), ShmError> {
+        match &self.name {
+            Some(name) => Segment::unlink_named(name),
+            None => Ok(()),
+        }
+    }
+
+    /// Removes every named block whose owners all died; returns their names. Live ones stay.
+    /// This is `multiproc clean`.
+    pub fn clean_dead() -> Result<Vec<String>, ShmError> {
+        Segment::clean_dead()
     }
 
     /// The size in bytes, as asked at creation (never rounded up).
@@ -85,19 +161,48 @@ impl fmt::Debug for SharedMemory {
     }
 }
 
+/// The form a handle travels in: the descriptor, and the name if it has one.
+#[derive(Serialize)]
+struct WireOut<'a> {
+    #[serde(serialize_with = "serialize_fd")]
+    fd: BorrowedFd<'a>,
+    name: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct WireIn {
+    #[serde(deserialize_with = "transfer::deserialize_fd")]
+    fd: OwnedFd,
+    name: Option<String>,
+}
+
+fn serialize_fd<S: Serializer>(fd: &BorrowedFd<'_>, serializer: S) -> Result<S::Ok, S::Error> {
+    transfer::serialize_fd(*fd, serializer)
+}
+
 impl Serialize for SharedMemory {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use std::os::fd::AsFd;
-        transfer::serialize_fd(self.segment.as_fd(), serializer)
+        WireOut {
+            fd: self.segment.as_fd(),
+            name: self.name(),
+        }
+        .serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for SharedMemory {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let fd = transfer::deserialize_fd(deserializer)?;
-        let segment = Segment::open_fd(fd, Kind::Bytes).map_err(serde::de::Error::custom)?;
+        let WireIn { fd, name } = WireIn::deserialize(deserializer)?;
+        let backing = if name.is_some() {
+            Backing::Named
+        } else {
+            Backing::Anonymous
+        };
+        let segment =
+            Segment::open_fd(fd, Kind::Bytes, backing).map_err(serde::de::Error::custom)?;
         Ok(SharedMemory {
             segment: Arc::new(segment),
+            name: name.map(Into::into),
         })
     }
 }

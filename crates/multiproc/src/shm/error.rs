@@ -39,6 +39,32 @@ pub enum ShmError {
         /// The segment's size.
         size: usize,
     },
+    /// A named segment of this name exists and has a live owner.
+    #[error("a shared memory segment named {name:?} already exists")]
+    AlreadyExists {
+        /// The name.
+        name: String,
+    },
+    /// No named segment of this name.
+    #[error("no shared memory segment named {name:?}")]
+    NotFound {
+        /// The name.
+        name: String,
+    },
+    /// The name exists but is not ours to use: another user's file, or one open to other users.
+    #[error("shared memory segment {name:?} refused: {reason}")]
+    PermissionDenied {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Names are 1 to 200 characters of `[A-Za-z0-9._-]`.
+    #[error("invalid shared memory name {name:?}: use 1 to 200 characters of A-Z a-z 0-9 . _ -")]
+    InvalidName {
+        /// The name.
+        name: String,
+    },
     /// The operating system refused.
     #[error("shared memory: {0}")]
     Os(#[from] io::Error),

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
-use super::{Kind, Segment, ShmError, ShmSafe};
+use super::{Backing, Kind, Segment, ShmError, ShmSafe};
 
 /// A state that lives in shared memory and is used through `&Self` from several processes at once.
 ///
@@ -85,7 +85,7 @@ impl<S: SharedState, E: ShmSafe> Object<S, E> {
 
     /// Opens an object received from another process, checking its kind and size.
     pub(crate) fn open(fd: OwnedFd) -> Result<Self, ShmError> {
-        let segment = Segment::open_fd(fd, S::KIND)?;
+        let segment = Segment::open_fd(fd, S::KIND, Backing::Anonymous)?;
         let values = segment.len().checked_sub(Self::values_offset());
         let len = match (values, size_of::<E>()) {
             (Some(0), _) => 0,

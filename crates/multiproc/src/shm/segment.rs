@@ -1,16 +1,22 @@
-//! A segment: a sealed anonymous memory file, mapped, with a header that lets a process receiving
-//! one check what it is before trusting it.
+//! A segment: a memory file, mapped, with a header that lets a process receiving one check what it
+//! is before trusting it.
 //!
 //! Layout: [`HEADER_LEN`] bytes of [`Header`], then the user's bytes. The size is reserved at creation
-//! (a full memory filesystem is an error then, never a SIGBUS later) and sealed, so no process can
-//! shrink the file under another's mapping.
+//! (a full memory filesystem is an error then, never a SIGBUS later).
+//!
+//! Anonymous segments are sealed memfds: no process can shrink one under another's mapping, and
+//! the memory is gone when the last process holding it is, however they end. Named segments are
+//! files of /dev/shm (`multiproc.NAME`), mode 0600, created whole under a temporary name and renamed
+//! into place; their creator holds a shared `flock` on them while it holds the segment, which is how
+//! [`Segment::clean_dead`] tells a live owner from a dead one (the kernel drops the lock of a dead
+//! process; no pid is involved, so a recycled pid cannot fool it).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::ShmError;
-use crate::sys::{Mapping, Memfd};
+use crate::sys::{self, Mapping, MemFile};
 
 /// "multiprc" in ASCII.
 const MAGIC: u64 = u64::from_le_bytes(*b"multiprc");
@@ -18,6 +24,11 @@ const MAGIC: u64 = u64::from_le_bytes(*b"multiprc");
 const LAYOUT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 64;
 const INITIALIZED: u32 = 1;
+
+/// The file name of a named segment is this followed by its name.
+const NAMED_PREFIX: &str = "multiproc.";
+/// A segment being created, before it is renamed to its name.
+const CREATING_PREFIX: &str = "multiproc-creating.";
 
 /// The start of every segment.
 #[repr(C)]
@@ -50,10 +61,19 @@ pub(crate) enum Kind {
     LockedData,
 }
 
+/// Where a segment's memory file comes from, which decides what is checked when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backing {
+    /// A sealed memfd, passed from process to process.
+    Anonymous,
+    /// A file of /dev/shm, opened by name.
+    Named,
+}
+
 /// A mapped segment. Dropping it unmaps it; the memory lives while any process maps or holds it.
 #[derive(Debug)]
 pub(crate) struct Segment {
-    file: Memfd,
+    file: MemFile,
     map: Mapping,
     len: usize,
 }
@@ -71,21 +91,34 @@ impl Segment {
         len: usize,
         init: impl FnOnce(*mut u8),
     ) -> Result<Segment, ShmError> {
+        let file = MemFile::create("multiproc-shm")?;
+        Segment::build(file, kind, len, true, init)
+    }
+
+    /// Reserves, seals (if asked), maps and initializes a new segment in `file`.
+    fn build(
+        file: MemFile,
+        kind: Kind,
+        len: usize,
+        seal: bool,
+        init: impl FnOnce(*mut u8),
+    ) -> Result<Segment, ShmError> {
         let total = HEADER_LEN
             .checked_add(len)
             .ok_or(ShmError::OutOfSpace { requested: len })?;
-        let file = Memfd::create("multiproc-shm")?;
         file.reserve(total as u64).map_err(|e| match e.kind() {
             io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
                 ShmError::OutOfSpace { requested: len }
             }
             _ => ShmError::Os(e),
         })?;
-        file.seal_size()?;
+        if seal {
+            file.seal_size()?;
+        }
         let map = Mapping::map(file.as_fd(), total)?;
         let header = map.as_ptr().cast::<Header>();
         // SAFETY: the mapping is at least HEADER_LEN bytes, page-aligned (so aligned for Header), and
-        // no other process has the descriptor yet, so these plain writes race with nothing.
+        // no other process can reach the file yet, so these plain writes race with nothing.
         unsafe {
             (&raw mut (*header).magic).write(MAGIC);
             (&raw mut (*header).layout_version).write(LAYOUT_VERSION);
@@ -102,36 +135,40 @@ impl Segment {
     }
 
     /// Maps a segment received from another process, after checking it holds a `kind`.
-    pub(crate) fn open_fd(fd: OwnedFd, kind: Kind) -> Result<Segment, ShmError> {
-        let file = Memfd::from_fd(fd);
-        if !file.size_is_sealed().unwrap_or(false) {
+    pub(crate) fn open_fd(fd: OwnedFd, kind: Kind, backing: Backing) -> Result<Segment, ShmError> {
+        let file = MemFile::from_fd(fd);
+        if backing == Backing::Anonymous && !file.size_is_sealed().unwrap_or(false) {
             return Err(ShmError::NotASegment {
                 reason: "its size is not sealed",
             });
         }
-        let total = usize::try_from(file.len()?).map_err(|_| ShmError::NotASegment {
-            reason: "too large",
-        })?;
+        Segment::check(file, kind)
+    }
+
+    /// Maps `file` and checks its header: magic, version, initialized, kind, size.
+    fn check(file: MemFile, kind: Kind) -> Result<Segment, ShmError> {
+        let not_a_segment = |reason| ShmError::NotASegment { reason };
+        let total = usize::try_from(file.len()?).map_err(|_| not_a_segment("too large"))?;
         if total < HEADER_LEN {
-            return Err(ShmError::NotASegment {
-                reason: "shorter than the header",
-            });
+            return Err(not_a_segment("shorter than the header"));
         }
         let map = Mapping::map(file.as_fd(), total)?;
         let header = map.as_ptr().cast::<Header>();
-        // SAFETY: the sealed file is at least HEADER_LEN long, the mapping page-aligned; magic,
-        // version and len are written once before `initialized` is released, and read after the
-        // acquire below, so these reads race with no write.
-        let (magic, version) = unsafe {
+        // SAFETY: the file is at least HEADER_LEN long and the mapping page-aligned, so the atomic
+        // field is in bounds and aligned; only atomics are read before `initialized` is acquired.
+        let initialized = unsafe { (*header).initialized.load(Ordering::Acquire) };
+        // SAFETY: the rest of the header is written once, before `initialized` is released, which
+        // the acquire above has seen (or the checks below refuse the segment).
+        let (magic, version, len, found) = unsafe {
             (
                 (&raw const (*header).magic).read(),
                 (&raw const (*header).layout_version).read(),
+                (&raw const (*header).len).read(),
+                (&raw const (*header).kind).read(),
             )
         };
         if magic != MAGIC {
-            return Err(ShmError::NotASegment {
-                reason: "bad magic",
-            });
+            return Err(not_a_segment("bad magic"));
         }
         if version != LAYOUT_VERSION {
             return Err(ShmError::VersionMismatch {
@@ -139,29 +176,104 @@ impl Segment {
                 expected: LAYOUT_VERSION,
             });
         }
-        let mut segment = Segment { file, map, len: 0 };
-        if segment.header().initialized.load(Ordering::Acquire) != INITIALIZED {
+        if initialized != INITIALIZED {
             return Err(ShmError::NotYetInitialized);
         }
-        // SAFETY: as above; `len` and `kind` were written before `initialized` was released.
-        let (len, found) = unsafe {
-            (
-                (&raw const (*header).len).read(),
-                (&raw const (*header).kind).read(),
-            )
-        };
         if found != kind as u32 {
-            return Err(ShmError::NotASegment {
-                reason: "it holds another kind of object",
-            });
+            return Err(not_a_segment("it holds another kind of object"));
         }
         if len > (total - HEADER_LEN) as u64 {
-            return Err(ShmError::NotASegment {
-                reason: "declared size exceeds the file",
-            });
+            return Err(not_a_segment("declared size exceeds the file"));
         }
-        segment.len = len as usize;
-        Ok(segment)
+        Ok(Segment {
+            file,
+            map,
+            len: len as usize,
+        })
+    }
+
+    /// Creates the named segment `name` of `len` zeroed bytes, exclusively: an existing live one
+    /// is [`ShmError::AlreadyExists`]; one whose owners all died is removed and replaced.
+    pub(crate) fn create_named(name: &str, kind: Kind, len: usize) -> Result<Segment, ShmError> {
+        check_name(name)?;
+        let dir = sys::shm_dir()?;
+        let creating = format!("{CREATING_PREFIX}{}.{}", std::process::id(), unique());
+        let fd = sys::create_exclusive(dir.as_fd(), &creating)?;
+        let built = sys::hold_owner_lock(&fd)
+            .map_err(ShmError::from)
+            .and_then(|()| Segment::build(MemFile::from_fd(fd), kind, len, false, |_| {}));
+        let segment = match built {
+            Ok(segment) => segment,
+            Err(e) => {
+                let _ = sys::unlink(dir.as_fd(), &creating);
+                return Err(e);
+            }
+        };
+        let path = format!("{NAMED_PREFIX}{name}");
+        let mut renamed = sys::rename_no_replace(dir.as_fd(), &creating, &path);
+        if matches!(&renamed, Err(e) if e.kind() == io::ErrorKind::AlreadyExists)
+            && remove_if_dead(&dir, &path)
+        {
+            renamed = sys::rename_no_replace(dir.as_fd(), &creating, &path);
+        }
+        match renamed {
+            Ok(()) => Ok(segment),
+            Err(e) => {
+                let _ = sys::unlink(dir.as_fd(), &creating);
+                Err(match e.kind() {
+                    io::ErrorKind::AlreadyExists => ShmError::AlreadyExists {
+                        name: name.to_owned(),
+                    },
+                    _ => ShmError::Os(e),
+                })
+            }
+        }
+    }
+
+    /// Attaches to the named segment `name`. Attaching does not make this process an owner.
+    pub(crate) fn open_named(name: &str, kind: Kind) -> Result<Segment, ShmError> {
+        check_name(name)?;
+        let dir = sys::shm_dir()?;
+        let fd =
+            sys::open_own(dir.as_fd(), &format!("{NAMED_PREFIX}{name}")).map_err(|e| {
+                match e.kind() {
+                    io::ErrorKind::NotFound => ShmError::NotFound {
+                        name: name.to_owned(),
+                    },
+                    io::ErrorKind::PermissionDenied => ShmError::PermissionDenied {
+                        name: name.to_owned(),
+                        reason: e.to_string(),
+                    },
+                    _ => ShmError::Os(e),
+                }
+            })?;
+        Segment::check(MemFile::from_fd(fd), kind)
+    }
+
+    /// Removes the name `name`; processes that have the segment keep it.
+    pub(crate) fn unlink_named(name: &str) -> Result<(), ShmError> {
+        check_name(name)?;
+        let dir = sys::shm_dir()?;
+        sys::unlink(dir.as_fd(), &format!("{NAMED_PREFIX}{name}")).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ShmError::NotFound {
+                name: name.to_owned(),
+            },
+            _ => ShmError::Os(e),
+        })
+    }
+
+    /// Removes every named segment (and every one left half-created) whose owners all died.
+    /// Returns the names removed. Segments with a live owner, and files of other users, stay.
+    pub(crate) fn clean_dead() -> Result<Vec<String>, ShmError> {
+        let dir = sys::shm_dir()?;
+        let mut removed = Vec::new();
+        for file in sys::list("multiproc")? {
+            let is_ours = file.starts_with(NAMED_PREFIX) || file.starts_with(CREATING_PREFIX);
+            if is_ours && remove_if_dead(&dir, &file) {
+                removed.push(file.strip_prefix(NAMED_PREFIX).unwrap_or(&file).to_owned());
+            }
+        }
+        Ok(removed)
     }
 
     fn header(&self) -> &Header {
@@ -181,7 +293,7 @@ impl Segment {
         self.len
     }
 
-    fn check(&self, offset: usize, len: usize) -> Result<(), ShmError> {
+    fn check_range(&self, offset: usize, len: usize) -> Result<(), ShmError> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => Ok(()),
             _ => Err(ShmError::OutOfBounds {
@@ -194,7 +306,7 @@ impl Segment {
 
     /// Copies `data` into the segment at `offset`.
     pub(crate) fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), ShmError> {
-        self.check(offset, data.len())?;
+        self.check_range(offset, data.len())?;
         // SAFETY: bounds checked above; the segment never aliases `data` (a Rust slice cannot point
         // into it, only raw pointers can). Bytes another process writes concurrently make the result
         // unspecified but not undefined: the copy goes through raw pointers to shared memory.
@@ -206,7 +318,7 @@ impl Segment {
 
     /// Copies bytes of the segment at `offset` into `out`.
     pub(crate) fn read_at(&self, offset: usize, out: &mut [u8]) -> Result<(), ShmError> {
-        self.check(offset, out.len())?;
+        self.check_range(offset, out.len())?;
         // SAFETY: as in `write_at`.
         unsafe {
             std::ptr::copy_nonoverlapping(self.as_ptr().add(offset), out.as_mut_ptr(), out.len())
@@ -219,4 +331,36 @@ impl AsFd for Segment {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
     }
+}
+
+/// Removes `file` from /dev/shm if it is ours and no owner holds it; whether it was removed.
+fn remove_if_dead(dir: &OwnedFd, file: &str) -> bool {
+    let Ok(fd) = sys::open_own(dir.as_fd(), file) else {
+        return false;
+    };
+    // Keeps the exclusive lock while unlinking, so that no owner can appear in between.
+    matches!(sys::has_live_owner(&fd), Ok(false)) && sys::unlink(dir.as_fd(), file).is_ok()
+}
+
+/// Names are `[A-Za-z0-9._-]{1,200}`: no path separator, nothing the shell or /dev/shm would mangle.
+fn check_name(name: &str) -> Result<(), ShmError> {
+    let valid = (1..=200).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && name != "."
+        && name != "..";
+    if valid {
+        Ok(())
+    } else {
+        Err(ShmError::InvalidName {
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// A number no other call in this process returns.
+fn unique() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

@@ -8,7 +8,7 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::Message;
-use crate::sys::{self, Memfd, Received};
+use crate::sys::{self, MemFile, Received};
 
 const MAGIC: [u8; 4] = *b"MPK1";
 const HEADER_LEN: usize = 16;
@@ -32,7 +32,7 @@ pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message, nonblocking: bool)
         ));
     }
     let spill = if message.bytes.len() > INLINE_MAX {
-        let file = Memfd::create("multiproc-message")?;
+        let file = MemFile::create("multiproc-message")?;
         file.write_all_at(&message.bytes, 0)?;
         file.seal_size()?;
         Some(file)
@@ -86,7 +86,7 @@ pub(crate) fn recv(socket: BorrowedFd<'_>, nonblocking: bool) -> io::Result<Recv
         if len != HEADER_LEN || fds.is_empty() {
             return Err(malformed("spilled message without its file"));
         }
-        let file = Memfd::from_fd(fds.remove(0));
+        let file = MemFile::from_fd(fds.remove(0));
         if !file.size_is_sealed()? || file.len()? < body_len {
             return Err(malformed(
                 "spill file is unsealed or shorter than the message",
@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn descriptors_travel_with_their_message() {
         let (a, b) = pair();
-        let file = Memfd::create("t").unwrap();
+        let file = MemFile::create("t").unwrap();
         file.write_all_at(b"hello", 0).unwrap();
         let message = Message {
             bytes: vec![1, 2, 3],
@@ -162,7 +162,7 @@ mod tests {
         let got = received(b.as_fd());
         assert_eq!(got.bytes, vec![1, 2, 3]);
         assert_eq!(got.fds.len(), 1);
-        let file = Memfd::from_fd(got.fds.into_iter().next().unwrap());
+        let file = MemFile::from_fd(got.fds.into_iter().next().unwrap());
         assert_eq!(file.read_exact(5).unwrap(), b"hello");
     }
 
@@ -170,7 +170,7 @@ mod tests {
     fn too_many_handles_are_refused_before_sending() {
         let (a, b) = pair();
         let fds = (0..=MAX_HANDLES)
-            .map(|_| Memfd::create("t").unwrap().into_fd())
+            .map(|_| MemFile::create("t").unwrap().into_fd())
             .collect();
         let err = send(a.as_fd(), &Message { bytes: vec![], fds }, true).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);

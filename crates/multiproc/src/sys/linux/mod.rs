@@ -2,15 +2,22 @@
 
 mod futex;
 mod identity;
-mod memfd;
+mod memfile;
+mod memory;
 mod mmap;
+mod named;
 mod process;
 mod socket;
 
 pub(crate) use futex::{futex_wait, futex_wake, futex_wake_all};
 pub(crate) use identity::{ProcessId, thread_id};
-pub(crate) use memfd::Memfd;
+pub(crate) use memfile::MemFile;
+pub(crate) use memory::available_memory;
 pub(crate) use mmap::Mapping;
+pub(crate) use named::{
+    create_exclusive, has_live_owner, hold_owner_lock, list, open_own, rename_no_replace, shm_dir,
+    unlink,
+};
 pub(crate) use process::{
     ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, own_pid,
     replace_stdin_with_null, spawn_self, take_stdin, wait_readable,

@@ -1,29 +1,39 @@
-//! Anonymous memory files (memfd): shared memory segments and the spill area of large messages.
+//! Memory files: anonymous (memfd) or named (a file of /dev/shm). Shared memory segments and the
+//! spill area of large messages.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
 
-/// An anonymous memory file, close-on-exec, that can be sealed.
+/// A memory file, close-on-exec: anonymous and sealable, or a named file of /dev/shm.
 #[derive(Debug)]
-pub(crate) struct Memfd(OwnedFd);
+pub(crate) struct MemFile(OwnedFd);
 
-impl Memfd {
+impl MemFile {
     /// Creates an empty memory file; `name` shows in /proc/PID/fd for debugging.
-    pub(crate) fn create(name: &str) -> io::Result<Memfd> {
+    pub(crate) fn create(name: &str) -> io::Result<MemFile> {
         let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
-        Ok(Memfd(fd))
+        Ok(MemFile(fd))
     }
 
     /// Adopts a descriptor received from elsewhere; it is checked before its content is trusted.
-    pub(crate) fn from_fd(fd: OwnedFd) -> Memfd {
-        Memfd(fd)
+    pub(crate) fn from_fd(fd: OwnedFd) -> MemFile {
+        MemFile(fd)
     }
 
     /// Sets the size to `len` and reserves its pages now, so that a full memory filesystem is an
-    /// error here (`StorageFull`) and never a SIGBUS on a later write.
+    /// error here (`StorageFull`) and never a SIGBUS on a later write. A size beyond the memory
+    /// available is refused first: a memfd's filesystem has no size limit, and reserving more than
+    /// there is would summon the out-of-memory killer instead of an error.
     pub(crate) fn reserve(&self, len: u64) -> io::Result<()> {
+        const CHECK_ABOVE: u64 = 1 << 20;
+        if len > CHECK_ABOVE && super::available_memory().is_some_and(|available| len > available) {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "more shared memory than the memory available",
+            ));
+        }
         rustix::fs::ftruncate(&self.0, len)?;
         if len > 0 {
             match rustix::fs::fallocate(&self.0, FallocateFlags::empty(), 0, len) {
@@ -97,7 +107,7 @@ impl Memfd {
     }
 }
 
-impl AsFd for Memfd {
+impl AsFd for MemFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
     }

@@ -1,0 +1,58 @@
+//! `multiproc clean` removes named shared memory whose owners died, and only that.
+
+multiproc::test_support!();
+
+use std::process::Command;
+use std::time::Duration;
+
+use multiproc::{Event, JoinError, Process, SharedMemory, ShmError};
+
+fn clean() -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_multiproc"))
+        .arg("clean")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn clean_removes_a_dead_owners_segment_and_keeps_a_live_one() {
+    let dead = format!("cli-dead-{}", std::process::id());
+    let live = SharedMemory::create_named(&format!("cli-live-{}", std::process::id()), 16).unwrap();
+
+    let created = Event::new().unwrap();
+    let mut owner = Process::spawn(
+        (dead.clone(), created.clone()),
+        |(name, created): (String, Event)| -> () {
+            let _shm = SharedMemory::create_named(&name, 16).unwrap();
+            created.set();
+            loop {
+                std::thread::park();
+            }
+        },
+    )
+    .unwrap();
+    assert!(created.wait_timeout(Duration::from_secs(30)));
+    owner.kill().unwrap();
+    assert!(matches!(
+        owner.join_timeout(Duration::from_secs(30)),
+        Err(JoinError::Signaled { signal: 9 })
+    ));
+
+    let printed = clean();
+    assert!(
+        printed.lines().any(|l| l == format!("removed {dead}")),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains(live.name().unwrap()),
+        "a live segment was removed: {printed}"
+    );
+    assert!(matches!(
+        SharedMemory::open(&dead),
+        Err(ShmError::NotFound { .. })
+    ));
+    assert!(SharedMemory::open(live.name().unwrap()).is_ok());
+    live.unlink().unwrap();
+}

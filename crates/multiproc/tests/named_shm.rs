@@ -1,0 +1,182 @@
+//! Named shared memory: exclusive creation, attach by name, unlink, and the clean-up of segments
+//! whose owners died (CPython's `test_shared_memory_*` cases, plus the faults of faults.md rows 20
+//! to 22: dead owners, squatted names, a full memory filesystem).
+
+multiproc::test_support!();
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{DEADLINE, park_forever};
+use multiproc::{Event, JoinError, Process, SharedMemory, ShmError};
+
+/// A name no other test or concurrent run uses.
+fn name(tag: &str) -> String {
+    format!("t{}-{tag}", std::process::id())
+}
+
+#[test]
+fn a_named_block_is_met_by_name_and_outlives_processes_that_only_attach() {
+    let name = name("attach");
+    let shm = SharedMemory::create_named(&name, 100).unwrap();
+    assert_eq!((shm.name(), shm.len()), (Some(name.as_str()), 100));
+    let mut child = Process::spawn(name.clone(), |name: String| {
+        let same = SharedMemory::open(&name).unwrap();
+        same.write_at(0, b"from the child").unwrap();
+        same.len()
+    })
+    .unwrap();
+    assert_eq!(
+        child.join_timeout(DEADLINE).unwrap(),
+        100,
+        "the size on attach is the size asked"
+    );
+    let mut out = [0u8; 14];
+    shm.read_at(0, &mut out).unwrap();
+    assert_eq!(&out, b"from the child");
+    // The child that attached and exited did not remove it.
+    let again = SharedMemory::open(&name).unwrap();
+    again.read_at(0, &mut out).unwrap();
+    assert_eq!(&out, b"from the child");
+    shm.unlink().unwrap();
+    assert!(matches!(
+        SharedMemory::open(&name),
+        Err(ShmError::NotFound { .. })
+    ));
+    assert!(matches!(shm.unlink(), Err(ShmError::NotFound { .. })));
+    // Those who have it keep it after the unlink.
+    again.write_at(0, b"still mapped").unwrap();
+}
+
+#[test]
+fn creation_is_exclusive_while_an_owner_lives() {
+    let name = name("exclusive");
+    let first = SharedMemory::create_named(&name, 8).unwrap();
+    assert!(matches!(
+        SharedMemory::create_named(&name, 8),
+        Err(ShmError::AlreadyExists { .. })
+    ));
+    let mut child = Process::spawn(name.clone(), |name: String| {
+        matches!(
+            SharedMemory::create_named(&name, 8),
+            Err(ShmError::AlreadyExists { .. })
+        )
+    })
+    .unwrap();
+    assert!(
+        child.join_timeout(DEADLINE).unwrap(),
+        "another process is refused too"
+    );
+    first.unlink().unwrap();
+}
+
+#[test]
+fn bad_names_and_missing_names_are_errors() {
+    for bad in ["", "a/b", "..", "with space", &"x".repeat(201)] {
+        assert!(
+            matches!(
+                SharedMemory::create_named(bad, 8),
+                Err(ShmError::InvalidName { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        SharedMemory::open(&name("never-made")),
+        Err(ShmError::NotFound { .. })
+    ));
+}
+
+/// A child creates `name` and is SIGKILLed while it holds it.
+fn create_and_die(name: &str) {
+    let created = Event::new().unwrap();
+    let mut owner = Process::spawn(
+        (name.to_owned(), created.clone()),
+        |(name, created): (String, Event)| -> () {
+            let shm = SharedMemory::create_named(&name, 32).unwrap();
+            shm.write_at(0, b"left by the dead").unwrap();
+            created.set();
+            park_forever()
+        },
+    )
+    .unwrap();
+    assert!(created.wait_timeout(DEADLINE));
+    owner.kill().unwrap();
+    assert!(matches!(
+        owner.join_timeout(DEADLINE),
+        Err(JoinError::Signaled { signal: 9 })
+    ));
+}
+
+#[test]
+fn a_dead_owners_segment_is_cleaned_and_a_live_ones_is_not() {
+    let dead = name("dead");
+    let live = name("live");
+    create_and_die(&dead);
+    // The segment outlived its SIGKILLed creator, as in Python...
+    assert!(SharedMemory::open(&dead).is_ok());
+    // ...until a sweep, which leaves live ones alone.
+    let live_owned = SharedMemory::create_named(&live, 8).unwrap();
+    let removed = SharedMemory::clean_dead().unwrap();
+    assert!(removed.contains(&dead), "{removed:?}");
+    assert!(!removed.contains(&live), "{removed:?}");
+    assert!(matches!(
+        SharedMemory::open(&dead),
+        Err(ShmError::NotFound { .. })
+    ));
+    assert!(SharedMemory::open(&live).is_ok());
+    live_owned.unlink().unwrap();
+}
+
+#[test]
+fn a_dead_owners_name_can_be_created_again() {
+    let name = name("recreate");
+    create_and_die(&name);
+    let fresh = SharedMemory::create_named(&name, 32).unwrap();
+    let mut out = [0u8; 16];
+    fresh.read_at(0, &mut out).unwrap();
+    assert_eq!(out, [0; 16], "a new segment, not the dead owner's");
+    fresh.unlink().unwrap();
+}
+
+#[test]
+fn a_squatted_name_is_never_attached_nor_removed() {
+    // Someone made /dev/shm/multiproc.NAME open to everybody (mode 0666): refuse it.
+    let name = name("squat");
+    let path = format!("/dev/shm/multiproc.{name}");
+    std::fs::write(&path, vec![0u8; 4096]).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(matches!(
+        SharedMemory::open(&name),
+        Err(ShmError::PermissionDenied { .. })
+    ));
+    assert!(matches!(
+        SharedMemory::create_named(&name, 8),
+        Err(ShmError::AlreadyExists { .. })
+    ));
+    assert!(!SharedMemory::clean_dead().unwrap().contains(&name));
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "the sweep left a file that is not ours alone"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn more_than_the_memory_available_is_an_error_not_a_crash() {
+    let huge = 1 << 40; // 1 TiB
+    assert!(matches!(
+        SharedMemory::create(huge),
+        Err(ShmError::OutOfSpace { .. })
+    ));
+    let name = name("huge");
+    assert!(matches!(
+        SharedMemory::create_named(&name, huge),
+        Err(ShmError::OutOfSpace { .. })
+    ));
+    assert!(
+        matches!(SharedMemory::open(&name), Err(ShmError::NotFound { .. })),
+        "nothing left behind"
+    );
+}
