@@ -6,7 +6,9 @@
 //!
 //! `multiproc-bench [FILTER]` runs only the workloads whose name contains FILTER.
 
+mod extras;
 mod process;
+mod value;
 
 /// Prints one result line in the format `compare` reads.
 pub(crate) fn result(metric: &str, value: f64, unit: &str) {
@@ -15,7 +17,11 @@ pub(crate) fn result(metric: &str, value: f64, unit: &str) {
 
 type Workload = (&'static str, fn() -> multiproc::Result<()>);
 
-const WORKLOADS: &[Workload] = &[("process", process::run)];
+const WORKLOADS: &[Workload] = &[
+    ("process", process::run),
+    ("value", value::run),
+    ("extras", extras::run),
+];
 
 fn main() -> multiproc::Result<()> {
     multiproc::init();

@@ -25,8 +25,20 @@
 //! |---|---|
 //! | run a function in another process and get its result | [`Process::spawn`], [`Process::join`] |
 //! | choose fork instead of a fresh process | [`Process::builder`], [`StartMethod`] |
-//! | give processes a block of memory they all see | [`SharedMemory`] |
+//! | share a number or a struct | [`Value`] (`get`, `set`, `update`, `lock`; `fetch_add` for integers) |
+//! | share a fixed-length array | [`Array`] |
+//! | share raw bytes, or meet unrelated processes by name | [`SharedMemory`] |
+//! | mutual exclusion | [`Lock`], [`RLock`] (re-entrant) |
+//! | count a resource | [`Semaphore`], [`BoundedSemaphore`] |
+//! | wait for a state change | [`Condition`] |
+//! | signal "ready" | [`Event`] |
+//! | meet at a point | [`Barrier`] |
 //! | start processes from `cargo test` | [`test_support!`] |
+//!
+//! Every handle (values, arrays, locks, ...) is an ordinary argument of a process: pass a clone,
+//! and the child reaches the same memory. When a process dies holding a lock, the next one to take
+//! it gets [`AcquireError::OwnerDied`] with the guard, so it can repair the data: nobody
+//! deadlocks.
 //!
 //! # How a child starts
 //!

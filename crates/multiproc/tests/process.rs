@@ -334,4 +334,14 @@ fn public_types_are_send_and_sync() {
     send_sync::<JoinError>();
     send_sync::<SpawnError>();
     send_sync::<multiproc::Error>();
+    send_sync::<multiproc::Value<u64>>();
+    send_sync::<multiproc::Array<f64>>();
+    send_sync::<multiproc::Lock>();
+    send_sync::<multiproc::LockGuard<'static>>();
+    send_sync::<multiproc::RLock>();
+    send_sync::<multiproc::Semaphore>();
+    send_sync::<multiproc::BoundedSemaphore>();
+    send_sync::<multiproc::Condition>();
+    send_sync::<multiproc::Event>();
+    send_sync::<multiproc::Barrier>();
 }

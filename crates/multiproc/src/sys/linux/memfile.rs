@@ -27,7 +27,8 @@ impl MemFile {
     /// available is refused first: a memfd's filesystem has no size limit, and reserving more than
     /// there is would summon the out-of-memory killer instead of an error.
     pub(crate) fn reserve(&self, len: u64) -> io::Result<()> {
-        const CHECK_ABOVE: u64 = 1 << 20;
+        // Small reservations skip the check (two file reads); the risk is one huge request.
+        const CHECK_ABOVE: u64 = 64 << 20;
         if len > CHECK_ABOVE && super::available_memory().is_some_and(|available| len > available) {
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,

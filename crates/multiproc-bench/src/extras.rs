@@ -1,0 +1,37 @@
+//! The twins of the `bench_extras.py` workloads that exist so far: an uncontended cross-process
+//! Lock (200k acquire + release), and a named 1 MiB shared memory segment created, attached,
+//! closed and unlinked (200 times).
+
+use std::time::Instant;
+
+use multiproc::{Lock, SharedMemory};
+
+const LOCK_PAIRS: u32 = 10_000 * 20;
+const SHM_ROUNDS: u32 = 200;
+
+pub(crate) fn run() -> multiproc::Result<()> {
+    let lock = Lock::new()?;
+    let t0 = Instant::now();
+    for _ in 0..LOCK_PAIRS {
+        drop(lock.acquire()?);
+    }
+    let per_s = f64::from(LOCK_PAIRS) / t0.elapsed().as_secs_f64();
+    crate::result(
+        "mp_lock_uncontended_acquire_release_per_s",
+        per_s,
+        "pairs/s",
+    );
+
+    let t0 = Instant::now();
+    for i in 0..SHM_ROUNDS {
+        let name = format!("bench-{}-{i}", std::process::id());
+        let created = SharedMemory::create_named(&name, 1 << 20)?;
+        let attached = SharedMemory::open(&name)?;
+        drop(attached);
+        created.unlink()?;
+        drop(created);
+    }
+    let us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(SHM_ROUNDS);
+    crate::result("shm_1MiB_create_attach_close_unlink_us", us, "us");
+    Ok(())
+}
