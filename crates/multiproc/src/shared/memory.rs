@@ -20,7 +20,9 @@ use crate::transfer;
 ///   silently). Like Python's, it stays until [`unlink`](Self::unlink)ed; a process that only
 ///   attaches never removes it. A segment whose creating processes all died (however: SIGKILL
 ///   included) is removed by [`clean_dead`](Self::clean_dead) (`multiproc clean`) and when its
-///   name is created again; one with a live creator is never touched.
+///   name is created again; one with a live creator is never touched. Unlike anonymous blocks,
+///   a file of /dev/shm cannot be sealed: a process of the same user that shrinks it can crash
+///   the processes that map it (as with Python's).
 ///
 /// Access is by copies ([`write_at`](Self::write_at), [`read_at`](Self::read_at)), which are not
 /// atomic: order them with a join, or (with the synchronization primitives) a lock or an event.
