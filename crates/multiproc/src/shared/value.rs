@@ -10,7 +10,9 @@ use crate::shm::{AtomicInteger, Object, ShmError, ShmSafe};
 use crate::sync::raw::{
     Acquired, DataGuard, DataLock, Refused, atomic_at, lock_data, read_unlocked, write_unlocked,
 };
-use crate::sync::{AcquireError, AcquireTimeoutError, TryAcquireError};
+use crate::sync::{
+    AcquireError, AcquireTimeoutError, TryAcquireError, acquired, deadline_after, timed, tried,
+};
 
 /// Values behind their lock: what `Value` and `Array` share.
 #[derive(Clone, Serialize, Deserialize)]
@@ -55,55 +57,6 @@ impl<T: ShmSafe> Locked<T> {
                 Some(guard)
             }
             Err(_) => None,
-        }
-    }
-}
-
-macro_rules! guarded {
-    ($result:expr, $wrap:expr) => {
-        match $result {
-            Ok((guard, Acquired::Clean)) => Ok($wrap(guard)),
-            Ok((guard, Acquired::OwnerDied)) => Err(ErrorOf::owner_died($wrap(guard))),
-            Err(refused) => Err(ErrorOf::refused(refused)),
-        }
-    };
-}
-
-/// Builds each acquire family's error from the raw outcome.
-trait ErrorOf<G> {
-    fn owner_died(guard: G) -> Self;
-    fn refused(refused: Refused) -> Self;
-}
-
-impl<G> ErrorOf<G> for AcquireError<G> {
-    fn owner_died(guard: G) -> Self {
-        AcquireError::OwnerDied(guard)
-    }
-    fn refused(_: Refused) -> Self {
-        AcquireError::NotRecoverable // a wait without deadline is never refused as busy
-    }
-}
-
-impl<G> ErrorOf<G> for TryAcquireError<G> {
-    fn owner_died(guard: G) -> Self {
-        TryAcquireError::OwnerDied(guard)
-    }
-    fn refused(refused: Refused) -> Self {
-        match refused {
-            Refused::Busy => TryAcquireError::WouldBlock,
-            Refused::NotRecoverable => TryAcquireError::NotRecoverable,
-        }
-    }
-}
-
-impl<G> ErrorOf<G> for AcquireTimeoutError<G> {
-    fn owner_died(guard: G) -> Self {
-        AcquireTimeoutError::OwnerDied(guard)
-    }
-    fn refused(refused: Refused) -> Self {
-        match refused {
-            Refused::Busy => AcquireTimeoutError::Timeout,
-            Refused::NotRecoverable => AcquireTimeoutError::NotRecoverable,
         }
     }
 }
@@ -192,12 +145,20 @@ impl<T: ShmSafe> Value<T> {
     /// Takes the lock; the guard derefs to the value.
     #[doc(alias = "get_lock")]
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
-        guarded!(self.locked.lock(false, None), |guard| ValueGuard { guard })
+        acquired(
+            self.locked
+                .lock(false, None)
+                .map(|(guard, how)| (ValueGuard { guard }, how)),
+        )
     }
 
     /// Takes the lock if it is free.
     pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, TryAcquireError<ValueGuard<'_, T>>> {
-        guarded!(self.locked.lock(true, None), |guard| ValueGuard { guard })
+        tried(
+            self.locked
+                .lock(true, None)
+                .map(|(guard, how)| (ValueGuard { guard }, how)),
+        )
     }
 
     /// Waits at most `timeout` for the lock.
@@ -205,9 +166,10 @@ impl<T: ShmSafe> Value<T> {
         &self,
         timeout: Duration,
     ) -> Result<ValueGuard<'_, T>, AcquireTimeoutError<ValueGuard<'_, T>>> {
-        guarded!(
-            self.locked.lock(false, Instant::now().checked_add(timeout)),
-            |guard| ValueGuard { guard }
+        timed(
+            self.locked
+                .lock(false, deadline_after(timeout))
+                .map(|(guard, how)| (ValueGuard { guard }, how)),
         )
     }
 }
@@ -347,12 +309,20 @@ impl<T: ShmSafe> Array<T> {
     /// Takes the lock; the guard derefs to the elements.
     #[doc(alias = "get_lock")]
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
-        guarded!(self.locked.lock(false, None), |guard| ArrayGuard { guard })
+        acquired(
+            self.locked
+                .lock(false, None)
+                .map(|(guard, how)| (ArrayGuard { guard }, how)),
+        )
     }
 
     /// Takes the lock if it is free.
     pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, TryAcquireError<ArrayGuard<'_, T>>> {
-        guarded!(self.locked.lock(true, None), |guard| ArrayGuard { guard })
+        tried(
+            self.locked
+                .lock(true, None)
+                .map(|(guard, how)| (ArrayGuard { guard }, how)),
+        )
     }
 
     /// Waits at most `timeout` for the lock.
@@ -360,9 +330,10 @@ impl<T: ShmSafe> Array<T> {
         &self,
         timeout: Duration,
     ) -> Result<ArrayGuard<'_, T>, AcquireTimeoutError<ArrayGuard<'_, T>>> {
-        guarded!(
-            self.locked.lock(false, Instant::now().checked_add(timeout)),
-            |guard| ArrayGuard { guard }
+        timed(
+            self.locked
+                .lock(false, deadline_after(timeout))
+                .map(|(guard, how)| (ArrayGuard { guard }, how)),
         )
     }
 }

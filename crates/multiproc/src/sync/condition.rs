@@ -73,12 +73,12 @@ impl Condition {
 
     /// Waits for the lock and takes it.
     pub fn acquire(&self) -> Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        acquired(self.raw().mutex.lock(None), || self.guard())
+        acquired(self.raw().mutex.lock(None).map(|how| (self.guard(), how)))
     }
 
     /// Takes the lock if it is free.
     pub fn try_acquire(&self) -> Result<ConditionGuard<'_>, TryAcquireError<ConditionGuard<'_>>> {
-        tried(self.raw().mutex.try_lock(), || self.guard())
+        tried(self.raw().mutex.try_lock().map(|how| (self.guard(), how)))
     }
 
     /// Waits at most `timeout` for the lock.
@@ -86,9 +86,12 @@ impl Condition {
         &self,
         timeout: Duration,
     ) -> Result<ConditionGuard<'_>, AcquireTimeoutError<ConditionGuard<'_>>> {
-        timed(self.raw().mutex.lock(deadline_after(timeout)), || {
-            self.guard()
-        })
+        timed(
+            self.raw()
+                .mutex
+                .lock(deadline_after(timeout))
+                .map(|how| (self.guard(), how)),
+        )
     }
 
     /// Wakes one waiter. Holding the lock is not required (Python requires it).

@@ -66,12 +66,12 @@ impl Lock {
 
     /// Waits for the lock and takes it.
     pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        acquired(self.raw().lock(None), || self.guard())
+        acquired(self.raw().lock(None).map(|how| (self.guard(), how)))
     }
 
     /// Takes the lock if it is free.
     pub fn try_acquire(&self) -> Result<LockGuard<'_>, TryAcquireError<LockGuard<'_>>> {
-        tried(self.raw().try_lock(), || self.guard())
+        tried(self.raw().try_lock().map(|how| (self.guard(), how)))
     }
 
     /// Waits at most `timeout` for the lock.
@@ -79,7 +79,11 @@ impl Lock {
         &self,
         timeout: Duration,
     ) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
-        timed(self.raw().lock(deadline_after(timeout)), || self.guard())
+        timed(
+            self.raw()
+                .lock(deadline_after(timeout))
+                .map(|how| (self.guard(), how)),
+        )
     }
 
     /// Waits until `deadline` for the lock.
@@ -87,7 +91,11 @@ impl Lock {
         &self,
         deadline: Instant,
     ) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
-        timed(self.raw().lock(Some(deadline)), || self.guard())
+        timed(
+            self.raw()
+                .lock(Some(deadline))
+                .map(|how| (self.guard(), how)),
+        )
     }
 
     /// Whether some process holds it (a snapshot).
@@ -164,12 +172,12 @@ impl RLock {
 
     /// Waits for the lock and takes it (at once, if this thread holds it already).
     pub fn acquire(&self) -> Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        acquired(self.raw().lock(false, None), || self.guard())
+        acquired(self.raw().lock(false, None).map(|how| (self.guard(), how)))
     }
 
     /// Takes the lock if it is free or held by this thread.
     pub fn try_acquire(&self) -> Result<RLockGuard<'_>, TryAcquireError<RLockGuard<'_>>> {
-        tried(self.raw().lock(true, None), || self.guard())
+        tried(self.raw().lock(true, None).map(|how| (self.guard(), how)))
     }
 
     /// Waits at most `timeout` for the lock.
@@ -177,9 +185,11 @@ impl RLock {
         &self,
         timeout: Duration,
     ) -> Result<RLockGuard<'_>, AcquireTimeoutError<RLockGuard<'_>>> {
-        timed(self.raw().lock(false, deadline_after(timeout)), || {
-            self.guard()
-        })
+        timed(
+            self.raw()
+                .lock(false, deadline_after(timeout))
+                .map(|how| (self.guard(), how)),
+        )
     }
 
     /// Waits until `deadline` for the lock.
@@ -187,7 +197,11 @@ impl RLock {
         &self,
         deadline: Instant,
     ) -> Result<RLockGuard<'_>, AcquireTimeoutError<RLockGuard<'_>>> {
-        timed(self.raw().lock(false, Some(deadline)), || self.guard())
+        timed(
+            self.raw()
+                .lock(false, Some(deadline))
+                .map(|how| (self.guard(), how)),
+        )
     }
 
     /// Releases one level held by the calling thread, Python style: for a level whose guard was

@@ -32,46 +32,40 @@ use std::time::Instant;
 
 use raw::{Acquired, Refused};
 
+/// A lock taken, with the guard that holds it, or why it was not.
+pub(crate) type Taken<G> = Result<(G, Acquired), Refused>;
+
 /// The outcome of a blocking acquire as its error type.
-fn acquired<G>(
-    taken: Result<Acquired, Refused>,
-    guard: impl FnOnce() -> G,
-) -> Result<G, AcquireError<G>> {
+pub(crate) fn acquired<G>(taken: Taken<G>) -> Result<G, AcquireError<G>> {
     match taken {
-        Ok(Acquired::Clean) => Ok(guard()),
-        Ok(Acquired::OwnerDied) => Err(AcquireError::OwnerDied(guard())),
+        Ok((guard, Acquired::Clean)) => Ok(guard),
+        Ok((guard, Acquired::OwnerDied)) => Err(AcquireError::OwnerDied(guard)),
         Err(Refused::NotRecoverable) => Err(AcquireError::NotRecoverable),
         Err(Refused::Busy) => unreachable!("a wait without deadline ends holding the lock"),
     }
 }
 
 /// The outcome of a non-blocking acquire as its error type.
-fn tried<G>(
-    taken: Result<Acquired, Refused>,
-    guard: impl FnOnce() -> G,
-) -> Result<G, TryAcquireError<G>> {
+pub(crate) fn tried<G>(taken: Taken<G>) -> Result<G, TryAcquireError<G>> {
     match taken {
-        Ok(Acquired::Clean) => Ok(guard()),
-        Ok(Acquired::OwnerDied) => Err(TryAcquireError::OwnerDied(guard())),
+        Ok((guard, Acquired::Clean)) => Ok(guard),
+        Ok((guard, Acquired::OwnerDied)) => Err(TryAcquireError::OwnerDied(guard)),
         Err(Refused::NotRecoverable) => Err(TryAcquireError::NotRecoverable),
         Err(Refused::Busy) => Err(TryAcquireError::WouldBlock),
     }
 }
 
 /// The outcome of a timed acquire as its error type.
-fn timed<G>(
-    taken: Result<Acquired, Refused>,
-    guard: impl FnOnce() -> G,
-) -> Result<G, AcquireTimeoutError<G>> {
+pub(crate) fn timed<G>(taken: Taken<G>) -> Result<G, AcquireTimeoutError<G>> {
     match taken {
-        Ok(Acquired::Clean) => Ok(guard()),
-        Ok(Acquired::OwnerDied) => Err(AcquireTimeoutError::OwnerDied(guard())),
+        Ok((guard, Acquired::Clean)) => Ok(guard),
+        Ok((guard, Acquired::OwnerDied)) => Err(AcquireTimeoutError::OwnerDied(guard)),
         Err(Refused::NotRecoverable) => Err(AcquireTimeoutError::NotRecoverable),
         Err(Refused::Busy) => Err(AcquireTimeoutError::Timeout),
     }
 }
 
 /// `now + timeout`, saturating (a huge timeout waits forever).
-fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
