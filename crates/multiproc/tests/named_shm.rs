@@ -180,3 +180,43 @@ fn more_than_the_memory_available_is_an_error_not_a_crash() {
         "nothing left behind"
     );
 }
+
+#[test]
+fn anonymous_segments_leave_nothing_behind_when_their_holders_are_killed() {
+    // Named segments of this test binary's other tests, and their transient creation files, come
+    // and go meanwhile; anything else new in /dev/shm would be a leak.
+    fn ours() -> Vec<String> {
+        let this_binary = format!("multiproc.t{}-", std::process::id());
+        let mut names: Vec<String> = std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("multiproc"))
+            .filter(|n| !n.starts_with(&this_binary) && !n.starts_with("multiproc-creating."))
+            .collect();
+        names.sort();
+        names
+    }
+    let before = ours();
+    let made = Event::new().unwrap();
+    let mut holder = Process::spawn(made.clone(), |made: Event| -> () {
+        let _kept = (
+            (0..10)
+                .map(|_| SharedMemory::create(1 << 16).unwrap())
+                .collect::<Vec<_>>(),
+            multiproc::Value::new(1u64).unwrap(),
+            multiproc::Lock::new().unwrap(),
+        );
+        made.set();
+        park_forever()
+    })
+    .unwrap();
+    assert!(made.wait_timeout(DEADLINE));
+    holder.kill().unwrap();
+    assert!(matches!(
+        holder.join_timeout(DEADLINE),
+        Err(JoinError::Signaled { signal: 9 })
+    ));
+    // Anonymous segments are memfds: no name exists to leak, and the kernel frees the memory with
+    // the last descriptor.
+    assert_eq!(ours(), before);
+}
