@@ -18,46 +18,47 @@ fn semaphore_ops() -> impl Strategy<Value = Vec<SemaphoreOp>> {
     )
 }
 
+/// Runs `ops` against a counter that starts at `initial` and, if `bound` is set, never exceeds it.
+fn check_semaphore(
+    initial: u32,
+    bound: Option<u32>,
+    ops: &[SemaphoreOp],
+    try_acquire: impl Fn() -> bool,
+    release: impl Fn() -> Result<(), ReleaseError>,
+    value: impl Fn() -> u32,
+) -> Result<(), TestCaseError> {
+    let mut model = initial;
+    for op in ops {
+        match op {
+            SemaphoreOp::TryAcquire => {
+                let taken = try_acquire();
+                prop_assert_eq!(taken, model > 0);
+                model -= u32::from(taken);
+            }
+            SemaphoreOp::Release if bound.is_some_and(|bound| model >= bound) => {
+                prop_assert_eq!(release(), Err(ReleaseError::TooManyReleases));
+            }
+            SemaphoreOp::Release => {
+                prop_assert_eq!(release(), Ok(()));
+                model += 1;
+            }
+        }
+        prop_assert_eq!(value(), model);
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn a_bounded_semaphore_is_a_counter_between_0_and_its_bound(initial in 0u32..4, ops in semaphore_ops()) {
         let sem = BoundedSemaphore::new(initial).unwrap();
-        let mut model = initial;
-        for op in ops {
-            match op {
-                SemaphoreOp::TryAcquire => {
-                    let taken = sem.try_acquire();
-                    prop_assert_eq!(taken, model > 0);
-                    model -= u32::from(taken);
-                }
-                SemaphoreOp::Release if model < initial => {
-                    prop_assert_eq!(sem.release(), Ok(()));
-                    model += 1;
-                }
-                SemaphoreOp::Release => prop_assert_eq!(sem.release(), Err(ReleaseError::TooManyReleases)),
-            }
-            prop_assert_eq!(sem.value(), model);
-        }
+        check_semaphore(initial, Some(initial), &ops, || sem.try_acquire(), || sem.release(), || sem.value())?;
     }
 
     #[test]
     fn a_semaphore_is_an_unbounded_counter(initial in 0u32..4, ops in semaphore_ops()) {
         let sem = Semaphore::new(initial).unwrap();
-        let mut model = initial;
-        for op in ops {
-            match op {
-                SemaphoreOp::TryAcquire => {
-                    let taken = sem.try_acquire();
-                    prop_assert_eq!(taken, model > 0);
-                    model -= u32::from(taken);
-                }
-                SemaphoreOp::Release => {
-                    prop_assert_eq!(sem.release(), Ok(()));
-                    model += 1;
-                }
-            }
-            prop_assert_eq!(sem.value(), model);
-        }
+        check_semaphore(initial, None, &ops, || sem.try_acquire(), || sem.release(), || sem.value())?;
     }
 
     /// `true`: take the lock again (a new guard); `false`: drop the newest guard.
