@@ -1,5 +1,6 @@
 //! The crate-wide error: every operation's own error converts into it.
 
+use crate::channel::{RecvError, RecvTimeoutError, SendError};
 use crate::process::{JoinError, SpawnError};
 use crate::shared::IndexOutOfRange;
 use crate::shm::ShmError;
@@ -41,6 +42,18 @@ pub enum Error {
     /// A barrier is broken.
     #[error(transparent)]
     BrokenBarrier(#[from] BrokenBarrier),
+    /// A pipe could not send.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// A pipe could not receive.
+    #[error(transparent)]
+    Recv(#[from] RecvError),
+    /// A pipe received nothing in time.
+    #[error(transparent)]
+    RecvTimeout(#[from] RecvTimeoutError),
+    /// An operating system call failed (creating a pipe, polling).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     /// An array index past the end.
     #[error(transparent)]
     IndexOutOfRange(#[from] IndexOutOfRange),

@@ -50,6 +50,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod channel;
 mod error;
 mod process;
 mod shared;
@@ -66,6 +67,10 @@ mod transfer;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub use channel::{
+    Connection, DEFAULT_MAX_MESSAGE, Pipe, Receiver, RecvError, RecvTimeoutError, SendError,
+    Sender, pipe,
+};
 pub use error::{Error, Result};
 pub use process::{
     Builder, CurrentProcess, ExitStatus, JoinError, Process, SpawnError, StartMethod,

@@ -92,7 +92,7 @@ pub(crate) fn run_forked_child(parent: u32, channel: BorrowedFd<'_>) -> i32 {
 
 /// Receives the task, reports that it started, runs it and sends the final report. Returns the exit code.
 fn run_task(channel: BorrowedFd<'_>) -> i32 {
-    let Message { bytes, fds } = match packet::recv(channel, false) {
+    let Message { bytes, fds } = match packet::recv(channel, false, usize::MAX) {
         Ok(packet::Recv::Message(message)) => message,
         Ok(_) => return EXIT_NO_TASK,
         Err(e) => {

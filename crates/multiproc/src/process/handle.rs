@@ -116,7 +116,7 @@ impl<R> Process<R> {
     /// Reads every report waiting on the socket, without blocking.
     fn drain(&self, progress: &mut Progress) {
         while let Ok(packet::Recv::Message(Message { bytes, fds })) =
-            packet::recv(self.channel.as_fd(), true)
+            packet::recv(self.channel.as_fd(), true, usize::MAX)
         {
             match transfer::decode_plain::<Report>(bytes) {
                 Ok(Report::Started) => progress.started = true,

@@ -62,28 +62,61 @@ pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message, nonblocking: bool)
 /// What [`recv`] found.
 pub(crate) enum Recv {
     Message(Message),
+    /// A message of `len` bytes, above the receiver's limit: consumed and dropped, unread.
+    TooLarge {
+        len: u64,
+    },
     /// The peer closed its end and every message it sent has been read.
     Closed,
     /// Nothing waiting (non-blocking only).
     Empty,
 }
 
-/// Receives one message. With `nonblocking`, returns [`Recv::Empty`] instead of waiting.
-pub(crate) fn recv(socket: BorrowedFd<'_>, nonblocking: bool) -> io::Result<Recv> {
-    let mut buf = vec![0u8; HEADER_LEN + INLINE_MAX];
+thread_local! {
+    /// Where datagrams land before their body is copied out: allocated once per thread.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; HEADER_LEN + INLINE_MAX]);
+}
+
+/// A datagram's header fields and inline body.
+struct Datagram {
+    flags: u32,
+    body_len: u64,
+    inline: Vec<u8>,
+}
+
+/// Receives one message of at most `max_len` bytes. With `nonblocking`, returns [`Recv::Empty`]
+/// instead of waiting. A longer one is [`Recv::TooLarge`], refused before its body is read.
+pub(crate) fn recv(socket: BorrowedFd<'_>, nonblocking: bool, max_len: usize) -> io::Result<Recv> {
     let mut fds = Vec::new();
-    let len = match sys::recv_with_fds(socket, &mut buf, &mut fds, nonblocking)? {
-        Received::Datagram(len) => len,
-        Received::Closed => return Ok(Recv::Closed),
-        Received::Empty => return Ok(Recv::Empty),
+    let datagram = SCRATCH.with(|scratch| -> io::Result<Result<Datagram, Recv>> {
+        let mut buf = scratch.borrow_mut();
+        let len = match sys::recv_with_fds(socket, &mut buf, &mut fds, nonblocking)? {
+            Received::Datagram(len) => len,
+            Received::Closed => return Ok(Err(Recv::Closed)),
+            Received::Empty => return Ok(Err(Recv::Empty)),
+        };
+        if len < HEADER_LEN || buf[..4] != MAGIC {
+            return Err(malformed("bad header"));
+        }
+        Ok(Ok(Datagram {
+            flags: u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes")),
+            body_len: u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes")),
+            inline: buf[HEADER_LEN..len].to_vec(),
+        }))
+    })?;
+    let Datagram {
+        flags,
+        body_len,
+        inline,
+    } = match datagram {
+        Ok(datagram) => datagram,
+        Err(nothing) => return Ok(nothing),
     };
-    if len < HEADER_LEN || buf[..4] != MAGIC {
-        return Err(malformed("bad header"));
+    if body_len > max_len as u64 {
+        return Ok(Recv::TooLarge { len: body_len });
     }
-    let flags = u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes"));
-    let body_len = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
     let bytes = if flags & FLAG_SPILLED != 0 {
-        if len != HEADER_LEN || fds.is_empty() {
+        if !inline.is_empty() || fds.is_empty() {
             return Err(malformed("spilled message without its file"));
         }
         let file = MemFile::from_fd(fds.remove(0));
@@ -95,12 +128,10 @@ pub(crate) fn recv(socket: BorrowedFd<'_>, nonblocking: bool) -> io::Result<Recv
         let body_len = usize::try_from(body_len).map_err(|_| malformed("message too large"))?;
         file.read_exact(body_len)?
     } else {
-        if body_len != (len - HEADER_LEN) as u64 {
+        if body_len != inline.len() as u64 {
             return Err(malformed("length does not match the datagram"));
         }
-        buf.truncate(len);
-        buf.drain(..HEADER_LEN);
-        buf
+        inline
     };
     Ok(Recv::Message(Message { bytes, fds }))
 }
@@ -122,7 +153,7 @@ mod tests {
     }
 
     fn received(socket: BorrowedFd<'_>) -> Message {
-        match recv(socket, true).unwrap() {
+        match recv(socket, true, usize::MAX).unwrap() {
             Recv::Message(m) => m,
             _ => panic!("expected a message"),
         }
@@ -137,7 +168,10 @@ mod tests {
             let back: Vec<u8> = decode(received(b.as_fd())).unwrap();
             assert_eq!(back, value, "length {len}");
         }
-        assert!(matches!(recv(b.as_fd(), true).unwrap(), Recv::Empty));
+        assert!(matches!(
+            recv(b.as_fd(), true, usize::MAX).unwrap(),
+            Recv::Empty
+        ));
     }
 
     #[test]
@@ -146,7 +180,10 @@ mod tests {
         send(a.as_fd(), &encode(&7u32).unwrap(), true).unwrap();
         drop(a);
         assert_eq!(decode::<u32>(received(b.as_fd())).unwrap(), 7);
-        assert!(matches!(recv(b.as_fd(), true).unwrap(), Recv::Closed));
+        assert!(matches!(
+            recv(b.as_fd(), true, usize::MAX).unwrap(),
+            Recv::Closed
+        ));
     }
 
     #[test]
@@ -174,14 +211,17 @@ mod tests {
             .collect();
         let err = send(a.as_fd(), &Message { bytes: vec![], fds }, true).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-        assert!(matches!(recv(b.as_fd(), true).unwrap(), Recv::Empty));
+        assert!(matches!(
+            recv(b.as_fd(), true, usize::MAX).unwrap(),
+            Recv::Empty
+        ));
     }
 
     #[test]
     fn garbage_is_a_typed_error() {
         let (a, b) = pair();
         sys::send_with_fds(a.as_fd(), &[IoSlice::new(b"GET / HTTP/1.1\r\n")], &[], true).unwrap();
-        let err = recv(b.as_fd(), true)
+        let err = recv(b.as_fd(), true, usize::MAX)
             .err()
             .expect("garbage must be refused");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);

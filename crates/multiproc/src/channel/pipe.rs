@@ -1,0 +1,310 @@
+//! [`pipe`]: two connected ends that carry typed messages (or raw bytes) between processes.
+//!
+//! # Implementation notes
+//!
+//! A Unix `SOCK_SEQPACKET` socket pair: one datagram per message, so a message arrives whole or not
+//! at all, and several readers of one end each get whole messages. A message above 64 KiB travels
+//! in a sealed memory file (see `transfer::packet`). Handles inside a message ride along with
+//! `SCM_RIGHTS`. The receiver checks the size before it reads a body, so an oversized message costs
+//! it nothing.
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{RecvError, RecvTimeoutError, SendError};
+use crate::sys;
+use crate::transfer::{self, EncodeError, Message, packet};
+
+/// The largest message a connection sends or receives unless told otherwise: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
+
+/// One end of a [`pipe`]: sends and receives messages of type `T`. Clones, and copies passed to
+/// other processes, are the same end. When every copy of the other end is gone (dropped, or its
+/// process died), `recv` and `send` return `Disconnected`, never hang.
+pub struct Connection<T> {
+    socket: Arc<OwnedFd>,
+    max_message: usize,
+    _messages: PhantomData<fn(T) -> T>,
+}
+
+/// A duplex pipe: two connected ends. Python's `Pipe()`.
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// use multiproc::{Connection, Process, pipe};
+///
+/// let (here, there) = pipe::<String>()?;
+/// let child = Process::spawn(there, |conn: Connection<String>| {
+///     let request = conn.recv().unwrap();
+///     conn.send(&request.to_uppercase()).unwrap();
+/// })?;
+/// here.send(&"hello".to_string())?;
+/// assert_eq!(here.recv()?, "HELLO");
+/// child.join()?;
+/// assert!(here.recv().is_err()); // the child's end is gone: Disconnected
+/// # Ok(())
+/// # }
+/// ```
+#[doc(alias = "Pipe")]
+pub fn pipe<T>() -> io::Result<(Connection<T>, Connection<T>)> {
+    let (a, b) = sys::seqpacket_pair()?;
+    Ok((Connection::new(a), Connection::new(b)))
+}
+
+/// Pipes with one direction.
+#[derive(Debug)]
+pub struct Pipe;
+
+impl Pipe {
+    /// A one-way pipe: what the [`Sender`] sends, the [`Receiver`] receives. Python's
+    /// `Pipe(duplex=False)`, also `(reader, writer)`; using the wrong direction does not compile.
+    pub fn one_way<T>() -> io::Result<(Receiver<T>, Sender<T>)> {
+        let (a, b) = pipe()?;
+        Ok((Receiver(a), Sender(b)))
+    }
+}
+
+impl<T> Connection<T> {
+    fn new(socket: OwnedFd) -> Self {
+        Connection {
+            socket: Arc::new(socket),
+            max_message: DEFAULT_MAX_MESSAGE,
+            _messages: PhantomData,
+        }
+    }
+
+    /// The largest message this handle sends or receives, in bytes.
+    pub fn max_message_size(&self) -> usize {
+        self.max_message
+    }
+
+    /// Sets the largest message this handle sends or receives: a longer one is refused with
+    /// `TooLarge` (on receipt, it is dropped unread).
+    pub fn set_max_message_size(&mut self, max: usize) {
+        self.max_message = max;
+    }
+
+    /// Sends raw bytes as one message. Python's `send_bytes`.
+    pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
+        self.send_message(&Message {
+            bytes: bytes.to_vec(),
+            fds: Vec::new(),
+        })
+    }
+
+    /// Receives one message as raw bytes. Python's `recv_bytes`.
+    pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
+        match self.recv_message(None) {
+            Ok(message) => Ok(message.bytes),
+            Err(RecvTimeoutError::Recv(e)) => Err(e),
+            Err(RecvTimeoutError::Timeout) => unreachable!("no deadline"),
+        }
+    }
+
+    /// Receives one message as raw bytes, waiting at most `timeout`.
+    pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
+        Ok(self
+            .recv_message(Instant::now().checked_add(timeout))?
+            .bytes)
+    }
+
+    /// Whether a message (or the other end's closing) is waiting, waiting at most `timeout`.
+    pub fn poll(&self, timeout: Duration) -> io::Result<bool> {
+        sys::wait_readable(self.socket.as_fd(), Some(timeout))
+    }
+
+    fn send_message(&self, message: &Message) -> Result<(), SendError> {
+        if message.bytes.len() > self.max_message {
+            return Err(SendError::TooLarge {
+                len: message.bytes.len(),
+                max: self.max_message,
+            });
+        }
+        if message.fds.len() > packet::MAX_HANDLES {
+            let count = message.fds.len();
+            return Err(
+                EncodeError::new(format!("{count} handles, more than a message carries")).into(),
+            );
+        }
+        packet::send(self.socket.as_fd(), message, false).map_err(|e| match e.kind() {
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => SendError::Disconnected,
+            _ => SendError::Os(e),
+        })
+    }
+
+    fn recv_message(&self, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
+        loop {
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if !sys::wait_readable(self.socket.as_fd(), Some(left)).map_err(RecvError::Os)? {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+            }
+            // With a deadline the socket was readable: another reader may have been faster, so
+            // do not block, look again.
+            return match packet::recv(self.socket.as_fd(), deadline.is_some(), self.max_message) {
+                Ok(packet::Recv::Message(message)) => Ok(message),
+                Ok(packet::Recv::Empty) => continue,
+                Ok(packet::Recv::Closed) => Err(RecvError::Disconnected.into()),
+                Ok(packet::Recv::TooLarge { len }) => Err(RecvError::TooLarge {
+                    len,
+                    max: self.max_message,
+                }
+                .into()),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    Err(RecvError::Disconnected.into())
+                }
+                Err(e) => Err(RecvError::Os(e).into()),
+            };
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Connection<T> {
+    /// Sends `value`. It is serialized here: a value that does not serialize is
+    /// [`SendError::Encode`] in the caller, and nothing is sent.
+    pub fn send(&self, value: &T) -> Result<(), SendError> {
+        self.send_message(&transfer::encode(value)?)
+    }
+
+    /// Receives one message, waiting as long as it takes.
+    pub fn recv(&self) -> Result<T, RecvError> {
+        match self.recv_message(None) {
+            Ok(message) => Ok(transfer::decode(message)?),
+            Err(RecvTimeoutError::Recv(e)) => Err(e),
+            Err(RecvTimeoutError::Timeout) => unreachable!("no deadline"),
+        }
+    }
+
+    /// Receives one message, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_deadline_inner(Instant::now().checked_add(timeout))
+    }
+
+    /// Receives one message, waiting until `deadline`.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_deadline_inner(Some(deadline))
+    }
+
+    fn recv_deadline_inner(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let message = self.recv_message(deadline)?;
+        Ok(transfer::decode(message).map_err(RecvError::from)?)
+    }
+}
+
+impl<T> Clone for Connection<T> {
+    fn clone(&self) -> Self {
+        Connection {
+            socket: self.socket.clone(),
+            max_message: self.max_message,
+            _messages: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Connection<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("max_message", &self.max_message)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The form an end travels in: its descriptor and its limit.
+#[derive(Serialize)]
+struct WireOut<'a> {
+    #[serde(serialize_with = "serialize_socket")]
+    socket: &'a OwnedFd,
+    max_message: usize,
+}
+
+#[derive(Deserialize)]
+struct WireIn {
+    #[serde(deserialize_with = "transfer::deserialize_fd")]
+    socket: OwnedFd,
+    max_message: usize,
+}
+
+fn serialize_socket<S: Serializer>(socket: &&OwnedFd, serializer: S) -> Result<S::Ok, S::Error> {
+    transfer::serialize_fd(socket.as_fd(), serializer)
+}
+
+impl<T> Serialize for Connection<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireOut {
+            socket: &self.socket,
+            max_message: self.max_message,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Connection<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let WireIn {
+            socket,
+            max_message,
+        } = WireIn::deserialize(deserializer)?;
+        Ok(Connection {
+            socket: Arc::new(socket),
+            max_message,
+            _messages: PhantomData,
+        })
+    }
+}
+
+/// The receiving end of a one-way pipe ([`Pipe::one_way`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent, bound = "")]
+pub struct Receiver<T>(Connection<T>);
+
+/// The sending end of a one-way pipe ([`Pipe::one_way`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent, bound = "")]
+pub struct Sender<T>(Connection<T>);
+
+impl<T: Serialize + DeserializeOwned> Receiver<T> {
+    /// See [`Connection::recv`].
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.0.recv()
+    }
+
+    /// See [`Connection::recv_timeout`].
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.0.recv_timeout(timeout)
+    }
+}
+
+impl<T> Receiver<T> {
+    /// See [`Connection::recv_bytes`].
+    pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
+        self.0.recv_bytes()
+    }
+
+    /// See [`Connection::poll`].
+    pub fn poll(&self, timeout: Duration) -> io::Result<bool> {
+        self.0.poll(timeout)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Sender<T> {
+    /// See [`Connection::send`].
+    pub fn send(&self, value: &T) -> Result<(), SendError> {
+        self.0.send(value)
+    }
+}
+
+impl<T> Sender<T> {
+    /// See [`Connection::send_bytes`].
+    pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
+        self.0.send_bytes(bytes)
+    }
+}
