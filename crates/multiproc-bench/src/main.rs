@@ -7,6 +7,7 @@
 //! `multiproc-bench [FILTER]` runs only the workloads whose name contains FILTER.
 
 mod extras;
+mod pipe;
 mod process;
 mod value;
 
@@ -21,6 +22,7 @@ const WORKLOADS: &[Workload] = &[
     ("process", process::run),
     ("value", value::run),
     ("extras", extras::run),
+    ("pipe", pipe::run),
 ];
 
 fn main() -> multiproc::Result<()> {
