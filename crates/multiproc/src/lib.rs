@@ -69,7 +69,7 @@ pub struct ReadmeDoctests;
 
 pub use channel::{
     Connection, DEFAULT_MAX_MESSAGE, Pipe, Receiver, RecvError, RecvTimeoutError, SendError,
-    Sender, pipe,
+    Sender, SimpleQueue, pipe,
 };
 pub use error::{Error, Result};
 pub use process::{

@@ -1,7 +1,9 @@
-//! Messages between processes: pipes now; queues, listeners and clients to come.
+//! Messages between processes: pipes and simple queues now; queues, listeners and clients to come.
 
 mod error;
 mod pipe;
+mod simple_queue;
 
 pub use error::{RecvError, RecvTimeoutError, SendError};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, Pipe, Receiver, Sender, pipe};
+pub use simple_queue::SimpleQueue;
