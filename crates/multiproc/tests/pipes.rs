@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, park_forever};
+use common::{DEADLINE, Unserializable, park_forever};
 use multiproc::{Connection, JoinError, Pipe, Process, RecvError, SendError, pipe};
 
 fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
@@ -140,19 +140,8 @@ fn messages_over_the_maximum_are_refused_and_the_pipe_goes_on() {
 
 #[test]
 fn a_value_that_does_not_serialize_fails_at_send() {
-    struct Refuses;
-    impl serde::Serialize for Refuses {
-        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-            Err(serde::ser::Error::custom("no"))
-        }
-    }
-    impl<'de> serde::Deserialize<'de> for Refuses {
-        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-            Ok(Refuses)
-        }
-    }
-    let (a, b) = pipe::<Refuses>().unwrap();
-    assert!(matches!(a.send(&Refuses), Err(SendError::Encode(_))));
+    let (a, b) = pipe::<Unserializable>().unwrap();
+    assert!(matches!(a.send(&Unserializable), Err(SendError::Encode(_))));
     assert!(!b.poll(Duration::ZERO).unwrap(), "nothing was sent");
 }
 

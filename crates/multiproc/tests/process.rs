@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, flag, is_raised, park_forever, raise, wait_until};
+use common::{DEADLINE, Unserializable, flag, is_raised, park_forever, raise, wait_until};
 use multiproc::{ExitStatus, JoinError, Process, SharedMemory, SpawnError, StartMethod};
 use serde::{Deserialize, Serialize};
 
@@ -230,20 +230,6 @@ fn a_child_outlives_the_thread_that_started_it() {
     assert!(join(p).unwrap(), "the child ran to the end");
 }
 
-struct Unserializable;
-
-impl Serialize for Unserializable {
-    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("this value refuses to travel"))
-    }
-}
-
-impl<'de> Deserialize<'de> for Unserializable {
-    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-        Ok(Unserializable)
-    }
-}
-
 #[test]
 fn arguments_that_do_not_serialize_fail_in_the_caller() {
     let err = Process::spawn(Unserializable, |_: Unserializable| ()).unwrap_err();
@@ -288,7 +274,7 @@ fn a_result_that_does_not_serialize_is_reported() {
             .start_method(method)
             .spawn((), |()| Unserializable)
             .unwrap();
-        let err = join(p).err().expect("must fail");
+        let err = join(p).expect_err("must fail");
         assert!(
             matches!(err, JoinError::ResultEncode { .. }),
             "{method:?}: {err:?}"

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::DEADLINE;
+use common::{DEADLINE, Unserializable};
 use multiproc::{JoinError, Process, SendError, SimpleQueue};
 
 fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
@@ -79,20 +79,11 @@ fn an_item_put_just_before_exit_is_not_lost_and_join_does_not_wait_for_it() {
 
 #[test]
 fn a_value_that_does_not_serialize_fails_at_put() {
-    #[derive(Debug)]
-    struct Refuses;
-    impl serde::Serialize for Refuses {
-        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-            Err(serde::ser::Error::custom("no"))
-        }
-    }
-    impl<'de> serde::Deserialize<'de> for Refuses {
-        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-            Ok(Refuses)
-        }
-    }
-    let queue = SimpleQueue::<Refuses>::new().unwrap();
-    assert!(matches!(queue.put(&Refuses), Err(SendError::Encode(_))));
+    let queue = SimpleQueue::<Unserializable>::new().unwrap();
+    assert!(matches!(
+        queue.put(&Unserializable),
+        Err(SendError::Encode(_))
+    ));
     assert!(queue.is_empty());
     assert!(
         queue

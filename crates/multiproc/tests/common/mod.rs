@@ -119,3 +119,20 @@ pub fn read_u32(shm: &multiproc::SharedMemory) -> u32 {
     shm.read_at(0, &mut bytes).expect("in bounds");
     u32::from_le_bytes(bytes)
 }
+
+/// A value whose serialization always fails (and whose deserialization always succeeds), to check
+/// that errors surface in the caller.
+#[derive(Debug)]
+pub struct Unserializable;
+
+impl serde::Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this value refuses to travel"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unserializable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(Unserializable)
+    }
+}
