@@ -97,19 +97,12 @@ impl<T> Connection<T> {
 
     /// Sends raw bytes as one message. Python's `send_bytes`.
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
-        self.send_message(&Message {
-            bytes: bytes.to_vec(),
-            fds: Vec::new(),
-        })
+        self.send_message(bytes, &[])
     }
 
     /// Receives one message as raw bytes. Python's `recv_bytes`.
     pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
-        match self.recv_message(None) {
-            Ok(message) => Ok(message.bytes),
-            Err(RecvTimeoutError::Recv(e)) => Err(e),
-            Err(RecvTimeoutError::Timeout) => unreachable!("no deadline"),
-        }
+        Ok(self.recv_message_blocking()?.bytes)
     }
 
     /// Receives one message as raw bytes, waiting at most `timeout`.
@@ -124,23 +117,32 @@ impl<T> Connection<T> {
         sys::wait_readable(self.socket.as_fd(), Some(timeout))
     }
 
-    fn send_message(&self, message: &Message) -> Result<(), SendError> {
-        if message.bytes.len() > self.max_message {
+    fn send_message(&self, bytes: &[u8], handles: &[OwnedFd]) -> Result<(), SendError> {
+        if bytes.len() > self.max_message {
             return Err(SendError::TooLarge {
-                len: message.bytes.len(),
+                len: bytes.len(),
                 max: self.max_message,
             });
         }
-        if message.fds.len() > packet::MAX_HANDLES {
-            let count = message.fds.len();
+        if handles.len() > packet::MAX_HANDLES {
+            let count = handles.len();
             return Err(
                 EncodeError::new(format!("{count} handles, more than a message carries")).into(),
             );
         }
-        packet::send(self.socket.as_fd(), message, false).map_err(|e| match e.kind() {
+        packet::send_parts(self.socket.as_fd(), bytes, handles, false).map_err(|e| match e.kind() {
             io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => SendError::Disconnected,
             _ => SendError::Os(e),
         })
+    }
+
+    /// Receives one message, waiting as long as it takes.
+    fn recv_message_blocking(&self) -> Result<Message, RecvError> {
+        match self.recv_message(None) {
+            Ok(message) => Ok(message),
+            Err(RecvTimeoutError::Recv(e)) => Err(e),
+            Err(RecvTimeoutError::Timeout) => unreachable!("no deadline"),
+        }
     }
 
     fn recv_message(&self, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
@@ -195,16 +197,13 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// Sends `value`. It is serialized here: a value that does not serialize is
     /// [`SendError::Encode`] in the caller, and nothing is sent.
     pub fn send(&self, value: &T) -> Result<(), SendError> {
-        self.send_message(&transfer::encode(value)?)
+        let Message { bytes, fds } = transfer::encode(value)?;
+        self.send_message(&bytes, &fds)
     }
 
     /// Receives one message, waiting as long as it takes.
     pub fn recv(&self) -> Result<T, RecvError> {
-        match self.recv_message(None) {
-            Ok(message) => Ok(transfer::decode(message)?),
-            Err(RecvTimeoutError::Recv(e)) => Err(e),
-            Err(RecvTimeoutError::Timeout) => unreachable!("no deadline"),
-        }
+        Ok(transfer::decode(self.recv_message_blocking()?)?)
     }
 
     /// Receives one message, waiting at most `timeout`.

@@ -5,7 +5,7 @@
 //! so a send never waits for the reader however large the message: the datagram stays small.
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::Message;
 use crate::sys::{self, MemFile, Received};
@@ -22,18 +22,29 @@ pub(crate) const MAX_HANDLES: usize = 252;
 
 /// Sends `message` as one datagram. With `nonblocking`, a full peer queue is `WouldBlock`.
 pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message, nonblocking: bool) -> io::Result<()> {
-    if message.fds.len() > MAX_HANDLES {
+    send_parts(socket, &message.bytes, &message.fds, nonblocking)
+}
+
+/// Sends `bytes` with `handles` attached as one datagram, without first gathering them into a
+/// [`Message`].
+pub(crate) fn send_parts(
+    socket: BorrowedFd<'_>,
+    bytes: &[u8],
+    handles: &[OwnedFd],
+    nonblocking: bool,
+) -> io::Result<()> {
+    if handles.len() > MAX_HANDLES {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
                 "a message may carry at most {MAX_HANDLES} handles, not {}",
-                message.fds.len()
+                handles.len()
             ),
         ));
     }
-    let spill = if message.bytes.len() > INLINE_MAX {
+    let spill = if bytes.len() > INLINE_MAX {
         let file = MemFile::create("multiproc-message")?;
-        file.write_all_at(&message.bytes, 0)?;
+        file.write_all_at(bytes, 0)?;
         file.seal_size()?;
         Some(file)
     } else {
@@ -43,12 +54,12 @@ pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message, nonblocking: bool)
     header[..4].copy_from_slice(&MAGIC);
     let flags = if spill.is_some() { FLAG_SPILLED } else { 0 };
     header[4..8].copy_from_slice(&flags.to_le_bytes());
-    header[8..16].copy_from_slice(&(message.bytes.len() as u64).to_le_bytes());
+    header[8..16].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
 
-    let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(message.fds.len() + 1);
+    let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(handles.len() + 1);
     fds.extend(spill.as_ref().map(|f| f.as_fd()));
-    fds.extend(message.fds.iter().map(|f| f.as_fd()));
-    let body: &[u8] = if spill.is_some() { &[] } else { &message.bytes };
+    fds.extend(handles.iter().map(|f| f.as_fd()));
+    let body: &[u8] = if spill.is_some() { &[] } else { bytes };
     let sent = sys::send_with_fds(
         socket,
         &[IoSlice::new(&header), IoSlice::new(body)],
