@@ -1,6 +1,9 @@
 //! The crate-wide error: every operation's own error converts into it.
 
-use crate::channel::{RecvError, RecvTimeoutError, SendError};
+use crate::channel::{
+    GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError, RecvTimeoutError, SendError,
+    TaskDoneError,
+};
 use crate::process::{JoinError, SpawnError};
 use crate::shared::IndexOutOfRange;
 use crate::shm::ShmError;
@@ -51,6 +54,21 @@ pub enum Error {
     /// A pipe received nothing in time.
     #[error(transparent)]
     RecvTimeout(#[from] RecvTimeoutError),
+    /// A queue could not put.
+    #[error(transparent)]
+    Put(#[from] PutError),
+    /// A queue could not put in time.
+    #[error(transparent)]
+    PutTimeout(#[from] PutTimeoutError),
+    /// A queue could not get.
+    #[error(transparent)]
+    Get(#[from] GetError),
+    /// A queue gave nothing in time.
+    #[error(transparent)]
+    GetTimeout(#[from] GetTimeoutError),
+    /// `task_done` once too often.
+    #[error(transparent)]
+    TaskDone(#[from] TaskDoneError),
     /// An operating system call failed (creating a pipe, polling).
     #[error(transparent)]
     Io(#[from] std::io::Error),

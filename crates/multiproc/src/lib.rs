@@ -52,6 +52,8 @@
 
 mod channel;
 mod error;
+#[doc(hidden)]
+pub mod failpoint;
 mod process;
 mod shared;
 #[allow(unsafe_code)] // segments: raw pointers into shared memory
@@ -68,8 +70,9 @@ mod transfer;
 pub struct ReadmeDoctests;
 
 pub use channel::{
-    Connection, DEFAULT_MAX_MESSAGE, Pipe, Receiver, RecvError, RecvTimeoutError, SendError,
-    Sender, SimpleQueue, pipe,
+    Connection, DEFAULT_MAX_MESSAGE, GetError, GetTimeoutError, JoinableQueue, Pipe, PutError,
+    PutTimeoutError, Queue, RING_BYTES, RING_ITEM_MAX, Receiver, RecvError, RecvTimeoutError,
+    SIDE_BYTES_MAX, SendError, Sender, SimpleQueue, TaskDoneError, pipe,
 };
 pub use error::{Error, Result};
 pub use process::{

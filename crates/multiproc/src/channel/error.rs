@@ -73,3 +73,84 @@ impl RecvTimeoutError {
         matches!(self, RecvTimeoutError::Recv(RecvError::Disconnected))
     }
 }
+
+/// An item was not put on a queue.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PutError {
+    /// The queue was closed ([`Queue::close`](crate::Queue::close)); nothing was put.
+    #[error("the queue is closed")]
+    Closed,
+    /// The item did not serialize; nothing was put. (Python's `Queue` loses it silently in its
+    /// feeder thread.)
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The operating system failed; nothing was put.
+    #[error("putting on the queue failed: {0}")]
+    Os(#[source] io::Error),
+}
+
+/// An item was not put on a queue in time.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PutTimeoutError {
+    /// The queue stayed full until the timeout. Python: `queue.Full`.
+    #[error("the queue is full")]
+    Full,
+    /// Anything [`PutError`] says.
+    #[error(transparent)]
+    Put(#[from] PutError),
+}
+
+impl PutTimeoutError {
+    /// Whether the queue stayed full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, PutTimeoutError::Full)
+    }
+}
+
+impl From<EncodeError> for PutTimeoutError {
+    fn from(e: EncodeError) -> Self {
+        PutTimeoutError::Put(e.into())
+    }
+}
+
+/// No item was taken from a queue.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GetError {
+    /// The queue is closed and no item is left.
+    #[error("the queue is closed and empty")]
+    Closed,
+    /// The item did not deserialize as the expected type; it is consumed.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The operating system failed, or the queue's memory was damaged.
+    #[error("getting from the queue failed: {0}")]
+    Os(#[source] io::Error),
+}
+
+/// No item was taken from a queue in time.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GetTimeoutError {
+    /// No item came before the timeout. Python: `queue.Empty`.
+    #[error("the queue is empty")]
+    Empty,
+    /// Anything [`GetError`] says.
+    #[error(transparent)]
+    Get(#[from] GetError),
+}
+
+impl GetTimeoutError {
+    /// Whether no item came in time.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, GetTimeoutError::Empty)
+    }
+}
+
+/// [`JoinableQueue::task_done`](crate::JoinableQueue::task_done) was called more times than items
+/// were put. Python: `ValueError('task_done() called too many times')`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("task_done called more times than items were put")]
+pub struct TaskDoneError;

@@ -1,9 +1,14 @@
-//! Messages between processes: pipes and simple queues now; queues, listeners and clients to come.
+//! Messages between processes: pipes, queues; listeners and clients to come.
 
 mod error;
 mod pipe;
+mod queue;
 mod simple_queue;
 
-pub use error::{RecvError, RecvTimeoutError, SendError};
+pub use error::{
+    GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError, RecvTimeoutError, SendError,
+    TaskDoneError,
+};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, Pipe, Receiver, Sender, pipe};
+pub use queue::{JoinableQueue, Queue, RING_BYTES, RING_ITEM_MAX, SIDE_BYTES_MAX};
 pub use simple_queue::SimpleQueue;

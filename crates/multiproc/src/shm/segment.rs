@@ -59,6 +59,8 @@ pub(crate) enum Kind {
     Barrier,
     /// A lock followed by values ([`crate::Value`], [`crate::Array`]).
     LockedData,
+    /// A queue's state followed by its ring of records ([`crate::Queue`]).
+    Queue,
 }
 
 /// Where a segment's memory file comes from, which decides what is checked when it is opened.

@@ -1,8 +1,10 @@
 //! One [`Message`] per datagram on a `SOCK_SEQPACKET` socket, descriptors attached.
 //!
-//! Layout: a 16-byte header (magic `MPK1`, flags, body length, little-endian), then the body inline.
-//! A body longer than [`INLINE_MAX`] is spilled into a sealed memfd sent as the first descriptor,
-//! so a send never waits for the reader however large the message: the datagram stays small.
+//! Layout: a 24-byte header (magic `MPK1`, flags, body length, tag; little-endian), then the body
+//! inline. A body longer than the inline limit ([`INLINE_MAX`] unless the sender chose less) is
+//! spilled into a sealed memfd sent as the first descriptor, so a send never waits for the reader
+//! however large the message: the datagram stays small. The tag is the sender's: pipes leave it 0,
+//! queues number their side-channel items with it.
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -11,7 +13,7 @@ use super::Message;
 use crate::sys::{self, MemFile, Received};
 
 const MAGIC: [u8; 4] = *b"MPK1";
-const HEADER_LEN: usize = 16;
+const HEADER_LEN: usize = 24;
 const FLAG_SPILLED: u32 = 1;
 
 /// Bodies up to this size travel in the datagram itself.
@@ -33,41 +35,84 @@ pub(crate) fn send_parts(
     handles: &[OwnedFd],
     nonblocking: bool,
 ) -> io::Result<()> {
-    if handles.len() > MAX_HANDLES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "a message may carry at most {MAX_HANDLES} handles, not {}",
-                handles.len()
-            ),
-        ));
-    }
-    let spill = if bytes.len() > INLINE_MAX {
-        let file = MemFile::create("multiproc-message")?;
-        file.write_all_at(bytes, 0)?;
-        file.seal_size()?;
-        Some(file)
-    } else {
-        None
-    };
-    let mut header = [0u8; HEADER_LEN];
-    header[..4].copy_from_slice(&MAGIC);
-    let flags = if spill.is_some() { FLAG_SPILLED } else { 0 };
-    header[4..8].copy_from_slice(&flags.to_le_bytes());
-    header[8..16].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+    Outgoing::new(bytes, handles, INLINE_MAX)?.send(socket, 0, nonblocking)
+}
 
-    let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(handles.len() + 1);
-    fds.extend(spill.as_ref().map(|f| f.as_fd()));
-    fds.extend(handles.iter().map(|f| f.as_fd()));
-    let body: &[u8] = if spill.is_some() { &[] } else { bytes };
-    let sent = sys::send_with_fds(
-        socket,
-        &[IoSlice::new(&header), IoSlice::new(body)],
-        &fds,
-        nonblocking,
-    )?;
-    debug_assert_eq!(sent, HEADER_LEN + body.len(), "a datagram is sent whole");
-    Ok(())
+/// A datagram ready to go: the body is in it, or already written to its spill file. Preparing
+/// does the slow part (copying a large body), so the send itself can happen under a lock.
+pub(crate) struct Outgoing<'a> {
+    body: &'a [u8],
+    len: u64,
+    spill: Option<MemFile>,
+    handles: &'a [OwnedFd],
+}
+
+impl<'a> Outgoing<'a> {
+    /// Prepares `bytes` with `handles`, spilling a body longer than `inline_max`.
+    pub(crate) fn new(
+        bytes: &'a [u8],
+        handles: &'a [OwnedFd],
+        inline_max: usize,
+    ) -> io::Result<Outgoing<'a>> {
+        if handles.len() > MAX_HANDLES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a message may carry at most {MAX_HANDLES} handles, not {}",
+                    handles.len()
+                ),
+            ));
+        }
+        let spill = if bytes.len() > inline_max.min(INLINE_MAX) {
+            let file = MemFile::create("multiproc-message")?;
+            file.write_all_at(bytes, 0)?;
+            file.seal_size()?;
+            Some(file)
+        } else {
+            None
+        };
+        Ok(Outgoing {
+            body: if spill.is_some() { &[] } else { bytes },
+            len: bytes.len() as u64,
+            spill,
+            handles,
+        })
+    }
+
+    /// Sends the datagram, marked with `tag`.
+    pub(crate) fn send(
+        &self,
+        socket: BorrowedFd<'_>,
+        tag: u64,
+        nonblocking: bool,
+    ) -> io::Result<()> {
+        let mut header = [0u8; HEADER_LEN];
+        header[..4].copy_from_slice(&MAGIC);
+        let flags = if self.spill.is_some() {
+            FLAG_SPILLED
+        } else {
+            0
+        };
+        header[4..8].copy_from_slice(&flags.to_le_bytes());
+        header[8..16].copy_from_slice(&self.len.to_le_bytes());
+        header[16..24].copy_from_slice(&tag.to_le_bytes());
+
+        let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(self.handles.len() + 1);
+        fds.extend(self.spill.as_ref().map(|f| f.as_fd()));
+        fds.extend(self.handles.iter().map(|f| f.as_fd()));
+        let sent = sys::send_with_fds(
+            socket,
+            &[IoSlice::new(&header), IoSlice::new(self.body)],
+            &fds,
+            nonblocking,
+        )?;
+        debug_assert_eq!(
+            sent,
+            HEADER_LEN + self.body.len(),
+            "a datagram is sent whole"
+        );
+        Ok(())
+    }
 }
 
 /// What [`recv`] found.
@@ -88,63 +133,91 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; HEADER_LEN + INLINE_MAX]);
 }
 
-/// A datagram's header fields and inline body.
-struct Datagram {
+/// A received datagram whose body may still be in its spill file.
+pub(crate) struct Datagram {
+    /// The sender's tag.
+    pub(crate) tag: u64,
     flags: u32,
     body_len: u64,
     inline: Vec<u8>,
+    fds: Vec<OwnedFd>,
+}
+
+/// What [`recv_datagram`] found.
+pub(crate) enum Incoming {
+    Datagram(Datagram),
+    Closed,
+    Empty,
+}
+
+/// Receives one datagram without reading a spilled body.
+pub(crate) fn recv_datagram(socket: BorrowedFd<'_>, nonblocking: bool) -> io::Result<Incoming> {
+    let mut fds = Vec::new();
+    SCRATCH.with(|scratch| {
+        let mut buf = scratch.borrow_mut();
+        let len = match sys::recv_with_fds(socket, &mut buf, &mut fds, nonblocking)? {
+            Received::Datagram(len) => len,
+            Received::Closed => return Ok(Incoming::Closed),
+            Received::Empty => return Ok(Incoming::Empty),
+        };
+        if len < HEADER_LEN || buf[..4] != MAGIC {
+            return Err(malformed("bad header"));
+        }
+        let field = |at: usize| u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
+        Ok(Incoming::Datagram(Datagram {
+            flags: u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes")),
+            body_len: field(8),
+            tag: field(16),
+            inline: buf[HEADER_LEN..len].to_vec(),
+            fds,
+        }))
+    })
+}
+
+impl Datagram {
+    /// The message, its body read from the spill file if it was spilled; a body over `max_len`
+    /// is [`Recv::TooLarge`], dropped unread.
+    pub(crate) fn open(self, max_len: usize) -> io::Result<Recv> {
+        let Datagram {
+            flags,
+            body_len,
+            inline,
+            mut fds,
+            ..
+        } = self;
+        if body_len > max_len as u64 {
+            return Ok(Recv::TooLarge { len: body_len });
+        }
+        let bytes = if flags & FLAG_SPILLED != 0 {
+            if !inline.is_empty() || fds.is_empty() {
+                return Err(malformed("spilled message without its file"));
+            }
+            let file = MemFile::from_fd(fds.remove(0));
+            if !file.size_is_sealed()? || file.len()? < body_len {
+                return Err(malformed(
+                    "spill file is unsealed or shorter than the message",
+                ));
+            }
+            let body_len = usize::try_from(body_len).map_err(|_| malformed("message too large"))?;
+            file.read_exact(body_len)?
+        } else {
+            if body_len != inline.len() as u64 {
+                return Err(malformed("length does not match the datagram"));
+            }
+            inline
+        };
+        Ok(Recv::Message(Message { bytes, fds }))
+    }
 }
 
 /// Receives one message of at most `max_len` bytes. With `nonblocking`, returns [`Recv::Empty`]
 /// instead of waiting. A longer one is [`Recv::TooLarge`], refused before its body is read.
 pub(crate) fn recv(socket: BorrowedFd<'_>, nonblocking: bool, max_len: usize) -> io::Result<Recv> {
-    let mut fds = Vec::new();
-    let datagram = SCRATCH.with(|scratch| -> io::Result<Result<Datagram, Recv>> {
-        let mut buf = scratch.borrow_mut();
-        let len = match sys::recv_with_fds(socket, &mut buf, &mut fds, nonblocking)? {
-            Received::Datagram(len) => len,
-            Received::Closed => return Ok(Err(Recv::Closed)),
-            Received::Empty => return Ok(Err(Recv::Empty)),
-        };
-        if len < HEADER_LEN || buf[..4] != MAGIC {
-            return Err(malformed("bad header"));
-        }
-        Ok(Ok(Datagram {
-            flags: u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes")),
-            body_len: u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes")),
-            inline: buf[HEADER_LEN..len].to_vec(),
-        }))
-    })?;
-    let Datagram {
-        flags,
-        body_len,
-        inline,
-    } = match datagram {
-        Ok(datagram) => datagram,
-        Err(nothing) => return Ok(nothing),
-    };
-    if body_len > max_len as u64 {
-        return Ok(Recv::TooLarge { len: body_len });
+    match recv_datagram(socket, nonblocking)? {
+        Incoming::Datagram(datagram) => datagram.open(max_len),
+        Incoming::Closed => Ok(Recv::Closed),
+        Incoming::Empty => Ok(Recv::Empty),
     }
-    let bytes = if flags & FLAG_SPILLED != 0 {
-        if !inline.is_empty() || fds.is_empty() {
-            return Err(malformed("spilled message without its file"));
-        }
-        let file = MemFile::from_fd(fds.remove(0));
-        if !file.size_is_sealed()? || file.len()? < body_len {
-            return Err(malformed(
-                "spill file is unsealed or shorter than the message",
-            ));
-        }
-        let body_len = usize::try_from(body_len).map_err(|_| malformed("message too large"))?;
-        file.read_exact(body_len)?
-    } else {
-        if body_len != inline.len() as u64 {
-            return Err(malformed("length does not match the datagram"));
-        }
-        inline
-    };
-    Ok(Recv::Message(Message { bytes, fds }))
 }
 
 fn malformed(what: &str) -> io::Error {

@@ -7,6 +7,7 @@ mod condvar;
 mod data;
 mod event;
 mod mutex;
+mod queue;
 mod semaphore;
 
 pub(crate) use barrier::{BarrierWait, RawBarrier};
@@ -14,6 +15,9 @@ pub(crate) use condvar::RawCondition;
 pub(crate) use data::{DataGuard, DataLock, atomic_at, lock_data, read_unlocked, write_unlocked};
 pub(crate) use event::RawEvent;
 pub(crate) use mutex::{Acquired, RawMutex, RawRLock, Refused};
+pub(crate) use queue::{
+    LockFailed, QueueGuard, RECORD_HEADER, RawQueue, Signal, Snapshot, lock_queue, record_size,
+};
 pub(crate) use semaphore::RawSemaphore;
 
 use std::time::{Duration, Instant};

@@ -33,6 +33,9 @@ const NOT_RECOVERABLE: u64 = u64::MAX;
 /// How often a waiter checks that the holder still lives: the bound on noticing a dead holder.
 pub(crate) const LIVENESS_CHECK: Duration = Duration::from_millis(20);
 
+/// How many times a contended `lock` looks again before it sleeps.
+const SPINS: u32 = 200;
+
 /// How a lock was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Acquired {
@@ -93,6 +96,18 @@ impl RawMutex {
             .is_ok()
         {
             return Ok(Acquired::Clean);
+        }
+        // Critical sections are short: spin a little before paying for a sleep and a wake-up.
+        for _ in 0..SPINS {
+            std::hint::spin_loop();
+            if self.owner.load(SeqCst) == FREE
+                && self
+                    .owner
+                    .compare_exchange(FREE, me, SeqCst, SeqCst)
+                    .is_ok()
+            {
+                return Ok(Acquired::Clean);
+            }
         }
         self.waiters.fetch_add(1, SeqCst);
         let taken = self.lock_slow(me, deadline);
