@@ -1,13 +1,15 @@
 //! The twins of the `bench_extras.py` workloads that exist so far: an uncontended cross-process
-//! Lock (200k acquire + release), and a named 1 MiB shared memory segment created, attached,
-//! closed and unlinked (200 times).
+//! Lock (200k acquire + release), a named 1 MiB shared memory segment created, attached, closed
+//! and unlinked (200 times), and a JoinableQueue's put, get, task_done in one process (2000
+//! cycles, then join).
 
 use std::time::Instant;
 
-use multiproc::{Lock, SharedMemory};
+use multiproc::{JoinableQueue, Lock, SharedMemory};
 
 const LOCK_PAIRS: u32 = 10_000 * 20;
 const SHM_ROUNDS: u32 = 200;
+const JOINABLE_CYCLES: u32 = 2000;
 
 pub(crate) fn run() -> multiproc::Result<()> {
     let lock = Lock::new()?;
@@ -33,5 +35,20 @@ pub(crate) fn run() -> multiproc::Result<()> {
     }
     let us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(SHM_ROUNDS);
     crate::result("shm_1MiB_create_attach_close_unlink_us", us, "us");
+
+    let queue = JoinableQueue::<u32>::new()?;
+    let t0 = Instant::now();
+    for i in 0..JOINABLE_CYCLES {
+        queue.put(&i)?;
+        queue.get()?;
+        queue.task_done()?;
+    }
+    queue.join();
+    let per_s = f64::from(JOINABLE_CYCLES) / t0.elapsed().as_secs_f64();
+    crate::result(
+        "joinablequeue_put_get_taskdone_same_proc_per_s",
+        per_s,
+        "cycles/s",
+    );
     Ok(())
 }

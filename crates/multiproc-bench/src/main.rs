@@ -9,6 +9,7 @@
 mod extras;
 mod pipe;
 mod process;
+mod queue;
 mod value;
 
 /// Prints one result line in the format `compare` reads.
@@ -23,6 +24,7 @@ const WORKLOADS: &[Workload] = &[
     ("value", value::run),
     ("extras", extras::run),
     ("pipe", pipe::run),
+    ("queue", queue::run),
 ];
 
 fn main() -> multiproc::Result<()> {

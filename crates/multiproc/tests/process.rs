@@ -331,3 +331,21 @@ fn public_types_are_send_and_sync() {
     send_sync::<multiproc::Event>();
     send_sync::<multiproc::Barrier>();
 }
+
+#[test]
+fn a_dropped_handle_does_not_stop_its_process() {
+    // Python's detached process: the handle goes, the process runs on (and is reaped for us).
+    for method in [StartMethod::Spawn, StartMethod::Fork] {
+        let done = flag();
+        drop(
+            Process::builder()
+                .start_method(method)
+                .spawn(done.clone(), |done: SharedMemory| raise(&done))
+                .unwrap(),
+        );
+        assert!(
+            wait_until(|| is_raised(&done)),
+            "{method:?}: the child ran although its handle was dropped at once"
+        );
+    }
+}

@@ -37,16 +37,20 @@ use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError}
 use crate::failpoint::{self, Failpoint};
 use crate::shm::Object;
 use crate::sync::raw::{
-    LockFailed, QueueGuard, RECORD_HEADER, RawQueue, Signal, Snapshot, lock_queue, record_size,
+    GetCounters, LockFailed, PutCounters, QueueGuard, RECORD_HEADER, RawQueue, Side, Signal, View,
+    lock_queue, record_size,
 };
 use crate::sys;
 use crate::transfer::{self, Message, packet};
 
-/// The ring's size in bytes: the most memory a queue holds in small items.
-pub const RING_BYTES: usize = 1 << 20;
+/// The ring's size in bytes: the most memory a queue holds in items up to [`RING_ITEM_MAX`].
+/// Reserved when the queue is created (so a queue never fails for memory later).
+pub const RING_BYTES: usize = 4 << 20;
 
-/// The largest item kept in the ring; larger ones go through a memory file on the side channel.
-pub const RING_ITEM_MAX: usize = 64 * 1024;
+/// The largest encoded item kept in the ring (1 MiB of data and its envelope); larger ones go
+/// through a memory file on the side channel. Ring items cost two copies and no system call;
+/// side items a memory file each, which is about five times slower per byte.
+pub const RING_ITEM_MAX: usize = (1 << 20) + 4096;
 
 /// Bytes of large items a queue holds at most (items above the ring's limit, spilled to memory
 /// files). One item alone may exceed it: a queue always takes one.
@@ -145,7 +149,7 @@ impl<T> Queue<T> {
     /// The number of items in the queue now (a snapshot). Python: `qsize()`.
     #[doc(alias = "qsize")]
     pub fn len(&self) -> usize {
-        self.object.state().peek().items as usize
+        self.object.state().peek().len() as usize
     }
 
     /// Whether the queue holds no item now (a snapshot).
@@ -157,7 +161,7 @@ impl<T> Queue<T> {
     /// Whether the queue holds as many items as it may now (a snapshot); never for
     /// [`Queue::new`].
     pub fn is_full(&self) -> bool {
-        self.object.state().peek().items >= self.object.state().max_items()
+        self.object.state().peek().len() >= self.object.state().max_items()
     }
 
     /// The item limit given to [`Queue::bounded`], if any.
@@ -173,9 +177,7 @@ impl<T> Queue<T> {
     /// Python's `close()` only stops the calling process's feeder thread, which this queue does
     /// not have: a process that is done putting need not call anything.
     pub fn close(&self) {
-        if let Ok(mut guard) = lock_queue(&self.object, None) {
-            guard.close();
-        }
+        self.object.state().close();
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -183,8 +185,12 @@ impl<T> Queue<T> {
         self.object.state().is_closed()
     }
 
-    fn lock(&self, deadline: Option<Instant>) -> Result<Option<QueueGuard<'_>>, io::Error> {
-        match lock_queue(&self.object, deadline) {
+    fn lock(
+        &self,
+        side: Side,
+        deadline: Option<Instant>,
+    ) -> Result<Option<QueueGuard<'_>>, io::Error> {
+        match lock_queue(&self.object, side, deadline) {
             Ok(guard) => Ok(Some(guard)),
             Err(LockFailed::Timeout) => Ok(None),
             Err(LockFailed::NotRecoverable) => Err(not_recoverable()),
@@ -267,40 +273,42 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn put_within(&self, item: &T, deadlines: Deadlines) -> Result<(), PutTimeoutError> {
-        let Message { bytes, fds } = transfer::encode(item)?;
-        if fds.is_empty() && bytes.len() <= RING_ITEM_MAX {
-            self.put_in_ring(&bytes, deadlines)
-        } else {
-            self.put_on_side(&bytes, &fds, deadlines)
-        }
+        with_buffer(|bytes| {
+            let fds = transfer::encode_into(item, bytes)?;
+            if fds.is_empty() && bytes.len() <= RING_ITEM_MAX {
+                self.put_in_ring(bytes, deadlines)
+            } else {
+                self.put_on_side(bytes, &fds, deadlines)
+            }
+        })
     }
 
-    /// Takes the lock and waits for room for a record of `size` bytes (and, for a side item,
-    /// for `side_bytes` within the budget). `None`: no room in time.
+    /// Takes the put lock and waits for room for a record of `size` bytes (and, for a side item,
+    /// for `side_bytes` within the budget).
     fn lock_with_room(
         &self,
         size: u64,
         side_bytes: Option<u64>,
         deadlines: Deadlines,
-    ) -> Result<(QueueGuard<'_>, Snapshot), PutTimeoutError> {
+    ) -> Result<(QueueGuard<'_>, PutCounters), PutTimeoutError> {
         let mut guard = self
-            .lock(deadlines.lock)
+            .lock(Side::Put, deadlines.lock)
             .map_err(PutError::Os)?
             .ok_or(PutTimeoutError::Full)?;
         let queue = guard.queue();
         let max_items = queue.max_items();
         let budget = queue.side_budget();
         let ring_len = guard.ring_len();
-        let has_room = |s: &Snapshot| {
-            s.items < max_items
-                && ring_len - (s.tail - s.head) >= size
+        let has_room = |v: &View| {
+            v.len() < max_items
+                && ring_len - v.used() >= size
                 && side_bytes.is_none_or(|bytes| {
-                    s.side_items < SIDE_ITEMS_MAX
-                        && (s.side_bytes == 0 || s.side_bytes + bytes <= budget)
+                    v.side_items() < SIDE_ITEMS_MAX
+                        && (v.side_bytes() == 0 || v.side_bytes() + bytes <= budget)
                 })
         };
-        let (snapshot, room) = if guard.queue().is_closed() {
-            (guard.snapshot(), false)
+        let (view, room) = if guard.queue().is_closed() {
+            (guard.view(), false)
         } else {
             guard
                 .wait_until(Signal::NotFull, deadlines.wait, true, has_room)
@@ -312,20 +320,19 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if !room {
             return Err(PutTimeoutError::Full);
         }
-        Ok((guard, snapshot))
+        Ok((guard, view.put))
     }
 
     fn put_in_ring(&self, bytes: &[u8], deadlines: Deadlines) -> Result<(), PutTimeoutError> {
         let size = record_size(bytes.len());
-        let (mut guard, snapshot) = self.lock_with_room(size, None, deadlines)?;
-        guard.write_header(snapshot.tail, KIND_RING, bytes.len());
-        guard.write(snapshot.tail + RECORD_HEADER, bytes);
+        let (mut guard, puts) = self.lock_with_room(size, None, deadlines)?;
+        guard.write_header(puts.tail, KIND_RING, bytes.len());
+        guard.write(puts.tail + RECORD_HEADER, bytes);
         failpoint::check(Failpoint::QueueRingWritten);
-        guard.commit(&Snapshot {
-            tail: snapshot.tail + size,
-            items: snapshot.items + 1,
-            unfinished: snapshot.unfinished + 1,
-            ..snapshot
+        guard.commit_puts(PutCounters {
+            tail: puts.tail + size,
+            items: puts.items + 1,
+            ..puts
         });
         failpoint::check(Failpoint::QueueCommitted);
         guard.notify(Signal::NotEmpty, false);
@@ -342,15 +349,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let datagram = packet::Outgoing::new(bytes, fds, SIDE_INLINE_MAX).map_err(PutError::Os)?;
         let counted = bytes.len() as u64;
         let size = record_size(SIDE_RECORD);
-        let (mut guard, snapshot) = self.lock_with_room(size, Some(counted), deadlines)?;
+        let (mut guard, puts) = self.lock_with_room(size, Some(counted), deadlines)?;
         // The tag is taken for good before the datagram exists: a datagram sent by a process that
         // dies before its record is committed keeps a tag no record will ever carry.
-        let tag = snapshot.next_token;
-        let snapshot = Snapshot {
-            next_token: tag + 1,
-            ..snapshot
+        let tag = puts.next_tag;
+        let puts = PutCounters {
+            next_tag: tag + 1,
+            ..puts
         };
-        guard.commit(&snapshot);
+        guard.commit_puts(puts);
         datagram
             .send(self.put_end.as_fd(), tag, true)
             .map_err(|e| PutError::Os(io::Error::new(e.kind(), format!("side channel: {e}"))))?;
@@ -358,33 +365,42 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut record = [0u8; SIDE_RECORD];
         record[..8].copy_from_slice(&tag.to_le_bytes());
         record[8..].copy_from_slice(&counted.to_le_bytes());
-        guard.write_header(snapshot.tail, KIND_SIDE, SIDE_RECORD);
-        guard.write(snapshot.tail + RECORD_HEADER, &record);
-        guard.commit(&Snapshot {
-            tail: snapshot.tail + size,
-            items: snapshot.items + 1,
-            side_items: snapshot.side_items + 1,
-            side_bytes: snapshot.side_bytes + counted,
-            unfinished: snapshot.unfinished + 1,
-            ..snapshot
+        guard.write_header(puts.tail, KIND_SIDE, SIDE_RECORD);
+        guard.write(puts.tail + RECORD_HEADER, &record);
+        guard.commit_puts(PutCounters {
+            tail: puts.tail + size,
+            items: puts.items + 1,
+            side_items: puts.side_items + 1,
+            side_bytes: puts.side_bytes + counted,
+            ..puts
         });
         guard.notify(Signal::NotEmpty, false);
         Ok(())
     }
 
     fn get_within(&self, deadlines: Deadlines) -> Result<T, GetTimeoutError> {
-        let message = self.take(deadlines)?;
-        Ok(transfer::decode(message).map_err(GetError::Decode)?)
+        with_buffer(|payload| {
+            let decoded = match self.take(deadlines, payload)? {
+                None => transfer::decode_from(payload, Vec::new()),
+                Some(message) => transfer::decode(message),
+            };
+            Ok(decoded.map_err(GetError::Decode)?)
+        })
     }
 
-    /// Takes the oldest record out of the ring, and its datagram for a side item.
-    fn take(&self, deadlines: Deadlines) -> Result<Message, GetTimeoutError> {
+    /// Takes the oldest record out of the ring: a ring item's bytes land in `payload` (and `None`
+    /// is returned), a side item's datagram is received and returned.
+    fn take(
+        &self,
+        deadlines: Deadlines,
+        payload: &mut Vec<u8>,
+    ) -> Result<Option<Message>, GetTimeoutError> {
         let mut guard = self
-            .lock(deadlines.lock)
+            .lock(Side::Get, deadlines.lock)
             .map_err(GetError::Os)?
             .ok_or(GetTimeoutError::Empty)?;
-        let (snapshot, found) = guard
-            .wait_until(Signal::NotEmpty, deadlines.wait, true, |s| s.items > 0)
+        let (view, found) = guard
+            .wait_until(Signal::NotEmpty, deadlines.wait, true, |v| v.len() > 0)
             .map_err(|_| GetError::Os(not_recoverable()))?;
         if !found {
             return Err(if guard.queue().is_closed() {
@@ -393,35 +409,32 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 GetTimeoutError::Empty
             });
         }
-        let (kind, len) = guard.read_header(snapshot.head);
+        let gets = view.get;
+        let (kind, len) = guard.read_header(gets.head);
         let size = record_size(len);
-        if size > snapshot.tail - snapshot.head || !matches!(kind, KIND_RING | KIND_SIDE) {
+        if size > view.used() || !matches!(kind, KIND_RING | KIND_SIDE) {
             return Err(GetError::Os(damaged("a record's header")).into());
         }
-        let mut payload = vec![0; len];
-        guard.read(snapshot.head + RECORD_HEADER, &mut payload);
-        let taken = Snapshot {
-            head: snapshot.head + size,
-            items: snapshot.items - 1,
-            ..snapshot
+        payload.resize(len, 0);
+        guard.read(gets.head + RECORD_HEADER, payload);
+        let taken = GetCounters {
+            head: gets.head + size,
+            items: gets.items + 1,
+            ..gets
         };
         if kind == KIND_RING {
-            guard.commit(&taken);
+            guard.commit_gets(taken);
             guard.notify(Signal::NotFull, true);
-            drop(guard);
-            return Ok(Message {
-                bytes: payload,
-                fds: Vec::new(),
-            });
+            return Ok(None);
         }
         if len != SIDE_RECORD {
             return Err(GetError::Os(damaged("a side record")).into());
         }
         let tag = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
         let counted = u64::from_le_bytes(payload[8..].try_into().expect("8 bytes"));
-        guard.commit(&Snapshot {
-            side_items: snapshot.side_items.saturating_sub(1),
-            side_bytes: snapshot.side_bytes.saturating_sub(counted),
+        guard.commit_gets(GetCounters {
+            side_items: gets.side_items + 1,
+            side_bytes: gets.side_bytes + counted,
             ..taken
         });
         failpoint::check(Failpoint::QueueSideTaken);
@@ -430,7 +443,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         drop(guard);
         // The body is read from its file after the lock is released.
         match datagram.and_then(|d| d.open(usize::MAX)) {
-            Ok(packet::Recv::Message(message)) => Ok(message),
+            Ok(packet::Recv::Message(message)) => Ok(Some(message)),
             Ok(_) => Err(GetError::Os(damaged("a side datagram")).into()),
             Err(e) => Err(GetError::Os(e).into()),
         }
@@ -447,6 +460,22 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             }
         }
     }
+}
+
+thread_local! {
+    /// A buffer for encoding puts and receiving gets, reused so that small items cost no allocation.
+    static BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's buffer (a fresh one if `f` is re-entered, say from a `Serialize`
+/// impl that uses a queue).
+fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut buffer = BUFFER.take();
+    let result = f(&mut buffer);
+    if buffer.capacity() <= RING_ITEM_MAX * 2 {
+        BUFFER.set(buffer);
+    }
+    result
 }
 
 fn damaged(what: &str) -> io::Error {
@@ -567,16 +596,17 @@ impl<T> JoinableQueue<T> {
     /// Declares one item taken from the queue done. More calls than items put is
     /// [`TaskDoneError`], and changes nothing.
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        let mut guard = self.locked();
-        let snapshot = guard.snapshot();
-        if snapshot.unfinished == 0 {
+        let mut guard = self.locked(Side::Get);
+        let view = guard.view();
+        let unfinished = view.unfinished();
+        if unfinished == 0 {
             return Err(TaskDoneError);
         }
-        guard.commit(&Snapshot {
-            unfinished: snapshot.unfinished - 1,
-            ..snapshot
+        guard.commit_gets(GetCounters {
+            done: view.get.done + 1,
+            ..view.get
         });
-        if snapshot.unfinished == 1 {
+        if unfinished == 1 {
             guard.notify(Signal::AllDone, true);
         }
         Ok(())
@@ -584,7 +614,7 @@ impl<T> JoinableQueue<T> {
 
     /// The number of items put and not yet declared done (a snapshot).
     pub fn unfinished(&self) -> usize {
-        self.0.object.state().peek().unfinished as usize
+        self.0.object.state().peek().unfinished() as usize
     }
 
     /// Waits until every item put has been declared done, as long as it takes.
@@ -599,18 +629,19 @@ impl<T> JoinableQueue<T> {
     }
 
     fn join_until(&self, deadline: Option<Instant>) -> bool {
-        // A closed queue still counts: its items may yet be taken and declared done.
+        // A closed queue still counts: its items may yet be taken and declared done. The put lock:
+        // holding it while looking blocks only putters, not the getters that make progress.
         let (_, done) = self
-            .locked()
-            .wait_until(Signal::AllDone, deadline, false, |s| s.unfinished == 0)
+            .locked(Side::Put)
+            .wait_until(Signal::AllDone, deadline, false, |v| v.unfinished() == 0)
             .expect("a queue's lock is always recoverable");
         done
     }
 
-    fn locked(&self) -> QueueGuard<'_> {
+    fn locked(&self, side: Side) -> QueueGuard<'_> {
         // Every holder marks the lock consistent at once, so it never becomes unrecoverable; and
         // without a deadline, taking it cannot time out.
-        lock_queue(&self.0.object, None).expect("a queue's lock is always recoverable")
+        lock_queue(&self.0.object, side, None).expect("a queue's lock is always recoverable")
     }
 }
 

@@ -114,9 +114,10 @@ fn run_task(channel: BorrowedFd<'_>) -> i32 {
         }
     };
     identity::become_child(task.name, &task.identity);
-    if report(channel, Report::Started.into()).is_err() {
-        return EXIT_NO_TASK; // the parent is gone
-    }
+    // A parent that dropped its handle does not want the reports, but the child still runs, as a
+    // Python process object going out of scope does not stop its process. (A parent that died
+    // took the child with it: the parent-death signal.)
+    let _ = report(channel, Report::Started.into());
     let args = Message {
         bytes: task.args,
         fds,

@@ -114,6 +114,21 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Message, Encode
     Ok(Message { bytes, fds })
 }
 
+/// Encodes `value` into `bytes` (cleared first, its allocation reused), returning the descriptors
+/// of the handles inside it.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    bytes: &mut Vec<u8>,
+) -> Result<Vec<OwnedFd>, EncodeError> {
+    let guard = TableGuard::push(&OUTGOING, Vec::new());
+    let mut buffer = std::mem::take(bytes);
+    buffer.clear();
+    let encoded = postcard::to_extend(value, buffer);
+    let fds = guard.pop();
+    *bytes = encoded.map_err(|e| EncodeError::new(describe_postcard(e)))?;
+    Ok(fds)
+}
+
 /// Encodes a value that holds no handle (an internal envelope); its descriptors are refused.
 pub(crate) fn encode_plain<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
     let message = encode(value)?;
@@ -126,8 +141,16 @@ pub(crate) fn encode_plain<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, 
 /// Decodes a `T` from `message`, handing its handles their descriptors. Descriptors no handle
 /// claimed are closed. Trailing bytes are an error.
 pub(crate) fn decode<T: DeserializeOwned>(message: Message) -> Result<T, DecodeError> {
-    let guard = TableGuard::push(&INCOMING, message.fds.into_iter().map(Some).collect());
-    let value = postcard::take_from_bytes::<T>(&message.bytes);
+    decode_from(&message.bytes, message.fds)
+}
+
+/// Decodes a `T` from `bytes` and the descriptors `fds` (see [`decode`]).
+pub(crate) fn decode_from<T: DeserializeOwned>(
+    bytes: &[u8],
+    fds: Vec<OwnedFd>,
+) -> Result<T, DecodeError> {
+    let guard = TableGuard::push(&INCOMING, fds.into_iter().map(Some).collect());
+    let value = postcard::take_from_bytes::<T>(bytes);
     drop(guard.pop());
     match value {
         Ok((value, [])) => Ok(value),

@@ -56,6 +56,12 @@ impl RawCondvar {
         self.sequence.load(SeqCst)
     }
 
+    /// Undoes [`prepare_wait`](Self::prepare_wait) for a waiter that found its condition true on
+    /// a last look and will not sleep.
+    pub(crate) fn cancel_wait(&self) {
+        self.waiters.fetch_sub(1, SeqCst);
+    }
+
     /// Called with the lock released: sleeps until notified (the sequence moved on) or `deadline`.
     /// Returns false on timeout. Spurious wake-ups are possible, as with any condition variable.
     pub(crate) fn wait(&self, seen: u32, deadline: Option<Instant>) -> bool {

@@ -16,7 +16,8 @@ pub(crate) use data::{DataGuard, DataLock, atomic_at, lock_data, read_unlocked, 
 pub(crate) use event::RawEvent;
 pub(crate) use mutex::{Acquired, RawMutex, RawRLock, Refused};
 pub(crate) use queue::{
-    LockFailed, QueueGuard, RECORD_HEADER, RawQueue, Signal, Snapshot, lock_queue, record_size,
+    GetCounters, LockFailed, PutCounters, QueueGuard, RECORD_HEADER, RawQueue, Side, Signal, View,
+    lock_queue, record_size,
 };
 pub(crate) use semaphore::RawSemaphore;
 

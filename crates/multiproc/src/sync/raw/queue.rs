@@ -1,14 +1,20 @@
-//! [`RawQueue`]: a queue's state in shared memory. A [`RawMutex`], three condition variables, and
-//! the counters of a ring of records that follows the state in the same segment.
+//! [`RawQueue`]: a queue's state in shared memory, in front of a ring of records that follows it
+//! in the same segment. Two robust locks, one for putters and one for getters, so that a producer
+//! and a consumer do not take turns on one lock; three condition variables; and each side's
+//! counters, which only that side changes and the other side reads without its lock.
 //!
 //! # Consistency across a holder's death
 //!
-//! The counters ([`Snapshot`]) exist twice. A holder changes them by writing the spare copy, then
-//! flipping `commit`: one store publishes the whole change, and a process killed at any point
-//! leaves either the old counters or the new ones, never a mix. A record is written into free
-//! space before the commit that makes it visible, and copied out before the commit that frees it;
-//! so after a holder's death the next one finds a consistent queue and only has to wake everybody
-//! (the dead one may have committed without notifying).
+//! Each side's counters ([`PutCounters`], [`GetCounters`]) exist twice. A holder changes them by
+//! writing the spare copy, then bumping that side's `commit`: one store publishes the whole
+//! change, and a process killed at any point leaves either the old counters or the new ones,
+//! never a mix. A record is written into free space before the commit that makes it visible, and
+//! copied out before the commit that frees it; so after a holder's death the next one finds a
+//! consistent queue and only has to wake everybody (the dead one may have committed without
+//! notifying). Readers of the other side's counters use the seqlock protocol on `commit`.
+//!
+//! All counters only grow, so a stale view of the other side is a cautious one: fewer items than
+//! there are, less room than there is.
 //!
 //! # Records
 //!
@@ -17,76 +23,174 @@
 //! modulo the ring's length, which is a multiple of 8, so a header never wraps (a payload may).
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, fence};
 use std::time::{Duration, Instant};
 
 use super::condvar::RawCondvar;
 use super::{Acquired, RawMutex, Refused, remaining};
 use crate::shm::{Kind, Object, SharedState};
 
-/// The counters of a queue, as one consistent copy.
+/// What the putters have done, in total.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Snapshot {
-    /// Position of the oldest record.
-    pub(crate) head: u64,
+pub(crate) struct PutCounters {
     /// Position after the newest record.
     pub(crate) tail: u64,
-    /// Records in the ring.
+    /// Items put.
     pub(crate) items: u64,
-    /// Records whose item travels on the side channel.
+    /// Of which on the side channel.
     pub(crate) side_items: u64,
-    /// Bytes of side-channel items in flight (counted against the spill budget).
+    /// Bytes of side-channel items put (counted against the budget while in flight).
     pub(crate) side_bytes: u64,
-    /// Items put and not yet marked done (`JoinableQueue`).
-    pub(crate) unfinished: u64,
     /// The tag of the next side-channel item.
-    pub(crate) next_token: u64,
+    pub(crate) next_tag: u64,
 }
 
+/// What the getters have done, in total.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct GetCounters {
+    /// Position of the oldest record.
+    pub(crate) head: u64,
+    /// Items taken.
+    pub(crate) items: u64,
+    /// Of which from the side channel.
+    pub(crate) side_items: u64,
+    /// Bytes of side-channel items taken.
+    pub(crate) side_bytes: u64,
+    /// Items declared done (`JoinableQueue::task_done`).
+    pub(crate) done: u64,
+}
+
+/// Both sides' counters: exact for the side whose lock is held, a recent view of the other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct View {
+    pub(crate) put: PutCounters,
+    pub(crate) get: GetCounters,
+}
+
+impl View {
+    /// Items in the queue.
+    pub(crate) fn len(&self) -> u64 {
+        self.put.items.saturating_sub(self.get.items)
+    }
+
+    /// Ring bytes in use.
+    pub(crate) fn used(&self) -> u64 {
+        self.put.tail.saturating_sub(self.get.head)
+    }
+
+    /// Side-channel items in flight.
+    pub(crate) fn side_items(&self) -> u64 {
+        self.put.side_items.saturating_sub(self.get.side_items)
+    }
+
+    /// Side-channel bytes in flight.
+    pub(crate) fn side_bytes(&self) -> u64 {
+        self.put.side_bytes.saturating_sub(self.get.side_bytes)
+    }
+
+    /// Items put and not yet declared done.
+    pub(crate) fn unfinished(&self) -> u64 {
+        self.put.items.saturating_sub(self.get.done)
+    }
+}
+
+/// Five counters, twice, and the commit word that says which copy is current.
 #[repr(C)]
-struct RawSnapshot {
-    head: AtomicU64,
-    tail: AtomicU64,
-    items: AtomicU64,
-    side_items: AtomicU64,
-    side_bytes: AtomicU64,
-    unfinished: AtomicU64,
-    next_token: AtomicU64,
+struct Committed {
+    /// Bumped by every commit; `commit & 1` selects the current copy.
+    commit: AtomicU32,
+    copies: [[AtomicU64; 5]; 2],
 }
 
-impl RawSnapshot {
-    const fn zero() -> RawSnapshot {
-        RawSnapshot {
-            head: AtomicU64::new(0),
-            tail: AtomicU64::new(0),
-            items: AtomicU64::new(0),
-            side_items: AtomicU64::new(0),
-            side_bytes: AtomicU64::new(0),
-            unfinished: AtomicU64::new(0),
-            next_token: AtomicU64::new(0),
+impl Committed {
+    const fn new() -> Committed {
+        Committed {
+            commit: AtomicU32::new(0),
+            copies: [const { [const { AtomicU64::new(0) }; 5] }; 2],
         }
     }
 
-    fn load(&self) -> Snapshot {
-        Snapshot {
-            head: self.head.load(SeqCst),
-            tail: self.tail.load(SeqCst),
-            items: self.items.load(SeqCst),
-            side_items: self.side_items.load(SeqCst),
-            side_bytes: self.side_bytes.load(SeqCst),
-            unfinished: self.unfinished.load(SeqCst),
-            next_token: self.next_token.load(SeqCst),
+    /// The current copy, read by the side's lock holder.
+    fn load_held(&self) -> [u64; 5] {
+        let current = self.commit.load(Relaxed);
+        self.copies[(current & 1) as usize]
+            .each_ref()
+            .map(|c| c.load(Relaxed))
+    }
+
+    /// The current copy, read without the side's lock (the seqlock reader).
+    fn peek(&self) -> [u64; 5] {
+        loop {
+            let before = self.commit.load(SeqCst);
+            let values = self.copies[(before & 1) as usize]
+                .each_ref()
+                .map(|c| c.load(Relaxed));
+            // If a load above saw a later writer's store, the load below sees that writer's
+            // commit (or a later one), and the copy is discarded.
+            fence(Acquire);
+            if self.commit.load(Relaxed) == before {
+                return values;
+            }
         }
     }
 
-    fn store(&self, s: &Snapshot) {
-        self.head.store(s.head, SeqCst);
-        self.tail.store(s.tail, SeqCst);
-        self.items.store(s.items, SeqCst);
-        self.side_items.store(s.side_items, SeqCst);
-        self.side_bytes.store(s.side_bytes, SeqCst);
-        self.unfinished.store(s.unfinished, SeqCst);
-        self.next_token.store(s.next_token, SeqCst);
+    /// Publishes `values` in one store (the seqlock writer; the side's lock is held). The release
+    /// fence keeps the spare copy's stores after the commit that retired it, so a reader of that
+    /// copy sees the commit move on; the store is SeqCst so that a waiter that registered before
+    /// reading it is seen by the notification that follows.
+    fn commit(&self, values: [u64; 5]) {
+        let current = self.commit.load(Relaxed);
+        let next = current.wrapping_add(1);
+        fence(Release);
+        for (slot, value) in self.copies[(next & 1) as usize].iter().zip(values) {
+            slot.store(value, Relaxed);
+        }
+        self.commit.store(next, SeqCst);
+    }
+}
+
+impl PutCounters {
+    fn from_array([tail, items, side_items, side_bytes, next_tag]: [u64; 5]) -> Self {
+        PutCounters {
+            tail,
+            items,
+            side_items,
+            side_bytes,
+            next_tag,
+        }
+    }
+
+    fn to_array(self) -> [u64; 5] {
+        [
+            self.tail,
+            self.items,
+            self.side_items,
+            self.side_bytes,
+            self.next_tag,
+        ]
+    }
+}
+
+impl GetCounters {
+    fn from_array([head, items, side_items, side_bytes, done]: [u64; 5]) -> Self {
+        GetCounters {
+            head,
+            items,
+            side_items,
+            side_bytes,
+            done,
+        }
+    }
+
+    fn to_array(self) -> [u64; 5] {
+        [
+            self.head,
+            self.items,
+            self.side_items,
+            self.side_bytes,
+            self.done,
+        ]
     }
 }
 
@@ -101,23 +205,36 @@ pub(crate) enum Signal {
     AllDone,
 }
 
+/// Which lock a guard holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Putters: the tail, and what was put.
+    Put,
+    /// Getters: the head, and what was taken or done.
+    Get,
+}
+
+/// Keeps each side's hot words on cache lines of their own.
+#[repr(C, align(64))]
+struct Line<T>(T);
+
 /// The shared state of a queue. Fixed at creation: `max_items`, `side_budget`.
 #[repr(C)]
 pub(crate) struct RawQueue {
-    mutex: RawMutex,
-    not_empty: RawCondvar,
-    not_full: RawCondvar,
+    put_lock: Line<RawMutex>,
+    puts: Line<Committed>,
+    get_lock: Line<RawMutex>,
+    gets: Line<Committed>,
+    not_empty: Line<RawCondvar>,
+    not_full: Line<RawCondvar>,
     all_done: RawCondvar,
     closed: AtomicU32,
-    /// Bumped by every commit; `commit & 1` selects the current snapshot.
-    commit: AtomicU32,
     max_items: AtomicU64,
     side_budget: AtomicU64,
-    snapshots: [RawSnapshot; 2],
 }
 
-// SAFETY: repr(C), atomics only; all-zero is an empty, open queue (with a zero limits, which
-// `create` never writes); alignment 8.
+// SAFETY: repr(C), atomics only (Line is a transparent-layout wrapper); all-zero is an empty, open
+// queue (with zero limits, which `new` never writes); alignment 64.
 unsafe impl SharedState for RawQueue {
     const KIND: Kind = Kind::Queue;
 }
@@ -141,53 +258,88 @@ const SPIN: Duration = Duration::from_micros(50);
 impl RawQueue {
     pub(crate) const fn new(max_items: u64, side_budget: u64) -> RawQueue {
         RawQueue {
-            mutex: RawMutex::new(),
-            not_empty: RawCondvar::new(),
-            not_full: RawCondvar::new(),
+            put_lock: Line(RawMutex::new()),
+            puts: Line(Committed::new()),
+            get_lock: Line(RawMutex::new()),
+            gets: Line(Committed::new()),
+            not_empty: Line(RawCondvar::new()),
+            not_full: Line(RawCondvar::new()),
             all_done: RawCondvar::new(),
             closed: AtomicU32::new(0),
-            commit: AtomicU32::new(0),
             max_items: AtomicU64::new(max_items),
             side_budget: AtomicU64::new(side_budget),
-            snapshots: [RawSnapshot::zero(), RawSnapshot::zero()],
         }
     }
 
     pub(crate) fn max_items(&self) -> u64 {
-        self.max_items.load(SeqCst)
+        self.max_items.load(Relaxed)
     }
 
     pub(crate) fn side_budget(&self) -> u64 {
-        self.side_budget.load(SeqCst)
+        self.side_budget.load(Relaxed)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(SeqCst) != 0
     }
 
-    /// The counters, read without the lock (a seqlock read of the current copy).
-    pub(crate) fn peek(&self) -> Snapshot {
-        loop {
-            let before = self.commit.load(SeqCst);
-            let snapshot = self.snapshots[(before & 1) as usize].load();
-            if self.commit.load(SeqCst) == before {
-                return snapshot;
-            }
+    /// Both sides' counters, read without a lock.
+    pub(crate) fn peek(&self) -> View {
+        // Getters' first: a view never shows more taken than put.
+        let get = GetCounters::from_array(self.gets.0.peek());
+        View {
+            put: PutCounters::from_array(self.puts.0.peek()),
+            get,
         }
+    }
+
+    /// Marks the queue closed and wakes every waiter.
+    pub(crate) fn close(&self) {
+        self.closed.store(1, SeqCst);
+        self.wake_all();
+    }
+
+    fn wake_all(&self) {
+        self.not_empty.0.notify(true);
+        self.not_full.0.notify(true);
+        self.all_done.notify(true);
     }
 
     fn condvar(&self, signal: Signal) -> &RawCondvar {
         match signal {
-            Signal::NotEmpty => &self.not_empty,
-            Signal::NotFull => &self.not_full,
+            Signal::NotEmpty => &self.not_empty.0,
+            Signal::NotFull => &self.not_full.0,
             Signal::AllDone => &self.all_done,
+        }
+    }
+
+    fn mutex(&self, side: Side) -> &RawMutex {
+        match side {
+            Side::Put => &self.put_lock.0,
+            Side::Get => &self.get_lock.0,
+        }
+    }
+
+    /// The view as the holder of `side`'s lock sees it: its own side exact.
+    fn view(&self, side: Side) -> View {
+        match side {
+            Side::Put => View {
+                put: PutCounters::from_array(self.puts.0.load_held()),
+                get: GetCounters::from_array(self.gets.0.peek()),
+            },
+            Side::Get => View {
+                get: GetCounters::from_array(self.gets.0.load_held()),
+                put: PutCounters::from_array(self.puts.0.peek()),
+            },
         }
     }
 }
 
-/// The queue's lock, held, with access to its ring. Not `Send`: released by the thread that took it.
+/// One side's lock of a queue, held, with access to its ring. Not `Send`: released by the thread
+/// that took it.
 pub(crate) struct QueueGuard<'a> {
     queue: &'a RawQueue,
+    side: Side,
     ring: *mut u8,
     ring_len: u64,
     /// False once a relock failed: nothing to release then.
@@ -204,16 +356,18 @@ pub(crate) enum LockFailed {
     NotRecoverable,
 }
 
-/// Takes the lock of the queue in `object`, waiting until `deadline`.
+/// Takes `side`'s lock of the queue in `object`, waiting until `deadline`.
 pub(crate) fn lock_queue(
     object: &Object<RawQueue, u8>,
+    side: Side,
     deadline: Option<Instant>,
 ) -> Result<QueueGuard<'_>, LockFailed> {
     let queue = object.state();
-    relock(queue, deadline)?;
+    relock(queue, side, deadline)?;
     let (ring, ring_len) = object.values();
     Ok(QueueGuard {
         queue,
+        side,
         ring,
         ring_len: ring_len as u64,
         held: true,
@@ -221,16 +375,15 @@ pub(crate) fn lock_queue(
     })
 }
 
-fn relock(queue: &RawQueue, deadline: Option<Instant>) -> Result<(), LockFailed> {
-    match queue.mutex.lock(deadline) {
+fn relock(queue: &RawQueue, side: Side, deadline: Option<Instant>) -> Result<(), LockFailed> {
+    let mutex = queue.mutex(side);
+    match mutex.lock(deadline) {
         Ok(Acquired::Clean) => Ok(()),
         Ok(Acquired::OwnerDied) => {
             // Nothing to repair (see the module's notes), but the dead holder may have committed
             // without notifying: wake everyone to look again.
-            queue.mutex.mark_consistent();
-            queue.not_empty.notify(true);
-            queue.not_full.notify(true);
-            queue.all_done.notify(true);
+            mutex.mark_consistent();
+            queue.wake_all();
             Ok(())
         }
         Err(Refused::Busy) => Err(LockFailed::Timeout),
@@ -248,70 +401,72 @@ impl QueueGuard<'_> {
         self.ring_len
     }
 
-    /// The current counters.
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        let current = self.queue.commit.load(SeqCst);
-        self.queue.snapshots[(current & 1) as usize].load()
+    /// Both sides' counters, this side's exact.
+    pub(crate) fn view(&self) -> View {
+        self.queue.view(self.side)
     }
 
-    /// Publishes `next` as the counters, in one store.
-    pub(crate) fn commit(&mut self, next: &Snapshot) {
-        let current = self.queue.commit.load(SeqCst);
-        self.queue.snapshots[((current + 1) & 1) as usize].store(next);
-        self.queue.commit.store(current.wrapping_add(1), SeqCst);
+    /// Publishes the putters' counters (the put lock is held).
+    pub(crate) fn commit_puts(&mut self, next: PutCounters) {
+        assert_eq!(self.side, Side::Put, "putters' counters need the put lock");
+        self.queue.puts.0.commit(next.to_array());
+    }
+
+    /// Publishes the getters' counters (the get lock is held).
+    pub(crate) fn commit_gets(&mut self, next: GetCounters) {
+        assert_eq!(self.side, Side::Get, "getters' counters need the get lock");
+        self.queue.gets.0.commit(next.to_array());
     }
 
     pub(crate) fn notify(&self, signal: Signal, all: bool) {
         self.queue.condvar(signal).notify(all);
     }
 
-    /// Marks the queue closed and wakes every waiter.
-    pub(crate) fn close(&mut self) {
-        self.queue.closed.store(1, SeqCst);
-        self.queue.not_empty.notify(true);
-        self.queue.not_full.notify(true);
-        self.queue.all_done.notify(true);
-    }
-
     /// Waits, the lock released meanwhile, until `ready` holds for the counters, the queue is
     /// closed (if `stop_when_closed`), or `deadline` passes. Returns the counters and whether
     /// `ready` holds.
+    ///
+    /// The other side notifies after committing, so a waiter registers, then looks again, then
+    /// sleeps: a commit it did not see finds it registered.
     pub(crate) fn wait_until(
         &mut self,
         signal: Signal,
         deadline: Option<Instant>,
         stop_when_closed: bool,
-        ready: impl Fn(&Snapshot) -> bool,
-    ) -> Result<(Snapshot, bool), LockFailed> {
+        ready: impl Fn(&View) -> bool,
+    ) -> Result<(View, bool), LockFailed> {
         let mut spun = false;
+        let closed = || stop_when_closed && self.queue.is_closed();
         loop {
-            let snapshot = self.snapshot();
-            if ready(&snapshot) {
-                return Ok((snapshot, true));
+            let view = self.view();
+            if ready(&view) {
+                return Ok((view, true));
             }
-            let closed = stop_when_closed && self.queue.is_closed();
-            if closed || remaining(deadline) == Some(Duration::ZERO) {
-                return Ok((snapshot, false));
+            if closed() || remaining(deadline) == Some(Duration::ZERO) {
+                return Ok((view, false));
             }
+            let mutex = self.queue.mutex(self.side);
             let condvar = self.queue.condvar(signal);
             if !spun {
-                // Poll without the lock and without registering, so that nobody pays a wake-up.
+                // Poll without registering, so that nobody pays for a wake-up.
                 spun = true;
-                self.queue.mutex.unlock();
                 let until = Instant::now() + SPIN;
                 let until = deadline.map_or(until, |d| d.min(until));
-                let done =
-                    || ready(&self.queue.peek()) || (stop_when_closed && self.queue.is_closed());
-                while !done() && Instant::now() < until {
+                while !(ready(&self.view()) || closed()) && Instant::now() < until {
                     std::hint::spin_loop();
                 }
-            } else {
-                let seen = condvar.prepare_wait();
-                self.queue.mutex.unlock();
-                let nap = Instant::now() + NAP;
-                condvar.wait(seen, Some(deadline.map_or(nap, |d| d.min(nap))));
+                continue;
             }
-            if let Err(failed) = relock(self.queue, None) {
+            let seen = condvar.prepare_wait();
+            let view = self.view();
+            if ready(&view) || closed() {
+                condvar.cancel_wait();
+                continue;
+            }
+            mutex.unlock();
+            let nap = Instant::now() + NAP;
+            condvar.wait(seen, Some(deadline.map_or(nap, |d| d.min(nap))));
+            if let Err(failed) = relock(self.queue, self.side, None) {
                 self.held = false;
                 return Err(failed);
             }
@@ -320,14 +475,16 @@ impl QueueGuard<'_> {
 
     /// Writes `bytes` at ring position `position` (wrapping at the end).
     pub(crate) fn write(&mut self, position: u64, bytes: &[u8]) {
+        assert_eq!(self.side, Side::Put, "only putters write the ring");
         let len = bytes.len() as u64;
         assert!(len <= self.ring_len, "a write larger than the ring");
         let start = position % self.ring_len;
         let first = len.min(self.ring_len - start) as usize;
         // SAFETY: `start + first <= ring_len` and `bytes.len() - first <= start`: both copies stay
         // inside the ring, which lives in the mapped segment as long as the guard borrows it. The
-        // lock is held; the bytes written are free space that no process reads until a commit
-        // publishes them.
+        // put lock is held, and the bytes are free space: the getters committed their removal
+        // (the view read it with acquire ordering) and read them no more, and no getter reads
+        // them again until a commit of ours publishes them.
         unsafe {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ring.add(start as usize), first);
             std::ptr::copy_nonoverlapping(
@@ -340,12 +497,14 @@ impl QueueGuard<'_> {
 
     /// Reads `out.len()` bytes from ring position `position` (wrapping at the end).
     pub(crate) fn read(&self, position: u64, out: &mut [u8]) {
+        assert_eq!(self.side, Side::Get, "only getters read the ring");
         let len = out.len() as u64;
         assert!(len <= self.ring_len, "a read larger than the ring");
         let start = position % self.ring_len;
         let first = len.min(self.ring_len - start) as usize;
-        // SAFETY: in bounds as in `write`; the lock is held, and the bytes are a committed record,
-        // which no process changes until a commit frees them.
+        // SAFETY: in bounds as in `write`; the get lock is held, and the bytes are a committed
+        // record (the view read the putters' commit with acquire ordering), which no putter
+        // changes until a commit of ours frees it.
         unsafe {
             std::ptr::copy_nonoverlapping(self.ring.add(start as usize), out.as_mut_ptr(), first);
             std::ptr::copy_nonoverlapping(
@@ -374,7 +533,7 @@ impl QueueGuard<'_> {
 impl Drop for QueueGuard<'_> {
     fn drop(&mut self) {
         if self.held {
-            self.queue.mutex.unlock();
+            self.queue.mutex(self.side).unlock();
         }
     }
 }
