@@ -1,8 +1,8 @@
 //! The crate-wide error: every operation's own error converts into it.
 
 use crate::channel::{
-    GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError, RecvTimeoutError, SendError,
-    TaskDoneError,
+    ConnectError, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError,
+    RecvTimeoutError, SendError, TaskDoneError,
 };
 use crate::process::{JoinError, SpawnError};
 use crate::shared::IndexOutOfRange;
@@ -66,6 +66,9 @@ pub enum Error {
     /// A queue gave nothing in time.
     #[error(transparent)]
     GetTimeout(#[from] GetTimeoutError),
+    /// A listener or client could not connect.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     /// `task_done` once too often.
     #[error(transparent)]
     TaskDone(#[from] TaskDoneError),

@@ -70,9 +70,10 @@ mod transfer;
 pub struct ReadmeDoctests;
 
 pub use channel::{
-    Connection, DEFAULT_MAX_MESSAGE, GetError, GetTimeoutError, JoinableQueue, Pipe, PutError,
-    PutTimeoutError, Queue, RING_BYTES, RING_ITEM_MAX, Receiver, RecvError, RecvTimeoutError,
-    SIDE_BYTES_MAX, SendError, Sender, SimpleQueue, TaskDoneError, pipe,
+    Address, Client, ConnectError, Connection, DEFAULT_MAX_MESSAGE, GetError, GetTimeoutError,
+    HANDSHAKE_TIMEOUT, JoinableQueue, Listener, Pipe, PutError, PutTimeoutError, Queue, RING_BYTES,
+    RING_ITEM_MAX, Receiver, RecvError, RecvTimeoutError, SIDE_BYTES_MAX, SendError, Sender,
+    SimpleQueue, TaskDoneError, pipe,
 };
 pub use error::{Error, Result};
 pub use process::{

@@ -154,3 +154,40 @@ impl GetTimeoutError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("task_done called more times than items were put")]
 pub struct TaskDoneError;
+
+/// A [`Listener`](crate::Listener) or [`Client`](crate::Client) could not make an authenticated
+/// connection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The keys differ: authentication failed (on both sides). Python: `AuthenticationError`.
+    #[error("authentication failed: the other side has a different key")]
+    AuthFailed,
+    /// The handshake did not complete within its deadline.
+    #[error("the authentication handshake timed out")]
+    HandshakeTimeout,
+    /// The peer does not speak this protocol (or another version of it).
+    #[error("handshake failed: {0}")]
+    Protocol(&'static str),
+    /// A process of another user connected to a Unix socket; refused whatever its key.
+    #[error("refused a connection from user {uid}, not this process's user")]
+    ForeignUser {
+        /// The peer's user id.
+        uid: u32,
+    },
+    /// [`Listener::bind`](crate::Listener::bind) was given a TCP address off the loopback
+    /// interface; [`Listener::bind_remote`](crate::Listener::bind_remote) is the explicit opt-in.
+    #[error(
+        "{address} is not a loopback address; use Listener::bind_remote to listen on the network"
+    )]
+    NotLoopback {
+        /// The address refused.
+        address: std::net::SocketAddr,
+    },
+    /// No connection came before the timeout of `accept_timeout`.
+    #[error("no connection came before the timeout")]
+    Timeout,
+    /// The operating system failed (no listener at the address, the path exists, ...).
+    #[error("connection failed: {0}")]
+    Os(#[source] io::Error),
+}

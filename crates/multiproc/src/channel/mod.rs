@@ -1,14 +1,20 @@
-//! Messages between processes: pipes, queues; listeners and clients to come.
+//! Messages between processes: pipes, queues, and authenticated connections between unrelated
+//! processes (listeners and clients).
 
+mod auth;
 mod error;
+mod listener;
 mod pipe;
 mod queue;
 mod simple_queue;
+mod stream;
 
+pub use auth::HANDSHAKE_TIMEOUT;
 pub use error::{
-    GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError, RecvTimeoutError, SendError,
-    TaskDoneError,
+    ConnectError, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError,
+    RecvTimeoutError, SendError, TaskDoneError,
 };
+pub use listener::{Address, Client, Listener};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, Pipe, Receiver, Sender, pipe};
 pub use queue::{JoinableQueue, Queue, RING_BYTES, RING_ITEM_MAX, SIDE_BYTES_MAX};
 pub use simple_queue::SimpleQueue;

@@ -2,6 +2,7 @@
 
 mod futex;
 mod identity;
+mod listen;
 mod memfile;
 mod memory;
 mod mmap;
@@ -11,6 +12,9 @@ mod socket;
 
 pub(crate) use futex::{futex_wait, futex_wake, futex_wake_all};
 pub(crate) use identity::{ProcessId, thread_id};
+pub(crate) use listen::{
+    accept, own_uid, peer_uid, recv_some, send_all, seqpacket_connect, seqpacket_listen,
+};
 pub(crate) use memfile::MemFile;
 pub(crate) use memory::available_memory;
 pub(crate) use mmap::Mapping;
