@@ -7,6 +7,8 @@
 mod array_child;
 #[path = "locked_counter.rs"]
 mod locked_counter;
+#[path = "queue_pipe.rs"]
+mod queue_pipe;
 #[path = "three_workers.rs"]
 mod three_workers;
 #[path = "value_array_negate.rs"]
@@ -52,6 +54,12 @@ const SCENARIOS: &[Scenario] = &[
         name: "locked_counter",
         what: "named processes increment a shared value under a lock",
         run: locked_counter::run,
+    },
+    Scenario {
+        number: "S12",
+        name: "queue_pipe",
+        what: "a queue between two processes, a request and reply on a pipe, a closed peer",
+        run: queue_pipe::run,
     },
 ];
 

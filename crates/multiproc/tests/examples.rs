@@ -80,6 +80,22 @@ fn check_value_array_negate(lines: &[&str]) {
     assert_eq!(lines, ["3.14", "[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]"]);
 }
 
+/// S12: the five items in order, the reply, and the disconnection reported.
+fn check_queue_pipe(lines: &[&str]) {
+    assert_eq!(
+        lines,
+        [
+            "got item 0",
+            "got item 1",
+            "got item 2",
+            "got item 3",
+            "got item 4",
+            "reply PING",
+            "recv after the server ended: Disconnected",
+        ]
+    );
+}
+
 /// S10: each of the five named processes printed a different value, 1 to 5; then the total.
 fn check_locked_counter(lines: &[&str]) {
     assert_eq!(lines.len(), 6, "{lines:?}");
@@ -113,6 +129,7 @@ const SCENARIOS: &[(&str, &str, Check)] = &[
     ("S6", "value_array_negate", check_value_array_negate),
     ("S9", "three_workers", check_three_workers),
     ("S10", "locked_counter", check_locked_counter),
+    ("S12", "queue_pipe", check_queue_pipe),
 ];
 
 #[test]

@@ -1,6 +1,7 @@
 //! `Listener` and `Client` between processes that share nothing but an address and a key: over a
 //! Unix socket path (handles travel) and TCP (loopback), mutual HMAC authentication, a wrong key
-//! on either side, garbage and silent peers, another user's connection, and the loopback rule.
+//! on either side, garbage, legacy (MD5) and silent peers, another user's connection, and the
+//! loopback rule.
 
 multiproc::test_support!();
 
@@ -147,6 +148,14 @@ fn garbage_and_silence_are_handshake_errors_and_the_listener_goes_on() {
     // An HTTP request where the proof should be.
     let mut http = TcpStream::connect(address).unwrap();
     http.write_all(&[b'P'; 72]).unwrap();
+    assert!(matches!(
+        listener.accept_timeout::<u32>(DEADLINE),
+        Err(ConnectError::Protocol(_))
+    ));
+    // Python 3.12's legacy reply: a 16-byte HMAC-MD5 digest behind `{md5}`, then nothing more.
+    let mut legacy = TcpStream::connect(address).unwrap();
+    legacy.write_all(b"{md5}0123456789abcdef").unwrap();
+    legacy.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(matches!(
         listener.accept_timeout::<u32>(DEADLINE),
         Err(ConnectError::Protocol(_))
