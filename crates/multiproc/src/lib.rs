@@ -33,6 +33,9 @@
 //! | wait for a state change | [`Condition`] |
 //! | signal "ready" | [`Event`] |
 //! | meet at a point | [`Barrier`] |
+//! | send messages between two processes | [`pipe`], [`Pipe::one_way`] |
+//! | hand out work or collect results, many producers and consumers | [`Queue`], [`JoinableQueue`] (with `task_done`/`join`), [`SimpleQueue`] |
+//! | connect unrelated processes, over a Unix socket or TCP, with a key | [`Listener`], [`Client`] |
 //! | start processes from `cargo test` | [`test_support!`] |
 //!
 //! Every handle (values, arrays, locks, ...) is an ordinary argument of a process: pass a clone,

@@ -572,7 +572,8 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
 /// for job in 0..10 {
 ///     jobs.put(&job)?;
 /// }
-/// jobs.join(); // every job was taken and done
+/// // Every job taken and declared done (`join()` waits without a limit).
+/// assert!(jobs.join_timeout(std::time::Duration::from_secs(30)));
 /// assert!(jobs.task_done().is_err()); // one too many
 /// jobs.close(); // the worker's get fails, and it ends
 /// # Ok(())
