@@ -308,7 +308,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 })
         };
         let (view, room) = if guard.queue().is_closed() {
-            (guard.view(), false)
+            (guard.fresh_view(), false)
         } else {
             guard
                 .wait_until(Signal::NotFull, deadlines.wait, true, has_room)
@@ -598,7 +598,7 @@ impl<T> JoinableQueue<T> {
     /// [`TaskDoneError`], and changes nothing.
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         let mut guard = self.locked(Side::Get);
-        let view = guard.view();
+        let view = guard.fresh_view();
         let unfinished = view.unfinished();
         if unfinished == 0 {
             return Err(TaskDoneError);

@@ -218,12 +218,40 @@ pub(crate) enum Side {
 #[repr(C, align(64))]
 struct Line<T>(T);
 
+/// One side's lock, and its last view of the other side's counters: a cache, used under the lock,
+/// so that a putter reads the getters' line only when the ring looks full, and a getter the
+/// putters' only when it looks empty. A stale view is a cautious one (see the module's notes).
+#[repr(C)]
+struct SideLock {
+    mutex: RawMutex,
+    other: [AtomicU64; 5],
+}
+
+impl SideLock {
+    const fn new() -> SideLock {
+        SideLock {
+            mutex: RawMutex::new(),
+            other: [const { AtomicU64::new(0) }; 5],
+        }
+    }
+
+    fn cached(&self) -> [u64; 5] {
+        self.other.each_ref().map(|c| c.load(Relaxed))
+    }
+
+    fn cache(&self, values: [u64; 5]) {
+        for (slot, value) in self.other.iter().zip(values) {
+            slot.store(value, Relaxed);
+        }
+    }
+}
+
 /// The shared state of a queue. Fixed at creation: `max_items`, `side_budget`.
 #[repr(C)]
 pub(crate) struct RawQueue {
-    put_lock: Line<RawMutex>,
+    put_lock: Line<SideLock>,
     puts: Line<Committed>,
-    get_lock: Line<RawMutex>,
+    get_lock: Line<SideLock>,
     gets: Line<Committed>,
     not_empty: Line<RawCondvar>,
     not_full: Line<RawCondvar>,
@@ -258,9 +286,9 @@ const SPIN: Duration = Duration::from_micros(50);
 impl RawQueue {
     pub(crate) const fn new(max_items: u64, side_budget: u64) -> RawQueue {
         RawQueue {
-            put_lock: Line(RawMutex::new()),
+            put_lock: Line(SideLock::new()),
             puts: Line(Committed::new()),
-            get_lock: Line(RawMutex::new()),
+            get_lock: Line(SideLock::new()),
             gets: Line(Committed::new()),
             not_empty: Line(RawCondvar::new()),
             not_full: Line(RawCondvar::new()),
@@ -313,23 +341,41 @@ impl RawQueue {
         }
     }
 
-    fn mutex(&self, side: Side) -> &RawMutex {
+    fn side_lock(&self, side: Side) -> &SideLock {
         match side {
             Side::Put => &self.put_lock.0,
             Side::Get => &self.get_lock.0,
         }
     }
 
-    /// The view as the holder of `side`'s lock sees it: its own side exact.
-    fn view(&self, side: Side) -> View {
+    fn mutex(&self, side: Side) -> &RawMutex {
+        &self.side_lock(side).mutex
+    }
+
+    /// The view as the holder of `side`'s lock sees it: its own side exact, the other as last
+    /// read (`fresh`: read now, and remembered).
+    fn view(&self, side: Side, fresh: bool) -> View {
+        let lock = self.side_lock(side);
+        let (own, other) = match side {
+            Side::Put => (&self.puts.0, &self.gets.0),
+            Side::Get => (&self.gets.0, &self.puts.0),
+        };
+        let other = if fresh {
+            let values = other.peek();
+            lock.cache(values);
+            values
+        } else {
+            lock.cached()
+        };
+        let own = own.load_held();
         match side {
             Side::Put => View {
-                put: PutCounters::from_array(self.puts.0.load_held()),
-                get: GetCounters::from_array(self.gets.0.peek()),
+                put: PutCounters::from_array(own),
+                get: GetCounters::from_array(other),
             },
             Side::Get => View {
-                get: GetCounters::from_array(self.gets.0.load_held()),
-                put: PutCounters::from_array(self.puts.0.peek()),
+                get: GetCounters::from_array(own),
+                put: PutCounters::from_array(other),
             },
         }
     }
@@ -380,8 +426,10 @@ fn relock(queue: &RawQueue, side: Side, deadline: Option<Instant>) -> Result<(),
     match mutex.lock(deadline) {
         Ok(Acquired::Clean) => Ok(()),
         Ok(Acquired::OwnerDied) => {
-            // Nothing to repair (see the module's notes), but the dead holder may have committed
-            // without notifying: wake everyone to look again.
+            // Nothing to repair (see the module's notes) but the remembered view, which the dead
+            // holder may have left half-written; and it may have committed without notifying:
+            // wake everyone to look again.
+            queue.view(side, true);
             mutex.mark_consistent();
             queue.wake_all();
             Ok(())
@@ -401,9 +449,14 @@ impl QueueGuard<'_> {
         self.ring_len
     }
 
-    /// Both sides' counters, this side's exact.
+    /// Both sides' counters: this side's exact, the other's as last read (cautious).
     pub(crate) fn view(&self) -> View {
-        self.queue.view(self.side)
+        self.queue.view(self.side, false)
+    }
+
+    /// Both sides' counters: this side's exact, the other's read now.
+    pub(crate) fn fresh_view(&self) -> View {
+        self.queue.view(self.side, true)
     }
 
     /// Publishes the putters' counters (the put lock is held).
@@ -435,10 +488,15 @@ impl QueueGuard<'_> {
         stop_when_closed: bool,
         ready: impl Fn(&View) -> bool,
     ) -> Result<(View, bool), LockFailed> {
+        // The remembered view first: when it will do, the other side's line is not touched.
+        let view = self.view();
+        if ready(&view) {
+            return Ok((view, true));
+        }
         let mut spun = false;
         let closed = || stop_when_closed && self.queue.is_closed();
         loop {
-            let view = self.view();
+            let view = self.fresh_view();
             if ready(&view) {
                 return Ok((view, true));
             }
@@ -452,13 +510,13 @@ impl QueueGuard<'_> {
                 spun = true;
                 let until = Instant::now() + SPIN;
                 let until = deadline.map_or(until, |d| d.min(until));
-                while !(ready(&self.view()) || closed()) && Instant::now() < until {
+                while !(ready(&self.fresh_view()) || closed()) && Instant::now() < until {
                     std::hint::spin_loop();
                 }
                 continue;
             }
             let seen = condvar.prepare_wait();
-            let view = self.view();
+            let view = self.fresh_view();
             if ready(&view) || closed() {
                 condvar.cancel_wait();
                 continue;
