@@ -49,7 +49,15 @@ struct Handshake<'a> {
     deadline: Instant,
 }
 
-impl Handshake<'_> {
+impl<'a> Handshake<'a> {
+    fn start(socket: BorrowedFd<'a>, framing: Framing) -> Handshake<'a> {
+        Handshake {
+            socket,
+            framing,
+            deadline: Instant::now() + HANDSHAKE_TIMEOUT,
+        }
+    }
+
     fn send(&self, bytes: &[u8]) -> Result<(), ConnectError> {
         sys::send_all(self.socket, bytes).map_err(ConnectError::Os)
     }
@@ -115,11 +123,7 @@ pub(crate) fn server(
     framing: Framing,
     key: &[u8],
 ) -> Result<(), ConnectError> {
-    let io = Handshake {
-        socket,
-        framing,
-        deadline: Instant::now() + HANDSHAKE_TIMEOUT,
-    };
+    let io = Handshake::start(socket, framing);
     let server_nonce = nonce()?;
     io.send(&[&MAGIC[..], &server_nonce].concat())?;
     let proof: [u8; 8 + NONCE + MAC] = io.recv()?;
@@ -148,11 +152,7 @@ pub(crate) fn client(
     framing: Framing,
     key: &[u8],
 ) -> Result<(), ConnectError> {
-    let io = Handshake {
-        socket,
-        framing,
-        deadline: Instant::now() + HANDSHAKE_TIMEOUT,
-    };
+    let io = Handshake::start(socket, framing);
     let hello: [u8; 8 + NONCE] = io.recv()?;
     if &hello[..8] != MAGIC {
         return Err(ConnectError::Protocol(

@@ -211,23 +211,17 @@ impl<T> Connection<T> {
         deadline: Option<Instant>,
     ) -> Result<Message, RecvTimeoutError> {
         let _turn = turns.read.lock().unwrap_or_else(|e| e.into_inner());
-        match stream::recv_frame(self.socket.as_fd(), self.max_message, deadline) {
-            Ok(stream::Frame::Message(bytes)) => Ok(Message {
+        let received = match stream::recv_frame(self.socket.as_fd(), self.max_message, deadline) {
+            Ok(stream::Frame::Timeout) => return Err(RecvTimeoutError::Timeout),
+            Ok(stream::Frame::Message(bytes)) => Ok(packet::Recv::Message(Message {
                 bytes,
                 fds: Vec::new(),
-            }),
-            Ok(stream::Frame::Timeout) => Err(RecvTimeoutError::Timeout),
-            Ok(stream::Frame::Closed) => Err(RecvError::Disconnected.into()),
-            Ok(stream::Frame::TooLarge { len }) => Err(RecvError::TooLarge {
-                len,
-                max: self.max_message,
-            }
-            .into()),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-                Err(RecvError::Disconnected.into())
-            }
-            Err(e) => Err(RecvError::Os(e).into()),
-        }
+            })),
+            Ok(stream::Frame::Closed) => Ok(packet::Recv::Closed),
+            Ok(stream::Frame::TooLarge { len }) => Ok(packet::Recv::TooLarge { len }),
+            Err(e) => Err(e),
+        };
+        self.received(received)
     }
 
     /// What a receive gave, as a message or this end's error.
@@ -300,7 +294,7 @@ impl<T> fmt::Debug for Connection<T> {
 /// The form an end travels in: its descriptor and its limit.
 #[derive(Serialize)]
 struct WireOut<'a> {
-    #[serde(serialize_with = "serialize_socket")]
+    #[serde(serialize_with = "transfer::serialize_owned_fd")]
     socket: &'a OwnedFd,
     stream: bool,
     max_message: usize,
@@ -312,10 +306,6 @@ struct WireIn {
     socket: OwnedFd,
     stream: bool,
     max_message: usize,
-}
-
-fn serialize_socket<S: Serializer>(socket: &&OwnedFd, serializer: S) -> Result<S::Ok, S::Error> {
-    transfer::serialize_fd(socket.as_fd(), serializer)
 }
 
 impl<T> Serialize for Connection<T> {

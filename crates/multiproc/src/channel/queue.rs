@@ -507,9 +507,9 @@ impl<T> fmt::Debug for Queue<T> {
 #[derive(Serialize)]
 struct WireOut<'a> {
     object: &'a Object<RawQueue, u8>,
-    #[serde(serialize_with = "serialize_socket")]
+    #[serde(serialize_with = "transfer::serialize_owned_fd")]
     put_end: &'a OwnedFd,
-    #[serde(serialize_with = "serialize_socket")]
+    #[serde(serialize_with = "transfer::serialize_owned_fd")]
     get_end: &'a OwnedFd,
 }
 
@@ -520,10 +520,6 @@ struct WireIn {
     put_end: OwnedFd,
     #[serde(deserialize_with = "transfer::deserialize_fd")]
     get_end: OwnedFd,
-}
-
-fn serialize_socket<S: Serializer>(socket: &&OwnedFd, serializer: S) -> Result<S::Ok, S::Error> {
-    transfer::serialize_fd(socket.as_fd(), serializer)
 }
 
 impl<T> Serialize for Queue<T> {

@@ -206,6 +206,14 @@ pub(crate) fn serialize_fd<S: Serializer>(
         .serialize(serializer)
 }
 
+/// [`serialize_fd`] for a `#[serde(serialize_with)]` field holding `&OwnedFd`.
+pub(crate) fn serialize_owned_fd<S: Serializer>(
+    fd: &&OwnedFd,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serialize_fd(fd.as_fd(), serializer)
+}
+
 /// Deserializes a handle's descriptor from the message being decoded. Each index is taken once.
 pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(
     deserializer: D,

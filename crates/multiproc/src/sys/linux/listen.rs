@@ -12,12 +12,7 @@ use rustix::net::{
 /// A `SOCK_SEQPACKET` socket bound to `path` and listening. Fails with `AddrInUse` if the path
 /// exists.
 pub(crate) fn seqpacket_listen(path: &Path, backlog: i32) -> io::Result<OwnedFd> {
-    let socket = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
+    let socket = seqpacket_socket()?;
     rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
     rustix::net::listen(&socket, backlog)?;
     Ok(socket)
@@ -30,14 +25,18 @@ pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 
 /// A `SOCK_SEQPACKET` connection to the listener at `path`.
 pub(crate) fn seqpacket_connect(path: &Path) -> io::Result<OwnedFd> {
-    let socket = rustix::net::socket_with(
+    let socket = seqpacket_socket()?;
+    rustix::net::connect(&socket, &SocketAddrUnix::new(path)?)?;
+    Ok(socket)
+}
+
+fn seqpacket_socket() -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
         SocketFlags::CLOEXEC,
         None,
-    )?;
-    rustix::net::connect(&socket, &SocketAddrUnix::new(path)?)?;
-    Ok(socket)
+    )?)
 }
 
 /// The user id of the process at the other end of a Unix socket (`SO_PEERCRED`).
