@@ -2,9 +2,9 @@
 //!
 //! # Implementation notes
 //!
-//! A queue is a shared-memory segment (a [`RawQueue`]: a robust lock, condition variables and
-//! counters, then a ring of records) and a `SOCK_SEQPACKET` pair held by every handle, the side
-//! channel.
+//! A queue is a shared-memory segment (a [`RawQueue`]: robust locks for putters and for getters,
+//! condition variables and counters, then a ring of records) and a `SOCK_SEQPACKET` pair held by
+//! every handle, the side channel.
 //!
 //! - An item of at most [`RING_ITEM_MAX`] bytes that carries no handle is copied into the ring:
 //!   one lock, one copy in, one copy out, no system call unless someone sleeps.
@@ -12,12 +12,12 @@
 //!   datagram, its body spilled into a sealed memfd. The ring gets a small record with the
 //!   datagram's tag, so ring order stays queue order.
 //!
-//! A side item is put under the lock in three steps: take a tag (committed at once), send the
-//! datagram, commit the record. A getter commits the record's removal, then receives datagrams,
-//! dropping any with a smaller tag, until it gets its own. A datagram whose putter or getter died
-//! between those steps is an orphan with a tag smaller than every later record's, dropped by the
-//! next side get; so a SIGKILL anywhere leaves whole items or nothing, and the queue working (see
-//! [`RawQueue`] for the ring itself).
+//! A side item is put under the put lock in three steps: take a tag (committed at once), send the
+//! datagram, commit the record. A getter, under the get lock, commits the record's removal, then
+//! receives datagrams, dropping any with a smaller tag, until it gets its own. A datagram whose
+//! putter or getter died between those steps is an orphan with a tag smaller than every later
+//! record's, dropped by the next side get; so a SIGKILL anywhere leaves whole items or nothing,
+//! and the queue working (see [`RawQueue`] for the ring itself).
 //!
 //! No feeder thread: `put` returns once the item is in the queue, so an item put just before its
 //! process exits is never lost, and there is nothing to flush or join.
