@@ -8,6 +8,7 @@
 
 mod extras;
 mod pipe;
+mod pool;
 mod process;
 mod queue;
 mod value;
@@ -25,6 +26,7 @@ const WORKLOADS: &[Workload] = &[
     ("extras", extras::run),
     ("pipe", pipe::run),
     ("queue", queue::run),
+    ("pool", pool::run),
 ];
 
 fn main() -> multiproc::Result<()> {

@@ -4,6 +4,7 @@ use crate::channel::{
     ConnectError, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError,
     RecvTimeoutError, SendError, TaskDoneError,
 };
+use crate::pool::PoolError;
 use crate::process::{JoinError, SpawnError};
 use crate::shared::IndexOutOfRange;
 use crate::shm::ShmError;
@@ -66,6 +67,9 @@ pub enum Error {
     /// A queue gave nothing in time.
     #[error(transparent)]
     GetTimeout(#[from] GetTimeoutError),
+    /// A pool's task gave no result.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
     /// A listener or client could not connect.
     #[error(transparent)]
     Connect(#[from] ConnectError),

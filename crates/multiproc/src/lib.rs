@@ -57,6 +57,7 @@ mod channel;
 mod error;
 #[doc(hidden)]
 pub mod failpoint;
+mod pool;
 mod process;
 mod shared;
 #[allow(unsafe_code)] // segments: raw pointers into shared memory
@@ -79,6 +80,7 @@ pub use channel::{
     SimpleQueue, TaskDoneError, pipe,
 };
 pub use error::{Error, Result};
+pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{
     Builder, CurrentProcess, ExitStatus, JoinError, Process, SpawnError, StartMethod,
     current_process, init,

@@ -18,6 +18,7 @@ pub use handle::Process;
 pub use identity::{CurrentProcess, current_process};
 
 pub(crate) use bootstrap::is_initialized;
+pub(crate) use task::panic_message;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -71,6 +71,14 @@ pub(crate) struct EntryPoint<I, O> {
     _types: std::marker::PhantomData<fn(I) -> O>,
 }
 
+impl<I, O> Clone for EntryPoint<I, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I, O> Copy for EntryPoint<I, O> {}
+
 /// The entry was made by a process running another executable image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ImageMismatch;
