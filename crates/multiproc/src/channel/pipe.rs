@@ -126,17 +126,12 @@ impl<T> Connection<T> {
             .bytes)
     }
 
-    /// The socket, for polling.
-    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.socket.as_fd()
-    }
-
     /// Whether a message (or the other end's closing) is waiting, waiting at most `timeout`.
     pub fn poll(&self, timeout: Duration) -> io::Result<bool> {
         sys::wait_readable(self.socket.as_fd(), Some(timeout))
     }
 
-    pub(crate) fn send_message(&self, bytes: &[u8], handles: &[OwnedFd]) -> Result<(), SendError> {
+    fn send_message(&self, bytes: &[u8], handles: &[OwnedFd]) -> Result<(), SendError> {
         if bytes.len() > self.max_message {
             return Err(SendError::TooLarge {
                 len: bytes.len(),
@@ -169,7 +164,7 @@ impl<T> Connection<T> {
     }
 
     /// Receives one message, waiting as long as it takes.
-    pub(crate) fn recv_message_blocking(&self) -> Result<Message, RecvError> {
+    fn recv_message_blocking(&self) -> Result<Message, RecvError> {
         match self.recv_message(None) {
             Ok(message) => Ok(message),
             Err(RecvTimeoutError::Recv(e)) => Err(e),
@@ -177,10 +172,7 @@ impl<T> Connection<T> {
         }
     }
 
-    pub(crate) fn recv_message(
-        &self,
-        deadline: Option<Instant>,
-    ) -> Result<Message, RecvTimeoutError> {
+    fn recv_message(&self, deadline: Option<Instant>) -> Result<Message, RecvTimeoutError> {
         if let Some(turns) = &self.stream {
             return self.recv_frame(turns, deadline);
         }

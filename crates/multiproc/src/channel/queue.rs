@@ -135,8 +135,19 @@ impl<T> Queue<T> {
         Queue::create(max_items as u64)
     }
 
+    /// An unbounded queue with a ring of `ring_bytes` (a multiple of 8, at least 4096): for
+    /// internal queues that carry small items and should be quick to create.
+    pub(crate) fn with_ring(ring_bytes: usize) -> crate::Result<Queue<T>> {
+        Queue::create_with(u64::MAX, ring_bytes)
+    }
+
     fn create(max_items: u64) -> crate::Result<Queue<T>> {
-        let object = Object::create_zeroed(RawQueue::new(max_items, SIDE_BYTES_MAX), RING_BYTES)?;
+        Queue::create_with(max_items, RING_BYTES)
+    }
+
+    fn create_with(max_items: u64, ring_bytes: usize) -> crate::Result<Queue<T>> {
+        debug_assert!(ring_bytes % 8 == 0 && ring_bytes >= 4096);
+        let object = Object::create_zeroed(RawQueue::new(max_items, SIDE_BYTES_MAX), ring_bytes)?;
         let (put_end, get_end) = sys::seqpacket_pair()?;
         Ok(Queue {
             object,
@@ -183,6 +194,17 @@ impl<T> Queue<T> {
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
         self.object.state().is_closed()
+    }
+
+    /// The largest item kept in this queue's ring: [`RING_ITEM_MAX`] for the standard ring, a
+    /// quarter of a smaller one.
+    fn ring_item_max(&self) -> usize {
+        let ring = self.object.values().1;
+        if ring >= RING_BYTES {
+            RING_ITEM_MAX
+        } else {
+            ring / 4
+        }
     }
 
     fn lock(
@@ -275,7 +297,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn put_within(&self, item: &T, deadlines: Deadlines) -> Result<(), PutTimeoutError> {
         with_buffer(|bytes| {
             let fds = transfer::encode_into(item, bytes)?;
-            if fds.is_empty() && bytes.len() <= RING_ITEM_MAX {
+            if fds.is_empty() && bytes.len() <= self.ring_item_max() {
                 self.put_in_ring(bytes, deadlines)
             } else {
                 self.put_on_side(bytes, &fds, deadlines)

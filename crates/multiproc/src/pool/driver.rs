@@ -1,33 +1,33 @@
 //! The pool's driver: a thread of the parent that owns the workers. It hands chunks to workers
 //! (two at most in flight each, so a worker never waits for its next chunk), routes results to
-//! their jobs, and replaces a worker that exits: one that reached its task limit, or one that
+//! their jobs, and replaces a worker that ends: one that reached its task limit, or one that
 //! died, whose running chunk then fails with [`PoolError::WorkerDied`] while its unstarted ones
 //! go to other workers.
 //!
-//! It sleeps in `poll` on the workers' pipes and a wake-up socket that submitters write to, with a
-//! timeout as a safety net, so nothing it waits for can be missed for long.
+//! It waits on its inbox queue, where workers put results and submitters a wake-up; every
+//! [`LIVENESS_CHECK`] it also checks that its workers live, since a dead one says nothing.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags};
-
 use super::PoolError;
 use super::job::Job;
-use super::worker::{self, Chunk, FromWorker, Init, ItemEntry, ItemResult, Packed};
-use crate::channel::{Connection, RecvError, RecvTimeoutError, pipe};
+use super::worker::{self, Event, Inbox, ItemEntry, ToWorker, WorkerArgs};
+use crate::channel::{GetTimeoutError, Queue};
 use crate::process::{JoinError, Process, StartMethod};
-use crate::sys;
-use crate::transfer::{self, Message};
+use crate::transfer::Message;
 
 /// Chunks in flight per worker at most.
 const IN_FLIGHT: usize = 2;
 
-/// How long `poll` sleeps at most, as a safety net.
-const TICK: Duration = Duration::from_millis(100);
+/// How often the driver checks that its workers live (the bound on noticing a dead one).
+const LIVENESS_CHECK: Duration = Duration::from_millis(10);
+
+/// The ring of the pool's internal queues: chunks and results are small, and a pool starts
+/// faster with small rings. Larger messages go beside the ring, as in any queue.
+const RING: usize = 256 << 10;
 
 /// How long a terminated worker gets to end after SIGTERM before SIGKILL.
 const TERMINATE_GRACE: Duration = Duration::from_secs(1);
@@ -38,21 +38,22 @@ pub(crate) struct Work {
     /// The index of the chunk's first item in its job.
     pub(crate) first: usize,
     pub(crate) entry: ItemEntry,
-    pub(crate) items: Vec<Packed>,
-    pub(crate) fds: Vec<OwnedFd>,
+    pub(crate) items: Vec<Message>,
 }
 
 impl Work {
     fn fail(&self, error: &PoolError) {
-        for i in 0..self.items.len() {
-            self.job.complete(self.first + i, Err(error.clone()));
-        }
+        self.job.complete_all(
+            self.first,
+            (0..self.items.len()).map(|_| Err(error.clone())),
+        );
     }
 }
 
 /// What submitters tell the driver.
 pub(crate) enum Command {
-    Submit(Work),
+    /// Chunks to run (one submission's, sent together so that the driver wakes once).
+    Submit(Vec<Work>),
     /// Finish the work, then stop the workers and end.
     Close,
     /// Stop now: fail what is left, stop the workers, end.
@@ -70,28 +71,33 @@ pub(crate) struct Settings {
 /// A submitter's side of the driver.
 pub(crate) struct Handle {
     commands: mpsc::Sender<Command>,
-    wake: OwnedFd,
+    inbox: Queue<Inbox>,
 }
 
 impl Handle {
     /// Sends `command` and wakes the driver; gives it back if the driver is gone.
     pub(crate) fn send(&self, command: Command) -> Result<(), Command> {
         self.commands.send(command).map_err(|e| e.0)?;
-        let _ = sys::send_all(self.wake.as_fd(), &[0]);
+        let _ = self.inbox.put(&Inbox::Wake);
         Ok(())
     }
 }
 
 struct Worker {
+    id: u64,
     process: Process<()>,
-    conn: Connection<()>,
+    tasks: Queue<ToWorker>,
     in_flight: VecDeque<(u64, Work)>,
+    /// It said it reached its task limit.
+    retiring: bool,
 }
 
 struct Driver {
     settings: Settings,
     commands: mpsc::Receiver<Command>,
-    wake: OwnedFd,
+    inbox: Queue<Inbox>,
+    next_worker: u64,
+    last_check: Instant,
     workers: Vec<Worker>,
     pending: VecDeque<Work>,
     next_chunk: u64,
@@ -104,14 +110,16 @@ struct Driver {
 pub(crate) fn start(
     settings: Settings,
 ) -> Result<(Handle, std::thread::JoinHandle<()>), PoolError> {
-    let (wake_here, wake_there) = sys::seqpacket_pair().map_err(|e| PoolError::Spawn {
+    let inbox = Queue::with_ring(RING).map_err(|e| PoolError::Spawn {
         message: e.to_string(),
     })?;
     let (commands_in, commands) = mpsc::channel();
     let mut driver = Driver {
         settings,
         commands,
-        wake: wake_there,
+        inbox: inbox.clone(),
+        next_worker: 0,
+        last_check: Instant::now(),
         workers: Vec::new(),
         pending: VecDeque::new(),
         next_chunk: 0,
@@ -131,24 +139,20 @@ pub(crate) fn start(
     Ok((
         Handle {
             commands: commands_in,
-            wake: wake_here,
+            inbox,
         },
         thread,
     ))
 }
 
 impl Driver {
-    fn spawn_worker(&self) -> Result<Worker, PoolError> {
+    fn spawn_worker(&mut self) -> Result<Worker, PoolError> {
         let spawn_error = |e: &dyn std::fmt::Display| PoolError::Spawn {
             message: e.to_string(),
         };
-        let (conn, theirs) = pipe::<()>().map_err(|e| spawn_error(&e))?;
-        let process = Process::builder()
-            .start_method(self.settings.start_method)
-            .spawn(theirs, worker::run)
-            .map_err(|e| spawn_error(&e))?;
-        let (initializer, fds) = match &self.settings.initializer {
-            None => (None, Vec::new()),
+        let tasks = Queue::with_ring(RING).map_err(|e| spawn_error(&e))?;
+        let initializer = match &self.settings.initializer {
+            None => None,
             Some((entry, args)) => {
                 let fds = args
                     .fds
@@ -156,24 +160,32 @@ impl Driver {
                     .map(|fd| fd.try_clone())
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| spawn_error(&e))?;
-                let packed = Packed {
+                let args = Message {
                     bytes: args.bytes.clone(),
-                    fds: fds.len() as u32,
+                    fds,
                 };
-                (Some((*entry, packed)), fds)
+                Some((*entry, args))
             }
         };
-        let init = Init {
+        let id = self.next_worker;
+        self.next_worker += 1;
+        let args = WorkerArgs {
+            id,
+            tasks: tasks.clone(),
+            inbox: self.inbox.clone(),
             initializer,
             max_tasks: self.settings.max_tasks_per_child,
         };
-        let bytes = transfer::encode_plain(&init).map_err(|e| spawn_error(&e))?;
-        conn.send_message(&bytes, &fds)
+        let process = Process::builder()
+            .start_method(self.settings.start_method)
+            .spawn(args, worker::run)
             .map_err(|e| spawn_error(&e))?;
         Ok(Worker {
+            id,
             process,
-            conn,
+            tasks,
             in_flight: VecDeque::new(),
+            retiring: false,
         })
     }
 
@@ -197,17 +209,11 @@ impl Driver {
 
     /// Takes what submitters sent. False on `Terminate` (or when every handle is gone).
     fn take_commands(&mut self) -> bool {
-        let mut byte = [0u8; 64];
-        while let Ok(true) = sys::wait_readable(self.wake.as_fd(), Some(Duration::ZERO)) {
-            if sys::recv_some(self.wake.as_fd(), &mut byte).unwrap_or(0) == 0 {
-                break;
-            }
-        }
         loop {
             match self.commands.try_recv() {
-                Ok(Command::Submit(work)) => match &self.broken {
-                    Some(error) => work.fail(error),
-                    None => self.pending.push_back(work),
+                Ok(Command::Submit(works)) => match &self.broken {
+                    Some(error) => works.iter().for_each(|work| work.fail(error)),
+                    None => self.pending.extend(works),
                 },
                 Ok(Command::Close) => self.closing = true,
                 Ok(Command::Terminate) | Err(mpsc::TryRecvError::Disconnected) => return false,
@@ -216,13 +222,13 @@ impl Driver {
         }
     }
 
-    /// Sends pending chunks to workers with room, the least busy first.
+    /// Gives pending chunks to workers with room, the least busy first.
     fn dispatch(&mut self) {
         while !self.pending.is_empty() {
             let Some(worker) = self
                 .workers
                 .iter_mut()
-                .filter(|w| w.in_flight.len() < IN_FLIGHT)
+                .filter(|w| w.in_flight.len() < IN_FLIGHT && !w.retiring)
                 .min_by_key(|w| w.in_flight.len())
             else {
                 return;
@@ -230,97 +236,81 @@ impl Driver {
             let work = self.pending.pop_front().expect("not empty");
             let id = self.next_chunk;
             self.next_chunk += 1;
-            let chunk = Chunk {
+            let chunk = ToWorker::Chunk {
                 id,
                 entry: work.entry,
-                items: work
-                    .items
-                    .iter()
-                    .map(|p| Packed {
-                        bytes: p.bytes.clone(),
-                        fds: p.fds,
-                    })
-                    .collect(),
+                items: work.items,
             };
-            let sent = transfer::encode_plain(&chunk)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| {
-                    worker
-                        .conn
-                        .send_message(&bytes, &work.fds)
-                        .map_err(|e| e.to_string())
-                });
-            // A worker that cannot take it is dead or dying: the chunk waits in its queue, and is
-            // handled with the worker's death.
-            let _ = sent;
-            worker.in_flight.push_back((id, work));
+            // A worker that cannot take it is dead or dying: the chunk stays in its list, and is
+            // handled with the worker's end.
+            let _ = worker.tasks.put(&chunk);
+            let ToWorker::Chunk { items, .. } = chunk else {
+                unreachable!("built above")
+            };
+            worker.in_flight.push_back((id, Work { items, ..work }));
         }
     }
 
-    /// Sleeps until a worker speaks or ends, or a submitter wakes us; handles what came.
+    /// Waits for the inbox (or the next liveness check), and handles what came.
     fn wait_and_collect(&mut self) {
-        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(self.workers.len() + 1);
-        fds.push(PollFd::new(&self.wake, PollFlags::IN));
-        for worker in &self.workers {
-            fds.push(PollFd::from_borrowed_fd(worker.conn.as_fd(), PollFlags::IN));
+        let until_check = LIVENESS_CHECK.saturating_sub(self.last_check.elapsed());
+        match self.inbox.get_timeout(until_check) {
+            Ok(message) => self.handle(message),
+            Err(GetTimeoutError::Empty) => {}
+            Err(_) => {} // a message that did not decode: nothing to route
         }
-        let timeout = rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: TICK.as_nanos() as i64,
+        if self.last_check.elapsed() >= LIVENESS_CHECK {
+            self.last_check = Instant::now();
+            self.check_workers();
+        }
+    }
+
+    /// Handles the workers that ended (they said they retire, or they died).
+    fn check_workers(&mut self) {
+        let ended: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| self.workers[i].retiring || !self.workers[i].process.is_alive())
+            .collect();
+        if ended.is_empty() {
+            return;
+        }
+        // What they said before they ended counts first: drain the inbox.
+        while let Ok(message) = self.inbox.try_get() {
+            self.handle(message);
+        }
+        for index in ended.into_iter().rev() {
+            self.worker_ended(index);
+        }
+    }
+
+    fn handle(&mut self, message: Inbox) {
+        let Inbox::Worker { worker, event } = message else {
+            return; // a wake-up: the loop takes the commands
         };
-        let _ = rustix::event::poll(&mut fds, Some(&timeout));
-        let ready: Vec<bool> = fds[1..].iter().map(|fd| !fd.revents().is_empty()).collect();
-        drop(fds);
-        for (index, ready) in ready.into_iter().enumerate().rev() {
-            if ready {
-                self.collect(index);
-            }
-        }
-    }
-
-    /// Reads what worker `index` sent; handles its end if it ended.
-    fn collect(&mut self, index: usize) {
-        loop {
-            let received = self.workers[index].conn.recv_message(Some(Instant::now()));
-            match received {
-                Ok(message) => self.handle(index, message),
-                Err(RecvTimeoutError::Timeout) => return,
-                Err(RecvTimeoutError::Recv(RecvError::Disconnected)) | Err(_) => {
-                    self.worker_ended(index);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn handle(&mut self, index: usize, message: Message) {
-        let mut fds = message.fds.into_iter();
-        let Ok(message) = transfer::decode_plain::<FromWorker>(message.bytes) else {
+        let Some(index) = self.workers.iter().position(|w| w.id == worker) else {
             return;
         };
-        match message {
-            FromWorker::Ready => {}
-            FromWorker::InitFailed(reason) => {
+        match event {
+            Event::Ready => {}
+            Event::Retiring => {
+                self.workers[index].retiring = true;
+                // Replace it at once rather than at the next check.
+                self.last_check = Instant::now() - LIVENESS_CHECK;
+            }
+            Event::InitFailed(reason) => {
                 self.break_pool(PoolError::InitializerFailed { message: reason });
             }
-            FromWorker::Done { id, results } => {
+            Event::Done { id, results } => {
                 let worker = &mut self.workers[index];
                 let Some(position) = worker.in_flight.iter().position(|(i, _)| *i == id) else {
                     return;
                 };
                 let (_, work) = worker.in_flight.remove(position).expect("found");
-                for (i, result) in results.into_iter().enumerate() {
-                    let result = match result {
-                        ItemResult::Returned(packed) => Ok(worker::unpack(packed, &mut fds)),
-                        ItemResult::Failed(error) => Err(error),
-                    };
-                    work.job.complete(work.first + i, result);
-                }
+                work.job.complete_all(work.first, results);
             }
         }
     }
 
-    /// Worker `index` closed its pipe: it reached its task limit, or died. Replaces it.
+    /// Worker `index` ended: it reached its task limit, or died. Replaces it.
     fn worker_ended(&mut self, index: usize) {
         let mut worker = self.workers.swap_remove(index);
         let pid = worker.process.pid();
@@ -389,13 +379,13 @@ impl Driver {
         }
     }
 
-    /// Closes the workers' pipes (they exit when they read the end) and waits for them.
+    /// Tells the workers to stop and waits for them.
     fn stop_workers(&mut self) {
+        for worker in &self.workers {
+            let _ = worker.tasks.put(&ToWorker::Stop);
+        }
         for worker in self.workers.drain(..) {
-            let Worker {
-                mut process, conn, ..
-            } = worker;
-            drop(conn);
+            let Worker { mut process, .. } = worker;
             if process.join_timeout(TERMINATE_GRACE * 5).is_err() {
                 let _ = process.kill();
                 let _ = process.join_timeout(TERMINATE_GRACE);
@@ -427,8 +417,10 @@ impl Driver {
         self.fail_pending();
         // Submissions that raced with the end fail too.
         while let Ok(command) = self.commands.try_recv() {
-            if let Command::Submit(work) = command {
-                work.fail(&PoolError::Terminated);
+            if let Command::Submit(works) = command {
+                works
+                    .iter()
+                    .for_each(|work| work.fail(&PoolError::Terminated));
             }
         }
     }

@@ -35,11 +35,17 @@ impl Job {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores the result of item `index` (the driver).
-    pub(crate) fn complete(&self, index: usize, result: Result<Message, PoolError>) {
+    /// Stores the results of items `first..` (the driver), waking waiters once.
+    pub(crate) fn complete_all(
+        &self,
+        first: usize,
+        results: impl IntoIterator<Item = Result<Message, PoolError>>,
+    ) {
         let mut state = self.lock();
-        state.ready.insert(index, result);
-        state.order.push_back(index);
+        for (i, result) in results.into_iter().enumerate() {
+            state.ready.insert(first + i, result);
+            state.order.push_back(first + i);
+        }
         self.changed.notify_all();
     }
 
@@ -76,11 +82,8 @@ impl Job {
         index: usize,
         deadline: Option<Instant>,
     ) -> Option<Result<Message, PoolError>> {
-        self.wait_for(deadline, |state| {
-            let result = state.ready.remove(&index)?;
-            state.order.retain(|&i| i != index);
-            Some(result)
-        })
+        // `order` keeps the index: `take_any` skips the indexes already taken.
+        self.wait_for(deadline, |state| state.ready.remove(&index))
     }
 
     /// Takes the result that came first, with its index, waiting until `deadline`.
@@ -89,12 +92,12 @@ impl Job {
         deadline: Option<Instant>,
     ) -> Option<(usize, Result<Message, PoolError>)> {
         self.wait_for(deadline, |state| {
-            let index = state.order.pop_front()?;
-            let result = state
-                .ready
-                .remove(&index)
-                .expect("ordered results are ready");
-            Some((index, result))
+            while let Some(index) = state.order.pop_front() {
+                if let Some(result) = state.ready.remove(&index) {
+                    return Some((index, result));
+                }
+            }
+            None
         })
     }
 

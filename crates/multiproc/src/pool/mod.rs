@@ -2,8 +2,8 @@
 //!
 //! # Implementation notes
 //!
-//! A driver thread in the parent owns the workers (see `driver`), each a [`Process`](crate::Process) running
-//! `worker::run` with a private pipe. Submitting encodes the arguments in the caller (so an
+//! A driver thread in the parent owns the workers (see `driver`), each a
+//! [`Process`](crate::Process) running `worker::run` with a task queue of its own. Submitting encodes the arguments in the caller (so an
 //! unserializable one fails there), cuts them into chunks, and hands the chunks to the driver;
 //! results come back into a [`job::Job`] that the returned handle waits on. A function travels as
 //! an entry point, as for [`Process::spawn`](crate::Process::spawn).
@@ -108,7 +108,7 @@ impl Pool {
         R: Serialize + DeserializeOwned,
     {
         let job = Job::new();
-        self.submit(&job, worker::entry_for(f), 0, vec![encode(&args)?])?;
+        self.submit(&job, worker::entry_for(f), vec![(0, vec![encode(&args)?])])?;
         Ok(AsyncResult::new(job, 1, job::finish_one::<R>))
     }
 
@@ -146,12 +146,16 @@ impl Pool {
         let job = Job::new();
         let entry = worker::entry_for(f);
         let mut messages = messages.into_iter();
+        let mut chunks = Vec::with_capacity(count.div_ceil(chunksize));
         let mut first = 0;
         while first < count {
             let chunk: Vec<Message> = messages.by_ref().take(chunksize).collect();
             let len = chunk.len();
-            self.submit(&job, entry, first, chunk)?;
+            chunks.push((first, chunk));
             first += len;
+        }
+        if !chunks.is_empty() {
+            self.submit(&job, entry, chunks)?;
         }
         Ok(AsyncResult::new(job, count, job::finish_all::<R>))
     }
@@ -225,29 +229,29 @@ impl Pool {
         }
     }
 
+    /// Submits chunks of one job: each its first item's index and its encoded arguments.
     fn submit(
         &self,
         job: &Arc<Job>,
         entry: ItemEntry,
-        first: usize,
-        messages: Vec<Message>,
+        chunks: Vec<(usize, Vec<Message>)>,
     ) -> Result<(), PoolError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(PoolError::Closed);
         }
-        let (items, fds) = worker::pack(messages);
-        let work = Work {
-            job: job.clone(),
-            first,
-            entry,
-            items,
-            fds,
-        };
-        if let Err(Command::Submit(work)) = self.handle.send(Command::Submit(work)) {
+        let works = chunks
+            .into_iter()
+            .map(|(first, items)| Work {
+                job: job.clone(),
+                first,
+                entry,
+                items,
+            })
+            .collect();
+        if self.handle.send(Command::Submit(works)).is_err() {
             return Err(if self.closed.load(Ordering::SeqCst) {
                 PoolError::Closed
             } else {
-                drop(work);
                 PoolError::Terminated
             });
         }
@@ -370,6 +374,9 @@ struct LazyFeeder<'a, I> {
 
 impl<A: Serialize, I: Iterator<Item = A>> Feeder for LazyFeeder<'_, I> {
     fn feed(&mut self, chunks: usize) -> Result<(usize, bool), PoolError> {
+        let mut batch = Vec::with_capacity(chunks);
+        let mut exhausted = false;
+        let mut next = self.submitted;
         for _ in 0..chunks {
             let chunk = self
                 .items
@@ -378,13 +385,17 @@ impl<A: Serialize, I: Iterator<Item = A>> Feeder for LazyFeeder<'_, I> {
                 .map(|item| encode(&item))
                 .collect::<Result<Vec<_>, _>>()?;
             if chunk.is_empty() {
-                return Ok((self.submitted, true));
+                exhausted = true;
+                break;
             }
             let len = chunk.len();
-            self.pool
-                .submit(&self.job, self.entry, self.submitted, chunk)?;
-            self.submitted += len;
+            batch.push((next, chunk));
+            next += len;
         }
-        Ok((self.submitted, false))
+        if !batch.is_empty() {
+            self.pool.submit(&self.job, self.entry, batch)?;
+            self.submitted = next;
+        }
+        Ok((self.submitted, exhausted))
     }
 }

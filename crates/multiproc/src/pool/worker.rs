@@ -1,22 +1,19 @@
 //! A pool worker: the process side, and the messages between it and the pool's driver.
 //!
-//! The driver talks to each worker over a private pipe. First an [`Init`] (the initializer, if
-//! any, and the task limit); the worker answers [`FromWorker::Ready`] or
-//! [`FromWorker::InitFailed`]. Then [`Chunk`]s, each answered by [`FromWorker::Done`] with one
-//! result per item, in order. A worker runs one chunk at a time and reads the next only when done,
-//! so of the chunks sent to it, only the oldest unanswered one can have started.
-//!
-//! Items travel as their encoded bytes; the descriptors of their handles are the message's, in
-//! item order, each item saying how many are its own.
+//! Each worker has its own task [`Queue`] that only the driver puts on; all workers put what they
+//! have to say on the driver's inbox, a [`Queue`] too, so that a busy pool moves tasks and
+//! results through shared memory without a system call. A worker first runs the initializer
+//! and says [`Event::Ready`] (or [`Event::InitFailed`]); then it takes chunks, one at a time,
+//! each answered by [`Event::Done`] with one result per item. It takes the next chunk only when
+//! done, so of the chunks given to it, only the oldest unanswered one can have started.
 
-use std::os::fd::OwnedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::PoolError;
-use crate::channel::Connection;
+use crate::channel::Queue;
 use crate::sys::image::EntryPoint;
 use crate::transfer::{self, Message};
 
@@ -44,137 +41,87 @@ fn call<A: DeserializeOwned, R: Serialize>(
     })
 }
 
-/// One item's encoded bytes; its descriptors are the next `fds` of the message.
+/// Work for one worker, in its own queue.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Packed {
-    #[serde(with = "serde_bytes")]
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) fds: u32,
+pub(crate) enum ToWorker {
+    /// Run `entry` on each item (an encoded argument, handles included).
+    Chunk {
+        id: u64,
+        entry: ItemEntry,
+        items: Vec<Message>,
+    },
+    /// No more work: exit.
+    Stop,
 }
 
-/// Packs `messages` into one list of bytes and one list of descriptors.
-pub(crate) fn pack(messages: impl IntoIterator<Item = Message>) -> (Vec<Packed>, Vec<OwnedFd>) {
-    let mut all_fds = Vec::new();
-    let packed = messages
-        .into_iter()
-        .map(|Message { bytes, fds }| {
-            let count = fds.len() as u32;
-            all_fds.extend(fds);
-            Packed { bytes, fds: count }
-        })
-        .collect();
-    (packed, all_fds)
-}
-
-/// Unpacks one item, taking its descriptors from `fds`.
-pub(crate) fn unpack(packed: Packed, fds: &mut impl Iterator<Item = OwnedFd>) -> Message {
-    Message {
-        bytes: packed.bytes,
-        fds: fds.by_ref().take(packed.fds as usize).collect(),
-    }
-}
-
-/// The first message to a worker.
+/// What arrives in the driver's inbox.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Init {
-    /// The initializer and its arguments (descriptors: the message's).
-    pub(crate) initializer: Option<(ItemEntry, Packed)>,
+pub(crate) enum Inbox {
+    /// From worker `worker`.
+    Worker { worker: u64, event: Event },
+    /// A submitter has something for the driver.
+    Wake,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Event {
+    Ready,
+    InitFailed(String),
+    Done {
+        id: u64,
+        results: Vec<Result<Message, PoolError>>,
+    },
+    /// Reached its task limit: it exits now.
+    Retiring,
+}
+
+/// What a worker process is given.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WorkerArgs {
+    pub(crate) id: u64,
+    pub(crate) tasks: Queue<ToWorker>,
+    pub(crate) inbox: Queue<Inbox>,
+    /// The initializer and its encoded arguments.
+    pub(crate) initializer: Option<(ItemEntry, Message)>,
     /// Chunks to run before exiting (to be replaced), if limited.
     pub(crate) max_tasks: Option<u64>,
 }
 
-/// A chunk of items to run with one function.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Chunk {
-    pub(crate) id: u64,
-    pub(crate) entry: ItemEntry,
-    pub(crate) items: Vec<Packed>,
-}
-
-/// One item's outcome, as it travels back.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum ItemResult {
-    Returned(Packed),
-    Failed(PoolError),
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum FromWorker {
-    Ready,
-    InitFailed(String),
-    Done { id: u64, results: Vec<ItemResult> },
-}
-
-/// The worker process: runs what the driver sends until its pipe closes or its task limit is
-/// reached.
-pub(crate) fn run(conn: Connection<()>) {
-    let Ok(init) = conn.recv_message_blocking() else {
-        return; // the pool is gone
-    };
-    let mut fds = init.fds.into_iter();
-    let Ok(init) = transfer::decode_plain::<Init>(init.bytes) else {
-        let _ = reply(
-            &conn,
-            &FromWorker::InitFailed("a malformed start message".into()),
-            Vec::new(),
-        );
+/// The worker process: runs what the driver sends until told to stop or its task limit is
+/// reached. If the driver's queues fail, it ends.
+pub(crate) fn run(args: WorkerArgs) {
+    let WorkerArgs {
+        id,
+        tasks,
+        inbox,
+        initializer,
+        max_tasks,
+    } = args;
+    let tell = |event: Event| inbox.put(&Inbox::Worker { worker: id, event }).is_ok();
+    if let Some((entry, args)) = initializer
+        && let Err(e) = invoke(entry, args)
+    {
+        tell(Event::InitFailed(e.to_string()));
         return;
-    };
-    if let Some((entry, args)) = init.initializer {
-        let args = unpack(args, &mut fds);
-        if let Err(e) = invoke(entry, args) {
-            let _ = reply(&conn, &FromWorker::InitFailed(e.to_string()), Vec::new());
-            return;
-        }
     }
-    if reply(&conn, &FromWorker::Ready, Vec::new()).is_err() {
+    if !tell(Event::Ready) {
         return;
     }
     let mut done = 0u64;
-    while init.max_tasks.is_none_or(|max| done < max) {
-        let Ok(message) = conn.recv_message_blocking() else {
-            return; // the pool closed our pipe: no more work
-        };
-        let mut fds = message.fds.into_iter();
-        let Ok(chunk) = transfer::decode_plain::<Chunk>(message.bytes) else {
+    loop {
+        if max_tasks.is_some_and(|max| done >= max) {
+            tell(Event::Retiring);
             return;
+        }
+        let Ok(ToWorker::Chunk { id, entry, items }) = tasks.get() else {
+            return; // told to stop, or the pool is gone
         };
-        let outcomes: Vec<Result<Message, PoolError>> = chunk
-            .items
-            .into_iter()
-            .map(|item| invoke(chunk.entry, unpack(item, &mut fds)))
-            .collect();
-        let mut result_fds = Vec::new();
-        let results = outcomes
-            .into_iter()
-            .map(|outcome| match outcome {
-                Ok(message) => {
-                    let (mut packed, fds) = pack([message]);
-                    result_fds.extend(fds);
-                    ItemResult::Returned(packed.remove(0))
-                }
-                Err(e) => ItemResult::Failed(e),
-            })
-            .collect();
-        if reply(
-            &conn,
-            &FromWorker::Done {
-                id: chunk.id,
-                results,
-            },
-            result_fds,
-        )
-        .is_err()
-        {
+        let results = items.into_iter().map(|item| invoke(entry, item)).collect();
+        if !tell(Event::Done { id, results }) {
             return;
         }
         done += 1;
     }
-}
-
-fn reply(conn: &Connection<()>, message: &FromWorker, fds: Vec<OwnedFd>) -> Result<(), ()> {
-    let bytes = transfer::encode_plain(message).map_err(|_| ())?;
-    conn.send_message(&bytes, &fds).map_err(|_| ())
 }
 
 /// The trust boundary of the worker: runs an entry point that came from the pool's driver.

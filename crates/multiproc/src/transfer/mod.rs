@@ -240,6 +240,58 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(
 const OUTSIDE_CARRIER: &str = "a multiproc handle can only be serialized by multiproc itself, \
      as a Process argument or result or a message on a multiproc channel";
 
+/// An already encoded value travels as its bytes and its descriptors, which join the message
+/// it is part of: so a message can carry other messages (a pool's chunk of arguments).
+impl Serialize for Message {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(serde_bytes::Bytes::new(&self.bytes))?;
+        tuple.serialize_element(&Fds(&self.fds))?;
+        tuple.end()
+    }
+}
+
+struct Fds<'a>(&'a [OwnedFd]);
+
+impl Serialize for Fds<'_> {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for fd in self.0 {
+            seq.serialize_element(&FdRef(fd.as_fd()))?;
+        }
+        seq.end()
+    }
+}
+
+struct FdRef<'a>(BorrowedFd<'a>);
+
+impl Serialize for FdRef<'_> {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        serialize_fd(self.0, serializer)
+    }
+}
+
+struct FdOwned(OwnedFd);
+
+impl<'de> Deserialize<'de> for FdOwned {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_fd(deserializer).map(FdOwned)
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (bytes, fds): (serde_bytes::ByteBuf, Vec<FdOwned>) =
+            Deserialize::deserialize(deserializer)?;
+        Ok(Message {
+            bytes: bytes.into_vec(),
+            fds: fds.into_iter().map(|fd| fd.0).collect(),
+        })
+    }
+}
+
 /// Every object in shared memory travels as its descriptor: the receiver maps the same memory.
 impl<S: SharedState, E: ShmSafe> Serialize for Object<S, E> {
     fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
