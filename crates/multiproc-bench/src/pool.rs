@@ -15,7 +15,7 @@ fn noop(x: u64) -> u64 {
 
 fn run_one(method: StartMethod, name: &str) -> multiproc::Result<()> {
     let t0 = Instant::now();
-    let mut pool = Pool::builder().processes(2).start_method(method).build()?;
+    let pool = Pool::builder().processes(2).start_method(method).build()?;
     let ctor = t0.elapsed().as_secs_f64();
     pool.map(noop, 0..2)?;
     let ready = t0.elapsed().as_secs_f64();
