@@ -1,5 +1,5 @@
 //! The pool's driver: a thread of the parent that owns the workers. It hands chunks to workers
-//! (two at most in flight each, so a worker never waits for its next chunk), routes results to
+//! (four at most in flight each, so a worker never waits for its next chunk), routes results to
 //! their jobs, and replaces a worker that ends: one that reached its task limit, or one that
 //! died, whose running chunk then fails with [`PoolError::WorkerDied`] while its unstarted ones
 //! go to other workers.
@@ -13,14 +13,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::PoolError;
-use super::job::Job;
-use super::worker::{self, Event, Inbox, ItemEntry, ToWorker, WorkerArgs};
+use super::job::{ChunkResult, Job};
+use super::worker::{self, ChunkEntry, Event, Inbox, InitEntry, ToWorker, WorkerArgs};
 use crate::channel::{GetTimeoutError, Queue};
 use crate::process::{JoinError, Process, StartMethod};
 use crate::transfer::Message;
 
 /// Chunks in flight per worker at most.
-const IN_FLIGHT: usize = 2;
+const IN_FLIGHT: usize = 4;
 
 /// How often the driver checks that its workers live (the bound on noticing a dead one).
 const LIVENESS_CHECK: Duration = Duration::from_millis(10);
@@ -37,16 +37,38 @@ pub(crate) struct Work {
     pub(crate) job: Arc<Job>,
     /// The index of the chunk's first item in its job.
     pub(crate) first: usize,
-    pub(crate) entry: ItemEntry,
-    pub(crate) items: Vec<Message>,
+    pub(crate) len: usize,
+    pub(crate) entry: ChunkEntry,
+    /// The encoded arguments (a `Vec<A>`).
+    pub(crate) args: Message,
 }
 
 impl Work {
-    fn fail(&self, error: &PoolError) {
-        self.job.complete_all(
+    fn complete(&self, outcome: Result<Message, PoolError>) {
+        self.job.complete(
             self.first,
-            (0..self.items.len()).map(|_| Err(error.clone())),
+            ChunkResult {
+                len: self.len,
+                outcome,
+            },
         );
+    }
+
+    fn fail(&self, error: &PoolError) {
+        self.complete(Err(error.clone()));
+    }
+
+    /// The arguments again (their descriptors duplicated), for a worker's queue.
+    fn args_copy(&self) -> std::io::Result<Message> {
+        Ok(Message {
+            bytes: self.args.bytes.clone(),
+            fds: self
+                .args
+                .fds
+                .iter()
+                .map(|fd| fd.try_clone())
+                .collect::<Result<_, _>>()?,
+        })
     }
 }
 
@@ -64,7 +86,7 @@ pub(crate) enum Command {
 pub(crate) struct Settings {
     pub(crate) processes: usize,
     pub(crate) max_tasks_per_child: Option<u64>,
-    pub(crate) initializer: Option<(ItemEntry, Message)>,
+    pub(crate) initializer: Option<(InitEntry, Message)>,
     pub(crate) start_method: StartMethod,
 }
 
@@ -236,18 +258,19 @@ impl Driver {
             let work = self.pending.pop_front().expect("not empty");
             let id = self.next_chunk;
             self.next_chunk += 1;
-            let chunk = ToWorker::Chunk {
-                id,
-                entry: work.entry,
-                items: work.items,
-            };
+            // The queue takes a copy: the work keeps its arguments until its result is in, to
+            // give them to another worker if this one ends before starting it.
+            let sent = work.args_copy().map(|args| {
+                worker.tasks.put(&ToWorker::Chunk {
+                    id,
+                    entry: work.entry,
+                    args,
+                })
+            });
             // A worker that cannot take it is dead or dying: the chunk stays in its list, and is
             // handled with the worker's end.
-            let _ = worker.tasks.put(&chunk);
-            let ToWorker::Chunk { items, .. } = chunk else {
-                unreachable!("built above")
-            };
-            worker.in_flight.push_back((id, Work { items, ..work }));
+            drop(sent);
+            worker.in_flight.push_back((id, work));
         }
     }
 
@@ -299,15 +322,18 @@ impl Driver {
             Event::InitFailed(reason) => {
                 self.break_pool(PoolError::InitializerFailed { message: reason });
             }
-            Event::Done { id, results } => {
-                let worker = &mut self.workers[index];
-                let Some(position) = worker.in_flight.iter().position(|(i, _)| *i == id) else {
-                    return;
-                };
-                let (_, work) = worker.in_flight.remove(position).expect("found");
-                work.job.complete_all(work.first, results);
-            }
+            Event::Done { id, outcome } => self.chunk_done(index, id, Ok(outcome)),
+            Event::Failed { id, error } => self.chunk_done(index, id, Err(error)),
         }
+    }
+
+    fn chunk_done(&mut self, index: usize, id: u64, outcome: Result<Message, PoolError>) {
+        let worker = &mut self.workers[index];
+        let Some(position) = worker.in_flight.iter().position(|(i, _)| *i == id) else {
+            return;
+        };
+        let (_, work) = worker.in_flight.remove(position).expect("found");
+        work.complete(outcome);
     }
 
     /// Worker `index` ended: it reached its task limit, or died. Replaces it.

@@ -1,5 +1,6 @@
-//! Jobs: where a submission's results arrive, and the handles that wait for them
-//! ([`AsyncResult`], [`IMap`]).
+//! Jobs: where a submission's results arrive, chunk by chunk, and the handles that wait for them
+//! ([`AsyncResult`], [`IMap`]). A chunk's results stay encoded until the waiting thread, which
+//! knows their type, decodes them.
 
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
@@ -11,6 +12,33 @@ use serde::de::DeserializeOwned;
 use super::PoolError;
 use crate::transfer::{self, Message};
 
+/// One chunk's results: `len` items, encoded together, or one error for all of them.
+pub(crate) struct ChunkResult {
+    pub(crate) len: usize,
+    pub(crate) outcome: Result<Message, PoolError>,
+}
+
+impl ChunkResult {
+    /// The chunk's results, one per item.
+    fn decode<R: DeserializeOwned>(self) -> Vec<Result<R, PoolError>> {
+        let decoded = self.outcome.and_then(|message| {
+            transfer::decode::<Result<Vec<Result<R, PoolError>>, PoolError>>(message).map_err(
+                |e| PoolError::ResultDecode {
+                    message: e.message().to_owned(),
+                },
+            )?
+        });
+        let error = match decoded {
+            Ok(results) if results.len() == self.len => return results,
+            Ok(results) => PoolError::ResultDecode {
+                message: format!("{} results for {} items", results.len(), self.len),
+            },
+            Err(error) => error,
+        };
+        (0..self.len).map(|_| Err(error.clone())).collect()
+    }
+}
+
 /// The results of one submission (an `apply`, a `map`, an `imap`), filled by the driver.
 #[derive(Default)]
 pub(crate) struct Job {
@@ -20,10 +48,15 @@ pub(crate) struct Job {
 
 #[derive(Default)]
 struct JobState {
-    /// Results not yet taken, by item index.
-    ready: HashMap<usize, Result<Message, PoolError>>,
-    /// Indexes in the order their results came.
+    /// Chunks in and not yet taken, by their first item's index.
+    ready: HashMap<usize, ChunkResult>,
+    /// First indexes in the order their chunks came (taken ones are skipped).
     order: VecDeque<usize>,
+    /// Chunks arrived so far.
+    arrived: usize,
+    /// Threads waiting, and the arrival count that is worth waking them for.
+    waiters: usize,
+    wanted: usize,
 }
 
 impl Job {
@@ -35,24 +68,23 @@ impl Job {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores the results of items `first..` (the driver), waking waiters once.
-    pub(crate) fn complete_all(
-        &self,
-        first: usize,
-        results: impl IntoIterator<Item = Result<Message, PoolError>>,
-    ) {
+    /// Stores the results of the chunk starting at item `first` (the driver).
+    pub(crate) fn complete(&self, first: usize, result: ChunkResult) {
         let mut state = self.lock();
-        for (i, result) in results.into_iter().enumerate() {
-            state.ready.insert(first + i, result);
-            state.order.push_back(first + i);
+        state.ready.insert(first, result);
+        state.order.push_back(first);
+        state.arrived += 1;
+        if state.waiters > 0 && state.arrived >= state.wanted {
+            self.changed.notify_all();
         }
-        self.changed.notify_all();
     }
 
-    /// Waits until `ready` holds for the state, or `deadline`; returns what `take` made of it.
+    /// Waits until `take` gives something, or `deadline`; `wanted`: the arrival count before
+    /// which looking again is useless (0: look at every arrival).
     fn wait_for<T>(
         &self,
         deadline: Option<Instant>,
+        wanted: usize,
         mut take: impl FnMut(&mut JobState) -> Option<T>,
     ) -> Option<T> {
         let mut state = self.lock();
@@ -60,6 +92,8 @@ impl Job {
             if let Some(value) = take(&mut state) {
                 return Some(value);
             }
+            state.waiters += 1;
+            state.wanted = wanted;
             state = match deadline {
                 None => self.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
@@ -73,58 +107,35 @@ impl Job {
                         .0
                 }
             };
+            state.waiters -= 1;
         }
     }
 
-    /// Takes item `index`'s result, waiting until `deadline`.
-    pub(crate) fn take(
-        &self,
-        index: usize,
-        deadline: Option<Instant>,
-    ) -> Option<Result<Message, PoolError>> {
-        // `order` keeps the index: `take_any` skips the indexes already taken.
-        self.wait_for(deadline, |state| state.ready.remove(&index))
+    /// Takes the chunk starting at item `first`, waiting until `deadline`.
+    fn take(&self, first: usize, deadline: Option<Instant>) -> Option<ChunkResult> {
+        self.wait_for(deadline, 0, |state| state.ready.remove(&first))
     }
 
-    /// Takes the result that came first, with its index, waiting until `deadline`.
-    pub(crate) fn take_any(
-        &self,
-        deadline: Option<Instant>,
-    ) -> Option<(usize, Result<Message, PoolError>)> {
-        self.wait_for(deadline, |state| {
-            while let Some(index) = state.order.pop_front() {
-                if let Some(result) = state.ready.remove(&index) {
-                    return Some((index, result));
+    /// Takes the chunk that came first, waiting until `deadline`.
+    fn take_any(&self, deadline: Option<Instant>) -> Option<ChunkResult> {
+        self.wait_for(deadline, 0, |state| {
+            while let Some(first) = state.order.pop_front() {
+                if let Some(result) = state.ready.remove(&first) {
+                    return Some(result);
                 }
             }
             None
         })
     }
 
-    /// Whether results for items `0..count` are all in.
-    fn has_all(&self, count: usize) -> bool {
-        let state = self.lock();
-        (0..count).all(|i| state.ready.contains_key(&i))
-    }
-
-    /// Waits until results for items `0..count` are all in, or `deadline`.
+    /// Waits until `count` chunks are in (the whole job of an `AsyncResult`, none taken yet),
+    /// or `deadline`.
     fn wait_all(&self, count: usize, deadline: Option<Instant>) -> bool {
-        self.wait_for(deadline, |state| {
-            (0..count)
-                .all(|i| state.ready.contains_key(&i))
-                .then_some(())
+        self.wait_for(deadline, count, |state| {
+            (state.arrived >= count).then_some(())
         })
         .is_some()
     }
-}
-
-/// Decodes one item's result as an `R`.
-pub(crate) fn decode<R: DeserializeOwned>(
-    result: Result<Message, PoolError>,
-) -> Result<R, PoolError> {
-    transfer::decode(result?).map_err(|e| PoolError::ResultDecode {
-        message: e.message().to_owned(),
-    })
 }
 
 /// A result to come: of [`Pool::apply_async`](super::Pool::apply_async) (an `R`) or
@@ -132,21 +143,22 @@ pub(crate) fn decode<R: DeserializeOwned>(
 #[must_use = "the result is lost unless you get it"]
 pub struct AsyncResult<R> {
     job: Arc<Job>,
-    count: usize,
+    /// The first item of each chunk.
+    firsts: Vec<usize>,
     taken: bool,
-    finish: fn(&Job, usize) -> Result<R, PoolError>,
+    finish: fn(&Job, &[usize]) -> Result<R, PoolError>,
     _result: PhantomData<fn() -> R>,
 }
 
 impl<R> AsyncResult<R> {
     pub(crate) fn new(
         job: Arc<Job>,
-        count: usize,
-        finish: fn(&Job, usize) -> Result<R, PoolError>,
+        firsts: Vec<usize>,
+        finish: fn(&Job, &[usize]) -> Result<R, PoolError>,
     ) -> Self {
         AsyncResult {
             job,
-            count,
+            firsts,
             taken: false,
             finish,
             _result: PhantomData,
@@ -155,18 +167,18 @@ impl<R> AsyncResult<R> {
 
     /// Whether the result is in.
     pub fn ready(&self) -> bool {
-        self.job.has_all(self.count)
+        self.job.wait_all(self.firsts.len(), Some(Instant::now()))
     }
 
     /// Waits until the result is in.
     pub fn wait(&self) {
-        self.job.wait_all(self.count, None);
+        self.job.wait_all(self.firsts.len(), None);
     }
 
     /// Waits at most `timeout` for the result; returns whether it is in.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.job
-            .wait_all(self.count, Some(Instant::now() + timeout))
+            .wait_all(self.firsts.len(), Some(Instant::now() + timeout))
     }
 
     /// The result, waiting for it as long as it takes. A task that failed (panicked, or its worker
@@ -176,7 +188,7 @@ impl<R> AsyncResult<R> {
             return Err(PoolError::AlreadyTaken);
         }
         self.wait();
-        (self.finish)(&self.job, self.count)
+        (self.finish)(&self.job, &self.firsts)
     }
 
     /// The result, waiting at most `timeout` ([`PoolError::Timeout`]: the task goes on; ask
@@ -189,30 +201,44 @@ impl<R> AsyncResult<R> {
             return Err(PoolError::Timeout);
         }
         self.taken = true;
-        (self.finish)(&self.job, self.count)
+        (self.finish)(&self.job, &self.firsts)
     }
 }
 
-/// The result of one item.
-pub(crate) fn finish_one<R: DeserializeOwned>(job: &Job, _count: usize) -> Result<R, PoolError> {
-    decode(job.take(0, None).expect("waited for"))
+/// The result of a one-item job.
+pub(crate) fn finish_one<R: DeserializeOwned>(
+    job: &Job,
+    _firsts: &[usize],
+) -> Result<R, PoolError> {
+    let chunk = job.take(0, None).expect("waited for");
+    chunk
+        .decode()
+        .into_iter()
+        .next()
+        .unwrap_or(Err(PoolError::ResultDecode {
+            message: "no result".into(),
+        }))
 }
 
-/// The results of items `0..count`, in order; the first failure if any failed.
+/// The results of every item, in order; the first failure if any failed.
 pub(crate) fn finish_all<R: DeserializeOwned>(
     job: &Job,
-    count: usize,
+    firsts: &[usize],
 ) -> Result<Vec<R>, PoolError> {
-    (0..count)
-        .map(|i| decode(job.take(i, None).expect("waited for")))
-        .collect()
+    let mut all = Vec::new();
+    for &first in firsts {
+        for result in job.take(first, None).expect("waited for").decode() {
+            all.push(result?);
+        }
+    }
+    Ok(all)
 }
 
 /// Feeds a pool with the next items of an input; one per lazy map.
 pub(crate) trait Feeder {
-    /// Submits up to `chunks` more chunks; returns how many items were submitted in all so far,
-    /// and whether the input is exhausted.
-    fn feed(&mut self, chunks: usize) -> Result<(usize, bool), PoolError>;
+    /// Submits chunks until `items` items are submitted in all (or the input ends); returns how
+    /// many are, and whether the input is exhausted.
+    fn feed(&mut self, items: usize) -> Result<(usize, bool), PoolError>;
 }
 
 /// The results of [`Pool::imap`](super::Pool::imap) or
@@ -225,10 +251,11 @@ pub struct IMap<'a, R> {
     /// Items submitted so far, and whether the input is exhausted.
     submitted: usize,
     exhausted: bool,
-    /// Results taken so far.
+    /// Items whose chunk was taken (their results are given or in `decoded`).
     taken: usize,
+    /// Items submitted ahead of the results taken.
     ahead: usize,
-    _result: PhantomData<fn() -> R>,
+    decoded: VecDeque<Result<R, PoolError>>,
 }
 
 impl<'a, R: DeserializeOwned> IMap<'a, R> {
@@ -246,7 +273,7 @@ impl<'a, R: DeserializeOwned> IMap<'a, R> {
             exhausted: false,
             taken: 0,
             ahead,
-            _result: PhantomData,
+            decoded: VecDeque::new(),
         }
     }
 
@@ -257,8 +284,11 @@ impl<'a, R: DeserializeOwned> IMap<'a, R> {
     }
 
     fn next_until(&mut self, deadline: Option<Instant>) -> Option<Result<R, PoolError>> {
-        if !self.exhausted && self.submitted < self.taken + self.ahead {
-            match self.feeder.feed(self.ahead) {
+        if let Some(result) = self.decoded.pop_front() {
+            return Some(result);
+        }
+        if !self.exhausted {
+            match self.feeder.feed(self.taken + self.ahead) {
                 Ok((submitted, exhausted)) => {
                     self.submitted = submitted;
                     self.exhausted = exhausted;
@@ -273,16 +303,17 @@ impl<'a, R: DeserializeOwned> IMap<'a, R> {
         if self.taken == self.submitted {
             return None;
         }
-        let result = if self.ordered {
+        let chunk = if self.ordered {
             self.job.take(self.taken, deadline)
         } else {
-            self.job.take_any(deadline).map(|(_, result)| result)
+            self.job.take_any(deadline)
         };
-        let Some(result) = result else {
+        let Some(chunk) = chunk else {
             return Some(Err(PoolError::Timeout));
         };
-        self.taken += 1;
-        Some(decode(result))
+        self.taken += chunk.len;
+        self.decoded = chunk.decode().into();
+        self.decoded.pop_front()
     }
 }
 

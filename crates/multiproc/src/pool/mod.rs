@@ -27,7 +27,7 @@ use crate::process::StartMethod;
 use crate::transfer::{self, Message};
 use driver::{Command, Settings, Work};
 use job::{Feeder, Job};
-use worker::ItemEntry;
+use worker::{ChunkEntry, InitEntry};
 
 /// Worker processes that run functions on arguments: Python's `multiprocessing.Pool`, without its
 /// hangs. A task that panics is that task's error; a worker that dies fails the task it was
@@ -64,7 +64,7 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     chunksize: Option<usize>,
     max_tasks_per_child: Option<u64>,
-    initializer: Option<Result<(ItemEntry, Message), PoolError>>,
+    initializer: Option<Result<(InitEntry, Message), PoolError>>,
     start_method: StartMethod,
 }
 
@@ -108,8 +108,9 @@ impl Pool {
         R: Serialize + DeserializeOwned,
     {
         let job = Job::new();
-        self.submit(&job, worker::entry_for(f), vec![(0, vec![encode(&args)?])])?;
-        Ok(AsyncResult::new(job, 1, job::finish_one::<R>))
+        let args = encode(std::slice::from_ref(&args))?;
+        self.submit(&job, worker::chunk_entry(f), vec![(0, 1, args)])?;
+        Ok(AsyncResult::new(job, vec![0], job::finish_one::<R>))
     }
 
     /// Runs `f` on every item of `items` and returns the results in order; the first failed
@@ -134,30 +135,23 @@ impl Pool {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let messages = items
-            .into_iter()
-            .map(|item| encode(&item))
-            .collect::<Result<Vec<_>, _>>()?;
-        let count = messages.len();
+        let items: Vec<A> = items.into_iter().collect();
+        let count = items.len();
         // Python's default: four chunks per worker.
         let chunksize = self
             .chunksize
             .unwrap_or_else(|| count.div_ceil(4 * self.processes).max(1));
         let job = Job::new();
-        let entry = worker::entry_for(f);
-        let mut messages = messages.into_iter();
-        let mut chunks = Vec::with_capacity(count.div_ceil(chunksize));
-        let mut first = 0;
-        while first < count {
-            let chunk: Vec<Message> = messages.by_ref().take(chunksize).collect();
-            let len = chunk.len();
-            chunks.push((first, chunk));
-            first += len;
-        }
+        let chunks = items
+            .chunks(chunksize)
+            .enumerate()
+            .map(|(i, chunk)| Ok((i * chunksize, chunk.len(), encode(chunk)?)))
+            .collect::<Result<Vec<_>, PoolError>>()?;
+        let firsts = chunks.iter().map(|(first, _, _)| *first).collect();
         if !chunks.is_empty() {
-            self.submit(&job, entry, chunks)?;
+            self.submit(&job, worker::chunk_entry(f), chunks)?;
         }
-        Ok(AsyncResult::new(job, count, job::finish_all::<R>))
+        Ok(AsyncResult::new(job, firsts, job::finish_all::<R>))
     }
 
     /// Runs `f` on the items of `items`, giving results in order as they come. The input is read
@@ -193,11 +187,12 @@ impl Pool {
         let feeder = LazyFeeder {
             pool: self,
             job: job.clone(),
-            entry: worker::entry_for(f),
+            entry: worker::chunk_entry(f),
             items: items.into_iter(),
             chunksize,
             submitted: 0,
         };
+        // Enough to keep every worker busy, few enough to bound what waits.
         let ahead = chunksize * self.processes * 4;
         IMap::new(job, Box::new(feeder), ordered, ahead)
     }
@@ -229,23 +224,25 @@ impl Pool {
         }
     }
 
-    /// Submits chunks of one job: each its first item's index and its encoded arguments.
+    /// Submits chunks of one job: each its first item's index, its length, and its encoded
+    /// arguments.
     fn submit(
         &self,
         job: &Arc<Job>,
-        entry: ItemEntry,
-        chunks: Vec<(usize, Vec<Message>)>,
+        entry: ChunkEntry,
+        chunks: Vec<(usize, usize, Message)>,
     ) -> Result<(), PoolError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(PoolError::Closed);
         }
         let works = chunks
             .into_iter()
-            .map(|(first, items)| Work {
+            .map(|(first, len, args)| Work {
                 job: job.clone(),
                 first,
+                len,
                 entry,
-                items,
+                args,
             })
             .collect();
         if self.handle.send(Command::Submit(works)).is_err() {
@@ -302,7 +299,7 @@ impl PoolBuilder {
     where
         A: Serialize + DeserializeOwned,
     {
-        self.initializer = Some(encode(&args).map(|message| (worker::entry_for(f), message)));
+        self.initializer = Some(encode(&args).map(|message| (worker::init_entry(f), message)));
         self
     }
 
@@ -356,7 +353,7 @@ impl std::fmt::Debug for PoolBuilder {
     }
 }
 
-fn encode<A: Serialize>(args: &A) -> Result<Message, PoolError> {
+fn encode<A: Serialize + ?Sized>(args: &A) -> Result<Message, PoolError> {
     transfer::encode(args).map_err(|e| PoolError::Encode {
         message: e.message().to_owned(),
     })
@@ -366,31 +363,25 @@ fn encode<A: Serialize>(args: &A) -> Result<Message, PoolError> {
 struct LazyFeeder<'a, I> {
     pool: &'a Pool,
     job: Arc<Job>,
-    entry: ItemEntry,
+    entry: ChunkEntry,
     items: I,
     chunksize: usize,
     submitted: usize,
 }
 
 impl<A: Serialize, I: Iterator<Item = A>> Feeder for LazyFeeder<'_, I> {
-    fn feed(&mut self, chunks: usize) -> Result<(usize, bool), PoolError> {
-        let mut batch = Vec::with_capacity(chunks);
+    fn feed(&mut self, items: usize) -> Result<(usize, bool), PoolError> {
+        let mut batch = Vec::new();
         let mut exhausted = false;
         let mut next = self.submitted;
-        for _ in 0..chunks {
-            let chunk = self
-                .items
-                .by_ref()
-                .take(self.chunksize)
-                .map(|item| encode(&item))
-                .collect::<Result<Vec<_>, _>>()?;
+        while next < items {
+            let chunk: Vec<A> = self.items.by_ref().take(self.chunksize).collect();
             if chunk.is_empty() {
                 exhausted = true;
                 break;
             }
-            let len = chunk.len();
-            batch.push((next, chunk));
-            next += len;
+            batch.push((next, chunk.len(), encode(&chunk)?));
+            next += chunk.len();
         }
         if !batch.is_empty() {
             self.pool.submit(&self.job, self.entry, batch)?;

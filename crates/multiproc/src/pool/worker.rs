@@ -17,38 +17,82 @@ use crate::channel::Queue;
 use crate::sys::image::EntryPoint;
 use crate::transfer::{self, Message};
 
-/// A function run on one item: decodes the argument, calls the user's function, encodes the result.
-pub(crate) type ItemEntry = EntryPoint<Message, Result<Message, PoolError>>;
+/// A function run on a chunk: decodes the arguments (a `Vec<A>`), calls the user's function on
+/// each, catching a panic per item, and encodes the results (`Result<Vec<Result<R, PoolError>>,
+/// PoolError>`: the outer error when the arguments did not decode).
+pub(crate) type ChunkEntry = EntryPoint<Message, Message>;
 
-/// The entry point for `f`.
-pub(crate) fn entry_for<A: DeserializeOwned, R: Serialize>(f: fn(A) -> R) -> ItemEntry {
-    EntryPoint::new(f, call::<A, R>)
+/// The initializer: decodes its argument and calls the user's function.
+pub(crate) type InitEntry = EntryPoint<Message, Result<(), PoolError>>;
+
+/// The chunk entry point for `f`.
+pub(crate) fn chunk_entry<A: DeserializeOwned, R: Serialize>(f: fn(A) -> R) -> ChunkEntry {
+    EntryPoint::new(f, call_chunk::<A, R>)
 }
 
-fn call<A: DeserializeOwned, R: Serialize>(
-    f: fn(A) -> R,
-    args: Message,
-) -> Result<Message, PoolError> {
+/// The initializer entry point for `f`.
+pub(crate) fn init_entry<A: DeserializeOwned>(f: fn(A)) -> InitEntry {
+    EntryPoint::new(f, call_init::<A>)
+}
+
+fn call_chunk<A: DeserializeOwned, R: Serialize>(f: fn(A) -> R, args: Message) -> Message {
+    let args: Vec<A> = match transfer::decode(args) {
+        Ok(args) => args,
+        Err(e) => {
+            return encode_outcome::<Vec<Result<R, PoolError>>>(&Err(PoolError::ArgsDecode {
+                message: e.message().to_owned(),
+            }));
+        }
+    };
+    let results: Vec<Result<R, PoolError>> = args
+        .into_iter()
+        .map(|arg| {
+            catch_unwind(AssertUnwindSafe(|| f(arg))).map_err(|payload| PoolError::Panicked {
+                message: crate::process::panic_message(payload.as_ref()),
+            })
+        })
+        .collect();
+    match transfer::encode(&Ok::<_, PoolError>(&results)) {
+        Ok(message) => message,
+        // Some result does not serialize: find which, and fail only those.
+        Err(_) => {
+            let results: Vec<Result<&R, PoolError>> = results
+                .iter()
+                .map(|result| match result {
+                    Ok(value) => transfer::encode(value).map(|_| value).map_err(|e| {
+                        PoolError::ResultEncode {
+                            message: e.message().to_owned(),
+                        }
+                    }),
+                    Err(e) => Err(e.clone()),
+                })
+                .collect();
+            encode_outcome(&Ok(results))
+        }
+    }
+}
+
+fn encode_outcome<T: Serialize>(outcome: &Result<T, PoolError>) -> Message {
+    transfer::encode(outcome).expect("encoding a pool error does not fail")
+}
+
+fn call_init<A: DeserializeOwned>(f: fn(A), args: Message) -> Result<(), PoolError> {
     let args: A = transfer::decode(args).map_err(|e| PoolError::ArgsDecode {
         message: e.message().to_owned(),
     })?;
-    let value =
-        catch_unwind(AssertUnwindSafe(|| f(args))).map_err(|payload| PoolError::Panicked {
-            message: crate::process::panic_message(payload.as_ref()),
-        })?;
-    transfer::encode(&value).map_err(|e| PoolError::ResultEncode {
-        message: e.message().to_owned(),
+    catch_unwind(AssertUnwindSafe(|| f(args))).map_err(|payload| PoolError::Panicked {
+        message: crate::process::panic_message(payload.as_ref()),
     })
 }
 
 /// Work for one worker, in its own queue.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
-    /// Run `entry` on each item (an encoded argument, handles included).
+    /// Run `entry` on the encoded arguments (handles included).
     Chunk {
         id: u64,
-        entry: ItemEntry,
-        items: Vec<Message>,
+        entry: ChunkEntry,
+        args: Message,
     },
     /// No more work: exit.
     Stop,
@@ -67,9 +111,15 @@ pub(crate) enum Inbox {
 pub(crate) enum Event {
     Ready,
     InitFailed(String),
+    /// The chunk's outcome, as `call_chunk` encodes it.
     Done {
         id: u64,
-        results: Vec<Result<Message, PoolError>>,
+        outcome: Message,
+    },
+    /// The chunk could not run at all.
+    Failed {
+        id: u64,
+        error: PoolError,
     },
     /// Reached its task limit: it exits now.
     Retiring,
@@ -82,7 +132,7 @@ pub(crate) struct WorkerArgs {
     pub(crate) tasks: Queue<ToWorker>,
     pub(crate) inbox: Queue<Inbox>,
     /// The initializer and its encoded arguments.
-    pub(crate) initializer: Option<(ItemEntry, Message)>,
+    pub(crate) initializer: Option<(InitEntry, Message)>,
     /// Chunks to run before exiting (to be replaced), if limited.
     pub(crate) max_tasks: Option<u64>,
 }
@@ -99,7 +149,7 @@ pub(crate) fn run(args: WorkerArgs) {
     } = args;
     let tell = |event: Event| inbox.put(&Inbox::Worker { worker: id, event }).is_ok();
     if let Some((entry, args)) = initializer
-        && let Err(e) = invoke(entry, args)
+        && let Err(e) = invoke(entry, args).and_then(|outcome| outcome)
     {
         tell(Event::InitFailed(e.to_string()));
         return;
@@ -113,11 +163,14 @@ pub(crate) fn run(args: WorkerArgs) {
             tell(Event::Retiring);
             return;
         }
-        let Ok(ToWorker::Chunk { id, entry, items }) = tasks.get() else {
+        let Ok(ToWorker::Chunk { id, entry, args }) = tasks.get() else {
             return; // told to stop, or the pool is gone
         };
-        let results = items.into_iter().map(|item| invoke(entry, item)).collect();
-        if !tell(Event::Done { id, results }) {
+        let event = match invoke(entry, args) {
+            Ok(outcome) => Event::Done { id, outcome },
+            Err(error) => Event::Failed { id, error },
+        };
+        if !tell(event) {
             return;
         }
         done += 1;
@@ -126,14 +179,12 @@ pub(crate) fn run(args: WorkerArgs) {
 
 /// The trust boundary of the worker: runs an entry point that came from the pool's driver.
 #[allow(unsafe_code)]
-fn invoke(entry: ItemEntry, args: Message) -> Result<Message, PoolError> {
-    // SAFETY: the entry arrived on this worker's private pipe, which only the pool's driver (in
-    // our parent, running this same image: we are its exec of `/proc/self/exe` or its fork)
-    // holds; the driver made it with `EntryPoint::new`. `invoke` checks the image probe as well.
-    match unsafe { entry.invoke(args) } {
-        Ok(outcome) => outcome,
-        Err(_) => Err(PoolError::ArgsDecode {
-            message: "the pool runs a different executable".into(),
-        }),
-    }
+fn invoke<O>(entry: EntryPoint<Message, O>, args: Message) -> Result<O, PoolError> {
+    // SAFETY: the entry arrived in this worker's own task queue (or its start arguments), which
+    // only the pool's driver, in our parent, puts on; the parent runs this same image (we are its
+    // exec of `/proc/self/exe` or its fork) and made the entry with `EntryPoint::new`. `invoke`
+    // checks the image probe as well.
+    unsafe { entry.invoke(args) }.map_err(|_| PoolError::ArgsDecode {
+        message: "the pool runs a different executable".into(),
+    })
 }
