@@ -7,6 +7,8 @@
 mod array_child;
 #[path = "locked_counter.rs"]
 mod locked_counter;
+#[path = "pool_squares.rs"]
+mod pool_squares;
 #[path = "queue_pipe.rs"]
 mod queue_pipe;
 #[path = "three_workers.rs"]
@@ -54,6 +56,12 @@ const SCENARIOS: &[Scenario] = &[
         name: "locked_counter",
         what: "named processes increment a shared value under a lock",
         run: locked_counter::run,
+    },
+    Scenario {
+        number: "S11",
+        name: "pool_squares",
+        what: "a pool of 4 maps x * x over 0..10",
+        run: pool_squares::run,
     },
     Scenario {
         number: "S12",

@@ -36,6 +36,7 @@
 //! | send messages between two processes | [`pipe`], [`Pipe::one_way`] |
 //! | hand out work or collect results, many producers and consumers | [`Queue`], [`JoinableQueue`] (with `task_done`/`join`), [`SimpleQueue`] |
 //! | connect unrelated processes, over a Unix socket or TCP, with a key | [`Listener`], [`Client`] |
+//! | run a function over many inputs on worker processes | [`Pool`] (`map`, `imap`, `apply_async`) |
 //! | start processes from `cargo test` | [`test_support!`] |
 //!
 //! Every handle (values, arrays, locks, ...) is an ordinary argument of a process: pass a clone,

@@ -80,6 +80,11 @@ fn check_value_array_negate(lines: &[&str]) {
     assert_eq!(lines, ["3.14", "[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]"]);
 }
 
+/// S11: the squares, in order.
+fn check_pool_squares(lines: &[&str]) {
+    assert_eq!(lines, ["[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"]);
+}
+
 /// S12: the five items in order, the reply, and the disconnection reported.
 fn check_queue_pipe(lines: &[&str]) {
     assert_eq!(
@@ -129,6 +134,7 @@ const SCENARIOS: &[(&str, &str, Check)] = &[
     ("S6", "value_array_negate", check_value_array_negate),
     ("S9", "three_workers", check_three_workers),
     ("S10", "locked_counter", check_locked_counter),
+    ("S11", "pool_squares", check_pool_squares),
     ("S12", "queue_pipe", check_queue_pipe),
 ];
 
