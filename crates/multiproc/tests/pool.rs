@@ -264,3 +264,38 @@ fn no_worker_is_left_after_the_parent_is_killed() {
         w.assert_dies("a pool worker whose parent was killed");
     }
 }
+
+#[test]
+fn a_worker_killed_while_holding_the_inbox_lock_fails_only_its_task() {
+    // The task arms a failpoint: its worker dies by SIGKILL in the middle of putting the result
+    // on the pool's shared inbox, holding the inbox's lock. The other worker's results still
+    // get through (the lock is taken over), and the task fails with WorkerDied.
+    let pool = Pool::builder().processes(2).chunksize(1).build().unwrap();
+    let results: Vec<Result<u64, PoolError>> = pool
+        .imap(
+            |x: u64| {
+                if x == 4 {
+                    multiproc::failpoint::arm(multiproc::failpoint::Failpoint::QueueRingWritten);
+                }
+                x
+            },
+            0..10,
+        )
+        .collect();
+    for (x, result) in results.iter().enumerate() {
+        if x == 4 {
+            assert!(
+                matches!(
+                    result,
+                    Err(PoolError::WorkerDied {
+                        signal: Some(9),
+                        ..
+                    })
+                ),
+                "{result:?}"
+            );
+        } else {
+            assert_eq!(result, &Ok(x as u64));
+        }
+    }
+}
