@@ -220,3 +220,24 @@ fn anonymous_segments_leave_nothing_behind_when_their_holders_are_killed() {
     // the last descriptor.
     assert_eq!(ours(), before);
 }
+
+#[test]
+fn a_sweep_removes_a_dead_creators_unfinished_file_but_not_a_live_ones() {
+    // A file being created has no owner lock for a moment: only its creator's death (the pid in
+    // its name) lets a sweep remove it.
+    let mut child = Process::spawn((), |()| std::process::id()).unwrap();
+    let dead_pid = child.join_timeout(DEADLINE).unwrap();
+    let dead = format!("/dev/shm/multiproc-creating.{dead_pid}.900");
+    let live = format!("/dev/shm/multiproc-creating.{}.901", std::process::id());
+    for path in [&dead, &live] {
+        std::fs::write(path, b"").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    SharedMemory::clean_dead().unwrap();
+    let dead_left = std::path::Path::new(&dead).exists();
+    let live_left = std::path::Path::new(&live).exists();
+    let _ = std::fs::remove_file(&dead);
+    let _ = std::fs::remove_file(&live);
+    assert!(!dead_left, "a dead creator's file is swept");
+    assert!(live_left, "a live creator's file is left alone");
+}

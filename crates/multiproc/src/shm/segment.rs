@@ -213,9 +213,13 @@ impl Segment {
         };
         let path = format!("{NAMED_PREFIX}{name}");
         let mut renamed = sys::rename_no_replace(dir.as_fd(), &creating, &path);
-        if matches!(&renamed, Err(e) if e.kind() == io::ErrorKind::AlreadyExists)
-            && remove_if_dead(&dir, &path)
-        {
+        // A dead owner's segment is in the way: remove it and try again. A sweeper may remove it
+        // first (then our removal fails, and the rename succeeds); a live one stays in the way.
+        for _ in 0..3 {
+            if !matches!(&renamed, Err(e) if e.kind() == io::ErrorKind::AlreadyExists) {
+                break;
+            }
+            remove_if_dead(&dir, &path);
             renamed = sys::rename_no_replace(dir.as_fd(), &creating, &path);
         }
         match renamed {
@@ -270,7 +274,8 @@ impl Segment {
         let dir = sys::shm_dir()?;
         let mut removed = Vec::new();
         for file in sys::list("multiproc")? {
-            let is_ours = file.starts_with(NAMED_PREFIX) || file.starts_with(CREATING_PREFIX);
+            let is_ours = file.starts_with(NAMED_PREFIX)
+                || (file.starts_with(CREATING_PREFIX) && !creator_lives(&file));
             if is_ours && remove_if_dead(&dir, &file) {
                 removed.push(file.strip_prefix(NAMED_PREFIX).unwrap_or(&file).to_owned());
             }
@@ -342,6 +347,17 @@ fn remove_if_dead(dir: &OwnedFd, file: &str) -> bool {
     };
     // Keeps the exclusive lock while unlinking, so that no owner can appear in between.
     matches!(sys::has_live_owner(&fd), Ok(false)) && sys::unlink(dir.as_fd(), file).is_ok()
+}
+
+/// Whether the process that is creating `file` (a `multiproc-creating.PID.N` name) still runs: its
+/// file has no owner lock yet for a moment after it is created, so only a dead creator's file
+/// is swept. (A recycled pid keeps a dead creator's file until that process ends: harmless.)
+fn creator_lives(file: &str) -> bool {
+    let pid = file
+        .strip_prefix(CREATING_PREFIX)
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
 /// Names are `[A-Za-z0-9._-]{1,200}`: no path separator, nothing the shell or /dev/shm would mangle.
