@@ -4,6 +4,7 @@ use crate::channel::{
     ConnectError, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError,
     RecvTimeoutError, SendError, TaskDoneError,
 };
+use crate::manager::ManagerError;
 use crate::pool::PoolError;
 use crate::process::{JoinError, SpawnError};
 use crate::shared::IndexOutOfRange;
@@ -67,6 +68,9 @@ pub enum Error {
     /// A queue gave nothing in time.
     #[error(transparent)]
     GetTimeout(#[from] GetTimeoutError),
+    /// A manager operation failed.
+    #[error(transparent)]
+    Manager(#[from] ManagerError),
     /// A pool's task gave no result.
     #[error(transparent)]
     Pool(#[from] PoolError),

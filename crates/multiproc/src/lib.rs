@@ -37,6 +37,7 @@
 //! | hand out work or collect results, many producers and consumers | [`Queue`], [`JoinableQueue`] (with `task_done`/`join`), [`SimpleQueue`] |
 //! | connect unrelated processes, over a Unix socket or TCP, with a key | [`Listener`], [`Client`] |
 //! | run a function over many inputs on worker processes | [`Pool`] (`map`, `imap`, `apply_async`) |
+//! | share a dict through a server process, with atomic updates | [`Manager`], [`DictProxy`] |
 //! | start processes from `cargo test` | [`test_support!`] |
 //!
 //! Every handle (values, arrays, locks, ...) is an ordinary argument of a process: pass a clone,
@@ -58,6 +59,7 @@ mod channel;
 mod error;
 #[doc(hidden)]
 pub mod failpoint;
+mod manager;
 mod pool;
 mod process;
 mod shared;
@@ -81,6 +83,7 @@ pub use channel::{
     SimpleQueue, TaskDoneError, pipe,
 };
 pub use error::{Error, Result};
+pub use manager::{DEFAULT_MAX_FRAME, DictProxy, Manager, ManagerError};
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{
     Builder, CurrentProcess, ExitStatus, JoinError, Process, SpawnError, StartMethod,

@@ -1,7 +1,7 @@
 //! Messages between processes: pipes, queues, and authenticated connections between unrelated
 //! processes (listeners and clients).
 
-mod auth;
+pub(crate) mod auth;
 mod error;
 mod listener;
 mod pipe;

@@ -1,0 +1,198 @@
+//! [`DictProxy`]: a dict that lives in the manager.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use rmpv::Value;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{Client, ManagerError, ProxyWire};
+
+/// Marks the key and value types without owning any (and keeps the proxy `Send` and `Sync`).
+type Entries<K, V> = fn(K, V) -> (K, V);
+
+/// A dict that lives in a [`Manager`](super::Manager): every method is one round trip, and runs
+/// atomically on the server. Clones, and copies passed to other processes, are the same dict.
+pub struct DictProxy<K, V> {
+    client: Arc<Client>,
+    object: u64,
+    _types: PhantomData<Entries<K, V>>,
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<Value, ManagerError> {
+    rmpv::ext::to_value(value).map_err(|e| ManagerError::Value(e.to_string()))
+}
+
+fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ManagerError> {
+    rmpv::ext::from_value(value).map_err(|e| ManagerError::Value(e.to_string()))
+}
+
+/// A present value comes as `[value]`, an absent one as nil.
+fn optional<T: DeserializeOwned>(value: Value) -> Result<Option<T>, ManagerError> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::Array(mut one) if one.len() == 1 => from_value(one.remove(0)).map(Some),
+        other => Err(ManagerError::Protocol(format!(
+            "expected [value] or nil, got {other}"
+        ))),
+    }
+}
+
+impl<K, V> DictProxy<K, V> {
+    pub(crate) fn new(client: Arc<Client>, object: u64) -> Self {
+        DictProxy {
+            client,
+            object,
+            _types: PhantomData,
+        }
+    }
+
+    fn call(&self, op: &str, args: Vec<Value>) -> Result<Value, ManagerError> {
+        self.client.call(op, self.object, args)
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> Result<usize, ManagerError> {
+        from_value(self.call("dict.len", Vec::new())?)
+    }
+
+    /// Whether it has no entry.
+    pub fn is_empty(&self) -> Result<bool, ManagerError> {
+        Ok(self.len()? == 0)
+    }
+}
+
+impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
+    /// Sets `key` to `value`. Python: `d[key] = value`.
+    pub fn insert(&self, key: &K, value: &V) -> Result<(), ManagerError> {
+        self.call("dict.set", vec![to_value(key)?, to_value(value)?])
+            .map(drop)
+    }
+
+    /// The value of `key`, if any. Python: `d.get(key)`.
+    pub fn get(&self, key: &K) -> Result<Option<V>, ManagerError> {
+        optional(self.call("dict.get", vec![to_value(key)?])?)
+    }
+
+    /// Whether `key` has a value. Python: `key in d`.
+    pub fn contains_key(&self, key: &K) -> Result<bool, ManagerError> {
+        from_value(self.call("dict.contains", vec![to_value(key)?])?)
+    }
+
+    /// Removes `key` and returns its value, if any. Python: `d.pop(key, None)`.
+    #[doc(alias = "pop")]
+    pub fn remove(&self, key: &K) -> Result<Option<V>, ManagerError> {
+        optional(self.call("dict.pop", vec![to_value(key)?])?)
+    }
+
+    /// The value of `key`, set to `default` first if it had none, atomically.
+    pub fn setdefault(&self, key: &K, default: &V) -> Result<V, ManagerError> {
+        from_value(self.call("dict.setdefault", vec![to_value(key)?, to_value(default)?])?)
+    }
+
+    /// Adds `delta` to the number at `key` (0 if absent) on the server, atomically, and returns
+    /// the sum: the `d[k] += 1` that loses no update. A value that is not a number is
+    /// [`ManagerError::Remote`] with code `TypeError`.
+    pub fn incr<D: Serialize + DeserializeOwned>(
+        &self,
+        key: &K,
+        delta: D,
+    ) -> Result<D, ManagerError> {
+        from_value(self.call("dict.incr", vec![to_value(key)?, to_value(&delta)?])?)
+    }
+
+    /// Sets `key` to `new` if its value is `expected` (`None`: absent), atomically; returns
+    /// whether it did.
+    pub fn compare_and_swap(
+        &self,
+        key: &K,
+        expected: Option<&V>,
+        new: &V,
+    ) -> Result<bool, ManagerError> {
+        let expected = match expected {
+            Some(value) => to_value(value)?,
+            None => Value::Nil,
+        };
+        from_value(self.call(
+            "dict.compare_and_swap",
+            vec![to_value(key)?, expected, to_value(new)?],
+        )?)
+    }
+
+    /// Sets every pair, in one round trip, atomically.
+    pub fn update<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (&'a K, &'a V)>,
+    ) -> Result<(), ManagerError>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        let pairs = pairs
+            .into_iter()
+            .map(|(k, v)| Ok(Value::Array(vec![to_value(k)?, to_value(v)?])))
+            .collect::<Result<Vec<_>, ManagerError>>()?;
+        self.call("dict.update", vec![Value::Array(pairs)])
+            .map(drop)
+    }
+
+    /// The values of `keys`, in one round trip.
+    pub fn get_many<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a K>,
+    ) -> Result<Vec<Option<V>>, ManagerError>
+    where
+        K: 'a,
+    {
+        let keys = keys
+            .into_iter()
+            .map(to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let Value::Array(values) = self.call("dict.get_many", vec![Value::Array(keys)])? else {
+            return Err(ManagerError::Protocol("get_many gives an array".into()));
+        };
+        values.into_iter().map(optional).collect()
+    }
+
+    /// The keys, in no particular order.
+    pub fn keys(&self) -> Result<Vec<K>, ManagerError> {
+        from_value(self.call("dict.keys", Vec::new())?)
+    }
+
+    /// The entries, in no particular order.
+    pub fn items(&self) -> Result<Vec<(K, V)>, ManagerError> {
+        from_value(self.call("dict.items", Vec::new())?)
+    }
+}
+
+impl<K, V> Clone for DictProxy<K, V> {
+    fn clone(&self) -> Self {
+        DictProxy::new(self.client.clone(), self.object)
+    }
+}
+
+impl<K, V> fmt::Debug for DictProxy<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DictProxy")
+            .field("manager", &self.client.address)
+            .field("object", &self.object)
+            .finish()
+    }
+}
+
+impl<K, V> Serialize for DictProxy<K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ProxyWire::of(&self.client, self.object).serialize(serializer)
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for DictProxy<K, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (client, object) = ProxyWire::deserialize(deserializer)?
+            .connect()
+            .map_err(serde::de::Error::custom)?;
+        Ok(DictProxy::new(client, object))
+    }
+}

@@ -1,0 +1,70 @@
+//! Frames of the manager protocol: a 4-byte magic and version (`MPM1`), a 4-byte big-endian
+//! payload length, then the payload (MessagePack). See `docs/manager-protocol.md`.
+
+use std::io::{self, Read, Write};
+
+/// The magic and version that start every frame.
+pub(crate) const MAGIC: [u8; 4] = *b"MPM1";
+
+/// The default cap on a frame's payload, after authentication.
+pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
+
+/// A payload is read in pieces of at most this size: a length claimed by the peer is never
+/// allocated before the bytes arrive.
+const PIECE: usize = 1 << 20;
+
+/// Why a frame was not read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FrameError {
+    #[error("the peer closed the connection")]
+    Closed,
+    #[error("not a multiproc manager frame (bad magic)")]
+    BadMagic,
+    #[error("a frame of {len} bytes is over the limit of {max}")]
+    TooLarge { len: u64, max: usize },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Writes one frame.
+pub(crate) fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(payload.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a frame over 4 GiB"))?;
+    let mut frame = Vec::with_capacity(8 + payload.len());
+    frame.extend_from_slice(&MAGIC);
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(payload);
+    out.write_all(&frame)
+}
+
+/// Reads one frame of at most `max` payload bytes.
+pub(crate) fn read_frame(input: &mut impl Read, max: usize) -> Result<Vec<u8>, FrameError> {
+    let mut header = [0u8; 8];
+    let mut filled = 0;
+    while filled < header.len() {
+        match input.read(&mut header[filled..]) {
+            Ok(0) if filled == 0 => return Err(FrameError::Closed),
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if header[..4] != MAGIC {
+        return Err(FrameError::BadMagic);
+    }
+    let len = u32::from_be_bytes(header[4..].try_into().expect("4 bytes")) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge {
+            len: len as u64,
+            max,
+        });
+    }
+    let mut payload = Vec::with_capacity(len.min(PIECE));
+    while payload.len() < len {
+        let start = payload.len();
+        payload.resize(start + (len - start).min(PIECE), 0);
+        input.read_exact(&mut payload[start..])?;
+    }
+    Ok(payload)
+}

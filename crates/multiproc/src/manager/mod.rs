@@ -1,0 +1,310 @@
+//! [`Manager`]: a server process hosting shared objects that any process reaches through proxies.
+//!
+//! # Implementation notes
+//!
+//! [`Manager::start`] binds a Unix socket in a fresh `0700` directory, draws a random 32-byte
+//! key, and starts the server as a child [`Process`], handing it the listening socket and the
+//! key as its arguments (over the private bootstrap socket: never a command line or the
+//! environment). Clients authenticate with the handshake of [`Listener`](crate::Listener), then
+//! exchange frames of MessagePack (`frame`, `wire`; the protocol is described in
+//! `docs/manager-protocol.md`). A proxy is the object's id and the manager's address and key; a
+//! copy sent to another process connects again by itself.
+//!
+//! So far: dicts. Lists, namespaces, values, queues, locks, watching, nesting, user types and
+//! TCP are to come (issue 5).
+
+mod dict;
+mod error;
+mod frame;
+mod server;
+mod wire;
+
+pub use dict::DictProxy;
+pub use error::ManagerError;
+pub use frame::DEFAULT_MAX_FRAME;
+
+use std::fmt;
+use std::io::{BufReader, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rmpv::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::channel::auth::{self, Framing};
+use crate::process::Process;
+use crate::transfer;
+use wire::{Request, Response};
+
+/// A manager: a server process holding shared objects, and this process's connection to it.
+/// Python's `multiprocessing.Manager()`.
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// use multiproc::{DictProxy, Manager, Process};
+///
+/// let manager = Manager::start()?;
+/// let counts = manager.dict::<String, i64>()?;
+/// let workers: Vec<_> = (0..4)
+///     .map(|_| {
+///         Process::spawn(counts.clone(), |counts: DictProxy<String, i64>| {
+///             for _ in 0..100 {
+///                 counts.incr(&"hits".to_string(), 1).unwrap(); // atomic on the server
+///             }
+///         })
+///     })
+///     .collect::<Result<_, _>>()?;
+/// for w in workers {
+///     w.join()?;
+/// }
+/// assert_eq!(counts.get(&"hits".to_string())?, Some(400));
+/// # Ok(())
+/// # }
+/// ```
+pub struct Manager {
+    client: Arc<Client>,
+    /// The server process, when this handle started it: shut down on drop.
+    server: Option<Process<()>>,
+    /// The private directory of the socket, removed on drop.
+    dir: Option<PathBuf>,
+}
+
+impl Manager {
+    /// Starts a manager process on a private Unix socket with a random key.
+    pub fn start() -> Result<Manager, ManagerError> {
+        let dir = private_dir()?;
+        let path = dir.join("manager.sock");
+        let listener = UnixListener::bind(&path).map_err(ManagerError::Os)?;
+        let mut authkey = vec![0u8; 32];
+        getrandom::fill(&mut authkey)
+            .map_err(|e| ManagerError::Os(std::io::Error::other(e.to_string())))?;
+        let server = Process::builder()
+            .name("multiproc-manager")
+            .spawn(
+                (ListeningSocket(OwnedFd::from(listener)), authkey.clone()),
+                serve_main,
+            )
+            .map_err(|e| ManagerError::Start(e.to_string()))?;
+        let client = Client::connect(&path, &authkey)?;
+        Ok(Manager {
+            client: Arc::new(client),
+            server: Some(server),
+            dir: Some(dir),
+        })
+    }
+
+    /// Connects to a manager at `path` (a Unix socket) with `authkey`.
+    pub fn connect(path: impl AsRef<Path>, authkey: &[u8]) -> Result<Manager, ManagerError> {
+        Ok(Manager {
+            client: Arc::new(Client::connect(path.as_ref(), authkey)?),
+            server: None,
+            dir: None,
+        })
+    }
+
+    /// The socket path clients connect to.
+    pub fn address(&self) -> &Path {
+        &self.client.address
+    }
+
+    /// The server process's pid, when this handle started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Process::pid)
+    }
+
+    /// The key clients authenticate with. Pass it only over private channels (a process
+    /// argument, a pipe): anyone holding it and the address can use the manager.
+    pub fn authkey(&self) -> &[u8] {
+        &self.client.authkey
+    }
+
+    /// A new, empty shared dict.
+    pub fn dict<K, V>(&self) -> Result<DictProxy<K, V>, ManagerError> {
+        let id = self.client.call("dict", 0, Vec::new())?;
+        Ok(DictProxy::new(self.client.clone(), object_id(&id)?))
+    }
+
+    /// The shared dict named `name`: created empty by the first caller, the same one for every
+    /// later caller, whatever process it is in.
+    pub fn dict_named<K, V>(&self, name: &str) -> Result<DictProxy<K, V>, ManagerError> {
+        let id = self.client.call("dict_named", 0, vec![Value::from(name)])?;
+        Ok(DictProxy::new(self.client.clone(), object_id(&id)?))
+    }
+
+    /// Stops the server (when this handle started it, dropping it does the same).
+    pub fn shutdown(mut self) -> Result<(), ManagerError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), ManagerError> {
+        let Some(mut server) = self.server.take() else {
+            return Ok(());
+        };
+        let asked = self.client.call("shutdown", 0, Vec::new());
+        if server
+            .join_timeout(std::time::Duration::from_secs(5))
+            .is_err()
+        {
+            let _ = server.kill();
+            let _ = server.join_timeout(std::time::Duration::from_secs(5));
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        match asked {
+            Ok(_) | Err(ManagerError::Gone { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+impl fmt::Debug for Manager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manager")
+            .field("address", &self.client.address)
+            .field("started_here", &self.server.is_some())
+            .finish()
+    }
+}
+
+fn object_id(value: &Value) -> Result<u64, ManagerError> {
+    value
+        .as_u64()
+        .ok_or_else(|| ManagerError::Protocol(format!("expected an object id, got {value}")))
+}
+
+/// A fresh `0700` directory for the socket.
+fn private_dir() -> Result<PathBuf, ManagerError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| ManagerError::Os(std::io::Error::other(e.to_string())))?;
+    let dir = std::env::temp_dir().join(format!(
+        "multiproc-manager-{}-{}",
+        std::process::id(),
+        u64::from_le_bytes(nonce)
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(ManagerError::Os)?;
+    Ok(dir)
+}
+
+/// The server's listening socket, as a process argument.
+struct ListeningSocket(OwnedFd);
+
+impl Serialize for ListeningSocket {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        transfer::serialize_fd(self.0.as_fd(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ListeningSocket {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        transfer::deserialize_fd(deserializer).map(ListeningSocket)
+    }
+}
+
+/// The server process.
+fn serve_main((socket, authkey): (ListeningSocket, Vec<u8>)) {
+    server::serve(UnixListener::from(socket.0), authkey);
+}
+
+/// A connection to a manager: one request at a time.
+pub(crate) struct Client {
+    address: PathBuf,
+    authkey: Vec<u8>,
+    stream: Mutex<(BufReader<UnixStream>, UnixStream)>,
+    next_id: AtomicU64,
+}
+
+impl Client {
+    fn connect(address: &Path, authkey: &[u8]) -> Result<Client, ManagerError> {
+        let stream = UnixStream::connect(address).map_err(|e| ManagerError::Gone {
+            reason: format!("cannot connect to {}: {e}", address.display()),
+        })?;
+        auth::client(stream.as_fd(), Framing::Stream, authkey).map_err(ManagerError::Connect)?;
+        let writer = stream.try_clone().map_err(ManagerError::Os)?;
+        Ok(Client {
+            address: address.to_owned(),
+            authkey: authkey.to_vec(),
+            stream: Mutex::new((BufReader::new(stream), writer)),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Runs `op` on `object` and waits for the answer.
+    pub(crate) fn call(
+        &self,
+        op: &str,
+        object: u64,
+        args: Vec<Value>,
+    ) -> Result<Value, ManagerError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let request = wire::encode(&Request {
+            id,
+            op: op.to_owned(),
+            object,
+            args,
+        });
+        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        let (reader, writer) = &mut *stream;
+        let gone = |e: &dyn fmt::Display| ManagerError::Gone {
+            reason: e.to_string(),
+        };
+        frame::write_frame(writer, &request).map_err(|e| gone(&e))?;
+        writer.flush().map_err(|e| gone(&e))?;
+        let payload = frame::read_frame(reader, frame::DEFAULT_MAX_FRAME).map_err(|e| gone(&e))?;
+        let response: Response = rmp_serde::from_slice(&payload)
+            .map_err(|e| ManagerError::Protocol(format!("a malformed response: {e}")))?;
+        if response.id != id {
+            return Err(ManagerError::Protocol(format!(
+                "the answer to request {} came for {id}",
+                response.id
+            )));
+        }
+        response.result.map_err(|e| ManagerError::Remote {
+            code: e.code,
+            message: e.message,
+        })
+    }
+}
+
+/// How a proxy travels: the manager's address and key, and the object's id. The key travels
+/// only where process arguments and messages do: private channels.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ProxyWire {
+    address: PathBuf,
+    #[serde(with = "serde_bytes")]
+    authkey: Vec<u8>,
+    object: u64,
+}
+
+impl ProxyWire {
+    pub(crate) fn of(client: &Client, object: u64) -> ProxyWire {
+        ProxyWire {
+            address: client.address.clone(),
+            authkey: client.authkey.clone(),
+            object,
+        }
+    }
+
+    /// Connects again, in the receiving process.
+    pub(crate) fn connect(self) -> Result<(Arc<Client>, u64), ManagerError> {
+        Ok((
+            Arc::new(Client::connect(&self.address, &self.authkey)?),
+            self.object,
+        ))
+    }
+}

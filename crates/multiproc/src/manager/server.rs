@@ -1,0 +1,306 @@
+//! The manager's server: accepts connections, authenticates them, and runs requests on a table
+//! of objects. One thread per connection, at most [`MAX_CONNECTIONS`]; a connection that has not
+//! authenticated within the handshake deadline is closed.
+//!
+//! Objects hold MessagePack values: the server never runs code that came over the wire, it only
+//! stores, compares and adds values.
+
+use std::collections::HashMap;
+use std::io::{BufReader, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rmpv::Value;
+
+use super::frame::{self, FrameError};
+use super::wire::{self, Request, Response, WireError};
+use crate::channel::auth::{self, Framing};
+use crate::sys;
+
+/// Connections served at once, at most.
+pub(crate) const MAX_CONNECTIONS: usize = 256;
+
+/// The payload cap before authentication (the handshake itself has fixed sizes; this is for the
+/// first frame after it).
+const MAX_FRAME: usize = frame::DEFAULT_MAX_FRAME;
+
+/// A stored object.
+enum Object {
+    /// Keys are the MessagePack encoding of the key value.
+    Dict(HashMap<Vec<u8>, (Value, Value)>),
+}
+
+#[derive(Default)]
+struct Table {
+    next: u64,
+    objects: HashMap<u64, Object>,
+    names: HashMap<String, u64>,
+}
+
+struct Server {
+    table: Mutex<Table>,
+    authkey: Vec<u8>,
+    connections: AtomicUsize,
+}
+
+/// Serves on `listener` until a `shutdown` request.
+pub(crate) fn serve(listener: UnixListener, authkey: Vec<u8>) {
+    let server = Arc::new(Server {
+        table: Mutex::new(Table {
+            next: 1,
+            ..Table::default()
+        }),
+        authkey,
+        connections: AtomicUsize::new(0),
+    });
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        if server.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            server.connections.fetch_sub(1, Ordering::SeqCst);
+            continue; // dropped: the client sees the connection closed
+        }
+        let server = server.clone();
+        let spawned = std::thread::Builder::new()
+            .name("multiproc-manager-conn".into())
+            .spawn(move || {
+                server.connection(stream);
+                server.connections.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            // No thread: the stream was moved into the closure and is dropped with it.
+            continue;
+        }
+    }
+}
+
+impl Server {
+    fn connection(&self, stream: UnixStream) {
+        // Same user only, whatever key the peer holds.
+        match sys::peer_uid(stream.as_fd()) {
+            Ok(uid) if uid == sys::own_uid() => {}
+            _ => return,
+        }
+        if auth::server(stream.as_fd(), Framing::Stream, &self.authkey).is_err() {
+            return;
+        }
+        let Ok(writer) = stream.try_clone() else {
+            return;
+        };
+        let mut writer = writer;
+        let mut reader = BufReader::new(stream);
+        loop {
+            let payload = match frame::read_frame(&mut reader, MAX_FRAME) {
+                Ok(payload) => payload,
+                Err(FrameError::TooLarge { len, max }) => {
+                    let error = WireError::new(
+                        "FrameTooLarge",
+                        format!("a frame of {len} bytes is over the limit of {max}"),
+                    );
+                    let _ = reply(&mut writer, 0, Err(error));
+                    return;
+                }
+                Err(_) => return, // closed, bad magic, or a broken stream: drop the connection
+            };
+            let (id, result) = match wire::decode_request(&payload) {
+                Ok(request) if request.op == "shutdown" => {
+                    let _ = reply(&mut writer, request.id, Ok(Value::Nil));
+                    std::process::exit(0);
+                }
+                Ok(request) => (request.id, self.run(request)),
+                Err(error) => (0, Err(error)),
+            };
+            if reply(&mut writer, id, result).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn run(&self, request: Request) -> Result<Value, WireError> {
+        let Request {
+            op, object, args, ..
+        } = request;
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        match op.as_str() {
+            "ping" => Ok(Value::from("pong")),
+            "dict" => Ok(Value::from(table.insert(Object::Dict(HashMap::new())))),
+            "dict_named" => {
+                let name = string_arg(&args, 0)?;
+                if let Some(&id) = table.names.get(&name) {
+                    return Ok(Value::from(id));
+                }
+                let id = table.insert(Object::Dict(HashMap::new()));
+                table.names.insert(name, id);
+                Ok(Value::from(id))
+            }
+            _ => {
+                let Some(Object::Dict(dict)) = table.objects.get_mut(&object) else {
+                    return Err(WireError::new(
+                        "UnknownObject",
+                        format!("no object {object}"),
+                    ));
+                };
+                dict_op(dict, &op, args)
+            }
+        }
+    }
+}
+
+impl Table {
+    fn insert(&mut self, object: Object) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.objects.insert(id, object);
+        id
+    }
+}
+
+fn reply(out: &mut impl Write, id: u64, result: Result<Value, WireError>) -> std::io::Result<()> {
+    frame::write_frame(out, &wire::encode(&Response { id, result }))
+}
+
+fn arg(args: &[Value], index: usize) -> Result<&Value, WireError> {
+    args.get(index)
+        .ok_or_else(|| WireError::new("BadArguments", format!("argument {index} missing")))
+}
+
+fn string_arg(args: &[Value], index: usize) -> Result<String, WireError> {
+    arg(args, index)?
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| WireError::new("BadArguments", format!("argument {index} is not a string")))
+}
+
+fn key_of(value: &Value) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, value).expect("writing to a Vec does not fail");
+    bytes
+}
+
+fn dict_op(
+    dict: &mut HashMap<Vec<u8>, (Value, Value)>,
+    op: &str,
+    args: Vec<Value>,
+) -> Result<Value, WireError> {
+    let missing = |key: &Value| WireError::new("KeyMissing", format!("no key {key}"));
+    match op {
+        "dict.len" => Ok(Value::from(dict.len())),
+        "dict.get" => {
+            let key = arg(&args, 0)?;
+            Ok(dict
+                .get(&key_of(key))
+                .map_or(Value::Nil, |(_, v)| Value::Array(vec![v.clone()])))
+        }
+        "dict.set" => {
+            let key = arg(&args, 0)?.clone();
+            let value = arg(&args, 1)?.clone();
+            dict.insert(key_of(&key), (key, value));
+            Ok(Value::Nil)
+        }
+        "dict.contains" => Ok(Value::from(dict.contains_key(&key_of(arg(&args, 0)?)))),
+        "dict.pop" => {
+            let key = arg(&args, 0)?;
+            Ok(dict
+                .remove(&key_of(key))
+                .map_or(Value::Nil, |(_, v)| Value::Array(vec![v])))
+        }
+        "dict.del" => {
+            let key = arg(&args, 0)?;
+            dict.remove(&key_of(key))
+                .map(|_| Value::Nil)
+                .ok_or_else(|| missing(key))
+        }
+        "dict.keys" => Ok(Value::Array(
+            dict.values().map(|(k, _)| k.clone()).collect(),
+        )),
+        "dict.items" => Ok(Value::Array(
+            dict.values()
+                .map(|(k, v)| Value::Array(vec![k.clone(), v.clone()]))
+                .collect(),
+        )),
+        "dict.setdefault" => {
+            let key = arg(&args, 0)?.clone();
+            let default = arg(&args, 1)?.clone();
+            let entry = dict.entry(key_of(&key)).or_insert((key, default));
+            Ok(entry.1.clone())
+        }
+        "dict.incr" => {
+            let key = arg(&args, 0)?.clone();
+            let delta = arg(&args, 1)?;
+            let entry = dict
+                .entry(key_of(&key))
+                .or_insert_with(|| (key, Value::from(0)));
+            let sum = add(&entry.1, delta)?;
+            entry.1 = sum.clone();
+            Ok(sum)
+        }
+        "dict.compare_and_swap" => {
+            let key = arg(&args, 0)?.clone();
+            let expected = arg(&args, 1)?;
+            let new = arg(&args, 2)?.clone();
+            let current = dict.get(&key_of(&key)).map(|(_, v)| v);
+            let matches = match (current, expected) {
+                (None, Value::Nil) => true,
+                (Some(current), expected) => current == expected,
+                (None, _) => false,
+            };
+            if matches {
+                dict.insert(key_of(&key), (key, new));
+            }
+            Ok(Value::from(matches))
+        }
+        "dict.update" => {
+            let Value::Array(pairs) = arg(&args, 0)? else {
+                return Err(WireError::new(
+                    "BadArguments",
+                    "update takes [[key, value], ...]",
+                ));
+            };
+            for pair in pairs {
+                let Value::Array(kv) = pair else {
+                    return Err(WireError::new("BadArguments", "a pair is [key, value]"));
+                };
+                let [key, value] = kv.as_slice() else {
+                    return Err(WireError::new("BadArguments", "a pair is [key, value]"));
+                };
+                dict.insert(key_of(key), (key.clone(), value.clone()));
+            }
+            Ok(Value::Nil)
+        }
+        "dict.get_many" => {
+            let Value::Array(keys) = arg(&args, 0)? else {
+                return Err(WireError::new("BadArguments", "get_many takes [key, ...]"));
+            };
+            Ok(Value::Array(
+                keys.iter()
+                    .map(|key| {
+                        dict.get(&key_of(key))
+                            .map_or(Value::Nil, |(_, v)| Value::Array(vec![v.clone()]))
+                    })
+                    .collect(),
+            ))
+        }
+        _ => Err(WireError::new(
+            "NotExposed",
+            format!("no operation {op} on a dict"),
+        )),
+    }
+}
+
+/// `a + b` for integers (checked) and floats.
+fn add(a: &Value, b: &Value) -> Result<Value, WireError> {
+    let not_numbers = || WireError::new("TypeError", format!("cannot add {b} to {a}"));
+    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+        return x
+            .checked_add(y)
+            .map(Value::from)
+            .ok_or_else(|| WireError::new("Overflow", format!("{x} + {y} overflows")));
+    }
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) if a.is_f64() || b.is_f64() || a.is_f32() || b.is_f32() => {
+            Ok(Value::from(x + y))
+        }
+        _ => Err(not_numbers()),
+    }
+}

@@ -1,0 +1,242 @@
+//! The manager's first slice: a server process, shared dicts reached through proxies from many
+//! processes, atomic updates, named objects, a wrong key, a dead manager, and hostile frames
+//! (sent by a client that speaks the documented protocol by hand).
+
+multiproc::test_support!();
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, sigkill};
+use hmac::{Hmac, Mac};
+use multiproc::{ConnectError, DictProxy, Manager, ManagerError, Process};
+use sha2::Sha256;
+
+fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
+    p.join_timeout(DEADLINE).expect("child ran to the end")
+}
+
+#[test]
+fn a_dict_does_what_a_dict_does() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<String, i64>().unwrap();
+    let k = |s: &str| s.to_string();
+    assert!(d.is_empty().unwrap());
+    d.insert(&k("a"), &1).unwrap();
+    assert_eq!(d.get(&k("a")).unwrap(), Some(1));
+    assert_eq!(d.get(&k("zz")).unwrap(), None);
+    assert!(d.contains_key(&k("a")).unwrap());
+    assert_eq!(d.setdefault(&k("a"), &5).unwrap(), 1);
+    assert_eq!(d.setdefault(&k("b"), &5).unwrap(), 5);
+    d.update([(&k("c"), &3), (&k("d"), &4)]).unwrap();
+    assert_eq!(
+        d.get_many([&k("a"), &k("zz"), &k("d")]).unwrap(),
+        [Some(1), None, Some(4)]
+    );
+    assert!(d.compare_and_swap(&k("a"), Some(&1), &10).unwrap());
+    assert!(!d.compare_and_swap(&k("a"), Some(&1), &20).unwrap());
+    assert!(d.compare_and_swap(&k("new"), None, &7).unwrap());
+    assert_eq!(d.incr(&k("a"), 5i64).unwrap(), 15);
+    assert_eq!(d.remove(&k("b")).unwrap(), Some(5));
+    assert_eq!(d.remove(&k("b")).unwrap(), None);
+    let mut keys = d.keys().unwrap();
+    keys.sort();
+    assert_eq!(keys, ["a", "c", "d", "new"]);
+    assert_eq!(d.len().unwrap(), 4);
+    let mut items = d.items().unwrap();
+    items.sort();
+    assert_eq!(items[0], (k("a"), 15));
+
+    let words = manager.dict::<String, String>().unwrap();
+    words.insert(&k("w"), &k("text")).unwrap();
+    assert!(matches!(
+        words.incr(&k("w"), 1i64),
+        Err(ManagerError::Remote { code, .. }) if code == "TypeError"
+    ));
+}
+
+#[test]
+fn increments_from_many_processes_are_all_counted() {
+    // Python's `d[k] += 1` from several processes loses updates; `incr` runs on the server.
+    let manager = Manager::start().unwrap();
+    let counts = manager.dict::<String, i64>().unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            Process::spawn(counts.clone(), |counts: DictProxy<String, i64>| {
+                for _ in 0..500 {
+                    counts.incr(&"n".to_string(), 1i64).unwrap();
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for w in workers {
+        join(w);
+    }
+    assert_eq!(counts.get(&"n".to_string()).unwrap(), Some(2000));
+}
+
+#[test]
+fn unrelated_processes_meet_at_a_named_dict() {
+    let manager = Manager::start().unwrap();
+    let address = manager.address().to_path_buf();
+    let key = manager.authkey().to_vec();
+    // The child gets only the address and the key (privately, as its argument).
+    join(
+        Process::spawn((address, key), |(address, key): (PathBuf, Vec<u8>)| {
+            let manager = Manager::connect(&address, &key).unwrap();
+            let results = manager.dict_named::<u32, String>("results").unwrap();
+            results.insert(&1, &"from the child".to_string()).unwrap();
+        })
+        .unwrap(),
+    );
+    let results = manager.dict_named::<u32, String>("results").unwrap();
+    assert_eq!(results.get(&1).unwrap().as_deref(), Some("from the child"));
+}
+
+#[test]
+fn a_wrong_key_is_refused() {
+    let manager = Manager::start().unwrap();
+    assert!(matches!(
+        Manager::connect(manager.address(), b"not the key"),
+        Err(ManagerError::Connect(ConnectError::AuthFailed))
+    ));
+}
+
+#[test]
+fn a_dead_manager_is_gone_at_once_for_every_call() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    d.insert(&1, &1).unwrap();
+    let pid = manager.pid().expect("started here");
+    sigkill(pid);
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert!(matches!(d.get(&1), Err(ManagerError::Gone { .. })));
+    }
+    assert!(started.elapsed() < DEADLINE);
+}
+
+/// A client speaking the protocol by hand, as docs/manager-protocol.md describes it.
+struct RawClient(UnixStream);
+
+impl RawClient {
+    fn connect(manager: &Manager) -> RawClient {
+        let mut stream = UnixStream::connect(manager.address()).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut hello = [0u8; 40];
+        stream.read_exact(&mut hello).unwrap();
+        assert_eq!(&hello[..8], b"MPAUTH01");
+        let client_nonce = [7u8; 32];
+        let mut mac = Hmac::<Sha256>::new_from_slice(manager.authkey()).unwrap();
+        mac.update(b"multiproc-auth-v1 client");
+        mac.update(&hello[8..]);
+        mac.update(&client_nonce);
+        let proof = mac.finalize().into_bytes();
+        stream
+            .write_all(&[&b"MPAUTH01"[..], &client_nonce, &proof].concat())
+            .unwrap();
+        let mut reply = [0u8; 40];
+        stream.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[..8], b"MPAUTHOK");
+        RawClient(stream)
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.0.write_all(bytes).unwrap();
+    }
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        [&b"MPM1"[..], &(payload.len() as u32).to_be_bytes(), payload].concat()
+    }
+
+    /// The next response as a MessagePack value, or None when the server closed.
+    fn response(&mut self) -> Option<rmpv::Value> {
+        let mut header = [0u8; 8];
+        if self.0.read_exact(&mut header).is_err() {
+            return None;
+        }
+        assert_eq!(&header[..4], b"MPM1");
+        let len = u32::from_be_bytes(header[4..].try_into().unwrap()) as usize;
+        let mut payload = vec![0; len];
+        self.0.read_exact(&mut payload).unwrap();
+        Some(rmpv::decode::read_value(&mut &payload[..]).unwrap())
+    }
+
+    fn closed(&mut self) -> bool {
+        let mut byte = [0u8];
+        matches!(self.0.read(&mut byte), Ok(0) | Err(_))
+    }
+}
+
+fn request(id: u64, op: &str, object: u64, args: Vec<rmpv::Value>) -> Vec<u8> {
+    let value = rmpv::Value::Array(vec![
+        id.into(),
+        op.into(),
+        object.into(),
+        rmpv::Value::Array(args),
+    ]);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &value).unwrap();
+    RawClient::frame(&bytes)
+}
+
+/// The error code of a response `[id, {"Err": [code, message]}]`.
+fn error_code(response: &rmpv::Value) -> Option<String> {
+    let result = &response.as_array()?[1];
+    let (tag, body) = result.as_map()?.first()?;
+    (tag.as_str()? == "Err").then(|| body.as_array()?[0].as_str().map(str::to_owned))?
+}
+
+#[test]
+fn hostile_frames_get_typed_errors_and_nothing_else() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    d.insert(&1, &1).unwrap();
+
+    // A well-formed client works, and its unknown object and operation are typed errors.
+    let mut raw = RawClient::connect(&manager);
+    raw.send_raw(&request(1, "ping", 0, vec![]));
+    assert_eq!(
+        raw.response().unwrap().as_array().unwrap()[0].as_u64(),
+        Some(1)
+    );
+    raw.send_raw(&request(2, "dict.get", 999, vec![1.into()]));
+    assert_eq!(
+        error_code(&raw.response().unwrap()).as_deref(),
+        Some("UnknownObject")
+    );
+    raw.send_raw(&request(3, "dict.exec", 1, vec![]));
+    assert_eq!(
+        error_code(&raw.response().unwrap()).as_deref(),
+        Some("NotExposed")
+    );
+    // Nesting 100 000 levels deep: a decode error, no stack overflow.
+    let mut deep = vec![0x91u8; 100_000];
+    deep.push(0xc0);
+    raw.send_raw(&RawClient::frame(&deep));
+    assert_eq!(
+        error_code(&raw.response().unwrap()).as_deref(),
+        Some("DecodeError")
+    );
+    // A frame claiming 4 GiB: refused before any allocation, then the connection closes.
+    raw.send_raw(&[&b"MPM1"[..], &u32::MAX.to_be_bytes()].concat());
+    assert_eq!(
+        error_code(&raw.response().unwrap()).as_deref(),
+        Some("FrameTooLarge")
+    );
+    assert!(raw.closed());
+
+    // Bad magic (an HTTP request after the handshake): closed at once.
+    let mut http = RawClient::connect(&manager);
+    http.send_raw(b"POST / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(http.response().is_none());
+
+    // The server goes on serving everyone else.
+    assert_eq!(d.get(&1).unwrap(), Some(1));
+    let _ = Duration::ZERO;
+}
