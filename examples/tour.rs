@@ -5,8 +5,12 @@
 
 #[path = "array_child.rs"]
 mod array_child;
+#[path = "dict_workers.rs"]
+mod dict_workers;
 #[path = "locked_counter.rs"]
 mod locked_counter;
+#[path = "lost_update.rs"]
+mod lost_update;
 #[path = "pool_squares.rs"]
 mod pool_squares;
 #[path = "queue_pipe.rs"]
@@ -27,6 +31,12 @@ struct Scenario {
 }
 
 const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        number: "S1",
+        name: "dict_workers",
+        what: "ten processes fill a manager dict",
+        run: dict_workers::run,
+    },
     Scenario {
         number: "S3",
         name: "value_child",
@@ -68,6 +78,12 @@ const SCENARIOS: &[Scenario] = &[
         name: "queue_pipe",
         what: "a queue between two processes, a request and reply on a pipe, a closed peer",
         run: queue_pipe::run,
+    },
+    Scenario {
+        number: "S13",
+        name: "lost_update",
+        what: "read-then-write increments lose updates; incr does not",
+        run: lost_update::run,
     },
 ];
 

@@ -7,6 +7,7 @@
 //! `multiproc-bench [FILTER]` runs only the workloads whose name contains FILTER.
 
 mod extras;
+mod manager;
 mod pipe;
 mod pool;
 mod process;
@@ -27,6 +28,7 @@ const WORKLOADS: &[Workload] = &[
     ("pipe", pipe::run),
     ("queue", queue::run),
     ("pool", pool::run),
+    ("manager", manager::run),
 ];
 
 fn main() -> multiproc::Result<()> {

@@ -80,6 +80,24 @@ fn check_value_array_negate(lines: &[&str]) {
     assert_eq!(lines, ["3.14", "[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]"]);
 }
 
+/// S1: every pair, in key order.
+fn check_dict_workers(lines: &[&str]) {
+    let expected: Vec<String> = (0..10).map(|i| format!("{i}={}", 2 * i)).collect();
+    assert_eq!(lines, expected);
+}
+
+/// S13: the first total is printed (lost updates are likely, not certain); the second is exact.
+fn check_lost_update(lines: &[&str]) {
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let first: u32 = lines[0]
+        .strip_prefix("read then write: ")
+        .and_then(|rest| rest.strip_suffix(" of 20000"))
+        .and_then(|n| n.parse().ok())
+        .expect("read then write: N of 20000");
+    assert!(first <= 20000, "{first}");
+    assert_eq!(lines[1], "incr: 20000 of 20000");
+}
+
 /// S11: the squares, in order.
 fn check_pool_squares(lines: &[&str]) {
     assert_eq!(lines, ["[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"]);
@@ -129,6 +147,7 @@ type Check = fn(&[&str]);
 
 /// Every scenario: its number, example name and output check.
 const SCENARIOS: &[(&str, &str, Check)] = &[
+    ("S1", "dict_workers", check_dict_workers),
     ("S3", "value_child", check_value_child),
     ("S4", "array_child", check_array_child),
     ("S6", "value_array_negate", check_value_array_negate),
@@ -136,6 +155,7 @@ const SCENARIOS: &[(&str, &str, Check)] = &[
     ("S10", "locked_counter", check_locked_counter),
     ("S11", "pool_squares", check_pool_squares),
     ("S12", "queue_pipe", check_queue_pipe),
+    ("S13", "lost_update", check_lost_update),
 ];
 
 #[test]

@@ -1,7 +1,11 @@
 //! Frames of the manager protocol: a 4-byte magic and version (`MPM1`), a 4-byte big-endian
 //! payload length, then the payload (MessagePack). See `docs/manager-protocol.md`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use crate::sys;
 
 /// The magic and version that start every frame.
 pub(crate) const MAGIC: [u8; 4] = *b"MPM1";
@@ -67,4 +71,34 @@ pub(crate) fn read_frame(input: &mut impl Read, max: usize) -> Result<Vec<u8>, F
         input.read_exact(&mut payload[start..])?;
     }
     Ok(payload)
+}
+
+/// How long a reader polls for the next frame before it sleeps: an answer usually comes within
+/// microseconds, and a sleep and wake-up costs tens of them (40 to 60 on a small VM).
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Waits, polling for at most [`SPIN`], until `reader` has bytes buffered or its socket is
+/// readable; then a blocking read will not sleep, or only briefly.
+pub(crate) fn poll_briefly<S: Read + AsFd>(reader: &BufReader<S>) {
+    if !reader.buffer().is_empty() {
+        return;
+    }
+    let until = Instant::now() + SPIN;
+    while Instant::now() < until {
+        if sys::wait_readable(reader.get_ref().as_fd(), Some(Duration::ZERO)).unwrap_or(true) {
+            return;
+        }
+        // Yield rather than spin: on a busy machine the peer we wait for may need this CPU.
+        std::thread::yield_now();
+    }
+}
+
+/// [`read_frame`] after [`poll_briefly`].
+pub(crate) fn read_frame_soon<S: Read + AsFd>(
+    reader: &mut BufReader<S>,
+    max: usize,
+) -> Result<Vec<u8>, FrameError> {
+    poll_briefly(reader);
+    let _ = reader.fill_buf();
+    read_frame(reader, max)
 }

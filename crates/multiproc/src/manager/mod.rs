@@ -265,7 +265,8 @@ impl Client {
         };
         frame::write_frame(writer, &request).map_err(|e| gone(&e))?;
         writer.flush().map_err(|e| gone(&e))?;
-        let payload = frame::read_frame(reader, frame::DEFAULT_MAX_FRAME).map_err(|e| gone(&e))?;
+        let payload =
+            frame::read_frame_soon(reader, frame::DEFAULT_MAX_FRAME).map_err(|e| gone(&e))?;
         let response: Response = rmp_serde::from_slice(&payload)
             .map_err(|e| ManagerError::Protocol(format!("a malformed response: {e}")))?;
         if response.id != id {

@@ -91,7 +91,7 @@ impl Server {
         let mut writer = writer;
         let mut reader = BufReader::new(stream);
         loop {
-            let payload = match frame::read_frame(&mut reader, MAX_FRAME) {
+            let payload = match frame::read_frame_soon(&mut reader, MAX_FRAME) {
                 Ok(payload) => payload,
                 Err(FrameError::TooLarge { len, max }) => {
                     let error = WireError::new(
