@@ -1,7 +1,7 @@
 //! The twins of `bench_manager_dict.py` and of the manager part of `bench_extras.py`: a
 //! manager-hosted dict, 20k set + get pairs from this process, then from 2 client processes at
 //! once (aggregate, timed from their release to the last one's end); the time to start a
-//! manager until it answers; and the `_batched` variants, where one `update` and one
+//! manager until it answers; 10k acquire + release of a manager lock; and the `_batched` variants, where one `update` and one
 //! `get_many` carry 100 pairs each.
 
 use std::time::Instant;
@@ -10,6 +10,7 @@ use multiproc::{Barrier, DictProxy, Manager, Process, Queue};
 
 const N: u64 = 20_000;
 const BATCH: u64 = 100;
+const LOCK_PAIRS: u32 = 10_000;
 
 fn client((d, id, barrier, out): (DictProxy<String, u64>, u64, Barrier, Queue<f64>)) {
     let key = format!("k{id}");
@@ -73,6 +74,17 @@ pub(crate) fn run() -> multiproc::Result<()> {
     crate::result(
         "manager_dict_2clients_aggregate_setget_pairs_per_s",
         2.0 * N as f64 / wall,
+        "pairs/s",
+    );
+
+    let lock = manager.lock()?;
+    let t0 = Instant::now();
+    for _ in 0..LOCK_PAIRS {
+        drop(lock.acquire()?);
+    }
+    crate::result(
+        "manager_lock_acquire_release_per_s",
+        f64::from(LOCK_PAIRS) / t0.elapsed().as_secs_f64(),
         "pairs/s",
     );
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{DEADLINE, sigkill};
 use hmac::{Hmac, Mac};
-use multiproc::{ConnectError, DictProxy, Manager, ManagerError, Process};
+use multiproc::{ConnectError, DictProxy, LockProxy, Manager, ManagerError, Process};
 use sha2::Sha256;
 
 fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
@@ -239,4 +239,73 @@ fn hostile_frames_get_typed_errors_and_nothing_else() {
     // The server goes on serving everyone else.
     assert_eq!(d.get(&1).unwrap(), Some(1));
     let _ = Duration::ZERO;
+}
+
+#[test]
+fn a_manager_lock_excludes_across_processes() {
+    let manager = Manager::start().unwrap();
+    let lock = manager.lock().unwrap();
+    let d = manager.dict::<String, i64>().unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            Process::spawn(
+                (lock.clone(), d.clone()),
+                |(lock, d): (LockProxy, DictProxy<String, i64>)| {
+                    let key = "n".to_string();
+                    for _ in 0..100 {
+                        let _held = lock.acquire().unwrap();
+                        let n = d.get(&key).unwrap().unwrap_or(0);
+                        d.insert(&key, &(n + 1)).unwrap(); // read then write, safe under the lock
+                    }
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    for w in workers {
+        join(w);
+    }
+    assert_eq!(d.get(&"n".to_string()).unwrap(), Some(400));
+    let held = lock.acquire().unwrap();
+    let other = lock.clone();
+    assert!(other.try_acquire().unwrap().is_none());
+    assert!(
+        other
+            .acquire_timeout(Duration::from_millis(50))
+            .unwrap()
+            .is_none()
+    );
+    drop(held);
+    assert!(other.try_acquire().unwrap().is_some());
+}
+
+#[test]
+fn a_dead_holders_manager_lock_is_released_and_the_waiter_told() {
+    let manager = Manager::start().unwrap();
+    let lock = manager.lock().unwrap();
+    let taken = multiproc::Queue::<u32>::new().unwrap();
+    let mut holder = Process::spawn(
+        (lock.clone(), taken.clone()),
+        |(lock, taken): (LockProxy, multiproc::Queue<u32>)| -> () {
+            let _held = lock.acquire().unwrap();
+            taken.put(&std::process::id()).unwrap();
+            common::park_forever()
+        },
+    )
+    .unwrap();
+    taken.get_timeout(DEADLINE).unwrap();
+    // A waiter in another process, blocked in acquire when the holder dies.
+    let waiter = Process::spawn(lock.clone(), |lock: LockProxy| {
+        lock.acquire().unwrap().owner_died()
+    })
+    .unwrap();
+    sigkill(holder.pid());
+    let _ = holder.join_timeout(DEADLINE);
+    assert!(
+        join(waiter),
+        "the waiter took the lock and was told its holder died"
+    );
+    // Released again by the waiter: a clean take now.
+    let guard = lock.acquire_timeout(DEADLINE).unwrap().expect("free");
+    assert!(!guard.owner_died());
 }

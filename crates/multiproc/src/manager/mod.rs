@@ -10,18 +10,20 @@
 //! `docs/manager-protocol.md`). A proxy is the object's id and the manager's address and key; a
 //! copy sent to another process connects again by itself.
 //!
-//! So far: dicts. Lists, namespaces, values, queues, locks, watching, nesting, user types and
+//! So far: dicts and locks. Lists, namespaces, values, queues, locks, watching, nesting, user types and
 //! TCP are to come (issue 5).
 
 mod dict;
 mod error;
 mod frame;
+mod lock;
 mod server;
 mod wire;
 
 pub use dict::DictProxy;
 pub use error::ManagerError;
 pub use frame::DEFAULT_MAX_FRAME;
+pub use lock::{LockProxy, LockProxyGuard};
 
 use std::fmt;
 use std::io::{BufReader, Write};
@@ -133,6 +135,13 @@ impl Manager {
     pub fn dict_named<K, V>(&self, name: &str) -> Result<DictProxy<K, V>, ManagerError> {
         let id = self.client.call("dict_named", 0, vec![Value::from(name)])?;
         Ok(DictProxy::new(self.client.clone(), object_id(&id)?))
+    }
+
+    /// A new lock. Its handle has a connection of its own (see [`LockProxy`]).
+    pub fn lock(&self) -> Result<LockProxy, ManagerError> {
+        let id = object_id(&self.client.call("lock", 0, Vec::new())?)?;
+        let (client, object) = ProxyWire::of(&self.client, id).connect()?;
+        Ok(LockProxy::new(client, object))
     }
 
     /// Stops the server (when this handle started it, dropping it does the same).

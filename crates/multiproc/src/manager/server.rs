@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rmpv::Value;
 
@@ -30,6 +31,15 @@ const MAX_FRAME: usize = frame::DEFAULT_MAX_FRAME;
 enum Object {
     /// Keys are the MessagePack encoding of the key value.
     Dict(HashMap<Vec<u8>, (Value, Value)>),
+    Lock(LockState),
+}
+
+/// A lock belongs to the connection that took it. When that connection ends (its process died,
+/// say), the lock is released with `owner_died` set, and the next taker is told.
+#[derive(Default)]
+struct LockState {
+    owner: Option<u64>,
+    owner_died: bool,
 }
 
 #[derive(Default)]
@@ -41,6 +51,9 @@ struct Table {
 
 struct Server {
     table: Mutex<Table>,
+    /// Notified when a lock is released.
+    released: Condvar,
+    next_connection: AtomicU64,
     authkey: Vec<u8>,
     connections: AtomicUsize,
 }
@@ -52,6 +65,8 @@ pub(crate) fn serve(listener: UnixListener, authkey: Vec<u8>) {
             next: 1,
             ..Table::default()
         }),
+        released: Condvar::new(),
+        next_connection: AtomicU64::new(1),
         authkey,
         connections: AtomicUsize::new(0),
     });
@@ -65,7 +80,9 @@ pub(crate) fn serve(listener: UnixListener, authkey: Vec<u8>) {
         let spawned = std::thread::Builder::new()
             .name("multiproc-manager-conn".into())
             .spawn(move || {
-                server.connection(stream);
+                let connection = server.next_connection.fetch_add(1, Ordering::SeqCst);
+                server.connection(connection, stream);
+                server.release_all(connection);
                 server.connections.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -76,7 +93,29 @@ pub(crate) fn serve(listener: UnixListener, authkey: Vec<u8>) {
 }
 
 impl Server {
-    fn connection(&self, stream: UnixStream) {
+    /// Releases the locks `connection` held, marking their holder dead, and wakes the waiters.
+    fn release_all(&self, connection: u64) {
+        let mut table = self.lock_table();
+        let mut released = false;
+        for object in table.objects.values_mut() {
+            if let Object::Lock(lock) = object
+                && lock.owner == Some(connection)
+            {
+                lock.owner = None;
+                lock.owner_died = true;
+                released = true;
+            }
+        }
+        if released {
+            self.released.notify_all();
+        }
+    }
+
+    fn lock_table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn connection(&self, connection: u64, stream: UnixStream) {
         // Same user only, whatever key the peer holds.
         match sys::peer_uid(stream.as_fd()) {
             Ok(uid) if uid == sys::own_uid() => {}
@@ -108,7 +147,7 @@ impl Server {
                     let _ = reply(&mut writer, request.id, Ok(Value::Nil));
                     std::process::exit(0);
                 }
-                Ok(request) => (request.id, self.run(request)),
+                Ok(request) => (request.id, self.run(connection, request)),
                 Err(error) => (0, Err(error)),
             };
             if reply(&mut writer, id, result).is_err() {
@@ -117,12 +156,28 @@ impl Server {
         }
     }
 
-    fn run(&self, request: Request) -> Result<Value, WireError> {
+    fn run(&self, connection: u64, request: Request) -> Result<Value, WireError> {
         let Request {
             op, object, args, ..
         } = request;
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let mut table = self.lock_table();
         match op.as_str() {
+            "lock" => Ok(Value::from(
+                table.insert(Object::Lock(LockState::default())),
+            )),
+            "lock.acquire" => self.acquire(table, connection, object, &args),
+            "lock.release" => {
+                let lock = lock_of(&mut table, object)?;
+                if lock.owner != Some(connection) {
+                    return Err(WireError::new(
+                        "NotOwner",
+                        "the lock is not held by this connection",
+                    ));
+                }
+                lock.owner = None;
+                self.released.notify_all();
+                Ok(Value::Nil)
+            }
             "ping" => Ok(Value::from("pong")),
             "dict" => Ok(Value::from(table.insert(Object::Dict(HashMap::new())))),
             "dict_named" => {
@@ -134,16 +189,80 @@ impl Server {
                 table.names.insert(name, id);
                 Ok(Value::from(id))
             }
-            _ => {
-                let Some(Object::Dict(dict)) = table.objects.get_mut(&object) else {
-                    return Err(WireError::new(
-                        "UnknownObject",
-                        format!("no object {object}"),
-                    ));
-                };
-                dict_op(dict, &op, args)
-            }
+            _ => match table.objects.get_mut(&object) {
+                Some(Object::Dict(dict)) => dict_op(dict, &op, args),
+                Some(Object::Lock(_)) => Err(WireError::new(
+                    "NotExposed",
+                    format!("no operation {op} on a lock"),
+                )),
+                None => Err(unknown(object)),
+            },
         }
+    }
+}
+
+impl Server {
+    /// `lock.acquire [timeout_ms or nil]`: waits (without the table) until the lock is free or
+    /// the timeout passes. Gives `"acquired"`, `"owner_died"` (acquired from a holder whose
+    /// connection ended) or `"timeout"`.
+    fn acquire(
+        &self,
+        mut table: MutexGuard<'_, Table>,
+        connection: u64,
+        object: u64,
+        args: &[Value],
+    ) -> Result<Value, WireError> {
+        let deadline = match args.first() {
+            None | Some(Value::Nil) => None,
+            Some(ms) => Some(
+                Instant::now()
+                    + Duration::from_millis(ms.as_u64().ok_or_else(|| {
+                        WireError::new("BadArguments", "the timeout is milliseconds")
+                    })?),
+            ),
+        };
+        loop {
+            let lock = lock_of(&mut table, object)?;
+            if lock.owner == Some(connection) {
+                return Err(WireError::new(
+                    "WouldDeadlock",
+                    "this connection already holds the lock",
+                ));
+            }
+            if lock.owner.is_none() {
+                lock.owner = Some(connection);
+                let died = std::mem::take(&mut lock.owner_died);
+                return Ok(Value::from(if died { "owner_died" } else { "acquired" }));
+            }
+            table = match deadline {
+                None => self.released.wait(table).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(Value::from("timeout"));
+                    }
+                    self.released
+                        .wait_timeout(table, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+fn unknown(object: u64) -> WireError {
+    WireError::new("UnknownObject", format!("no object {object}"))
+}
+
+fn lock_of(table: &mut Table, object: u64) -> Result<&mut LockState, WireError> {
+    match table.objects.get_mut(&object) {
+        Some(Object::Lock(lock)) => Ok(lock),
+        Some(_) => Err(WireError::new(
+            "NotExposed",
+            format!("object {object} is not a lock"),
+        )),
+        None => Err(unknown(object)),
     }
 }
 
