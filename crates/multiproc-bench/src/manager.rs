@@ -1,7 +1,8 @@
 //! The twins of `bench_manager_dict.py` and of the manager part of `bench_extras.py`: a
 //! manager-hosted dict, 20k set + get pairs from this process, then from 2 client processes at
 //! once (aggregate, timed from their release to the last one's end); the time to start a
-//! manager until it answers; 10k acquire + release of a manager lock; and the `_batched` variants, where one `update` and one
+//! manager until it answers; 10k put + get on a manager queue and 10k acquire + release of a
+//! manager lock; and the `_batched` variants, where one `update` and one
 //! `get_many` carry 100 pairs each.
 
 use std::time::Instant;
@@ -74,6 +75,18 @@ pub(crate) fn run() -> multiproc::Result<()> {
     crate::result(
         "manager_dict_2clients_aggregate_setget_pairs_per_s",
         2.0 * N as f64 / wall,
+        "pairs/s",
+    );
+
+    let queue = manager.queue::<u64>()?;
+    let t0 = Instant::now();
+    for i in 0..u64::from(LOCK_PAIRS) {
+        queue.put(&i)?;
+        queue.get()?;
+    }
+    crate::result(
+        "manager_queue_put_get_pairs_per_s",
+        f64::from(LOCK_PAIRS) / t0.elapsed().as_secs_f64(),
         "pairs/s",
     );
 

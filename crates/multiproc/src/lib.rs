@@ -83,7 +83,9 @@ pub use channel::{
     SimpleQueue, TaskDoneError, pipe,
 };
 pub use error::{Error, Result};
-pub use manager::{DEFAULT_MAX_FRAME, DictProxy, LockProxy, LockProxyGuard, Manager, ManagerError};
+pub use manager::{
+    DEFAULT_MAX_FRAME, DictProxy, LockProxy, LockProxyGuard, Manager, ManagerError, QueueProxy,
+};
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{
     Builder, CurrentProcess, ExitStatus, JoinError, Process, SpawnError, StartMethod,

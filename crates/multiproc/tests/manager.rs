@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{DEADLINE, sigkill};
 use hmac::{Hmac, Mac};
-use multiproc::{ConnectError, DictProxy, LockProxy, Manager, ManagerError, Process};
+use multiproc::{ConnectError, DictProxy, LockProxy, Manager, ManagerError, Process, QueueProxy};
 use sha2::Sha256;
 
 fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
@@ -308,4 +308,33 @@ fn a_dead_holders_manager_lock_is_released_and_the_waiter_told() {
     // Released again by the waiter: a clean take now.
     let guard = lock.acquire_timeout(DEADLINE).unwrap().expect("free");
     assert!(!guard.owner_died());
+}
+
+#[test]
+fn a_manager_queue_carries_items_between_processes_with_bounds_and_timeouts() {
+    let manager = Manager::start().unwrap();
+    let q = manager.queue::<String>().unwrap();
+    let producer = Process::spawn(q.clone(), |q: QueueProxy<String>| {
+        for i in 0..50 {
+            q.put(&format!("item {i}")).unwrap();
+        }
+    })
+    .unwrap();
+    for i in 0..50 {
+        assert_eq!(q.get().unwrap(), format!("item {i}"));
+    }
+    join(producer);
+    assert!(q.is_empty().unwrap());
+    let started = Instant::now();
+    assert_eq!(q.get_timeout(Duration::from_millis(50)).unwrap(), None);
+    assert!(started.elapsed() >= Duration::from_millis(50));
+
+    let bounded = manager.queue_bounded::<u32>(1).unwrap();
+    bounded.put(&1).unwrap();
+    assert!(!bounded.put_timeout(&2, Duration::from_millis(50)).unwrap());
+    // A getter in another process makes room.
+    let getter = Process::spawn(bounded.clone(), |q: QueueProxy<u32>| q.get().unwrap()).unwrap();
+    assert!(bounded.put_timeout(&2, DEADLINE).unwrap());
+    assert_eq!(join(getter), 1);
+    assert_eq!(bounded.len().unwrap(), 1);
 }

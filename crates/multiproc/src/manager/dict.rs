@@ -21,11 +21,11 @@ pub struct DictProxy<K, V> {
     _types: PhantomData<Entries<K, V>>,
 }
 
-fn to_value<T: Serialize>(value: &T) -> Result<Value, ManagerError> {
+pub(crate) fn to_value<T: Serialize>(value: &T) -> Result<Value, ManagerError> {
     rmpv::ext::to_value(value).map_err(|e| ManagerError::Value(e.to_string()))
 }
 
-fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ManagerError> {
+pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ManagerError> {
     rmpv::ext::from_value(value).map_err(|e| ManagerError::Value(e.to_string()))
 }
 

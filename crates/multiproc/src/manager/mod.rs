@@ -10,13 +10,14 @@
 //! `docs/manager-protocol.md`). A proxy is the object's id and the manager's address and key; a
 //! copy sent to another process connects again by itself.
 //!
-//! So far: dicts and locks. Lists, namespaces, values, queues, locks, watching, nesting, user types and
+//! So far: dicts, locks and queues. Lists, namespaces, values, queues, locks, watching, nesting, user types and
 //! TCP are to come (issue 5).
 
 mod dict;
 mod error;
 mod frame;
 mod lock;
+mod queue;
 mod server;
 mod wire;
 
@@ -24,6 +25,9 @@ pub use dict::DictProxy;
 pub use error::ManagerError;
 pub use frame::DEFAULT_MAX_FRAME;
 pub use lock::{LockProxy, LockProxyGuard};
+pub use queue::QueueProxy;
+
+use dict::{from_value, to_value};
 
 use std::fmt;
 use std::io::{BufReader, Write};
@@ -142,6 +146,22 @@ impl Manager {
         let id = object_id(&self.client.call("lock", 0, Vec::new())?)?;
         let (client, object) = ProxyWire::of(&self.client, id).connect()?;
         Ok(LockProxy::new(client, object))
+    }
+
+    /// A new queue with no limit on its items. Its handle has a connection of its own.
+    pub fn queue<T>(&self) -> Result<QueueProxy<T>, ManagerError> {
+        self.new_queue(0)
+    }
+
+    /// A new queue holding at most `max_items` items.
+    pub fn queue_bounded<T>(&self, max_items: usize) -> Result<QueueProxy<T>, ManagerError> {
+        self.new_queue(max_items.max(1))
+    }
+
+    fn new_queue<T>(&self, max_items: usize) -> Result<QueueProxy<T>, ManagerError> {
+        let id = self.client.call("queue", 0, vec![Value::from(max_items)])?;
+        let (client, object) = ProxyWire::of(&self.client, object_id(&id)?).connect()?;
+        Ok(QueueProxy::new(client, object))
     }
 
     /// Stops the server (when this handle started it, dropping it does the same).

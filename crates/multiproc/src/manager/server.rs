@@ -32,6 +32,13 @@ enum Object {
     /// Keys are the MessagePack encoding of the key value.
     Dict(HashMap<Vec<u8>, (Value, Value)>),
     Lock(LockState),
+    Queue(QueueState),
+}
+
+struct QueueState {
+    items: std::collections::VecDeque<Value>,
+    /// 0: no limit.
+    max_items: usize,
 }
 
 /// A lock belongs to the connection that took it. When that connection ends (its process died,
@@ -51,8 +58,8 @@ struct Table {
 
 struct Server {
     table: Mutex<Table>,
-    /// Notified when a lock is released.
-    released: Condvar,
+    /// Notified when a lock is released or a queue gets an item or room.
+    changed: Condvar,
     next_connection: AtomicU64,
     authkey: Vec<u8>,
     connections: AtomicUsize,
@@ -65,7 +72,7 @@ pub(crate) fn serve(listener: UnixListener, authkey: Vec<u8>) {
             next: 1,
             ..Table::default()
         }),
-        released: Condvar::new(),
+        changed: Condvar::new(),
         next_connection: AtomicU64::new(1),
         authkey,
         connections: AtomicUsize::new(0),
@@ -107,7 +114,7 @@ impl Server {
             }
         }
         if released {
-            self.released.notify_all();
+            self.changed.notify_all();
         }
     }
 
@@ -165,6 +172,30 @@ impl Server {
             "lock" => Ok(Value::from(
                 table.insert(Object::Lock(LockState::default())),
             )),
+            "queue" => {
+                let max_items = args.first().and_then(Value::as_u64).unwrap_or(0) as usize;
+                Ok(Value::from(table.insert(Object::Queue(QueueState {
+                    items: std::collections::VecDeque::new(),
+                    max_items,
+                }))))
+            }
+            "queue.put" => {
+                let item = arg(&args, 0)?.clone();
+                let deadline = deadline_arg(&args, 1)?;
+                self.wait_queue(table, object, deadline, |queue| {
+                    (queue.max_items == 0 || queue.items.len() < queue.max_items).then(|| {
+                        queue.items.push_back(item.clone());
+                        Value::Nil
+                    })
+                })
+            }
+            "queue.get" => {
+                let deadline = deadline_arg(&args, 0)?;
+                self.wait_queue(table, object, deadline, |queue| {
+                    queue.items.pop_front().map(|item| Value::Array(vec![item]))
+                })
+            }
+            "queue.len" => Ok(Value::from(queue_of(&mut table, object)?.items.len())),
             "lock.acquire" => self.acquire(table, connection, object, &args),
             "lock.release" => {
                 let lock = lock_of(&mut table, object)?;
@@ -175,7 +206,7 @@ impl Server {
                     ));
                 }
                 lock.owner = None;
-                self.released.notify_all();
+                self.changed.notify_all();
                 Ok(Value::Nil)
             }
             "ping" => Ok(Value::from("pong")),
@@ -191,9 +222,9 @@ impl Server {
             }
             _ => match table.objects.get_mut(&object) {
                 Some(Object::Dict(dict)) => dict_op(dict, &op, args),
-                Some(Object::Lock(_)) => Err(WireError::new(
+                Some(Object::Lock(_) | Object::Queue(_)) => Err(WireError::new(
                     "NotExposed",
-                    format!("no operation {op} on a lock"),
+                    format!("no operation {op} on this object"),
                 )),
                 None => Err(unknown(object)),
             },
@@ -212,15 +243,7 @@ impl Server {
         object: u64,
         args: &[Value],
     ) -> Result<Value, WireError> {
-        let deadline = match args.first() {
-            None | Some(Value::Nil) => None,
-            Some(ms) => Some(
-                Instant::now()
-                    + Duration::from_millis(ms.as_u64().ok_or_else(|| {
-                        WireError::new("BadArguments", "the timeout is milliseconds")
-                    })?),
-            ),
-        };
+        let deadline = deadline_arg(args, 0)?;
         loop {
             let lock = lock_of(&mut table, object)?;
             if lock.owner == Some(connection) {
@@ -235,19 +258,75 @@ impl Server {
                 return Ok(Value::from(if died { "owner_died" } else { "acquired" }));
             }
             table = match deadline {
-                None => self.released.wait(table).unwrap_or_else(|e| e.into_inner()),
+                None => self.changed.wait(table).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Ok(Value::from("timeout"));
                     }
-                    self.released
+                    self.changed
                         .wait_timeout(table, left)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
             };
         }
+    }
+}
+
+impl Server {
+    /// Runs `step` on queue `object` until it gives a value (then wakes the others), or the
+    /// deadline passes (`"timeout"`), waiting without the table in between.
+    fn wait_queue(
+        &self,
+        mut table: MutexGuard<'_, Table>,
+        object: u64,
+        deadline: Option<Instant>,
+        mut step: impl FnMut(&mut QueueState) -> Option<Value>,
+    ) -> Result<Value, WireError> {
+        loop {
+            if let Some(value) = step(queue_of(&mut table, object)?) {
+                self.changed.notify_all();
+                return Ok(value);
+            }
+            table = match deadline {
+                None => self.changed.wait(table).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(Value::from("timeout"));
+                    }
+                    self.changed
+                        .wait_timeout(table, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// Argument `index` as a deadline: milliseconds from now, or nil for none.
+fn deadline_arg(args: &[Value], index: usize) -> Result<Option<Instant>, WireError> {
+    match args.get(index) {
+        None | Some(Value::Nil) => Ok(None),
+        Some(ms) => Ok(Some(
+            Instant::now()
+                + Duration::from_millis(ms.as_u64().ok_or_else(|| {
+                    WireError::new("BadArguments", "a timeout is in milliseconds")
+                })?),
+        )),
+    }
+}
+
+fn queue_of(table: &mut Table, object: u64) -> Result<&mut QueueState, WireError> {
+    match table.objects.get_mut(&object) {
+        Some(Object::Queue(queue)) => Ok(queue),
+        Some(_) => Err(WireError::new(
+            "NotExposed",
+            format!("object {object} is not a queue"),
+        )),
+        None => Err(unknown(object)),
     }
 }
 

@@ -1,0 +1,124 @@
+//! [`QueueProxy`]: a queue that lives in the manager.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmpv::Value;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{Client, ManagerError, ProxyWire, from_value, to_value};
+
+/// A queue that lives in a [`Manager`](super::Manager): any process holding a handle may put and
+/// get. Each handle has a connection of its own, so a `get` that waits holds up nothing else.
+/// Unlike [`Queue`](crate::Queue), it reaches processes on other machines (later: TCP) and
+/// needs no shared memory, at the cost of a round trip per operation.
+pub struct QueueProxy<T> {
+    client: Arc<Client>,
+    object: u64,
+    _items: PhantomData<fn(T) -> T>,
+}
+
+fn timeout_ms(timeout: Option<Duration>) -> Value {
+    timeout.map_or(Value::Nil, |t| Value::from(t.as_millis() as u64))
+}
+
+impl<T> QueueProxy<T> {
+    pub(crate) fn new(client: Arc<Client>, object: u64) -> Self {
+        QueueProxy {
+            client,
+            object,
+            _items: PhantomData,
+        }
+    }
+
+    /// The number of items now. Python: `qsize()`.
+    #[doc(alias = "qsize")]
+    pub fn len(&self) -> Result<usize, ManagerError> {
+        from_value(self.client.call("queue.len", self.object, Vec::new())?)
+    }
+
+    /// Whether it holds no item now.
+    pub fn is_empty(&self) -> Result<bool, ManagerError> {
+        Ok(self.len()? == 0)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
+    /// Puts `item`, waiting for room as long as it takes (a bounded queue).
+    pub fn put(&self, item: &T) -> Result<(), ManagerError> {
+        self.put_within(item, None).map(drop)
+    }
+
+    /// Puts `item`, waiting at most `timeout` for room; false if the queue stayed full.
+    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<bool, ManagerError> {
+        self.put_within(item, Some(timeout))
+    }
+
+    fn put_within(&self, item: &T, timeout: Option<Duration>) -> Result<bool, ManagerError> {
+        let answer = self.client.call(
+            "queue.put",
+            self.object,
+            vec![to_value(item)?, timeout_ms(timeout)],
+        )?;
+        Ok(answer.as_str() != Some("timeout"))
+    }
+
+    /// Takes the oldest item, waiting as long as it takes.
+    pub fn get(&self) -> Result<T, ManagerError> {
+        self.get_within(None)?
+            .ok_or_else(|| ManagerError::Protocol("a get without a timeout timed out".into()))
+    }
+
+    /// Takes the oldest item, waiting at most `timeout`; `None` if none came.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Option<T>, ManagerError> {
+        self.get_within(Some(timeout))
+    }
+
+    fn get_within(&self, timeout: Option<Duration>) -> Result<Option<T>, ManagerError> {
+        match self
+            .client
+            .call("queue.get", self.object, vec![timeout_ms(timeout)])?
+        {
+            Value::Array(mut one) if one.len() == 1 => from_value(one.remove(0)).map(Some),
+            answer if answer.as_str() == Some("timeout") => Ok(None),
+            other => Err(ManagerError::Protocol(format!("queue.get gave {other}"))),
+        }
+    }
+}
+
+impl<T> Clone for QueueProxy<T> {
+    /// Another handle to the same queue, with a connection of its own.
+    fn clone(&self) -> Self {
+        let (client, object) = ProxyWire::of(&self.client, self.object)
+            .connect()
+            .unwrap_or_else(|_| (self.client.clone(), self.object));
+        QueueProxy::new(client, object)
+    }
+}
+
+impl<T> fmt::Debug for QueueProxy<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueProxy")
+            .field("manager", &self.client.address)
+            .field("object", &self.object)
+            .finish()
+    }
+}
+
+impl<T> Serialize for QueueProxy<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ProxyWire::of(&self.client, self.object).serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for QueueProxy<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (client, object) = ProxyWire::deserialize(deserializer)?
+            .connect()
+            .map_err(serde::de::Error::custom)?;
+        Ok(QueueProxy::new(client, object))
+    }
+}
