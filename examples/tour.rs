@@ -5,6 +5,8 @@
 
 #[path = "array_child.rs"]
 mod array_child;
+#[path = "dict_list_child.rs"]
+mod dict_list_child;
 #[path = "dict_workers.rs"]
 mod dict_workers;
 #[path = "locked_counter.rs"]
@@ -48,6 +50,12 @@ const SCENARIOS: &[Scenario] = &[
         name: "array_child",
         what: "a child sets an element of a shared array",
         run: array_child::run,
+    },
+    Scenario {
+        number: "S5",
+        name: "dict_list_child",
+        what: "a child fills a manager dict and extends a manager list",
+        run: dict_list_child::run,
     },
     Scenario {
         number: "S6",

@@ -98,6 +98,18 @@ fn check_lost_update(lines: &[&str]) {
     assert_eq!(lines[1], "incr: 20000 of 20000");
 }
 
+/// S5: the extended list, then the two entries.
+fn check_dict_list_child(lines: &[&str]) {
+    assert_eq!(
+        lines,
+        [
+            "[0, 1, 2, 3, 4, 11, 22, 33]",
+            "lang: rust",
+            "name: multiproc"
+        ]
+    );
+}
+
 /// S11: the squares, in order.
 fn check_pool_squares(lines: &[&str]) {
     assert_eq!(lines, ["[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"]);
@@ -150,6 +162,7 @@ const SCENARIOS: &[(&str, &str, Check)] = &[
     ("S1", "dict_workers", check_dict_workers),
     ("S3", "value_child", check_value_child),
     ("S4", "array_child", check_array_child),
+    ("S5", "dict_list_child", check_dict_list_child),
     ("S6", "value_array_negate", check_value_array_negate),
     ("S9", "three_workers", check_three_workers),
     ("S10", "locked_counter", check_locked_counter),

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use common::{DEADLINE, sigkill};
 use hmac::{Hmac, Mac};
-use multiproc::{ConnectError, DictProxy, LockProxy, Manager, ManagerError, Process, QueueProxy};
+use multiproc::{
+    ConnectError, DictProxy, ListProxy, LockProxy, Manager, ManagerError, Process, QueueProxy,
+    ValueProxy,
+};
 use sha2::Sha256;
 
 fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
@@ -337,4 +340,41 @@ fn a_manager_queue_carries_items_between_processes_with_bounds_and_timeouts() {
     assert!(bounded.put_timeout(&2, DEADLINE).unwrap());
     assert_eq!(join(getter), 1);
     assert_eq!(bounded.len().unwrap(), 1);
+}
+
+#[test]
+fn a_list_and_a_value_are_shared_with_children() {
+    let manager = Manager::start().unwrap();
+    let list = manager.list(&[1i64, 2, 3]).unwrap();
+    let total = manager.value(&0i64).unwrap();
+    join(
+        Process::spawn(
+            (list.clone(), total.clone()),
+            |(list, total): (ListProxy<i64>, ValueProxy<i64>)| {
+                list.append(&4).unwrap();
+                list.extend(&[5, 6]).unwrap();
+                list.set(0, &10).unwrap();
+                for item in list.to_vec().unwrap() {
+                    total.incr(item).unwrap();
+                }
+            },
+        )
+        .unwrap(),
+    );
+    assert_eq!(list.to_vec().unwrap(), [10, 2, 3, 4, 5, 6]);
+    assert_eq!(total.get().unwrap(), 30);
+    assert_eq!(list.get(1).unwrap(), 2);
+    assert!(matches!(
+        list.get(99),
+        Err(ManagerError::Remote { code, .. }) if code == "IndexOutOfRange"
+    ));
+    assert_eq!(list.incr(2, 100i64).unwrap(), 103);
+    list.insert(0, &-1).unwrap();
+    assert_eq!(list.remove(0).unwrap(), -1);
+    assert_eq!(list.pop().unwrap(), Some(6));
+    assert_eq!(list.len().unwrap(), 5);
+    assert!(total.compare_and_swap(&30, &31).unwrap());
+    assert!(!total.compare_and_swap(&30, &32).unwrap());
+    total.set(&7).unwrap();
+    assert_eq!(total.get().unwrap(), 7);
 }

@@ -2,22 +2,23 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use rmpv::Value;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use super::{Client, ManagerError, ProxyWire};
+use super::{Handle, ManagerError};
 
 /// Marks the key and value types without owning any (and keeps the proxy `Send` and `Sync`).
 type Entries<K, V> = fn(K, V) -> (K, V);
 
 /// A dict that lives in a [`Manager`](super::Manager): every method is one round trip, and runs
 /// atomically on the server. Clones, and copies passed to other processes, are the same dict.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct DictProxy<K, V> {
-    client: Arc<Client>,
-    object: u64,
+    handle: Handle,
+    #[serde(skip)]
     _types: PhantomData<Entries<K, V>>,
 }
 
@@ -30,7 +31,7 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, Manager
 }
 
 /// A present value comes as `[value]`, an absent one as nil.
-fn optional<T: DeserializeOwned>(value: Value) -> Result<Option<T>, ManagerError> {
+pub(crate) fn optional<T: DeserializeOwned>(value: Value) -> Result<Option<T>, ManagerError> {
     match value {
         Value::Nil => Ok(None),
         Value::Array(mut one) if one.len() == 1 => from_value(one.remove(0)).map(Some),
@@ -41,16 +42,15 @@ fn optional<T: DeserializeOwned>(value: Value) -> Result<Option<T>, ManagerError
 }
 
 impl<K, V> DictProxy<K, V> {
-    pub(crate) fn new(client: Arc<Client>, object: u64) -> Self {
+    pub(crate) fn new(handle: Handle) -> Self {
         DictProxy {
-            client,
-            object,
+            handle,
             _types: PhantomData,
         }
     }
 
     fn call(&self, op: &str, args: Vec<Value>) -> Result<Value, ManagerError> {
-        self.client.call(op, self.object, args)
+        self.handle.call(op, args)
     }
 
     /// The number of entries.
@@ -169,30 +169,12 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
 
 impl<K, V> Clone for DictProxy<K, V> {
     fn clone(&self) -> Self {
-        DictProxy::new(self.client.clone(), self.object)
+        DictProxy::new(self.handle.share())
     }
 }
 
 impl<K, V> fmt::Debug for DictProxy<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DictProxy")
-            .field("manager", &self.client.address)
-            .field("object", &self.object)
-            .finish()
-    }
-}
-
-impl<K, V> Serialize for DictProxy<K, V> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        ProxyWire::of(&self.client, self.object).serialize(serializer)
-    }
-}
-
-impl<'de, K, V> Deserialize<'de> for DictProxy<K, V> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (client, object) = ProxyWire::deserialize(deserializer)?
-            .connect()
-            .map_err(serde::de::Error::custom)?;
-        Ok(DictProxy::new(client, object))
+        self.handle.debug("DictProxy", f)
     }
 }

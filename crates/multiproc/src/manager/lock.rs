@@ -1,21 +1,20 @@
 //! [`LockProxy`]: a lock that lives in the manager, owned by the connection that took it.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rmpv::Value;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use super::{Client, ManagerError, ProxyWire};
+use super::{Handle, ManagerError};
 
 /// A lock that lives in a [`Manager`](super::Manager). Each handle has a connection of its own
 /// (so a holder's release never waits behind another thread's acquire), and a taken lock
 /// belongs to that connection: if its process dies, the manager releases the lock and tells the
 /// next taker ([`LockProxyGuard::owner_died`]). Python's manager lock stays taken forever.
+#[derive(Serialize, Deserialize)]
 pub struct LockProxy {
-    client: Arc<Client>,
-    object: u64,
+    handle: Handle,
 }
 
 /// A taken [`LockProxy`]; dropping it releases the lock.
@@ -26,8 +25,8 @@ pub struct LockProxyGuard<'a> {
 }
 
 impl LockProxy {
-    pub(crate) fn new(client: Arc<Client>, object: u64) -> Self {
-        LockProxy { client, object }
+    pub(crate) fn new(handle: Handle) -> Self {
+        LockProxy { handle }
     }
 
     /// Takes the lock, waiting as long as it takes.
@@ -51,9 +50,7 @@ impl LockProxy {
     }
 
     fn take(&self, timeout_ms: Value) -> Result<Option<LockProxyGuard<'_>>, ManagerError> {
-        let answer = self
-            .client
-            .call("lock.acquire", self.object, vec![timeout_ms])?;
+        let answer = self.handle.call("lock.acquire", vec![timeout_ms])?;
         let owner_died = match answer.as_str() {
             Some("acquired") => false,
             Some("owner_died") => true,
@@ -82,43 +79,19 @@ impl LockProxyGuard<'_> {
 impl Drop for LockProxyGuard<'_> {
     fn drop(&mut self) {
         // If the manager is gone, so is the lock.
-        let _ = self
-            .lock
-            .client
-            .call("lock.release", self.lock.object, Vec::new());
+        let _ = self.lock.handle.call("lock.release", Vec::new());
     }
 }
 
 impl Clone for LockProxy {
     /// Another handle to the same lock, with a connection of its own.
     fn clone(&self) -> Self {
-        let (client, object) = ProxyWire::of(&self.client, self.object)
-            .connect()
-            .unwrap_or_else(|_| (self.client.clone(), self.object));
-        LockProxy { client, object }
+        LockProxy::new(self.handle.reconnect_or_share())
     }
 }
 
 impl fmt::Debug for LockProxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LockProxy")
-            .field("manager", &self.client.address)
-            .field("object", &self.object)
-            .finish()
-    }
-}
-
-impl Serialize for LockProxy {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        ProxyWire::of(&self.client, self.object).serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for LockProxy {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (client, object) = ProxyWire::deserialize(deserializer)?
-            .connect()
-            .map_err(serde::de::Error::custom)?;
-        Ok(LockProxy::new(client, object))
+        self.handle.debug("LockProxy", f)
     }
 }

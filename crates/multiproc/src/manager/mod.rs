@@ -10,12 +10,14 @@
 //! `docs/manager-protocol.md`). A proxy is the object's id and the manager's address and key; a
 //! copy sent to another process connects again by itself.
 //!
-//! So far: dicts, locks and queues. Lists, namespaces, values, queues, locks, watching, nesting, user types and
+//! So far: dicts, lists, values, locks and queues. Lists, namespaces, values, queues, locks, watching, nesting, user types and
 //! TCP are to come (issue 5).
 
 mod dict;
 mod error;
 mod frame;
+mod handle;
+mod list;
 mod lock;
 mod queue;
 mod server;
@@ -24,10 +26,12 @@ mod wire;
 pub use dict::DictProxy;
 pub use error::ManagerError;
 pub use frame::DEFAULT_MAX_FRAME;
+pub use list::{ListProxy, ValueProxy};
 pub use lock::{LockProxy, LockProxyGuard};
 pub use queue::QueueProxy;
 
 use dict::{from_value, to_value};
+use handle::Handle;
 
 use std::fmt;
 use std::io::{BufReader, Write};
@@ -130,22 +134,22 @@ impl Manager {
 
     /// A new, empty shared dict.
     pub fn dict<K, V>(&self) -> Result<DictProxy<K, V>, ManagerError> {
-        let id = self.client.call("dict", 0, Vec::new())?;
-        Ok(DictProxy::new(self.client.clone(), object_id(&id)?))
+        Ok(DictProxy::new(self.create("dict", Vec::new())?))
     }
 
     /// The shared dict named `name`: created empty by the first caller, the same one for every
     /// later caller, whatever process it is in.
     pub fn dict_named<K, V>(&self, name: &str) -> Result<DictProxy<K, V>, ManagerError> {
-        let id = self.client.call("dict_named", 0, vec![Value::from(name)])?;
-        Ok(DictProxy::new(self.client.clone(), object_id(&id)?))
+        Ok(DictProxy::new(
+            self.create("dict_named", vec![Value::from(name)])?,
+        ))
     }
 
     /// A new lock. Its handle has a connection of its own (see [`LockProxy`]).
     pub fn lock(&self) -> Result<LockProxy, ManagerError> {
-        let id = object_id(&self.client.call("lock", 0, Vec::new())?)?;
-        let (client, object) = ProxyWire::of(&self.client, id).connect()?;
-        Ok(LockProxy::new(client, object))
+        Ok(LockProxy::new(
+            self.create("lock", Vec::new())?.reconnect()?,
+        ))
     }
 
     /// A new queue with no limit on its items. Its handle has a connection of its own.
@@ -159,9 +163,30 @@ impl Manager {
     }
 
     fn new_queue<T>(&self, max_items: usize) -> Result<QueueProxy<T>, ManagerError> {
-        let id = self.client.call("queue", 0, vec![Value::from(max_items)])?;
-        let (client, object) = ProxyWire::of(&self.client, object_id(&id)?).connect()?;
-        Ok(QueueProxy::new(client, object))
+        Ok(QueueProxy::new(
+            self.create("queue", vec![Value::from(max_items)])?
+                .reconnect()?,
+        ))
+    }
+
+    /// A new shared list holding `items`.
+    pub fn list<T: Serialize>(&self, items: &[T]) -> Result<ListProxy<T>, ManagerError> {
+        Ok(ListProxy::new(
+            self.create("list", vec![to_value(&items)?])?,
+        ))
+    }
+
+    /// A new shared value holding `value`.
+    pub fn value<T: Serialize>(&self, value: &T) -> Result<ValueProxy<T>, ManagerError> {
+        Ok(ValueProxy::new(
+            self.create("value", vec![to_value(value)?])?,
+        ))
+    }
+
+    /// Creates an object with `op`; its handle on this manager's connection.
+    fn create(&self, op: &str, args: Vec<Value>) -> Result<Handle, ManagerError> {
+        let id = object_id(&self.client.call(op, 0, args)?)?;
+        Ok(Handle::new(self.client.clone(), id))
     }
 
     /// Stops the server (when this handle started it, dropping it does the same).
@@ -308,33 +333,5 @@ impl Client {
             code: e.code,
             message: e.message,
         })
-    }
-}
-
-/// How a proxy travels: the manager's address and key, and the object's id. The key travels
-/// only where process arguments and messages do: private channels.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct ProxyWire {
-    address: PathBuf,
-    #[serde(with = "serde_bytes")]
-    authkey: Vec<u8>,
-    object: u64,
-}
-
-impl ProxyWire {
-    pub(crate) fn of(client: &Client, object: u64) -> ProxyWire {
-        ProxyWire {
-            address: client.address.clone(),
-            authkey: client.authkey.clone(),
-            object,
-        }
-    }
-
-    /// Connects again, in the receiving process.
-    pub(crate) fn connect(self) -> Result<(Arc<Client>, u64), ManagerError> {
-        Ok((
-            Arc::new(Client::connect(&self.address, &self.authkey)?),
-            self.object,
-        ))
     }
 }

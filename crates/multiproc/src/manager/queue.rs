@@ -2,22 +2,23 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rmpv::Value;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use super::{Client, ManagerError, ProxyWire, from_value, to_value};
+use super::{Handle, ManagerError, from_value, to_value};
 
 /// A queue that lives in a [`Manager`](super::Manager): any process holding a handle may put and
 /// get. Each handle has a connection of its own, so a `get` that waits holds up nothing else.
 /// Unlike [`Queue`](crate::Queue), it reaches processes on other machines (later: TCP) and
 /// needs no shared memory, at the cost of a round trip per operation.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct QueueProxy<T> {
-    client: Arc<Client>,
-    object: u64,
+    handle: Handle,
+    #[serde(skip)]
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -26,10 +27,9 @@ fn timeout_ms(timeout: Option<Duration>) -> Value {
 }
 
 impl<T> QueueProxy<T> {
-    pub(crate) fn new(client: Arc<Client>, object: u64) -> Self {
+    pub(crate) fn new(handle: Handle) -> Self {
         QueueProxy {
-            client,
-            object,
+            handle,
             _items: PhantomData,
         }
     }
@@ -37,7 +37,7 @@ impl<T> QueueProxy<T> {
     /// The number of items now. Python: `qsize()`.
     #[doc(alias = "qsize")]
     pub fn len(&self) -> Result<usize, ManagerError> {
-        from_value(self.client.call("queue.len", self.object, Vec::new())?)
+        from_value(self.handle.call("queue.len", Vec::new())?)
     }
 
     /// Whether it holds no item now.
@@ -58,11 +58,9 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     }
 
     fn put_within(&self, item: &T, timeout: Option<Duration>) -> Result<bool, ManagerError> {
-        let answer = self.client.call(
-            "queue.put",
-            self.object,
-            vec![to_value(item)?, timeout_ms(timeout)],
-        )?;
+        let answer = self
+            .handle
+            .call("queue.put", vec![to_value(item)?, timeout_ms(timeout)])?;
         Ok(answer.as_str() != Some("timeout"))
     }
 
@@ -78,10 +76,7 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     }
 
     fn get_within(&self, timeout: Option<Duration>) -> Result<Option<T>, ManagerError> {
-        match self
-            .client
-            .call("queue.get", self.object, vec![timeout_ms(timeout)])?
-        {
+        match self.handle.call("queue.get", vec![timeout_ms(timeout)])? {
             Value::Array(mut one) if one.len() == 1 => from_value(one.remove(0)).map(Some),
             answer if answer.as_str() == Some("timeout") => Ok(None),
             other => Err(ManagerError::Protocol(format!("queue.get gave {other}"))),
@@ -92,33 +87,12 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
 impl<T> Clone for QueueProxy<T> {
     /// Another handle to the same queue, with a connection of its own.
     fn clone(&self) -> Self {
-        let (client, object) = ProxyWire::of(&self.client, self.object)
-            .connect()
-            .unwrap_or_else(|_| (self.client.clone(), self.object));
-        QueueProxy::new(client, object)
+        QueueProxy::new(self.handle.reconnect_or_share())
     }
 }
 
 impl<T> fmt::Debug for QueueProxy<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueProxy")
-            .field("manager", &self.client.address)
-            .field("object", &self.object)
-            .finish()
-    }
-}
-
-impl<T> Serialize for QueueProxy<T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        ProxyWire::of(&self.client, self.object).serialize(serializer)
-    }
-}
-
-impl<'de, T> Deserialize<'de> for QueueProxy<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (client, object) = ProxyWire::deserialize(deserializer)?
-            .connect()
-            .map_err(serde::de::Error::custom)?;
-        Ok(QueueProxy::new(client, object))
+        self.handle.debug("QueueProxy", f)
     }
 }

@@ -33,6 +33,8 @@ enum Object {
     Dict(HashMap<Vec<u8>, (Value, Value)>),
     Lock(LockState),
     Queue(QueueState),
+    List(Vec<Value>),
+    Value(Value),
 }
 
 struct QueueState {
@@ -211,6 +213,18 @@ impl Server {
             }
             "ping" => Ok(Value::from("pong")),
             "dict" => Ok(Value::from(table.insert(Object::Dict(HashMap::new())))),
+            "list" => {
+                let items = match args.first() {
+                    None | Some(Value::Nil) => Vec::new(),
+                    Some(Value::Array(items)) => items.clone(),
+                    Some(_) => return Err(WireError::new("BadArguments", "list takes [items]")),
+                };
+                Ok(Value::from(table.insert(Object::List(items))))
+            }
+            "value" => {
+                let value = arg(&args, 0)?.clone();
+                Ok(Value::from(table.insert(Object::Value(value))))
+            }
             "dict_named" => {
                 let name = string_arg(&args, 0)?;
                 if let Some(&id) = table.names.get(&name) {
@@ -222,6 +236,8 @@ impl Server {
             }
             _ => match table.objects.get_mut(&object) {
                 Some(Object::Dict(dict)) => dict_op(dict, &op, args),
+                Some(Object::List(list)) => list_op(list, &op, args),
+                Some(Object::Value(value)) => value_op(value, &op, args),
                 Some(Object::Lock(_) | Object::Queue(_)) => Err(WireError::new(
                     "NotExposed",
                     format!("no operation {op} on this object"),
@@ -482,6 +498,92 @@ fn dict_op(
         _ => Err(WireError::new(
             "NotExposed",
             format!("no operation {op} on a dict"),
+        )),
+    }
+}
+
+fn index_arg(args: &[Value], index: usize, len: usize) -> Result<usize, WireError> {
+    let i = arg(args, index)?
+        .as_u64()
+        .ok_or_else(|| WireError::new("BadArguments", "an index is an unsigned integer"))?;
+    usize::try_from(i).ok().filter(|&i| i < len).ok_or_else(|| {
+        WireError::new(
+            "IndexOutOfRange",
+            format!("index {i} out of range for length {len}"),
+        )
+    })
+}
+
+fn list_op(list: &mut Vec<Value>, op: &str, args: Vec<Value>) -> Result<Value, WireError> {
+    match op {
+        "list.len" => Ok(Value::from(list.len())),
+        "list.all" => Ok(Value::Array(list.clone())),
+        "list.get" => Ok(list[index_arg(&args, 0, list.len())?].clone()),
+        "list.set" => {
+            let i = index_arg(&args, 0, list.len())?;
+            list[i] = arg(&args, 1)?.clone();
+            Ok(Value::Nil)
+        }
+        "list.append" => {
+            list.push(arg(&args, 0)?.clone());
+            Ok(Value::Nil)
+        }
+        "list.extend" => {
+            let Value::Array(items) = arg(&args, 0)? else {
+                return Err(WireError::new("BadArguments", "extend takes [items]"));
+            };
+            list.extend(items.iter().cloned());
+            Ok(Value::Nil)
+        }
+        "list.insert" => {
+            let i = arg(&args, 0)?
+                .as_u64()
+                .map(|i| (i as usize).min(list.len()))
+                .ok_or_else(|| WireError::new("BadArguments", "an index is an unsigned integer"))?;
+            list.insert(i, arg(&args, 1)?.clone());
+            Ok(Value::Nil)
+        }
+        "list.pop" => Ok(list
+            .pop()
+            .map_or(Value::Nil, |item| Value::Array(vec![item]))),
+        "list.remove" => {
+            let i = index_arg(&args, 0, list.len())?;
+            Ok(list.remove(i))
+        }
+        "list.incr" => {
+            let i = index_arg(&args, 0, list.len())?;
+            let sum = add(&list[i], arg(&args, 1)?)?;
+            list[i] = sum.clone();
+            Ok(sum)
+        }
+        _ => Err(WireError::new(
+            "NotExposed",
+            format!("no operation {op} on a list"),
+        )),
+    }
+}
+
+fn value_op(value: &mut Value, op: &str, args: Vec<Value>) -> Result<Value, WireError> {
+    match op {
+        "value.get" => Ok(value.clone()),
+        "value.set" => {
+            *value = arg(&args, 0)?.clone();
+            Ok(Value::Nil)
+        }
+        "value.incr" => {
+            *value = add(value, arg(&args, 0)?)?;
+            Ok(value.clone())
+        }
+        "value.compare_and_swap" => {
+            let swap = value == arg(&args, 0)?;
+            if swap {
+                *value = arg(&args, 1)?.clone();
+            }
+            Ok(Value::from(swap))
+        }
+        _ => Err(WireError::new(
+            "NotExposed",
+            format!("no operation {op} on a value"),
         )),
     }
 }

@@ -1,0 +1,93 @@
+//! [`Handle`]: what every proxy is, an object id on a manager connection; and how a proxy
+//! travels (the manager's address and key, and the id) and connects again on arrival.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rmpv::Value;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{Client, ManagerError};
+
+/// An object on a manager, and the connection to reach it.
+pub(crate) struct Handle {
+    pub(crate) client: Arc<Client>,
+    pub(crate) object: u64,
+}
+
+impl Handle {
+    pub(crate) fn new(client: Arc<Client>, object: u64) -> Handle {
+        Handle { client, object }
+    }
+
+    /// Runs `op` on the object.
+    pub(crate) fn call(&self, op: &str, args: Vec<Value>) -> Result<Value, ManagerError> {
+        self.client.call(op, self.object, args)
+    }
+
+    /// The same object on a connection of its own (for proxies whose operations wait).
+    pub(crate) fn reconnect(&self) -> Result<Handle, ManagerError> {
+        Wire::of(self).connect()
+    }
+
+    /// [`reconnect`](Self::reconnect), or the same connection if that fails (a later call then
+    /// reports the failure).
+    pub(crate) fn reconnect_or_share(&self) -> Handle {
+        self.reconnect().unwrap_or_else(|_| self.share())
+    }
+
+    /// The same object on the same connection.
+    pub(crate) fn share(&self) -> Handle {
+        Handle::new(self.client.clone(), self.object)
+    }
+
+    pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("manager", &self.client.address)
+            .field("object", &self.object)
+            .finish()
+    }
+}
+
+/// How a proxy travels. The key goes only where process arguments and messages go: private
+/// channels.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    address: PathBuf,
+    #[serde(with = "serde_bytes")]
+    authkey: Vec<u8>,
+    object: u64,
+}
+
+impl Wire {
+    fn of(handle: &Handle) -> Wire {
+        Wire {
+            address: handle.client.address.clone(),
+            authkey: handle.client.authkey.clone(),
+            object: handle.object,
+        }
+    }
+
+    fn connect(self) -> Result<Handle, ManagerError> {
+        Ok(Handle::new(
+            Arc::new(Client::connect(&self.address, &self.authkey)?),
+            self.object,
+        ))
+    }
+}
+
+impl Serialize for Handle {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire::of(self).serialize(serializer)
+    }
+}
+
+/// A proxy arriving in a process connects to its manager again.
+impl<'de> Deserialize<'de> for Handle {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Wire::deserialize(deserializer)?
+            .connect()
+            .map_err(serde::de::Error::custom)
+    }
+}
