@@ -19,6 +19,8 @@ mod pool_squares;
 mod queue_pipe;
 #[path = "three_workers.rs"]
 mod three_workers;
+#[path = "twenty_workers.rs"]
+mod twenty_workers;
 #[path = "value_array_negate.rs"]
 mod value_array_negate;
 #[path = "value_child.rs"]
@@ -62,6 +64,12 @@ const SCENARIOS: &[Scenario] = &[
         name: "value_array_negate",
         what: "a child sets a value and negates an array",
         run: value_array_negate::run,
+    },
+    Scenario {
+        number: "S7",
+        name: "twenty_workers",
+        what: "twenty processes update manager objects under a manager lock",
+        run: twenty_workers::run,
     },
     Scenario {
         number: "S9",

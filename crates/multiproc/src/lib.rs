@@ -84,8 +84,8 @@ pub use channel::{
 };
 pub use error::{Error, Result};
 pub use manager::{
-    DEFAULT_MAX_FRAME, DictProxy, ListProxy, LockProxy, LockProxyGuard, Manager, ManagerError,
-    QueueProxy, ValueProxy,
+    ArrayProxy, DEFAULT_MAX_FRAME, DictProxy, ListProxy, LockProxy, LockProxyGuard, Manager,
+    ManagerError, QueueProxy, ValueProxy,
 };
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{

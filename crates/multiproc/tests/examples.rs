@@ -110,6 +110,19 @@ fn check_dict_list_child(lines: &[&str]) {
     );
 }
 
+/// S7: every update counted, the array untouched.
+fn check_twenty_workers(lines: &[&str]) {
+    assert_eq!(
+        lines,
+        [
+            "list [21, 22, 23, 24, 25]",
+            r#"dict [(1, "1"), (2, "2")]"#,
+            "array [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+            "value 21",
+        ]
+    );
+}
+
 /// S11: the squares, in order.
 fn check_pool_squares(lines: &[&str]) {
     assert_eq!(lines, ["[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"]);
@@ -164,6 +177,7 @@ const SCENARIOS: &[(&str, &str, Check)] = &[
     ("S4", "array_child", check_array_child),
     ("S5", "dict_list_child", check_dict_list_child),
     ("S6", "value_array_negate", check_value_array_negate),
+    ("S7", "twenty_workers", check_twenty_workers),
     ("S9", "three_workers", check_three_workers),
     ("S10", "locked_counter", check_locked_counter),
     ("S11", "pool_squares", check_pool_squares),

@@ -378,3 +378,22 @@ fn a_list_and_a_value_are_shared_with_children() {
     total.set(&7).unwrap();
     assert_eq!(total.get().unwrap(), 7);
 }
+
+#[test]
+fn an_array_keeps_its_length() {
+    let manager = Manager::start().unwrap();
+    let array = manager.array(&[0i32; 4]).unwrap();
+    join(
+        Process::spawn(array.clone(), |a: multiproc::ArrayProxy<i32>| {
+            a.set(3, &9).unwrap();
+            a.incr(0, 2).unwrap();
+        })
+        .unwrap(),
+    );
+    assert_eq!(array.to_vec().unwrap(), [2, 0, 0, 9]);
+    assert_eq!(array.len().unwrap(), 4);
+    assert!(matches!(
+        array.set(4, &1),
+        Err(ManagerError::Remote { code, .. }) if code == "IndexOutOfRange"
+    ));
+}

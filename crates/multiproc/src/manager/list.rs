@@ -1,4 +1,5 @@
-//! [`ListProxy`] and [`ValueProxy`]: a list and a single value that live in the manager.
+//! [`ListProxy`], [`ArrayProxy`] and [`ValueProxy`]: a list, a fixed-length array and a single
+//! value that live in the manager.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -118,6 +119,66 @@ impl<T> Clone for ListProxy<T> {
 impl<T> fmt::Debug for ListProxy<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.handle.debug("ListProxy", f)
+    }
+}
+
+/// A fixed-length array that lives in a [`Manager`](super::Manager): a [`ListProxy`]'s reading,
+/// `set` and `incr`, without the operations that change the length. Python: `manager.Array`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct ArrayProxy<T>(ListProxy<T>);
+
+impl<T> ArrayProxy<T> {
+    pub(crate) fn new(handle: Handle) -> Self {
+        ArrayProxy(ListProxy::new(handle))
+    }
+
+    /// The number of items (fixed).
+    pub fn len(&self) -> Result<usize, ManagerError> {
+        self.0.len()
+    }
+
+    /// Whether it has no item.
+    pub fn is_empty(&self) -> Result<bool, ManagerError> {
+        self.0.is_empty()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
+    /// Every item, in order.
+    pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
+        self.0.to_vec()
+    }
+
+    /// Item `index` (`IndexOutOfRange` past the end).
+    pub fn get(&self, index: usize) -> Result<T, ManagerError> {
+        self.0.get(index)
+    }
+
+    /// Sets item `index`.
+    pub fn set(&self, index: usize, item: &T) -> Result<(), ManagerError> {
+        self.0.set(index, item)
+    }
+
+    /// Adds `delta` to the number at `index`, atomically; returns the sum.
+    pub fn incr<D: Serialize + DeserializeOwned>(
+        &self,
+        index: usize,
+        delta: D,
+    ) -> Result<D, ManagerError> {
+        self.0.incr(index, delta)
+    }
+}
+
+impl<T> Clone for ArrayProxy<T> {
+    fn clone(&self) -> Self {
+        ArrayProxy(self.0.clone())
+    }
+}
+
+impl<T> fmt::Debug for ArrayProxy<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.handle.debug("ArrayProxy", f)
     }
 }
 

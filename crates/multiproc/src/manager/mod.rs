@@ -10,7 +10,7 @@
 //! `docs/manager-protocol.md`). A proxy is the object's id and the manager's address and key; a
 //! copy sent to another process connects again by itself.
 //!
-//! So far: dicts, lists, values, locks and queues. Lists, namespaces, values, queues, locks, watching, nesting, user types and
+//! So far: dicts, lists, arrays, values, locks and queues. Lists, namespaces, values, queues, locks, watching, nesting, user types and
 //! TCP are to come (issue 5).
 
 mod dict;
@@ -26,7 +26,7 @@ mod wire;
 pub use dict::DictProxy;
 pub use error::ManagerError;
 pub use frame::DEFAULT_MAX_FRAME;
-pub use list::{ListProxy, ValueProxy};
+pub use list::{ArrayProxy, ListProxy, ValueProxy};
 pub use lock::{LockProxy, LockProxyGuard};
 pub use queue::QueueProxy;
 
@@ -173,6 +173,13 @@ impl Manager {
     pub fn list<T: Serialize>(&self, items: &[T]) -> Result<ListProxy<T>, ManagerError> {
         Ok(ListProxy::new(
             self.create("list", vec![to_value(&items)?])?,
+        ))
+    }
+
+    /// A new shared array of fixed length, holding `items`.
+    pub fn array<T: Serialize>(&self, items: &[T]) -> Result<ArrayProxy<T>, ManagerError> {
+        Ok(ArrayProxy::new(
+            self.create("array", vec![to_value(&items)?])?,
         ))
     }
 

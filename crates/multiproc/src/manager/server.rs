@@ -34,6 +34,8 @@ enum Object {
     Lock(LockState),
     Queue(QueueState),
     List(Vec<Value>),
+    /// A list whose length is fixed at creation (Python: `manager.Array`).
+    Array(Vec<Value>),
     Value(Value),
 }
 
@@ -221,6 +223,13 @@ impl Server {
                 };
                 Ok(Value::from(table.insert(Object::List(items))))
             }
+            "array" => {
+                let Some(Value::Array(items)) = args.first() else {
+                    return Err(WireError::new("BadArguments", "array takes [items]"));
+                };
+                let items = items.clone();
+                Ok(Value::from(table.insert(Object::Array(items))))
+            }
             "value" => {
                 let value = arg(&args, 0)?.clone();
                 Ok(Value::from(table.insert(Object::Value(value))))
@@ -237,6 +246,16 @@ impl Server {
             _ => match table.objects.get_mut(&object) {
                 Some(Object::Dict(dict)) => dict_op(dict, &op, args),
                 Some(Object::List(list)) => list_op(list, &op, args),
+                // An array answers the list operations that keep its length.
+                Some(Object::Array(items)) => match op.as_str() {
+                    "list.len" | "list.all" | "list.get" | "list.set" | "list.incr" => {
+                        list_op(items, &op, args)
+                    }
+                    _ => Err(WireError::new(
+                        "NotExposed",
+                        format!("no operation {op} on an array (its length is fixed)"),
+                    )),
+                },
                 Some(Object::Value(value)) => value_op(value, &op, args),
                 Some(Object::Lock(_) | Object::Queue(_)) => Err(WireError::new(
                     "NotExposed",
