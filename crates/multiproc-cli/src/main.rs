@@ -1,5 +1,6 @@
 //! `multiproc`: the command-line companion of the multiproc library.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -16,12 +17,58 @@ struct Cli {
 enum Command {
     /// Remove named shared memory whose owners all died (live segments are never touched).
     Clean,
+    /// Run a manager server until a client asks it to shut down.
+    Serve {
+        /// A Unix socket path, or HOST:PORT for TCP (loopback unless --allow-remote).
+        #[arg(long)]
+        address: String,
+        /// A file holding the key clients must prove they hold (never given on the command
+        /// line, where other users could read it).
+        #[arg(long)]
+        authkey_file: PathBuf,
+        /// Let a TCP address be on an interface other than loopback. The key is the only
+        /// protection, and nothing is encrypted.
+        #[arg(long)]
+        allow_remote: bool,
+    },
 }
 
 fn main() -> ExitCode {
     multiproc::init();
     match Cli::parse().command {
         Command::Clean => clean(),
+        Command::Serve {
+            address,
+            authkey_file,
+            allow_remote,
+        } => serve(&address, &authkey_file, allow_remote),
+    }
+}
+
+fn serve(address: &str, authkey_file: &PathBuf, allow_remote: bool) -> ExitCode {
+    let authkey = match std::fs::read(authkey_file) {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!(
+                "multiproc serve: cannot read {}: {e}",
+                authkey_file.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut builder = multiproc::Manager::builder()
+        .address(address)
+        .authkey(&authkey);
+    if allow_remote {
+        builder = builder.allow_remote();
+    }
+    eprintln!("multiproc serve: serving on {address}");
+    match builder.serve() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("multiproc serve: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -85,7 +85,7 @@ pub use channel::{
 pub use error::{Error, Result};
 pub use manager::{
     ArrayProxy, DEFAULT_MAX_FRAME, DictProxy, ListProxy, LockProxy, LockProxyGuard, Manager,
-    ManagerError, QueueProxy, ValueProxy,
+    ManagerBuilder, ManagerError, QueueProxy, ValueProxy,
 };
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{

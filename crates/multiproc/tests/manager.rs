@@ -8,14 +8,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{DEADLINE, sigkill};
 use hmac::{Hmac, Mac};
 use multiproc::{
-    ConnectError, DictProxy, ListProxy, LockProxy, Manager, ManagerError, Process, QueueProxy,
-    ValueProxy,
+    Address, ConnectError, DictProxy, ListProxy, LockProxy, Manager, ManagerError, Process,
+    QueueProxy, ValueProxy,
 };
 use sha2::Sha256;
 
@@ -86,12 +85,12 @@ fn increments_from_many_processes_are_all_counted() {
 #[test]
 fn unrelated_processes_meet_at_a_named_dict() {
     let manager = Manager::start().unwrap();
-    let address = manager.address().to_path_buf();
+    let address = manager.address().clone();
     let key = manager.authkey().to_vec();
     // The child gets only the address and the key (privately, as its argument).
     join(
-        Process::spawn((address, key), |(address, key): (PathBuf, Vec<u8>)| {
-            let manager = Manager::connect(&address, &key).unwrap();
+        Process::spawn((address, key), |(address, key): (Address, Vec<u8>)| {
+            let manager = Manager::connect(address, &key).unwrap();
             let results = manager.dict_named::<u32, String>("results").unwrap();
             results.insert(&1, &"from the child".to_string()).unwrap();
         })
@@ -105,7 +104,7 @@ fn unrelated_processes_meet_at_a_named_dict() {
 fn a_wrong_key_is_refused() {
     let manager = Manager::start().unwrap();
     assert!(matches!(
-        Manager::connect(manager.address(), b"not the key"),
+        Manager::connect(manager.address().clone(), b"not the key"),
         Err(ManagerError::Connect(ConnectError::AuthFailed))
     ));
 }
@@ -129,7 +128,10 @@ struct RawClient(UnixStream);
 
 impl RawClient {
     fn connect(manager: &Manager) -> RawClient {
-        let mut stream = UnixStream::connect(manager.address()).unwrap();
+        let Address::Unix(path) = manager.address() else {
+            panic!("a Unix socket")
+        };
+        let mut stream = UnixStream::connect(path).unwrap();
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         let mut hello = [0u8; 40];
         stream.read_exact(&mut hello).unwrap();
@@ -396,4 +398,67 @@ fn an_array_keeps_its_length() {
         array.set(4, &1),
         Err(ManagerError::Remote { code, .. }) if code == "IndexOutOfRange"
     ));
+}
+
+#[test]
+fn a_manager_over_tcp_serves_children_and_refuses_an_open_interface() {
+    let manager = Manager::builder()
+        .address("127.0.0.1:0")
+        .authkey(b"a tcp key")
+        .start()
+        .unwrap();
+    let Address::Tcp(tcp) = manager.address() else {
+        panic!("a TCP address")
+    };
+    assert_ne!(tcp.port(), 0);
+    let d = manager.dict_named::<String, u32>("over-tcp").unwrap();
+    join(
+        Process::spawn(manager.address().clone(), |address: Address| {
+            let manager = Manager::connect(address, b"a tcp key").unwrap();
+            let d = manager.dict_named::<String, u32>("over-tcp").unwrap();
+            d.incr(&"n".to_string(), 5u32).unwrap();
+        })
+        .unwrap(),
+    );
+    assert_eq!(d.get(&"n".to_string()).unwrap(), Some(5));
+    assert!(matches!(
+        Manager::connect(manager.address().clone(), b"wrong"),
+        Err(ManagerError::Connect(ConnectError::AuthFailed))
+    ));
+    // Fault row 12: all interfaces without the opt-in.
+    assert!(matches!(
+        Manager::builder().address("0.0.0.0:0").start(),
+        Err(ManagerError::Connect(ConnectError::NotLoopback { .. }))
+    ));
+}
+
+#[test]
+fn a_standalone_server_serves_until_a_client_shuts_it_down() {
+    let dir = std::env::temp_dir().join(format!("multiproc-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("standalone.sock");
+    let _ = std::fs::remove_file(&path);
+    let mut server = Process::spawn(path.clone(), |path: std::path::PathBuf| {
+        Manager::builder()
+            .address(path)
+            .authkey(b"standalone key")
+            .serve()
+            .unwrap();
+    })
+    .unwrap();
+    // Connect as soon as it listens.
+    let manager = {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match Manager::connect(path.clone(), b"standalone key") {
+                Ok(manager) => break manager,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => panic!("the server never listened: {e}"),
+            }
+        }
+    };
+    manager.dict::<u8, u8>().unwrap().insert(&1, &2).unwrap();
+    manager.shutdown().unwrap();
+    assert!(server.join_timeout(DEADLINE).is_ok(), "the server exited");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -175,10 +175,12 @@ pub enum ConnectError {
         /// The peer's user id.
         uid: u32,
     },
-    /// [`Listener::bind`](crate::Listener::bind) was given a TCP address off the loopback
-    /// interface; [`Listener::bind_remote`](crate::Listener::bind_remote) is the explicit opt-in.
+    /// [`Listener::bind`](crate::Listener::bind) (or a manager) was given a TCP address off the
+    /// loopback interface; [`Listener::bind_remote`](crate::Listener::bind_remote) and
+    /// [`ManagerBuilder::allow_remote`](crate::ManagerBuilder::allow_remote) are the opt-ins.
     #[error(
-        "{address} is not a loopback address; use Listener::bind_remote to listen on the network"
+        "{address} is not a loopback address: listening on the network needs the explicit opt-in \
+         (Listener::bind_remote, ManagerBuilder::allow_remote, multiproc serve --allow-remote)"
     )]
     NotLoopback {
         /// The address refused.

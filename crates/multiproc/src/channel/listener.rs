@@ -20,8 +20,9 @@ use super::auth::{self, Framing};
 use super::{ConnectError, Connection};
 use crate::sys;
 
-/// Where a [`Listener`] listens: a Unix socket path or a TCP address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a [`Listener`] (or a [`Manager`](crate::Manager)) listens: a Unix socket path or a TCP
+/// address.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Address {
     /// A Unix socket at this path (same machine, same user; handles can travel).
     Unix(PathBuf),

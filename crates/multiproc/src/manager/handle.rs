@@ -2,13 +2,13 @@
 //! travels (the manager's address and key, and the id) and connects again on arrival.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rmpv::Value;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Client, ManagerError};
+use crate::channel::Address;
 
 /// An object on a manager, and the connection to reach it.
 pub(crate) struct Handle {
@@ -54,7 +54,7 @@ impl Handle {
 /// channels.
 #[derive(Serialize, Deserialize)]
 struct Wire {
-    address: PathBuf,
+    address: Address,
     #[serde(with = "serde_bytes")]
     authkey: Vec<u8>,
     object: u64,

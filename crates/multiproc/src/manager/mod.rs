@@ -19,6 +19,7 @@ mod frame;
 mod handle;
 mod list;
 mod lock;
+mod net;
 mod queue;
 mod server;
 mod wire;
@@ -36,17 +37,18 @@ use handle::Handle;
 use std::fmt;
 use std::io::{BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmpv::Value;
 use serde::{Deserialize, Serialize};
 
+use crate::channel::Address;
 use crate::channel::auth::{self, Framing};
 use crate::process::Process;
 use crate::transfer;
+use net::{Listening, Stream};
 use wire::{Request, Response};
 
 /// A manager: a server process holding shared objects, and this process's connection to it.
@@ -84,40 +86,31 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// Starts a manager process on a private Unix socket with a random key.
+    /// Starts a manager process on a private Unix socket (in a fresh `0700` directory) with a
+    /// random key.
     pub fn start() -> Result<Manager, ManagerError> {
-        let dir = private_dir()?;
-        let path = dir.join("manager.sock");
-        let listener = UnixListener::bind(&path).map_err(ManagerError::Os)?;
-        let mut authkey = vec![0u8; 32];
-        getrandom::fill(&mut authkey)
-            .map_err(|e| ManagerError::Os(std::io::Error::other(e.to_string())))?;
-        let server = Process::builder()
-            .name("multiproc-manager")
-            .spawn(
-                (ListeningSocket(OwnedFd::from(listener)), authkey.clone()),
-                serve_main,
-            )
-            .map_err(|e| ManagerError::Start(e.to_string()))?;
-        let client = Client::connect(&path, &authkey)?;
-        Ok(Manager {
-            client: Arc::new(client),
-            server: Some(server),
-            dir: Some(dir),
-        })
+        Manager::builder().start()
     }
 
-    /// Connects to a manager at `path` (a Unix socket) with `authkey`.
-    pub fn connect(path: impl AsRef<Path>, authkey: &[u8]) -> Result<Manager, ManagerError> {
+    /// A builder: to choose the address (a Unix path or TCP) and the key, then
+    /// [`start`](ManagerBuilder::start) a server process or [`serve`](ManagerBuilder::serve) in
+    /// this one.
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// Connects to the manager at `address` (a Unix socket path or `"host:port"`) with
+    /// `authkey`.
+    pub fn connect(address: impl Into<Address>, authkey: &[u8]) -> Result<Manager, ManagerError> {
         Ok(Manager {
-            client: Arc::new(Client::connect(path.as_ref(), authkey)?),
+            client: Arc::new(Client::connect(&address.into(), authkey)?),
             server: None,
             dir: None,
         })
     }
 
-    /// The socket path clients connect to.
-    pub fn address(&self) -> &Path {
+    /// Where clients connect.
+    pub fn address(&self) -> &Address {
         &self.client.address
     }
 
@@ -196,8 +189,15 @@ impl Manager {
         Ok(Handle::new(self.client.clone(), id))
     }
 
-    /// Stops the server (when this handle started it, dropping it does the same).
+    /// Stops the server, whoever started it (for a server this handle started, dropping the
+    /// handle does the same).
     pub fn shutdown(mut self) -> Result<(), ManagerError> {
+        if self.server.is_none() {
+            return match self.client.call("shutdown", 0, Vec::new()) {
+                Ok(_) | Err(ManagerError::Gone { .. }) => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
         self.stop()
     }
 
@@ -262,6 +262,101 @@ fn private_dir() -> Result<PathBuf, ManagerError> {
     Ok(dir)
 }
 
+/// Settings for a manager: where it listens and its key.
+#[derive(Default)]
+#[must_use]
+pub struct ManagerBuilder {
+    address: Option<Address>,
+    authkey: Option<Vec<u8>>,
+    allow_remote: bool,
+}
+
+impl fmt::Debug for ManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManagerBuilder")
+            .field("address", &self.address)
+            .field("allow_remote", &self.allow_remote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManagerBuilder {
+    /// Listens at `address`: a Unix socket path, or `"host:port"` for TCP (port 0 picks a free
+    /// one). Default: a Unix socket in a fresh `0700` directory.
+    pub fn address(mut self, address: impl Into<Address>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// The key clients must prove they hold. Default: 32 random bytes.
+    pub fn authkey(mut self, authkey: &[u8]) -> Self {
+        self.authkey = Some(authkey.to_vec());
+        self
+    }
+
+    /// Lets a TCP address be on an interface other than loopback: the explicit opt-in to
+    /// clients on other machines. The key is the only protection; nothing is encrypted.
+    /// Without it, such an address is [`ConnectError::NotLoopback`](crate::ConnectError).
+    pub fn allow_remote(mut self) -> Self {
+        self.allow_remote = true;
+        self
+    }
+
+    /// Binds the address; the private directory made for a default address.
+    fn bind(&mut self) -> Result<(Listening, Vec<u8>, Option<PathBuf>), ManagerError> {
+        let (address, dir) = match self.address.take() {
+            Some(address) => (address, None),
+            None => {
+                let dir = private_dir()?;
+                (Address::Unix(dir.join("manager.sock")), Some(dir))
+            }
+        };
+        let authkey = match self.authkey.take() {
+            Some(key) if key.is_empty() => {
+                return Err(ManagerError::Os(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "an empty authkey authenticates nobody",
+                )));
+            }
+            Some(key) => key,
+            None => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key)
+                    .map_err(|e| ManagerError::Os(std::io::Error::other(e.to_string())))?;
+                key
+            }
+        };
+        Ok((Listening::bind(&address, self.allow_remote)?, authkey, dir))
+    }
+
+    /// Starts the server as a child process (it ends with this program, or on
+    /// [`Manager::shutdown`]) and connects to it. The socket and the key reach the child as its
+    /// arguments, over the private bootstrap socket.
+    pub fn start(mut self) -> Result<Manager, ManagerError> {
+        let (listening, authkey, dir) = self.bind()?;
+        let address = listening.address().map_err(ManagerError::Os)?;
+        let (fd, tcp) = listening.into_parts();
+        let server = Process::builder()
+            .name("multiproc-manager")
+            .spawn((ListeningSocket(fd), tcp, authkey.clone()), serve_main)
+            .map_err(|e| ManagerError::Start(e.to_string()))?;
+        let client = Client::connect(&address, &authkey)?;
+        Ok(Manager {
+            client: Arc::new(client),
+            server: Some(server),
+            dir,
+        })
+    }
+
+    /// Serves in this process until a client asks for shutdown (then the process exits): a
+    /// standalone server, as `multiproc serve` runs.
+    pub fn serve(mut self) -> Result<(), ManagerError> {
+        let (listening, authkey, _dir) = self.bind()?;
+        server::serve(listening, authkey);
+        Ok(())
+    }
+}
+
 /// The server's listening socket, as a process argument.
 struct ListeningSocket(OwnedFd);
 
@@ -278,27 +373,27 @@ impl<'de> Deserialize<'de> for ListeningSocket {
 }
 
 /// The server process.
-fn serve_main((socket, authkey): (ListeningSocket, Vec<u8>)) {
-    server::serve(UnixListener::from(socket.0), authkey);
+fn serve_main((socket, tcp, authkey): (ListeningSocket, bool, Vec<u8>)) {
+    server::serve(Listening::from_parts(socket.0, tcp), authkey);
 }
 
 /// A connection to a manager: one request at a time.
 pub(crate) struct Client {
-    address: PathBuf,
+    address: Address,
     authkey: Vec<u8>,
-    stream: Mutex<(BufReader<UnixStream>, UnixStream)>,
+    stream: Mutex<(BufReader<Stream>, Stream)>,
     next_id: AtomicU64,
 }
 
 impl Client {
-    fn connect(address: &Path, authkey: &[u8]) -> Result<Client, ManagerError> {
-        let stream = UnixStream::connect(address).map_err(|e| ManagerError::Gone {
-            reason: format!("cannot connect to {}: {e}", address.display()),
+    fn connect(address: &Address, authkey: &[u8]) -> Result<Client, ManagerError> {
+        let stream = Stream::connect(address).map_err(|e| ManagerError::Gone {
+            reason: format!("cannot connect to {address}: {e}"),
         })?;
         auth::client(stream.as_fd(), Framing::Stream, authkey).map_err(ManagerError::Connect)?;
         let writer = stream.try_clone().map_err(ManagerError::Os)?;
         Ok(Client {
-            address: address.to_owned(),
+            address: address.clone(),
             authkey: authkey.to_vec(),
             stream: Mutex::new((BufReader::new(stream), writer)),
             next_id: AtomicU64::new(1),

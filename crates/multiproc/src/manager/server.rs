@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::os::fd::AsFd;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use rmpv::Value;
 
 use super::frame::{self, FrameError};
+use super::net::{Listening, Stream};
 use super::wire::{self, Request, Response, WireError};
 use crate::channel::auth::{self, Framing};
 use crate::sys;
@@ -67,10 +67,15 @@ struct Server {
     next_connection: AtomicU64,
     authkey: Vec<u8>,
     connections: AtomicUsize,
+    /// A clone of each open connection's stream, to close them all at shutdown.
+    open: Mutex<HashMap<u64, Stream>>,
+    /// Set by a `shutdown` request; the accept loop ends at its next wake-up.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
-/// Serves on `listener` until a `shutdown` request.
-pub(crate) fn serve(listener: UnixListener, authkey: Vec<u8>) {
+/// Serves on `listener` until a `shutdown` request; then closes every connection and returns.
+pub(crate) fn serve(listener: Listening, authkey: Vec<u8>) {
+    let address = listener.address().ok();
     let server = Arc::new(Server {
         table: Mutex::new(Table {
             next: 1,
@@ -80,26 +85,52 @@ pub(crate) fn serve(listener: UnixListener, authkey: Vec<u8>) {
         next_connection: AtomicU64::new(1),
         authkey,
         connections: AtomicUsize::new(0),
+        open: Mutex::new(HashMap::new()),
+        stopping: std::sync::atomic::AtomicBool::new(false),
     });
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
+    loop {
+        let accepted = listener.accept();
+        if server.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = accepted else {
+            // Out of descriptors, say: let some connections end before accepting again.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            continue;
+        };
         if server.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             server.connections.fetch_sub(1, Ordering::SeqCst);
             continue; // dropped: the client sees the connection closed
         }
         let server = server.clone();
+        let connection = server.next_connection.fetch_add(1, Ordering::SeqCst);
+        if let Ok(clone) = stream.try_clone() {
+            server.lock_open().insert(connection, clone);
+        }
+        let server = server.clone();
+        let address = address.clone();
         let spawned = std::thread::Builder::new()
             .name("multiproc-manager-conn".into())
             .spawn(move || {
-                let connection = server.next_connection.fetch_add(1, Ordering::SeqCst);
                 server.connection(connection, stream);
+                server.lock_open().remove(&connection);
                 server.release_all(connection);
                 server.connections.fetch_sub(1, Ordering::SeqCst);
+                if server.stopping.load(Ordering::SeqCst)
+                    && let Some(address) = &address
+                {
+                    // Wake the accept loop, which then sees `stopping`.
+                    let _ = Stream::connect(address);
+                }
             });
         if spawned.is_err() {
             // No thread: the stream was moved into the closure and is dropped with it.
             continue;
         }
+    }
+    // Close every connection: their threads end at their next read.
+    for (_, stream) in server.lock_open().drain() {
+        let _ = rustix::net::shutdown(&stream, rustix::net::Shutdown::Both);
     }
 }
 
@@ -122,15 +153,21 @@ impl Server {
         }
     }
 
+    fn lock_open(&self) -> MutexGuard<'_, HashMap<u64, Stream>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn lock_table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn connection(&self, connection: u64, stream: UnixStream) {
-        // Same user only, whatever key the peer holds.
-        match sys::peer_uid(stream.as_fd()) {
-            Ok(uid) if uid == sys::own_uid() => {}
-            _ => return,
+    fn connection(&self, connection: u64, stream: Stream) {
+        // On a Unix socket, the same user only, whatever key the peer holds.
+        if stream.is_unix() {
+            match sys::peer_uid(stream.as_fd()) {
+                Ok(uid) if uid == sys::own_uid() => {}
+                _ => return,
+            }
         }
         if auth::server(stream.as_fd(), Framing::Stream, &self.authkey).is_err() {
             return;
@@ -155,8 +192,9 @@ impl Server {
             };
             let (id, result) = match wire::decode_request(&payload) {
                 Ok(request) if request.op == "shutdown" => {
+                    self.stopping.store(true, Ordering::SeqCst);
                     let _ = reply(&mut writer, request.id, Ok(Value::Nil));
-                    std::process::exit(0);
+                    return;
                 }
                 Ok(request) => (request.id, self.run(connection, request)),
                 Err(error) => (0, Err(error)),
