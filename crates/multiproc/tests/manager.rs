@@ -462,3 +462,55 @@ fn a_standalone_server_serves_until_a_client_shuts_it_down() {
     assert!(server.join_timeout(DEADLINE).is_ok(), "the server exited");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_truncated_frame_is_dropped_with_its_connection_and_applies_nothing() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    // Fault row 6: a set request cut short, then the end of the stream.
+    let mut raw = RawClient::connect(&manager);
+    let whole = request(1, "dict.set", 1, vec![5.into(), 5.into()]);
+    raw.send_raw(&whole[..whole.len() - 3]);
+    raw.0.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(raw.response().is_none(), "no answer, the connection closed");
+    assert_eq!(d.get(&5).unwrap(), None, "nothing applied");
+    // Fault row 7: a frame cut short, then silence: closed after the frame timeout.
+    let mut silent = RawClient::connect(&manager);
+    silent.send_raw(&whole[..10]);
+    let started = Instant::now();
+    assert!(silent.response().is_none(), "closed, not answered");
+    assert!(started.elapsed() < DEADLINE);
+    // Everyone else is served all along.
+    assert_eq!(d.len().unwrap(), 0);
+}
+
+#[test]
+fn another_users_process_is_refused_even_with_the_key() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("not root: cannot run a process as another user; check not run");
+        return;
+    }
+    // A socket any user may reach, so that only the credential check stands in the way.
+    let dir = std::env::temp_dir().join(format!("multiproc-foreign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let path = dir.join("m.sock");
+    let _ = std::fs::remove_file(&path);
+    let manager = Manager::builder()
+        .address(path.as_path())
+        .authkey(b"shared key")
+        .start()
+        .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let refused = join(
+        Process::spawn(path.clone(), |path: std::path::PathBuf| {
+            rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(65534)).unwrap();
+            Manager::connect(path, b"shared key").is_err()
+        })
+        .unwrap(),
+    );
+    assert!(refused, "a process of another user did not get in");
+    assert!(manager.dict::<u8, u8>().is_ok(), "the owner still does");
+    drop(manager);
+    let _ = std::fs::remove_dir_all(dir);
+}

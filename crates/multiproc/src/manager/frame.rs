@@ -93,12 +93,34 @@ pub(crate) fn poll_briefly<S: Read + AsFd>(reader: &BufReader<S>) {
     }
 }
 
-/// [`read_frame`] after [`poll_briefly`].
+/// Once a frame has begun, the rest must come within this: a peer that sends part of a frame
+/// and goes silent loses its connection instead of holding it forever.
+pub(crate) const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`read_frame`] after [`poll_briefly`]. Waits as long as it takes for a frame to begin, then
+/// at most [`FRAME_TIMEOUT`] for the rest of it.
 pub(crate) fn read_frame_soon<S: Read + AsFd>(
     reader: &mut BufReader<S>,
     max: usize,
 ) -> Result<Vec<u8>, FrameError> {
     poll_briefly(reader);
-    let _ = reader.fill_buf();
-    read_frame(reader, max)
+    let buffered = reader.fill_buf().map(<[u8]>::len).unwrap_or(0);
+    let whole = buffered >= 8 && {
+        let header = reader.buffer();
+        let len = u32::from_be_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
+        buffered >= 8 + len
+    };
+    if whole || buffered == 0 {
+        return read_frame(reader, max); // no system call for a frame that came whole
+    }
+    let fd = reader.get_ref().as_fd();
+    let _ = rustix::net::sockopt::set_socket_timeout(
+        fd,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(FRAME_TIMEOUT),
+    );
+    let frame = read_frame(reader, max);
+    let fd = reader.get_ref().as_fd();
+    let _ = rustix::net::sockopt::set_socket_timeout(fd, rustix::net::sockopt::Timeout::Recv, None);
+    frame
 }
