@@ -9,6 +9,8 @@ mod array_child;
 mod dict_list_child;
 #[path = "dict_workers.rs"]
 mod dict_workers;
+#[path = "employee.rs"]
+mod employee;
 #[path = "locked_counter.rs"]
 mod locked_counter;
 #[path = "lost_update.rs"]
@@ -70,6 +72,12 @@ const SCENARIOS: &[Scenario] = &[
         name: "twenty_workers",
         what: "twenty processes update manager objects under a manager lock",
         run: twenty_workers::run,
+    },
+    Scenario {
+        number: "S8",
+        name: "employee",
+        what: "a user type's methods called from ten processes",
+        run: employee::run,
     },
     Scenario {
         number: "S9",

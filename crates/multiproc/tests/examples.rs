@@ -123,6 +123,11 @@ fn check_twenty_workers(lines: &[&str]) {
     );
 }
 
+/// S8: ten increases of 100, none lost.
+fn check_employee(lines: &[&str]) {
+    assert_eq!(lines, ["zhangsan:2000"]);
+}
+
 /// S11: the squares, in order.
 fn check_pool_squares(lines: &[&str]) {
     assert_eq!(lines, ["[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"]);
@@ -178,6 +183,7 @@ const SCENARIOS: &[(&str, &str, Check)] = &[
     ("S5", "dict_list_child", check_dict_list_child),
     ("S6", "value_array_negate", check_value_array_negate),
     ("S7", "twenty_workers", check_twenty_workers),
+    ("S8", "employee", check_employee),
     ("S9", "three_workers", check_three_workers),
     ("S10", "locked_counter", check_locked_counter),
     ("S11", "pool_squares", check_pool_squares),

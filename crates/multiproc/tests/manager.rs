@@ -514,3 +514,71 @@ fn another_users_process_is_refused_even_with_the_key() {
     drop(manager);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A user type for the tests: its methods add, fail, panic.
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+struct Account {
+    balance: i64,
+}
+
+impl multiproc::Shared for Account {
+    const TYPE_NAME: &'static str = "Account";
+
+    fn call(
+        &mut self,
+        method: &str,
+        args: multiproc::Args,
+    ) -> Result<multiproc::Reply, multiproc::CallError> {
+        match method {
+            "deposit" => {
+                self.balance += args.decode::<i64>()?;
+                multiproc::Reply::of(&self.balance)
+            }
+            "overdraw" => Err(multiproc::CallError::Failed("insufficient funds".into())),
+            "explode" => {
+                self.balance = -1_000_000; // never stored: the call fails
+                panic!("boom")
+            }
+            _ => Err(multiproc::CallError::not_exposed(method)),
+        }
+    }
+}
+
+#[test]
+fn a_registered_types_methods_run_on_the_server_and_a_panic_is_the_callers_error() {
+    let manager = Manager::builder().register::<Account>().start().unwrap();
+    let account = manager.create(&Account { balance: 10 }).unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            Process::spawn(account.clone(), |a: multiproc::ObjectProxy<Account>| {
+                for _ in 0..25 {
+                    a.call::<_, i64>("deposit", &1i64).unwrap();
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for w in workers {
+        join(w);
+    }
+    assert_eq!(account.get().unwrap(), Account { balance: 110 });
+    let code = |r: Result<i64, ManagerError>| match r {
+        Err(ManagerError::Remote { code, .. }) => code,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(code(account.call("overdraw", &())), "MethodFailed");
+    assert_eq!(code(account.call("explode", &())), "Panicked");
+    assert_eq!(code(account.call("steal", &())), "NotExposed");
+    assert_eq!(
+        code(account.call("deposit", &"not a number")),
+        "BadArguments"
+    );
+    // The server went on, and the failed calls changed nothing.
+    assert_eq!(account.get().unwrap(), Account { balance: 110 });
+    // A type this manager does not know is refused.
+    let plain = Manager::start().unwrap();
+    assert!(matches!(
+        plain.create(&Account { balance: 0 }),
+        Err(ManagerError::Remote { code, .. }) if code == "NotExposed"
+    ));
+}

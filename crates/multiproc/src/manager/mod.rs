@@ -10,8 +10,8 @@
 //! `docs/manager-protocol.md`). A proxy is the object's id and the manager's address and key; a
 //! copy sent to another process connects again by itself.
 //!
-//! So far: dicts, lists, arrays, values, locks and queues. Lists, namespaces, values, queues, locks, watching, nesting, user types and
-//! TCP are to come (issue 5).
+//! So far: dicts, lists, arrays, values, locks, queues and user types, over a Unix socket or TCP.
+//! Namespaces, the other synchronization primitives, nesting and watching are to come (issue 5).
 
 mod dict;
 mod error;
@@ -22,6 +22,7 @@ mod lock;
 mod net;
 mod queue;
 mod server;
+mod shared;
 mod wire;
 
 pub use dict::DictProxy;
@@ -30,6 +31,7 @@ pub use frame::DEFAULT_MAX_FRAME;
 pub use list::{ArrayProxy, ListProxy, ValueProxy};
 pub use lock::{LockProxy, LockProxyGuard};
 pub use queue::QueueProxy;
+pub use shared::{Args, CallError, ObjectProxy, Reply, Shared};
 
 use dict::{from_value, to_value};
 use handle::Handle;
@@ -127,21 +129,21 @@ impl Manager {
 
     /// A new, empty shared dict.
     pub fn dict<K, V>(&self) -> Result<DictProxy<K, V>, ManagerError> {
-        Ok(DictProxy::new(self.create("dict", Vec::new())?))
+        Ok(DictProxy::new(self.create_object("dict", Vec::new())?))
     }
 
     /// The shared dict named `name`: created empty by the first caller, the same one for every
     /// later caller, whatever process it is in.
     pub fn dict_named<K, V>(&self, name: &str) -> Result<DictProxy<K, V>, ManagerError> {
         Ok(DictProxy::new(
-            self.create("dict_named", vec![Value::from(name)])?,
+            self.create_object("dict_named", vec![Value::from(name)])?,
         ))
     }
 
     /// A new lock. Its handle has a connection of its own (see [`LockProxy`]).
     pub fn lock(&self) -> Result<LockProxy, ManagerError> {
         Ok(LockProxy::new(
-            self.create("lock", Vec::new())?.reconnect()?,
+            self.create_object("lock", Vec::new())?.reconnect()?,
         ))
     }
 
@@ -157,7 +159,7 @@ impl Manager {
 
     fn new_queue<T>(&self, max_items: usize) -> Result<QueueProxy<T>, ManagerError> {
         Ok(QueueProxy::new(
-            self.create("queue", vec![Value::from(max_items)])?
+            self.create_object("queue", vec![Value::from(max_items)])?
                 .reconnect()?,
         ))
     }
@@ -165,26 +167,35 @@ impl Manager {
     /// A new shared list holding `items`.
     pub fn list<T: Serialize>(&self, items: &[T]) -> Result<ListProxy<T>, ManagerError> {
         Ok(ListProxy::new(
-            self.create("list", vec![to_value(&items)?])?,
+            self.create_object("list", vec![to_value(&items)?])?,
         ))
     }
 
     /// A new shared array of fixed length, holding `items`.
     pub fn array<T: Serialize>(&self, items: &[T]) -> Result<ArrayProxy<T>, ManagerError> {
         Ok(ArrayProxy::new(
-            self.create("array", vec![to_value(&items)?])?,
+            self.create_object("array", vec![to_value(&items)?])?,
         ))
+    }
+
+    /// A new object of a registered user type `T` ([`ManagerBuilder::register`]), holding
+    /// `value`; an unregistered type is [`ManagerError::Remote`] with code `NotExposed`.
+    pub fn create<T: Shared>(&self, value: &T) -> Result<ObjectProxy<T>, ManagerError> {
+        Ok(ObjectProxy::new(self.create_object(
+            "object.new",
+            vec![Value::from(T::TYPE_NAME), to_value(value)?],
+        )?))
     }
 
     /// A new shared value holding `value`.
     pub fn value<T: Serialize>(&self, value: &T) -> Result<ValueProxy<T>, ManagerError> {
         Ok(ValueProxy::new(
-            self.create("value", vec![to_value(value)?])?,
+            self.create_object("value", vec![to_value(value)?])?,
         ))
     }
 
     /// Creates an object with `op`; its handle on this manager's connection.
-    fn create(&self, op: &str, args: Vec<Value>) -> Result<Handle, ManagerError> {
+    fn create_object(&self, op: &str, args: Vec<Value>) -> Result<Handle, ManagerError> {
         let id = object_id(&self.client.call(op, 0, args)?)?;
         Ok(Handle::new(self.client.clone(), id))
     }
@@ -269,6 +280,7 @@ pub struct ManagerBuilder {
     address: Option<Address>,
     authkey: Option<Vec<u8>>,
     allow_remote: bool,
+    types: Vec<(String, shared::TypeEntry)>,
 }
 
 impl fmt::Debug for ManagerBuilder {
@@ -299,6 +311,14 @@ impl ManagerBuilder {
     /// Without it, such an address is [`ConnectError::NotLoopback`](crate::ConnectError).
     pub fn allow_remote(mut self) -> Self {
         self.allow_remote = true;
+        self
+    }
+
+    /// Lets the manager host values of `T` ([`Manager::create`]); their methods become callable
+    /// from any process ([`ObjectProxy::call`]).
+    pub fn register<T: Shared>(mut self) -> Self {
+        self.types
+            .push((T::TYPE_NAME.to_owned(), shared::entry_for::<T>()));
         self
     }
 
@@ -338,7 +358,10 @@ impl ManagerBuilder {
         let (fd, tcp) = listening.into_parts();
         let server = Process::builder()
             .name("multiproc-manager")
-            .spawn((ListeningSocket(fd), tcp, authkey.clone()), serve_main)
+            .spawn(
+                (ListeningSocket(fd), tcp, authkey.clone(), self.types),
+                serve_main,
+            )
             .map_err(|e| ManagerError::Start(e.to_string()))?;
         let client = Client::connect(&address, &authkey)?;
         Ok(Manager {
@@ -352,7 +375,7 @@ impl ManagerBuilder {
     /// standalone server, as `multiproc serve` runs.
     pub fn serve(mut self) -> Result<(), ManagerError> {
         let (listening, authkey, _dir) = self.bind()?;
-        server::serve(listening, authkey);
+        server::serve(listening, authkey, self.types);
         Ok(())
     }
 }
@@ -373,8 +396,15 @@ impl<'de> Deserialize<'de> for ListeningSocket {
 }
 
 /// The server process.
-fn serve_main((socket, tcp, authkey): (ListeningSocket, bool, Vec<u8>)) {
-    server::serve(Listening::from_parts(socket.0, tcp), authkey);
+fn serve_main(
+    (socket, tcp, authkey, types): (
+        ListeningSocket,
+        bool,
+        Vec<u8>,
+        Vec<(String, shared::TypeEntry)>,
+    ),
+) {
+    server::serve(Listening::from_parts(socket.0, tcp), authkey, types);
 }
 
 /// A connection to a manager: one request at a time.

@@ -16,6 +16,7 @@ use rmpv::Value;
 
 use super::frame::{self, FrameError};
 use super::net::{Listening, Stream};
+use super::shared::{MethodCall, TypeEntry};
 use super::wire::{self, Request, Response, WireError};
 use crate::channel::auth::{self, Framing};
 use crate::sys;
@@ -36,6 +37,11 @@ enum Object {
     List(Vec<Value>),
     /// A list whose length is fixed at creation (Python: `manager.Array`).
     Array(Vec<Value>),
+    /// A value of a registered user type, as its serialized state.
+    User {
+        type_name: String,
+        state: Value,
+    },
     Value(Value),
 }
 
@@ -69,12 +75,14 @@ struct Server {
     connections: AtomicUsize,
     /// A clone of each open connection's stream, to close them all at shutdown.
     open: Mutex<HashMap<u64, Stream>>,
+    /// The registered user types, by name.
+    types: HashMap<String, TypeEntry>,
     /// Set by a `shutdown` request; the accept loop ends at its next wake-up.
     stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Serves on `listener` until a `shutdown` request; then closes every connection and returns.
-pub(crate) fn serve(listener: Listening, authkey: Vec<u8>) {
+pub(crate) fn serve(listener: Listening, authkey: Vec<u8>, types: Vec<(String, TypeEntry)>) {
     let address = listener.address().ok();
     let server = Arc::new(Server {
         table: Mutex::new(Table {
@@ -86,6 +94,7 @@ pub(crate) fn serve(listener: Listening, authkey: Vec<u8>) {
         authkey,
         connections: AtomicUsize::new(0),
         open: Mutex::new(HashMap::new()),
+        types: types.into_iter().collect(),
         stopping: std::sync::atomic::AtomicBool::new(false),
     });
     loop {
@@ -268,6 +277,50 @@ impl Server {
                 let items = items.clone();
                 Ok(Value::from(table.insert(Object::Array(items))))
             }
+            "object.new" => {
+                let type_name = string_arg(&args, 0)?;
+                if !self.types.contains_key(&type_name) {
+                    return Err(WireError::new(
+                        "NotExposed",
+                        format!("no type {type_name} is registered with this manager"),
+                    ));
+                }
+                let state = arg(&args, 1)?.clone();
+                Ok(Value::from(table.insert(Object::User { type_name, state })))
+            }
+            "object.call" => {
+                let method = string_arg(&args, 0)?;
+                let call_args = arg(&args, 1)?.clone();
+                let Some(Object::User { type_name, state }) = table.objects.get_mut(&object) else {
+                    return Err(WireError::new(
+                        "NotExposed",
+                        format!("object {object} is not of a registered type"),
+                    ));
+                };
+                let entry = *self
+                    .types
+                    .get(type_name.as_str())
+                    .expect("checked at creation");
+                let call = MethodCall {
+                    state: state.clone(),
+                    method,
+                    args: call_args,
+                };
+                match run_method(entry, call) {
+                    Ok((new_state, reply)) => {
+                        *state = new_state;
+                        Ok(reply)
+                    }
+                    Err((code, message)) => Err(WireError::new(&code, message)),
+                }
+            }
+            "object.get" => match table.objects.get(&object) {
+                Some(Object::User { state, .. }) => Ok(state.clone()),
+                _ => Err(WireError::new(
+                    "NotExposed",
+                    format!("object {object} is not of a registered type"),
+                )),
+            },
             "value" => {
                 let value = arg(&args, 0)?.clone();
                 Ok(Value::from(table.insert(Object::Value(value))))
@@ -295,10 +348,9 @@ impl Server {
                     )),
                 },
                 Some(Object::Value(value)) => value_op(value, &op, args),
-                Some(Object::Lock(_) | Object::Queue(_)) => Err(WireError::new(
-                    "NotExposed",
-                    format!("no operation {op} on this object"),
-                )),
+                Some(Object::Lock(_) | Object::Queue(_) | Object::User { .. }) => Err(
+                    WireError::new("NotExposed", format!("no operation {op} on this object")),
+                ),
                 None => Err(unknown(object)),
             },
         }
@@ -400,6 +452,23 @@ fn queue_of(table: &mut Table, object: u64) -> Result<&mut QueueState, WireError
             format!("object {object} is not a queue"),
         )),
         None => Err(unknown(object)),
+    }
+}
+
+/// The trust boundary of the server: runs a registered type's dispatch.
+#[allow(unsafe_code)]
+fn run_method(entry: TypeEntry, call: MethodCall) -> Result<(Value, Value), (String, String)> {
+    // SAFETY: the entry was registered in this process (`serve`) or reached it as an argument of
+    // this server process, over the private bootstrap socket, from its parent, which runs this
+    // same executable (we are its exec of `/proc/self/exe` or its fork) and made the entry with
+    // `EntryPoint::new`. Nothing from a client's connection becomes an entry: clients only name
+    // registered types. `invoke` checks the image probe as well.
+    match unsafe { entry.invoke(call) } {
+        Ok(outcome) => outcome,
+        Err(_) => Err((
+            "NotExposed".into(),
+            "the type's code is not in this server's executable".into(),
+        )),
     }
 }
 

@@ -1,0 +1,207 @@
+//! User types hosted by a manager: a type implements [`Shared`] (its methods, by name), is
+//! registered with [`ManagerBuilder::register`](super::ManagerBuilder::register), and is reached
+//! through an [`ObjectProxy`].
+//!
+//! The server runs only code compiled into it: a registered type's dispatch function travels to
+//! the server process as an entry point of this same executable (as a [`Process`](crate::Process)
+//! function does), never as data to interpret. The object lives in the server as its serialized
+//! state; a call decodes it, runs the method, and stores it back, all under the table's lock, so
+//! each call is atomic.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rmpv::Value;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{Handle, ManagerError, from_value, to_value};
+use crate::sys::image::EntryPoint;
+
+/// A type whose values a manager can host, with methods callable by name from any process.
+///
+/// ```
+/// use multiproc::{Args, CallError, Reply, Shared};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Counter {
+///     n: i64,
+/// }
+///
+/// impl Shared for Counter {
+///     const TYPE_NAME: &'static str = "Counter";
+///
+///     fn call(&mut self, method: &str, args: Args) -> Result<Reply, CallError> {
+///         match method {
+///             "add" => {
+///                 self.n += args.decode::<i64>()?;
+///                 Reply::of(&self.n)
+///             }
+///             "get" => Reply::of(&self.n),
+///             _ => Err(CallError::not_exposed(method)),
+///         }
+///     }
+/// }
+/// ```
+pub trait Shared: Serialize + DeserializeOwned + 'static {
+    /// The name the type is registered under (unique per manager).
+    const TYPE_NAME: &'static str;
+
+    /// Runs method `method` with `args`. A panic here is the caller's error
+    /// ([`ManagerError::Remote`] with code `Panicked`); the server goes on, and the object keeps
+    /// its state from before the call.
+    fn call(&mut self, method: &str, args: Args) -> Result<Reply, CallError>;
+}
+
+/// A method's arguments, as the caller sent them.
+#[derive(Debug)]
+pub struct Args(Value);
+
+impl Args {
+    /// The arguments as a `T` (a tuple for several).
+    pub fn decode<T: DeserializeOwned>(self) -> Result<T, CallError> {
+        rmpv::ext::from_value(self.0).map_err(|e| CallError::BadArguments(e.to_string()))
+    }
+}
+
+/// A method's result.
+#[derive(Debug)]
+pub struct Reply(Value);
+
+impl Reply {
+    /// `value`, serialized for the caller.
+    pub fn of<T: Serialize>(value: &T) -> Result<Reply, CallError> {
+        rmpv::ext::to_value(value)
+            .map(Reply)
+            .map_err(|e| CallError::Failed(format!("the result did not serialize: {e}")))
+    }
+
+    /// No result (`()`).
+    pub fn unit() -> Reply {
+        Reply(Value::Nil)
+    }
+}
+
+/// Why a method call failed, as the caller sees it ([`ManagerError::Remote`] with the code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// No such method (code `NotExposed`).
+    NotExposed(String),
+    /// The arguments did not decode (code `BadArguments`).
+    BadArguments(String),
+    /// The method failed (code `MethodFailed`).
+    Failed(String),
+}
+
+impl CallError {
+    /// `method` is not one of the type's.
+    pub fn not_exposed(method: &str) -> CallError {
+        CallError::NotExposed(format!("no method {method}"))
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::NotExposed(m) | CallError::BadArguments(m) | CallError::Failed(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+/// What the server runs for a call: the object's state, the method, the arguments.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct MethodCall {
+    pub(crate) state: Value,
+    pub(crate) method: String,
+    pub(crate) args: Value,
+}
+
+/// The new state and the reply, or an error code and message.
+pub(crate) type MethodOutcome = Result<(Value, Value), (String, String)>;
+
+/// A registered type's dispatch, as an entry point of this executable.
+pub(crate) type TypeEntry = EntryPoint<MethodCall, MethodOutcome>;
+
+/// The dispatch entry point of `T`.
+pub(crate) fn entry_for<T: Shared>() -> TypeEntry {
+    EntryPoint::new(dispatch::<T>, apply)
+}
+
+fn apply(f: fn(MethodCall) -> MethodOutcome, call: MethodCall) -> MethodOutcome {
+    f(call)
+}
+
+fn dispatch<T: Shared>(call: MethodCall) -> MethodOutcome {
+    let fail = |code: &str, message: String| (code.to_owned(), message);
+    let mut object: T = rmpv::ext::from_value(call.state)
+        .map_err(|e| fail("DecodeError", format!("the object's state: {e}")))?;
+    let args = Args(call.args);
+    let outcome = catch_unwind(AssertUnwindSafe(|| object.call(&call.method, args)))
+        .map_err(|payload| fail("Panicked", crate::process::panic_message(payload.as_ref())))?;
+    let Reply(reply) = outcome.map_err(|e| match e {
+        CallError::NotExposed(m) => fail("NotExposed", m),
+        CallError::BadArguments(m) => fail("BadArguments", m),
+        CallError::Failed(m) => fail("MethodFailed", m),
+    })?;
+    let state = rmpv::ext::to_value(&object).map_err(|e| {
+        fail(
+            "MethodFailed",
+            format!("the object's state did not serialize: {e}"),
+        )
+    })?;
+    Ok((state, reply))
+}
+
+/// A proxy to a user type `T` hosted by a manager.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct ObjectProxy<T> {
+    handle: Handle,
+    #[serde(skip)]
+    _type: PhantomData<fn(T) -> T>,
+}
+
+impl<T> ObjectProxy<T> {
+    pub(crate) fn new(handle: Handle) -> Self {
+        ObjectProxy {
+            handle,
+            _type: PhantomData,
+        }
+    }
+
+    /// Calls `method` with `args` (a tuple for several, `()` for none) on the server and returns
+    /// its result as an `R`. Atomic: no other call on any object runs in between.
+    pub fn call<A: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<R, ManagerError> {
+        from_value(
+            self.handle
+                .call("object.call", vec![Value::from(method), to_value(args)?])?,
+        )
+    }
+}
+
+impl<T: Shared> ObjectProxy<T> {
+    /// A copy of the object's state now.
+    pub fn get(&self) -> Result<T, ManagerError> {
+        from_value(self.handle.call("object.get", Vec::new())?)
+    }
+}
+
+impl<T> Clone for ObjectProxy<T> {
+    fn clone(&self) -> Self {
+        ObjectProxy::new(self.handle.share())
+    }
+}
+
+impl<T> fmt::Debug for ObjectProxy<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.handle.debug("ObjectProxy", f)
+    }
+}
