@@ -15,6 +15,8 @@ mod employee;
 mod locked_counter;
 #[path = "lost_update.rs"]
 mod lost_update;
+#[path = "mailbox.rs"]
+mod mailbox;
 #[path = "pool_squares.rs"]
 mod pool_squares;
 #[path = "queue_pipe.rs"]
@@ -42,6 +44,12 @@ const SCENARIOS: &[Scenario] = &[
         name: "dict_workers",
         what: "ten processes fill a manager dict",
         run: dict_workers::run,
+    },
+    Scenario {
+        number: "S2",
+        name: "mailbox",
+        what: "two producers append to a manager list: polled, then watched",
+        run: mailbox::run,
     },
     Scenario {
         number: "S3",

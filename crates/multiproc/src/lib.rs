@@ -84,9 +84,9 @@ pub use channel::{
 };
 pub use error::{Error, Result};
 pub use manager::{
-    Args, ArrayProxy, CallError, DEFAULT_MAX_FRAME, DictProxy, ListProxy, LockProxy,
-    LockProxyGuard, Manager, ManagerBuilder, ManagerError, ObjectProxy, QueueProxy, Reply, Shared,
-    ValueProxy,
+    Args, ArrayProxy, CallError, DEFAULT_MAX_FRAME, DictProxy, ListChange, ListProxy, ListWatcher,
+    LockProxy, LockProxyGuard, Manager, ManagerBuilder, ManagerError, ObjectProxy, QueueProxy,
+    Reply, Shared, ValueProxy,
 };
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{

@@ -128,6 +128,38 @@ fn check_employee(lines: &[&str]) {
     assert_eq!(lines, ["zhangsan:2000"]);
 }
 
+/// Each producer's items, in its own order, in a sequence of items.
+fn in_producer_order(items: &[u32]) -> bool {
+    let a: Vec<u32> = items.iter().copied().filter(|&i| i < 300).collect();
+    let b: Vec<u32> = items.iter().copied().filter(|&i| i >= 300).collect();
+    a == (100..105).collect::<Vec<_>>() && b == (300..309).collect::<Vec<_>>()
+}
+
+/// S2: six polls (their contents depend on timing), the final list with all 14 items in each
+/// producer's order; then 14 appends seen by the watcher, in each producer's order.
+fn check_mailbox(lines: &[&str]) {
+    assert_eq!(lines.len(), 6 + 1 + 14 + 1, "{lines:?}");
+    assert!(
+        lines[..6].iter().all(|l| l.starts_with("poll [")),
+        "{lines:?}"
+    );
+    let final_list: Vec<u32> = lines[6]
+        .strip_prefix("final [")
+        .and_then(|l| l.strip_suffix(']'))
+        .expect("final [...]")
+        .split(", ")
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(final_list.len(), 14);
+    assert!(in_producer_order(&final_list), "{final_list:?}");
+    let watched: Vec<u32> = lines[7..21]
+        .iter()
+        .map(|l| l.strip_prefix("appended ").unwrap().parse().unwrap())
+        .collect();
+    assert!(in_producer_order(&watched), "{watched:?}");
+    assert_eq!(lines[21], "watched 14 appends");
+}
+
 /// S11: the squares, in order.
 fn check_pool_squares(lines: &[&str]) {
     assert_eq!(lines, ["[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]"]);
@@ -178,6 +210,7 @@ type Check = fn(&[&str]);
 /// Every scenario: its number, example name and output check.
 const SCENARIOS: &[(&str, &str, Check)] = &[
     ("S1", "dict_workers", check_dict_workers),
+    ("S2", "mailbox", check_mailbox),
     ("S3", "value_child", check_value_child),
     ("S4", "array_child", check_array_child),
     ("S5", "dict_list_child", check_dict_list_child),

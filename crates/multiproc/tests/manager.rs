@@ -582,3 +582,36 @@ fn a_registered_types_methods_run_on_the_server_and_a_panic_is_the_callers_error
         Err(ManagerError::Remote { code, .. }) if code == "NotExposed"
     ));
 }
+
+#[test]
+fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
+    let manager = Manager::start().unwrap();
+    let list = manager.list(&[0u32]).unwrap();
+    list.append(&1).unwrap(); // before the watch: not seen
+    let mut watcher = list.watch().unwrap();
+    assert_eq!(
+        watcher.next_timeout(Duration::from_millis(20)).unwrap(),
+        None
+    );
+    join(
+        Process::spawn(list.clone(), |list: ListProxy<u32>| {
+            list.append(&2).unwrap();
+            list.extend(&[3, 4]).unwrap();
+            list.set(0, &9).unwrap();
+        })
+        .unwrap(),
+    );
+    let mut seen = Vec::new();
+    while let Some(change) = watcher.next_timeout(Duration::from_millis(200)).unwrap() {
+        seen.push(change);
+    }
+    assert_eq!(
+        seen,
+        [
+            multiproc::ListChange::Appended(2),
+            multiproc::ListChange::Appended(3),
+            multiproc::ListChange::Appended(4),
+            multiproc::ListChange::Changed("list.set".into()),
+        ]
+    );
+}

@@ -238,3 +238,99 @@ impl<T> fmt::Debug for ValueProxy<T> {
         self.handle.debug("ValueProxy", f)
     }
 }
+
+/// A change to a watched list ([`ListProxy::watch`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListChange<T> {
+    /// An item was added at the end (`append`, or one per item of `extend`).
+    Appended(T),
+    /// Another change (`set`, `insert`, `pop`, `remove`, `incr`): the operation's name.
+    Changed(String),
+    /// The watcher fell too far behind: changes in between were dropped.
+    Missed,
+}
+
+/// The changes of a list as they happen, instead of polling it. Has a connection of its own.
+pub struct ListWatcher<T> {
+    handle: Handle,
+    version: u64,
+    pending: std::collections::VecDeque<ListChange<T>>,
+}
+
+impl<T: Serialize + DeserializeOwned> ListProxy<T> {
+    /// Watches the list: the changes made from now on, by any process, in order.
+    pub fn watch(&self) -> Result<ListWatcher<T>, ManagerError> {
+        let handle = self.handle.reconnect()?;
+        // Since "never": answers at once with the current version.
+        let now = handle.call("watch", vec![Value::from(u64::MAX), Value::from(0)])?;
+        let version = now
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ManagerError::Protocol(format!("watch gave {now}")))?;
+        Ok(ListWatcher {
+            handle,
+            version,
+            pending: std::collections::VecDeque::new(),
+        })
+    }
+}
+
+impl<T: DeserializeOwned> ListWatcher<T> {
+    /// The next change, waiting at most `timeout`; `None` if none came.
+    pub fn next_timeout(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<Option<ListChange<T>>, ManagerError> {
+        if self.pending.is_empty() {
+            let answer = self.handle.call(
+                "watch",
+                vec![
+                    Value::from(self.version),
+                    Value::from(timeout.as_millis() as u64),
+                ],
+            )?;
+            self.take(answer)?;
+        }
+        Ok(self.pending.pop_front())
+    }
+
+    fn take(&mut self, answer: Value) -> Result<(), ManagerError> {
+        let malformed = || ManagerError::Protocol("a malformed watch answer".into());
+        let Value::Array(parts) = answer else {
+            return Err(malformed());
+        };
+        let [version, Value::Array(events), missed] = parts.as_slice() else {
+            return Err(malformed());
+        };
+        self.version = version.as_u64().ok_or_else(malformed)?;
+        if missed.as_bool() == Some(true) {
+            self.pending.push_back(ListChange::Missed);
+        }
+        for event in events {
+            let Some([op, args @ ..]) = event.as_array().map(Vec::as_slice) else {
+                return Err(malformed());
+            };
+            match (op.as_str(), args) {
+                (Some("list.append"), [item]) => self
+                    .pending
+                    .push_back(ListChange::Appended(from_value(item.clone())?)),
+                (Some("list.extend"), [Value::Array(items)]) => {
+                    for item in items {
+                        self.pending
+                            .push_back(ListChange::Appended(from_value(item.clone())?));
+                    }
+                }
+                (Some(op), _) => self.pending.push_back(ListChange::Changed(op.to_owned())),
+                (None, _) => return Err(malformed()),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T> fmt::Debug for ListWatcher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.handle.debug("ListWatcher", f)
+    }
+}

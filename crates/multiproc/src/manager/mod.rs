@@ -11,7 +11,8 @@
 //! copy sent to another process connects again by itself.
 //!
 //! So far: dicts, lists, arrays, values, locks, queues and user types, over a Unix socket or TCP.
-//! Namespaces, the other synchronization primitives, nesting and watching are to come (issue 5).
+//! Lists can be watched. Namespaces, the other synchronization primitives, nesting, and typed
+//! watching of dicts are to come (issue 5).
 
 mod dict;
 mod error;
@@ -28,7 +29,7 @@ mod wire;
 pub use dict::DictProxy;
 pub use error::ManagerError;
 pub use frame::DEFAULT_MAX_FRAME;
-pub use list::{ArrayProxy, ListProxy, ValueProxy};
+pub use list::{ArrayProxy, ListChange, ListProxy, ListWatcher, ValueProxy};
 pub use lock::{LockProxy, LockProxyGuard};
 pub use queue::QueueProxy;
 pub use shared::{Args, CallError, ObjectProxy, Reply, Shared};

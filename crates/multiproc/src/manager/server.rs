@@ -64,6 +64,39 @@ struct Table {
     next: u64,
     objects: HashMap<u64, Object>,
     names: HashMap<String, u64>,
+    /// The recent changes of dicts and lists, for watchers.
+    logs: HashMap<u64, ChangeLog>,
+}
+
+/// An object's last changes, numbered: a watcher asks for those after the last it saw.
+#[derive(Default)]
+struct ChangeLog {
+    version: u64,
+    events: std::collections::VecDeque<(u64, Value)>,
+}
+
+/// Changes kept per object; a watcher further behind is told it missed some.
+const LOG_LEN: usize = 4096;
+
+/// The operations that change a dict or a list: each is logged as `[op, args...]`.
+fn changes(op: &str) -> bool {
+    matches!(
+        op,
+        "dict.set"
+            | "dict.del"
+            | "dict.pop"
+            | "dict.setdefault"
+            | "dict.incr"
+            | "dict.compare_and_swap"
+            | "dict.update"
+            | "list.set"
+            | "list.append"
+            | "list.extend"
+            | "list.insert"
+            | "list.pop"
+            | "list.remove"
+            | "list.incr"
+    )
 }
 
 struct Server {
@@ -334,6 +367,35 @@ impl Server {
                 table.names.insert(name, id);
                 Ok(Value::from(id))
             }
+            "watch" => self.watch(table, object, &args),
+            _ if changes(&op)
+                && matches!(
+                    table.objects.get(&object),
+                    Some(Object::Dict(_) | Object::List(_))
+                ) =>
+            {
+                let event = Value::Array(
+                    std::iter::once(Value::from(op.as_str()))
+                        .chain(args.iter().cloned())
+                        .collect(),
+                );
+                let result = match table.objects.get_mut(&object) {
+                    Some(Object::Dict(dict)) => dict_op(dict, &op, args),
+                    Some(Object::List(list)) => list_op(list, &op, args),
+                    _ => unreachable!("matched above"),
+                };
+                if result.is_ok() {
+                    let log = table.logs.entry(object).or_default();
+                    log.version += 1;
+                    let version = log.version;
+                    log.events.push_back((version, event));
+                    if log.events.len() > LOG_LEN {
+                        log.events.pop_front();
+                    }
+                    self.changed.notify_all();
+                }
+                result
+            }
             _ => match table.objects.get_mut(&object) {
                 Some(Object::Dict(dict)) => dict_op(dict, &op, args),
                 Some(Object::List(list)) => list_op(list, &op, args),
@@ -452,6 +514,67 @@ fn queue_of(table: &mut Table, object: u64) -> Result<&mut QueueState, WireError
             format!("object {object} is not a queue"),
         )),
         None => Err(unknown(object)),
+    }
+}
+
+impl Server {
+    /// `watch [since, timeout_ms or nil]`: waits until the dict or list has changes after
+    /// version `since`, or the timeout. Gives `[version, [[op, args...], ...], missed]`, where
+    /// `missed` says that changes older than the log were dropped.
+    fn watch(
+        &self,
+        mut table: MutexGuard<'_, Table>,
+        object: u64,
+        args: &[Value],
+    ) -> Result<Value, WireError> {
+        if !matches!(
+            table.objects.get(&object),
+            Some(Object::Dict(_) | Object::List(_))
+        ) {
+            return Err(WireError::new(
+                "NotExposed",
+                format!("object {object} is not a dict or a list"),
+            ));
+        }
+        let since = arg(args, 0)?
+            .as_u64()
+            .ok_or_else(|| WireError::new("BadArguments", "since is a version number"))?;
+        let deadline = deadline_arg(args, 1)?;
+        loop {
+            let log = table.logs.entry(object).or_default();
+            if log.version > since {
+                let missed = log.events.front().is_some_and(|(v, _)| *v > since + 1);
+                let events = log
+                    .events
+                    .iter()
+                    .filter(|(v, _)| *v > since)
+                    .map(|(_, e)| e.clone())
+                    .collect();
+                return Ok(Value::Array(vec![
+                    Value::from(log.version),
+                    Value::Array(events),
+                    Value::from(missed),
+                ]));
+            }
+            table = match deadline {
+                None => self.changed.wait(table).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        let version = table.logs.get(&object).map_or(0, |l| l.version);
+                        return Ok(Value::Array(vec![
+                            Value::from(version),
+                            Value::Array(Vec::new()),
+                            Value::from(false),
+                        ]));
+                    }
+                    self.changed
+                        .wait_timeout(table, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
     }
 }
 
