@@ -76,6 +76,26 @@ fn a_panic_is_that_tasks_error_and_the_others_complete() {
     assert_eq!(pool.apply(2, square).unwrap(), 4);
 }
 
+/// Every result is its item, except item `killed`, whose worker was SIGKILLed.
+fn assert_only_killed(results: &[Result<u64, PoolError>], killed: usize) {
+    for (x, result) in results.iter().enumerate() {
+        if x == killed {
+            assert!(
+                matches!(
+                    result,
+                    Err(PoolError::WorkerDied {
+                        signal: Some(9),
+                        ..
+                    })
+                ),
+                "{result:?}"
+            );
+        } else {
+            assert_eq!(result, &Ok(x as u64));
+        }
+    }
+}
+
 /// A task that reports its worker's pid on `pids`, then never returns if `x` is the victim.
 fn report_then_hang((x, victim, pids): (u64, u64, Queue<u32>)) -> u64 {
     if x == victim {
@@ -111,22 +131,7 @@ fn a_worker_killed_mid_task_fails_only_its_task_during_map_imap_and_apply_async(
         }
         got.push(results.next_timeout(DEADLINE).expect("eight results"));
     }
-    for (x, result) in got.iter().enumerate() {
-        if x == 2 {
-            assert!(
-                matches!(
-                    result,
-                    Err(PoolError::WorkerDied {
-                        signal: Some(9),
-                        ..
-                    })
-                ),
-                "{result:?}"
-            );
-        } else {
-            assert_eq!(result, &Ok(x as u64));
-        }
-    }
+    assert_only_killed(&got, 2);
 
     // apply_async, with an abort: the signal is SIGABRT's.
     let mut aborted = pool
@@ -282,20 +287,5 @@ fn a_worker_killed_while_holding_the_inbox_lock_fails_only_its_task() {
             0..10,
         )
         .collect();
-    for (x, result) in results.iter().enumerate() {
-        if x == 4 {
-            assert!(
-                matches!(
-                    result,
-                    Err(PoolError::WorkerDied {
-                        signal: Some(9),
-                        ..
-                    })
-                ),
-                "{result:?}"
-            );
-        } else {
-            assert_eq!(result, &Ok(x as u64));
-        }
-    }
+    assert_only_killed(&results, 4);
 }

@@ -199,6 +199,30 @@ impl Server {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Waits, the table released, for a change (a lock released, a queue changed, a dict or
+    /// list changed) until `deadline`; `None` once it has passed.
+    fn wait_changed<'a>(
+        &'a self,
+        table: MutexGuard<'a, Table>,
+        deadline: Option<Instant>,
+    ) -> Option<MutexGuard<'a, Table>> {
+        match deadline {
+            None => Some(self.changed.wait(table).unwrap_or_else(|e| e.into_inner())),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                Some(
+                    self.changed
+                        .wait_timeout(table, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0,
+                )
+            }
+        }
+    }
+
     fn lock_table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -423,9 +447,9 @@ impl Server {
     /// `lock.acquire [timeout_ms or nil]`: waits (without the table) until the lock is free or
     /// the timeout passes. Gives `"acquired"`, `"owner_died"` (acquired from a holder whose
     /// connection ended) or `"timeout"`.
-    fn acquire(
-        &self,
-        mut table: MutexGuard<'_, Table>,
+    fn acquire<'a>(
+        &'a self,
+        mut table: MutexGuard<'a, Table>,
         connection: u64,
         object: u64,
         args: &[Value],
@@ -444,19 +468,10 @@ impl Server {
                 let died = std::mem::take(&mut lock.owner_died);
                 return Ok(Value::from(if died { "owner_died" } else { "acquired" }));
             }
-            table = match deadline {
-                None => self.changed.wait(table).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(Value::from("timeout"));
-                    }
-                    self.changed
-                        .wait_timeout(table, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
+            let Some(relocked) = self.wait_changed(table, deadline) else {
+                return Ok(Value::from("timeout"));
             };
+            table = relocked;
         }
     }
 }
@@ -464,9 +479,9 @@ impl Server {
 impl Server {
     /// Runs `step` on queue `object` until it gives a value (then wakes the others), or the
     /// deadline passes (`"timeout"`), waiting without the table in between.
-    fn wait_queue(
-        &self,
-        mut table: MutexGuard<'_, Table>,
+    fn wait_queue<'a>(
+        &'a self,
+        mut table: MutexGuard<'a, Table>,
         object: u64,
         deadline: Option<Instant>,
         mut step: impl FnMut(&mut QueueState) -> Option<Value>,
@@ -476,19 +491,10 @@ impl Server {
                 self.changed.notify_all();
                 return Ok(value);
             }
-            table = match deadline {
-                None => self.changed.wait(table).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(Value::from("timeout"));
-                    }
-                    self.changed
-                        .wait_timeout(table, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
+            let Some(relocked) = self.wait_changed(table, deadline) else {
+                return Ok(Value::from("timeout"));
             };
+            table = relocked;
         }
     }
 }
@@ -521,9 +527,9 @@ impl Server {
     /// `watch [since, timeout_ms or nil]`: waits until the dict or list has changes after
     /// version `since`, or the timeout. Gives `[version, [[op, args...], ...], missed]`, where
     /// `missed` says that changes older than the log were dropped.
-    fn watch(
-        &self,
-        mut table: MutexGuard<'_, Table>,
+    fn watch<'a>(
+        &'a self,
+        mut table: MutexGuard<'a, Table>,
         object: u64,
         args: &[Value],
     ) -> Result<Value, WireError> {
@@ -556,24 +562,15 @@ impl Server {
                     Value::from(missed),
                 ]));
             }
-            table = match deadline {
-                None => self.changed.wait(table).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        let version = table.logs.get(&object).map_or(0, |l| l.version);
-                        return Ok(Value::Array(vec![
-                            Value::from(version),
-                            Value::Array(Vec::new()),
-                            Value::from(false),
-                        ]));
-                    }
-                    self.changed
-                        .wait_timeout(table, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
+            let Some(relocked) = self.wait_changed(table, deadline) else {
+                let version = self.lock_table().logs.get(&object).map_or(0, |l| l.version);
+                return Ok(Value::Array(vec![
+                    Value::from(version),
+                    Value::Array(Vec::new()),
+                    Value::from(false),
+                ]));
             };
+            table = relocked;
         }
     }
 }
