@@ -1,5 +1,5 @@
 //! The pool's driver: a thread of the parent that owns the workers. It hands chunks to workers
-//! (four at most in flight each, so a worker never waits for its next chunk), routes results to
+//! (a few in flight each, so a worker never waits for its next chunk: see `pace`), routes results to
 //! their jobs, and replaces a worker that ends: one that reached its task limit, or one that
 //! died, whose running chunk then fails with [`PoolError::WorkerDied`] while its unstarted ones
 //! go to other workers.
@@ -14,13 +14,11 @@ use std::time::{Duration, Instant};
 
 use super::PoolError;
 use super::job::{ChunkResult, Job};
+use super::pace::Pace;
 use super::worker::{self, ChunkEntry, Event, Inbox, InitEntry, ToWorker, WorkerArgs};
 use crate::channel::{GetTimeoutError, Queue};
 use crate::process::{JoinError, Process, StartMethod};
 use crate::transfer::Message;
-
-/// Chunks in flight per worker at most.
-const IN_FLIGHT: usize = 4;
 
 /// How often the driver checks that its workers live (the bound on noticing a dead one).
 const LIVENESS_CHECK: Duration = Duration::from_millis(10);
@@ -109,7 +107,9 @@ struct Worker {
     id: u64,
     process: Process<()>,
     tasks: Queue<ToWorker>,
-    in_flight: VecDeque<(u64, Work)>,
+    /// Chunks given to it, oldest first, with their id and when they were sent.
+    in_flight: VecDeque<(u64, Instant, Work)>,
+    pace: Pace,
     /// It said it reached its task limit.
     retiring: bool,
 }
@@ -207,6 +207,7 @@ impl Driver {
             process,
             tasks,
             in_flight: VecDeque::new(),
+            pace: Pace::default(),
             retiring: false,
         })
     }
@@ -250,7 +251,7 @@ impl Driver {
             let Some(worker) = self
                 .workers
                 .iter_mut()
-                .filter(|w| w.in_flight.len() < IN_FLIGHT && !w.retiring)
+                .filter(|w| w.in_flight.len() < w.pace.depth() && !w.retiring)
                 .min_by_key(|w| w.in_flight.len())
             else {
                 return;
@@ -270,7 +271,7 @@ impl Driver {
             // A worker that cannot take it is dead or dying: the chunk stays in its list, and is
             // handled with the worker's end.
             drop(sent);
-            worker.in_flight.push_back((id, work));
+            worker.in_flight.push_back((id, Instant::now(), work));
         }
     }
 
@@ -329,10 +330,11 @@ impl Driver {
 
     fn chunk_done(&mut self, index: usize, id: u64, outcome: Result<Message, PoolError>) {
         let worker = &mut self.workers[index];
-        let Some(position) = worker.in_flight.iter().position(|(i, _)| *i == id) else {
+        let Some(position) = worker.in_flight.iter().position(|(i, ..)| *i == id) else {
             return;
         };
-        let (_, work) = worker.in_flight.remove(position).expect("found");
+        let (_, sent, work) = worker.in_flight.remove(position).expect("found");
+        worker.pace.chunk_done(sent);
         work.complete(outcome);
     }
 
@@ -369,11 +371,11 @@ impl Driver {
         let mut unstarted = worker.in_flight;
         if let Some(died) = &status {
             // Only the oldest chunk can have started; it fails, the others go to other workers.
-            if let Some((_, running)) = unstarted.pop_front() {
+            if let Some((_, _, running)) = unstarted.pop_front() {
                 running.fail(self.broken.as_ref().unwrap_or(died));
             }
         }
-        for (_, work) in unstarted.into_iter().rev() {
+        for (_, _, work) in unstarted.into_iter().rev() {
             self.pending.push_front(work);
         }
         if self.broken.is_some() {
@@ -392,7 +394,7 @@ impl Driver {
         self.broken.get_or_insert(error);
         self.fail_pending();
         for worker in &mut self.workers {
-            for (_, work) in worker.in_flight.drain(..) {
+            for (_, _, work) in worker.in_flight.drain(..) {
                 work.fail(self.broken.as_ref().expect("just set"));
             }
         }
@@ -434,7 +436,7 @@ impl Driver {
                 let _ = worker.process.kill();
                 let _ = worker.process.join_timeout(TERMINATE_GRACE);
             }
-            for (_, work) in worker.in_flight.drain(..) {
+            for (_, _, work) in worker.in_flight.drain(..) {
                 work.fail(&PoolError::Terminated);
             }
         }

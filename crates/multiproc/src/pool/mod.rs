@@ -11,6 +11,7 @@
 mod driver;
 mod error;
 mod job;
+mod pace;
 mod worker;
 
 pub use error::PoolError;

@@ -511,7 +511,9 @@ impl QueueGuard<'_> {
                 let until = Instant::now() + SPIN;
                 let until = deadline.map_or(until, |d| d.min(until));
                 while !(ready(&self.fresh_view()) || closed()) && Instant::now() < until {
-                    std::hint::spin_loop();
+                    // Yield rather than spin: on a busy machine the process we wait for may
+                    // need this CPU (with a CPU to spare, this returns at once).
+                    std::thread::yield_now();
                 }
                 continue;
             }
