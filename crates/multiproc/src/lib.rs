@@ -84,9 +84,11 @@ pub use channel::{
 };
 pub use error::{Error, Result};
 pub use manager::{
-    Args, ArrayProxy, CallError, DEFAULT_MAX_FRAME, DictProxy, ListChange, ListProxy, ListWatcher,
-    LockProxy, LockProxyGuard, Manager, ManagerBuilder, ManagerError, ObjectProxy, QueueProxy,
-    Reply, Shared, ValueProxy,
+    Args, ArrayProxy, BarrierProxy, CallError, ConditionProxy, ConditionProxyGuard,
+    DEFAULT_MAX_FRAME, DictChange, DictProxy, DictWatcher, ErrorCode, EventProxy, ListChange,
+    ListProxy, ListWatcher, LockProxy, LockProxyGuard, Manager, ManagerBuilder, ManagerError,
+    ManagerStats, NamespaceProxy, ObjectProxy, QueueProxy, RLockProxy, RLockProxyGuard, Reply,
+    SemaphoreProxy, Shared, ValueProxy,
 };
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{

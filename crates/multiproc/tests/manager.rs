@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use common::{DEADLINE, sigkill};
 use hmac::{Hmac, Mac};
 use multiproc::{
-    Address, ConnectError, DictProxy, ListProxy, LockProxy, Manager, ManagerError, Process,
-    QueueProxy, ValueProxy,
+    Address, ConnectError, DictProxy, ErrorCode, ListProxy, LockProxy, Manager, ManagerError,
+    Process, QueueProxy, ValueProxy,
 };
 use sha2::Sha256;
 
@@ -57,7 +57,7 @@ fn a_dict_does_what_a_dict_does() {
     words.insert(&k("w"), &k("text")).unwrap();
     assert!(matches!(
         words.incr(&k("w"), 1i64),
-        Err(ManagerError::Remote { code, .. }) if code == "TypeError"
+        Err(ManagerError::Remote { code, .. }) if code == ErrorCode::TypeError
     ));
 }
 
@@ -353,7 +353,7 @@ fn a_list_and_a_value_are_shared_with_children() {
         Process::spawn(
             (list.clone(), total.clone()),
             |(list, total): (ListProxy<i64>, ValueProxy<i64>)| {
-                list.append(&4).unwrap();
+                list.push(&4).unwrap();
                 list.extend(&[5, 6]).unwrap();
                 list.set(0, &10).unwrap();
                 for item in list.to_vec().unwrap() {
@@ -368,7 +368,7 @@ fn a_list_and_a_value_are_shared_with_children() {
     assert_eq!(list.get(1).unwrap(), 2);
     assert!(matches!(
         list.get(99),
-        Err(ManagerError::Remote { code, .. }) if code == "IndexOutOfRange"
+        Err(ManagerError::Remote { code, .. }) if code == ErrorCode::IndexOutOfRange
     ));
     assert_eq!(list.incr(2, 100i64).unwrap(), 103);
     list.insert(0, &-1).unwrap();
@@ -396,7 +396,7 @@ fn an_array_keeps_its_length() {
     assert_eq!(array.len().unwrap(), 4);
     assert!(matches!(
         array.set(4, &1),
-        Err(ManagerError::Remote { code, .. }) if code == "IndexOutOfRange"
+        Err(ManagerError::Remote { code, .. }) if code == ErrorCode::IndexOutOfRange
     ));
 }
 
@@ -566,12 +566,12 @@ fn a_registered_types_methods_run_on_the_server_and_a_panic_is_the_callers_error
         Err(ManagerError::Remote { code, .. }) => code,
         other => panic!("{other:?}"),
     };
-    assert_eq!(code(account.call("overdraw", &())), "MethodFailed");
-    assert_eq!(code(account.call("explode", &())), "Panicked");
-    assert_eq!(code(account.call("steal", &())), "NotExposed");
+    assert_eq!(code(account.call("overdraw", &())), ErrorCode::MethodFailed);
+    assert_eq!(code(account.call("explode", &())), ErrorCode::Panicked);
+    assert_eq!(code(account.call("steal", &())), ErrorCode::NotExposed);
     assert_eq!(
         code(account.call("deposit", &"not a number")),
-        "BadArguments"
+        ErrorCode::BadArguments
     );
     // The server went on, and the failed calls changed nothing.
     assert_eq!(account.get().unwrap(), Account { balance: 110 });
@@ -579,7 +579,7 @@ fn a_registered_types_methods_run_on_the_server_and_a_panic_is_the_callers_error
     let plain = Manager::start().unwrap();
     assert!(matches!(
         plain.create(&Account { balance: 0 }),
-        Err(ManagerError::Remote { code, .. }) if code == "NotExposed"
+        Err(ManagerError::Remote { code, .. }) if code == ErrorCode::NotExposed
     ));
 }
 
@@ -587,7 +587,7 @@ fn a_registered_types_methods_run_on_the_server_and_a_panic_is_the_callers_error
 fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
     let manager = Manager::start().unwrap();
     let list = manager.list(&[0u32]).unwrap();
-    list.append(&1).unwrap(); // before the watch: not seen
+    list.push(&1).unwrap(); // before the watch: not seen
     let mut watcher = list.watch().unwrap();
     assert_eq!(
         watcher.next_timeout(Duration::from_millis(20)).unwrap(),
@@ -595,7 +595,7 @@ fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
     );
     join(
         Process::spawn(list.clone(), |list: ListProxy<u32>| {
-            list.append(&2).unwrap();
+            list.push(&2).unwrap();
             list.extend(&[3, 4]).unwrap();
             list.set(0, &9).unwrap();
         })
@@ -611,7 +611,7 @@ fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
             multiproc::ListChange::Appended(2),
             multiproc::ListChange::Appended(3),
             multiproc::ListChange::Appended(4),
-            multiproc::ListChange::Changed("list.set".into()),
+            multiproc::ListChange::Set(0, 9),
         ]
     );
 }

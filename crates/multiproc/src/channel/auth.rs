@@ -29,9 +29,13 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAGIC: &[u8; 8] = b"MPAUTH01";
 const ACCEPTED: &[u8; 8] = b"MPAUTHOK";
 const REFUSED: &[u8; 8] = b"MPAUTHNO";
-const NONCE: usize = 32;
+pub(crate) const NONCE: usize = 32;
 const MAC: usize = 32;
 const CLIENT_ROLE: &[u8] = b"multiproc-auth-v1 client";
+/// The sizes of the server's hello, the client's proof and the server's acceptance.
+pub(crate) const HELLO: usize = 8 + NONCE;
+pub(crate) const PROOF: usize = 8 + NONCE + MAC;
+pub(crate) const ACCEPTANCE: usize = 8 + MAC;
 const SERVER_ROLE: &[u8] = b"multiproc-auth-v1 server";
 
 /// How the socket frames bytes.
@@ -117,6 +121,50 @@ fn nonce() -> Result<[u8; NONCE], ConnectError> {
     Ok(nonce)
 }
 
+/// The server's first message, and the nonce in it.
+pub(crate) fn server_hello() -> Result<([u8; HELLO], [u8; NONCE]), ConnectError> {
+    let server_nonce = nonce()?;
+    let mut hello = [0u8; HELLO];
+    hello[..8].copy_from_slice(MAGIC);
+    hello[8..].copy_from_slice(&server_nonce);
+    Ok((hello, server_nonce))
+}
+
+/// Whether the first bytes of a client's proof can begin one (the magic, as far as it came).
+pub(crate) fn proof_may_start_with(bytes: &[u8]) -> bool {
+    let n = bytes.len().min(MAGIC.len());
+    bytes[..n] == MAGIC[..n]
+}
+
+/// What the server answers a client's `proof`: the acceptance (with its own proof), or the
+/// fixed refusal and [`ConnectError::AuthFailed`].
+pub(crate) fn server_verdict(
+    key: &[u8],
+    server_nonce: &[u8; NONCE],
+    proof: &[u8; PROOF],
+) -> Result<[u8; ACCEPTANCE], (&'static [u8], ConnectError)> {
+    if &proof[..8] != MAGIC {
+        return Err((
+            &[],
+            ConnectError::Protocol("not a multiproc client, or another version"),
+        ));
+    }
+    let client_nonce = &proof[8..8 + NONCE];
+    if mac(key, CLIENT_ROLE, server_nonce, client_nonce)
+        .verify_slice(&proof[8 + NONCE..])
+        .is_err()
+    {
+        return Err((REFUSED, ConnectError::AuthFailed));
+    }
+    let ours = mac(key, SERVER_ROLE, client_nonce, server_nonce)
+        .finalize()
+        .into_bytes();
+    let mut accepted = [0u8; ACCEPTANCE];
+    accepted[..8].copy_from_slice(ACCEPTED);
+    accepted[8..].copy_from_slice(&ours);
+    Ok(accepted)
+}
+
 /// The accepting side. On a wrong key, the client is told with a fixed code and nothing else.
 pub(crate) fn server(
     socket: BorrowedFd<'_>,
@@ -124,26 +172,18 @@ pub(crate) fn server(
     key: &[u8],
 ) -> Result<(), ConnectError> {
     let io = Handshake::start(socket, framing);
-    let server_nonce = nonce()?;
-    io.send(&[&MAGIC[..], &server_nonce].concat())?;
-    let proof: [u8; 8 + NONCE + MAC] = io.recv()?;
-    if &proof[..8] != MAGIC {
-        return Err(ConnectError::Protocol(
-            "not a multiproc client, or another version",
-        ));
+    let (hello, server_nonce) = server_hello()?;
+    io.send(&hello)?;
+    let proof: [u8; PROOF] = io.recv()?;
+    match server_verdict(key, &server_nonce, &proof) {
+        Ok(accepted) => io.send(&accepted),
+        Err((answer, error)) => {
+            if !answer.is_empty() {
+                let _ = io.send(answer);
+            }
+            Err(error)
+        }
     }
-    let client_nonce = &proof[8..8 + NONCE];
-    if mac(key, CLIENT_ROLE, &server_nonce, client_nonce)
-        .verify_slice(&proof[8 + NONCE..])
-        .is_err()
-    {
-        let _ = io.send(REFUSED);
-        return Err(ConnectError::AuthFailed);
-    }
-    let ours = mac(key, SERVER_ROLE, client_nonce, &server_nonce)
-        .finalize()
-        .into_bytes();
-    io.send(&[&ACCEPTED[..], &ours].concat())
 }
 
 /// The connecting side: proves it has the key, then checks that the server has it too.

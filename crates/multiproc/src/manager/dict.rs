@@ -7,13 +7,33 @@ use rmpv::Value;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Handle, ManagerError};
+use super::{DictWatcher, Handle, ListProxy, ManagerError};
 
 /// Marks the key and value types without owning any (and keeps the proxy `Send` and `Sync`).
 type Entries<K, V> = fn(K, V) -> (K, V);
 
 /// A dict that lives in a [`Manager`](super::Manager): every method is one round trip, and runs
 /// atomically on the server. Clones, and copies passed to other processes, are the same dict.
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// use multiproc::{DictProxy, Manager, Process};
+///
+/// let manager = Manager::start()?;
+/// let scores = manager.dict::<String, i64>()?;
+/// let per_player = scores.dict_in::<String, i64>(&"by player".to_string())?; // nested, live
+/// Process::spawn(per_player.clone(), |d: DictProxy<String, i64>| {
+///     d.incr(&"ann".to_string(), 3).unwrap();
+/// })?
+/// .join()?;
+/// assert_eq!(per_player.get(&"ann".to_string())?, Some(3));
+/// scores.insert(&"total".to_string(), &3)?;
+/// assert_eq!(scores.pop(&"total".to_string())?, 3);
+/// assert!(scores.pop(&"total".to_string()).is_err()); // KeyMissing, as Python's KeyError
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct DictProxy<K, V> {
@@ -62,6 +82,11 @@ impl<K, V> DictProxy<K, V> {
     pub fn is_empty(&self) -> Result<bool, ManagerError> {
         Ok(self.len()? == 0)
     }
+
+    /// Removes every entry (and the containers nested in them).
+    pub fn clear(&self) -> Result<(), ManagerError> {
+        self.call("dict.clear", Vec::new()).map(drop)
+    }
 }
 
 impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
@@ -82,9 +107,44 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     }
 
     /// Removes `key` and returns its value, if any. Python: `d.pop(key, None)`.
-    #[doc(alias = "pop")]
     pub fn remove(&self, key: &K) -> Result<Option<V>, ManagerError> {
         optional(self.call("dict.pop", vec![to_value(key)?])?)
+    }
+
+    /// Removes `key` and returns its value; an absent key is [`ManagerError::Remote`] with code
+    /// [`ErrorCode::KeyMissing`](super::ErrorCode::KeyMissing). Python: `d.pop(key)`, `del d[key]`.
+    #[doc(alias = "del")]
+    pub fn pop(&self, key: &K) -> Result<V, ManagerError> {
+        from_value(self.call("dict.del", vec![to_value(key)?])?)
+    }
+
+    /// The dict nested at `key`, created empty if the key is absent: a proxy of its own, whose
+    /// changes every process sees (Python loses a change made to a plain dict stored in a
+    /// managed one). Reading `key` from this dict gives a copy of the nested one, as a map;
+    /// replacing or removing `key` removes the nested dict (its proxies then get
+    /// [`ErrorCode::UnknownObject`](super::ErrorCode::UnknownObject)). A value of another kind
+    /// at `key` is [`ErrorCode::TypeError`](super::ErrorCode::TypeError).
+    pub fn dict_in<K2, V2>(&self, key: &K) -> Result<DictProxy<K2, V2>, ManagerError> {
+        Ok(DictProxy::new(self.nested(key, "dict")?))
+    }
+
+    /// The list nested at `key`, created empty if the key is absent; as
+    /// [`dict_in`](Self::dict_in).
+    pub fn list_in<T>(&self, key: &K) -> Result<ListProxy<T>, ManagerError> {
+        Ok(ListProxy::new(self.nested(key, "list")?))
+    }
+
+    fn nested(&self, key: &K, kind: &str) -> Result<Handle, ManagerError> {
+        let id = self.call("dict.nested", vec![to_value(key)?, Value::from(kind)])?;
+        let id = id
+            .as_u64()
+            .ok_or_else(|| ManagerError::Protocol(format!("expected an object id, got {id}")))?;
+        Ok(Handle::new(self.handle.client.clone(), id))
+    }
+
+    /// Watches the dict: the changes made from now on, by any process, in order.
+    pub fn watch(&self) -> Result<DictWatcher<K, V>, ManagerError> {
+        DictWatcher::start(&self.handle)
     }
 
     /// The value of `key`, set to `default` first if it had none, atomically.
@@ -159,6 +219,11 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// The keys, in no particular order.
     pub fn keys(&self) -> Result<Vec<K>, ManagerError> {
         from_value(self.call("dict.keys", Vec::new())?)
+    }
+
+    /// The values, in no particular order.
+    pub fn values(&self) -> Result<Vec<V>, ManagerError> {
+        from_value(self.call("dict.values", Vec::new())?)
     }
 
     /// The entries, in no particular order.

@@ -1,5 +1,7 @@
 //! What can go wrong talking to a manager.
 
+use std::fmt;
+
 use crate::channel::ConnectError;
 
 /// A manager operation failed.
@@ -7,18 +9,19 @@ use crate::channel::ConnectError;
 #[non_exhaustive]
 pub enum ManagerError {
     /// The manager is gone (its process died, or the connection broke): every call says so at
-    /// once, none hangs.
+    /// once, none hangs. Python: `BrokenPipeError`, `EOFError`, `ConnectionRefusedError`.
     #[error("the manager is gone: {reason}")]
+    #[doc(alias = "ManagerGone")]
     Gone {
         /// What was seen.
         reason: String,
     },
-    /// The server refused the operation, with one of the codes of the protocol (`KeyMissing`,
-    /// `TypeError`, `UnknownObject`, `NotExposed`, `FrameTooLarge`, ...).
+    /// The server refused the operation (Python raises the same condition as `KeyError`,
+    /// `IndexError`, `RemoteError`, ...).
     #[error("the manager refused: {code}: {message}")]
     Remote {
-        /// The error's code.
-        code: String,
+        /// What kind of refusal.
+        code: ErrorCode,
         /// What the server said.
         message: String,
     },
@@ -37,4 +40,114 @@ pub enum ManagerError {
     /// The operating system failed.
     #[error("manager: {0}")]
     Os(#[source] std::io::Error),
+}
+
+impl ManagerError {
+    /// The server's error code, for a [`Remote`](Self::Remote) refusal.
+    pub fn code(&self) -> Option<&ErrorCode> {
+        match self {
+            ManagerError::Remote { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the manager is gone ([`Gone`](Self::Gone)).
+    pub fn is_gone(&self) -> bool {
+        matches!(self, ManagerError::Gone { .. })
+    }
+}
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// The error codes of the manager protocol (`docs/manager-protocol.md`).
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $($(#[$doc])* $name,)*
+            /// A code this client does not know (a newer server).
+            Other(String),
+        }
+
+        impl ErrorCode {
+            /// The code as it travels.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(ErrorCode::$name => stringify!($name),)*
+                    ErrorCode::Other(code) => code,
+                }
+            }
+
+            /// The code that travels as `code`.
+            pub fn parse(code: &str) -> ErrorCode {
+                match code {
+                    $(stringify!($name) => ErrorCode::$name,)*
+                    other => ErrorCode::Other(other.to_owned()),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The request did not decode (malformed, nested too deep, too many items).
+    DecodeError,
+    /// A frame over the size limit; the connection closes.
+    FrameTooLarge,
+    /// No object has this id (it never existed, or it was removed with its container).
+    UnknownObject,
+    /// The object has no such operation.
+    NotExposed,
+    /// Missing or mistyped arguments.
+    BadArguments,
+    /// The key is absent. Python: `KeyError` (and `AttributeError` for a namespace).
+    KeyMissing,
+    /// The value has the wrong type for the operation (adding to text, a dict where a list was
+    /// asked for). Python: `TypeError`.
+    TypeError,
+    /// An addition overflowed a 64-bit integer.
+    Overflow,
+    /// An index past the end. Python: `IndexError`.
+    IndexOutOfRange,
+    /// A user type's method returned an error.
+    MethodFailed,
+    /// A user type's method panicked (the object is unchanged, and the server goes on).
+    Panicked,
+    /// Releasing (or waiting on) a lock this connection does not hold. Python: `RuntimeError`.
+    NotOwner,
+    /// Acquiring a (non-recursive) lock this connection already holds.
+    WouldDeadlock,
+    /// A bounded semaphore released more times than acquired. Python: `ValueError`.
+    TooManyReleases,
+    /// `task_done` called more times than items were put. Python: `ValueError`.
+    TooManyTaskDone,
+    /// The barrier was broken (aborted, reset, a waiter timed out or died). Python:
+    /// `BrokenBarrierError`.
+    BrokenBarrier,
+    /// Containers nested deeper than the server allows.
+    NestingTooDeep,
+    /// The object was created by name as another kind.
+    WrongKind,
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn codes_travel_as_their_names() {
+        for code in [ErrorCode::KeyMissing, ErrorCode::BrokenBarrier] {
+            assert_eq!(ErrorCode::parse(code.as_str()), code);
+        }
+        assert_eq!(ErrorCode::KeyMissing.as_str(), "KeyMissing");
+        assert_eq!(
+            ErrorCode::parse("FromTheFuture"),
+            ErrorCode::Other("FromTheFuture".into())
+        );
+    }
 }

@@ -3,13 +3,14 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::{Bound, RangeBounds};
 
 use rmpv::Value;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::dict::optional;
-use super::{Handle, ManagerError, from_value, to_value};
+use super::{Handle, ListWatcher, ManagerError, from_value, to_value};
 
 /// A list that lives in a [`Manager`](super::Manager); every method is one round trip and runs
 /// atomically on the server. An index past the end is [`ManagerError::Remote`] with code
@@ -47,7 +48,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         from_value(self.handle.call("list.all", Vec::new())?)
     }
 
-    /// Item `index`.
+    /// Item `index` (`IndexOutOfRange` past the end). Python: `l[index]`.
     pub fn get(&self, index: usize) -> Result<T, ManagerError> {
         from_value(self.handle.call("list.get", vec![Value::from(index)])?)
     }
@@ -59,8 +60,29 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
             .map(drop)
     }
 
-    /// Adds `item` at the end.
-    pub fn append(&self, item: &T) -> Result<(), ManagerError> {
+    /// The items in `range`: `range(1..3)`, `range(2..)`. Bounds past the end are clamped, as
+    /// Python's slices are (`l[1:3]`).
+    #[doc(alias = "slice")]
+    pub fn range(&self, range: impl RangeBounds<usize>) -> Result<Vec<T>, ManagerError> {
+        let start = match range.start_bound() {
+            Bound::Included(&i) => i as u64,
+            Bound::Excluded(&i) => i as u64 + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&i) => i as u64 + 1,
+            Bound::Excluded(&i) => i as u64,
+            Bound::Unbounded => u64::MAX,
+        };
+        from_value(
+            self.handle
+                .call("list.range", vec![Value::from(start), Value::from(end)])?,
+        )
+    }
+
+    /// Adds `item` at the end. Python: `l.append(item)`.
+    #[doc(alias = "append")]
+    pub fn push(&self, item: &T) -> Result<(), ManagerError> {
         self.handle
             .call("list.append", vec![to_value(item)?])
             .map(drop)
@@ -85,6 +107,16 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         self.handle
             .call("list.insert", vec![Value::from(index), to_value(item)?])
             .map(drop)
+    }
+
+    /// Removes every item.
+    pub fn clear(&self) -> Result<(), ManagerError> {
+        self.handle.call("list.clear", Vec::new()).map(drop)
+    }
+
+    /// Watches the list: the changes made from now on, by any process, in order.
+    pub fn watch(&self) -> Result<ListWatcher<T>, ManagerError> {
+        ListWatcher::start(&self.handle)
     }
 
     /// Removes and returns the last item, if any.
@@ -148,6 +180,11 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     /// Every item, in order.
     pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
         self.0.to_vec()
+    }
+
+    /// The items in `range` (clamped to the length, as Python's slices are).
+    pub fn range(&self, range: impl RangeBounds<usize>) -> Result<Vec<T>, ManagerError> {
+        self.0.range(range)
     }
 
     /// Item `index` (`IndexOutOfRange` past the end).
@@ -236,101 +273,5 @@ impl<T> Clone for ValueProxy<T> {
 impl<T> fmt::Debug for ValueProxy<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.handle.debug("ValueProxy", f)
-    }
-}
-
-/// A change to a watched list ([`ListProxy::watch`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum ListChange<T> {
-    /// An item was added at the end (`append`, or one per item of `extend`).
-    Appended(T),
-    /// Another change (`set`, `insert`, `pop`, `remove`, `incr`): the operation's name.
-    Changed(String),
-    /// The watcher fell too far behind: changes in between were dropped.
-    Missed,
-}
-
-/// The changes of a list as they happen, instead of polling it. Has a connection of its own.
-pub struct ListWatcher<T> {
-    handle: Handle,
-    version: u64,
-    pending: std::collections::VecDeque<ListChange<T>>,
-}
-
-impl<T: Serialize + DeserializeOwned> ListProxy<T> {
-    /// Watches the list: the changes made from now on, by any process, in order.
-    pub fn watch(&self) -> Result<ListWatcher<T>, ManagerError> {
-        let handle = self.handle.reconnect()?;
-        // Since "never": answers at once with the current version.
-        let now = handle.call("watch", vec![Value::from(u64::MAX), Value::from(0)])?;
-        let version = now
-            .as_array()
-            .and_then(|a| a.first())
-            .and_then(Value::as_u64)
-            .ok_or_else(|| ManagerError::Protocol(format!("watch gave {now}")))?;
-        Ok(ListWatcher {
-            handle,
-            version,
-            pending: std::collections::VecDeque::new(),
-        })
-    }
-}
-
-impl<T: DeserializeOwned> ListWatcher<T> {
-    /// The next change, waiting at most `timeout`; `None` if none came.
-    pub fn next_timeout(
-        &mut self,
-        timeout: std::time::Duration,
-    ) -> Result<Option<ListChange<T>>, ManagerError> {
-        if self.pending.is_empty() {
-            let answer = self.handle.call(
-                "watch",
-                vec![
-                    Value::from(self.version),
-                    Value::from(timeout.as_millis() as u64),
-                ],
-            )?;
-            self.take(answer)?;
-        }
-        Ok(self.pending.pop_front())
-    }
-
-    fn take(&mut self, answer: Value) -> Result<(), ManagerError> {
-        let malformed = || ManagerError::Protocol("a malformed watch answer".into());
-        let Value::Array(parts) = answer else {
-            return Err(malformed());
-        };
-        let [version, Value::Array(events), missed] = parts.as_slice() else {
-            return Err(malformed());
-        };
-        self.version = version.as_u64().ok_or_else(malformed)?;
-        if missed.as_bool() == Some(true) {
-            self.pending.push_back(ListChange::Missed);
-        }
-        for event in events {
-            let Some([op, args @ ..]) = event.as_array().map(Vec::as_slice) else {
-                return Err(malformed());
-            };
-            match (op.as_str(), args) {
-                (Some("list.append"), [item]) => self
-                    .pending
-                    .push_back(ListChange::Appended(from_value(item.clone())?)),
-                (Some("list.extend"), [Value::Array(items)]) => {
-                    for item in items {
-                        self.pending
-                            .push_back(ListChange::Appended(from_value(item.clone())?));
-                    }
-                }
-                (Some(op), _) => self.pending.push_back(ListChange::Changed(op.to_owned())),
-                (None, _) => return Err(malformed()),
-            }
-        }
-        Ok(())
-    }
-}
-
-impl<T> fmt::Debug for ListWatcher<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.handle.debug("ListWatcher", f)
     }
 }

@@ -10,9 +10,10 @@
 //! `docs/manager-protocol.md`). A proxy is the object's id and the manager's address and key; a
 //! copy sent to another process connects again by itself.
 //!
-//! So far: dicts, lists, arrays, values, locks, queues and user types, over a Unix socket or TCP.
-//! Lists can be watched. Namespaces, the other synchronization primitives, nesting, and typed
-//! watching of dicts are to come (issue 5).
+//! Every object kind of Python's `SyncManager` is here: dicts, namespaces, lists, arrays, values,
+//! queues (joinable), locks, recursive locks, semaphores (bounded or not), conditions, events,
+//! barriers, and user types; each also by name. Dicts and lists can be watched, and dicts can hold
+//! nested dicts and lists that stay live. The server's side is in `server`.
 
 mod dict;
 mod error;
@@ -20,19 +21,27 @@ mod frame;
 mod handle;
 mod list;
 mod lock;
+mod namespace;
 mod net;
+mod primitives;
 mod queue;
 mod server;
 mod shared;
+mod watch;
 mod wire;
 
 pub use dict::DictProxy;
-pub use error::ManagerError;
+pub use error::{ErrorCode, ManagerError};
 pub use frame::DEFAULT_MAX_FRAME;
-pub use list::{ArrayProxy, ListChange, ListProxy, ListWatcher, ValueProxy};
-pub use lock::{LockProxy, LockProxyGuard};
+pub use list::{ArrayProxy, ListProxy, ValueProxy};
+pub use lock::{LockProxy, LockProxyGuard, RLockProxy, RLockProxyGuard};
+pub use namespace::NamespaceProxy;
+pub use primitives::{
+    BarrierProxy, ConditionProxy, ConditionProxyGuard, EventProxy, SemaphoreProxy,
+};
 pub use queue::QueueProxy;
 pub use shared::{Args, CallError, ObjectProxy, Reply, Shared};
+pub use watch::{DictChange, DictWatcher, ListChange, ListWatcher};
 
 use dict::{from_value, to_value};
 use handle::Handle;
@@ -128,77 +137,333 @@ impl Manager {
         &self.client.authkey
     }
 
-    /// A new, empty shared dict.
+    /// Asks the server for its counters: objects, connections, handshakes in flight, wrong keys
+    /// refused.
+    pub fn stats(&self) -> Result<ManagerStats, ManagerError> {
+        from_value(self.client.call("stats", 0, Vec::new())?)
+    }
+
+    /// Creates an object of `kind` from `args`, or with a `name`, opens the object of that name
+    /// (creating it the first time); its handle on this manager's connection.
+    fn object(
+        &self,
+        name: Option<&str>,
+        kind: &str,
+        args: Vec<Value>,
+    ) -> Result<Handle, ManagerError> {
+        let answer = match name {
+            None => self.client.call(kind, 0, args)?,
+            Some(name) => {
+                let args = [Value::from(name), Value::from(kind)]
+                    .into_iter()
+                    .chain(args)
+                    .collect();
+                self.client.call("named", 0, args)?
+            }
+        };
+        Ok(Handle::new(self.client.clone(), object_id(&answer)?))
+    }
+
+    /// [`object`](Self::object), on a connection of its own: for objects whose operations wait.
+    fn waiting_object(
+        &self,
+        name: Option<&str>,
+        kind: &str,
+        args: Vec<Value>,
+    ) -> Result<Handle, ManagerError> {
+        self.object(name, kind, args)?.reconnect()
+    }
+
+    /// A new, empty shared dict. Python: `manager.dict()`.
     pub fn dict<K, V>(&self) -> Result<DictProxy<K, V>, ManagerError> {
-        Ok(DictProxy::new(self.create_object("dict", Vec::new())?))
+        Ok(DictProxy::new(self.object(None, "dict", Vec::new())?))
     }
 
     /// The shared dict named `name`: created empty by the first caller, the same one for every
-    /// later caller, whatever process it is in.
+    /// later caller, whatever process it is in. Each kind of object has such a `_named` twin.
     pub fn dict_named<K, V>(&self, name: &str) -> Result<DictProxy<K, V>, ManagerError> {
-        Ok(DictProxy::new(
-            self.create_object("dict_named", vec![Value::from(name)])?,
-        ))
+        Ok(DictProxy::new(self.object(
+            Some(name),
+            "dict",
+            Vec::new(),
+        )?))
     }
 
-    /// A new lock. Its handle has a connection of its own (see [`LockProxy`]).
-    pub fn lock(&self) -> Result<LockProxy, ManagerError> {
-        Ok(LockProxy::new(
-            self.create_object("lock", Vec::new())?.reconnect()?,
-        ))
+    /// A new, empty namespace. Python: `manager.Namespace()`.
+    pub fn namespace(&self) -> Result<NamespaceProxy, ManagerError> {
+        Ok(NamespaceProxy::new(self.object(
+            None,
+            "namespace",
+            Vec::new(),
+        )?))
     }
 
-    /// A new queue with no limit on its items. Its handle has a connection of its own.
-    pub fn queue<T>(&self) -> Result<QueueProxy<T>, ManagerError> {
-        self.new_queue(0)
+    /// The namespace named `name`.
+    pub fn namespace_named(&self, name: &str) -> Result<NamespaceProxy, ManagerError> {
+        Ok(NamespaceProxy::new(self.object(
+            Some(name),
+            "namespace",
+            Vec::new(),
+        )?))
     }
 
-    /// A new queue holding at most `max_items` items.
-    pub fn queue_bounded<T>(&self, max_items: usize) -> Result<QueueProxy<T>, ManagerError> {
-        self.new_queue(max_items.max(1))
-    }
-
-    fn new_queue<T>(&self, max_items: usize) -> Result<QueueProxy<T>, ManagerError> {
-        Ok(QueueProxy::new(
-            self.create_object("queue", vec![Value::from(max_items)])?
-                .reconnect()?,
-        ))
-    }
-
-    /// A new shared list holding `items`.
+    /// A new shared list holding `items`. Python: `manager.list(items)`.
     pub fn list<T: Serialize>(&self, items: &[T]) -> Result<ListProxy<T>, ManagerError> {
-        Ok(ListProxy::new(
-            self.create_object("list", vec![to_value(&items)?])?,
-        ))
+        Ok(ListProxy::new(self.object(
+            None,
+            "list",
+            vec![to_value(&items)?],
+        )?))
     }
 
-    /// A new shared array of fixed length, holding `items`.
+    /// The shared list named `name` (created empty).
+    pub fn list_named<T>(&self, name: &str) -> Result<ListProxy<T>, ManagerError> {
+        Ok(ListProxy::new(self.object(
+            Some(name),
+            "list",
+            Vec::new(),
+        )?))
+    }
+
+    /// A new shared array of fixed length, holding `items`. Python: `manager.Array`.
     pub fn array<T: Serialize>(&self, items: &[T]) -> Result<ArrayProxy<T>, ManagerError> {
-        Ok(ArrayProxy::new(
-            self.create_object("array", vec![to_value(&items)?])?,
-        ))
+        Ok(ArrayProxy::new(self.object(
+            None,
+            "array",
+            vec![to_value(&items)?],
+        )?))
+    }
+
+    /// The shared array named `name`, holding `items` if this call creates it.
+    pub fn array_named<T: Serialize>(
+        &self,
+        name: &str,
+        items: &[T],
+    ) -> Result<ArrayProxy<T>, ManagerError> {
+        Ok(ArrayProxy::new(self.object(
+            Some(name),
+            "array",
+            vec![to_value(&items)?],
+        )?))
+    }
+
+    /// A new shared value holding `value`. Python: `manager.Value`.
+    pub fn value<T: Serialize>(&self, value: &T) -> Result<ValueProxy<T>, ManagerError> {
+        Ok(ValueProxy::new(self.object(
+            None,
+            "value",
+            vec![to_value(value)?],
+        )?))
+    }
+
+    /// The shared value named `name`, holding `initial` if this call creates it.
+    pub fn value_named<T: Serialize>(
+        &self,
+        name: &str,
+        initial: &T,
+    ) -> Result<ValueProxy<T>, ManagerError> {
+        Ok(ValueProxy::new(self.object(
+            Some(name),
+            "value",
+            vec![to_value(initial)?],
+        )?))
+    }
+
+    /// A new queue with no limit on its items (joinable, as Python's manager queue is). Its
+    /// handle has a connection of its own. Python: `manager.Queue()`.
+    pub fn queue<T>(&self) -> Result<QueueProxy<T>, ManagerError> {
+        Ok(QueueProxy::new(self.waiting_object(
+            None,
+            "queue",
+            vec![0.into()],
+        )?))
+    }
+
+    /// A new queue holding at most `max_items` items. Python: `manager.Queue(maxsize)`.
+    pub fn queue_bounded<T>(&self, max_items: usize) -> Result<QueueProxy<T>, ManagerError> {
+        let max_items = Value::from(max_items.max(1));
+        Ok(QueueProxy::new(self.waiting_object(
+            None,
+            "queue",
+            vec![max_items],
+        )?))
+    }
+
+    /// The queue named `name` (created without a limit).
+    pub fn queue_named<T>(&self, name: &str) -> Result<QueueProxy<T>, ManagerError> {
+        Ok(QueueProxy::new(self.waiting_object(
+            Some(name),
+            "queue",
+            vec![0.into()],
+        )?))
+    }
+
+    /// A new joinable queue: [`queue`](Self::queue), whose every queue has
+    /// [`task_done`](QueueProxy::task_done) and [`join`](QueueProxy::join). Python:
+    /// `manager.JoinableQueue()`.
+    pub fn joinable_queue<T>(&self) -> Result<QueueProxy<T>, ManagerError> {
+        self.queue()
+    }
+
+    /// The joinable queue named `name`.
+    pub fn joinable_queue_named<T>(&self, name: &str) -> Result<QueueProxy<T>, ManagerError> {
+        self.queue_named(name)
+    }
+
+    /// A new lock. Its handle has a connection of its own (see [`LockProxy`]). Python:
+    /// `manager.Lock()`.
+    pub fn lock(&self) -> Result<LockProxy, ManagerError> {
+        Ok(LockProxy::new(self.waiting_object(
+            None,
+            "lock",
+            Vec::new(),
+        )?))
+    }
+
+    /// The lock named `name`.
+    pub fn lock_named(&self, name: &str) -> Result<LockProxy, ManagerError> {
+        Ok(LockProxy::new(self.waiting_object(
+            Some(name),
+            "lock",
+            Vec::new(),
+        )?))
+    }
+
+    /// A new recursive lock. Python: `manager.RLock()`.
+    pub fn rlock(&self) -> Result<RLockProxy, ManagerError> {
+        Ok(RLockProxy::new(self.waiting_object(
+            None,
+            "rlock",
+            Vec::new(),
+        )?))
+    }
+
+    /// The recursive lock named `name`.
+    pub fn rlock_named(&self, name: &str) -> Result<RLockProxy, ManagerError> {
+        Ok(RLockProxy::new(self.waiting_object(
+            Some(name),
+            "rlock",
+            Vec::new(),
+        )?))
+    }
+
+    /// A new semaphore with `value` permits. Python: `manager.Semaphore(value)`.
+    pub fn semaphore(&self, value: u32) -> Result<SemaphoreProxy, ManagerError> {
+        Ok(SemaphoreProxy::new(self.waiting_object(
+            None,
+            "semaphore",
+            vec![value.into()],
+        )?))
+    }
+
+    /// The semaphore named `name`, with `value` permits if this call creates it.
+    pub fn semaphore_named(&self, name: &str, value: u32) -> Result<SemaphoreProxy, ManagerError> {
+        Ok(SemaphoreProxy::new(self.waiting_object(
+            Some(name),
+            "semaphore",
+            vec![value.into()],
+        )?))
+    }
+
+    /// A new semaphore that refuses to be released above `value`
+    /// ([`ErrorCode::TooManyReleases`]). Python: `manager.BoundedSemaphore(value)`.
+    pub fn bounded_semaphore(&self, value: u32) -> Result<SemaphoreProxy, ManagerError> {
+        Ok(SemaphoreProxy::new(self.waiting_object(
+            None,
+            "bounded_semaphore",
+            vec![value.into()],
+        )?))
+    }
+
+    /// The bounded semaphore named `name`.
+    pub fn bounded_semaphore_named(
+        &self,
+        name: &str,
+        value: u32,
+    ) -> Result<SemaphoreProxy, ManagerError> {
+        Ok(SemaphoreProxy::new(self.waiting_object(
+            Some(name),
+            "bounded_semaphore",
+            vec![value.into()],
+        )?))
+    }
+
+    /// A new condition, with a recursive lock of its own. Python: `manager.Condition()`.
+    pub fn condition(&self) -> Result<ConditionProxy, ManagerError> {
+        Ok(ConditionProxy::new(self.waiting_object(
+            None,
+            "condition",
+            Vec::new(),
+        )?))
+    }
+
+    /// The condition named `name`.
+    pub fn condition_named(&self, name: &str) -> Result<ConditionProxy, ManagerError> {
+        Ok(ConditionProxy::new(self.waiting_object(
+            Some(name),
+            "condition",
+            Vec::new(),
+        )?))
+    }
+
+    /// A new event, not set. Python: `manager.Event()`.
+    pub fn event(&self) -> Result<EventProxy, ManagerError> {
+        Ok(EventProxy::new(self.waiting_object(
+            None,
+            "event",
+            Vec::new(),
+        )?))
+    }
+
+    /// The event named `name`.
+    pub fn event_named(&self, name: &str) -> Result<EventProxy, ManagerError> {
+        Ok(EventProxy::new(self.waiting_object(
+            Some(name),
+            "event",
+            Vec::new(),
+        )?))
+    }
+
+    /// A new barrier for `parties` parties. Python: `manager.Barrier(parties)`.
+    pub fn barrier(&self, parties: u32) -> Result<BarrierProxy, ManagerError> {
+        Ok(BarrierProxy::new(self.waiting_object(
+            None,
+            "barrier",
+            vec![parties.into()],
+        )?))
+    }
+
+    /// The barrier named `name`, for `parties` parties if this call creates it.
+    pub fn barrier_named(&self, name: &str, parties: u32) -> Result<BarrierProxy, ManagerError> {
+        Ok(BarrierProxy::new(self.waiting_object(
+            Some(name),
+            "barrier",
+            vec![parties.into()],
+        )?))
     }
 
     /// A new object of a registered user type `T` ([`ManagerBuilder::register`]), holding
-    /// `value`; an unregistered type is [`ManagerError::Remote`] with code `NotExposed`.
+    /// `value`; an unregistered type is [`ManagerError::Remote`] with code
+    /// [`ErrorCode::NotExposed`].
     pub fn create<T: Shared>(&self, value: &T) -> Result<ObjectProxy<T>, ManagerError> {
-        Ok(ObjectProxy::new(self.create_object(
+        Ok(ObjectProxy::new(self.object(
+            None,
             "object.new",
             vec![Value::from(T::TYPE_NAME), to_value(value)?],
         )?))
     }
 
-    /// A new shared value holding `value`.
-    pub fn value<T: Serialize>(&self, value: &T) -> Result<ValueProxy<T>, ManagerError> {
-        Ok(ValueProxy::new(
-            self.create_object("value", vec![to_value(value)?])?,
-        ))
-    }
-
-    /// Creates an object with `op`; its handle on this manager's connection.
-    fn create_object(&self, op: &str, args: Vec<Value>) -> Result<Handle, ManagerError> {
-        let id = object_id(&self.client.call(op, 0, args)?)?;
-        Ok(Handle::new(self.client.clone(), id))
+    /// The object of type `T` named `name`, holding `value` if this call creates it.
+    pub fn create_named<T: Shared>(
+        &self,
+        name: &str,
+        value: &T,
+    ) -> Result<ObjectProxy<T>, ManagerError> {
+        Ok(ObjectProxy::new(self.object(
+            Some(name),
+            "object.new",
+            vec![Value::from(T::TYPE_NAME), to_value(value)?],
+        )?))
     }
 
     /// Stops the server, whoever started it (for a server this handle started, dropping the
@@ -248,6 +513,22 @@ impl fmt::Debug for Manager {
             .field("started_here", &self.server.is_some())
             .finish()
     }
+}
+
+/// A manager's counters ([`Manager::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct ManagerStats {
+    /// Objects it holds.
+    pub objects: u64,
+    /// Authenticated connections open.
+    pub connections: u64,
+    /// Connections in their handshake.
+    pub handshakes: u64,
+    /// Handshakes refused for a wrong key.
+    pub auth_failures: u64,
+    /// Connections refused or closed for other reasons (another user, too many).
+    pub refused: u64,
 }
 
 fn object_id(value: &Value) -> Result<u64, ManagerError> {
@@ -463,7 +744,7 @@ impl Client {
             )));
         }
         response.result.map_err(|e| ManagerError::Remote {
-            code: e.code,
+            code: ErrorCode::parse(&e.code),
             message: e.message,
         })
     }

@@ -112,6 +112,14 @@ impl Listening {
         })
     }
 
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        match self {
+            Listening::Unix(l) => l.set_nonblocking(nonblocking),
+            Listening::Tcp(l) => l.set_nonblocking(nonblocking),
+        }
+    }
+
+    /// Accepts a connection; the stream blocks, whatever the listener does.
     pub(crate) fn accept(&self) -> io::Result<Stream> {
         match self {
             Listening::Unix(l) => l.accept().map(|(s, _)| Stream::Unix(s)),
@@ -136,6 +144,15 @@ impl Listening {
             Listening::Tcp(TcpListener::from(fd))
         } else {
             Listening::Unix(UnixListener::from(fd))
+        }
+    }
+}
+
+impl AsFd for Listening {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Listening::Unix(l) => l.as_fd(),
+            Listening::Tcp(l) => l.as_fd(),
         }
     }
 }

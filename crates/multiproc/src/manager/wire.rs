@@ -1,12 +1,23 @@
 //! The messages of the manager protocol, as MessagePack: a request is the array
 //! `[id, op, object, args]`, a response `[id, {"Ok": value}]` or `[id, {"Err": [code, message]}]`.
 //! Values are plain MessagePack values, so the server computes on them without knowing Rust types.
+//!
+//! A request is scanned before it is decoded ([`scan`]): the scan allocates nothing, and refuses
+//! nesting deeper than [`MAX_DEPTH`], more than [`MAX_VALUES`] values, lengths that run past the
+//! frame, and extension types (the server's own, for nested containers, never come from a
+//! client).
 
 use rmpv::Value;
 use serde::{Deserialize, Serialize};
 
+use super::ErrorCode;
+
 /// Nesting deeper than this in a request is refused (no stack overflow on a hostile payload).
 pub(crate) const MAX_DEPTH: usize = 64;
+
+/// Values in one request, at most: each costs the server tens of bytes once decoded, so a frame
+/// of one-byte values could otherwise cost thirty times its size.
+pub(crate) const MAX_VALUES: usize = 1 << 22;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Request {
@@ -32,40 +43,175 @@ pub(crate) struct WireError {
 }
 
 impl WireError {
-    pub(crate) fn new(code: &str, message: impl Into<String>) -> WireError {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> WireError {
         WireError {
-            code: code.to_owned(),
+            code: code.as_str().to_owned(),
             message: message.into(),
         }
     }
 }
 
-/// The depth of `value`'s nesting.
-pub(crate) fn depth(value: &Value) -> usize {
-    match value {
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Value::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|(k, v)| depth(k).max(depth(v)))
-                .max()
-                .unwrap_or(0)
-        }
-        _ => 0,
-    }
+fn refused(message: impl Into<String>) -> WireError {
+    WireError::new(ErrorCode::DecodeError, message)
 }
 
-/// Decodes a request, refusing nesting deeper than [`MAX_DEPTH`] before it is built.
-pub(crate) fn decode_request(payload: &[u8]) -> Result<Request, WireError> {
-    // rmpv reads with its own depth limit; the check below is ours.
-    let value = rmpv::decode::read_value_with_max_depth(&mut &payload[..], MAX_DEPTH + 4)
-        .map_err(|e| WireError::new("DecodeError", e.to_string()))?;
-    if depth(&value) > MAX_DEPTH + 2 {
-        return Err(WireError::new("DecodeError", "nesting too deep"));
+/// Reads a big-endian length of `n` bytes at `at`.
+fn length(bytes: &[u8], at: usize, n: usize) -> Result<u64, WireError> {
+    let field = bytes
+        .get(at..at + n)
+        .ok_or_else(|| refused("the payload ends inside a length"))?;
+    Ok(field.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+}
+
+/// Checks the structure of a MessagePack payload without building it: one value, nothing after
+/// it, within the limits above.
+pub(crate) fn scan(bytes: &[u8]) -> Result<(), WireError> {
+    let mut at = 0usize;
+    let mut values = 0usize;
+    // Values still expected at each open level.
+    let mut open: Vec<u64> = vec![1];
+    while let Some(expected) = open.last_mut() {
+        if *expected == 0 {
+            open.pop();
+            continue;
+        }
+        *expected -= 1;
+        values += 1;
+        if values > MAX_VALUES {
+            return Err(refused(format!("more than {MAX_VALUES} values")));
+        }
+        let marker = *bytes
+            .get(at)
+            .ok_or_else(|| refused("the payload ends inside a value"))?;
+        at += 1;
+        // (bytes to skip after the marker, values it contains)
+        let (skip, children): (u64, u64) = match marker {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
+            0x80..=0x8f => (0, 2 * u64::from(marker & 0x0f)),
+            0x90..=0x9f => (0, u64::from(marker & 0x0f)),
+            0xa0..=0xbf => (u64::from(marker & 0x1f), 0),
+            0xc4 | 0xd9 => (1 + length(bytes, at, 1)?, 0),
+            0xc5 | 0xda => (2 + length(bytes, at, 2)?, 0),
+            0xc6 | 0xdb => (4 + length(bytes, at, 4)?, 0),
+            0xcc | 0xd0 => (1, 0),
+            0xcd | 0xd1 => (2, 0),
+            0xca | 0xce | 0xd2 => (4, 0),
+            0xcb | 0xcf | 0xd3 => (8, 0),
+            0xdc => (2, length(bytes, at, 2)?),
+            0xdd => (4, length(bytes, at, 4)?),
+            0xde => (2, 2 * length(bytes, at, 2)?),
+            0xdf => (4, 2 * length(bytes, at, 4)?),
+            0xc7..=0xc9 | 0xd4..=0xd8 => {
+                return Err(refused("extension types are not accepted"));
+            }
+            0xc1 => return Err(refused("0xc1 is not a MessagePack marker")),
+        };
+        at = usize::try_from(skip)
+            .ok()
+            .and_then(|skip| at.checked_add(skip))
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| refused("a length runs past the end of the payload"))?;
+        if children > 0 {
+            if open.len() > MAX_DEPTH {
+                return Err(refused("nesting too deep"));
+            }
+            // Every value takes a byte at least: a count beyond the bytes left is a lie.
+            if children > (bytes.len() - at) as u64 {
+                return Err(refused("a count runs past the end of the payload"));
+            }
+            open.push(children);
+        }
     }
-    rmpv::ext::from_value(value).map_err(|e| WireError::new("DecodeError", e.to_string()))
+    if at != bytes.len() {
+        return Err(refused("bytes after the request"));
+    }
+    Ok(())
+}
+
+/// Decodes a request, after [`scan`].
+pub(crate) fn decode_request(payload: &[u8]) -> Result<Request, WireError> {
+    scan(payload)?;
+    // The scan bounded the depth; rmpv's own limit is a second guard.
+    let value = rmpv::decode::read_value_with_max_depth(&mut &payload[..], MAX_DEPTH + 4)
+        .map_err(|e| refused(e.to_string()))?;
+    rmpv::ext::from_value(value).map_err(|e| refused(e.to_string()))
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     rmp_serde::to_vec(value).expect("encoding a response does not fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(value: &Value) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, value).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_well_formed_request_scans_and_decodes() {
+        let request = Value::Array(vec![
+            7.into(),
+            "dict.set".into(),
+            3.into(),
+            Value::Array(vec![
+                "key".into(),
+                Value::Map(vec![(1.into(), (-2.5).into())]),
+                Value::Binary(vec![0; 300]),
+                u64::MAX.into(),
+                i64::MIN.into(),
+                Value::String("x".repeat(70_000).into()),
+            ]),
+        ]);
+        let request = decode_request(&encoded(&request)).unwrap();
+        assert_eq!((request.id, request.op.as_str()), (7, "dict.set"));
+    }
+
+    #[test]
+    fn lies_and_bombs_are_refused_before_anything_is_built() {
+        let refuses = |bytes: &[u8]| decode_request(bytes).unwrap_err().code == "DecodeError";
+        // An array of 2^32 - 1 items in a few bytes.
+        assert!(refuses(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0]));
+        // A string of 4 GiB.
+        assert!(refuses(&[0xdb, 0xff, 0xff, 0xff, 0xff, b'a']));
+        // 100 000 levels of nesting.
+        let mut deep = vec![0x91u8; 100_000];
+        deep.push(0xc0);
+        assert!(refuses(&deep));
+        // More values than allowed, each one byte.
+        let mut many = vec![0xdd];
+        many.extend_from_slice(&(MAX_VALUES as u32 + 1).to_be_bytes());
+        many.resize(many.len() + MAX_VALUES + 1, 0xc0);
+        assert!(refuses(&many));
+        // An extension type (the server's own nesting references).
+        assert!(refuses(&[
+            0x94, 0x01, 0xa1, b'x', 0x01, 0x91, 0xd7, 0x01, 0, 0, 0, 0, 0, 0, 0, 1
+        ]));
+        // The unused marker, trailing bytes, and desync seeds.
+        assert!(refuses(&[0xc1]));
+        assert!(refuses(&[0xc0, 0xc0]));
+        for seed in [&b"\x00"[..], b"*\x00", b"$\x00", b"", b"\x94"] {
+            assert!(refuses(seed), "{seed:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = decode_request(&bytes);
+        }
+
+        #[test]
+        fn a_request_cut_short_is_refused(cut in 0usize..40) {
+            let request = encoded(&Value::Array(vec![
+                1.into(), "dict.update".into(), 2.into(),
+                Value::Array(vec![Value::Array(vec![Value::Array(vec!["k".into(), 1.into()])])]),
+            ]));
+            let cut = cut.min(request.len() - 1);
+            proptest::prop_assert!(decode_request(&request[..cut]).is_err());
+        }
+    }
 }

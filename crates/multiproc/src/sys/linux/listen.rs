@@ -72,3 +72,74 @@ pub(crate) fn recv_some(socket: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<us
         }
     }
 }
+
+/// Whether the peer of a connected socket has hung up (closed, or died): checked without
+/// waiting and without reading what it may have sent.
+pub(crate) fn peer_hung_up(socket: BorrowedFd<'_>) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut polls = [PollFd::new(&socket, PollFlags::RDHUP)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        match rustix::event::poll(&mut polls, Some(&now)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return true,
+            Ok(0) => return false,
+            Ok(_) => {
+                let events = polls[0].revents();
+                return events.intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR);
+            }
+        }
+    }
+}
+
+/// Waits until one of `fds` is readable (or hung up), at most `timeout`; returns which are.
+pub(crate) fn wait_any_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<Vec<bool>> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut polls: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(fd, PollFlags::IN))
+        .collect();
+    let timeout = timeout.map(|d| Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: d.subsec_nanos() as _,
+    });
+    loop {
+        match rustix::event::poll(&mut polls, timeout.as_ref()) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) => return Ok(polls.iter().map(|p| !p.revents().is_empty()).collect()),
+        }
+    }
+}
+
+/// Sends what the socket takes now, without waiting: the number of bytes sent (0 when its
+/// buffer is full). Never raises SIGPIPE.
+pub(crate) fn send_now(socket: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
+    loop {
+        match rustix::net::send(socket, bytes, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
+            Ok(n) => return Ok(n),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Receives what is there now, without waiting: `None` when nothing is, `Some(0)` when the peer
+/// closed.
+pub(crate) fn recv_now(socket: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        match rustix::net::recv(socket, &mut *buf, RecvFlags::DONTWAIT) {
+            Ok((n, _)) => return Ok(Some(n)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -13,7 +13,8 @@ mod socket;
 pub(crate) use futex::{futex_wait, futex_wake, futex_wake_all};
 pub(crate) use identity::{ProcessId, thread_id};
 pub(crate) use listen::{
-    accept, own_uid, peer_uid, recv_some, send_all, seqpacket_connect, seqpacket_listen,
+    accept, own_uid, peer_hung_up, peer_uid, recv_now, recv_some, send_all, send_now,
+    seqpacket_connect, seqpacket_listen, wait_any_readable,
 };
 pub(crate) use memfile::MemFile;
 pub(crate) use memory::available_memory;

@@ -1,0 +1,443 @@
+//! The operations on data: dicts, namespaces, lists, arrays and single values. Each is a pure
+//! function of the container and the arguments, and says what it changed: the reply, the values
+//! it removed (nested containers among them are removed by the caller) and the change events that
+//! watchers see.
+//!
+//! Change events are normalized, whatever operation made them:
+//! - dict: `["set", key, value]`, `["del", key]`, `["clear"]`, `["nested", key, kind]`;
+//! - list: `["append", item]`, `["set", index, item]`, `["insert", index, item]`,
+//!   `["remove", index]`, `["clear"]`.
+
+use rmpv::Value;
+
+use super::super::ErrorCode;
+use super::super::wire::WireError;
+use super::table::Dict;
+
+/// What an operation did.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) reply: Value,
+    /// Values that left the container (replaced or removed).
+    pub(crate) dropped: Vec<Value>,
+    pub(crate) events: Vec<Value>,
+}
+
+impl Default for Outcome {
+    fn default() -> Outcome {
+        Outcome {
+            reply: Value::Nil,
+            dropped: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+impl Outcome {
+    fn reply(reply: Value) -> Outcome {
+        Outcome {
+            reply,
+            ..Outcome::default()
+        }
+    }
+
+    fn event(mut self, parts: Vec<Value>) -> Outcome {
+        self.events.push(Value::Array(parts));
+        self
+    }
+
+    fn dropping(mut self, value: Option<Value>) -> Outcome {
+        self.dropped.extend(value);
+        self
+    }
+}
+
+pub(crate) fn arg(args: &[Value], index: usize) -> Result<&Value, WireError> {
+    args.get(index)
+        .ok_or_else(|| WireError::new(ErrorCode::BadArguments, format!("argument {index} missing")))
+}
+
+pub(crate) fn bad(message: impl Into<String>) -> WireError {
+    WireError::new(ErrorCode::BadArguments, message)
+}
+
+pub(crate) fn not_exposed(op: &str, on: &str) -> WireError {
+    WireError::new(ErrorCode::NotExposed, format!("no operation {op} on {on}"))
+}
+
+pub(crate) fn key_of(value: &Value) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, value).expect("writing to a Vec does not fail");
+    bytes
+}
+
+/// A present value as `[value]`, an absent one as nil (so a stored nil is told apart).
+fn optional(value: Option<Value>) -> Value {
+    value.map_or(Value::Nil, |v| Value::Array(vec![v]))
+}
+
+fn set_event(key: Value, value: Value) -> Vec<Value> {
+    vec!["set".into(), key, value]
+}
+
+pub(crate) fn dict_op(dict: &mut Dict, op: &str, args: &[Value]) -> Result<Outcome, WireError> {
+    let missing = |key: &Value| WireError::new(ErrorCode::KeyMissing, format!("no key {key}"));
+    Ok(match op {
+        "dict.len" => Outcome::reply(Value::from(dict.len())),
+        "dict.get" => Outcome::reply(optional(
+            dict.get(&key_of(arg(args, 0)?)).map(|(_, v)| v.clone()),
+        )),
+        "dict.getitem" => {
+            let key = arg(args, 0)?;
+            let (_, value) = dict.get(&key_of(key)).ok_or_else(|| missing(key))?;
+            Outcome::reply(value.clone())
+        }
+        "dict.contains" => Outcome::reply(Value::from(dict.contains_key(&key_of(arg(args, 0)?)))),
+        "dict.set" => {
+            let key = arg(args, 0)?.clone();
+            let value = arg(args, 1)?.clone();
+            let old = dict.insert(key_of(&key), (key.clone(), value.clone()));
+            Outcome::default()
+                .dropping(old.map(|(_, v)| v))
+                .event(set_event(key, value))
+        }
+        "dict.pop" | "dict.del" => {
+            let key = arg(args, 0)?;
+            match dict.remove(&key_of(key)) {
+                Some((key, value)) => Outcome::reply(if op == "dict.pop" {
+                    optional(Some(value.clone()))
+                } else {
+                    value.clone()
+                })
+                .dropping(Some(value))
+                .event(vec!["del".into(), key]),
+                None if op == "dict.pop" => Outcome::reply(Value::Nil),
+                None => return Err(missing(key)),
+            }
+        }
+        "dict.keys" => Outcome::reply(Value::Array(
+            dict.values().map(|(k, _)| k.clone()).collect(),
+        )),
+        "dict.values" => Outcome::reply(Value::Array(
+            dict.values().map(|(_, v)| v.clone()).collect(),
+        )),
+        "dict.items" => Outcome::reply(Value::Array(
+            dict.values()
+                .map(|(k, v)| Value::Array(vec![k.clone(), v.clone()]))
+                .collect(),
+        )),
+        "dict.clear" => {
+            let dropped = dict.drain().map(|(_, (_, v))| v).collect();
+            Outcome {
+                reply: Value::Nil,
+                dropped,
+                events: vec![Value::Array(vec!["clear".into()])],
+            }
+        }
+        "dict.setdefault" => {
+            let key = arg(args, 0)?.clone();
+            let default = arg(args, 1)?.clone();
+            match dict.get(&key_of(&key)) {
+                Some((_, value)) => Outcome::reply(value.clone()),
+                None => {
+                    dict.insert(key_of(&key), (key.clone(), default.clone()));
+                    Outcome::reply(default.clone()).event(set_event(key, default))
+                }
+            }
+        }
+        "dict.incr" => {
+            let key = arg(args, 0)?.clone();
+            let delta = arg(args, 1)?;
+            let entry = dict
+                .entry(key_of(&key))
+                .or_insert_with(|| (key.clone(), Value::from(0)));
+            let sum = add(&entry.1, delta)?;
+            entry.1 = sum.clone();
+            Outcome::reply(sum.clone()).event(set_event(key, sum))
+        }
+        "dict.compare_and_swap" => {
+            let key = arg(args, 0)?.clone();
+            let expected = arg(args, 1)?;
+            let new = arg(args, 2)?.clone();
+            let matches = match dict.get(&key_of(&key)) {
+                None => expected.is_nil(),
+                Some((_, current)) => current == expected,
+            };
+            if !matches {
+                return Ok(Outcome::reply(Value::from(false)));
+            }
+            let old = dict.insert(key_of(&key), (key.clone(), new.clone()));
+            Outcome::reply(Value::from(true))
+                .dropping(old.map(|(_, v)| v))
+                .event(set_event(key, new))
+        }
+        "dict.update" => {
+            let Value::Array(pairs) = arg(args, 0)? else {
+                return Err(bad("update takes [[key, value], ...]"));
+            };
+            // Check every pair before changing anything: all or nothing.
+            let pairs = pairs
+                .iter()
+                .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                    Some([key, value]) => Ok((key, value)),
+                    _ => Err(bad("a pair is [key, value]")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut outcome = Outcome::default();
+            for (key, value) in pairs {
+                let old = dict.insert(key_of(key), (key.clone(), value.clone()));
+                outcome = outcome
+                    .dropping(old.map(|(_, v)| v))
+                    .event(set_event(key.clone(), value.clone()));
+            }
+            outcome
+        }
+        "dict.get_many" => {
+            let Value::Array(keys) = arg(args, 0)? else {
+                return Err(bad("get_many takes [key, ...]"));
+            };
+            Outcome::reply(Value::Array(
+                keys.iter()
+                    .map(|key| optional(dict.get(&key_of(key)).map(|(_, v)| v.clone())))
+                    .collect(),
+            ))
+        }
+        _ => return Err(not_exposed(op, "a dict")),
+    })
+}
+
+/// The namespace's operations: the dict's, by attribute name.
+pub(crate) fn namespace_op(
+    dict: &mut Dict,
+    op: &str,
+    args: &[Value],
+) -> Result<Outcome, WireError> {
+    match op {
+        "dict.set" | "dict.getitem" | "dict.del" | "dict.contains" | "dict.keys" | "dict.items" => {
+            if !arg(args, 0).is_ok_and(Value::is_str) && op != "dict.keys" && op != "dict.items" {
+                return Err(bad("a namespace's attribute names are strings"));
+            }
+            dict_op(dict, op, args)
+        }
+        _ => Err(not_exposed(op, "a namespace")),
+    }
+}
+
+fn index_arg(args: &[Value], index: usize, len: usize) -> Result<usize, WireError> {
+    let i = arg(args, index)?
+        .as_u64()
+        .ok_or_else(|| bad("an index is an unsigned integer"))?;
+    usize::try_from(i).ok().filter(|&i| i < len).ok_or_else(|| {
+        WireError::new(
+            ErrorCode::IndexOutOfRange,
+            format!("index {i} out of range for length {len}"),
+        )
+    })
+}
+
+/// An index or bound that may be past the end: clamped to `len`, as Python's slices are.
+fn bound_arg(args: &[Value], index: usize, len: usize) -> Result<usize, WireError> {
+    let i = arg(args, index)?
+        .as_u64()
+        .ok_or_else(|| bad("an index is an unsigned integer"))?;
+    Ok(usize::try_from(i).unwrap_or(usize::MAX).min(len))
+}
+
+/// A list's operations; an array (`fixed`) answers only those that keep its length.
+pub(crate) fn list_op(
+    list: &mut Vec<Value>,
+    op: &str,
+    args: &[Value],
+    fixed: bool,
+) -> Result<Outcome, WireError> {
+    let keeps_length = matches!(
+        op,
+        "list.len" | "list.all" | "list.range" | "list.get" | "list.set" | "list.incr"
+    );
+    if fixed && !keeps_length {
+        return Err(not_exposed(op, "an array (its length is fixed)"));
+    }
+    Ok(match op {
+        "list.len" => Outcome::reply(Value::from(list.len())),
+        "list.all" => Outcome::reply(Value::Array(list.clone())),
+        "list.range" => {
+            let start = bound_arg(args, 0, list.len())?;
+            let end = bound_arg(args, 1, list.len())?.max(start);
+            Outcome::reply(Value::Array(list[start..end].to_vec()))
+        }
+        "list.get" => Outcome::reply(list[index_arg(args, 0, list.len())?].clone()),
+        "list.set" => {
+            let i = index_arg(args, 0, list.len())?;
+            let item = arg(args, 1)?.clone();
+            let old = std::mem::replace(&mut list[i], item.clone());
+            Outcome::default()
+                .dropping(Some(old))
+                .event(vec!["set".into(), Value::from(i), item])
+        }
+        "list.append" => {
+            let item = arg(args, 0)?.clone();
+            list.push(item.clone());
+            Outcome::default().event(vec!["append".into(), item])
+        }
+        "list.extend" => {
+            let Value::Array(items) = arg(args, 0)? else {
+                return Err(bad("extend takes [items]"));
+            };
+            list.extend(items.iter().cloned());
+            Outcome {
+                events: items
+                    .iter()
+                    .map(|item| Value::Array(vec!["append".into(), item.clone()]))
+                    .collect(),
+                ..Outcome::default()
+            }
+        }
+        "list.insert" => {
+            let i = bound_arg(args, 0, list.len())?;
+            let item = arg(args, 1)?.clone();
+            list.insert(i, item.clone());
+            Outcome::default().event(vec!["insert".into(), Value::from(i), item])
+        }
+        "list.pop" => match list.pop() {
+            Some(item) => Outcome::reply(optional(Some(item.clone())))
+                .dropping(Some(item))
+                .event(vec!["remove".into(), Value::from(list.len())]),
+            None => Outcome::reply(Value::Nil),
+        },
+        "list.remove" => {
+            let i = index_arg(args, 0, list.len())?;
+            let item = list.remove(i);
+            Outcome::reply(item.clone())
+                .dropping(Some(item))
+                .event(vec!["remove".into(), Value::from(i)])
+        }
+        "list.clear" => Outcome {
+            reply: Value::Nil,
+            dropped: std::mem::take(list),
+            events: vec![Value::Array(vec!["clear".into()])],
+        },
+        "list.incr" => {
+            let i = index_arg(args, 0, list.len())?;
+            let sum = add(&list[i], arg(args, 1)?)?;
+            list[i] = sum.clone();
+            Outcome::reply(sum.clone()).event(vec!["set".into(), Value::from(i), sum])
+        }
+        _ => return Err(not_exposed(op, "a list")),
+    })
+}
+
+pub(crate) fn value_op(value: &mut Value, op: &str, args: &[Value]) -> Result<Value, WireError> {
+    match op {
+        "value.get" => Ok(value.clone()),
+        "value.set" => {
+            *value = arg(args, 0)?.clone();
+            Ok(Value::Nil)
+        }
+        "value.incr" => {
+            *value = add(value, arg(args, 0)?)?;
+            Ok(value.clone())
+        }
+        "value.compare_and_swap" => {
+            let swap = value == arg(args, 0)?;
+            if swap {
+                *value = arg(args, 1)?.clone();
+            }
+            Ok(Value::from(swap))
+        }
+        _ => Err(not_exposed(op, "a value")),
+    }
+}
+
+/// `a + b` for integers (checked) and floats.
+fn add(a: &Value, b: &Value) -> Result<Value, WireError> {
+    let not_numbers = || WireError::new(ErrorCode::TypeError, format!("cannot add {b} to {a}"));
+    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+        return x
+            .checked_add(y)
+            .map(Value::from)
+            .ok_or_else(|| WireError::new(ErrorCode::Overflow, format!("{x} + {y} overflows")));
+    }
+    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
+        return x
+            .checked_add(y)
+            .map(Value::from)
+            .ok_or_else(|| WireError::new(ErrorCode::Overflow, format!("{x} + {y} overflows")));
+    }
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) if a.is_f64() || b.is_f64() || a.is_f32() || b.is_f32() => {
+            Ok(Value::from(x + y))
+        }
+        _ => Err(not_numbers()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dict: &mut Dict, op: &str, args: Vec<Value>) -> Result<Outcome, WireError> {
+        dict_op(dict, op, &args)
+    }
+
+    #[test]
+    fn dict_changes_are_logged_as_sets_and_dels() {
+        let mut dict = Dict::new();
+        let outcome = run(&mut dict, "dict.incr", vec!["n".into(), 2.into()]).unwrap();
+        assert_eq!(
+            outcome.events,
+            [Value::Array(vec!["set".into(), "n".into(), 2.into()])]
+        );
+        let missed = run(
+            &mut dict,
+            "dict.compare_and_swap",
+            vec!["n".into(), 9.into(), 1.into()],
+        );
+        assert!(missed.unwrap().events.is_empty());
+        let outcome = run(&mut dict, "dict.del", vec!["n".into()]).unwrap();
+        assert_eq!(outcome.reply, Value::from(2));
+        assert_eq!(outcome.dropped, [Value::from(2)]);
+        let error = run(&mut dict, "dict.del", vec!["n".into()]).unwrap_err();
+        assert_eq!(error.code, "KeyMissing");
+    }
+
+    #[test]
+    fn a_bad_pair_in_update_changes_nothing() {
+        let mut dict = Dict::new();
+        let pairs = Value::Array(vec![
+            Value::Array(vec!["a".into(), 1.into()]),
+            Value::Array(vec!["b".into()]),
+        ]);
+        assert!(run(&mut dict, "dict.update", vec![pairs]).is_err());
+        assert!(dict.is_empty());
+    }
+
+    #[test]
+    fn unsigned_sums_beyond_i64_add_up() {
+        let big = Value::from(u64::MAX - 1);
+        assert_eq!(
+            add(&big, &Value::from(1u64)).unwrap(),
+            Value::from(u64::MAX)
+        );
+        assert_eq!(add(&big, &Value::from(2u64)).unwrap_err().code, "Overflow");
+    }
+
+    #[test]
+    fn ranges_clamp_as_python_slices_do() {
+        let mut list: Vec<Value> = (0..5).map(Value::from).collect();
+        let range = |list: &mut Vec<Value>, a: u64, b: u64| {
+            list_op(list, "list.range", &[a.into(), b.into()], false)
+                .unwrap()
+                .reply
+        };
+        assert_eq!(
+            range(&mut list, 1, 3),
+            Value::Array(vec![1.into(), 2.into()])
+        );
+        assert_eq!(
+            range(&mut list, 3, 99),
+            Value::Array(vec![3.into(), 4.into()])
+        );
+        assert_eq!(range(&mut list, 4, 2), Value::Array(vec![]));
+        assert!(list_op(&mut list, "list.append", &[1.into()], true).is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! The manager's server.
+//!
+//! # Implementation notes
+//!
+//! One thread, the gate (`gate`), accepts connections and runs every handshake at once without
+//! blocking, so that connections which never authenticate cost a slot in a bounded list, not a
+//! thread. An authenticated connection gets a thread of its own (at most [`MAX_CONNECTIONS`]),
+//! which reads requests, runs them on the table of objects (`table`, `dispatch`) and answers,
+//! in order.
+//!
+//! The table sits behind one mutex, so every operation is atomic. An operation that waits (a
+//! lock, a queue, a barrier: `waits`) releases the table while it sleeps on one condition
+//! variable, notified on every change that may end a wait.
+//!
+//! Objects hold MessagePack values: the server never runs code that came over the wire; it stores,
+//! compares and adds values, and calls the methods of user types compiled into it.
+
+mod data;
+mod dispatch;
+mod gate;
+mod table;
+mod waits;
+
+use std::collections::HashMap;
+use std::io::{BufReader, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rmpv::Value;
+
+use super::ErrorCode;
+use super::frame::{self, FrameError};
+use super::net::{Listening, Stream};
+use super::shared::TypeEntry;
+use super::wire::{self, Response, WireError};
+use crate::sys;
+use table::Table;
+
+/// Authenticated connections served at once, at most; more are closed after their handshake.
+pub(crate) const MAX_CONNECTIONS: usize = 256;
+
+/// How often a waiting operation checks that its caller is still connected.
+const CALLER_CHECK: Duration = Duration::from_millis(100);
+
+/// What the server counts, for the `stats` operation.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) connections: AtomicUsize,
+    pub(crate) handshakes: AtomicUsize,
+    pub(crate) auth_failures: AtomicU64,
+    pub(crate) refused: AtomicU64,
+}
+
+pub(crate) struct Server {
+    table: Mutex<Table>,
+    /// Notified on every change that may end a wait.
+    changed: Condvar,
+    authkey: Vec<u8>,
+    /// The registered user types, by name.
+    types: HashMap<String, TypeEntry>,
+    counters: Counters,
+    next_connection: AtomicU64,
+    /// A clone of each open connection's stream, to close them all at shutdown.
+    open: Mutex<HashMap<u64, Stream>>,
+    /// Set by a `shutdown` request; the gate ends when woken.
+    stopping: AtomicBool,
+    /// Wakes the gate.
+    wake: UnixStream,
+}
+
+/// Who runs an operation: its connection, and the socket to check that it is still there.
+pub(crate) struct Caller<'a> {
+    pub(crate) connection: u64,
+    socket: BorrowedFd<'a>,
+}
+
+impl Caller<'_> {
+    /// Whether the caller hung up.
+    pub(crate) fn gone(&self) -> bool {
+        sys::peer_hung_up(self.socket)
+    }
+}
+
+/// How a wait ended.
+pub(crate) enum Waited<T> {
+    Done(T),
+    TimedOut,
+    /// The caller hung up while it waited.
+    CallerGone,
+}
+
+/// Serves on `listener` until a `shutdown` request; then closes every connection and returns.
+pub(crate) fn serve(listener: Listening, authkey: Vec<u8>, types: Vec<(String, TypeEntry)>) {
+    let Ok((wake_here, wake)) = UnixStream::pair() else {
+        gate::log(format_args!("cannot start: no socket pair for the gate"));
+        return;
+    };
+    let server = Arc::new(Server {
+        table: Mutex::new(Table::new()),
+        changed: Condvar::new(),
+        authkey,
+        types: types.into_iter().collect(),
+        counters: Counters::default(),
+        next_connection: AtomicU64::new(1),
+        open: Mutex::new(HashMap::new()),
+        stopping: AtomicBool::new(false),
+        wake,
+    });
+    gate::run(&server, &listener, &wake_here);
+    // Close every connection: their threads end at their next read.
+    for (_, stream) in server.lock_open().drain() {
+        let _ = rustix::net::shutdown(&stream, rustix::net::Shutdown::Both);
+    }
+}
+
+impl Server {
+    fn lock_table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_open(&self) -> MutexGuard<'_, HashMap<u64, Stream>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = (&self.wake).write_all(&[1]);
+    }
+
+    /// Serves an authenticated connection on a thread of its own.
+    fn start_connection(self: &Arc<Self>, stream: Stream) {
+        if self.counters.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            self.counters.connections.fetch_sub(1, Ordering::SeqCst);
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            gate::log(format_args!(
+                "refused a connection: {MAX_CONNECTIONS} are open"
+            ));
+            return;
+        }
+        let connection = self.next_connection.fetch_add(1, Ordering::SeqCst);
+        if let Ok(clone) = stream.try_clone() {
+            self.lock_open().insert(connection, clone);
+        }
+        let server = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("multiproc-manager-conn".into())
+            .spawn(move || {
+                server.connection(connection, stream);
+                server.lock_open().remove(&connection);
+                server.release_all(connection);
+                server.counters.connections.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            // The stream went with the closure, and is closed.
+            self.lock_open().remove(&connection);
+            self.counters.connections.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Reads requests and answers them, in order, until the client goes or breaks the protocol.
+    fn connection(&self, connection: u64, stream: Stream) {
+        let Ok(mut writer) = stream.try_clone() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream);
+        loop {
+            let payload = match frame::read_frame_soon(&mut reader, frame::DEFAULT_MAX_FRAME) {
+                Ok(payload) => payload,
+                Err(FrameError::TooLarge { len, max }) => {
+                    let error = WireError::new(
+                        ErrorCode::FrameTooLarge,
+                        format!("a frame of {len} bytes is over the limit of {max}"),
+                    );
+                    let _ = reply(&mut writer, 0, Err(error));
+                    return;
+                }
+                Err(FrameError::BadMagic) => {
+                    gate::log(format_args!("closed a connection: not a manager frame"));
+                    return;
+                }
+                Err(_) => return, // closed, or a broken stream
+            };
+            let caller = Caller {
+                connection,
+                socket: writer.as_fd(),
+            };
+            let (id, result) = match wire::decode_request(&payload) {
+                Ok(request) if request.op == "shutdown" => {
+                    let _ = reply(&mut writer, request.id, Ok(Value::Nil));
+                    self.stop();
+                    return;
+                }
+                Ok(request) => (request.id, self.run(&caller, request)),
+                Err(error) => (0, Err(error)),
+            };
+            if result.as_ref().is_err_and(waits::is_caller_gone) {
+                return; // a wait abandoned by its caller: nobody to answer
+            }
+            if reply(&mut writer, id, result).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Runs `step` on the table until it gives a value, sleeping (the table released) between
+    /// changes, until `deadline`; gives up if the caller hangs up. Returns the table, locked, with
+    /// the outcome.
+    fn wait_for<'a, T>(
+        &'a self,
+        mut table: MutexGuard<'a, Table>,
+        caller: &Caller<'_>,
+        deadline: Option<Instant>,
+        mut step: impl FnMut(&mut Table) -> Result<Option<T>, WireError>,
+    ) -> (MutexGuard<'a, Table>, Result<Waited<T>, WireError>) {
+        let mut next_check = Instant::now() + CALLER_CHECK;
+        loop {
+            match step(&mut table) {
+                Ok(Some(value)) => return (table, Ok(Waited::Done(value))),
+                Ok(None) => {}
+                Err(e) => return (table, Err(e)),
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return (table, Ok(Waited::TimedOut));
+            }
+            if now >= next_check {
+                if caller.gone() {
+                    return (table, Ok(Waited::CallerGone));
+                }
+                next_check = now + CALLER_CHECK;
+            }
+            let until = deadline.map_or(next_check, |d| d.min(next_check));
+            let nap = until.saturating_duration_since(now);
+            table = self
+                .changed
+                .wait_timeout(table, nap)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Server {
+    /// [`wait_for`](Self::wait_for), releasing the table at the end.
+    fn wait<T>(
+        &self,
+        table: MutexGuard<'_, Table>,
+        caller: &Caller<'_>,
+        deadline: Option<Instant>,
+        step: impl FnMut(&mut Table) -> Result<Option<T>, WireError>,
+    ) -> Result<Waited<T>, WireError> {
+        let (table, waited) = self.wait_for(table, caller, deadline, step);
+        drop(table);
+        waited
+    }
+}
+
+fn reply(out: &mut impl Write, id: u64, result: Result<Value, WireError>) -> std::io::Result<()> {
+    frame::write_frame(out, &wire::encode(&Response { id, result }))
+}

@@ -1,0 +1,238 @@
+//! The server's table of objects: what each object is, the names that lead to them, the
+//! containers nested inside others, and the change logs that watchers read.
+//!
+//! A nested container (`dict_in`, `list_in`) is an object of its own; its parent's slot holds a
+//! *reference* to it, a MessagePack extension value that only the server makes (a client's
+//! request may not contain one, see `wire::scan`). Reading the slot gives a copy of the nested
+//! container's contents; removing or replacing the slot removes the nested object with it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use rmpv::Value;
+
+use super::super::ErrorCode;
+use super::super::wire::WireError;
+use super::waits::{Barrier, Condition, Lock, Queue, Semaphore};
+
+/// A dict: keys are the MessagePack encoding of the key value.
+pub(crate) type Dict = HashMap<Vec<u8>, (Value, Value)>;
+
+/// A stored object.
+pub(crate) enum Object {
+    Dict(Dict),
+    /// A namespace: named attributes, stored as a dict with string keys.
+    Namespace(Dict),
+    List(Vec<Value>),
+    /// A list whose length is fixed at creation (Python: `manager.Array`).
+    Array(Vec<Value>),
+    Value(Value),
+    /// A value of a registered user type, as its serialized state.
+    User {
+        type_name: String,
+        state: Value,
+    },
+    Lock(Lock),
+    RLock(Lock),
+    Semaphore(Semaphore),
+    Condition(Condition),
+    Event(bool),
+    Barrier(Barrier),
+    Queue(Queue),
+}
+
+impl Object {
+    /// The kind, as `create` and `named` take it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Object::Dict(_) => "dict",
+            Object::Namespace(_) => "namespace",
+            Object::List(_) => "list",
+            Object::Array(_) => "array",
+            Object::Value(_) => "value",
+            Object::User { .. } => "object",
+            Object::Lock(_) => "lock",
+            Object::RLock(_) => "rlock",
+            Object::Semaphore(s) if s.is_bounded() => "bounded_semaphore",
+            Object::Semaphore(_) => "semaphore",
+            Object::Condition(_) => "condition",
+            Object::Event(_) => "event",
+            Object::Barrier(_) => "barrier",
+            Object::Queue(_) => "queue",
+        }
+    }
+}
+
+/// Containers nested deeper than this are refused: reading one copies it recursively.
+pub(crate) const MAX_NESTING: usize = 32;
+
+/// The extension type of a reference to a nested container.
+const REFERENCE: i8 = 1;
+
+/// A reference to object `id`, for a parent's slot.
+pub(crate) fn reference(id: u64) -> Value {
+    Value::Ext(REFERENCE, id.to_be_bytes().to_vec())
+}
+
+/// The object `value` refers to, if it is a reference.
+pub(crate) fn referenced(value: &Value) -> Option<u64> {
+    match value {
+        Value::Ext(REFERENCE, bytes) => Some(u64::from_be_bytes(bytes.as_slice().try_into().ok()?)),
+        _ => None,
+    }
+}
+
+/// An object's last changes, numbered: a watcher asks for those after the last it saw.
+#[derive(Default)]
+pub(crate) struct ChangeLog {
+    pub(crate) version: u64,
+    pub(crate) events: VecDeque<(u64, Value)>,
+    /// The events' approximate size.
+    bytes: usize,
+}
+
+/// Changes kept per object, at most, in number and in approximate bytes; a watcher further
+/// behind is told it missed some.
+const LOG_LEN: usize = 4096;
+const LOG_BYTES: usize = 16 << 20;
+
+/// About the size of `value` once encoded.
+fn approximate_size(value: &Value) -> usize {
+    match value {
+        Value::String(s) => 5 + s.as_bytes().len(),
+        Value::Binary(b) => 5 + b.len(),
+        Value::Ext(_, b) => 6 + b.len(),
+        Value::Array(items) => 5 + items.iter().map(approximate_size).sum::<usize>(),
+        Value::Map(entries) => {
+            5 + entries
+                .iter()
+                .map(|(k, v)| approximate_size(k) + approximate_size(v))
+                .sum::<usize>()
+        }
+        _ => 9,
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Table {
+    next: u64,
+    pub(crate) objects: HashMap<u64, Object>,
+    pub(crate) names: HashMap<String, u64>,
+    /// The recent changes of dicts and lists that have been watched, for watchers.
+    pub(crate) logs: HashMap<u64, ChangeLog>,
+    /// The objects that have been watched: only their changes are logged.
+    pub(crate) watched: HashSet<u64>,
+    /// The nesting depth of nested containers (absent: top level).
+    depth: HashMap<u64, usize>,
+}
+
+pub(crate) fn unknown(object: u64) -> WireError {
+    WireError::new(ErrorCode::UnknownObject, format!("no object {object}"))
+}
+
+impl Table {
+    pub(crate) fn new() -> Table {
+        Table {
+            next: 1,
+            ..Table::default()
+        }
+    }
+
+    pub(crate) fn insert(&mut self, object: Object) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.objects.insert(id, object);
+        id
+    }
+
+    /// Inserts `object` nested in `parent`, within [`MAX_NESTING`].
+    pub(crate) fn insert_nested(&mut self, parent: u64, object: Object) -> Result<u64, WireError> {
+        let depth = self.depth.get(&parent).copied().unwrap_or(0) + 1;
+        if depth > MAX_NESTING {
+            return Err(WireError::new(
+                ErrorCode::NestingTooDeep,
+                format!("containers nest {MAX_NESTING} deep at most"),
+            ));
+        }
+        let id = self.insert(object);
+        self.depth.insert(id, depth);
+        Ok(id)
+    }
+
+    pub(crate) fn get_mut(&mut self, object: u64) -> Result<&mut Object, WireError> {
+        self.objects.get_mut(&object).ok_or_else(|| unknown(object))
+    }
+
+    /// Removes the nested objects that `values` refer to, and theirs.
+    pub(crate) fn drop_nested(&mut self, values: Vec<Value>) {
+        let mut doomed: Vec<u64> = values.iter().filter_map(referenced).collect();
+        while let Some(id) = doomed.pop() {
+            self.depth.remove(&id);
+            self.logs.remove(&id);
+            self.watched.remove(&id);
+            match self.objects.remove(&id) {
+                Some(Object::Dict(dict)) => {
+                    doomed.extend(dict.values().filter_map(|(_, v)| referenced(v)));
+                }
+                Some(Object::List(items)) => doomed.extend(items.iter().filter_map(referenced)),
+                _ => {}
+            }
+        }
+    }
+
+    /// `value` with every reference inside replaced by a copy of the container it refers to.
+    pub(crate) fn materialize(&self, value: Value) -> Value {
+        match value {
+            Value::Ext(..) => match referenced(&value).and_then(|id| self.objects.get(&id)) {
+                Some(Object::Dict(dict)) => Value::Map(
+                    dict.values()
+                        .map(|(k, v)| (k.clone(), self.materialize(v.clone())))
+                        .collect(),
+                ),
+                Some(Object::List(items)) => Value::Array(
+                    items
+                        .iter()
+                        .map(|item| self.materialize(item.clone()))
+                        .collect(),
+                ),
+                _ => Value::Nil,
+            },
+            Value::Array(items) if items.iter().any(contains_reference) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|item| self.materialize(item))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    /// Records `events` as changes of `object`, if it has been watched; true if it has and there
+    /// were any.
+    pub(crate) fn log(&mut self, object: u64, events: Vec<Value>) -> bool {
+        if events.is_empty() || !self.watched.contains(&object) {
+            return false;
+        }
+        let log = self.logs.entry(object).or_default();
+        for event in events {
+            log.version += 1;
+            log.bytes += approximate_size(&event);
+            log.events.push_back((log.version, event));
+            while log.events.len() > LOG_LEN || log.bytes > LOG_BYTES {
+                let Some((_, old)) = log.events.pop_front() else {
+                    break;
+                };
+                log.bytes -= approximate_size(&old);
+            }
+        }
+        true
+    }
+}
+
+/// Whether `value` holds a reference (at the top, or inside the array of a reply).
+fn contains_reference(value: &Value) -> bool {
+    match value {
+        Value::Ext(..) => true,
+        Value::Array(items) => items.iter().any(contains_reference),
+        _ => false,
+    }
+}

@@ -1,0 +1,577 @@
+//! The objects whose operations wait: locks, recursive locks, semaphores, conditions, events,
+//! barriers and queues. A wait releases the table ([`Server::wait_for`]), and gives up when its
+//! caller's connection hangs up: a dead waiter takes no lock, no permit and no item.
+//!
+//! Locks (and a condition's lock) belong to the connection that took them: when it ends, they are
+//! released with `owner_died` set, and the next taker is told. Semaphore permits belong to nobody,
+//! as in Python (one process may acquire and another release, to signal), so a process that dies
+//! holding one does not give it back; use a lock for exclusion that survives a death.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use rmpv::Value;
+
+use super::super::ErrorCode;
+use super::super::wire::WireError;
+use super::data::{arg, bad, not_exposed};
+use super::table::{Object, Table, unknown};
+use super::{Caller, Server, Waited};
+
+/// A lock's state. `depth` counts a recursive lock's acquisitions by its owner.
+#[derive(Default)]
+pub(crate) struct Lock {
+    owner: Option<u64>,
+    depth: u32,
+    owner_died: bool,
+}
+
+/// A counting semaphore; a bounded one refuses to go above its bound.
+pub(crate) struct Semaphore {
+    value: u64,
+    bound: Option<u64>,
+}
+
+impl Semaphore {
+    pub(crate) fn new(value: u64, bounded: bool) -> Semaphore {
+        Semaphore {
+            value,
+            bound: bounded.then_some(value),
+        }
+    }
+
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.bound.is_some()
+    }
+}
+
+/// A condition: a recursive lock, and the waiters in the order they came, each a ticket.
+#[derive(Default)]
+pub(crate) struct Condition {
+    lock: Lock,
+    next_ticket: u64,
+    waiting: VecDeque<u64>,
+    notified: HashSet<u64>,
+}
+
+/// A barrier. Each round is a generation; a round that ended by `reset` is remembered, so that its
+/// waiters learn that it broke.
+pub(crate) struct Barrier {
+    parties: u64,
+    count: u64,
+    generation: u64,
+    broken: bool,
+    reset: BTreeSet<u64>,
+}
+
+impl Barrier {
+    pub(crate) fn new(parties: u64) -> Barrier {
+        Barrier {
+            parties,
+            count: 0,
+            generation: 0,
+            broken: false,
+            reset: BTreeSet::new(),
+        }
+    }
+}
+
+/// Reset rounds remembered, at most.
+const RESETS_KEPT: usize = 1024;
+
+/// A queue; every item put counts as unfinished until a `task_done` (Python's manager queue is a
+/// `queue.Queue`, joinable).
+pub(crate) struct Queue {
+    items: VecDeque<Value>,
+    /// 0: no limit.
+    max_items: usize,
+    unfinished: u64,
+}
+
+impl Queue {
+    pub(crate) fn new(max_items: usize) -> Queue {
+        Queue {
+            items: VecDeque::new(),
+            max_items,
+            unfinished: 0,
+        }
+    }
+}
+
+/// Argument `index` as a deadline: milliseconds from now, or nil for none.
+pub(crate) fn deadline_arg(args: &[Value], index: usize) -> Result<Option<Instant>, WireError> {
+    match args.get(index) {
+        None | Some(Value::Nil) => Ok(None),
+        Some(ms) => {
+            let ms = ms
+                .as_u64()
+                .ok_or_else(|| bad("a timeout is in milliseconds"))?;
+            // A timeout too far to represent is no timeout.
+            Ok(Instant::now().checked_add(Duration::from_millis(ms)))
+        }
+    }
+}
+
+fn wrong_kind(object: u64, what: &str) -> WireError {
+    WireError::new(
+        ErrorCode::NotExposed,
+        format!("object {object} is not {what}"),
+    )
+}
+
+/// The lock of `object` (a lock, a recursive lock, or a condition's), and whether it is
+/// recursive.
+fn lock_in(table: &mut Table, object: u64) -> Result<(&mut Lock, bool), WireError> {
+    match table.get_mut(object)? {
+        Object::Lock(lock) => Ok((lock, false)),
+        Object::RLock(lock) => Ok((lock, true)),
+        Object::Condition(condition) => Ok((&mut condition.lock, true)),
+        _ => Err(wrong_kind(object, "a lock")),
+    }
+}
+
+/// Takes `lock` for `me` if it can: `"acquired"`, or `"owner_died"` when the previous holder's
+/// connection ended holding it.
+fn try_take(lock: &mut Lock, me: u64, recursive: bool) -> Result<Option<Value>, WireError> {
+    if lock.owner == Some(me) {
+        if !recursive {
+            return Err(WireError::new(
+                ErrorCode::WouldDeadlock,
+                "this connection already holds the lock",
+            ));
+        }
+        lock.depth += 1;
+        return Ok(Some(Value::from("acquired")));
+    }
+    if lock.owner.is_some() {
+        return Ok(None);
+    }
+    lock.owner = Some(me);
+    lock.depth = 1;
+    let died = std::mem::take(&mut lock.owner_died);
+    Ok(Some(Value::from(if died {
+        "owner_died"
+    } else {
+        "acquired"
+    })))
+}
+
+fn not_owner() -> WireError {
+    WireError::new(
+        ErrorCode::NotOwner,
+        "the lock is not held by this connection",
+    )
+}
+
+/// Releases one acquisition of `lock` by `me`; true when it is free now.
+fn release(lock: &mut Lock, me: u64) -> Result<bool, WireError> {
+    if lock.owner != Some(me) {
+        return Err(not_owner());
+    }
+    lock.depth -= 1;
+    if lock.depth == 0 {
+        lock.owner = None;
+    }
+    Ok(lock.owner.is_none())
+}
+
+fn semaphore_in(table: &mut Table, object: u64) -> Result<&mut Semaphore, WireError> {
+    match table.get_mut(object)? {
+        Object::Semaphore(semaphore) => Ok(semaphore),
+        _ => Err(wrong_kind(object, "a semaphore")),
+    }
+}
+
+fn condition_in(table: &mut Table, object: u64) -> Result<&mut Condition, WireError> {
+    match table.get_mut(object)? {
+        Object::Condition(condition) => Ok(condition),
+        _ => Err(wrong_kind(object, "a condition")),
+    }
+}
+
+fn event_in(table: &mut Table, object: u64) -> Result<&mut bool, WireError> {
+    match table.get_mut(object)? {
+        Object::Event(flag) => Ok(flag),
+        _ => Err(wrong_kind(object, "an event")),
+    }
+}
+
+fn barrier_in(table: &mut Table, object: u64) -> Result<&mut Barrier, WireError> {
+    match table.get_mut(object)? {
+        Object::Barrier(barrier) => Ok(barrier),
+        _ => Err(wrong_kind(object, "a barrier")),
+    }
+}
+
+fn queue_in(table: &mut Table, object: u64) -> Result<&mut Queue, WireError> {
+    match table.get_mut(object)? {
+        Object::Queue(queue) => Ok(queue),
+        _ => Err(wrong_kind(object, "a queue")),
+    }
+}
+
+fn broken_barrier() -> WireError {
+    WireError::new(ErrorCode::BrokenBarrier, "the barrier is broken")
+}
+
+/// The reply of a wait that ran out of time.
+fn timeout() -> Value {
+    Value::from("timeout")
+}
+
+/// Whether `op` is one of the operations here.
+pub(crate) fn handles(op: &str) -> bool {
+    [
+        "lock.",
+        "semaphore.",
+        "condition.",
+        "event.",
+        "barrier.",
+        "queue.",
+    ]
+    .iter()
+    .any(|prefix| op.starts_with(prefix))
+}
+
+impl Server {
+    /// Releases the locks `connection` held, marking their holder dead, and wakes the waiters.
+    pub(crate) fn release_all(&self, connection: u64) {
+        let mut table = self.lock_table();
+        let mut released = false;
+        for object in table.objects.values_mut() {
+            let lock = match object {
+                Object::Lock(lock) | Object::RLock(lock) => lock,
+                Object::Condition(condition) => &mut condition.lock,
+                _ => continue,
+            };
+            if lock.owner == Some(connection) {
+                *lock = Lock {
+                    owner_died: true,
+                    ..Lock::default()
+                };
+                released = true;
+            }
+        }
+        if released {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Runs a waiting object's operation `op` on `object`.
+    pub(crate) fn run_wait(
+        &self,
+        table: std::sync::MutexGuard<'_, Table>,
+        caller: &Caller<'_>,
+        object: u64,
+        op: &str,
+        args: &[Value],
+    ) -> Result<Value, WireError> {
+        let me = caller.connection;
+        match op {
+            "lock.acquire" => {
+                let deadline = deadline_arg(args, 0)?;
+                let waited = self.wait(table, caller, deadline, |table| {
+                    let (lock, recursive) = lock_in(table, object)?;
+                    try_take(lock, me, recursive)
+                });
+                finish(waited?)
+            }
+            "lock.release" => {
+                let mut table = table;
+                if release(lock_in(&mut table, object)?.0, me)? {
+                    self.changed.notify_all();
+                }
+                Ok(Value::Nil)
+            }
+            "semaphore.acquire" => {
+                let deadline = deadline_arg(args, 0)?;
+                let waited = self.wait(table, caller, deadline, |table| {
+                    let semaphore = semaphore_in(table, object)?;
+                    Ok((semaphore.value > 0).then(|| {
+                        semaphore.value -= 1;
+                        Value::from("acquired")
+                    }))
+                });
+                finish(waited?)
+            }
+            "semaphore.release" => {
+                let mut table = table;
+                let semaphore = semaphore_in(&mut table, object)?;
+                if semaphore
+                    .bound
+                    .is_some_and(|bound| semaphore.value >= bound)
+                {
+                    return Err(WireError::new(
+                        ErrorCode::TooManyReleases,
+                        "the bounded semaphore is released more times than acquired",
+                    ));
+                }
+                semaphore.value += 1;
+                self.changed.notify_all();
+                Ok(Value::Nil)
+            }
+            "semaphore.value" => {
+                let mut table = table;
+                Ok(Value::from(semaphore_in(&mut table, object)?.value))
+            }
+            "condition.wait" => self.condition_wait(table, caller, object, args),
+            "condition.notify" => {
+                let mut table = table;
+                let condition = condition_in(&mut table, object)?;
+                let n = match args.first() {
+                    None | Some(Value::Nil) => condition.waiting.len(),
+                    Some(n) => n
+                        .as_u64()
+                        .ok_or_else(|| bad("notify takes a count or nil"))?
+                        .try_into()
+                        .unwrap_or(usize::MAX),
+                };
+                let woken: Vec<u64> = (0..n)
+                    .map_while(|_| condition.waiting.pop_front())
+                    .collect();
+                let count = woken.len();
+                condition.notified.extend(woken);
+                if count > 0 {
+                    self.changed.notify_all();
+                }
+                Ok(Value::from(count))
+            }
+            "event.set" | "event.clear" => {
+                let mut table = table;
+                *event_in(&mut table, object)? = op == "event.set";
+                self.changed.notify_all();
+                Ok(Value::Nil)
+            }
+            "event.is_set" => {
+                let mut table = table;
+                Ok(Value::from(*event_in(&mut table, object)?))
+            }
+            "event.wait" => {
+                let deadline = deadline_arg(args, 0)?;
+                let waited = self.wait(table, caller, deadline, |table| {
+                    Ok(event_in(table, object)?.then_some(Value::from(true)))
+                });
+                match waited? {
+                    Waited::Done(value) => Ok(value),
+                    Waited::TimedOut => Ok(Value::from(false)),
+                    Waited::CallerGone => Err(caller_gone()),
+                }
+            }
+            "barrier.wait" => self.barrier_wait(table, caller, object, args),
+            "barrier.abort" => {
+                let mut table = table;
+                barrier_in(&mut table, object)?.broken = true;
+                self.changed.notify_all();
+                Ok(Value::Nil)
+            }
+            "barrier.reset" => {
+                let mut table = table;
+                let barrier = barrier_in(&mut table, object)?;
+                if barrier.count > 0 {
+                    barrier.reset.insert(barrier.generation);
+                    if barrier.reset.len() > RESETS_KEPT {
+                        barrier.reset.pop_first();
+                    }
+                }
+                barrier.generation += 1;
+                barrier.count = 0;
+                barrier.broken = false;
+                self.changed.notify_all();
+                Ok(Value::Nil)
+            }
+            "barrier.state" => {
+                let mut table = table;
+                let barrier = barrier_in(&mut table, object)?;
+                Ok(Value::Array(vec![
+                    Value::from(barrier.parties),
+                    Value::from(if barrier.broken { 0 } else { barrier.count }),
+                    Value::from(barrier.broken),
+                ]))
+            }
+            "queue.put" => {
+                let item = arg(args, 0)?.clone();
+                let deadline = deadline_arg(args, 1)?;
+                let waited = self.wait(table, caller, deadline, |table| {
+                    let queue = queue_in(table, object)?;
+                    let room = queue.max_items == 0 || queue.items.len() < queue.max_items;
+                    Ok(room.then(|| {
+                        queue.items.push_back(item.clone());
+                        queue.unfinished += 1;
+                        Value::Nil
+                    }))
+                });
+                self.changed.notify_all();
+                finish(waited?)
+            }
+            "queue.get" => {
+                let deadline = deadline_arg(args, 0)?;
+                let waited = self.wait(table, caller, deadline, |table| {
+                    let queue = queue_in(table, object)?;
+                    Ok(queue.items.pop_front().map(|item| Value::Array(vec![item])))
+                });
+                self.changed.notify_all();
+                finish(waited?)
+            }
+            "queue.len" => {
+                let mut table = table;
+                Ok(Value::from(queue_in(&mut table, object)?.items.len()))
+            }
+            "queue.task_done" => {
+                let mut table = table;
+                let queue = queue_in(&mut table, object)?;
+                if queue.unfinished == 0 {
+                    return Err(WireError::new(
+                        ErrorCode::TooManyTaskDone,
+                        "task_done called more times than items were put",
+                    ));
+                }
+                queue.unfinished -= 1;
+                if queue.unfinished == 0 {
+                    self.changed.notify_all();
+                }
+                Ok(Value::Nil)
+            }
+            "queue.join" => {
+                let deadline = deadline_arg(args, 0)?;
+                let waited = self.wait(table, caller, deadline, |table| {
+                    Ok((queue_in(table, object)?.unfinished == 0).then_some(Value::Nil))
+                });
+                finish(waited?)
+            }
+            _ => match table.objects.get(&object) {
+                Some(_) => Err(not_exposed(op, "this object")),
+                None => Err(unknown(object)),
+            },
+        }
+    }
+
+    /// `condition.wait [timeout_ms or nil]`: releases the condition's lock (all of this
+    /// connection's acquisitions), waits to be notified or the timeout, then takes the lock
+    /// back as it was. Gives `[notified, owner_died]`.
+    fn condition_wait(
+        &self,
+        mut table: std::sync::MutexGuard<'_, Table>,
+        caller: &Caller<'_>,
+        object: u64,
+        args: &[Value],
+    ) -> Result<Value, WireError> {
+        let me = caller.connection;
+        let deadline = deadline_arg(args, 0)?;
+        let condition = condition_in(&mut table, object)?;
+        if condition.lock.owner != Some(me) {
+            return Err(WireError::new(
+                ErrorCode::NotOwner,
+                "cannot wait on a condition whose lock this connection does not hold",
+            ));
+        }
+        let depth = condition.lock.depth;
+        condition.lock = Lock::default();
+        let ticket = condition.next_ticket;
+        condition.next_ticket += 1;
+        condition.waiting.push_back(ticket);
+        self.changed.notify_all();
+        let (mut table, waited) = self.wait_for(table, caller, deadline, |table| {
+            Ok(condition_in(table, object)?
+                .notified
+                .remove(&ticket)
+                .then_some(()))
+        });
+        let notified = match waited? {
+            Waited::Done(()) => true,
+            Waited::TimedOut | Waited::CallerGone => {
+                let condition = condition_in(&mut table, object)?;
+                condition.waiting.retain(|&t| t != ticket);
+                // Notified between the last look and now: it counts.
+                condition.notified.remove(&ticket)
+            }
+        };
+        if caller.gone() {
+            return Err(caller_gone());
+        }
+        // Take the lock back, waiting as long as it takes (as Python does).
+        let waited = self.wait(table, caller, None, |table| {
+            let condition = condition_in(table, object)?;
+            if condition.lock.owner.is_some() {
+                return Ok(None);
+            }
+            condition.lock.owner = Some(me);
+            condition.lock.depth = depth;
+            Ok(Some(std::mem::take(&mut condition.lock.owner_died)))
+        });
+        match waited? {
+            Waited::Done(owner_died) => Ok(Value::Array(vec![
+                Value::from(notified),
+                Value::from(owner_died),
+            ])),
+            Waited::TimedOut | Waited::CallerGone => Err(caller_gone()),
+        }
+    }
+
+    /// `barrier.wait [timeout_ms or nil]`: the arrival index (0 for the first), once every party
+    /// came. A timeout breaks the barrier for everyone, as does a waiter that hangs up.
+    fn barrier_wait(
+        &self,
+        mut table: std::sync::MutexGuard<'_, Table>,
+        caller: &Caller<'_>,
+        object: u64,
+        args: &[Value],
+    ) -> Result<Value, WireError> {
+        let deadline = deadline_arg(args, 0)?;
+        let barrier = barrier_in(&mut table, object)?;
+        if barrier.broken {
+            return Err(broken_barrier());
+        }
+        let index = barrier.count;
+        let generation = barrier.generation;
+        barrier.count += 1;
+        if barrier.count == barrier.parties {
+            barrier.count = 0;
+            barrier.generation += 1;
+            self.changed.notify_all();
+            return Ok(Value::from(index));
+        }
+        let (mut table, waited) = self.wait_for(table, caller, deadline, |table| {
+            let barrier = barrier_in(table, object)?;
+            if barrier.generation != generation {
+                return Ok(Some(!barrier.reset.contains(&generation)));
+            }
+            Ok(barrier.broken.then_some(false))
+        });
+        match waited? {
+            Waited::Done(true) => Ok(Value::from(index)),
+            outcome => {
+                let barrier = barrier_in(&mut table, object)?;
+                if barrier.generation == generation {
+                    // Still this round: it breaks (if it had not), and this waiter leaves it.
+                    barrier.broken = true;
+                    barrier.count = barrier.count.saturating_sub(1);
+                    self.changed.notify_all();
+                }
+                match outcome {
+                    Waited::CallerGone => Err(caller_gone()),
+                    _ => Err(broken_barrier()),
+                }
+            }
+        }
+    }
+}
+
+/// A wait's reply: its value, or `"timeout"`.
+fn finish(waited: Waited<Value>) -> Result<Value, WireError> {
+    match waited {
+        Waited::Done(value) => Ok(value),
+        Waited::TimedOut => Ok(timeout()),
+        Waited::CallerGone => Err(caller_gone()),
+    }
+}
+
+const CALLER_GONE: &str = "CallerGone";
+
+/// The error of a wait whose caller hung up; nobody reads it.
+fn caller_gone() -> WireError {
+    WireError::new(ErrorCode::Other(CALLER_GONE.into()), "the caller hung up")
+}
+
+pub(crate) fn is_caller_gone(error: &WireError) -> bool {
+    error.code == CALLER_GONE
+}

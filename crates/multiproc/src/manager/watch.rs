@@ -1,0 +1,314 @@
+//! Watching a dict or a list: the changes any process makes, in order, as they happen, instead of
+//! polling. A watcher has a connection of its own, and asks the server for the changes after the
+//! last one it saw (`watch` in the protocol); the server keeps the last few thousand changes of
+//! each watched object.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use rmpv::Value;
+use serde::de::DeserializeOwned;
+
+use super::{Handle, ManagerError, from_value};
+
+/// A change to a watched dict ([`DictProxy::watch`](super::DictProxy::watch)).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum DictChange<K, V> {
+    /// The key now holds the value: by `insert`, `update` (one per pair), `setdefault` (when it
+    /// set), `incr` (the sum) or `compare_and_swap` (when it swapped).
+    Set(K, V),
+    /// The key was removed.
+    Removed(K),
+    /// Every entry was removed.
+    Cleared,
+    /// A nested dict or list was created at the key ([`dict_in`](super::DictProxy::dict_in),
+    /// [`list_in`](super::DictProxy::list_in)).
+    Nested(K),
+    /// The watcher fell too far behind: changes in between were dropped.
+    Missed,
+}
+
+/// A change to a watched list ([`ListProxy::watch`](super::ListProxy::watch)).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ListChange<T> {
+    /// An item was added at the end (`push`, or one per item of `extend`).
+    Appended(T),
+    /// The item at the index was replaced (`set`, `incr`).
+    Set(usize, T),
+    /// An item was inserted at the index.
+    Inserted(usize, T),
+    /// The item at the index was removed (`remove`, `pop`).
+    Removed(usize),
+    /// Every item was removed.
+    Cleared,
+    /// The watcher fell too far behind: changes in between were dropped.
+    Missed,
+}
+
+/// The raw changes of a watched object.
+struct Feed {
+    handle: Handle,
+    version: u64,
+}
+
+fn malformed() -> ManagerError {
+    ManagerError::Protocol("a malformed watch answer".into())
+}
+
+impl Feed {
+    /// Starts watching: the changes from now on.
+    fn start(handle: &Handle) -> Result<Feed, ManagerError> {
+        let handle = handle.reconnect()?;
+        // Since "never", without waiting: answers with the current version.
+        let now = handle.call("watch", vec![Value::from(u64::MAX), Value::from(0)])?;
+        let version = now
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(Value::as_u64)
+            .ok_or_else(malformed)?;
+        Ok(Feed { handle, version })
+    }
+
+    /// The next changes, waiting at most `timeout` (`None`: as long as it takes) for some.
+    /// Returns whether some were missed, and the changes.
+    fn next(&mut self, timeout: Option<Duration>) -> Result<(bool, Vec<Value>), ManagerError> {
+        let timeout = timeout.map_or(Value::Nil, |t| {
+            Value::from(u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
+        });
+        let answer = self
+            .handle
+            .call("watch", vec![Value::from(self.version), timeout])?;
+        let Value::Array(parts) = answer else {
+            return Err(malformed());
+        };
+        let [version, Value::Array(events), missed] =
+            <[Value; 3]>::try_from(parts).map_err(|_| malformed())?
+        else {
+            return Err(malformed());
+        };
+        self.version = version.as_u64().ok_or_else(malformed)?;
+        Ok((missed.as_bool() == Some(true), events))
+    }
+}
+
+/// Splits an event `[kind, args...]`.
+fn parts(event: Value) -> Result<(String, Vec<Value>), ManagerError> {
+    let Value::Array(mut parts) = event else {
+        return Err(malformed());
+    };
+    if parts.is_empty() {
+        return Err(malformed());
+    }
+    let kind = parts.remove(0);
+    let kind = kind.as_str().ok_or_else(malformed)?.to_owned();
+    Ok((kind, parts))
+}
+
+fn index(value: &Value) -> Result<usize, ManagerError> {
+    value
+        .as_u64()
+        .and_then(|i| usize::try_from(i).ok())
+        .ok_or_else(malformed)
+}
+
+/// The machinery both watchers share: the feed, and the changes decoded but not yet taken.
+struct Watcher<C> {
+    feed: Feed,
+    pending: VecDeque<C>,
+    /// The manager is gone: the iterator ends.
+    ended: bool,
+}
+
+impl<C> Watcher<C> {
+    fn start(handle: &Handle) -> Result<Self, ManagerError> {
+        Ok(Watcher {
+            feed: Feed::start(handle)?,
+            pending: VecDeque::new(),
+            ended: false,
+        })
+    }
+
+    /// The iterator's step: waits as long as it takes; after the manager is gone (reported
+    /// once), ends.
+    fn iterate(
+        &mut self,
+        mut take: impl FnMut(&mut Self) -> Result<Option<C>, ManagerError>,
+    ) -> Option<Result<C, ManagerError>> {
+        while !self.ended {
+            match take(self) {
+                Ok(Some(change)) => return Some(Ok(change)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.ended = e.is_gone();
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+
+    fn fetch(
+        &mut self,
+        timeout: Option<Duration>,
+        missed: C,
+        decode: impl Fn(String, Vec<Value>) -> Result<C, ManagerError>,
+    ) -> Result<Option<C>, ManagerError> {
+        if self.pending.is_empty() {
+            let (was_missed, events) = self.feed.next(timeout)?;
+            if was_missed {
+                self.pending.push_back(missed);
+            }
+            for event in events {
+                let (kind, args) = parts(event)?;
+                self.pending.push_back(decode(kind, args)?);
+            }
+        }
+        Ok(self.pending.pop_front())
+    }
+}
+
+/// The changes of a dict as they happen ([`DictProxy::watch`](super::DictProxy::watch)). As an
+/// iterator, it waits for each change as long as it takes, and ends after reporting that the
+/// manager is gone.
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// use multiproc::{DictChange, DictProxy, Manager, Process};
+///
+/// let manager = Manager::start()?;
+/// let config = manager.dict::<String, u32>()?;
+/// let mut changes = config.watch()?;
+/// Process::spawn(config.clone(), |c: DictProxy<String, u32>| {
+///     c.insert(&"workers".into(), &8).unwrap();
+///     c.remove(&"workers".into()).unwrap();
+/// })?
+/// .join()?;
+/// assert_eq!(changes.next().unwrap()?, DictChange::Set("workers".into(), 8));
+/// assert_eq!(changes.next().unwrap()?, DictChange::Removed("workers".into()));
+/// # Ok(())
+/// # }
+/// ```
+pub struct DictWatcher<K, V>(Watcher<DictChange<K, V>>);
+
+impl<K: DeserializeOwned, V: DeserializeOwned> DictWatcher<K, V> {
+    pub(crate) fn start(handle: &Handle) -> Result<Self, ManagerError> {
+        Watcher::start(handle).map(DictWatcher)
+    }
+
+    /// The next change if one is there now.
+    pub fn try_next(&mut self) -> Result<Option<DictChange<K, V>>, ManagerError> {
+        self.take(Some(Duration::ZERO))
+    }
+
+    /// The next change, waiting at most `timeout`; `None` if none came.
+    pub fn next_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<DictChange<K, V>>, ManagerError> {
+        self.take(Some(timeout))
+    }
+
+    fn take(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<DictChange<K, V>>, ManagerError> {
+        Self::decode(&mut self.0, timeout)
+    }
+
+    fn decode(
+        watcher: &mut Watcher<DictChange<K, V>>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<DictChange<K, V>>, ManagerError> {
+        watcher.fetch(timeout, DictChange::Missed, |kind, args| {
+            let mut args = args.into_iter();
+            let mut arg = || args.next().ok_or_else(malformed);
+            Ok(match kind.as_str() {
+                "set" => DictChange::Set(from_value(arg()?)?, from_value(arg()?)?),
+                "del" => DictChange::Removed(from_value(arg()?)?),
+                "clear" => DictChange::Cleared,
+                "nested" => DictChange::Nested(from_value(arg()?)?),
+                _ => return Err(malformed()),
+            })
+        })
+    }
+}
+
+/// The changes of a list as they happen ([`ListProxy::watch`](super::ListProxy::watch)). As an
+/// iterator, it waits for each change as long as it takes, and ends after reporting that the
+/// manager is gone.
+pub struct ListWatcher<T>(Watcher<ListChange<T>>);
+
+impl<T: DeserializeOwned> ListWatcher<T> {
+    pub(crate) fn start(handle: &Handle) -> Result<Self, ManagerError> {
+        Watcher::start(handle).map(ListWatcher)
+    }
+
+    /// The next change if one is there now.
+    pub fn try_next(&mut self) -> Result<Option<ListChange<T>>, ManagerError> {
+        self.take(Some(Duration::ZERO))
+    }
+
+    /// The next change, waiting at most `timeout`; `None` if none came.
+    pub fn next_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<ListChange<T>>, ManagerError> {
+        self.take(Some(timeout))
+    }
+
+    fn take(&mut self, timeout: Option<Duration>) -> Result<Option<ListChange<T>>, ManagerError> {
+        Self::decode(&mut self.0, timeout)
+    }
+
+    fn decode(
+        watcher: &mut Watcher<ListChange<T>>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<ListChange<T>>, ManagerError> {
+        watcher.fetch(timeout, ListChange::Missed, |kind, args| {
+            let mut args = args.into_iter();
+            let mut arg = || args.next().ok_or_else(malformed);
+            Ok(match kind.as_str() {
+                "append" => ListChange::Appended(from_value(arg()?)?),
+                "set" => ListChange::Set(index(&arg()?)?, from_value(arg()?)?),
+                "insert" => ListChange::Inserted(index(&arg()?)?, from_value(arg()?)?),
+                "remove" => ListChange::Removed(index(&arg()?)?),
+                "clear" => ListChange::Cleared,
+                _ => return Err(malformed()),
+            })
+        })
+    }
+}
+
+impl<K: DeserializeOwned, V: DeserializeOwned> Iterator for DictWatcher<K, V> {
+    type Item = Result<DictChange<K, V>, ManagerError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let take = |w: &mut Watcher<DictChange<K, V>>| DictWatcher::decode(w, None);
+        self.0.iterate(take)
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for ListWatcher<T> {
+    type Item = Result<ListChange<T>, ManagerError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let take = |w: &mut Watcher<ListChange<T>>| ListWatcher::decode(w, None);
+        self.0.iterate(take)
+    }
+}
+
+impl<K, V> fmt::Debug for DictWatcher<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.feed.handle.debug("DictWatcher", f)
+    }
+}
+
+impl<T> fmt::Debug for ListWatcher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.feed.handle.debug("ListWatcher", f)
+    }
+}
