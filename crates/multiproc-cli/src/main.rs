@@ -15,7 +15,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Remove named shared memory whose owners all died (live segments are never touched).
+    /// Remove named shared memory whose owners all died, and the socket directories of managers
+    /// whose starter died (live ones are never touched).
     Clean,
     /// Run a manager server until a client asks it to shut down.
     Serve {
@@ -73,21 +74,34 @@ fn serve(address: &str, authkey_file: &PathBuf, allow_remote: bool) -> ExitCode 
 }
 
 fn clean() -> ExitCode {
-    match multiproc::SharedMemory::clean_dead() {
-        Ok(removed) if removed.is_empty() => {
-            println!("nothing to clean");
-            ExitCode::SUCCESS
-        }
-        Ok(removed) => {
-            for name in removed {
-                println!("removed {name}");
-            }
-            ExitCode::SUCCESS
-        }
+    let segments = multiproc::SharedMemory::clean_dead().map_err(|e| e.to_string());
+    let directories = multiproc::Manager::clean_dead().map_err(|e| e.to_string());
+    let mut failed = false;
+    let mut removed = Vec::new();
+    match segments {
+        Ok(names) => removed.extend(names),
         Err(e) => {
-            eprintln!("multiproc clean: {e}");
-            ExitCode::FAILURE
+            eprintln!("multiproc clean: shared memory: {e}");
+            failed = true;
         }
+    }
+    match directories {
+        Ok(paths) => removed.extend(paths.into_iter().map(|p| p.display().to_string())),
+        Err(e) => {
+            eprintln!("multiproc clean: manager sockets: {e}");
+            failed = true;
+        }
+    }
+    if removed.is_empty() && !failed {
+        println!("nothing to clean");
+    }
+    for name in removed {
+        println!("removed {name}");
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

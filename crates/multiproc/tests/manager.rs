@@ -1,22 +1,19 @@
-//! The manager's first slice: a server process, shared dicts reached through proxies from many
-//! processes, atomic updates, named objects, a wrong key, a dead manager, and hostile frames
-//! (sent by a client that speaks the documented protocol by hand).
+//! The manager's data across processes: dicts (atomic updates, nesting, watching), namespaces,
+//! lists, arrays, values, user types, named objects; over a Unix socket and TCP, started here or
+//! standalone. The waiting objects are in `manager_sync.rs`, the faults in `manager_faults.rs`.
 
 multiproc::test_support!();
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, sigkill};
-use hmac::{Hmac, Mac};
+use common::DEADLINE;
 use multiproc::{
-    Address, ConnectError, DictProxy, ErrorCode, ListProxy, LockProxy, Manager, ManagerError,
-    Process, QueueProxy, ValueProxy,
+    Address, ConnectError, DictChange, DictProxy, ErrorCode, ListChange, ListProxy, Manager,
+    ManagerError, NamespaceProxy, Process, ValueProxy,
 };
-use sha2::Sha256;
 
 fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
     p.join_timeout(DEADLINE).expect("child ran to the end")
@@ -98,250 +95,6 @@ fn unrelated_processes_meet_at_a_named_dict() {
     );
     let results = manager.dict_named::<u32, String>("results").unwrap();
     assert_eq!(results.get(&1).unwrap().as_deref(), Some("from the child"));
-}
-
-#[test]
-fn a_wrong_key_is_refused() {
-    let manager = Manager::start().unwrap();
-    assert!(matches!(
-        Manager::connect(manager.address().clone(), b"not the key"),
-        Err(ManagerError::Connect(ConnectError::AuthFailed))
-    ));
-}
-
-#[test]
-fn a_dead_manager_is_gone_at_once_for_every_call() {
-    let manager = Manager::start().unwrap();
-    let d = manager.dict::<u32, u32>().unwrap();
-    d.insert(&1, &1).unwrap();
-    let pid = manager.pid().expect("started here");
-    sigkill(pid);
-    let started = Instant::now();
-    for _ in 0..3 {
-        assert!(matches!(d.get(&1), Err(ManagerError::Gone { .. })));
-    }
-    assert!(started.elapsed() < DEADLINE);
-}
-
-/// A client speaking the protocol by hand, as docs/manager-protocol.md describes it.
-struct RawClient(UnixStream);
-
-impl RawClient {
-    fn connect(manager: &Manager) -> RawClient {
-        let Address::Unix(path) = manager.address() else {
-            panic!("a Unix socket")
-        };
-        let mut stream = UnixStream::connect(path).unwrap();
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        let mut hello = [0u8; 40];
-        stream.read_exact(&mut hello).unwrap();
-        assert_eq!(&hello[..8], b"MPAUTH01");
-        let client_nonce = [7u8; 32];
-        let mut mac = Hmac::<Sha256>::new_from_slice(manager.authkey()).unwrap();
-        mac.update(b"multiproc-auth-v1 client");
-        mac.update(&hello[8..]);
-        mac.update(&client_nonce);
-        let proof = mac.finalize().into_bytes();
-        stream
-            .write_all(&[&b"MPAUTH01"[..], &client_nonce, &proof].concat())
-            .unwrap();
-        let mut reply = [0u8; 40];
-        stream.read_exact(&mut reply).unwrap();
-        assert_eq!(&reply[..8], b"MPAUTHOK");
-        RawClient(stream)
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.0.write_all(bytes).unwrap();
-    }
-
-    fn frame(payload: &[u8]) -> Vec<u8> {
-        [&b"MPM1"[..], &(payload.len() as u32).to_be_bytes(), payload].concat()
-    }
-
-    /// The next response as a MessagePack value, or None when the server closed.
-    fn response(&mut self) -> Option<rmpv::Value> {
-        let mut header = [0u8; 8];
-        if self.0.read_exact(&mut header).is_err() {
-            return None;
-        }
-        assert_eq!(&header[..4], b"MPM1");
-        let len = u32::from_be_bytes(header[4..].try_into().unwrap()) as usize;
-        let mut payload = vec![0; len];
-        self.0.read_exact(&mut payload).unwrap();
-        Some(rmpv::decode::read_value(&mut &payload[..]).unwrap())
-    }
-
-    fn closed(&mut self) -> bool {
-        let mut byte = [0u8];
-        matches!(self.0.read(&mut byte), Ok(0) | Err(_))
-    }
-}
-
-fn request(id: u64, op: &str, object: u64, args: Vec<rmpv::Value>) -> Vec<u8> {
-    let value = rmpv::Value::Array(vec![
-        id.into(),
-        op.into(),
-        object.into(),
-        rmpv::Value::Array(args),
-    ]);
-    let mut bytes = Vec::new();
-    rmpv::encode::write_value(&mut bytes, &value).unwrap();
-    RawClient::frame(&bytes)
-}
-
-/// The error code of a response `[id, {"Err": [code, message]}]`.
-fn error_code(response: &rmpv::Value) -> Option<String> {
-    let result = &response.as_array()?[1];
-    let (tag, body) = result.as_map()?.first()?;
-    (tag.as_str()? == "Err").then(|| body.as_array()?[0].as_str().map(str::to_owned))?
-}
-
-#[test]
-fn hostile_frames_get_typed_errors_and_nothing_else() {
-    let manager = Manager::start().unwrap();
-    let d = manager.dict::<u32, u32>().unwrap();
-    d.insert(&1, &1).unwrap();
-
-    // A well-formed client works, and its unknown object and operation are typed errors.
-    let mut raw = RawClient::connect(&manager);
-    raw.send_raw(&request(1, "ping", 0, vec![]));
-    assert_eq!(
-        raw.response().unwrap().as_array().unwrap()[0].as_u64(),
-        Some(1)
-    );
-    raw.send_raw(&request(2, "dict.get", 999, vec![1.into()]));
-    assert_eq!(
-        error_code(&raw.response().unwrap()).as_deref(),
-        Some("UnknownObject")
-    );
-    raw.send_raw(&request(3, "dict.exec", 1, vec![]));
-    assert_eq!(
-        error_code(&raw.response().unwrap()).as_deref(),
-        Some("NotExposed")
-    );
-    // Nesting 100 000 levels deep: a decode error, no stack overflow.
-    let mut deep = vec![0x91u8; 100_000];
-    deep.push(0xc0);
-    raw.send_raw(&RawClient::frame(&deep));
-    assert_eq!(
-        error_code(&raw.response().unwrap()).as_deref(),
-        Some("DecodeError")
-    );
-    // A frame claiming 4 GiB: refused before any allocation, then the connection closes.
-    raw.send_raw(&[&b"MPM1"[..], &u32::MAX.to_be_bytes()].concat());
-    assert_eq!(
-        error_code(&raw.response().unwrap()).as_deref(),
-        Some("FrameTooLarge")
-    );
-    assert!(raw.closed());
-
-    // Bad magic (an HTTP request after the handshake): closed at once.
-    let mut http = RawClient::connect(&manager);
-    http.send_raw(b"POST / HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(http.response().is_none());
-
-    // The server goes on serving everyone else.
-    assert_eq!(d.get(&1).unwrap(), Some(1));
-    let _ = Duration::ZERO;
-}
-
-#[test]
-fn a_manager_lock_excludes_across_processes() {
-    let manager = Manager::start().unwrap();
-    let lock = manager.lock().unwrap();
-    let d = manager.dict::<String, i64>().unwrap();
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            Process::spawn(
-                (lock.clone(), d.clone()),
-                |(lock, d): (LockProxy, DictProxy<String, i64>)| {
-                    let key = "n".to_string();
-                    for _ in 0..100 {
-                        let _held = lock.acquire().unwrap();
-                        let n = d.get(&key).unwrap().unwrap_or(0);
-                        d.insert(&key, &(n + 1)).unwrap(); // read then write, safe under the lock
-                    }
-                },
-            )
-            .unwrap()
-        })
-        .collect();
-    for w in workers {
-        join(w);
-    }
-    assert_eq!(d.get(&"n".to_string()).unwrap(), Some(400));
-    let held = lock.acquire().unwrap();
-    let other = lock.clone();
-    assert!(other.try_acquire().unwrap().is_none());
-    assert!(
-        other
-            .acquire_timeout(Duration::from_millis(50))
-            .unwrap()
-            .is_none()
-    );
-    drop(held);
-    assert!(other.try_acquire().unwrap().is_some());
-}
-
-#[test]
-fn a_dead_holders_manager_lock_is_released_and_the_waiter_told() {
-    let manager = Manager::start().unwrap();
-    let lock = manager.lock().unwrap();
-    let taken = multiproc::Queue::<u32>::new().unwrap();
-    let mut holder = Process::spawn(
-        (lock.clone(), taken.clone()),
-        |(lock, taken): (LockProxy, multiproc::Queue<u32>)| -> () {
-            let _held = lock.acquire().unwrap();
-            taken.put(&std::process::id()).unwrap();
-            common::park_forever()
-        },
-    )
-    .unwrap();
-    taken.get_timeout(DEADLINE).unwrap();
-    // A waiter in another process, blocked in acquire when the holder dies.
-    let waiter = Process::spawn(lock.clone(), |lock: LockProxy| {
-        lock.acquire().unwrap().owner_died()
-    })
-    .unwrap();
-    sigkill(holder.pid());
-    let _ = holder.join_timeout(DEADLINE);
-    assert!(
-        join(waiter),
-        "the waiter took the lock and was told its holder died"
-    );
-    // Released again by the waiter: a clean take now.
-    let guard = lock.acquire_timeout(DEADLINE).unwrap().expect("free");
-    assert!(!guard.owner_died());
-}
-
-#[test]
-fn a_manager_queue_carries_items_between_processes_with_bounds_and_timeouts() {
-    let manager = Manager::start().unwrap();
-    let q = manager.queue::<String>().unwrap();
-    let producer = Process::spawn(q.clone(), |q: QueueProxy<String>| {
-        for i in 0..50 {
-            q.put(&format!("item {i}")).unwrap();
-        }
-    })
-    .unwrap();
-    for i in 0..50 {
-        assert_eq!(q.get().unwrap(), format!("item {i}"));
-    }
-    join(producer);
-    assert!(q.is_empty().unwrap());
-    let started = Instant::now();
-    assert_eq!(q.get_timeout(Duration::from_millis(50)).unwrap(), None);
-    assert!(started.elapsed() >= Duration::from_millis(50));
-
-    let bounded = manager.queue_bounded::<u32>(1).unwrap();
-    bounded.put(&1).unwrap();
-    assert!(!bounded.put_timeout(&2, Duration::from_millis(50)).unwrap());
-    // A getter in another process makes room.
-    let getter = Process::spawn(bounded.clone(), |q: QueueProxy<u32>| q.get().unwrap()).unwrap();
-    assert!(bounded.put_timeout(&2, DEADLINE).unwrap());
-    assert_eq!(join(getter), 1);
-    assert_eq!(bounded.len().unwrap(), 1);
 }
 
 #[test]
@@ -463,58 +216,6 @@ fn a_standalone_server_serves_until_a_client_shuts_it_down() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn a_truncated_frame_is_dropped_with_its_connection_and_applies_nothing() {
-    let manager = Manager::start().unwrap();
-    let d = manager.dict::<u32, u32>().unwrap();
-    // Fault row 6: a set request cut short, then the end of the stream.
-    let mut raw = RawClient::connect(&manager);
-    let whole = request(1, "dict.set", 1, vec![5.into(), 5.into()]);
-    raw.send_raw(&whole[..whole.len() - 3]);
-    raw.0.shutdown(std::net::Shutdown::Write).unwrap();
-    assert!(raw.response().is_none(), "no answer, the connection closed");
-    assert_eq!(d.get(&5).unwrap(), None, "nothing applied");
-    // Fault row 7: a frame cut short, then silence: closed after the frame timeout.
-    let mut silent = RawClient::connect(&manager);
-    silent.send_raw(&whole[..10]);
-    let started = Instant::now();
-    assert!(silent.response().is_none(), "closed, not answered");
-    assert!(started.elapsed() < DEADLINE);
-    // Everyone else is served all along.
-    assert_eq!(d.len().unwrap(), 0);
-}
-
-#[test]
-fn another_users_process_is_refused_even_with_the_key() {
-    if rustix::process::geteuid().as_raw() != 0 {
-        eprintln!("not root: cannot run a process as another user; check not run");
-        return;
-    }
-    // A socket any user may reach, so that only the credential check stands in the way.
-    let dir = std::env::temp_dir().join(format!("multiproc-foreign-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let path = dir.join("m.sock");
-    let _ = std::fs::remove_file(&path);
-    let manager = Manager::builder()
-        .address(path.as_path())
-        .authkey(b"shared key")
-        .start()
-        .unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let refused = join(
-        Process::spawn(path.clone(), |path: std::path::PathBuf| {
-            rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(65534)).unwrap();
-            Manager::connect(path, b"shared key").is_err()
-        })
-        .unwrap(),
-    );
-    assert!(refused, "a process of another user did not get in");
-    assert!(manager.dict::<u8, u8>().is_ok(), "the owner still does");
-    drop(manager);
-    let _ = std::fs::remove_dir_all(dir);
-}
-
 /// A user type for the tests: its methods add, fail, panic.
 #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
 struct Account {
@@ -613,5 +314,252 @@ fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
             multiproc::ListChange::Appended(4),
             multiproc::ListChange::Set(0, 9),
         ]
+    );
+}
+
+#[test]
+fn a_dict_has_pythons_other_methods_with_typed_errors() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<u32, String>().unwrap();
+    d.update([(&1, &"one".to_string()), (&2, &"two".to_string())])
+        .unwrap();
+    let mut values = d.values().unwrap();
+    values.sort();
+    assert_eq!(values, ["one", "two"]);
+    assert_eq!(d.pop(&1).unwrap(), "one");
+    assert!(matches!(
+        d.pop(&1),
+        Err(ManagerError::Remote {
+            code: ErrorCode::KeyMissing,
+            ..
+        })
+    ));
+    d.clear().unwrap();
+    assert!(d.is_empty().unwrap());
+}
+
+#[test]
+fn a_namespace_shares_attributes_of_any_type() {
+    let manager = Manager::start().unwrap();
+    let ns = manager.namespace().unwrap();
+    ns.set("epochs", &3u32).unwrap();
+    join(
+        Process::spawn(ns.clone(), |ns: NamespaceProxy| {
+            let epochs: u32 = ns.get("epochs").unwrap();
+            ns.set("model", &format!("trained for {epochs} epochs"))
+                .unwrap();
+            ns.set("_private", &true).unwrap(); // shared too, unlike Python
+        })
+        .unwrap(),
+    );
+    assert_eq!(ns.get::<String>("model").unwrap(), "trained for 3 epochs");
+    assert!(ns.get::<bool>("_private").unwrap());
+    assert!(ns.contains("epochs").unwrap());
+    ns.remove("epochs").unwrap();
+    assert!(matches!(
+        ns.get::<u32>("epochs"),
+        Err(ManagerError::Remote {
+            code: ErrorCode::KeyMissing,
+            ..
+        })
+    ));
+    let mut names = ns.names().unwrap();
+    names.sort();
+    assert_eq!(names, ["_private", "model"]);
+    // Mistyped: a value of another type is a conversion error, not a panic.
+    assert!(matches!(
+        ns.get::<u32>("model"),
+        Err(ManagerError::Value(_))
+    ));
+}
+
+#[test]
+fn nested_containers_stay_live_in_every_process() {
+    // Python: `d["inner"]["x"] = 1` on a plain dict stored in a managed one is silently lost.
+    let manager = Manager::start().unwrap();
+    let outer = manager.dict::<String, HashMap<String, u32>>().unwrap();
+    let inner = outer.dict_in::<String, u32>(&"inner".to_string()).unwrap();
+    join(
+        Process::spawn(
+            outer.clone(),
+            |outer: DictProxy<String, HashMap<String, u32>>| {
+                let inner = outer.dict_in::<String, u32>(&"inner".to_string()).unwrap();
+                inner.insert(&"x".to_string(), &1).unwrap();
+                inner.incr(&"x".to_string(), 10u32).unwrap();
+            },
+        )
+        .unwrap(),
+    );
+    assert_eq!(inner.get(&"x".to_string()).unwrap(), Some(11));
+    // Reading the outer key gives a copy of the nested dict.
+    let copy = outer.get(&"inner".to_string()).unwrap().unwrap();
+    assert_eq!(copy.get("x"), Some(&11));
+    // A plain value is not a container.
+    let plain = manager.dict::<String, u32>().unwrap();
+    plain.insert(&"n".to_string(), &1).unwrap();
+    assert!(matches!(
+        plain.dict_in::<u8, u8>(&"n".to_string()),
+        Err(ManagerError::Remote {
+            code: ErrorCode::TypeError,
+            ..
+        })
+    ));
+    // Replacing the key removes the nested dict with it.
+    outer.insert(&"inner".to_string(), &HashMap::new()).unwrap();
+    assert!(matches!(
+        inner.get(&"x".to_string()),
+        Err(ManagerError::Remote {
+            code: ErrorCode::UnknownObject,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn nested_lists_and_the_nesting_limit() {
+    let manager = Manager::start().unwrap();
+    let jobs = manager.dict::<String, Vec<u32>>().unwrap();
+    let log = jobs.list_in::<u32>(&"done".to_string()).unwrap();
+    let workers: Vec<_> = (0..3)
+        .map(|i| {
+            Process::spawn(
+                (jobs.clone(), i),
+                |(jobs, i): (DictProxy<String, Vec<u32>>, u32)| {
+                    jobs.list_in::<u32>(&"done".to_string())
+                        .unwrap()
+                        .push(&i)
+                        .unwrap();
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    for w in workers {
+        join(w);
+    }
+    let mut done = jobs.get(&"done".to_string()).unwrap().unwrap();
+    done.sort();
+    assert_eq!(done, [0, 1, 2]);
+    assert_eq!(log.len().unwrap(), 3);
+    // 32 levels deep at most.
+    let mut level = manager.dict::<u8, u8>().unwrap();
+    let mut refused = None;
+    for depth in 1..=40 {
+        match level.dict_in::<u8, u8>(&0) {
+            Ok(next) => level = next,
+            Err(e) => {
+                refused = Some((depth, e));
+                break;
+            }
+        }
+    }
+    assert!(matches!(
+        refused,
+        Some((
+            33,
+            ManagerError::Remote {
+                code: ErrorCode::NestingTooDeep,
+                ..
+            }
+        ))
+    ));
+}
+
+#[test]
+fn a_dict_watcher_sees_every_kind_of_change_in_order() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<String, i64>().unwrap();
+    d.insert(&"before".to_string(), &0).unwrap(); // not seen: before the watch
+    let mut watcher = d.watch().unwrap();
+    assert_eq!(watcher.try_next().unwrap(), None);
+    join(
+        Process::spawn(d.clone(), |d: DictProxy<String, i64>| {
+            let k = |s: &str| s.to_string();
+            d.insert(&k("a"), &1).unwrap();
+            d.incr(&k("a"), 2i64).unwrap();
+            d.setdefault(&k("a"), &100).unwrap(); // present: no change
+            d.compare_and_swap(&k("a"), Some(&3), &4).unwrap();
+            d.update([(&k("b"), &5)]).unwrap();
+            d.remove(&k("b")).unwrap();
+            d.dict_in::<u8, u8>(&k("n")).unwrap();
+            d.clear().unwrap();
+        })
+        .unwrap(),
+    );
+    let k = |s: &str| s.to_string();
+    let seen: Vec<_> = (0..7)
+        .map(|_| watcher.next_timeout(DEADLINE).unwrap().expect("a change"))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            DictChange::Set(k("a"), 1),
+            DictChange::Set(k("a"), 3),
+            DictChange::Set(k("a"), 4),
+            DictChange::Set(k("b"), 5),
+            DictChange::Removed(k("b")),
+            DictChange::Nested(k("n")),
+            DictChange::Cleared,
+        ]
+    );
+    assert_eq!(watcher.try_next().unwrap(), None);
+}
+
+#[test]
+fn a_list_watcher_iterates_over_changes_and_ends_when_the_manager_does() {
+    let manager = Manager::start().unwrap();
+    let list = manager.list::<u32>(&[]).unwrap();
+    let watcher = list.watch().unwrap();
+    join(
+        Process::spawn(list.clone(), |list: ListProxy<u32>| {
+            list.push(&1).unwrap();
+            list.extend(&[2, 3]).unwrap();
+            list.insert(0, &0).unwrap();
+            list.set(1, &10).unwrap();
+            list.remove(3).unwrap();
+            list.pop().unwrap();
+            list.clear().unwrap();
+        })
+        .unwrap(),
+    );
+    let (seen, gone): (Vec<_>, Vec<_>) = {
+        let mut watcher = watcher;
+        let seen: Vec<_> = watcher.by_ref().take(8).map(Result::unwrap).collect();
+        manager.shutdown().unwrap();
+        (seen, watcher.collect())
+    };
+    assert_eq!(
+        seen,
+        [
+            ListChange::Appended(1),
+            ListChange::Appended(2),
+            ListChange::Appended(3),
+            ListChange::Inserted(0, 0),
+            ListChange::Set(1, 10),
+            ListChange::Removed(3),
+            ListChange::Removed(2),
+            ListChange::Cleared,
+        ]
+    );
+    assert!(matches!(gone.as_slice(), [Err(ManagerError::Gone { .. })]));
+}
+
+#[test]
+fn list_ranges_clamp_like_python_slices() {
+    let manager = Manager::start().unwrap();
+    let list = manager.list(&[0u8, 1, 2, 3, 4]).unwrap();
+    assert_eq!(list.range(1..3).unwrap(), [1, 2]);
+    assert_eq!(list.range(3..).unwrap(), [3, 4]);
+    assert_eq!(list.range(..=1).unwrap(), [0, 1]);
+    assert_eq!(list.range(4..99).unwrap(), [4]);
+    assert!(list.range(9..).unwrap().is_empty());
+    let array = manager.array(&[5u8, 6, 7]).unwrap();
+    assert_eq!(array.range(1..).unwrap(), [6, 7]);
+    let named = manager.value_named("v", &1u8).unwrap();
+    assert_eq!(manager.value_named("v", &9u8).unwrap().get().unwrap(), 1);
+    named.set(&2).unwrap();
+    assert_eq!(
+        manager.value_named::<u8>("v", &0).unwrap().get().unwrap(),
+        2
     );
 }

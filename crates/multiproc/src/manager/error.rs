@@ -25,7 +25,8 @@ pub enum ManagerError {
         /// What the server said.
         message: String,
     },
-    /// The handshake failed (a wrong key is [`ConnectError::AuthFailed`]).
+    /// The other side has a different key ([`ConnectError::AuthFailed`]), or the address was
+    /// refused ([`ConnectError::NotLoopback`]). Python: `AuthenticationError`.
     #[error(transparent)]
     Connect(#[from] ConnectError),
     /// A value did not convert to or from the protocol's values.

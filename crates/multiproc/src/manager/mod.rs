@@ -27,6 +27,7 @@ mod primitives;
 mod queue;
 mod server;
 mod shared;
+mod sweep;
 mod watch;
 mod wire;
 
@@ -56,8 +57,8 @@ use std::sync::{Arc, Mutex};
 use rmpv::Value;
 use serde::{Deserialize, Serialize};
 
-use crate::channel::Address;
 use crate::channel::auth::{self, Framing};
+use crate::channel::{Address, ConnectError};
 use crate::process::Process;
 use crate::transfer;
 use net::{Listening, Stream};
@@ -94,7 +95,7 @@ pub struct Manager {
     /// The server process, when this handle started it: shut down on drop.
     server: Option<Process<()>>,
     /// The private directory of the socket, removed on drop.
-    dir: Option<PathBuf>,
+    dir: Option<sweep::PrivateDir>,
 }
 
 impl Manager {
@@ -466,6 +467,13 @@ impl Manager {
         )?))
     }
 
+    /// Removes the socket directories of managers whose starting process died (killed, say),
+    /// and returns them; a live manager's is never touched. [`Manager::start`] does it too, and
+    /// so does `multiproc clean`.
+    pub fn clean_dead() -> Result<Vec<PathBuf>, ManagerError> {
+        sweep::clean_dead().map_err(ManagerError::Os)
+    }
+
     /// Stops the server, whoever started it (for a server this handle started, dropping the
     /// handle does the same).
     pub fn shutdown(mut self) -> Result<(), ManagerError> {
@@ -490,9 +498,7 @@ impl Manager {
             let _ = server.kill();
             let _ = server.join_timeout(std::time::Duration::from_secs(5));
         }
-        if let Some(dir) = self.dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        self.dir.take(); // removed
         match asked {
             Ok(_) | Err(ManagerError::Gone { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -535,24 +541,6 @@ fn object_id(value: &Value) -> Result<u64, ManagerError> {
     value
         .as_u64()
         .ok_or_else(|| ManagerError::Protocol(format!("expected an object id, got {value}")))
-}
-
-/// A fresh `0700` directory for the socket.
-fn private_dir() -> Result<PathBuf, ManagerError> {
-    use std::os::unix::fs::DirBuilderExt;
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce)
-        .map_err(|e| ManagerError::Os(std::io::Error::other(e.to_string())))?;
-    let dir = std::env::temp_dir().join(format!(
-        "multiproc-manager-{}-{}",
-        std::process::id(),
-        u64::from_le_bytes(nonce)
-    ));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(ManagerError::Os)?;
-    Ok(dir)
 }
 
 /// Settings for a manager: where it listens and its key.
@@ -605,12 +593,14 @@ impl ManagerBuilder {
     }
 
     /// Binds the address; the private directory made for a default address.
-    fn bind(&mut self) -> Result<(Listening, Vec<u8>, Option<PathBuf>), ManagerError> {
+    fn bind(&mut self) -> Result<(Listening, Vec<u8>, Option<sweep::PrivateDir>), ManagerError> {
         let (address, dir) = match self.address.take() {
             Some(address) => (address, None),
             None => {
-                let dir = private_dir()?;
-                (Address::Unix(dir.join("manager.sock")), Some(dir))
+                // Best effort: a failure to sweep others' leftovers is no reason not to start.
+                let _ = sweep::clean_dead();
+                let dir = sweep::PrivateDir::create()?;
+                (Address::Unix(dir.path().join("manager.sock")), Some(dir))
             }
         };
         let authkey = match self.authkey.take() {
@@ -702,7 +692,14 @@ impl Client {
         let stream = Stream::connect(address).map_err(|e| ManagerError::Gone {
             reason: format!("cannot connect to {address}: {e}"),
         })?;
-        auth::client(stream.as_fd(), Framing::Stream, authkey).map_err(ManagerError::Connect)?;
+        auth::client(stream.as_fd(), Framing::Stream, authkey).map_err(|e| match e {
+            // A wrong key is its own error; any other failure means no working manager there
+            // (it died during the handshake, say).
+            ConnectError::AuthFailed => ManagerError::Connect(e),
+            other => ManagerError::Gone {
+                reason: format!("{address}: {other}"),
+            },
+        })?;
         let writer = stream.try_clone().map_err(ManagerError::Os)?;
         Ok(Client {
             address: address.clone(),

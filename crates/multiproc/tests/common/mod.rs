@@ -136,3 +136,13 @@ impl<'de> serde::Deserialize<'de> for Unserializable {
         Ok(Unserializable)
     }
 }
+
+/// A numeric field of `/proc/<pid>/status` (`Threads`, `VmPeak` in KiB, ...).
+pub fn status_field(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("a live process");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}

@@ -206,8 +206,9 @@ impl Server {
     }
 
     /// Runs `step` on the table until it gives a value, sleeping (the table released) between
-    /// changes, until `deadline`; gives up if the caller hangs up. Returns the table, locked, with
-    /// the outcome.
+    /// changes, until `deadline`. A caller that hung up gets nothing: after every sleep, and at
+    /// least every [`CALLER_CHECK`], the wait checks that it is still there, before `step` can
+    /// take a lock, a permit or an item for it. Returns the table, locked, with the outcome.
     fn wait_for<'a, T>(
         &'a self,
         mut table: MutexGuard<'a, Table>,
@@ -215,7 +216,6 @@ impl Server {
         deadline: Option<Instant>,
         mut step: impl FnMut(&mut Table) -> Result<Option<T>, WireError>,
     ) -> (MutexGuard<'a, Table>, Result<Waited<T>, WireError>) {
-        let mut next_check = Instant::now() + CALLER_CHECK;
         loop {
             match step(&mut table) {
                 Ok(Some(value)) => return (table, Ok(Waited::Done(value))),
@@ -226,19 +226,15 @@ impl Server {
             if deadline.is_some_and(|d| now >= d) {
                 return (table, Ok(Waited::TimedOut));
             }
-            if now >= next_check {
-                if caller.gone() {
-                    return (table, Ok(Waited::CallerGone));
-                }
-                next_check = now + CALLER_CHECK;
-            }
-            let until = deadline.map_or(next_check, |d| d.min(next_check));
-            let nap = until.saturating_duration_since(now);
+            let nap = deadline.map_or(CALLER_CHECK, |d| (d - now).min(CALLER_CHECK));
             table = self
                 .changed
                 .wait_timeout(table, nap)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            if caller.gone() {
+                return (table, Ok(Waited::CallerGone));
+            }
         }
     }
 }

@@ -1,0 +1,519 @@
+//! The faults of `../shared/reference/faults.md` that concern the manager (rows 1 to 13, 15 and 17),
+//! each inflicted on a live server: hostile and broken clients (most by a client that speaks the
+//! documented protocol by hand, `RawClient`), wrong keys, other users, and the manager killed under
+//! its clients. Row 17 (a dead holder of a manager lock) is in `manager_sync.rs`, with the locks.
+
+multiproc::test_support!();
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, park_forever, sigkill, status_field, watch};
+use hmac::{Hmac, Mac};
+use multiproc::{Address, ConnectError, DictProxy, Manager, ManagerError, Process, QueueProxy};
+use sha2::Sha256;
+
+fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
+    p.join_timeout(DEADLINE).expect("child ran to the end")
+}
+
+fn socket_path(manager: &Manager) -> PathBuf {
+    let Address::Unix(path) = manager.address() else {
+        panic!("a Unix socket")
+    };
+    path.clone()
+}
+
+/// A connection that has read the server's hello, and nothing more.
+fn unauthenticated(manager: &Manager) -> (UnixStream, [u8; 40]) {
+    let mut stream = UnixStream::connect(socket_path(manager)).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut hello = [0u8; 40];
+    stream.read_exact(&mut hello).unwrap();
+    assert_eq!(&hello[..8], b"MPAUTH01");
+    (stream, hello)
+}
+
+/// The client's proof for `hello` with `key`.
+fn proof(key: &[u8], hello: &[u8; 40]) -> Vec<u8> {
+    let client_nonce = [7u8; 32];
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(b"multiproc-auth-v1 client");
+    mac.update(&hello[8..]);
+    mac.update(&client_nonce);
+    [
+        &b"MPAUTH01"[..],
+        &client_nonce,
+        &mac.finalize().into_bytes(),
+    ]
+    .concat()
+}
+
+/// Everything the server sends until it closes the connection (or the deadline).
+fn rest_of(stream: &mut UnixStream) -> Vec<u8> {
+    let mut rest = Vec::new();
+    stream
+        .read_to_end(&mut rest)
+        .expect("closed within the deadline");
+    rest
+}
+
+/// A client speaking the protocol by hand, as docs/manager-protocol.md describes it.
+struct RawClient(UnixStream);
+
+impl RawClient {
+    fn connect(manager: &Manager) -> RawClient {
+        let (mut stream, hello) = unauthenticated(manager);
+        stream.write_all(&proof(manager.authkey(), &hello)).unwrap();
+        let mut reply = [0u8; 40];
+        stream.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[..8], b"MPAUTHOK");
+        RawClient(stream)
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.0.write_all(bytes).unwrap();
+    }
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        [&b"MPM1"[..], &(payload.len() as u32).to_be_bytes(), payload].concat()
+    }
+
+    /// The next response as a MessagePack value, or None when the server closed.
+    fn response(&mut self) -> Option<rmpv::Value> {
+        let mut header = [0u8; 8];
+        if self.0.read_exact(&mut header).is_err() {
+            return None;
+        }
+        assert_eq!(&header[..4], b"MPM1");
+        let len = u32::from_be_bytes(header[4..].try_into().unwrap()) as usize;
+        let mut payload = vec![0; len];
+        self.0.read_exact(&mut payload).unwrap();
+        Some(rmpv::decode::read_value(&mut &payload[..]).unwrap())
+    }
+
+    /// Whether the server closed the connection (within the deadline).
+    fn closed(&mut self) -> bool {
+        rest_of(&mut self.0).is_empty()
+    }
+
+    /// Sends `op` and returns the response.
+    fn call(&mut self, id: u64, op: &str, object: u64, args: Vec<rmpv::Value>) -> rmpv::Value {
+        self.send_raw(&request(id, op, object, args));
+        self.response().expect("an answer")
+    }
+}
+
+fn request(id: u64, op: &str, object: u64, args: Vec<rmpv::Value>) -> Vec<u8> {
+    let value = rmpv::Value::Array(vec![
+        id.into(),
+        op.into(),
+        object.into(),
+        rmpv::Value::Array(args),
+    ]);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &value).unwrap();
+    RawClient::frame(&bytes)
+}
+
+/// The error code of a response `[id, {"Err": [code, message]}]`.
+fn error_code(response: &rmpv::Value) -> Option<String> {
+    let result = &response.as_array()?[1];
+    let (tag, body) = result.as_map()?.first()?;
+    (tag.as_str()? == "Err").then(|| body.as_array()?[0].as_str().map(str::to_owned))?
+}
+
+/// Growth of the server's peak virtual memory (KiB) that is no allocation of a claimed size: a new
+/// thread's stack and malloc arena. The claims are of gigabytes.
+const LITTLE: u64 = 512 * 1024;
+
+/// The server's peak of virtual memory, in KiB.
+fn vm_peak(manager: &Manager) -> u64 {
+    status_field(manager.pid().expect("started here"), "VmPeak")
+}
+
+#[test]
+fn row_1_a_thousand_silent_connections_cost_no_thread_and_keep_nobody_out() {
+    let manager = Manager::start().unwrap();
+    let pid = manager.pid().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    let threads_before = status_field(pid, "Threads");
+    let silent: Vec<UnixStream> = (0..1000)
+        .map(|_| UnixStream::connect(socket_path(&manager)).unwrap())
+        .collect();
+    // A real client, on a connection of its own, gets in and is served meanwhile.
+    let other = Manager::connect(manager.address().clone(), manager.authkey()).unwrap();
+    other
+        .dict_named::<u32, u32>("late")
+        .unwrap()
+        .insert(&1, &1)
+        .unwrap();
+    d.insert(&2, &2).unwrap();
+    let stats = manager.stats().unwrap();
+    assert!(stats.handshakes <= 128, "{stats:?}");
+    // One thread more: the real client's.
+    assert!(status_field(pid, "Threads") <= threads_before + 1);
+    // Each silent one got the challenge, then was closed: pushed out by newer ones, or at the
+    // 5 s handshake deadline.
+    let started = Instant::now();
+    for mut stream in silent {
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let rest = rest_of(&mut stream);
+        assert!(
+            rest.len() == 40 && rest.starts_with(b"MPAUTH01"),
+            "{rest:?}"
+        );
+    }
+    assert!(started.elapsed() < DEADLINE);
+    assert_eq!(d.get(&2).unwrap(), Some(2));
+}
+
+#[test]
+fn row_2_a_wrong_key_gets_the_fixed_refusal_then_a_close_and_is_counted() {
+    let manager = Manager::start().unwrap();
+    let (mut stream, hello) = unauthenticated(&manager);
+    stream.write_all(&proof(b"not the key", &hello)).unwrap();
+    assert_eq!(
+        rest_of(&mut stream),
+        b"MPAUTHNO",
+        "the code, and nothing else"
+    );
+    assert!(matches!(
+        Manager::connect(manager.address().clone(), b"not the key"),
+        Err(ManagerError::Connect(ConnectError::AuthFailed))
+    ));
+    assert_eq!(manager.stats().unwrap().auth_failures, 2);
+    assert!(manager.dict::<u8, u8>().is_ok(), "the server goes on");
+}
+
+#[test]
+fn row_2_wrong_keys_are_tried_twenty_a_second_at_most() {
+    let manager = Manager::start().unwrap();
+    let started = Instant::now();
+    let attempts: Vec<_> = (0..60)
+        .map(|_| {
+            let address = manager.address().clone();
+            std::thread::spawn(move || Manager::connect(address, b"a guess").map(drop))
+        })
+        .collect();
+    for attempt in attempts {
+        assert!(matches!(
+            attempt.join().unwrap(),
+            Err(ManagerError::Connect(ConnectError::AuthFailed))
+        ));
+    }
+    // 20 at once, then 20 a second: the last 40 take two seconds at least.
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+    assert_eq!(manager.stats().unwrap().auth_failures, 60);
+}
+
+#[test]
+fn row_3_legacy_md5_replies_are_refused_without_a_downgrade() {
+    let manager = Manager::start().unwrap();
+    // Python's reply: a bare 16-byte HMAC-MD5 digest, or one prefixed with {md5}.
+    for reply in [
+        [0x5a_u8; 16].to_vec(),
+        [&b"{md5}"[..], &[0x5a; 16]].concat(),
+    ] {
+        let (mut stream, _) = unauthenticated(&manager);
+        stream.write_all(&reply).unwrap();
+        assert_eq!(rest_of(&mut stream), b"", "closed, without an answer");
+    }
+    assert_eq!(manager.stats().unwrap().connections, 1, "only ours got in");
+}
+
+#[test]
+fn row_4_a_huge_length_before_authentication_closes_the_connection_before_any_allocation() {
+    let manager = Manager::start().unwrap();
+    manager.dict::<u8, u8>().unwrap();
+    let peak = vm_peak(&manager);
+    let claims = [
+        [&b"MPM1"[..], &(1u32 << 30).to_be_bytes()].concat(), // 1 GiB
+        [&b"MPM1"[..], &(-1i32).to_be_bytes()].concat(),      // negative
+        vec![0xff; 8],                                        // 8-byte -1
+    ];
+    for claim in claims {
+        let (mut stream, _) = unauthenticated(&manager);
+        stream.write_all(&claim).unwrap();
+        assert_eq!(rest_of(&mut stream), b"", "closed, without an answer");
+    }
+    assert!(
+        vm_peak(&manager) < peak + LITTLE,
+        "no allocation of the claimed size"
+    );
+}
+
+#[test]
+fn row_5_a_huge_frame_after_authentication_is_refused_without_allocating() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    let peak = vm_peak(&manager);
+    for claim in [2u32 << 30, u32::MAX] {
+        let mut raw = RawClient::connect(&manager);
+        raw.send_raw(&[&b"MPM1"[..], &claim.to_be_bytes()].concat());
+        assert_eq!(
+            error_code(&raw.response().unwrap()).as_deref(),
+            Some("FrameTooLarge")
+        );
+        assert!(raw.closed());
+    }
+    assert!(
+        vm_peak(&manager) < peak + LITTLE,
+        "no allocation of the claimed size"
+    );
+    d.insert(&1, &1).unwrap();
+}
+
+#[test]
+fn rows_6_and_7_a_truncated_frame_is_dropped_with_its_connection_and_applies_nothing() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    // Row 6: a set request cut short, then the end of the stream.
+    let mut raw = RawClient::connect(&manager);
+    let whole = request(1, "dict.set", 1, vec![5.into(), 5.into()]);
+    raw.send_raw(&whole[..whole.len() - 3]);
+    raw.0.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(raw.response().is_none(), "no answer, the connection closed");
+    assert_eq!(d.get(&5).unwrap(), None, "nothing applied");
+    // Row 7: a frame cut short, then silence: closed after the frame timeout (10 s).
+    let mut silent = RawClient::connect(&manager);
+    silent.send_raw(&whole[..10]);
+    assert!(silent.closed(), "closed, not answered");
+    // Everyone else is served all along.
+    assert_eq!(d.len().unwrap(), 0);
+}
+
+/// A small deterministic generator (xorshift), so that a failure can be replayed.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+#[test]
+fn row_8_random_payloads_and_desync_seeds_get_errors_and_the_server_goes_on() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    let mut raw = RawClient::connect(&manager);
+    let seeds: [&[u8]; 5] = [b"\x00", b"*\x00", b"$\x00", b"", b"\x94\x01"];
+    for (i, payload) in seeds
+        .iter()
+        .map(|seed| seed.to_vec())
+        .chain((0..500).map(|i| noise.bytes(i % 300)))
+        .enumerate()
+    {
+        raw.send_raw(&RawClient::frame(&payload));
+        let response = raw
+            .response()
+            .unwrap_or_else(|| panic!("payload {i} got no answer"));
+        assert!(error_code(&response).is_some(), "payload {i}: {response}");
+    }
+    // Bytes that are not even a frame: the connection closes, and only it.
+    raw.send_raw(b"\x00*\x00$\x00 garbage");
+    assert!(raw.closed());
+    d.insert(&1, &1).unwrap();
+    assert_eq!(d.get(&1).unwrap(), Some(1));
+}
+
+#[test]
+fn row_9_unknown_objects_and_operations_are_typed_errors_on_a_usable_connection() {
+    let manager = Manager::start().unwrap();
+    manager.dict::<u32, u32>().unwrap();
+    let mut raw = RawClient::connect(&manager);
+    let pong = raw.call(1, "ping", 0, vec![]);
+    assert_eq!(pong.as_array().unwrap()[0].as_u64(), Some(1));
+    let cases = [
+        ("dict.get", 999, "UnknownObject"),
+        ("dict.exec", 1, "NotExposed"),
+        ("lock.acquire", 1, "NotExposed"),
+        ("subprocess.run", 0, "NotExposed"),
+    ];
+    for (id, (op, object, code)) in (2..).zip(cases) {
+        let response = raw.call(id, op, object, vec![1.into()]);
+        assert_eq!(error_code(&response).as_deref(), Some(code), "{op}");
+    }
+    let pong = raw.call(9, "ping", 0, vec![]);
+    assert_eq!(pong.as_array().unwrap()[0].as_u64(), Some(9));
+}
+
+#[test]
+fn row_10_an_http_request_is_closed_at_once_before_or_after_the_handshake() {
+    let manager = Manager::start().unwrap();
+    let (mut before, _) = unauthenticated(&manager);
+    before
+        .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    assert_eq!(rest_of(&mut before), b"");
+    let mut after = RawClient::connect(&manager);
+    after.send_raw(b"POST / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(after.closed());
+    assert!(manager.dict::<u8, u8>().is_ok());
+}
+
+#[test]
+fn row_11_deep_nesting_and_huge_counts_are_decode_errors() {
+    let manager = Manager::start().unwrap();
+    let mut raw = RawClient::connect(&manager);
+    let peak = vm_peak(&manager);
+    let mut deep = vec![0x91u8; 100_000];
+    deep.push(0xc0);
+    let huge_count = [0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0];
+    // A request whose argument claims 2^32 - 1 items: the count is checked, not believed.
+    let mut lying_args = vec![0x94, 0x01, 0xa4];
+    lying_args.extend_from_slice(b"ping");
+    lying_args.extend_from_slice(&[0x00, 0xdd, 0xff, 0xff, 0xff, 0xff]);
+    for payload in [deep, huge_count.to_vec(), lying_args] {
+        raw.send_raw(&RawClient::frame(&payload));
+        assert_eq!(
+            error_code(&raw.response().unwrap()).as_deref(),
+            Some("DecodeError")
+        );
+    }
+    let pong = raw.call(5, "ping", 0, vec![]);
+    assert_eq!(pong.as_array().unwrap()[0].as_u64(), Some(5));
+    assert!(vm_peak(&manager) < peak + LITTLE);
+}
+
+#[test]
+fn row_12_all_interfaces_are_refused_without_the_opt_in() {
+    assert!(matches!(
+        Manager::builder().address("0.0.0.0:0").start(),
+        Err(ManagerError::Connect(ConnectError::NotLoopback { .. }))
+    ));
+    let opted_in = Manager::builder()
+        .address("0.0.0.0:0")
+        .allow_remote()
+        .start()
+        .unwrap();
+    assert!(opted_in.dict::<u8, u8>().is_ok());
+}
+
+#[test]
+fn row_13_another_users_process_is_refused_even_with_the_key() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("not root: cannot run a process as another user; check not run");
+        return;
+    }
+    // A socket any user may reach, so that only the credential check stands in the way.
+    let dir = std::env::temp_dir().join(format!("multiproc-foreign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let path = dir.join("m.sock");
+    let _ = std::fs::remove_file(&path);
+    let manager = Manager::builder()
+        .address(path.as_path())
+        .authkey(b"shared key")
+        .start()
+        .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let refused = join(
+        Process::spawn(path.clone(), |path: std::path::PathBuf| {
+            rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(65534)).unwrap();
+            Manager::connect(path, b"shared key").is_err()
+        })
+        .unwrap(),
+    );
+    assert!(refused, "a process of another user did not get in");
+    assert!(manager.dict::<u8, u8>().is_ok(), "the owner still does");
+    assert_eq!(manager.stats().unwrap().refused, 1);
+    drop(manager);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// What a child saw when the manager died under it.
+fn saw_gone(result: Result<(), ManagerError>) -> bool {
+    matches!(result, Err(ManagerError::Gone { .. }))
+}
+
+#[test]
+fn row_15_a_killed_manager_is_gone_for_a_blocked_get_a_write_and_a_creation() {
+    let manager = Manager::start().unwrap();
+    let q = manager.queue::<u32>().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    let running = multiproc::Queue::<u8>::new().unwrap();
+    // A getter blocked on an empty queue.
+    type Running = multiproc::Queue<u8>;
+    let getter = Process::spawn(
+        (q.clone(), running.clone()),
+        |(q, running): (QueueProxy<u32>, Running)| {
+            running.put(&1).unwrap();
+            saw_gone(q.get().map(drop))
+        },
+    )
+    .unwrap();
+    // A writer, `d[k] = v` in a loop.
+    let writer = Process::spawn(
+        (d.clone(), running.clone()),
+        |(d, running): (DictProxy<u32, u32>, Running)| {
+            running.put(&2).unwrap();
+            saw_gone((0..).try_for_each(|i| d.insert(&(i % 100), &i)))
+        },
+    )
+    .unwrap();
+    // A process that connects and creates proxies in a loop.
+    let address = (manager.address().clone(), manager.authkey().to_vec());
+    let creator = Process::spawn(
+        (address, running.clone()),
+        |((address, key), running): ((Address, Vec<u8>), Running)| {
+            running.put(&3).unwrap();
+            saw_gone((0..).try_for_each(|_: u64| {
+                let manager = Manager::connect(address.clone(), &key)?;
+                manager.dict::<u8, u8>().map(drop)
+            }))
+        },
+    )
+    .unwrap();
+    for _ in 0..3 {
+        running.get_timeout(DEADLINE).unwrap();
+    }
+    let started = Instant::now();
+    sigkill(manager.pid().unwrap());
+    assert!(join(getter), "the blocked get saw ManagerError::Gone");
+    assert!(join(writer), "the writer saw ManagerError::Gone");
+    assert!(join(creator), "the creator saw ManagerError::Gone");
+    assert!(matches!(d.get(&1), Err(ManagerError::Gone { .. })));
+    assert!(matches!(q.try_get(), Err(ManagerError::Gone { .. })));
+    assert!(started.elapsed() < DEADLINE);
+}
+
+#[test]
+fn row_15_the_socket_directory_of_a_killed_starter_is_swept_and_a_live_one_kept() {
+    let live = Manager::start().unwrap();
+    let dirs = multiproc::Queue::<(PathBuf, u32)>::new().unwrap();
+    let mut starter = Process::spawn(
+        dirs.clone(),
+        |dirs: multiproc::Queue<(PathBuf, u32)>| -> () {
+            let manager = Manager::start().unwrap();
+            let dir = socket_path(&manager).parent().unwrap().to_owned();
+            dirs.put(&(dir, manager.pid().unwrap())).unwrap();
+            park_forever()
+        },
+    )
+    .unwrap();
+    let (dead_dir, server) = dirs.get_timeout(DEADLINE).unwrap();
+    let server = watch(server);
+    assert!(dead_dir.exists());
+    sigkill(starter.pid());
+    let _ = starter.join_timeout(DEADLINE);
+    server.assert_dies("the manager of a killed starter");
+    let removed = Manager::clean_dead().unwrap();
+    assert!(removed.contains(&dead_dir), "{removed:?}");
+    assert!(!dead_dir.exists());
+    let live_dir = socket_path(&live).parent().unwrap().to_owned();
+    assert!(live_dir.exists(), "a live manager's directory is kept");
+    assert!(live.dict::<u8, u8>().is_ok());
+}

@@ -1,0 +1,463 @@
+//! The manager's waiting objects across processes: locks and recursive locks (a dead holder's
+//! released, its waiters told: faults.md row 17), semaphores, conditions, events, barriers and
+//! queues, and their named twins. A waiter whose process dies takes nothing with it.
+
+multiproc::test_support!();
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, park_forever, sigkill, wait_until};
+use multiproc::{
+    BarrierProxy, ConditionProxy, DictProxy, ErrorCode, EventProxy, LockProxy, Manager,
+    ManagerError, Process, QueueProxy, RLockProxy, SemaphoreProxy, ValueProxy,
+};
+
+fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
+    p.join_timeout(DEADLINE).expect("child ran to the end")
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, ManagerError>) -> ErrorCode {
+    match result {
+        Err(ManagerError::Remote { code, .. }) => code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A local queue on which children say that they got somewhere.
+type Signal = multiproc::Queue<u32>;
+
+#[test]
+fn a_manager_lock_excludes_across_processes() {
+    let manager = Manager::start().unwrap();
+    let lock = manager.lock().unwrap();
+    let d = manager.dict::<String, i64>().unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            Process::spawn(
+                (lock.clone(), d.clone()),
+                |(lock, d): (LockProxy, DictProxy<String, i64>)| {
+                    let key = "n".to_string();
+                    for _ in 0..100 {
+                        let _held = lock.acquire().unwrap();
+                        let n = d.get(&key).unwrap().unwrap_or(0);
+                        d.insert(&key, &(n + 1)).unwrap(); // read then write, safe under the lock
+                    }
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    for w in workers {
+        join(w);
+    }
+    assert_eq!(d.get(&"n".to_string()).unwrap(), Some(400));
+    let held = lock.acquire().unwrap();
+    let other = lock.clone();
+    assert!(other.try_acquire().unwrap().is_none());
+    assert!(
+        other
+            .acquire_timeout(Duration::from_millis(50))
+            .unwrap()
+            .is_none()
+    );
+    drop(held);
+    assert!(other.try_acquire().unwrap().is_some());
+}
+
+#[test]
+fn a_dead_holders_manager_lock_is_released_and_the_waiter_told() {
+    let manager = Manager::start().unwrap();
+    let lock = manager.lock().unwrap();
+    let taken = multiproc::Queue::<u32>::new().unwrap();
+    let mut holder = Process::spawn(
+        (lock.clone(), taken.clone()),
+        |(lock, taken): (LockProxy, multiproc::Queue<u32>)| -> () {
+            let _held = lock.acquire().unwrap();
+            taken.put(&std::process::id()).unwrap();
+            common::park_forever()
+        },
+    )
+    .unwrap();
+    taken.get_timeout(DEADLINE).unwrap();
+    // A waiter in another process, blocked in acquire when the holder dies.
+    let waiter = Process::spawn(lock.clone(), |lock: LockProxy| {
+        lock.acquire().unwrap().owner_died()
+    })
+    .unwrap();
+    sigkill(holder.pid());
+    let _ = holder.join_timeout(DEADLINE);
+    assert!(
+        join(waiter),
+        "the waiter took the lock and was told its holder died"
+    );
+    // Released again by the waiter: a clean take now.
+    let guard = lock.acquire_timeout(DEADLINE).unwrap().expect("free");
+    assert!(!guard.owner_died());
+}
+
+#[test]
+fn a_manager_queue_carries_items_between_processes_with_bounds_and_timeouts() {
+    let manager = Manager::start().unwrap();
+    let q = manager.queue::<String>().unwrap();
+    let producer = Process::spawn(q.clone(), |q: QueueProxy<String>| {
+        for i in 0..50 {
+            q.put(&format!("item {i}")).unwrap();
+        }
+    })
+    .unwrap();
+    for i in 0..50 {
+        assert_eq!(q.get().unwrap(), format!("item {i}"));
+    }
+    join(producer);
+    assert!(q.is_empty().unwrap());
+    let started = Instant::now();
+    assert_eq!(q.get_timeout(Duration::from_millis(50)).unwrap(), None);
+    assert!(started.elapsed() >= Duration::from_millis(50));
+
+    let bounded = manager.queue_bounded::<u32>(1).unwrap();
+    bounded.put(&1).unwrap();
+    assert!(!bounded.put_timeout(&2, Duration::from_millis(50)).unwrap());
+    // A getter in another process makes room.
+    let getter = Process::spawn(bounded.clone(), |q: QueueProxy<u32>| q.get().unwrap()).unwrap();
+    assert!(bounded.put_timeout(&2, DEADLINE).unwrap());
+    assert_eq!(join(getter), 1);
+    assert_eq!(bounded.len().unwrap(), 1);
+}
+
+#[test]
+fn a_recursive_lock_is_taken_again_by_its_handle_and_excludes_the_others() {
+    let manager = Manager::start().unwrap();
+    let lock = manager.rlock().unwrap();
+    let first = lock.acquire().unwrap();
+    let second = lock.acquire().unwrap();
+    let other = lock.clone();
+    assert!(other.try_acquire().unwrap().is_none());
+    drop(second);
+    assert!(other.try_acquire().unwrap().is_none(), "still held once");
+    drop(first);
+    assert!(other.try_acquire().unwrap().is_some());
+
+    // A holder that dies: released, and the next taker told.
+    let taken = Signal::new().unwrap();
+    let mut holder = Process::spawn(
+        (lock.clone(), taken.clone()),
+        |(lock, taken): (RLockProxy, Signal)| -> () {
+            let _once = lock.acquire().unwrap();
+            let _twice = lock.acquire().unwrap();
+            taken.put(&1).unwrap();
+            park_forever()
+        },
+    )
+    .unwrap();
+    taken.get_timeout(DEADLINE).unwrap();
+    sigkill(holder.pid());
+    let _ = holder.join_timeout(DEADLINE);
+    let guard = lock.acquire_timeout(DEADLINE).unwrap().expect("released");
+    assert!(guard.owner_died());
+}
+
+#[test]
+fn a_bounded_semaphore_admits_at_most_its_value_across_processes() {
+    let manager = Manager::start().unwrap();
+    let slots = manager.bounded_semaphore(2).unwrap();
+    let inside = manager.value(&0i64).unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            Process::spawn(
+                (slots.clone(), inside.clone()),
+                |(slots, inside): (SemaphoreProxy, ValueProxy<i64>)| {
+                    let mut most = 0;
+                    for _ in 0..50 {
+                        slots.acquire().unwrap();
+                        most = most.max(inside.incr(1).unwrap());
+                        inside.incr(-1).unwrap();
+                        slots.release().unwrap();
+                    }
+                    most
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    let most = workers.into_iter().map(join).max().unwrap();
+    assert!((1..=2).contains(&most), "{most} inside at once");
+    assert_eq!(slots.value().unwrap(), 2);
+    assert_eq!(code(slots.release()), ErrorCode::TooManyReleases);
+    assert!(slots.try_acquire().unwrap() && slots.try_acquire().unwrap());
+    assert!(!slots.try_acquire().unwrap());
+    assert!(!slots.acquire_timeout(Duration::from_millis(20)).unwrap());
+    // A plain semaphore has no bound.
+    let signals = manager.semaphore(0).unwrap();
+    signals.release().unwrap();
+    signals.release().unwrap();
+    assert_eq!(signals.value().unwrap(), 2);
+}
+
+#[test]
+fn a_waiter_killed_while_it_waits_takes_no_permit_and_no_item() {
+    let manager = Manager::start().unwrap();
+    let none_yet = manager.semaphore(0).unwrap();
+    let empty = manager.queue::<u32>().unwrap();
+    let waiting = Signal::new().unwrap();
+    let mut waiters = [
+        Process::spawn(
+            (none_yet.clone(), waiting.clone()),
+            |(s, waiting): (SemaphoreProxy, Signal)| -> () {
+                waiting.put(&1).unwrap();
+                s.acquire().unwrap();
+                park_forever()
+            },
+        )
+        .unwrap(),
+        Process::spawn(
+            (empty.clone(), waiting.clone()),
+            |(q, waiting): (QueueProxy<u32>, Signal)| -> () {
+                waiting.put(&2).unwrap();
+                q.get().unwrap();
+                park_forever()
+            },
+        )
+        .unwrap(),
+    ];
+    for _ in 0..2 {
+        waiting.get_timeout(DEADLINE).unwrap();
+    }
+    for waiter in &mut waiters {
+        sigkill(waiter.pid());
+        let _ = waiter.join_timeout(DEADLINE);
+    }
+    none_yet.release().unwrap();
+    empty.put(&7).unwrap();
+    assert!(
+        none_yet.acquire_timeout(DEADLINE).unwrap(),
+        "the permit is still there"
+    );
+    assert_eq!(
+        empty.get_timeout(DEADLINE).unwrap(),
+        Some(7),
+        "so is the item"
+    );
+}
+
+#[test]
+fn notify_one_wakes_one_waiter_and_notify_all_the_rest() {
+    let manager = Manager::start().unwrap();
+    let condition = manager.condition().unwrap();
+    let woken = Signal::new().unwrap();
+    let ready = Signal::new().unwrap();
+    let waiters: Vec<_> = (0..2)
+        .map(|i| {
+            Process::spawn(
+                (condition.clone(), ready.clone(), woken.clone(), i),
+                |(condition, ready, woken, i): (ConditionProxy, Signal, Signal, u32)| {
+                    let mut held = condition.acquire().unwrap();
+                    ready.put(&i).unwrap();
+                    held.wait().unwrap();
+                    // The lock is ours again: nobody else holds it now.
+                    woken.put(&i).unwrap();
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    for _ in 0..2 {
+        ready.get_timeout(DEADLINE).unwrap();
+    }
+    // Both said they were ready while holding the lock, and release it only by waiting: once we
+    // hold it, both wait.
+    let held = condition.acquire().unwrap();
+    assert_eq!(condition.notify_one().unwrap(), 1);
+    drop(held);
+    let first = woken.get_timeout(DEADLINE).unwrap();
+    assert_eq!(condition.notify_all().unwrap(), 1, "one was left waiting");
+    let second = woken.get_timeout(DEADLINE).unwrap();
+    assert_eq!(BTreeSet::from([first, second]), BTreeSet::from([0, 1]));
+    for w in waiters {
+        join(w);
+    }
+    // Nobody notifies: the wait times out, with the lock taken back.
+    let mut held = condition.acquire().unwrap();
+    assert!(!held.wait_timeout(Duration::from_millis(20)).unwrap());
+    assert!(condition.clone().try_acquire().unwrap().is_none());
+}
+
+#[test]
+fn a_condition_waits_while_a_predicate_holds() {
+    let manager = Manager::start().unwrap();
+    let (ready, count) = (manager.condition().unwrap(), manager.value(&0u32).unwrap());
+    let producers: Vec<_> = (0..3)
+        .map(|_| {
+            Process::spawn(
+                (ready.clone(), count.clone()),
+                |(ready, count): (ConditionProxy, ValueProxy<u32>)| {
+                    let _held = ready.acquire().unwrap();
+                    count.incr(1).unwrap();
+                    ready.notify_all().unwrap();
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut held = ready.acquire().unwrap();
+    held.wait_while(|| count.get().unwrap() < 3).unwrap();
+    drop(held);
+    for p in producers {
+        join(p);
+    }
+    assert_eq!(count.get().unwrap(), 3);
+}
+
+#[test]
+fn an_event_wakes_its_waiters_in_other_processes() {
+    let manager = Manager::start().unwrap();
+    let go = manager.event().unwrap();
+    assert!(!go.is_set().unwrap());
+    assert!(!go.wait_timeout(Duration::from_millis(20)).unwrap());
+    let waiters: Vec<_> = (0..3)
+        .map(|_| Process::spawn(go.clone(), |go: EventProxy| go.wait().unwrap()).unwrap())
+        .collect();
+    go.set().unwrap();
+    for w in waiters {
+        join(w);
+    }
+    assert!(go.is_set().unwrap() && go.wait_timeout(Duration::ZERO).unwrap());
+    go.clear().unwrap();
+    assert!(!go.is_set().unwrap());
+}
+
+#[test]
+fn a_barrier_releases_its_parties_together_and_breaks_when_one_cannot_come() {
+    let manager = Manager::start().unwrap();
+    let barrier = manager.barrier(3).unwrap();
+    assert_eq!(barrier.parties().unwrap(), 3);
+    let children: Vec<_> = (0..2)
+        .map(|_| Process::spawn(barrier.clone(), |b: BarrierProxy| b.wait().unwrap()).unwrap())
+        .collect();
+    let mine = barrier.wait_timeout(DEADLINE).unwrap();
+    let indexes: BTreeSet<usize> = children.into_iter().map(join).chain([mine]).collect();
+    assert_eq!(indexes, BTreeSet::from([0, 1, 2]));
+
+    // A timeout breaks it for everyone, until a reset.
+    assert_eq!(
+        code(barrier.wait_timeout(Duration::from_millis(20))),
+        ErrorCode::BrokenBarrier
+    );
+    assert!(barrier.is_broken().unwrap());
+    assert_eq!(code(barrier.wait()), ErrorCode::BrokenBarrier);
+    barrier.reset().unwrap();
+    assert!(!barrier.is_broken().unwrap());
+
+    // A waiter that dies breaks it too: the others are not left waiting for it.
+    let mut doomed = Process::spawn(barrier.clone(), |b: BarrierProxy| -> () {
+        let _ = b.wait();
+        park_forever()
+    })
+    .unwrap();
+    assert!(wait_until(|| barrier.n_waiting().unwrap() == 1));
+    sigkill(doomed.pid());
+    let _ = doomed.join_timeout(DEADLINE);
+    assert_eq!(
+        code(barrier.wait_timeout(DEADLINE)),
+        ErrorCode::BrokenBarrier
+    );
+
+    // An abort wakes a waiter with the error; a reset wakes one with the error too.
+    for end in ["abort", "reset"] {
+        barrier.reset().unwrap();
+        let waiter = Process::spawn(barrier.clone(), |b: BarrierProxy| b.wait().is_err()).unwrap();
+        assert!(wait_until(|| barrier.n_waiting().unwrap() == 1));
+        if end == "abort" {
+            barrier.abort().unwrap();
+        } else {
+            barrier.reset().unwrap();
+        }
+        assert!(join(waiter), "{end}: the waiter got BrokenBarrier");
+    }
+}
+
+#[test]
+fn a_joinable_queue_is_joined_when_every_item_is_done() {
+    let manager = Manager::start().unwrap();
+    let jobs = manager.joinable_queue::<u32>().unwrap();
+    let done = manager.dict::<u32, u32>().unwrap();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            Process::spawn(
+                (jobs.clone(), done.clone()),
+                |(jobs, done): (QueueProxy<u32>, DictProxy<u32, u32>)| {
+                    while let Some(job) = jobs.get_timeout(Duration::from_millis(200)).unwrap() {
+                        done.insert(&job, &(job * 2)).unwrap();
+                        jobs.task_done().unwrap();
+                    }
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    for job in 0..20 {
+        jobs.put(&job).unwrap();
+    }
+    assert!(jobs.join_timeout(DEADLINE).unwrap());
+    assert_eq!(
+        done.len().unwrap(),
+        20,
+        "join returned once every item was done"
+    );
+    for w in workers {
+        join(w);
+    }
+    assert_eq!(code(jobs.task_done()), ErrorCode::TooManyTaskDone);
+    let full = manager.queue_bounded::<u32>(1).unwrap();
+    assert!(full.try_put(&1).unwrap());
+    assert!(!full.try_put(&2).unwrap());
+    assert_eq!(full.try_get().unwrap(), Some(1));
+    assert_eq!(full.try_get().unwrap(), None);
+}
+
+#[test]
+fn named_objects_are_the_same_in_every_process_and_keep_their_kind() {
+    let manager = Manager::start().unwrap();
+    let address = (manager.address().clone(), manager.authkey().to_vec());
+    let held = Signal::new().unwrap();
+    let mut holder = Process::spawn(
+        (address, held.clone()),
+        |((address, key), held): ((multiproc::Address, Vec<u8>), Signal)| -> () {
+            let manager = Manager::connect(address, &key).unwrap();
+            let lock = manager.lock_named("the lock").unwrap();
+            let _guard = lock.acquire().unwrap();
+            manager.event_named("the event").unwrap().set().unwrap();
+            held.put(&1).unwrap();
+            park_forever()
+        },
+    )
+    .unwrap();
+    held.get_timeout(DEADLINE).unwrap();
+    assert!(
+        manager
+            .lock_named("the lock")
+            .unwrap()
+            .try_acquire()
+            .unwrap()
+            .is_none()
+    );
+    assert!(manager.event_named("the event").unwrap().is_set().unwrap());
+    assert_eq!(
+        code(manager.dict_named::<u8, u8>("the lock")),
+        ErrorCode::WrongKind
+    );
+    assert_eq!(
+        code(manager.semaphore_named("the event", 1)),
+        ErrorCode::WrongKind
+    );
+    sigkill(holder.pid());
+    let _ = holder.join_timeout(DEADLINE);
+    let lock = manager.lock_named("the lock").unwrap();
+    let guard = lock
+        .acquire_timeout(DEADLINE)
+        .unwrap()
+        .expect("released at the death");
+    assert!(guard.owner_died());
+}
