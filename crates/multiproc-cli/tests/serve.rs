@@ -1,6 +1,8 @@
 //! `multiproc serve`: a standalone manager that another program reaches with the address and
 //! the key, and that a client can shut down.
 
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,7 +24,7 @@ fn serve_runs_a_manager_until_a_client_shuts_it_down() {
         .arg(&socket)
         .arg("--authkey-file")
         .arg(&key_file)
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + DEADLINE;
@@ -39,6 +41,17 @@ fn serve_runs_a_manager_until_a_client_shuts_it_down() {
     let d = manager.dict_named::<String, i64>("cli").unwrap();
     assert_eq!(d.incr(&"n".to_string(), 3).unwrap(), 3);
     assert!(Manager::connect(socket.as_path(), b"not the key").is_err());
+    // An HTTP request: closed at once, and logged (faults.md row 10).
+    let mut http = UnixStream::connect(&socket).unwrap();
+    http.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    http.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut answer = Vec::new();
+    http.read_to_end(&mut answer).unwrap();
+    assert!(
+        answer.starts_with(b"MPAUTH01") && answer.len() == 40,
+        "only the challenge"
+    );
     manager.shutdown().unwrap();
     let status = loop {
         if let Some(status) = server.try_wait().unwrap() {
@@ -51,6 +64,18 @@ fn serve_runs_a_manager_until_a_client_shuts_it_down() {
         std::thread::sleep(Duration::from_millis(5));
     };
     assert!(status.success(), "{status:?}");
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains("refused a connection: authentication failed"),
+        "{log}"
+    );
+    assert!(log.contains("not a multiproc client (bad magic)"), "{log}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -37,7 +37,9 @@
 //! | hand out work or collect results, many producers and consumers | [`Queue`], [`JoinableQueue`] (with `task_done`/`join`), [`SimpleQueue`] |
 //! | connect unrelated processes, over a Unix socket or TCP, with a key | [`Listener`], [`Client`] |
 //! | run a function over many inputs on worker processes | [`Pool`] (`map`, `imap`, `apply_async`) |
-//! | share a dict through a server process, with atomic updates | [`Manager`], [`DictProxy`] |
+//! | share dicts, lists and namespaces through a server process, with atomic updates, nesting and watching | [`Manager`], [`DictProxy`], [`ListProxy`], [`NamespaceProxy`] |
+//! | locks, queues, events, barriers, ... that reach other machines (TCP), through that server | [`LockProxy`], [`QueueProxy`], [`EventProxy`], [`BarrierProxy`], ... |
+//! | host your own type in that server, its methods callable from any process | [`Shared`], [`ObjectProxy`] |
 //! | start processes from `cargo test` | [`test_support!`] |
 //!
 //! Every handle (values, arrays, locks, ...) is an ordinary argument of a process: pass a clone,
@@ -70,6 +72,22 @@ mod sync;
 mod sys;
 mod test_support;
 mod transfer;
+
+/// Entry points for the fuzzers of `fuzz/` (cargo-fuzz, `--features fuzzing`): not part of the
+/// API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes `bytes` as a manager request, as the server does.
+    pub fn manager_request(bytes: &[u8]) {
+        crate::manager::fuzz::request(bytes);
+    }
+
+    /// Reads manager frames from `bytes` and decodes each, as the server does.
+    pub fn manager_frames(bytes: &[u8]) {
+        crate::manager::fuzz::frames(bytes);
+    }
+}
 
 /// The README's examples, run as doctests so they stay true.
 #[doc = include_str!("../../../README.md")]

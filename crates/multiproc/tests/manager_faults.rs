@@ -510,9 +510,9 @@ fn row_15_the_socket_directory_of_a_killed_starter_is_swept_and_a_live_one_kept(
     sigkill(starter.pid());
     let _ = starter.join_timeout(DEADLINE);
     server.assert_dies("the manager of a killed starter");
+    // Removed by this sweep, or already by the one of a manager another test started meanwhile.
     let removed = Manager::clean_dead().unwrap();
-    assert!(removed.contains(&dead_dir), "{removed:?}");
-    assert!(!dead_dir.exists());
+    assert!(!dead_dir.exists(), "{removed:?}");
     let live_dir = socket_path(&live).parent().unwrap().to_owned();
     assert!(live_dir.exists(), "a live manager's directory is kept");
     assert!(live.dict::<u8, u8>().is_ok());

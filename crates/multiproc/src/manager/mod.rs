@@ -31,6 +31,23 @@ mod sweep;
 mod watch;
 mod wire;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz {
+    //! What the fuzzers of `fuzz/` run: the server's decoders, on arbitrary bytes.
+
+    /// Decodes a request; any bytes give a request or an error, never a panic.
+    pub(crate) fn request(bytes: &[u8]) {
+        let _ = super::wire::decode_request(bytes);
+    }
+
+    /// Reads frames (with a small cap) until the bytes run out or one is refused.
+    pub(crate) fn frames(mut bytes: &[u8]) {
+        while let Ok(payload) = super::frame::read_frame(&mut bytes, 1 << 16) {
+            let _ = super::wire::decode_request(&payload);
+        }
+    }
+}
+
 pub use dict::DictProxy;
 pub use error::{ErrorCode, ManagerError};
 pub use frame::DEFAULT_MAX_FRAME;

@@ -126,27 +126,18 @@ impl Server {
         op: &str,
         args: &[Value],
     ) -> Result<Value, WireError> {
-        let watchable;
         let outcome = match table.get_mut(object)? {
-            Object::Dict(dict) => {
-                watchable = true;
-                data::dict_op(dict, op, args)?
-            }
-            Object::List(list) => {
-                watchable = true;
-                data::list_op(list, op, args, false)?
-            }
-            Object::Namespace(dict) => {
-                watchable = false;
-                data::namespace_op(dict, op, args)?
-            }
-            Object::Array(items) => {
-                watchable = false;
-                data::list_op(items, op, args, true)?
-            }
+            Object::Dict(dict) => data::dict_op(dict, op, args)?,
+            Object::List(list) => data::list_op(list, op, args, false)?,
+            Object::Namespace(dict) => data::namespace_op(dict, op, args)?,
+            Object::Array(items) => data::list_op(items, op, args, true)?,
             Object::Value(value) => return data::value_op(value, op, args),
             _ => return Err(not_exposed(op, "this object")),
         };
+        let watchable = matches!(
+            table.objects.get(&object),
+            Some(Object::Dict(_) | Object::List(_))
+        );
         let reply = table.materialize(outcome.reply);
         table.drop_nested(outcome.dropped);
         if watchable && table.log(object, outcome.events) {

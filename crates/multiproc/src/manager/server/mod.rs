@@ -206,9 +206,10 @@ impl Server {
     }
 
     /// Runs `step` on the table until it gives a value, sleeping (the table released) between
-    /// changes, until `deadline`. A caller that hung up gets nothing: after every sleep, and at
-    /// least every [`CALLER_CHECK`], the wait checks that it is still there, before `step` can
-    /// take a lock, a permit or an item for it. Returns the table, locked, with the outcome.
+    /// changes, until `deadline`. A caller that hung up gets nothing: before the first attempt
+    /// (its request may have waited in the socket after it died), after every sleep, and at least
+    /// every [`CALLER_CHECK`], the wait checks that it is still there, before `step` can take a
+    /// lock, a permit or an item for it. Returns the table, locked, with the outcome.
     fn wait_for<'a, T>(
         &'a self,
         mut table: MutexGuard<'a, Table>,
@@ -216,6 +217,9 @@ impl Server {
         deadline: Option<Instant>,
         mut step: impl FnMut(&mut Table) -> Result<Option<T>, WireError>,
     ) -> (MutexGuard<'a, Table>, Result<Waited<T>, WireError>) {
+        if caller.gone() {
+            return (table, Ok(Waited::CallerGone));
+        }
         loop {
             match step(&mut table) {
                 Ok(Some(value)) => return (table, Ok(Waited::Done(value))),

@@ -175,40 +175,23 @@ fn release(lock: &mut Lock, me: u64) -> Result<bool, WireError> {
     Ok(lock.owner.is_none())
 }
 
-fn semaphore_in(table: &mut Table, object: u64) -> Result<&mut Semaphore, WireError> {
-    match table.get_mut(object)? {
-        Object::Semaphore(semaphore) => Ok(semaphore),
-        _ => Err(wrong_kind(object, "a semaphore")),
-    }
+/// `fn $name(table, object) -> &mut $type`: object `object` as the kind `$variant`.
+macro_rules! object_in {
+    ($name:ident, $variant:ident, $type:ty, $what:literal) => {
+        fn $name(table: &mut Table, object: u64) -> Result<&mut $type, WireError> {
+            match table.get_mut(object)? {
+                Object::$variant(inner) => Ok(inner),
+                _ => Err(wrong_kind(object, $what)),
+            }
+        }
+    };
 }
 
-fn condition_in(table: &mut Table, object: u64) -> Result<&mut Condition, WireError> {
-    match table.get_mut(object)? {
-        Object::Condition(condition) => Ok(condition),
-        _ => Err(wrong_kind(object, "a condition")),
-    }
-}
-
-fn event_in(table: &mut Table, object: u64) -> Result<&mut bool, WireError> {
-    match table.get_mut(object)? {
-        Object::Event(flag) => Ok(flag),
-        _ => Err(wrong_kind(object, "an event")),
-    }
-}
-
-fn barrier_in(table: &mut Table, object: u64) -> Result<&mut Barrier, WireError> {
-    match table.get_mut(object)? {
-        Object::Barrier(barrier) => Ok(barrier),
-        _ => Err(wrong_kind(object, "a barrier")),
-    }
-}
-
-fn queue_in(table: &mut Table, object: u64) -> Result<&mut Queue, WireError> {
-    match table.get_mut(object)? {
-        Object::Queue(queue) => Ok(queue),
-        _ => Err(wrong_kind(object, "a queue")),
-    }
-}
+object_in!(semaphore_in, Semaphore, Semaphore, "a semaphore");
+object_in!(condition_in, Condition, Condition, "a condition");
+object_in!(event_in, Event, bool, "an event");
+object_in!(barrier_in, Barrier, Barrier, "a barrier");
+object_in!(queue_in, Queue, Queue, "a queue");
 
 fn broken_barrier() -> WireError {
     WireError::new(ErrorCode::BrokenBarrier, "the barrier is broken")

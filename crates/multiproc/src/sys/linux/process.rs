@@ -147,14 +147,19 @@ pub(crate) fn replace_stdin_with_null() -> io::Result<()> {
     Ok(())
 }
 
+/// `d` as a `poll` timeout.
+pub(super) fn timespec(d: Duration) -> rustix::event::Timespec {
+    rustix::event::Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: d.subsec_nanos() as _,
+    }
+}
+
 /// Waits until `fd` is readable (or hung up) or `timeout` passes (`None`: no limit). Returns
 /// whether it is readable.
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
     let mut polls = [PollFd::new(&fd, PollFlags::IN)];
-    let timeout = timeout.map(|d| rustix::event::Timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: d.subsec_nanos() as _,
-    });
+    let timeout = timeout.map(timespec);
     loop {
         match rustix::event::poll(&mut polls, timeout.as_ref()) {
             Err(rustix::io::Errno::INTR) => continue,
