@@ -113,7 +113,8 @@ impl Listener {
     }
 
     /// Listens at `address`, on any interface: the explicit opt-in to connections from other
-    /// machines. The key is the only protection (no encryption): use it on trusted networks.
+    /// machines. The key keeps out whoever lacks it, but nothing is encrypted and messages after
+    /// the handshake are not authenticated: use it on trusted networks only.
     pub fn bind_remote(
         address: impl Into<Address>,
         authkey: &[u8],

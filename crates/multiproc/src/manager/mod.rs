@@ -594,7 +594,8 @@ impl ManagerBuilder {
     }
 
     /// Lets a TCP address be on an interface other than loopback: the explicit opt-in to
-    /// clients on other machines. The key is the only protection; nothing is encrypted.
+    /// clients on other machines. The key keeps out whoever lacks it, but nothing is encrypted
+    /// and frames after the handshake are not authenticated: use it on a trusted network only.
     /// Without it, such an address is [`ConnectError::NotLoopback`](crate::ConnectError).
     pub fn allow_remote(mut self) -> Self {
         self.allow_remote = true;

@@ -81,8 +81,8 @@ pub(crate) enum Listening {
 }
 
 impl Listening {
-    /// Listens at `address`. TCP off the loopback interface needs `allow_remote`: the key is the
-    /// only protection, and nothing is encrypted.
+    /// Listens at `address`. TCP off the loopback interface needs `allow_remote`: nothing is
+    /// encrypted, and frames after the handshake are not authenticated.
     pub(crate) fn bind(address: &Address, allow_remote: bool) -> Result<Listening, ManagerError> {
         match address {
             Address::Unix(path) => UnixListener::bind(path)
