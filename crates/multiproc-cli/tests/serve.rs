@@ -10,6 +10,46 @@ use multiproc::Manager;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
+/// A `multiproc serve` process, killed however the test ends: a survivor would hold the test's
+/// output open and stall the run.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    /// Waits (at most the deadline) for the server to exit by itself.
+    fn exits(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "multiproc serve did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Connects to the server at `socket` as soon as it listens.
+fn connect(socket: &std::path::Path, key: &[u8]) -> Manager {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match Manager::connect(socket, key) {
+            Ok(manager) => return manager,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "multiproc serve never answered: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn serve_runs_a_manager_until_a_client_shuts_it_down() {
     let dir = std::env::temp_dir().join(format!("multiproc-cli-serve-{}", std::process::id()));
@@ -18,26 +58,18 @@ fn serve_runs_a_manager_until_a_client_shuts_it_down() {
     std::fs::write(&key_file, b"a key from a file").unwrap();
     let socket = dir.join("manager.sock");
     let _ = std::fs::remove_file(&socket);
-    let mut server = Command::new(env!("CARGO_BIN_EXE_multiproc"))
-        .arg("serve")
-        .arg("--address")
-        .arg(&socket)
-        .arg("--authkey-file")
-        .arg(&key_file)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    let manager = loop {
-        match Manager::connect(socket.as_path(), b"a key from a file") {
-            Ok(manager) => break manager,
-            Err(e) if Instant::now() > deadline => {
-                let _ = server.kill();
-                panic!("multiproc serve never answered: {e}");
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(5)),
-        }
-    };
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_multiproc"))
+            .arg("serve")
+            .arg("--address")
+            .arg(&socket)
+            .arg("--authkey-file")
+            .arg(&key_file)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let manager = connect(&socket, b"a key from a file");
     let d = manager.dict_named::<String, i64>("cli").unwrap();
     assert_eq!(d.incr(&"n".to_string(), 3).unwrap(), 3);
     assert!(Manager::connect(socket.as_path(), b"not the key").is_err());
@@ -53,19 +85,11 @@ fn serve_runs_a_manager_until_a_client_shuts_it_down() {
         "only the challenge"
     );
     manager.shutdown().unwrap();
-    let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = server.kill();
-            panic!("multiproc serve did not exit after shutdown");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = server.exits();
     assert!(status.success(), "{status:?}");
     let mut log = String::new();
     server
+        .0
         .stderr
         .take()
         .unwrap()
@@ -95,5 +119,57 @@ fn serve_refuses_an_open_interface_without_the_opt_in() {
         String::from_utf8_lossy(&out.stderr).contains("not a loopback address"),
         "{out:?}"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_standard_error_that_nobody_reads_does_not_stop_the_server() {
+    let dir = std::env::temp_dir().join(format!("multiproc-cli-stuck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, b"stuck key").unwrap();
+    let socket = dir.join("manager.sock");
+    let _ = std::fs::remove_file(&socket);
+    // A small pipe for the server's standard error, never read.
+    let (_never_read, stderr) = rustix::pipe::pipe().unwrap();
+    rustix::pipe::fcntl_setpipe_size(&stderr, 4096).unwrap();
+    let ours = stderr.try_clone().unwrap();
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_multiproc"))
+            .args(["serve", "--address"])
+            .arg(&socket)
+            .arg("--authkey-file")
+            .arg(&key_file)
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .unwrap(),
+    );
+    let manager = connect(&socket, b"stuck key");
+    // Fill the pipe: from now on, any write to the server's standard error would block.
+    // (A write of up to 4096 bytes to a pipe is all or nothing: fill down to the last byte.)
+    rustix::io::ioctl_fionbio(&ours, true).unwrap();
+    for chunk in [4096, 512, 64, 1] {
+        while rustix::io::write(&ours, &vec![b'x'; chunk]).is_ok() {}
+    }
+    rustix::io::ioctl_fionbio(&ours, false).unwrap();
+    // Refusals the server logs: wrong keys and HTTP requests.
+    for _ in 0..10 {
+        assert!(Manager::connect(socket.as_path(), b"wrong").is_err());
+        let mut http = UnixStream::connect(&socket).unwrap();
+        http.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        http.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut answer = Vec::new();
+        assert!(
+            http.read_to_end(&mut answer).is_ok(),
+            "closed by the server"
+        );
+    }
+    // A real client still gets in and is served, and shutdown still ends the server.
+    let late = Manager::connect(socket.as_path(), b"stuck key").unwrap();
+    let d = late.dict_named::<String, u32>("late").unwrap();
+    assert_eq!(d.incr(&"n".to_string(), 1).unwrap(), 1);
+    manager.shutdown().unwrap();
+    let status = server.exits();
+    assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(dir);
 }

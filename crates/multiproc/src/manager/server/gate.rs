@@ -226,26 +226,90 @@ fn accept_all(server: &Server, listener: &Listening, pending: &mut VecDeque<Pend
 /// Lines logged per second, at most; the others are counted and reported with the next.
 const LOG_LINES_PER_SECOND: u32 = 5;
 
-/// Logs a line to standard error, rate-limited.
-pub(crate) fn log(line: std::fmt::Arguments<'_>) {
-    static STATE: Mutex<Option<(Instant, u32, u64)>> = Mutex::new(None);
-    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    let now = Instant::now();
-    let (since, lines, suppressed) = state.get_or_insert((now, 0, 0));
-    if now.duration_since(*since) >= Duration::from_secs(1) {
-        *since = now;
-        *lines = 0;
+/// Lines waiting for the logging thread, at most; more are dropped.
+const LOG_BACKLOG: usize = 64;
+
+static LOGGER: Mutex<Option<Logger>> = Mutex::new(None);
+
+fn logger() -> std::sync::MutexGuard<'static, Option<Logger>> {
+    LOGGER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the logging thread (before the server counts its threads, say).
+pub(crate) fn start_logging() {
+    logger().get_or_insert_with(Logger::start);
+}
+
+/// Writes the lines still waiting, for at most a second (standard error may be a pipe that
+/// nobody reads), and stops the logging thread.
+pub(crate) fn stop_logging() {
+    let Some(logger) = logger().take() else {
+        return;
+    };
+    drop(logger.lines_out); // the thread ends after the last line
+    if let Some(done) = logger.done {
+        let _ = done.recv_timeout(Duration::from_secs(1));
     }
-    if *lines >= LOG_LINES_PER_SECOND {
-        *suppressed += 1;
+}
+
+/// Logs a line to standard error, rate-limited. It never blocks: a thread of its own writes the
+/// lines, so a standard error that nobody reads (a full pipe) cannot stop the gate.
+pub(crate) fn log(line: std::fmt::Arguments<'_>) {
+    let mut state = logger();
+    let logger = state.get_or_insert_with(Logger::start);
+    let now = Instant::now();
+    if now.duration_since(logger.since) >= Duration::from_secs(1) {
+        logger.since = now;
+        logger.lines = 0;
+    }
+    if logger.lines >= LOG_LINES_PER_SECOND {
+        logger.suppressed += 1;
         return;
     }
-    *lines += 1;
+    logger.lines += 1;
     let pid = std::process::id();
-    if *suppressed > 0 {
-        eprintln!("multiproc manager [{pid}]: {line} (and {suppressed} more not shown)");
-        *suppressed = 0;
-    } else {
-        eprintln!("multiproc manager [{pid}]: {line}");
+    let text = match std::mem::take(&mut logger.suppressed) {
+        0 => format!("multiproc manager [{pid}]: {line}\n"),
+        n => format!("multiproc manager [{pid}]: {line} (and {n} more not shown)\n"),
+    };
+    if let Some(lines) = &logger.lines_out
+        && lines.try_send(text).is_err()
+    {
+        logger.suppressed += 1;
+    }
+}
+
+/// The rate limit's state, and the way to the logging thread.
+struct Logger {
+    since: Instant,
+    lines: u32,
+    suppressed: u64,
+    /// `None` if the thread could not start: then nothing is logged.
+    lines_out: Option<std::sync::mpsc::SyncSender<String>>,
+    /// Says when the thread has written every line.
+    done: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Logger {
+    fn start() -> Logger {
+        let (lines_out, lines_in) = std::sync::mpsc::sync_channel::<String>(LOG_BACKLOG);
+        let (done_out, done) = std::sync::mpsc::channel();
+        let started = std::thread::Builder::new()
+            .name("multiproc-manager-log".into())
+            .spawn(move || {
+                use std::io::Write;
+                for text in lines_in {
+                    let _ = std::io::stderr().write_all(text.as_bytes());
+                }
+                let _ = done_out.send(());
+            });
+        let started = started.is_ok();
+        Logger {
+            since: Instant::now(),
+            lines: 0,
+            suppressed: 0,
+            lines_out: started.then_some(lines_out),
+            done: started.then_some(done),
+        }
     }
 }

@@ -94,8 +94,10 @@ pub(crate) enum Waited<T> {
 
 /// Serves on `listener` until a `shutdown` request; then closes every connection and returns.
 pub(crate) fn serve(listener: Listening, authkey: Vec<u8>, types: Vec<(String, TypeEntry)>) {
+    gate::start_logging();
     let Ok((wake_here, wake)) = UnixStream::pair() else {
         gate::log(format_args!("cannot start: no socket pair for the gate"));
+        gate::stop_logging();
         return;
     };
     let server = Arc::new(Server {
@@ -114,6 +116,7 @@ pub(crate) fn serve(listener: Listening, authkey: Vec<u8>, types: Vec<(String, T
     for (_, stream) in server.lock_open().drain() {
         let _ = rustix::net::shutdown(&stream, rustix::net::Shutdown::Both);
     }
+    gate::stop_logging();
 }
 
 impl Server {
