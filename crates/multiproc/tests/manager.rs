@@ -563,3 +563,70 @@ fn list_ranges_clamp_like_python_slices() {
         2
     );
 }
+
+type Proxies = (
+    DictProxy<u32, u32>,
+    ListProxy<u32>,
+    ValueProxy<u32>,
+    NamespaceProxy,
+    multiproc::Queue<u8>,
+);
+
+#[test]
+fn a_child_shares_one_connection_for_its_data_proxies() {
+    let manager = Manager::start().unwrap();
+    let ready = multiproc::Queue::<u8>::new().unwrap();
+    let proxies = (
+        manager.dict::<u32, u32>().unwrap(),
+        manager.list::<u32>(&[]).unwrap(),
+        manager.value(&0u32).unwrap(),
+        manager.namespace().unwrap(),
+        ready.clone(),
+    );
+    let before = manager.stats().unwrap().connections;
+    let mut child = Process::spawn(proxies, |(d, l, v, ns, ready): Proxies| -> () {
+        d.insert(&1, &1).unwrap();
+        l.push(&1).unwrap();
+        v.set(&1).unwrap();
+        ns.set("x", &1).unwrap();
+        ready.put(&1).unwrap();
+        loop {
+            std::thread::park();
+        }
+    })
+    .unwrap();
+    ready.get_timeout(DEADLINE).unwrap();
+    // One for the four proxies (Python: one per process and thread), not four.
+    assert_eq!(manager.stats().unwrap().connections, before + 1);
+    child.kill().unwrap();
+    let _ = child.join_timeout(DEADLINE);
+}
+
+#[test]
+fn a_forked_child_does_not_use_the_connection_its_parent_shares() {
+    let manager = Manager::start().unwrap();
+    let counts = manager.dict::<String, u32>().unwrap();
+    // A child that shares a connection, then forks a grandchild given the same dict: both count
+    // at once. On one socket, their requests and answers would cross.
+    let total = join(
+        Process::spawn(counts.clone(), |counts: DictProxy<String, u32>| {
+            counts.incr(&"warm".to_string(), 1).unwrap();
+            let grandchild = Process::builder()
+                .start_method(multiproc::StartMethod::Fork)
+                .spawn(counts.clone(), |counts: DictProxy<String, u32>| {
+                    for _ in 0..300 {
+                        counts.incr(&"grandchild".to_string(), 1).unwrap();
+                    }
+                })
+                .unwrap();
+            for _ in 0..300 {
+                counts.incr(&"child".to_string(), 1).unwrap();
+            }
+            grandchild.join().unwrap();
+            counts.get(&"grandchild".to_string()).unwrap().unwrap()
+                + counts.get(&"child".to_string()).unwrap().unwrap()
+        })
+        .unwrap(),
+    );
+    assert_eq!(total, 600);
+}

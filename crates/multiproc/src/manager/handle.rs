@@ -1,8 +1,14 @@
 //! [`Handle`]: what every proxy is, an object id on a manager connection; and how a proxy
 //! travels (the manager's address and key, and the id) and connects again on arrival.
+//!
+//! A proxy whose operations wait (a lock, a queue, a condition, ...) has a connection of its
+//! own, so that its waits hold up nothing else. The others, arriving in a process, share one
+//! connection per manager in that process (Python shares one per process and thread): a child
+//! given ten dict proxies opens one connection, not ten. The sharing is per process: a forked
+//! child never uses the connections it inherited.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use rmpv::Value;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -14,11 +20,17 @@ use crate::channel::Address;
 pub(crate) struct Handle {
     pub(crate) client: Arc<Client>,
     pub(crate) object: u64,
+    /// Whether this handle needs a connection of its own (its operations wait).
+    own: bool,
 }
 
 impl Handle {
     pub(crate) fn new(client: Arc<Client>, object: u64) -> Handle {
-        Handle { client, object }
+        Handle {
+            client,
+            object,
+            own: false,
+        }
     }
 
     /// Runs `op` on the object.
@@ -26,9 +38,14 @@ impl Handle {
         self.client.call(op, self.object, args)
     }
 
-    /// The same object on a connection of its own (for proxies whose operations wait).
+    /// The same object on a connection of its own (for proxies whose operations wait), which it
+    /// keeps when it travels.
     pub(crate) fn reconnect(&self) -> Result<Handle, ManagerError> {
-        Wire::of(self).connect()
+        Wire {
+            own: true,
+            ..Wire::of(self)
+        }
+        .connect()
     }
 
     /// [`reconnect`](Self::reconnect), or the same connection if that fails (a later call then
@@ -39,7 +56,11 @@ impl Handle {
 
     /// The same object on the same connection.
     pub(crate) fn share(&self) -> Handle {
-        Handle::new(self.client.clone(), self.object)
+        Handle {
+            client: self.client.clone(),
+            object: self.object,
+            own: self.own,
+        }
     }
 
     pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -58,6 +79,7 @@ struct Wire {
     #[serde(with = "serde_bytes")]
     authkey: Vec<u8>,
     object: u64,
+    own: bool,
 }
 
 impl Wire {
@@ -66,15 +88,58 @@ impl Wire {
             address: handle.client.address.clone(),
             authkey: handle.client.authkey.clone(),
             object: handle.object,
+            own: handle.own,
         }
     }
 
     fn connect(self) -> Result<Handle, ManagerError> {
-        Ok(Handle::new(
-            Arc::new(Client::connect(&self.address, &self.authkey)?),
-            self.object,
-        ))
+        let client = if self.own {
+            Arc::new(Client::connect(&self.address, &self.authkey)?)
+        } else {
+            shared_client(&self.address, &self.authkey)?
+        };
+        Ok(Handle {
+            client,
+            object: self.object,
+            own: self.own,
+        })
     }
+}
+
+/// The connections this process shares, by manager; and the process they belong to.
+struct Shared {
+    pid: u32,
+    clients: Vec<(Address, Vec<u8>, Weak<Client>)>,
+}
+
+static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
+
+/// This process's shared connection to the manager at `address`, made if there is none alive.
+fn shared_client(address: &Address, authkey: &[u8]) -> Result<Arc<Client>, ManagerError> {
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = std::process::id();
+    // Another process's (a forked child inherits its parent's): never used.
+    if shared.as_ref().is_none_or(|s| s.pid != pid) {
+        *shared = Some(Shared {
+            pid,
+            clients: Vec::new(),
+        });
+    }
+    let clients = &mut shared.as_mut().expect("just set").clients;
+    clients.retain(|(_, _, client)| client.strong_count() > 0);
+    let alive = clients.iter().find_map(|(a, k, client)| {
+        (a == address && k.as_slice() == authkey)
+            .then(|| client.upgrade())
+            .flatten()
+            .filter(|client| !client.is_broken())
+    });
+    if let Some(client) = alive {
+        return Ok(client);
+    }
+    let client = Arc::new(Client::connect(address, authkey)?);
+    clients.retain(|(a, k, _)| !(a == address && k.as_slice() == authkey));
+    clients.push((address.clone(), authkey.to_vec(), Arc::downgrade(&client)));
+    Ok(client)
 }
 
 impl Serialize for Handle {

@@ -68,7 +68,7 @@ use std::fmt;
 use std::io::{BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmpv::Value;
@@ -703,6 +703,8 @@ pub(crate) struct Client {
     authkey: Vec<u8>,
     stream: Mutex<(BufReader<Stream>, Stream)>,
     next_id: AtomicU64,
+    /// The connection failed: the manager is gone, or the stream is out of step.
+    broken: AtomicBool,
 }
 
 impl Client {
@@ -724,7 +726,13 @@ impl Client {
             authkey: authkey.to_vec(),
             stream: Mutex::new((BufReader::new(stream), writer)),
             next_id: AtomicU64::new(1),
+            broken: AtomicBool::new(false),
         })
+    }
+
+    /// Whether a call failed for the connection (not for the operation): it is of no more use.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
     }
 
     /// Runs `op` on `object` and waits for the answer.
@@ -734,6 +742,17 @@ impl Client {
         object: u64,
         args: Vec<Value>,
     ) -> Result<Value, ManagerError> {
+        let result = self.exchange(op, object, args);
+        if matches!(
+            result,
+            Err(ManagerError::Gone { .. } | ManagerError::Protocol(_))
+        ) {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn exchange(&self, op: &str, object: u64, args: Vec<Value>) -> Result<Value, ManagerError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let request = wire::encode(&Request {
             id,

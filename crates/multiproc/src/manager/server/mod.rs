@@ -40,7 +40,7 @@ use crate::sys;
 use table::Table;
 
 /// Authenticated connections served at once, at most; more are closed after their handshake.
-pub(crate) const MAX_CONNECTIONS: usize = 256;
+pub(crate) const MAX_CONNECTIONS: usize = 1024;
 
 /// How often a waiting operation checks that its caller is still connected.
 const CALLER_CHECK: Duration = Duration::from_millis(100);
