@@ -238,10 +238,7 @@ impl Server {
                     Value::from(false),
                 ]))
             }
-            Waited::CallerGone => Err(WireError::new(
-                ErrorCode::Other("CallerGone".into()),
-                "the caller hung up",
-            )),
+            Waited::CallerGone => Err(waits::caller_gone()),
         }
     }
 

@@ -551,7 +551,7 @@ fn finish(waited: Waited<Value>) -> Result<Value, WireError> {
 const CALLER_GONE: &str = "CallerGone";
 
 /// The error of a wait whose caller hung up; nobody reads it.
-fn caller_gone() -> WireError {
+pub(crate) fn caller_gone() -> WireError {
     WireError::new(ErrorCode::Other(CALLER_GONE.into()), "the caller hung up")
 }
 
