@@ -22,6 +22,22 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Runs `multiproc serve` on the Unix socket `socket`, with the key in `key_file` and its
+    /// standard error on `stderr`.
+    fn start(socket: &std::path::Path, key_file: &std::path::Path, stderr: Stdio) -> Server {
+        Server(
+            Command::new(env!("CARGO_BIN_EXE_multiproc"))
+                .arg("serve")
+                .arg("--address")
+                .arg(socket)
+                .arg("--authkey-file")
+                .arg(key_file)
+                .stderr(stderr)
+                .spawn()
+                .unwrap(),
+        )
+    }
+
     /// Waits (at most the deadline) for the server to exit by itself.
     fn exits(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + DEADLINE;
@@ -58,17 +74,7 @@ fn serve_runs_a_manager_until_a_client_shuts_it_down() {
     std::fs::write(&key_file, b"a key from a file").unwrap();
     let socket = dir.join("manager.sock");
     let _ = std::fs::remove_file(&socket);
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_multiproc"))
-            .arg("serve")
-            .arg("--address")
-            .arg(&socket)
-            .arg("--authkey-file")
-            .arg(&key_file)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut server = Server::start(&socket, &key_file, Stdio::piped());
     let manager = connect(&socket, b"a key from a file");
     let d = manager.dict_named::<String, i64>("cli").unwrap();
     assert_eq!(d.incr(&"n".to_string(), 3).unwrap(), 3);
@@ -134,16 +140,7 @@ fn a_standard_error_that_nobody_reads_does_not_stop_the_server() {
     let (_never_read, stderr) = rustix::pipe::pipe().unwrap();
     rustix::pipe::fcntl_setpipe_size(&stderr, 4096).unwrap();
     let ours = stderr.try_clone().unwrap();
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_multiproc"))
-            .args(["serve", "--address"])
-            .arg(&socket)
-            .arg("--authkey-file")
-            .arg(&key_file)
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .unwrap(),
-    );
+    let mut server = Server::start(&socket, &key_file, Stdio::from(stderr));
     let manager = connect(&socket, b"stuck key");
     // Fill the pipe: from now on, any write to the server's standard error would block.
     // (A write of up to 4096 bytes to a pipe is all or nothing: fill down to the last byte.)

@@ -28,6 +28,7 @@ mod queue;
 mod server;
 mod shared;
 mod sweep;
+mod waiting;
 mod watch;
 mod wire;
 

@@ -2,40 +2,16 @@
 //! so each handle has a connection of its own (a clone opens another); a waiting call holds up
 //! nothing else, and a waiter whose process dies is dropped by the server.
 
-use std::fmt;
 use std::time::Duration;
 
 use rmpv::Value;
 use serde::{Deserialize, Serialize};
 
-use super::lock::{acquired, timeout_ms};
+use super::waiting::{acquire_family, acquired, timeout_ms, waiting_proxy};
 use super::{Handle, ManagerError, from_value};
 
 fn unexpected(op: &str, answer: &Value) -> ManagerError {
     ManagerError::Protocol(format!("{op} gave {answer}"))
-}
-
-macro_rules! waiting_proxy {
-    ($name:ident) => {
-        impl $name {
-            pub(crate) fn new(handle: Handle) -> Self {
-                $name { handle }
-            }
-        }
-
-        impl Clone for $name {
-            /// Another handle to the same object, with a connection of its own.
-            fn clone(&self) -> Self {
-                $name::new(self.handle.reconnect_or_share())
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.handle.debug(stringify!($name), f)
-            }
-        }
-    };
 }
 
 /// A semaphore that lives in a [`Manager`](super::Manager). Permits belong to nobody, as in
@@ -134,41 +110,13 @@ waiting_proxy!(ConditionProxy);
 /// A [`ConditionProxy`]'s lock, held; dropping it releases one acquisition.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct ConditionProxyGuard<'a> {
-    condition: &'a ConditionProxy,
+    proxy: &'a ConditionProxy,
     owner_died: bool,
 }
 
+acquire_family!(ConditionProxy, ConditionProxyGuard);
+
 impl ConditionProxy {
-    /// Takes the condition's lock, waiting as long as it takes.
-    pub fn acquire(&self) -> Result<ConditionProxyGuard<'_>, ManagerError> {
-        self.take(Value::Nil)?
-            .ok_or_else(|| ManagerError::Protocol("an acquire without a wait timed out".into()))
-    }
-
-    /// Takes the condition's lock if it is free now (or this handle holds it).
-    pub fn try_acquire(&self) -> Result<Option<ConditionProxyGuard<'_>>, ManagerError> {
-        self.take(Value::from(0))
-    }
-
-    /// Takes the condition's lock, waiting at most `timeout`.
-    pub fn acquire_timeout(
-        &self,
-        timeout: Duration,
-    ) -> Result<Option<ConditionProxyGuard<'_>>, ManagerError> {
-        self.take(timeout_ms(timeout))
-    }
-
-    fn take(&self, timeout: Value) -> Result<Option<ConditionProxyGuard<'_>>, ManagerError> {
-        Ok(
-            acquired(self.handle.call("lock.acquire", vec![timeout])?)?.map(|owner_died| {
-                ConditionProxyGuard {
-                    condition: self,
-                    owner_died,
-                }
-            }),
-        )
-    }
-
     /// Wakes the longest waiting waiter, if any; returns how many it woke.
     pub fn notify_one(&self) -> Result<usize, ManagerError> {
         self.notify(Value::from(1))
@@ -206,10 +154,7 @@ impl ConditionProxyGuard<'_> {
     }
 
     fn wait_within(&mut self, timeout: Value) -> Result<bool, ManagerError> {
-        let answer = self
-            .condition
-            .handle
-            .call("condition.wait", vec![timeout])?;
+        let answer = self.proxy.handle.call("condition.wait", vec![timeout])?;
         match answer.as_array().map(Vec::as_slice) {
             Some([Value::Boolean(notified), Value::Boolean(owner_died)]) => {
                 self.owner_died |= *owner_died;
@@ -217,17 +162,6 @@ impl ConditionProxyGuard<'_> {
             }
             _ => Err(unexpected("condition.wait", &answer)),
         }
-    }
-
-    /// Whether a holder of the lock died holding it, before this guard took it back.
-    pub fn owner_died(&self) -> bool {
-        self.owner_died
-    }
-}
-
-impl Drop for ConditionProxyGuard<'_> {
-    fn drop(&mut self) {
-        let _ = self.condition.handle.call("lock.release", Vec::new());
     }
 }
 

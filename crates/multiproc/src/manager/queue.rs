@@ -42,7 +42,7 @@ pub struct QueueProxy<T> {
 }
 
 fn timeout_ms(timeout: Option<Duration>) -> Value {
-    timeout.map_or(Value::Nil, super::lock::timeout_ms)
+    timeout.map_or(Value::Nil, super::waiting::timeout_ms)
 }
 
 impl<T> QueueProxy<T> {

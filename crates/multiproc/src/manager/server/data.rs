@@ -213,12 +213,11 @@ pub(crate) fn namespace_op(
     args: &[Value],
 ) -> Result<Outcome, WireError> {
     match op {
-        "dict.set" | "dict.getitem" | "dict.del" | "dict.contains" | "dict.keys" | "dict.items" => {
-            if !arg(args, 0).is_ok_and(Value::is_str) && op != "dict.keys" && op != "dict.items" {
-                return Err(bad("a namespace's attribute names are strings"));
-            }
-            dict_op(dict, op, args)
-        }
+        "dict.keys" | "dict.items" => dict_op(dict, op, args),
+        "dict.set" | "dict.getitem" | "dict.del" | "dict.contains" => match arg(args, 0)? {
+            Value::String(_) => dict_op(dict, op, args),
+            _ => Err(bad("a namespace's attribute names are strings")),
+        },
         _ => Err(not_exposed(op, "a namespace")),
     }
 }

@@ -382,18 +382,18 @@ impl Server {
                         queue.unfinished += 1;
                         Value::Nil
                     }))
-                });
-                self.changed.notify_all();
-                finish(waited?)
+                })?;
+                self.notify_if_done(&waited);
+                finish(waited)
             }
             "queue.get" => {
                 let deadline = deadline_arg(args, 0)?;
                 let waited = self.wait(table, caller, deadline, |table| {
                     let queue = queue_in(table, object)?;
                     Ok(queue.items.pop_front().map(|item| Value::Array(vec![item])))
-                });
-                self.changed.notify_all();
-                finish(waited?)
+                })?;
+                self.notify_if_done(&waited);
+                finish(waited)
             }
             "queue.len" => {
                 let mut table = table;
@@ -425,6 +425,13 @@ impl Server {
                 Some(_) => Err(not_exposed(op, "this object")),
                 None => Err(unknown(object)),
             },
+        }
+    }
+
+    /// Wakes the waiters if the wait changed something (an item put or taken).
+    fn notify_if_done<T>(&self, waited: &Waited<T>) {
+        if matches!(waited, Waited::Done(_)) {
+            self.changed.notify_all();
         }
     }
 
@@ -468,10 +475,8 @@ impl Server {
                 condition.notified.remove(&ticket)
             }
         };
-        if caller.gone() {
-            return Err(caller_gone());
-        }
-        // Take the lock back, waiting as long as it takes (as Python does).
+        // Take the lock back, waiting as long as it takes (as Python does); a caller that hung
+        // up gets it no more than anything else (the wait looks before its first attempt).
         let waited = self.wait(table, caller, None, |table| {
             let condition = condition_in(table, object)?;
             if condition.lock.owner.is_some() {
