@@ -118,8 +118,8 @@ fn a_dead_owners_segment_is_cleaned_and_a_live_ones_is_not() {
     assert!(SharedMemory::open(&dead).is_ok());
     // ...until a sweep, which leaves live ones alone.
     let live_owned = SharedMemory::create_named(&live, 8).unwrap();
+    // Removed by this sweep, or by one another test of this file runs at the same time.
     let removed = SharedMemory::clean_dead().unwrap();
-    assert!(removed.contains(&dead), "{removed:?}");
     assert!(!removed.contains(&live), "{removed:?}");
     assert!(matches!(
         SharedMemory::open(&dead),
