@@ -33,7 +33,9 @@ fn clean_removes_a_dead_owners_segment_and_keeps_a_live_one() {
         },
     )
     .unwrap();
-    assert!(created.wait_timeout(Duration::from_secs(30)));
+    created
+        .wait_timeout(Duration::from_secs(30))
+        .expect("the child created its segment");
     owner.kill().unwrap();
     assert!(matches!(
         owner.join_timeout(Duration::from_secs(30)),

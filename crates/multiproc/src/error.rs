@@ -2,16 +2,17 @@
 
 use crate::channel::{
     ConnectError, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError,
-    RecvTimeoutError, SendError, TaskDoneError,
+    RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError,
 };
+use crate::deadline::Timeout;
 use crate::manager::ManagerError;
 use crate::pool::PoolError;
 use crate::process::{JoinError, SpawnError};
 use crate::shared::IndexOutOfRange;
 use crate::shm::ShmError;
 use crate::sync::{
-    AcquireError, AcquireTimeoutError, BrokenBarrier, LockFailure, ReleaseError, TryAcquireError,
-    WaitError,
+    AcquireError, AcquireTimeoutError, BarrierTimeoutError, BrokenBarrier, LockFailure,
+    ReleaseError, WaitError, WaitTimeoutError,
 };
 use crate::transfer::{DecodeError, EncodeError};
 
@@ -47,9 +48,18 @@ pub enum Error {
     /// A barrier is broken.
     #[error(transparent)]
     BrokenBarrier(#[from] BrokenBarrier),
+    /// A timed barrier wait failed.
+    #[error(transparent)]
+    BarrierTimeout(#[from] BarrierTimeoutError),
+    /// A wait ended at its deadline.
+    #[error(transparent)]
+    Timeout(#[from] Timeout),
     /// A pipe could not send.
     #[error(transparent)]
     Send(#[from] SendError),
+    /// A pipe did not take a message in time.
+    #[error(transparent)]
+    SendTimeout(#[from] SendTimeoutError),
     /// A pipe could not receive.
     #[error(transparent)]
     Recv(#[from] RecvError),
@@ -94,12 +104,6 @@ impl<G> From<AcquireError<G>> for Error {
     }
 }
 
-impl<G> From<TryAcquireError<G>> for Error {
-    fn from(e: TryAcquireError<G>) -> Self {
-        Error::Lock(e.into())
-    }
-}
-
 impl<G> From<AcquireTimeoutError<G>> for Error {
     fn from(e: AcquireTimeoutError<G>) -> Self {
         Error::Lock(e.into())
@@ -108,6 +112,12 @@ impl<G> From<AcquireTimeoutError<G>> for Error {
 
 impl From<WaitError> for Error {
     fn from(e: WaitError) -> Self {
+        Error::Lock(e.into())
+    }
+}
+
+impl From<WaitTimeoutError> for Error {
+    fn from(e: WaitTimeoutError) -> Self {
         Error::Lock(e.into())
     }
 }

@@ -58,6 +58,7 @@
 #![warn(missing_docs)]
 
 mod channel;
+mod deadline;
 mod error;
 #[doc(hidden)]
 pub mod failpoint;
@@ -97,9 +98,10 @@ pub struct ReadmeDoctests;
 pub use channel::{
     Address, Client, ConnectError, Connection, DEFAULT_MAX_MESSAGE, GetError, GetTimeoutError,
     HANDSHAKE_TIMEOUT, JoinableQueue, Listener, Pipe, PutError, PutTimeoutError, Queue, RING_BYTES,
-    RING_ITEM_MAX, Receiver, RecvError, RecvTimeoutError, SIDE_BYTES_MAX, SendError, Sender,
-    SimpleQueue, TaskDoneError, pipe,
+    RING_ITEM_MAX, Receiver, RecvError, RecvTimeoutError, SIDE_BYTES_MAX, SendError,
+    SendTimeoutError, Sender, SimpleQueue, TaskDoneError, pipe,
 };
+pub use deadline::Timeout;
 pub use error::{Error, Result};
 pub use manager::{
     Args, ArrayProxy, BarrierProxy, CallError, ConditionProxy, ConditionProxyGuard,
@@ -116,8 +118,8 @@ pub use process::{
 pub use shared::{Array, ArrayGuard, IndexOutOfRange, SharedMemory, Value, ValueGuard};
 pub use shm::{AtomicInteger, ShmError, ShmSafe};
 pub use sync::{
-    AcquireError, AcquireTimeoutError, Barrier, BoundedSemaphore, BrokenBarrier, Condition,
-    ConditionGuard, Event, Lock, LockFailure, LockGuard, RLock, RLockGuard, ReleaseError,
-    Semaphore, TryAcquireError, WaitError,
+    AcquireError, AcquireTimeoutError, Barrier, BarrierTimeoutError, BoundedSemaphore,
+    BrokenBarrier, Condition, ConditionGuard, Event, Lock, LockFailure, LockGuard, RLock,
+    RLockGuard, ReleaseError, Semaphore, WaitError, WaitTimeoutError,
 };
 pub use transfer::{DecodeError, EncodeError};

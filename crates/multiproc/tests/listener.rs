@@ -12,17 +12,13 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::DEADLINE;
+use common::{DEADLINE, join};
 use multiproc::{
     Address, Client, ConnectError, Connection, HANDSHAKE_TIMEOUT, Listener, Process, RecvError,
     SendError, Value,
 };
 
 const KEY: &[u8] = b"the right key";
-
-fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
-    p.join_timeout(DEADLINE).expect("child ran to the end")
-}
 
 /// A fresh socket path in a private directory.
 fn socket_path(name: &str) -> PathBuf {

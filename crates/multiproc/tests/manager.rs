@@ -9,15 +9,11 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::DEADLINE;
+use common::{DEADLINE, join};
 use multiproc::{
     Address, ConnectError, DictChange, DictProxy, ErrorCode, ListChange, ListProxy, Manager,
     ManagerError, NamespaceProxy, Process, ValueProxy,
 };
-
-fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
-    p.join_timeout(DEADLINE).expect("child ran to the end")
-}
 
 #[test]
 fn a_dict_does_what_a_dict_does() {

@@ -12,14 +12,10 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, park_forever, sigkill, status_field, watch};
+use common::{DEADLINE, join, park_forever, sigkill, status_field, watch};
 use hmac::{Hmac, Mac};
 use multiproc::{Address, ConnectError, DictProxy, Manager, ManagerError, Process, QueueProxy};
 use sha2::Sha256;
-
-fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
-    p.join_timeout(DEADLINE).expect("child ran to the end")
-}
 
 fn socket_path(manager: &Manager) -> PathBuf {
     let Address::Unix(path) = manager.address() else {

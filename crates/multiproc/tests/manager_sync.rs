@@ -9,15 +9,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, park_forever, sigkill, wait_until};
+use common::{DEADLINE, join, park_forever, sigkill, wait_until};
 use multiproc::{
     BarrierProxy, ConditionProxy, DictProxy, ErrorCode, EventProxy, LockProxy, Manager,
     ManagerError, Process, QueueProxy, RLockProxy, SemaphoreProxy, ValueProxy,
 };
-
-fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
-    p.join_timeout(DEADLINE).expect("child ran to the end")
-}
 
 fn code<T: std::fmt::Debug>(result: Result<T, ManagerError>) -> ErrorCode {
     match result {

@@ -1,7 +1,9 @@
 //! The primitives' state machines against plain models: random sequences of operations, each
 //! result compared with what a counter, a flag or a stack says it must be.
 
-use multiproc::{BoundedSemaphore, Event, Lock, RLock, ReleaseError, Semaphore, TryAcquireError};
+use multiproc::{
+    AcquireTimeoutError, BoundedSemaphore, Event, Lock, RLock, ReleaseError, Semaphore,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -52,13 +54,13 @@ proptest! {
     #[test]
     fn a_bounded_semaphore_is_a_counter_between_0_and_its_bound(initial in 0u32..4, ops in semaphore_ops()) {
         let sem = BoundedSemaphore::new(initial).unwrap();
-        check_semaphore(initial, Some(initial), &ops, || sem.try_acquire(), || sem.release(), || sem.value())?;
+        check_semaphore(initial, Some(initial), &ops, || sem.try_acquire().is_ok(), || sem.release(), || sem.value())?;
     }
 
     #[test]
     fn a_semaphore_is_an_unbounded_counter(initial in 0u32..4, ops in semaphore_ops()) {
         let sem = Semaphore::new(initial).unwrap();
-        check_semaphore(initial, None, &ops, || sem.try_acquire(), || sem.release(), || sem.value())?;
+        check_semaphore(initial, None, &ops, || sem.try_acquire().is_ok(), || sem.release(), || sem.value())?;
     }
 
     /// `true`: take the lock again (a new guard); `false`: drop the newest guard.
@@ -90,7 +92,7 @@ proptest! {
                         prop_assert!(held.is_none(), "taken twice");
                         held = Some(guard);
                     }
-                    Err(TryAcquireError::WouldBlock) => prop_assert!(held.is_some(), "refused while free"),
+                    Err(AcquireTimeoutError::Timeout) => prop_assert!(held.is_some(), "refused while free"),
                     Err(e) => prop_assert!(false, "unexpected {:?}", e),
                 }
             } else {
@@ -107,7 +109,8 @@ proptest! {
         for set in ops {
             if set { event.set() } else { event.clear() }
             prop_assert_eq!(event.is_set(), set);
-            prop_assert_eq!(event.wait_timeout(std::time::Duration::ZERO), set);
+            prop_assert_eq!(event.wait_timeout(std::time::Duration::ZERO).is_ok(), set);
+            prop_assert_eq!(event.try_wait().is_ok(), set);
         }
     }
 }

@@ -101,7 +101,9 @@ fn create_and_die(name: &str) {
         },
     )
     .unwrap();
-    assert!(created.wait_timeout(DEADLINE));
+    created
+        .wait_timeout(DEADLINE)
+        .expect("the child created it");
     owner.kill().unwrap();
     assert!(matches!(
         owner.join_timeout(DEADLINE),
@@ -210,7 +212,7 @@ fn anonymous_segments_leave_nothing_behind_when_their_holders_are_killed() {
         park_forever()
     })
     .unwrap();
-    assert!(made.wait_timeout(DEADLINE));
+    made.wait_timeout(DEADLINE).expect("the child made it");
     holder.kill().unwrap();
     assert!(matches!(
         holder.join_timeout(DEADLINE),

@@ -8,12 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Unserializable, park_forever};
+use common::{DEADLINE, Unserializable, join, park_forever};
 use multiproc::{Connection, JoinError, Pipe, Process, RecvError, SendError, pipe};
-
-fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
-    p.join_timeout(DEADLINE).expect("child ran to the end")
-}
 
 #[test]
 fn requests_and_replies_cross_a_duplex_pipe() {

@@ -12,22 +12,18 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::DEADLINE;
+use common::{DEADLINE, join};
 use multiproc::{
-    Barrier, BoundedSemaphore, BrokenBarrier, Condition, Event, Process, ReleaseError, Semaphore,
-    Value,
+    Barrier, BarrierTimeoutError, BoundedSemaphore, BrokenBarrier, Condition, Event, Process,
+    ReleaseError, Semaphore, Timeout, Value, WaitTimeoutError,
 };
-
-fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
-    p.join_timeout(DEADLINE).expect("child ran to the end")
-}
 
 #[test]
 fn a_semaphore_counts_across_processes() {
     let sem = Semaphore::new(0).unwrap();
     let taken = Process::spawn(sem.clone(), |sem: Semaphore| {
         (0..3)
-            .filter(|_| sem.acquire_timeout(Duration::from_secs(30)))
+            .filter(|_| sem.acquire_timeout(Duration::from_secs(30)).is_ok())
             .count()
     })
     .unwrap();
@@ -40,9 +36,9 @@ fn a_semaphore_counts_across_processes() {
         "the child took the three units released here"
     );
     assert_eq!(sem.value(), 0);
-    assert!(!sem.try_acquire());
+    assert_eq!(sem.try_acquire(), Err(Timeout));
     let t0 = Instant::now();
-    assert!(!sem.acquire_timeout(Duration::from_millis(50)));
+    assert_eq!(sem.acquire_timeout(Duration::from_millis(50)), Err(Timeout));
     assert!(t0.elapsed() >= Duration::from_millis(50));
 }
 
@@ -76,7 +72,9 @@ fn an_event_wakes_every_waiting_process() {
         })
         .collect();
     for _ in 0..3 {
-        assert!(arrived.acquire_timeout(DEADLINE));
+        arrived
+            .acquire_timeout(DEADLINE)
+            .expect("every waiter arrived");
     }
     event.set();
     for waiter in waiters {
@@ -85,7 +83,7 @@ fn an_event_wakes_every_waiting_process() {
     event.clear();
     assert!(!event.is_set());
     let t0 = Instant::now();
-    assert!(!event.wait_timeout(Duration::from_millis(50)));
+    assert_eq!(event.wait_timeout(Duration::from_millis(50)), Err(Timeout));
     assert!(t0.elapsed() >= Duration::from_millis(50));
 }
 
@@ -152,7 +150,10 @@ fn a_condition_wait_times_out_holding_the_lock_again() {
     let cond = Condition::new().unwrap();
     let mut guard = cond.acquire().expect("free");
     let t0 = Instant::now();
-    assert_eq!(guard.wait_timeout(Duration::from_millis(50)), Ok(false));
+    assert_eq!(
+        guard.wait_timeout(Duration::from_millis(50)),
+        Err(WaitTimeoutError::Timeout)
+    );
     assert!(t0.elapsed() >= Duration::from_millis(50));
     assert!(
         cond.try_acquire().is_err(),
@@ -215,7 +216,7 @@ fn a_timeout_breaks_the_barrier_and_reset_fails_current_waiters() {
     let t0 = Instant::now();
     assert_eq!(
         barrier.wait_timeout(Duration::from_millis(50)),
-        Err(BrokenBarrier)
+        Err(BarrierTimeoutError::Timeout)
     );
     assert!(t0.elapsed() >= Duration::from_millis(50));
     assert!(barrier.is_broken());

@@ -7,15 +7,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Unserializable, flag, is_raised, park_forever, raise, wait_until};
+use common::{
+    DEADLINE, Unserializable, flag, is_raised, join_result, park_forever, raise, wait_until,
+};
 use multiproc::{ExitStatus, JoinError, Process, SharedMemory, SpawnError, StartMethod};
 use serde::{Deserialize, Serialize};
 
 const METHODS: [StartMethod; 2] = [StartMethod::Spawn, StartMethod::Fork];
-
-fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> Result<R, JoinError> {
-    p.join_timeout(DEADLINE)
-}
 
 fn square(n: u64) -> u64 {
     n * n
@@ -28,12 +26,12 @@ fn the_functions_return_value_comes_back() {
             .start_method(method)
             .spawn(12, square)
             .unwrap();
-        assert_eq!(join(p).unwrap(), 144, "{method:?}");
+        assert_eq!(join_result(p).unwrap(), 144, "{method:?}");
         let p = Process::builder()
             .start_method(method)
             .spawn((2, 5), |(a, b): (i32, i32)| a.pow(b as u32))
             .unwrap();
-        assert_eq!(join(p).unwrap(), 32, "{method:?}");
+        assert_eq!(join_result(p).unwrap(), 32, "{method:?}");
     }
 }
 
@@ -60,7 +58,7 @@ fn structured_arguments_and_results_travel() {
         },
     )
     .unwrap();
-    let (back, label, n) = join(p).unwrap();
+    let (back, label, n) = join_result(p).unwrap();
     assert_eq!(back, vec![shapes[1].clone(), shapes[0].clone()]);
     assert_eq!((label.as_str(), n), ("label!", Some(8)));
 }
@@ -75,7 +73,7 @@ fn large_arguments_and_results_travel_whole() {
                 v.reverse();
                 v
             });
-        let mut back = join(p.unwrap()).unwrap();
+        let mut back = join_result(p.unwrap()).unwrap();
         back.reverse();
         assert!(back == big, "{method:?}: 8 MiB round trip differs");
     }
@@ -92,7 +90,7 @@ fn a_panic_is_reported_with_its_message() {
                 }
                 n
             });
-        match join(p.unwrap()) {
+        match join_result(p.unwrap()) {
             Err(JoinError::Panicked { message }) => {
                 assert_eq!(message, "the answer is not 41", "{method:?}")
             }
@@ -177,7 +175,7 @@ fn names_pids_and_default_names() {
         .unwrap();
     assert_eq!(p.name(), "worker-a");
     let pid = p.pid();
-    assert_eq!(join(p).unwrap(), pid, "pid() is the child's own id");
+    assert_eq!(join_result(p).unwrap(), pid, "pid() is the child's own id");
     // Default names count up in this process (other tests start processes meanwhile).
     let number = |p: &Process<()>| -> u32 {
         p.name()
@@ -188,8 +186,8 @@ fn names_pids_and_default_names() {
     let p = Process::spawn((), |()| ()).unwrap();
     let q = Process::spawn((), |()| ()).unwrap();
     assert!(number(&q) > number(&p), "{} then {}", p.name(), q.name());
-    join(p).unwrap();
-    join(q).unwrap();
+    join_result(p).unwrap();
+    join_result(q).unwrap();
 }
 
 #[test]
@@ -207,7 +205,7 @@ fn a_child_can_start_children_named_after_it() {
             });
         let p = p.unwrap();
         let parent_name = p.name().to_string();
-        let (name, value) = join(p).unwrap();
+        let (name, value) = join_result(p).unwrap();
         assert_eq!(value, 6);
         assert_eq!(name, format!("{parent_name}:1"), "{method:?}");
     }
@@ -227,7 +225,7 @@ fn a_child_outlives_the_thread_that_started_it() {
     let watched = common::watch(p.pid());
     assert!(watched.is_running());
     raise(&go);
-    assert!(join(p).unwrap(), "the child ran to the end");
+    assert!(join_result(p).unwrap(), "the child ran to the end");
 }
 
 #[test]
@@ -258,7 +256,7 @@ fn arguments_that_do_not_deserialize_in_the_child_are_reported() {
             .start_method(method)
             .spawn(Undeserializable, |_: Undeserializable| 1)
             .unwrap();
-        let err = join(p).expect_err("must fail");
+        let err = join_result(p).expect_err("must fail");
         assert!(
             matches!(err, JoinError::Bootstrap { .. }),
             "{method:?}: {err:?}"
@@ -274,7 +272,7 @@ fn a_result_that_does_not_serialize_is_reported() {
             .start_method(method)
             .spawn((), |()| Unserializable)
             .unwrap();
-        let err = join(p).expect_err("must fail");
+        let err = join_result(p).expect_err("must fail");
         assert!(
             matches!(err, JoinError::ResultEncode { .. }),
             "{method:?}: {err:?}"
@@ -308,7 +306,7 @@ fn a_child_that_cannot_be_started_is_an_error_not_a_hang() {
         }
     })
     .unwrap();
-    let outcome = join(p).unwrap();
+    let outcome = join_result(p).unwrap();
     assert!(outcome.starts_with("start error:"), "{outcome}");
 }
 

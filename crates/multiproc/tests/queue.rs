@@ -10,17 +10,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Unserializable};
+use common::{DEADLINE, Unserializable, join};
 use multiproc::failpoint::Failpoint;
 use multiproc::{
     Connection, GetError, GetTimeoutError, JoinError, JoinableQueue, Process, PutError,
-    PutTimeoutError, Queue, RING_ITEM_MAX, TaskDoneError, Value, pipe,
+    PutTimeoutError, Queue, RING_ITEM_MAX, TaskDoneError, Timeout, Value, pipe,
 };
 use serde::{Deserialize, Serialize};
-
-fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
-    p.join_timeout(DEADLINE).expect("child ran to the end")
-}
 
 /// An item whose body is derived from its id, so a torn or mixed-up item is caught (bodies are
 /// compared whole, with `==`, which stays fast in debug builds).
@@ -336,7 +332,7 @@ fn joinable_queue_join_waits_for_task_done_and_one_too_many_is_an_error() {
         jobs.put(&job).unwrap();
     }
     assert_eq!(jobs.unfinished(), 20);
-    assert!(!jobs.join_timeout(Duration::from_millis(50)));
+    assert_eq!(jobs.join_timeout(Duration::from_millis(50)), Err(Timeout));
     let workers: Vec<_> = (0..2)
         .map(|_| {
             Process::spawn(
@@ -351,7 +347,7 @@ fn joinable_queue_join_waits_for_task_done_and_one_too_many_is_an_error() {
             .unwrap()
         })
         .collect();
-    assert!(jobs.join_timeout(DEADLINE), "every job done");
+    jobs.join_timeout(DEADLINE).expect("every job done");
     assert_eq!(jobs.unfinished(), 0);
     let mut doubled: Vec<u32> = (0..20).map(|_| results.try_get().unwrap()).collect();
     doubled.sort();

@@ -9,12 +9,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{DEADLINE, Unserializable};
-use multiproc::{JoinError, Process, SendError, SimpleQueue};
-
-fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
-    p.join_timeout(DEADLINE).expect("child ran to the end")
-}
+use common::{DEADLINE, Unserializable, join};
+use multiproc::{JoinError, Process, PutError, SimpleQueue};
 
 #[test]
 fn four_producers_and_four_consumers_see_every_item_exactly_once() {
@@ -82,7 +78,7 @@ fn a_value_that_does_not_serialize_fails_at_put() {
     let queue = SimpleQueue::<Unserializable>::new().unwrap();
     assert!(matches!(
         queue.put(&Unserializable),
-        Err(SendError::Encode(_))
+        Err(PutError::Encode(_))
     ));
     assert!(queue.is_empty());
     assert!(

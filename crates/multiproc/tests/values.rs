@@ -5,12 +5,8 @@ multiproc::test_support!();
 
 mod common;
 
-use common::DEADLINE;
+use common::join;
 use multiproc::{Array, IndexOutOfRange, Process, ShmSafe, Value};
-
-fn join<R: serde::de::DeserializeOwned>(mut p: Process<R>) -> R {
-    p.join_timeout(DEADLINE).expect("child ran to the end")
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[repr(C)]

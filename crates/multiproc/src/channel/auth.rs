@@ -68,8 +68,7 @@ impl<'a> Handshake<'a> {
 
     /// Receives one datagram into `buf`; returns its length.
     fn recv_datagram(&self, buf: &mut [u8]) -> Result<usize, ConnectError> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if !sys::wait_readable(self.socket, Some(left)).map_err(ConnectError::Os)? {
+        if !sys::wait_readable(self.socket, Some(self.deadline)).map_err(ConnectError::Os)? {
             return Err(ConnectError::HandshakeTimeout);
         }
         match sys::recv_some(self.socket, buf).map_err(ConnectError::Os)? {
@@ -85,8 +84,7 @@ impl<'a> Handshake<'a> {
         let mut buf = [0u8; N];
         let mut filled = 0;
         while filled < N {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            if !sys::wait_readable(self.socket, Some(left)).map_err(ConnectError::Os)? {
+            if !sys::wait_readable(self.socket, Some(self.deadline)).map_err(ConnectError::Os)? {
                 return Err(ConnectError::HandshakeTimeout);
             }
             let n = sys::recv_some(self.socket, &mut buf[filled..]).map_err(ConnectError::Os)?;

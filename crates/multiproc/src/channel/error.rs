@@ -27,6 +27,32 @@ pub enum SendError {
     Os(#[source] io::Error),
 }
 
+/// A message was not sent in time: the error of `try_send`, `send_timeout` and `send_deadline`
+/// (and their `_bytes` forms).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendTimeoutError {
+    /// The connection took nothing until the deadline: its buffer stayed full, as the other end
+    /// did not read (for `try_send`: it is full now). Nothing was sent.
+    #[error("the connection did not take the message before the deadline")]
+    Timeout,
+    /// Anything [`SendError`] says.
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+impl SendTimeoutError {
+    /// Whether the deadline came first.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendTimeoutError::Timeout)
+    }
+
+    /// Whether the other end is closed.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, SendTimeoutError::Send(SendError::Disconnected))
+    }
+}
+
 /// No message was received.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -50,12 +76,13 @@ pub enum RecvError {
     Os(#[source] io::Error),
 }
 
-/// No message was received in time.
+/// No message was received in time: the error of `try_recv`, `recv_timeout` and `recv_deadline`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[doc(alias = "TryRecvError")]
 pub enum RecvTimeoutError {
-    /// Nothing arrived before the timeout.
-    #[error("no message arrived before the timeout")]
+    /// Nothing arrived before the deadline (for `try_recv`: nothing was there).
+    #[error("no message arrived before the deadline")]
     Timeout,
     /// Anything [`RecvError`] says.
     #[error(transparent)]
@@ -90,11 +117,12 @@ pub enum PutError {
     Os(#[source] io::Error),
 }
 
-/// An item was not put on a queue in time.
+/// An item was not put on a queue in time: the error of `try_put`, `put_timeout` and
+/// `put_deadline`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PutTimeoutError {
-    /// The queue stayed full until the timeout. Python: `queue.Full`.
+    /// The queue stayed full until the deadline (for `try_put`: it is full). Python: `queue.Full`.
     #[error("the queue is full")]
     Full,
     /// Anything [`PutError`] says.
@@ -106,6 +134,12 @@ impl PutTimeoutError {
     /// Whether the queue stayed full.
     pub fn is_full(&self) -> bool {
         matches!(self, PutTimeoutError::Full)
+    }
+
+    /// Whether the put did not happen by its deadline (the queue stayed full): the same as
+    /// [`is_full`](Self::is_full), under the name every waiting family answers to.
+    pub fn is_timeout(&self) -> bool {
+        self.is_full()
     }
 }
 
@@ -130,11 +164,12 @@ pub enum GetError {
     Os(#[source] io::Error),
 }
 
-/// No item was taken from a queue in time.
+/// No item was taken from a queue in time: the error of `try_get`, `get_timeout` and
+/// `get_deadline`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GetTimeoutError {
-    /// No item came before the timeout. Python: `queue.Empty`.
+    /// No item came before the deadline (for `try_get`: there is none). Python: `queue.Empty`.
     #[error("the queue is empty")]
     Empty,
     /// Anything [`GetError`] says.
@@ -146,6 +181,12 @@ impl GetTimeoutError {
     /// Whether no item came in time.
     pub fn is_empty(&self) -> bool {
         matches!(self, GetTimeoutError::Empty)
+    }
+
+    /// Whether no item came by the deadline: the same as [`is_empty`](Self::is_empty), under the
+    /// name every waiting family answers to.
+    pub fn is_timeout(&self) -> bool {
+        self.is_empty()
     }
 }
 
@@ -186,10 +227,19 @@ pub enum ConnectError {
         /// The address refused.
         address: std::net::SocketAddr,
     },
-    /// No connection came before the timeout of `accept_timeout`.
-    #[error("no connection came before the timeout")]
+    /// No connection came before the deadline of `try_accept`, `accept_timeout` or
+    /// `accept_deadline`.
+    #[error("no connection came before the deadline")]
     Timeout,
     /// The operating system failed (no listener at the address, the path exists, ...).
     #[error("connection failed: {0}")]
     Os(#[source] io::Error),
+}
+
+impl ConnectError {
+    /// Whether no connection came by the deadline (`try_accept`, `accept_timeout`,
+    /// `accept_deadline`).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ConnectError::Timeout)
+    }
 }

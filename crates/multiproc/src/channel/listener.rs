@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::auth::{self, Framing};
 use super::{ConnectError, Connection};
+use crate::deadline;
 use crate::sys;
 
 /// Where a [`Listener`] (or a [`Manager`](crate::Manager)) listens: a Unix socket path or a TCP
@@ -154,18 +155,29 @@ impl Listener {
         self.accept_until(None)
     }
 
+    /// As [`accept`](Self::accept) if a connection is waiting now ([`ConnectError::Timeout`] if
+    /// none is); its handshake then has its own deadline.
+    pub fn try_accept<T>(&self) -> Result<Connection<T>, ConnectError> {
+        self.accept_until(Some(Instant::now()))
+    }
+
     /// As [`accept`](Self::accept), waiting at most `timeout` for a connection to come
-    /// ([`ConnectError::Timeout`]); the handshake then has its own deadline.
+    /// ([`ConnectError::Timeout`]; `Duration::MAX`: as long as it takes); the handshake then has
+    /// its own deadline.
     pub fn accept_timeout<T>(&self, timeout: Duration) -> Result<Connection<T>, ConnectError> {
-        self.accept_until(Some(Instant::now() + timeout))
+        self.accept_until(deadline::after(timeout))
+    }
+
+    /// As [`accept_timeout`](Self::accept_timeout), waiting until `deadline`.
+    pub fn accept_deadline<T>(&self, deadline: Instant) -> Result<Connection<T>, ConnectError> {
+        self.accept_until(Some(deadline))
     }
 
     fn accept_until<T>(&self, deadline: Option<Instant>) -> Result<Connection<T>, ConnectError> {
-        if let Some(deadline) = deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !sys::wait_readable(self.listening(), Some(left)).map_err(ConnectError::Os)? {
-                return Err(ConnectError::Timeout);
-            }
+        if deadline.is_some()
+            && !sys::wait_readable(self.listening(), deadline).map_err(ConnectError::Os)?
+        {
+            return Err(ConnectError::Timeout);
         }
         match &self.socket {
             Socket::Unix(listener) => {

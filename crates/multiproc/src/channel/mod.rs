@@ -12,7 +12,7 @@ mod stream;
 pub use auth::HANDSHAKE_TIMEOUT;
 pub use error::{
     ConnectError, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError,
-    RecvTimeoutError, SendError, TaskDoneError,
+    RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError,
 };
 pub use listener::{Address, Client, Listener};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, Pipe, Receiver, Sender, pipe};

@@ -19,7 +19,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::stream::{self, Turns};
-use super::{RecvError, RecvTimeoutError, SendError};
+use super::{RecvError, RecvTimeoutError, SendError, SendTimeoutError};
+use crate::deadline;
 use crate::sys;
 use crate::transfer::{self, EncodeError, Message, packet};
 
@@ -109,57 +110,130 @@ impl<T> Connection<T> {
         self.max_message = max;
     }
 
-    /// Sends raw bytes as one message. Python's `send_bytes`.
+    /// Sends raw bytes as one message, waiting as long as it takes for the other end to make room.
+    /// Python's `send_bytes`.
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
-        self.send_message(bytes, &[])
+        blocking(self.send_message(bytes, &[], None))
     }
 
-    /// Receives one message as raw bytes. Python's `recv_bytes`.
+    /// Sends raw bytes as one message if the connection takes it now
+    /// ([`SendTimeoutError::Timeout`] if its buffer is full).
+    pub fn try_send_bytes(&self, bytes: &[u8]) -> Result<(), SendTimeoutError> {
+        self.send_message(bytes, &[], Some(Instant::now()))
+    }
+
+    /// Sends raw bytes as one message, waiting at most `timeout` for room (`Duration::MAX`: as
+    /// long as it takes).
+    pub fn send_bytes_timeout(
+        &self,
+        bytes: &[u8],
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError> {
+        self.send_message(bytes, &[], deadline::after(timeout))
+    }
+
+    /// Sends raw bytes as one message, waiting until `deadline` for room.
+    pub fn send_bytes_deadline(
+        &self,
+        bytes: &[u8],
+        deadline: Instant,
+    ) -> Result<(), SendTimeoutError> {
+        self.send_message(bytes, &[], Some(deadline))
+    }
+
+    /// Receives one message as raw bytes, waiting as long as it takes. Python's `recv_bytes`.
     pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
         Ok(self.recv_message_blocking()?.bytes)
     }
 
-    /// Receives one message as raw bytes, waiting at most `timeout`.
+    /// Receives one message as raw bytes if one is there now ([`RecvTimeoutError::Timeout`] if
+    /// not).
+    pub fn try_recv_bytes(&self) -> Result<Vec<u8>, RecvTimeoutError> {
+        Ok(self.recv_message(Some(Instant::now()))?.bytes)
+    }
+
+    /// Receives one message as raw bytes, waiting at most `timeout` (`Duration::MAX`: as long as
+    /// it takes).
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
-        Ok(self
-            .recv_message(Instant::now().checked_add(timeout))?
-            .bytes)
+        Ok(self.recv_message(deadline::after(timeout))?.bytes)
     }
 
-    /// Whether a message (or the other end's closing) is waiting, waiting at most `timeout`.
+    /// Receives one message as raw bytes, waiting until `deadline`.
+    pub fn recv_bytes_deadline(&self, deadline: Instant) -> Result<Vec<u8>, RecvTimeoutError> {
+        Ok(self.recv_message(Some(deadline))?.bytes)
+    }
+
+    /// Whether a message (or the other end's closing) is waiting, waiting at most `timeout` for
+    /// one. Python's `poll(timeout)`: a question, answered true or false; to wait for a message,
+    /// use `recv_timeout`.
     pub fn poll(&self, timeout: Duration) -> io::Result<bool> {
-        sys::wait_readable(self.socket.as_fd(), Some(timeout))
+        sys::wait_readable(self.socket.as_fd(), deadline::after(timeout))
     }
 
-    fn send_message(&self, bytes: &[u8], handles: &[OwnedFd]) -> Result<(), SendError> {
+    /// Sends one message, waiting until `deadline` (`None`: as long as it takes) for the
+    /// connection to take it. Over TCP the deadline bounds the wait for the message to begin:
+    /// once begun, a message is sent whole.
+    fn send_message(
+        &self,
+        bytes: &[u8],
+        handles: &[OwnedFd],
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError> {
         if bytes.len() > self.max_message {
             return Err(SendError::TooLarge {
                 len: bytes.len(),
                 max: self.max_message,
-            });
+            }
+            .into());
         }
         if handles.len() > packet::MAX_HANDLES {
             let count = handles.len();
-            return Err(
-                EncodeError::new(format!("{count} handles, more than a message carries")).into(),
-            );
+            return Err(SendError::from(EncodeError::new(format!(
+                "{count} handles, more than a message carries"
+            )))
+            .into());
         }
+        let socket = self.socket.as_fd();
+        let room = |deadline| sys::wait_writable(socket, deadline).map_err(SendError::Os);
         let sent = match &self.stream {
-            None => packet::send_parts(self.socket.as_fd(), bytes, handles, false),
+            None if deadline.is_none() => packet::send_parts(socket, bytes, handles, false),
+            None => {
+                // Prepared once: a large body is copied to its file once, however many tries.
+                let datagram = packet::Outgoing::new(bytes, handles, packet::INLINE_MAX)
+                    .map_err(SendError::Os)?;
+                loop {
+                    match datagram.send(socket, 0, true) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            if !room(deadline)? {
+                                return Err(SendTimeoutError::Timeout);
+                            }
+                        }
+                        sent => break sent,
+                    }
+                }
+            }
             Some(_) if !handles.is_empty() => {
-                return Err(EncodeError::new(
+                return Err(SendError::from(EncodeError::new(
                     "handles (descriptors) cannot cross a network connection",
-                )
+                ))
                 .into());
             }
             Some(turns) => {
                 let _turn = turns.write.lock().unwrap_or_else(|e| e.into_inner());
-                stream::send_frame(self.socket.as_fd(), bytes)
+                if deadline.is_some() && !room(deadline)? {
+                    return Err(SendTimeoutError::Timeout);
+                }
+                stream::send_frame(socket, bytes)
             }
         };
-        sent.map_err(|e| match e.kind() {
-            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => SendError::Disconnected,
-            _ => SendError::Os(e),
+        sent.map_err(|e| {
+            match e.kind() {
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+                    SendError::Disconnected
+                }
+                _ => SendError::Os(e),
+            }
+            .into()
         })
     }
 
@@ -189,11 +263,10 @@ impl<T> Connection<T> {
             }
         }
         loop {
-            if let Some(deadline) = deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if !sys::wait_readable(self.socket.as_fd(), Some(left)).map_err(RecvError::Os)? {
-                    return Err(RecvTimeoutError::Timeout);
-                }
+            if deadline.is_some()
+                && !sys::wait_readable(self.socket.as_fd(), deadline).map_err(RecvError::Os)?
+            {
+                return Err(RecvTimeoutError::Timeout);
             }
             // With a deadline the socket was readable: another reader may have been faster, so
             // do not block, look again.
@@ -244,11 +317,36 @@ impl<T> Connection<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> Connection<T> {
-    /// Sends `value`. It is serialized here: a value that does not serialize is
-    /// [`SendError::Encode`] in the caller, and nothing is sent.
+    /// Sends `value`, waiting as long as it takes for the other end to make room. It is
+    /// serialized here: a value that does not serialize is [`SendError::Encode`] in the caller,
+    /// and nothing is sent.
     pub fn send(&self, value: &T) -> Result<(), SendError> {
-        let Message { bytes, fds } = transfer::encode(value)?;
-        self.send_message(&bytes, &fds)
+        blocking(self.send_within(value, None))
+    }
+
+    /// Sends `value` if the connection takes it now ([`SendTimeoutError::Timeout`] if its buffer
+    /// is full: the other end reads too slowly).
+    pub fn try_send(&self, value: &T) -> Result<(), SendTimeoutError> {
+        self.send_within(value, Some(Instant::now()))
+    }
+
+    /// Sends `value`, waiting at most `timeout` for room (`Duration::MAX`: as long as it takes).
+    pub fn send_timeout(&self, value: &T, timeout: Duration) -> Result<(), SendTimeoutError> {
+        self.send_within(value, deadline::after(timeout))
+    }
+
+    /// Sends `value`, waiting until `deadline` for room.
+    pub fn send_deadline(&self, value: &T, deadline: Instant) -> Result<(), SendTimeoutError> {
+        self.send_within(value, Some(deadline))
+    }
+
+    pub(crate) fn send_within(
+        &self,
+        value: &T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError> {
+        let Message { bytes, fds } = transfer::encode(value).map_err(SendError::from)?;
+        self.send_message(&bytes, &fds, deadline)
     }
 
     /// Receives one message, waiting as long as it takes.
@@ -256,17 +354,22 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
         Ok(transfer::decode(self.recv_message_blocking()?)?)
     }
 
-    /// Receives one message, waiting at most `timeout`.
+    /// Receives one message if one is there now ([`RecvTimeoutError::Timeout`] if not).
+    pub fn try_recv(&self) -> Result<T, RecvTimeoutError> {
+        self.recv_within(Some(Instant::now()))
+    }
+
+    /// Receives one message, waiting at most `timeout` (`Duration::MAX`: as long as it takes).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_deadline_inner(Instant::now().checked_add(timeout))
+        self.recv_within(deadline::after(timeout))
     }
 
     /// Receives one message, waiting until `deadline`.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.recv_deadline_inner(Some(deadline))
+        self.recv_within(Some(deadline))
     }
 
-    fn recv_deadline_inner(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    pub(crate) fn recv_within(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let message = self.recv_message(deadline)?;
         Ok(transfer::decode(message).map_err(RecvError::from)?)
     }
@@ -351,9 +454,19 @@ impl<T: Serialize + DeserializeOwned> Receiver<T> {
         self.0.recv()
     }
 
+    /// See [`Connection::try_recv`].
+    pub fn try_recv(&self) -> Result<T, RecvTimeoutError> {
+        self.0.try_recv()
+    }
+
     /// See [`Connection::recv_timeout`].
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.0.recv_timeout(timeout)
+    }
+
+    /// See [`Connection::recv_deadline`].
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.0.recv_deadline(deadline)
     }
 }
 
@@ -361,6 +474,21 @@ impl<T> Receiver<T> {
     /// See [`Connection::recv_bytes`].
     pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
         self.0.recv_bytes()
+    }
+
+    /// See [`Connection::try_recv_bytes`].
+    pub fn try_recv_bytes(&self) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.0.try_recv_bytes()
+    }
+
+    /// See [`Connection::recv_bytes_timeout`].
+    pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.0.recv_bytes_timeout(timeout)
+    }
+
+    /// See [`Connection::recv_bytes_deadline`].
+    pub fn recv_bytes_deadline(&self, deadline: Instant) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.0.recv_bytes_deadline(deadline)
     }
 
     /// See [`Connection::poll`].
@@ -374,6 +502,21 @@ impl<T: Serialize + DeserializeOwned> Sender<T> {
     pub fn send(&self, value: &T) -> Result<(), SendError> {
         self.0.send(value)
     }
+
+    /// See [`Connection::try_send`].
+    pub fn try_send(&self, value: &T) -> Result<(), SendTimeoutError> {
+        self.0.try_send(value)
+    }
+
+    /// See [`Connection::send_timeout`].
+    pub fn send_timeout(&self, value: &T, timeout: Duration) -> Result<(), SendTimeoutError> {
+        self.0.send_timeout(value, timeout)
+    }
+
+    /// See [`Connection::send_deadline`].
+    pub fn send_deadline(&self, value: &T, deadline: Instant) -> Result<(), SendTimeoutError> {
+        self.0.send_deadline(value, deadline)
+    }
 }
 
 impl<T> Sender<T> {
@@ -381,4 +524,35 @@ impl<T> Sender<T> {
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
         self.0.send_bytes(bytes)
     }
+
+    /// See [`Connection::try_send_bytes`].
+    pub fn try_send_bytes(&self, bytes: &[u8]) -> Result<(), SendTimeoutError> {
+        self.0.try_send_bytes(bytes)
+    }
+
+    /// See [`Connection::send_bytes_timeout`].
+    pub fn send_bytes_timeout(
+        &self,
+        bytes: &[u8],
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError> {
+        self.0.send_bytes_timeout(bytes, timeout)
+    }
+
+    /// See [`Connection::send_bytes_deadline`].
+    pub fn send_bytes_deadline(
+        &self,
+        bytes: &[u8],
+        deadline: Instant,
+    ) -> Result<(), SendTimeoutError> {
+        self.0.send_bytes_deadline(bytes, deadline)
+    }
+}
+
+/// The outcome of a send without deadline.
+fn blocking(sent: Result<(), SendTimeoutError>) -> Result<(), SendError> {
+    sent.map_err(|e| match e {
+        SendTimeoutError::Send(e) => e,
+        SendTimeoutError::Timeout => unreachable!("a send without deadline"),
+    })
 }

@@ -34,6 +34,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError};
+use crate::deadline::{self, Timeout};
 use crate::failpoint::{self, Failpoint};
 use crate::shm::Object;
 use crate::sync::raw::{
@@ -68,9 +69,10 @@ const KIND_SIDE: u32 = 2;
 /// A side record's payload: the datagram's tag and the bytes counted against the budget.
 const SIDE_RECORD: usize = 16;
 
-/// How long `try_put`/`try_get` wait for the lock (held for microseconds, or by a dead process,
-/// noticed within the lock's liveness check).
-const TRY_LOCK: Duration = Duration::from_millis(100);
+/// How long `try_put`/`try_get` wait for the queue's lock: it is held for microseconds by another
+/// putter or getter, or by a dead one until the lock's liveness check notices (tens of
+/// milliseconds). A try never waits for room or for an item.
+pub(crate) const TRY_LOCK: Duration = Duration::from_millis(100);
 
 /// A queue shared by processes: any of them may [`put`](Self::put) and [`get`](Self::get); each
 /// item goes to exactly one getter, in the order the items were put.
@@ -237,10 +239,11 @@ impl Deadlines {
         wait: None,
     };
 
-    fn at(deadline: Instant) -> Deadlines {
+    /// Both at `deadline` (`None`: forever).
+    fn at(deadline: Option<Instant>) -> Deadlines {
         Deadlines {
-            lock: Some(deadline),
-            wait: Some(deadline),
+            lock: deadline,
+            wait: deadline,
         }
     }
 
@@ -264,14 +267,23 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Puts `item` if there is room now, else [`PutTimeoutError::Full`]. Python: `put_nowait`.
+    ///
+    /// It waits for no room, but may wait briefly for the queue's lock: microseconds while another
+    /// process puts, up to 100 ms when the holder died and the lock's liveness check must notice.
     #[doc(alias = "put_nowait")]
     pub fn try_put(&self, item: &T) -> Result<(), PutTimeoutError> {
         self.put_within(item, Deadlines::now())
     }
 
-    /// Puts `item`, waiting at most `timeout` for room ([`PutTimeoutError::Full`]).
+    /// Puts `item`, waiting at most `timeout` for room ([`PutTimeoutError::Full`];
+    /// `Duration::MAX`: as long as it takes). Python: `put(item, timeout=...)`.
     pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<(), PutTimeoutError> {
-        self.put_within(item, Deadlines::at(Instant::now() + timeout))
+        self.put_within(item, Deadlines::at(deadline::after(timeout)))
+    }
+
+    /// Puts `item`, waiting until `deadline` for room ([`PutTimeoutError::Full`]).
+    pub fn put_deadline(&self, item: &T, deadline: Instant) -> Result<(), PutTimeoutError> {
+        self.put_within(item, Deadlines::at(Some(deadline)))
     }
 
     /// Takes the oldest item, waiting for one as long as it takes.
@@ -284,14 +296,23 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Takes the oldest item if there is one now, else [`GetTimeoutError::Empty`]. Python:
     /// `get_nowait`.
+    ///
+    /// It waits for no item, but may wait briefly for the queue's lock (see
+    /// [`try_put`](Self::try_put)).
     #[doc(alias = "get_nowait")]
     pub fn try_get(&self) -> Result<T, GetTimeoutError> {
         self.get_within(Deadlines::now())
     }
 
-    /// Takes the oldest item, waiting at most `timeout` for one ([`GetTimeoutError::Empty`]).
+    /// Takes the oldest item, waiting at most `timeout` for one ([`GetTimeoutError::Empty`];
+    /// `Duration::MAX`: as long as it takes). Python: `get(timeout=...)`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
-        self.get_within(Deadlines::at(Instant::now() + timeout))
+        self.get_within(Deadlines::at(deadline::after(timeout)))
+    }
+
+    /// Takes the oldest item, waiting until `deadline` for one ([`GetTimeoutError::Empty`]).
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetTimeoutError> {
+        self.get_within(Deadlines::at(Some(deadline)))
     }
 
     fn put_within(&self, item: &T, deadlines: Deadlines) -> Result<(), PutTimeoutError> {
@@ -591,7 +612,7 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
 ///     jobs.put(&job)?;
 /// }
 /// // Every job taken and declared done (`join()` waits without a limit).
-/// assert!(jobs.join_timeout(std::time::Duration::from_secs(30)));
+/// jobs.join_timeout(std::time::Duration::from_secs(30))?;
 /// assert!(jobs.task_done().is_err()); // one too many
 /// jobs.close(); // the worker's get fails, and it ends
 /// # Ok(())
@@ -641,10 +662,24 @@ impl<T> JoinableQueue<T> {
         self.join_until(None);
     }
 
-    /// Waits at most `timeout` until every item put has been declared done; returns whether they
-    /// all were.
-    pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.join_until(Some(Instant::now() + timeout))
+    /// Succeeds if every item put has been declared done now, else [`Timeout`].
+    pub fn try_join(&self) -> Result<(), Timeout> {
+        self.join_within(Some(Instant::now()))
+    }
+
+    /// Waits at most `timeout` (`Duration::MAX`: as long as it takes) until every item put has
+    /// been declared done, else [`Timeout`].
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
+        self.join_within(deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` for every item put to be declared done, else [`Timeout`].
+    pub fn join_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
+        self.join_within(Some(deadline))
+    }
+
+    fn join_within(&self, deadline: Option<Instant>) -> Result<(), Timeout> {
+        self.join_until(deadline).then_some(()).ok_or(Timeout)
     }
 
     fn join_until(&self, deadline: Option<Instant>) -> bool {

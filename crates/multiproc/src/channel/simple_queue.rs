@@ -10,18 +10,24 @@
 
 use std::fmt;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Connection, RecvError, RecvTimeoutError, SendError, pipe};
+use super::{
+    Connection, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError, RecvTimeoutError,
+    SendError, SendTimeoutError, pipe,
+};
+use crate::deadline;
 
 /// A queue shared by processes: any of them may [`put`](Self::put) and [`get`](Self::get); each
 /// item goes to exactly one getter. Python's `SimpleQueue`, except that `put` serializes in the
 /// caller, so a value that does not serialize is an error there (Python's `Queue` drops it silently).
 ///
-/// `put` waits while the kernel's buffer for the queue is full (as Python's does when its pipe is).
+/// It has the methods and the errors of [`Queue`](crate::Queue), less its bound and `close`: `put`
+/// waits only while the kernel's buffer for the queue is full (as Python's does when its pipe is),
+/// and an item of any size goes.
 ///
 /// ```
 /// # fn main() -> multiproc::Result<()> {
@@ -36,6 +42,7 @@ use super::{Connection, RecvError, RecvTimeoutError, SendError, pipe};
 /// })?;
 /// let got: Vec<u32> = (0..5).map(|_| queue.get()).collect::<Result<_, _>>()?;
 /// assert_eq!(got, [0, 1, 2, 3, 4]);
+/// assert!(queue.try_get().unwrap_err().is_empty());
 /// producer.join()?;
 /// # Ok(())
 /// # }
@@ -50,7 +57,10 @@ pub struct SimpleQueue<T> {
 impl<T> SimpleQueue<T> {
     /// An empty queue.
     pub fn new() -> io::Result<SimpleQueue<T>> {
-        let (get_end, put_end) = pipe()?;
+        let (mut get_end, mut put_end) = pipe()?;
+        // Any size goes, as on a `Queue`: large items travel in memory files.
+        get_end.set_max_message_size(usize::MAX);
+        put_end.set_max_message_size(usize::MAX);
         Ok(SimpleQueue { put_end, get_end })
     }
 
@@ -62,20 +72,83 @@ impl<T> SimpleQueue<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
-    /// Adds an item.
-    pub fn put(&self, item: &T) -> Result<(), SendError> {
-        self.put_end.send(item)
+    /// Adds an item, waiting as long as it takes for room in the kernel's buffer.
+    pub fn put(&self, item: &T) -> Result<(), PutError> {
+        self.put_end.send(item).map_err(put_error)
+    }
+
+    /// Adds an item if the kernel's buffer takes it now, else [`PutTimeoutError::Full`].
+    #[doc(alias = "put_nowait")]
+    pub fn try_put(&self, item: &T) -> Result<(), PutTimeoutError> {
+        self.put_within(item, Some(Instant::now()))
+    }
+
+    /// Adds an item, waiting at most `timeout` for room ([`PutTimeoutError::Full`];
+    /// `Duration::MAX`: as long as it takes).
+    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<(), PutTimeoutError> {
+        self.put_within(item, deadline::after(timeout))
+    }
+
+    /// Adds an item, waiting until `deadline` for room ([`PutTimeoutError::Full`]).
+    pub fn put_deadline(&self, item: &T, deadline: Instant) -> Result<(), PutTimeoutError> {
+        self.put_within(item, Some(deadline))
+    }
+
+    fn put_within(&self, item: &T, deadline: Option<Instant>) -> Result<(), PutTimeoutError> {
+        self.put_end
+            .send_within(item, deadline)
+            .map_err(|e| match e {
+                SendTimeoutError::Timeout => PutTimeoutError::Full,
+                SendTimeoutError::Send(e) => put_error(e).into(),
+            })
     }
 
     /// Takes the oldest item, waiting for one as long as it takes.
-    pub fn get(&self) -> Result<T, RecvError> {
-        self.get_end.recv()
+    pub fn get(&self) -> Result<T, GetError> {
+        self.get_end.recv().map_err(get_error)
     }
 
-    /// Takes the oldest item, waiting at most `timeout`
-    /// ([`RecvTimeoutError::Timeout`] when none came).
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.get_end.recv_timeout(timeout)
+    /// Takes the oldest item if there is one now, else [`GetTimeoutError::Empty`].
+    #[doc(alias = "get_nowait")]
+    pub fn try_get(&self) -> Result<T, GetTimeoutError> {
+        self.get_within(Some(Instant::now()))
+    }
+
+    /// Takes the oldest item, waiting at most `timeout` for one ([`GetTimeoutError::Empty`];
+    /// `Duration::MAX`: as long as it takes).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
+        self.get_within(deadline::after(timeout))
+    }
+
+    /// Takes the oldest item, waiting until `deadline` for one ([`GetTimeoutError::Empty`]).
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetTimeoutError> {
+        self.get_within(Some(deadline))
+    }
+
+    fn get_within(&self, deadline: Option<Instant>) -> Result<T, GetTimeoutError> {
+        self.get_end.recv_within(deadline).map_err(|e| match e {
+            RecvTimeoutError::Timeout => GetTimeoutError::Empty,
+            RecvTimeoutError::Recv(e) => get_error(e).into(),
+        })
+    }
+}
+
+/// A pipe's send error as the queue's. Both ends are in every handle, so the other end cannot be
+/// gone, and no size is too large: what is left is the value's encoding, or the system.
+fn put_error(e: SendError) -> PutError {
+    match e {
+        SendError::Encode(e) => PutError::Encode(e),
+        SendError::Os(e) => PutError::Os(e),
+        other => PutError::Os(io::Error::other(other.to_string())),
+    }
+}
+
+/// A pipe's receive error as the queue's (see [`put_error`]).
+fn get_error(e: RecvError) -> GetError {
+    match e {
+        RecvError::Decode(e) => GetError::Decode(e),
+        RecvError::Os(e) => GetError::Os(e),
+        other => GetError::Os(io::Error::other(other.to_string())),
     }
 }
 

@@ -56,11 +56,8 @@ pub(crate) fn recv_frame(
     max_len: usize,
     deadline: Option<Instant>,
 ) -> io::Result<Frame> {
-    if let Some(deadline) = deadline {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if !sys::wait_readable(socket, Some(left))? {
-            return Ok(Frame::Timeout);
-        }
+    if deadline.is_some() && !sys::wait_readable(socket, deadline)? {
+        return Ok(Frame::Timeout);
     }
     let mut header = [0u8; HEADER_LEN];
     let first = sys::recv_some(socket, &mut header)?;

@@ -85,7 +85,7 @@ pub(crate) fn poll_briefly<S: Read + AsFd>(reader: &BufReader<S>) {
     }
     let until = Instant::now() + SPIN;
     while Instant::now() < until {
-        if sys::wait_readable(reader.get_ref().as_fd(), Some(Duration::ZERO)).unwrap_or(true) {
+        if sys::wait_readable(reader.get_ref().as_fd(), Some(Instant::now())).unwrap_or(true) {
             return;
         }
         // Yield rather than spin: on a busy machine the peer we wait for may need this CPU.

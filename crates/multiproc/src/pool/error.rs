@@ -68,8 +68,9 @@ pub enum PoolError {
     /// The pool was terminated (or dropped) before the task finished.
     #[error("the pool was terminated before the task finished")]
     Terminated,
-    /// No result before the timeout (`get_timeout`, `next_timeout`); the task goes on.
-    #[error("no result before the timeout")]
+    /// No result by the deadline (`try_get`, `get_timeout`, `get_deadline`, and the same of
+    /// `IMap::next`); the task goes on.
+    #[error("no result by the deadline")]
     Timeout,
     /// `get_timeout` already gave this result.
     #[error("the result was already taken")]
@@ -81,5 +82,12 @@ fn describe(signal: Option<i32>, exit_code: Option<i32>) -> String {
         (Some(signal), _) => ExitStatus::Signaled(signal).to_string(),
         (None, Some(code)) => ExitStatus::Exited(code).to_string(),
         (None, None) => "unknown status".to_string(),
+    }
+}
+
+impl PoolError {
+    /// Whether no result came by the deadline (the task goes on).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, PoolError::Timeout)
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::PoolError;
+use crate::deadline::{self, Timeout};
 use crate::transfer::{self, Message};
 
 /// One chunk's results: `len` items, encoded together, or one error for all of them.
@@ -92,15 +93,15 @@ impl Job {
             if let Some(value) = take(&mut state) {
                 return Some(value);
             }
+            let left = deadline::remaining(deadline);
+            if left == Some(Duration::ZERO) {
+                return None;
+            }
             state.waiters += 1;
             state.wanted = wanted;
-            state = match deadline {
+            state = match left {
                 None => self.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return None;
-                    }
+                Some(left) => {
                     self.changed
                         .wait_timeout(state, left)
                         .unwrap_or_else(|e| e.into_inner())
@@ -165,41 +166,70 @@ impl<R> AsyncResult<R> {
         }
     }
 
-    /// Whether the result is in.
+    /// Whether the result is in (Python's `ready()`; [`try_wait`](Self::try_wait) is the same in
+    /// the shape of the waiting family).
     pub fn ready(&self) -> bool {
-        self.job.wait_all(self.firsts.len(), Some(Instant::now()))
+        self.try_wait().is_ok()
     }
 
-    /// Waits until the result is in.
+    /// Waits until the result is in, as long as it takes.
     pub fn wait(&self) {
         self.job.wait_all(self.firsts.len(), None);
     }
 
-    /// Waits at most `timeout` for the result; returns whether it is in.
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+    /// Succeeds if the result is in now, else [`Timeout`].
+    pub fn try_wait(&self) -> Result<(), Timeout> {
+        self.wait_until(Some(Instant::now()))
+    }
+
+    /// Waits at most `timeout` for the result (`Duration::MAX`: as long as it takes), else
+    /// [`Timeout`]. Python: `wait(timeout)`, after which `ready()` says whether it came.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
+        self.wait_until(deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` for the result, else [`Timeout`].
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
+        self.wait_until(Some(deadline))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<(), Timeout> {
         self.job
-            .wait_all(self.firsts.len(), Some(Instant::now() + timeout))
+            .wait_all(self.firsts.len(), deadline)
+            .then_some(())
+            .ok_or(Timeout)
     }
 
     /// The result, waiting for it as long as it takes. A task that failed (panicked, or its worker
     /// died) is its error.
-    pub fn get(self) -> Result<R, PoolError> {
-        if self.taken {
-            return Err(PoolError::AlreadyTaken);
-        }
-        self.wait();
-        (self.finish)(&self.job, &self.firsts)
+    pub fn get(mut self) -> Result<R, PoolError> {
+        self.get_until(None)
     }
 
-    /// The result, waiting at most `timeout` ([`PoolError::Timeout`]: the task goes on; ask
-    /// again). Once given, the result is taken: a later call is [`PoolError::AlreadyTaken`].
+    /// The result if it is in now, else [`PoolError::Timeout`] (the task goes on; ask again). Once
+    /// given, the result is taken: a later call is [`PoolError::AlreadyTaken`].
+    pub fn try_get(&mut self) -> Result<R, PoolError> {
+        self.get_until(Some(Instant::now()))
+    }
+
+    /// The result, waiting at most `timeout` (`Duration::MAX`: as long as it takes);
+    /// [`PoolError::Timeout`] as for [`try_get`](Self::try_get). Python: `get(timeout)`.
     pub fn get_timeout(&mut self, timeout: Duration) -> Result<R, PoolError> {
+        self.get_until(deadline::after(timeout))
+    }
+
+    /// The result, waiting until `deadline`; [`PoolError::Timeout`] as for
+    /// [`try_get`](Self::try_get).
+    pub fn get_deadline(&mut self, deadline: Instant) -> Result<R, PoolError> {
+        self.get_until(Some(deadline))
+    }
+
+    fn get_until(&mut self, deadline: Option<Instant>) -> Result<R, PoolError> {
         if self.taken {
             return Err(PoolError::AlreadyTaken);
         }
-        if !self.wait_timeout(timeout) {
-            return Err(PoolError::Timeout);
-        }
+        self.wait_until(deadline)
+            .map_err(|Timeout| PoolError::Timeout)?;
         self.taken = true;
         (self.finish)(&self.job, &self.firsts)
     }
@@ -277,10 +307,22 @@ impl<'a, R: DeserializeOwned> IMap<'a, R> {
         }
     }
 
-    /// The next result, waiting at most `timeout` ([`PoolError::Timeout`]: the item is still to
-    /// come, ask again). `None` at the end. Python: `next(timeout)`.
+    /// The next result if it is in now ([`PoolError::Timeout`]: it is still to come, ask again).
+    /// `None` at the end.
+    pub fn try_next(&mut self) -> Option<Result<R, PoolError>> {
+        self.next_until(Some(Instant::now()))
+    }
+
+    /// The next result, waiting at most `timeout` (`Duration::MAX`: as long as it takes;
+    /// [`PoolError::Timeout`]: the item is still to come, ask again). `None` at the end. Python:
+    /// `next(timeout)`.
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, PoolError>> {
-        self.next_until(Some(Instant::now() + timeout))
+        self.next_until(deadline::after(timeout))
+    }
+
+    /// The next result, waiting until `deadline` (see [`next_timeout`](Self::next_timeout)).
+    pub fn next_deadline(&mut self, deadline: Instant) -> Option<Result<R, PoolError>> {
+        self.next_until(Some(deadline))
     }
 
     fn next_until(&mut self, deadline: Option<Instant>) -> Option<Result<R, PoolError>> {

@@ -117,8 +117,9 @@ pub enum JoinError {
         /// The signal number: 15 for SIGTERM, 9 for SIGKILL.
         signal: i32,
     },
-    /// The timeout passed and the child is still running; join again later, or terminate it.
-    #[error("the child process is still running after the timeout")]
+    /// The deadline of `try_join`, `join_timeout` or `join_deadline` came and the child is still
+    /// running; join again later, or terminate it.
+    #[error("the child process is still running at the deadline")]
     Timeout,
     /// The child ended before it took its task: its program does not call `multiproc::init()` first.
     #[error(

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::error::{ExitStatus, JoinError};
 use super::spawner::{self, Started};
 use super::task::Report;
+use crate::deadline;
 use crate::sys::{self, ChildHandle, RawExitStatus};
 use crate::transfer::{self, Message, packet};
 
@@ -142,11 +143,10 @@ impl<R> Process<R> {
                 self.drain(progress);
                 return Ok(status);
             }
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if timeout == Some(Duration::ZERO) {
+            if deadline::passed(deadline) {
                 return Err(JoinError::Timeout);
             }
-            sys::wait_readable(self.child.as_fd(), timeout)?;
+            sys::wait_readable(self.child.as_fd(), deadline)?;
         }
     }
 }
@@ -160,13 +160,20 @@ impl<R: DeserializeOwned> Process<R> {
         self.join_inner(None)
     }
 
-    /// Like [`join`](Self::join), but gives up with [`JoinError::Timeout`] after `timeout`; the
+    /// Like [`join`](Self::join) if the child has ended, else [`JoinError::Timeout`] at once: the
     /// child keeps running and can be joined again.
-    pub fn join_timeout(&mut self, timeout: Duration) -> Result<R, JoinError> {
-        self.join_deadline(Instant::now() + timeout)
+    pub fn try_join(&mut self) -> Result<R, JoinError> {
+        self.join_inner(Some(Instant::now()))
     }
 
-    /// Like [`join_timeout`](Self::join_timeout), with a point in time.
+    /// Like [`join`](Self::join), but gives up with [`JoinError::Timeout`] after `timeout`
+    /// (`Duration::MAX`: as long as it takes); the child keeps running and can be joined again.
+    /// Python: `join(timeout)`.
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<R, JoinError> {
+        self.join_inner(deadline::after(timeout))
+    }
+
+    /// Like [`join_timeout`](Self::join_timeout), until `deadline`.
     pub fn join_deadline(&mut self, deadline: Instant) -> Result<R, JoinError> {
         self.join_inner(Some(deadline))
     }

@@ -6,13 +6,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::deadline;
 use crate::shm::{AtomicInteger, Object, ShmError, ShmSafe};
 use crate::sync::raw::{
     Acquired, DataGuard, DataLock, Refused, atomic_at, lock_data, read_unlocked, write_unlocked,
 };
-use crate::sync::{
-    AcquireError, AcquireTimeoutError, TryAcquireError, acquired, deadline_after, timed, tried,
-};
+use crate::sync::{AcquireError, AcquireTimeoutError, acquired, timed};
 
 /// Values behind their lock: what `Value` and `Array` share.
 #[derive(Clone, Serialize, Deserialize)]
@@ -152,23 +151,38 @@ impl<T: ShmSafe> Value<T> {
         )
     }
 
-    /// Takes the lock if it is free.
-    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, TryAcquireError<ValueGuard<'_, T>>> {
-        tried(
+    /// Takes the lock if it is free now; [`AcquireTimeoutError::Timeout`] if another holds it.
+    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, AcquireTimeoutError<ValueGuard<'_, T>>> {
+        timed(
             self.locked
                 .lock(true, None)
                 .map(|(guard, how)| (ValueGuard { guard }, how)),
         )
     }
 
-    /// Waits at most `timeout` for the lock.
+    /// Waits at most `timeout` for the lock (`Duration::MAX`: as long as it takes).
     pub fn lock_timeout(
         &self,
         timeout: Duration,
     ) -> Result<ValueGuard<'_, T>, AcquireTimeoutError<ValueGuard<'_, T>>> {
+        self.lock_until(deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` for the lock.
+    pub fn lock_deadline(
+        &self,
+        deadline: Instant,
+    ) -> Result<ValueGuard<'_, T>, AcquireTimeoutError<ValueGuard<'_, T>>> {
+        self.lock_until(Some(deadline))
+    }
+
+    fn lock_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<ValueGuard<'_, T>, AcquireTimeoutError<ValueGuard<'_, T>>> {
         timed(
             self.locked
-                .lock(false, deadline_after(timeout))
+                .lock(false, deadline)
                 .map(|(guard, how)| (ValueGuard { guard }, how)),
         )
     }
@@ -316,23 +330,38 @@ impl<T: ShmSafe> Array<T> {
         )
     }
 
-    /// Takes the lock if it is free.
-    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, TryAcquireError<ArrayGuard<'_, T>>> {
-        tried(
+    /// Takes the lock if it is free now; [`AcquireTimeoutError::Timeout`] if another holds it.
+    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, AcquireTimeoutError<ArrayGuard<'_, T>>> {
+        timed(
             self.locked
                 .lock(true, None)
                 .map(|(guard, how)| (ArrayGuard { guard }, how)),
         )
     }
 
-    /// Waits at most `timeout` for the lock.
+    /// Waits at most `timeout` for the lock (`Duration::MAX`: as long as it takes).
     pub fn lock_timeout(
         &self,
         timeout: Duration,
     ) -> Result<ArrayGuard<'_, T>, AcquireTimeoutError<ArrayGuard<'_, T>>> {
+        self.lock_until(deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` for the lock.
+    pub fn lock_deadline(
+        &self,
+        deadline: Instant,
+    ) -> Result<ArrayGuard<'_, T>, AcquireTimeoutError<ArrayGuard<'_, T>>> {
+        self.lock_until(Some(deadline))
+    }
+
+    fn lock_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<ArrayGuard<'_, T>, AcquireTimeoutError<ArrayGuard<'_, T>>> {
         timed(
             self.locked
-                .lock(false, deadline_after(timeout))
+                .lock(false, deadline)
                 .map(|(guard, how)| (ArrayGuard { guard }, how)),
         )
     }

@@ -65,6 +65,14 @@ pub enum ShmError {
         /// The name.
         name: String,
     },
+    /// An argument no such object can have: a barrier of no parties, a bounded queue of no items.
+    /// Python raises `ValueError`.
+    #[error("invalid argument: {reason}")]
+    #[doc(alias = "ValueError")]
+    InvalidArgument {
+        /// What was wrong.
+        reason: &'static str,
+    },
     /// The operating system refused.
     #[error("shared memory: {0}")]
     Os(#[from] io::Error),

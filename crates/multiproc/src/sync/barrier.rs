@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::BrokenBarrier;
-use super::raw::{BarrierWait, RawBarrier};
+use super::raw::{BarrierWait, MAX_PARTIES, RawBarrier};
+use super::{BarrierTimeoutError, BrokenBarrier};
+use crate::deadline;
 use crate::shm::{Object, ShmError};
 
 /// A meeting point for a fixed number of parties, across processes. Python's `Barrier`.
@@ -35,13 +36,15 @@ pub struct Barrier {
 }
 
 impl Barrier {
-    /// A barrier for `parties` waiters.
-    ///
-    /// # Panics
-    ///
-    /// If `parties` is 0 or above 2^31 (Python raises `ValueError`).
+    /// A barrier for `parties` waiters, 1 to 2^31 - 1; another number is
+    /// [`ShmError::InvalidArgument`] (Python raises `ValueError`).
     pub fn new(parties: usize) -> Result<Barrier, ShmError> {
-        let parties = u32::try_from(parties).unwrap_or(u32::MAX);
+        let parties = u32::try_from(parties)
+            .ok()
+            .filter(|&p| (1..=MAX_PARTIES).contains(&p))
+            .ok_or(ShmError::InvalidArgument {
+                reason: "a barrier takes 1 to 2^31 - 1 parties",
+            })?;
         Ok(Barrier {
             object: Object::create(RawBarrier::new(parties), &[])?,
         })
@@ -51,25 +54,32 @@ impl Barrier {
         self.object.state()
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> Result<usize, BrokenBarrier> {
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<usize, BarrierTimeoutError> {
         match self.raw().wait(deadline) {
             BarrierWait::Passed(index) => Ok(index as usize),
-            BarrierWait::Broken => Err(BrokenBarrier),
+            BarrierWait::Broken => Err(BarrierTimeoutError::Broken),
+            BarrierWait::TimedOut => Err(BarrierTimeoutError::Timeout),
         }
     }
 
-    /// Waits for all parties; returns this waiter's arrival index.
+    /// Waits for all parties, as long as it takes; returns this waiter's arrival index.
     pub fn wait(&self) -> Result<usize, BrokenBarrier> {
-        self.wait_until(None)
+        self.wait_until(None).map_err(|_| BrokenBarrier)
     }
 
-    /// Waits at most `timeout`; a timeout breaks the barrier.
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrier> {
-        self.wait_until(Instant::now().checked_add(timeout))
+    /// Waits at most `timeout` (`Duration::MAX`: as long as it takes). A timeout breaks the
+    /// barrier, as in Python: this waiter gets [`BarrierTimeoutError::Timeout`], the others
+    /// [`BrokenBarrier`].
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, BarrierTimeoutError> {
+        self.wait_until(deadline::after(timeout))
     }
 
-    /// Waits until `deadline`; passing it breaks the barrier.
-    pub fn wait_deadline(&self, deadline: Instant) -> Result<usize, BrokenBarrier> {
+    /// Waits until `deadline`; passing it breaks the barrier (see
+    /// [`wait_timeout`](Self::wait_timeout)).
+    ///
+    /// There is no `try_wait`: arriving cannot be undone, so a wait that may not block could only
+    /// break the barrier.
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<usize, BarrierTimeoutError> {
         self.wait_until(Some(deadline))
     }
 

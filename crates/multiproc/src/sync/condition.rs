@@ -6,10 +6,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::raw::{Acquired, RawCondition, Refused};
-use super::{
-    AcquireError, AcquireTimeoutError, TryAcquireError, WaitError, acquired, deadline_after, timed,
-    tried,
-};
+use super::{AcquireError, AcquireTimeoutError, WaitError, WaitTimeoutError, acquired, timed};
+use crate::deadline;
 use crate::shm::{Object, ShmError};
 
 /// A condition variable shared between processes, with its own lock. Python's `Condition`.
@@ -76,20 +74,37 @@ impl Condition {
         acquired(self.raw().mutex.lock(None).map(|how| (self.guard(), how)))
     }
 
-    /// Takes the lock if it is free.
-    pub fn try_acquire(&self) -> Result<ConditionGuard<'_>, TryAcquireError<ConditionGuard<'_>>> {
-        tried(self.raw().mutex.try_lock().map(|how| (self.guard(), how)))
+    /// Takes the lock if it is free now; [`AcquireTimeoutError::Timeout`] if another holds it.
+    pub fn try_acquire(
+        &self,
+    ) -> Result<ConditionGuard<'_>, AcquireTimeoutError<ConditionGuard<'_>>> {
+        timed(self.raw().mutex.try_lock().map(|how| (self.guard(), how)))
     }
 
-    /// Waits at most `timeout` for the lock.
+    /// Waits at most `timeout` for the lock (`Duration::MAX`: as long as it takes).
     pub fn acquire_timeout(
         &self,
         timeout: Duration,
     ) -> Result<ConditionGuard<'_>, AcquireTimeoutError<ConditionGuard<'_>>> {
+        self.acquire_until(deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` for the lock.
+    pub fn acquire_deadline(
+        &self,
+        deadline: Instant,
+    ) -> Result<ConditionGuard<'_>, AcquireTimeoutError<ConditionGuard<'_>>> {
+        self.acquire_until(Some(deadline))
+    }
+
+    fn acquire_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<ConditionGuard<'_>, AcquireTimeoutError<ConditionGuard<'_>>> {
         timed(
             self.raw()
                 .mutex
-                .lock(deadline_after(timeout))
+                .lock(deadline)
                 .map(|how| (self.guard(), how)),
         )
     }
@@ -106,16 +121,30 @@ impl Condition {
     }
 }
 
+/// The waits release the lock, sleep until notified (or the deadline), and take the lock back
+/// before they return, whatever happened meanwhile (but for `NotRecoverable`). There is no
+/// `try_wait`: a notification only reaches a waiter that is already waiting.
 impl ConditionGuard<'_> {
     /// Releases the lock, sleeps until notified, takes the lock back.
     pub fn wait(&mut self) -> Result<(), WaitError> {
-        self.wait_until(None).map(drop)
+        match self.wait_until(None) {
+            Ok(()) => Ok(()),
+            Err(WaitTimeoutError::Timeout) => unreachable!("a wait without deadline"),
+            Err(WaitTimeoutError::OwnerDied) => Err(WaitError::OwnerDied),
+            Err(WaitTimeoutError::NotRecoverable) => Err(WaitError::NotRecoverable),
+        }
     }
 
-    /// Like [`wait`](Self::wait), sleeping at most `timeout`; returns false if it timed out (the
-    /// lock is held again either way).
-    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<bool, WaitError> {
-        self.wait_until(deadline_after(timeout))
+    /// Like [`wait`](Self::wait), sleeping at most `timeout` (`Duration::MAX`: as long as it
+    /// takes); [`WaitTimeoutError::Timeout`] if no notification came (the lock is held again).
+    /// Python: `wait(timeout)`, which returns false where this is `Timeout`.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<(), WaitTimeoutError> {
+        self.wait_until(deadline::after(timeout))
+    }
+
+    /// Like [`wait`](Self::wait), sleeping until `deadline`.
+    pub fn wait_deadline(&mut self, deadline: Instant) -> Result<(), WaitTimeoutError> {
+        self.wait_until(Some(deadline))
     }
 
     /// Waits as long as `condition` holds (checked with the lock held).
@@ -127,36 +156,54 @@ impl ConditionGuard<'_> {
         Ok(())
     }
 
-    /// Waits as long as `condition` holds, at most `timeout`; returns false if it still held when
-    /// the time was up. Python's `wait_for(predicate, timeout)`.
+    /// Waits as long as `condition` holds, at most `timeout`; [`WaitTimeoutError::Timeout`] if it
+    /// still held when the time was up. Python's `wait_for(predicate, timeout)`.
     pub fn wait_timeout_while(
         &mut self,
         timeout: Duration,
-        mut condition: impl FnMut() -> bool,
-    ) -> Result<bool, WaitError> {
-        let deadline = deadline_after(timeout);
-        while condition() {
-            if !self.wait_until(deadline)? {
-                return Ok(!condition());
-            }
-        }
-        Ok(true)
+        condition: impl FnMut() -> bool,
+    ) -> Result<(), WaitTimeoutError> {
+        self.wait_while_until(deadline::after(timeout), condition)
     }
 
-    fn wait_until(&mut self, deadline: Option<Instant>) -> Result<bool, WaitError> {
+    /// Waits as long as `condition` holds, until `deadline`.
+    pub fn wait_deadline_while(
+        &mut self,
+        deadline: Instant,
+        condition: impl FnMut() -> bool,
+    ) -> Result<(), WaitTimeoutError> {
+        self.wait_while_until(Some(deadline), condition)
+    }
+
+    fn wait_while_until(
+        &mut self,
+        deadline: Option<Instant>,
+        mut condition: impl FnMut() -> bool,
+    ) -> Result<(), WaitTimeoutError> {
+        while condition() {
+            match self.wait_until(deadline) {
+                Err(WaitTimeoutError::Timeout) if !condition() => return Ok(()),
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_until(&mut self, deadline: Option<Instant>) -> Result<(), WaitTimeoutError> {
         if !self.held {
-            return Err(WaitError::NotRecoverable);
+            return Err(WaitTimeoutError::NotRecoverable);
         }
         let condvar = self.cond.condvar();
         let seen = condvar.prepare_wait();
         self.cond.mutex.unlock();
         let notified = condvar.wait(seen, deadline);
         match self.cond.mutex.lock(None) {
-            Ok(Acquired::Clean) => Ok(notified),
-            Ok(Acquired::OwnerDied) => Err(WaitError::OwnerDied),
+            Ok(Acquired::Clean) if notified => Ok(()),
+            Ok(Acquired::Clean) => Err(WaitTimeoutError::Timeout),
+            Ok(Acquired::OwnerDied) => Err(WaitTimeoutError::OwnerDied),
             Err(Refused::NotRecoverable) => {
                 self.held = false;
-                Err(WaitError::NotRecoverable)
+                Err(WaitTimeoutError::NotRecoverable)
             }
             Err(Refused::Busy) => unreachable!("a wait without deadline ends holding the lock"),
         }

@@ -16,19 +16,13 @@ pub enum AcquireError<G> {
     NotRecoverable,
 }
 
-/// `try_acquire` did not give a clean guard.
-pub enum TryAcquireError<G> {
-    /// Someone else holds it.
-    WouldBlock,
-    /// See [`AcquireError::OwnerDied`].
-    OwnerDied(G),
-    /// See [`AcquireError::NotRecoverable`].
-    NotRecoverable,
-}
-
-/// `acquire_timeout` did not give a clean guard.
+/// `try_acquire`, `acquire_timeout` or `acquire_deadline` did not give a clean guard. `try_acquire`
+/// is a wait whose deadline has already come: it says [`Timeout`](Self::Timeout) when another
+/// holds the lock, as the timed forms do when they held it until the deadline.
+#[doc(alias = "TryAcquireError")]
+#[doc(alias = "WouldBlock")]
 pub enum AcquireTimeoutError<G> {
-    /// Still held by someone else when the timeout passed.
+    /// Still held by someone else at the deadline (for `try_acquire`: now).
     Timeout,
     /// See [`AcquireError::OwnerDied`].
     OwnerDied(G),
@@ -78,8 +72,14 @@ macro_rules! guard_error_impls {
 }
 
 guard_error_impls!(AcquireError {});
-guard_error_impls!(TryAcquireError { WouldBlock => "the lock is held by someone else" });
-guard_error_impls!(AcquireTimeoutError { Timeout => "the lock was still held when the timeout passed" });
+guard_error_impls!(AcquireTimeoutError { Timeout => "the lock was still held at the deadline" });
+
+impl<G> AcquireTimeoutError<G> {
+    /// Whether another holder kept the lock until the deadline.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, AcquireTimeoutError::Timeout)
+    }
+}
 
 /// A [`Condition`](crate::Condition) wait woke up, but taking the lock back went wrong. On
 /// `OwnerDied` the guard holds the lock again, inconsistent: repair, then `mark_consistent()`.
@@ -92,6 +92,40 @@ pub enum WaitError {
     /// See [`AcquireError::NotRecoverable`].
     #[error("the condition's lock is not recoverable")]
     NotRecoverable,
+}
+
+/// A timed [`Condition`](crate::Condition) wait (`wait_timeout`, `wait_deadline` and their
+/// `_while` forms) ended without its notification, or taking the lock back went wrong. The guard
+/// holds the lock again in every case but `NotRecoverable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum WaitTimeoutError {
+    /// No notification came before the deadline (for the `_while` forms: the condition still
+    /// held). The lock is held again.
+    #[error("no notification came before the deadline")]
+    Timeout,
+    /// See [`WaitError::OwnerDied`].
+    #[error("the holder of the condition's lock died; the lock is yours again")]
+    OwnerDied,
+    /// See [`WaitError::NotRecoverable`].
+    #[error("the condition's lock is not recoverable")]
+    NotRecoverable,
+}
+
+impl WaitTimeoutError {
+    /// Whether the deadline came first.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, WaitTimeoutError::Timeout)
+    }
+}
+
+impl From<WaitError> for WaitTimeoutError {
+    fn from(e: WaitError) -> Self {
+        match e {
+            WaitError::OwnerDied => WaitTimeoutError::OwnerDied,
+            WaitError::NotRecoverable => WaitTimeoutError::NotRecoverable,
+        }
+    }
 }
 
 /// A release that is refused.
@@ -115,6 +149,34 @@ pub enum ReleaseError {
 #[doc(alias = "BrokenBarrierError")]
 pub struct BrokenBarrier;
 
+/// A timed [`Barrier`](crate::Barrier) wait failed. Either way the barrier is broken until
+/// `reset`, as Python's is after a timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum BarrierTimeoutError {
+    /// This wait reached its deadline before every party came; that broke the barrier for the
+    /// others (they get [`BrokenBarrier`]).
+    #[error("the barrier wait timed out, which broke the barrier")]
+    Timeout,
+    /// The barrier is or became broken by something else: another waiter's timeout or death,
+    /// `abort`, or a `reset` during the wait.
+    #[error("the barrier is broken")]
+    Broken,
+}
+
+impl BarrierTimeoutError {
+    /// Whether this wait's deadline came first.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, BarrierTimeoutError::Timeout)
+    }
+}
+
+impl From<BrokenBarrier> for BarrierTimeoutError {
+    fn from(_: BrokenBarrier) -> Self {
+        BarrierTimeoutError::Broken
+    }
+}
+
 /// A lock failure without its guard, as it is kept in [`multiproc::Error`](crate::Error). Converting
 /// drops an `OwnerDied` guard unrepaired, which makes the lock not recoverable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -126,11 +188,8 @@ pub enum LockFailure {
     /// See [`AcquireError::NotRecoverable`].
     #[error("the lock is not recoverable")]
     NotRecoverable,
-    /// See [`TryAcquireError::WouldBlock`].
-    #[error("the lock is held by someone else")]
-    WouldBlock,
-    /// See [`AcquireTimeoutError::Timeout`].
-    #[error("the lock was still held when the timeout passed")]
+    /// See [`AcquireTimeoutError::Timeout`] and [`WaitTimeoutError::Timeout`].
+    #[error("the lock was still held at the deadline, or no notification came")]
     Timeout,
 }
 
@@ -139,16 +198,6 @@ impl<G> From<AcquireError<G>> for LockFailure {
         match e {
             AcquireError::OwnerDied(_) => LockFailure::OwnerDied,
             AcquireError::NotRecoverable => LockFailure::NotRecoverable,
-        }
-    }
-}
-
-impl<G> From<TryAcquireError<G>> for LockFailure {
-    fn from(e: TryAcquireError<G>) -> Self {
-        match e {
-            TryAcquireError::OwnerDied(_) => LockFailure::OwnerDied,
-            TryAcquireError::NotRecoverable => LockFailure::NotRecoverable,
-            TryAcquireError::WouldBlock => LockFailure::WouldBlock,
         }
     }
 }
@@ -168,6 +217,16 @@ impl From<WaitError> for LockFailure {
         match e {
             WaitError::OwnerDied => LockFailure::OwnerDied,
             WaitError::NotRecoverable => LockFailure::NotRecoverable,
+        }
+    }
+}
+
+impl From<WaitTimeoutError> for LockFailure {
+    fn from(e: WaitTimeoutError) -> Self {
+        match e {
+            WaitTimeoutError::Timeout => LockFailure::Timeout,
+            WaitTimeoutError::OwnerDied => LockFailure::OwnerDied,
+            WaitTimeoutError::NotRecoverable => LockFailure::NotRecoverable,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::raw::RawEvent;
+use crate::deadline::{self, Timeout};
 use crate::shm::{Object, ShmError};
 
 /// A flag shared between processes that others can wait for. Python's `Event`.
@@ -56,19 +57,30 @@ impl Event {
         self.raw().is_set()
     }
 
-    /// Waits until the flag is set.
+    /// Waits until the flag is set, as long as it takes.
     pub fn wait(&self) {
         self.raw().wait(None);
     }
 
-    /// Waits at most `timeout`; returns whether the flag is set.
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.raw().wait(Instant::now().checked_add(timeout))
+    /// Succeeds if the flag is set now, else [`Timeout`] (the same answer as
+    /// [`is_set`](Self::is_set), in the shape of the waiting family).
+    pub fn try_wait(&self) -> Result<(), Timeout> {
+        self.is_set().then_some(()).ok_or(Timeout)
     }
 
-    /// Waits until `deadline`; returns whether the flag is set.
-    pub fn wait_deadline(&self, deadline: Instant) -> bool {
-        self.raw().wait(Some(deadline))
+    /// Waits at most `timeout` for the flag (`Duration::MAX`: as long as it takes). Python:
+    /// `wait(timeout)`, which returns false where this is [`Timeout`].
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
+        self.wait_until(deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` for the flag.
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
+        self.wait_until(Some(deadline))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<(), Timeout> {
+        self.raw().wait(deadline).then_some(()).ok_or(Timeout)
     }
 }
 

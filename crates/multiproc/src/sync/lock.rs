@@ -7,10 +7,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::raw::{RawMutex, RawRLock};
-use super::{
-    AcquireError, AcquireTimeoutError, ReleaseError, TryAcquireError, acquired, deadline_after,
-    timed, tried,
-};
+use super::{AcquireError, AcquireTimeoutError, ReleaseError, acquired, timed};
+use crate::deadline;
 use crate::shm::{Object, ShmError};
 
 /// A lock shared between processes. [`acquire`](Self::acquire) returns a guard; dropping it
@@ -69,21 +67,17 @@ impl Lock {
         acquired(self.raw().lock(None).map(|how| (self.guard(), how)))
     }
 
-    /// Takes the lock if it is free.
-    pub fn try_acquire(&self) -> Result<LockGuard<'_>, TryAcquireError<LockGuard<'_>>> {
-        tried(self.raw().try_lock().map(|how| (self.guard(), how)))
+    /// Takes the lock if it is free now; [`AcquireTimeoutError::Timeout`] if another holds it.
+    pub fn try_acquire(&self) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
+        timed(self.raw().try_lock().map(|how| (self.guard(), how)))
     }
 
-    /// Waits at most `timeout` for the lock.
+    /// Waits at most `timeout` for the lock (`Duration::MAX`: as long as it takes).
     pub fn acquire_timeout(
         &self,
         timeout: Duration,
     ) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
-        timed(
-            self.raw()
-                .lock(deadline_after(timeout))
-                .map(|how| (self.guard(), how)),
-        )
+        self.acquire_until(deadline::after(timeout))
     }
 
     /// Waits until `deadline` for the lock.
@@ -91,11 +85,14 @@ impl Lock {
         &self,
         deadline: Instant,
     ) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
-        timed(
-            self.raw()
-                .lock(Some(deadline))
-                .map(|how| (self.guard(), how)),
-        )
+        self.acquire_until(Some(deadline))
+    }
+
+    fn acquire_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
+        timed(self.raw().lock(deadline).map(|how| (self.guard(), how)))
     }
 
     /// Whether some process holds it (a snapshot).
@@ -175,21 +172,18 @@ impl RLock {
         acquired(self.raw().lock(false, None).map(|how| (self.guard(), how)))
     }
 
-    /// Takes the lock if it is free or held by this thread.
-    pub fn try_acquire(&self) -> Result<RLockGuard<'_>, TryAcquireError<RLockGuard<'_>>> {
-        tried(self.raw().lock(true, None).map(|how| (self.guard(), how)))
+    /// Takes the lock if it is free or held by this thread; [`AcquireTimeoutError::Timeout`] if
+    /// another holds it.
+    pub fn try_acquire(&self) -> Result<RLockGuard<'_>, AcquireTimeoutError<RLockGuard<'_>>> {
+        timed(self.raw().lock(true, None).map(|how| (self.guard(), how)))
     }
 
-    /// Waits at most `timeout` for the lock.
+    /// Waits at most `timeout` for the lock (`Duration::MAX`: as long as it takes).
     pub fn acquire_timeout(
         &self,
         timeout: Duration,
     ) -> Result<RLockGuard<'_>, AcquireTimeoutError<RLockGuard<'_>>> {
-        timed(
-            self.raw()
-                .lock(false, deadline_after(timeout))
-                .map(|how| (self.guard(), how)),
-        )
+        self.acquire_until(deadline::after(timeout))
     }
 
     /// Waits until `deadline` for the lock.
@@ -197,9 +191,16 @@ impl RLock {
         &self,
         deadline: Instant,
     ) -> Result<RLockGuard<'_>, AcquireTimeoutError<RLockGuard<'_>>> {
+        self.acquire_until(Some(deadline))
+    }
+
+    fn acquire_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<RLockGuard<'_>, AcquireTimeoutError<RLockGuard<'_>>> {
         timed(
             self.raw()
-                .lock(false, Some(deadline))
+                .lock(false, deadline)
                 .map(|how| (self.guard(), how)),
         )
     }

@@ -3,7 +3,8 @@
 //!
 //! Each lives in a small shared memory segment; clones are handles to the same primitive, and a
 //! handle passed to a [`Process`](crate::Process) reaches the same one. Every blocking call comes as
-//! a family: `acquire`, `try_acquire`, `acquire_timeout`, `acquire_deadline` (`wait`, ... likewise).
+//! a family: `acquire`, `try_acquire`, `acquire_timeout`, `acquire_deadline` (`wait`, ... likewise;
+//! see [`Timeout`](crate::Timeout) for the rule).
 //!
 //! Unlike Python's, a lock knows which process holds it: when that process dies holding it (even by
 //! SIGKILL), the next acquirer gets [`AcquireError::OwnerDied`] with the guard, within
@@ -21,14 +22,12 @@ mod semaphore;
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard};
 pub use error::{
-    AcquireError, AcquireTimeoutError, BrokenBarrier, LockFailure, ReleaseError, TryAcquireError,
-    WaitError,
+    AcquireError, AcquireTimeoutError, BarrierTimeoutError, BrokenBarrier, LockFailure,
+    ReleaseError, WaitError, WaitTimeoutError,
 };
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore};
-
-use std::time::Instant;
 
 use raw::{Acquired, Refused};
 
@@ -45,17 +44,7 @@ pub(crate) fn acquired<G>(taken: Taken<G>) -> Result<G, AcquireError<G>> {
     }
 }
 
-/// The outcome of a non-blocking acquire as its error type.
-pub(crate) fn tried<G>(taken: Taken<G>) -> Result<G, TryAcquireError<G>> {
-    match taken {
-        Ok((guard, Acquired::Clean)) => Ok(guard),
-        Ok((guard, Acquired::OwnerDied)) => Err(TryAcquireError::OwnerDied(guard)),
-        Err(Refused::NotRecoverable) => Err(TryAcquireError::NotRecoverable),
-        Err(Refused::Busy) => Err(TryAcquireError::WouldBlock),
-    }
-}
-
-/// The outcome of a timed acquire as its error type.
+/// The outcome of an acquire with a deadline (`try_`: the deadline is now) as its error type.
 pub(crate) fn timed<G>(taken: Taken<G>) -> Result<G, AcquireTimeoutError<G>> {
     match taken {
         Ok((guard, Acquired::Clean)) => Ok(guard),
@@ -63,9 +52,4 @@ pub(crate) fn timed<G>(taken: Taken<G>) -> Result<G, AcquireTimeoutError<G>> {
         Err(Refused::NotRecoverable) => Err(AcquireTimeoutError::NotRecoverable),
         Err(Refused::Busy) => Err(AcquireTimeoutError::Timeout),
     }
-}
-
-/// `now + timeout`, saturating (a huge timeout waits forever).
-pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ReleaseError;
 use super::raw::RawSemaphore;
+use crate::deadline::{self, Timeout};
 use crate::shm::{Object, ShmError};
 
 /// A counter shared between processes: [`acquire`](Self::acquire) takes one unit, waiting while
@@ -15,12 +16,14 @@ use crate::shm::{Object, ShmError};
 /// ```
 /// # fn main() -> multiproc::Result<()> {
 /// # multiproc::init();
+/// use std::time::Duration;
 /// use multiproc::Semaphore;
 ///
 /// let slots = Semaphore::new(2)?;
 /// slots.acquire();
-/// assert!(slots.try_acquire());
-/// assert!(!slots.try_acquire()); // none left
+/// slots.try_acquire()?;
+/// assert!(slots.try_acquire().is_err()); // none left: Timeout
+/// assert!(slots.acquire_timeout(Duration::from_millis(1)).is_err());
 /// slots.release()?;
 /// assert_eq!(slots.value(), 1);
 /// # Ok(())
@@ -53,19 +56,23 @@ impl Semaphore {
         self.raw().acquire(None);
     }
 
-    /// Takes one unit if there is one.
-    pub fn try_acquire(&self) -> bool {
-        self.raw().try_acquire()
+    /// Takes one unit if there is one now, else [`Timeout`].
+    pub fn try_acquire(&self) -> Result<(), Timeout> {
+        self.raw().try_acquire().then_some(()).ok_or(Timeout)
     }
 
-    /// Takes one unit, waiting at most `timeout`; false if none came.
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.raw().acquire(Instant::now().checked_add(timeout))
+    /// Takes one unit, waiting at most `timeout` (`Duration::MAX`: as long as it takes).
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
+        self.acquire_until(deadline::after(timeout))
     }
 
-    /// Takes one unit, waiting until `deadline`; false if none came.
-    pub fn acquire_deadline(&self, deadline: Instant) -> bool {
-        self.raw().acquire(Some(deadline))
+    /// Takes one unit, waiting until `deadline`.
+    pub fn acquire_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
+        self.acquire_until(Some(deadline))
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<(), Timeout> {
+        self.raw().acquire(deadline).then_some(()).ok_or(Timeout)
     }
 
     /// Gives one unit back, waking a waiter.
@@ -119,17 +126,17 @@ impl BoundedSemaphore {
     }
 
     /// See [`Semaphore::try_acquire`].
-    pub fn try_acquire(&self) -> bool {
+    pub fn try_acquire(&self) -> Result<(), Timeout> {
         self.inner.try_acquire()
     }
 
     /// See [`Semaphore::acquire_timeout`].
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
         self.inner.acquire_timeout(timeout)
     }
 
     /// See [`Semaphore::acquire_deadline`].
-    pub fn acquire_deadline(&self, deadline: Instant) -> bool {
+    pub fn acquire_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
         self.inner.acquire_deadline(deadline)
     }
 

@@ -1,4 +1,5 @@
-//! Helpers shared by the cross-process tests: deadlines, and watching processes that are not ours.
+//! Helpers shared by the cross-process tests: deadlines, joining children, watching processes that
+//! are not ours, flags in shared memory, and a watchdog that ends a test binary that hangs.
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::os::fd::OwnedFd;
@@ -9,6 +10,50 @@ use rustix::process::{Pid, PidfdFlags};
 
 /// Generous: these machines are shared and noisy. A deadline only bounds a failure.
 pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Joins `process` within [`DEADLINE`] and gives its result; the test fails if it did not run to
+/// its end.
+pub fn join<R: serde::de::DeserializeOwned>(process: multiproc::Process<R>) -> R {
+    let name = process.name().to_owned();
+    join_result(process).unwrap_or_else(|e| panic!("{name} did not run to its end: {e}"))
+}
+
+/// Joins `process` within [`DEADLINE`] and gives what `join` says. A child still running at the
+/// deadline is killed first, so that a failing test leaves nothing running (a survivor holding the
+/// output pipe would stall CI).
+pub fn join_result<R: serde::de::DeserializeOwned>(
+    mut process: multiproc::Process<R>,
+) -> Result<R, multiproc::JoinError> {
+    let joined = process.join_timeout(DEADLINE);
+    if joined.as_ref().is_err_and(multiproc::JoinError::is_timeout) {
+        let _ = process.kill();
+    }
+    joined
+}
+
+/// How long a test binary may run in all. Each of ours takes seconds; one that runs this long has
+/// a test stuck in a wait, and is ended (the harness names a test that runs over 60 s).
+const WATCHDOG: Duration = Duration::from_secs(300);
+
+// Starts the watchdog when the binary loads, before the harness runs any test (the same hook as
+// `multiproc::test_support!`). A child that re-executes the binary gets one too: it ends long
+// before.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static START_WATCHDOG: extern "C" fn() = {
+    extern "C" fn start_watchdog() {
+        let _ = std::thread::Builder::new()
+            .name("test-watchdog".into())
+            .spawn(|| {
+                std::thread::sleep(WATCHDOG);
+                eprintln!(
+                    "watchdog: this test binary ran for {WATCHDOG:?}; a test is stuck. Ending it."
+                );
+                std::process::abort();
+            });
+    }
+    start_watchdog
+};
 
 /// Polls `condition` until it holds or `DEADLINE` passes; false on timeout. For conditions that
 /// another process makes true (a flag in shared memory), not for timing.

@@ -95,15 +95,12 @@ pub(crate) fn run(server: &Arc<Server>, listener: &Listening, wake: &UnixStream)
             .collect();
         let mut fds = vec![wake.as_fd(), listener.as_fd()];
         fds.extend(reading.iter().map(|&i| pending[i].stream.as_fd()));
-        let now = Instant::now();
-        let mut timeout = pending
-            .iter()
-            .map(|p| p.deadline.saturating_duration_since(now))
-            .min();
+        let mut deadline = pending.iter().map(|p| p.deadline).min();
         if pending.iter().any(|p| p.filled == PROOF) {
-            timeout = Some(timeout.map_or(failures.next(), |t| t.min(failures.next())));
+            let judged = Instant::now() + failures.next();
+            deadline = Some(deadline.map_or(judged, |d| d.min(judged)));
         }
-        let Ok(ready) = sys::wait_any_readable(&fds, timeout) else {
+        let Ok(ready) = sys::wait_any_readable(&fds, deadline) else {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };

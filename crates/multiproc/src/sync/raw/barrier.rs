@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use super::remaining;
+use crate::deadline::remaining;
 use crate::shm::{Kind, SharedState};
 use crate::sys::{futex_wait, futex_wake_all};
 
@@ -35,20 +35,23 @@ unsafe impl SharedState for RawBarrier {
 pub(crate) enum BarrierWait {
     /// Everybody arrived; this waiter arrived `index`-th (from 0).
     Passed(u32),
-    /// The barrier is broken (timeout, abort, or reset during the wait).
+    /// The barrier is broken (another's timeout, abort, or reset during the wait).
     Broken,
+    /// This wait's deadline came first; it broke the barrier.
+    TimedOut,
 }
+
+/// The most parties a barrier takes.
+pub(crate) const MAX_PARTIES: u32 = (1 << 31) - 1;
 
 fn generation(state: u64) -> u32 {
     (state >> 32) as u32
 }
 
 impl RawBarrier {
+    /// A barrier of `parties`, 1 to [`MAX_PARTIES`] (checked by the caller).
     pub(crate) fn new(parties: u32) -> RawBarrier {
-        assert!(
-            parties > 0 && u64::from(parties) < ARRIVED,
-            "a barrier needs 1 to 2^31 parties"
-        );
+        debug_assert!(parties > 0 && parties <= MAX_PARTIES);
         RawBarrier {
             parties,
             epoch: AtomicU32::new(0),
@@ -101,7 +104,7 @@ impl RawBarrier {
             let left = remaining(deadline);
             if left == Some(Duration::ZERO) {
                 self.break_generation(mine);
-                return BarrierWait::Broken;
+                return BarrierWait::TimedOut;
             }
             futex_wait(&self.epoch, epoch, left);
         }

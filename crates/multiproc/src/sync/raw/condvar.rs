@@ -6,7 +6,8 @@
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use super::{RawMutex, remaining};
+use super::RawMutex;
+use crate::deadline::remaining;
 use crate::shm::{Kind, SharedState};
 use crate::sys::{futex_wait, futex_wake};
 

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use super::remaining;
+use crate::deadline::remaining;
 use crate::shm::{Kind, SharedState};
 use crate::sys::{futex_wait, futex_wake_all};
 

@@ -10,7 +10,7 @@ mod mutex;
 mod queue;
 mod semaphore;
 
-pub(crate) use barrier::{BarrierWait, RawBarrier};
+pub(crate) use barrier::{BarrierWait, MAX_PARTIES, RawBarrier};
 pub(crate) use condvar::RawCondition;
 pub(crate) use data::{DataGuard, DataLock, atomic_at, lock_data, read_unlocked, write_unlocked};
 pub(crate) use event::RawEvent;
@@ -20,10 +20,3 @@ pub(crate) use queue::{
     lock_queue, record_size,
 };
 pub(crate) use semaphore::RawSemaphore;
-
-use std::time::{Duration, Instant};
-
-/// How long until `deadline` (`None`: forever); `Some(ZERO)` once passed.
-pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
-    deadline.map(|d| d.saturating_duration_since(Instant::now()))
-}

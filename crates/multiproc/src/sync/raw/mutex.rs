@@ -23,7 +23,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use super::remaining;
+use crate::deadline::remaining;
 use crate::shm::{Kind, SharedState};
 use crate::sys::{ProcessId, futex_wait, futex_wake, thread_id};
 

@@ -28,7 +28,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, fence};
 use std::time::{Duration, Instant};
 
 use super::condvar::RawCondvar;
-use super::{Acquired, RawMutex, Refused, remaining};
+use super::{Acquired, RawMutex, Refused};
+use crate::deadline::remaining;
 use crate::shm::{Kind, Object, SharedState};
 
 /// What the putters have done, in total.

@@ -95,18 +95,18 @@ pub(crate) fn peer_hung_up(socket: BorrowedFd<'_>) -> bool {
     }
 }
 
-/// Waits until one of `fds` is readable (or hung up), at most `timeout`; returns which are.
+/// Waits until one of `fds` is readable (or hung up), until `deadline` at most; returns which are.
 pub(crate) fn wait_any_readable(
     fds: &[BorrowedFd<'_>],
-    timeout: Option<std::time::Duration>,
+    deadline: Option<std::time::Instant>,
 ) -> io::Result<Vec<bool>> {
     use rustix::event::{PollFd, PollFlags};
     let mut polls: Vec<PollFd<'_>> = fds
         .iter()
         .map(|fd| PollFd::new(fd, PollFlags::IN))
         .collect();
-    let timeout = timeout.map(super::process::timespec);
     loop {
+        let timeout = crate::deadline::remaining(deadline).map(super::process::timespec);
         match rustix::event::poll(&mut polls, timeout.as_ref()) {
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),

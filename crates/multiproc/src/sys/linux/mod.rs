@@ -25,6 +25,6 @@ pub(crate) use named::{
 };
 pub(crate) use process::{
     ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, own_pid,
-    replace_stdin_with_null, spawn_self, take_stdin, wait_readable,
+    replace_stdin_with_null, spawn_self, take_stdin, wait_readable, wait_writable,
 };
 pub(crate) use socket::{Received, recv_with_fds, send_with_fds, seqpacket_pair};

@@ -5,7 +5,9 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::deadline::remaining;
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
@@ -155,12 +157,22 @@ pub(super) fn timespec(d: Duration) -> rustix::event::Timespec {
     }
 }
 
-/// Waits until `fd` is readable (or hung up) or `timeout` passes (`None`: no limit). Returns
+/// Waits until `fd` is readable (or hung up) or `deadline` passes (`None`: no limit). Returns
 /// whether it is readable.
-pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    let mut polls = [PollFd::new(&fd, PollFlags::IN)];
-    let timeout = timeout.map(timespec);
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<bool> {
+    wait_for(fd, PollFlags::IN, deadline)
+}
+
+/// Waits until `fd` takes more bytes (or hung up) or `deadline` passes (`None`: no limit). Returns
+/// whether it does.
+pub(crate) fn wait_writable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<bool> {
+    wait_for(fd, PollFlags::OUT, deadline)
+}
+
+fn wait_for(fd: BorrowedFd<'_>, events: PollFlags, deadline: Option<Instant>) -> io::Result<bool> {
+    let mut polls = [PollFd::new(&fd, events)];
     loop {
+        let timeout = remaining(deadline).map(timespec);
         match rustix::event::poll(&mut polls, timeout.as_ref()) {
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
