@@ -13,46 +13,47 @@ use multiproc::{Array, IndexOutOfRange, Process, ShmSafe, Value};
 struct Particle {
     position: [f64; 3],
     charge: i8,
-    alive: bool,
+    alive: u8,
 }
 
-// SAFETY: repr(C), numbers and a bool: no pointer, descriptor or destructor; zero is valid.
+// SAFETY: repr(C), numbers only (any bit pattern is one; padding may hold anything): no pointer,
+// descriptor or destructor.
 unsafe impl ShmSafe for Particle {}
 
 #[test]
 fn values_of_every_plain_type_are_shared() {
     let int = Value::new(-7i16).unwrap();
     let float = Value::new(1.5f32).unwrap();
-    let flag = Value::new(false).unwrap();
+    let flag = Value::new(0u8).unwrap();
     let particle = Value::new(Particle::default()).unwrap();
     let args = (int.clone(), float.clone(), flag.clone(), particle.clone());
     let seen = Process::spawn(
         args,
-        |(int, float, flag, particle): (Value<i16>, Value<f32>, Value<bool>, Value<Particle>)| {
+        |(int, float, flag, particle): (Value<i16>, Value<f32>, Value<u8>, Value<Particle>)| {
             let seen = (int.get(), float.get(), flag.get());
             int.set(i16::MAX);
             float.update(|f| *f *= 4.0).expect("nobody died");
-            flag.set(true);
+            flag.set(1);
             let mut p = particle.lock().expect("nobody died");
             p.position = [1.0, 2.0, 3.0];
             p.charge = -1;
-            p.alive = true;
+            p.alive = 1;
             seen
         },
     )
     .unwrap();
     assert_eq!(
         join(seen),
-        (-7, 1.5, false),
+        (-7, 1.5, 0),
         "the child saw the parent's values"
     );
-    assert_eq!((int.get(), float.get(), flag.get()), (i16::MAX, 6.0, true));
+    assert_eq!((int.get(), float.get(), flag.get()), (i16::MAX, 6.0, 1));
     assert_eq!(
         particle.get(),
         Particle {
             position: [1.0, 2.0, 3.0],
             charge: -1,
-            alive: true
+            alive: 1
         }
     );
 }
@@ -98,7 +99,7 @@ fn an_array_of_structs_travels_inside_a_structure() {
                         index,
                         Particle {
                             charge: 9,
-                            alive: true,
+                            alive: 1,
                             ..Particle::default()
                         },
                     )
@@ -109,7 +110,7 @@ fn an_array_of_structs_travels_inside_a_structure() {
     );
     assert_eq!(
         particles.get(2).map(|p| (p.charge, p.alive)),
-        Some((9, true))
+        Some((9, 1))
     );
     assert_eq!(particles.get(0), Some(Particle::default()));
 }

@@ -23,14 +23,14 @@ use crate::shm::{Object, ShmError};
 /// use multiproc::{Condition, Process, Value};
 ///
 /// let cond = Condition::new()?;
-/// let ready = Value::new(false)?;
-/// let child = Process::spawn((cond.clone(), ready.clone()), |(cond, ready): (Condition, Value<bool>)| {
+/// let ready = Value::new(0u8)?;
+/// let child = Process::spawn((cond.clone(), ready.clone()), |(cond, ready): (Condition, Value<u8>)| {
 ///     let _guard = cond.acquire().expect("nobody died");
-///     ready.set(true);
+///     ready.set(1);
 ///     cond.notify_all();
 /// })?;
 /// let mut guard = cond.acquire().expect("nobody died");
-/// guard.wait_while(|| !ready.get())?;
+/// guard.wait_while(|| ready.get() == 0)?;
 /// drop(guard);
 /// child.join()?;
 /// # Ok(())
