@@ -45,9 +45,14 @@ pub fn run() -> multiproc::Result<()> {
     let mut seen = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
     while seen < 14 && Instant::now() < deadline {
-        if let Some(ListChange::Appended(item)) = watcher.next_timeout(Duration::from_secs(1))? {
-            println!("appended {item}");
-            seen += 1;
+        match watcher.next_timeout(Duration::from_secs(1)) {
+            Ok(ListChange::Appended(item)) => {
+                println!("appended {item}");
+                seen += 1;
+            }
+            Ok(_) => {}
+            Err(e) if e.is_timeout() => {}
+            Err(e) => return Err(e.into()),
         }
     }
     for p in producers {

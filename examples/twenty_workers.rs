@@ -32,8 +32,8 @@ fn work((list, dict, _array, value, lock): Shared) {
     dict.insert(&1, &"1".into()).expect("runs");
     dict.insert(&2, &"2".into()).expect("runs");
     for i in 0..list.len().expect("runs") {
-        list.set(i, &(list.get(i).expect("runs") + 1))
-            .expect("runs");
+        let item = list.get(i).expect("runs").expect("in range");
+        list.set(i, &(item + 1)).expect("runs");
     }
 }
 

@@ -57,6 +57,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod address;
 mod channel;
 mod deadline;
 mod error;
@@ -95,8 +96,9 @@ pub mod fuzzing {
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub use address::Address;
 pub use channel::{
-    Address, Client, ConnectError, Connection, DEFAULT_MAX_MESSAGE, GetError, GetTimeoutError,
+    Client, ConnectError, Connection, DEFAULT_MAX_MESSAGE, GetError, GetTimeoutError,
     HANDSHAKE_TIMEOUT, JoinableQueue, Listener, Pipe, PutError, PutTimeoutError, Queue, RING_BYTES,
     RING_ITEM_MAX, Receiver, RecvError, RecvTimeoutError, SIDE_BYTES_MAX, SendError,
     SendTimeoutError, Sender, SimpleQueue, TaskDoneError, pipe,
@@ -104,11 +106,11 @@ pub use channel::{
 pub use deadline::Timeout;
 pub use error::{Error, Result};
 pub use manager::{
-    Args, ArrayProxy, BarrierProxy, CallError, ConditionProxy, ConditionProxyGuard,
-    DEFAULT_MAX_FRAME, DictChange, DictProxy, DictWatcher, ErrorCode, EventProxy, ListChange,
-    ListProxy, ListWatcher, LockProxy, LockProxyGuard, Manager, ManagerBuilder, ManagerError,
-    ManagerStats, NamespaceProxy, ObjectProxy, QueueProxy, RLockProxy, RLockProxyGuard, Reply,
-    SemaphoreProxy, Shared, ValueProxy,
+    Args, ArrayProxy, BarrierProxy, BoundedSemaphoreProxy, CallError, ConditionProxy,
+    ConditionProxyGuard, DEFAULT_MAX_FRAME, DictChange, DictProxy, DictWatcher, ErrorCode,
+    EventProxy, JoinableQueueProxy, ListChange, ListProxy, ListWatcher, LockProxy, LockProxyGuard,
+    Manager, ManagerBuilder, ManagerError, ManagerStats, NamespaceProxy, ObjectProxy, QueueProxy,
+    RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy, Shared, ValueProxy,
 };
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{

@@ -106,7 +106,7 @@ fn a_list_and_a_value_are_shared_with_children() {
                 list.extend(&[5, 6]).unwrap();
                 list.set(0, &10).unwrap();
                 for item in list.to_vec().unwrap() {
-                    total.incr(item).unwrap();
+                    total.fetch_add(item).unwrap();
                 }
             },
         )
@@ -114,9 +114,10 @@ fn a_list_and_a_value_are_shared_with_children() {
     );
     assert_eq!(list.to_vec().unwrap(), [10, 2, 3, 4, 5, 6]);
     assert_eq!(total.get().unwrap(), 30);
-    assert_eq!(list.get(1).unwrap(), 2);
+    assert_eq!(list.get(1).unwrap(), Some(2));
+    assert_eq!(list.get(99).unwrap(), None, "past the end, as Vec::get");
     assert!(matches!(
-        list.get(99),
+        list.set(99, &0),
         Err(ManagerError::Remote { code, .. }) if code == ErrorCode::IndexOutOfRange
     ));
     assert_eq!(list.incr(2, 100i64).unwrap(), 103);
@@ -124,8 +125,10 @@ fn a_list_and_a_value_are_shared_with_children() {
     assert_eq!(list.remove(0).unwrap(), -1);
     assert_eq!(list.pop().unwrap(), Some(6));
     assert_eq!(list.len().unwrap(), 5);
-    assert!(total.compare_and_swap(&30, &31).unwrap());
-    assert!(!total.compare_and_swap(&30, &32).unwrap());
+    assert_eq!(total.compare_exchange(&30, &31).unwrap(), Ok(30));
+    assert_eq!(total.compare_exchange(&30, &32).unwrap(), Err(31));
+    assert_eq!(total.fetch_add(1).unwrap(), 31);
+    assert_eq!(total.get().unwrap(), 32);
     total.set(&7).unwrap();
     assert_eq!(total.get().unwrap(), 7);
 }
@@ -286,10 +289,10 @@ fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
     let list = manager.list(&[0u32]).unwrap();
     list.push(&1).unwrap(); // before the watch: not seen
     let mut watcher = list.watch().unwrap();
-    assert_eq!(
-        watcher.next_timeout(Duration::from_millis(20)).unwrap(),
-        None
-    );
+    assert!(matches!(
+        watcher.next_timeout(Duration::from_millis(20)),
+        Err(ManagerError::Timeout)
+    ));
     join(
         Process::spawn(list.clone(), |list: ListProxy<u32>| {
             list.push(&2).unwrap();
@@ -299,7 +302,7 @@ fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
         .unwrap(),
     );
     let mut seen = Vec::new();
-    while let Some(change) = watcher.next_timeout(Duration::from_millis(200)).unwrap() {
+    while let Ok(change) = watcher.next_timeout(Duration::from_millis(200)) {
         seen.push(change);
     }
     assert_eq!(
@@ -467,7 +470,7 @@ fn a_dict_watcher_sees_every_kind_of_change_in_order() {
     let d = manager.dict::<String, i64>().unwrap();
     d.insert(&"before".to_string(), &0).unwrap(); // not seen: before the watch
     let mut watcher = d.watch().unwrap();
-    assert_eq!(watcher.try_next().unwrap(), None);
+    assert!(watcher.try_next().unwrap_err().is_timeout());
     join(
         Process::spawn(d.clone(), |d: DictProxy<String, i64>| {
             let k = |s: &str| s.to_string();
@@ -484,7 +487,7 @@ fn a_dict_watcher_sees_every_kind_of_change_in_order() {
     );
     let k = |s: &str| s.to_string();
     let seen: Vec<_> = (0..7)
-        .map(|_| watcher.next_timeout(DEADLINE).unwrap().expect("a change"))
+        .map(|_| watcher.next_timeout(DEADLINE).expect("a change"))
         .collect();
     assert_eq!(
         seen,
@@ -498,7 +501,7 @@ fn a_dict_watcher_sees_every_kind_of_change_in_order() {
             DictChange::Cleared,
         ]
     );
-    assert_eq!(watcher.try_next().unwrap(), None);
+    assert!(watcher.try_next().unwrap_err().is_timeout());
 }
 
 #[test]

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use common::{DEADLINE, join, park_forever, sigkill, wait_until};
 use multiproc::{
-    BarrierProxy, ConditionProxy, DictProxy, ErrorCode, EventProxy, LockProxy, Manager,
-    ManagerError, Process, QueueProxy, RLockProxy, SemaphoreProxy, ValueProxy,
+    BarrierProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy, ErrorCode, EventProxy,
+    JoinableQueueProxy, LockProxy, Manager, ManagerError, Process, QueueProxy, RLockProxy,
+    SemaphoreProxy, ValueProxy,
 };
 
 fn code<T: std::fmt::Debug>(result: Result<T, ManagerError>) -> ErrorCode {
@@ -52,15 +53,16 @@ fn a_manager_lock_excludes_across_processes() {
     assert_eq!(d.get(&"n".to_string()).unwrap(), Some(400));
     let held = lock.acquire().unwrap();
     let other = lock.clone();
-    assert!(other.try_acquire().unwrap().is_none());
+    assert!(matches!(other.try_acquire(), Err(ManagerError::Timeout)));
     assert!(
         other
             .acquire_timeout(Duration::from_millis(50))
-            .unwrap()
-            .is_none()
+            .unwrap_err()
+            .is_timeout()
     );
+    assert!(lock.is_locked().unwrap());
     drop(held);
-    assert!(other.try_acquire().unwrap().is_some());
+    assert!(other.try_acquire().is_ok());
 }
 
 #[test]
@@ -90,7 +92,7 @@ fn a_dead_holders_manager_lock_is_released_and_the_waiter_told() {
         "the waiter took the lock and was told its holder died"
     );
     // Released again by the waiter: a clean take now.
-    let guard = lock.acquire_timeout(DEADLINE).unwrap().expect("free");
+    let guard = lock.acquire_timeout(DEADLINE).expect("free");
     assert!(!guard.owner_died());
 }
 
@@ -110,15 +112,23 @@ fn a_manager_queue_carries_items_between_processes_with_bounds_and_timeouts() {
     join(producer);
     assert!(q.is_empty().unwrap());
     let started = Instant::now();
-    assert_eq!(q.get_timeout(Duration::from_millis(50)).unwrap(), None);
+    assert!(matches!(
+        q.get_timeout(Duration::from_millis(50)),
+        Err(ManagerError::Empty)
+    ));
     assert!(started.elapsed() >= Duration::from_millis(50));
 
     let bounded = manager.queue_bounded::<u32>(1).unwrap();
     bounded.put(&1).unwrap();
-    assert!(!bounded.put_timeout(&2, Duration::from_millis(50)).unwrap());
+    assert!(matches!(
+        bounded.put_timeout(&2, Duration::from_millis(50)),
+        Err(ManagerError::Full)
+    ));
+    assert!(bounded.is_full().unwrap());
+    assert_eq!(bounded.max_items().unwrap(), Some(1));
     // A getter in another process makes room.
     let getter = Process::spawn(bounded.clone(), |q: QueueProxy<u32>| q.get().unwrap()).unwrap();
-    assert!(bounded.put_timeout(&2, DEADLINE).unwrap());
+    bounded.put_timeout(&2, DEADLINE).expect("room came");
     assert_eq!(join(getter), 1);
     assert_eq!(bounded.len().unwrap(), 1);
 }
@@ -130,11 +140,13 @@ fn a_recursive_lock_is_taken_again_by_its_handle_and_excludes_the_others() {
     let first = lock.acquire().unwrap();
     let second = lock.acquire().unwrap();
     let other = lock.clone();
-    assert!(other.try_acquire().unwrap().is_none());
+    assert_eq!(lock.depth().unwrap(), 2);
+    assert_eq!(other.depth().unwrap(), 0);
+    assert!(other.try_acquire().unwrap_err().is_timeout());
     drop(second);
-    assert!(other.try_acquire().unwrap().is_none(), "still held once");
+    assert!(other.try_acquire().is_err(), "still held once");
     drop(first);
-    assert!(other.try_acquire().unwrap().is_some());
+    assert!(other.try_acquire().is_ok());
 
     // A holder that dies: released, and the next taker told.
     let taken = Signal::new().unwrap();
@@ -151,7 +163,7 @@ fn a_recursive_lock_is_taken_again_by_its_handle_and_excludes_the_others() {
     taken.get_timeout(DEADLINE).unwrap();
     sigkill(holder.pid());
     let _ = holder.join_timeout(DEADLINE);
-    let guard = lock.acquire_timeout(DEADLINE).unwrap().expect("released");
+    let guard = lock.acquire_timeout(DEADLINE).expect("released");
     assert!(guard.owner_died());
 }
 
@@ -164,12 +176,12 @@ fn a_bounded_semaphore_admits_at_most_its_value_across_processes() {
         .map(|_| {
             Process::spawn(
                 (slots.clone(), inside.clone()),
-                |(slots, inside): (SemaphoreProxy, ValueProxy<i64>)| {
+                |(slots, inside): (BoundedSemaphoreProxy, ValueProxy<i64>)| {
                     let mut most = 0;
                     for _ in 0..50 {
                         slots.acquire().unwrap();
-                        most = most.max(inside.incr(1).unwrap());
-                        inside.incr(-1).unwrap();
+                        most = most.max(inside.fetch_add(1).unwrap() + 1);
+                        inside.fetch_add(-1).unwrap();
                         slots.release().unwrap();
                     }
                     most
@@ -182,9 +194,14 @@ fn a_bounded_semaphore_admits_at_most_its_value_across_processes() {
     assert!((1..=2).contains(&most), "{most} inside at once");
     assert_eq!(slots.value().unwrap(), 2);
     assert_eq!(code(slots.release()), ErrorCode::TooManyReleases);
-    assert!(slots.try_acquire().unwrap() && slots.try_acquire().unwrap());
-    assert!(!slots.try_acquire().unwrap());
-    assert!(!slots.acquire_timeout(Duration::from_millis(20)).unwrap());
+    assert!(slots.try_acquire().is_ok() && slots.try_acquire().is_ok());
+    assert!(matches!(slots.try_acquire(), Err(ManagerError::Timeout)));
+    assert!(
+        slots
+            .acquire_timeout(Duration::from_millis(20))
+            .unwrap_err()
+            .is_timeout()
+    );
     // A plain semaphore has no bound.
     let signals = manager.semaphore(0).unwrap();
     signals.release().unwrap();
@@ -227,15 +244,10 @@ fn a_waiter_killed_while_it_waits_takes_no_permit_and_no_item() {
     }
     none_yet.release().unwrap();
     empty.put(&7).unwrap();
-    assert!(
-        none_yet.acquire_timeout(DEADLINE).unwrap(),
-        "the permit is still there"
-    );
-    assert_eq!(
-        empty.get_timeout(DEADLINE).unwrap(),
-        Some(7),
-        "so is the item"
-    );
+    none_yet
+        .acquire_timeout(DEADLINE)
+        .expect("the permit is still there");
+    assert_eq!(empty.get_timeout(DEADLINE).unwrap(), 7, "so is the item");
 }
 
 #[test]
@@ -265,10 +277,14 @@ fn notify_one_wakes_one_waiter_and_notify_all_the_rest() {
     // Both said they were ready while holding the lock, and release it only by waiting: once we
     // hold it, both wait.
     let held = condition.acquire().unwrap();
-    assert_eq!(condition.notify_one().unwrap(), 1);
+    condition.notify_one().unwrap();
     drop(held);
     let first = woken.get_timeout(DEADLINE).unwrap();
-    assert_eq!(condition.notify_all().unwrap(), 1, "one was left waiting");
+    assert!(
+        woken.get_timeout(Duration::from_millis(100)).is_err(),
+        "notify_one woke one waiter"
+    );
+    condition.notify_all().unwrap();
     let second = woken.get_timeout(DEADLINE).unwrap();
     assert_eq!(BTreeSet::from([first, second]), BTreeSet::from([0, 1]));
     for w in waiters {
@@ -276,8 +292,16 @@ fn notify_one_wakes_one_waiter_and_notify_all_the_rest() {
     }
     // Nobody notifies: the wait times out, with the lock taken back.
     let mut held = condition.acquire().unwrap();
-    assert!(!held.wait_timeout(Duration::from_millis(20)).unwrap());
-    assert!(condition.clone().try_acquire().unwrap().is_none());
+    assert!(matches!(
+        held.wait_timeout(Duration::from_millis(20)),
+        Err(ManagerError::Timeout)
+    ));
+    assert!(condition.clone().try_acquire().unwrap_err().is_timeout());
+    assert!(
+        held.wait_timeout_while(Duration::from_millis(20), || true)
+            .unwrap_err()
+            .is_timeout()
+    );
 }
 
 #[test]
@@ -290,7 +314,7 @@ fn a_condition_waits_while_a_predicate_holds() {
                 (ready.clone(), count.clone()),
                 |(ready, count): (ConditionProxy, ValueProxy<u32>)| {
                     let _held = ready.acquire().unwrap();
-                    count.incr(1).unwrap();
+                    count.fetch_add(1).unwrap();
                     ready.notify_all().unwrap();
                 },
             )
@@ -311,7 +335,11 @@ fn an_event_wakes_its_waiters_in_other_processes() {
     let manager = Manager::start().unwrap();
     let go = manager.event().unwrap();
     assert!(!go.is_set().unwrap());
-    assert!(!go.wait_timeout(Duration::from_millis(20)).unwrap());
+    assert!(matches!(
+        go.wait_timeout(Duration::from_millis(20)),
+        Err(ManagerError::Timeout)
+    ));
+    assert!(go.try_wait().unwrap_err().is_timeout());
     let waiters: Vec<_> = (0..3)
         .map(|_| Process::spawn(go.clone(), |go: EventProxy| go.wait().unwrap()).unwrap())
         .collect();
@@ -319,7 +347,7 @@ fn an_event_wakes_its_waiters_in_other_processes() {
     for w in waiters {
         join(w);
     }
-    assert!(go.is_set().unwrap() && go.wait_timeout(Duration::ZERO).unwrap());
+    assert!(go.is_set().unwrap() && go.try_wait().is_ok());
     go.clear().unwrap();
     assert!(!go.is_set().unwrap());
 }
@@ -336,11 +364,11 @@ fn a_barrier_releases_its_parties_together_and_breaks_when_one_cannot_come() {
     let indexes: BTreeSet<usize> = children.into_iter().map(join).chain([mine]).collect();
     assert_eq!(indexes, BTreeSet::from([0, 1, 2]));
 
-    // A timeout breaks it for everyone, until a reset.
-    assert_eq!(
-        code(barrier.wait_timeout(Duration::from_millis(20))),
-        ErrorCode::BrokenBarrier
-    );
+    // A timeout breaks it for everyone, until a reset: this waiter is told it timed out.
+    assert!(matches!(
+        barrier.wait_timeout(Duration::from_millis(20)),
+        Err(ManagerError::Timeout)
+    ));
     assert!(barrier.is_broken().unwrap());
     assert_eq!(code(barrier.wait()), ErrorCode::BrokenBarrier);
     barrier.reset().unwrap();
@@ -383,8 +411,8 @@ fn a_joinable_queue_is_joined_when_every_item_is_done() {
         .map(|_| {
             Process::spawn(
                 (jobs.clone(), done.clone()),
-                |(jobs, done): (QueueProxy<u32>, DictProxy<u32, u32>)| {
-                    while let Some(job) = jobs.get_timeout(Duration::from_millis(200)).unwrap() {
+                |(jobs, done): (JoinableQueueProxy<u32>, DictProxy<u32, u32>)| {
+                    while let Ok(job) = jobs.get_timeout(Duration::from_millis(200)) {
                         done.insert(&job, &(job * 2)).unwrap();
                         jobs.task_done().unwrap();
                     }
@@ -396,7 +424,8 @@ fn a_joinable_queue_is_joined_when_every_item_is_done() {
     for job in 0..20 {
         jobs.put(&job).unwrap();
     }
-    assert!(jobs.join_timeout(DEADLINE).unwrap());
+    jobs.join_timeout(DEADLINE).expect("every item done");
+    assert_eq!(jobs.unfinished().unwrap(), 0);
     assert_eq!(
         done.len().unwrap(),
         20,
@@ -407,10 +436,10 @@ fn a_joinable_queue_is_joined_when_every_item_is_done() {
     }
     assert_eq!(code(jobs.task_done()), ErrorCode::TooManyTaskDone);
     let full = manager.queue_bounded::<u32>(1).unwrap();
-    assert!(full.try_put(&1).unwrap());
-    assert!(!full.try_put(&2).unwrap());
-    assert_eq!(full.try_get().unwrap(), Some(1));
-    assert_eq!(full.try_get().unwrap(), None);
+    full.try_put(&1).unwrap();
+    assert!(full.try_put(&2).unwrap_err().is_full());
+    assert_eq!(full.try_get().unwrap(), 1);
+    assert!(full.try_get().unwrap_err().is_empty());
 }
 
 #[test]
@@ -436,8 +465,8 @@ fn named_objects_are_the_same_in_every_process_and_keep_their_kind() {
             .lock_named("the lock")
             .unwrap()
             .try_acquire()
-            .unwrap()
-            .is_none()
+            .unwrap_err()
+            .is_timeout()
     );
     assert!(manager.event_named("the event").unwrap().is_set().unwrap());
     assert_eq!(
@@ -453,7 +482,6 @@ fn named_objects_are_the_same_in_every_process_and_keep_their_kind() {
     let lock = manager.lock_named("the lock").unwrap();
     let guard = lock
         .acquire_timeout(DEADLINE)
-        .unwrap()
         .expect("released at the death");
     assert!(guard.owner_died());
 }

@@ -108,9 +108,6 @@ fn an_array_of_structs_travels_inside_a_structure() {
         })
         .unwrap(),
     );
-    assert_eq!(
-        particles.get(2).map(|p| (p.charge, p.alive)),
-        Some((9, 1))
-    );
+    assert_eq!(particles.get(2).map(|p| (p.charge, p.alive)), Some((9, 1)));
     assert_eq!(particles.get(0), Some(Particle::default()));
 }

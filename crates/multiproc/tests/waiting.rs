@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use common::DEADLINE;
 use multiproc::{
     AcquireTimeoutError, Array, Barrier, BarrierTimeoutError, BoundedSemaphore, Client, Condition,
-    ConnectError, Event, JoinError, JoinableQueue, Listener, Lock, Pool, PoolError, Process, Queue,
-    RLock, RecvTimeoutError, Semaphore, SimpleQueue, Timeout, Value, WaitTimeoutError, pipe,
+    ConnectError, Event, JoinError, JoinableQueue, Listener, Lock, ManagerError, Pool, PoolError,
+    Process, Queue, RLock, RecvTimeoutError, Semaphore, SimpleQueue, Timeout, Value,
+    WaitTimeoutError, pipe,
 };
 
 /// Too far in the future to add to `Instant::now()`: means "no deadline".
@@ -34,6 +35,23 @@ fn soon(ready: impl FnOnce() + Send + 'static) -> thread::JoinHandle<()> {
 
 fn past() -> Instant {
     Instant::now()
+}
+
+/// On another thread, takes `$lock` (a clone of a manager lock: another owner) and lets it go a
+/// moment later; evaluates to that thread's handle once the lock is taken.
+macro_rules! hold_a_while {
+    ($lock:expr) => {{
+        let lock = $lock;
+        let (taken, is_taken) = std::sync::mpsc::channel();
+        let holder = thread::spawn(move || {
+            let guard = lock.acquire().expect("the manager runs");
+            taken.send(()).unwrap();
+            thread::sleep(Duration::from_millis(20));
+            drop(guard);
+        });
+        is_taken.recv().expect("the holder took the lock");
+        holder
+    }};
 }
 
 #[test]
@@ -407,4 +425,126 @@ fn pool_results() {
     assert_eq!(results.next_timeout(FOREVER), Some(Ok(4)));
     assert_eq!(results.next_timeout(FOREVER), None);
     helper.join().unwrap();
+}
+
+#[test]
+fn manager_locks_semaphores_events_and_barriers() {
+    let manager = multiproc::Manager::start().unwrap();
+    let lock = manager.lock().unwrap();
+    let holder = hold_a_while!(lock.clone());
+    assert!(matches!(lock.try_acquire(), Err(ManagerError::Timeout)));
+    assert!(lock.acquire_deadline(past()).unwrap_err().is_timeout());
+    drop(lock.acquire_timeout(FOREVER).expect("released"));
+    holder.join().unwrap();
+
+    let rlock = manager.rlock().unwrap();
+    let holder = hold_a_while!(rlock.clone());
+    assert!(rlock.try_acquire().unwrap_err().is_timeout());
+    drop(rlock.acquire_timeout(FOREVER).expect("released"));
+    holder.join().unwrap();
+
+    let sem = manager.semaphore(0).unwrap();
+    assert!(sem.try_acquire().unwrap_err().is_timeout());
+    assert!(sem.acquire_deadline(past()).unwrap_err().is_timeout());
+    let other = sem.clone();
+    let helper = soon(move || other.release().unwrap());
+    sem.acquire_timeout(FOREVER).expect("released");
+    helper.join().unwrap();
+
+    let event = manager.event().unwrap();
+    assert!(event.try_wait().unwrap_err().is_timeout());
+    assert!(event.wait_deadline(past()).unwrap_err().is_timeout());
+    let other = event.clone();
+    let helper = soon(move || other.set().unwrap());
+    event.wait_timeout(FOREVER).expect("set");
+    helper.join().unwrap();
+
+    let barrier = manager.barrier(2).unwrap();
+    assert!(matches!(
+        barrier.wait_deadline(past()),
+        Err(ManagerError::Timeout)
+    ));
+    barrier.reset().unwrap();
+    let other = barrier.clone();
+    let helper = soon(move || {
+        other.wait().expect("passes");
+    });
+    barrier.wait_timeout(FOREVER).expect("passes");
+    helper.join().unwrap();
+}
+
+#[test]
+fn manager_conditions() {
+    let manager = multiproc::Manager::start().unwrap();
+    let cond = manager.condition().unwrap();
+    let held = cond.acquire().unwrap();
+    let other = cond.clone();
+    assert!(other.try_acquire().unwrap_err().is_timeout());
+    assert!(other.acquire_deadline(past()).unwrap_err().is_timeout());
+    drop(held);
+    let mut guard = cond.acquire_timeout(FOREVER).unwrap();
+    assert!(guard.wait_deadline(past()).unwrap_err().is_timeout());
+    assert!(
+        guard
+            .wait_deadline_while(past(), || true)
+            .unwrap_err()
+            .is_timeout()
+    );
+    let notifier = thread::spawn(move || {
+        // Holding the lock: the waiter is inside its wait once this can take it.
+        let _held = other.acquire().unwrap();
+        other.notify_all().unwrap();
+    });
+    guard.wait_timeout(FOREVER).expect("notified");
+    drop(guard);
+    notifier.join().unwrap();
+}
+
+#[test]
+fn manager_queues_and_watchers() {
+    let manager = multiproc::Manager::start().unwrap();
+    let queue = manager.queue_bounded::<u32>(1).unwrap();
+    assert!(queue.try_get().unwrap_err().is_empty());
+    assert!(queue.get_deadline(past()).unwrap_err().is_timeout());
+    queue.try_put(&1).unwrap();
+    assert!(queue.try_put(&2).unwrap_err().is_full());
+    assert!(queue.put_deadline(&2, past()).unwrap_err().is_timeout());
+    let other = queue.clone();
+    let helper = soon(move || assert_eq!(other.get().unwrap(), 1));
+    queue.put_timeout(&2, FOREVER).expect("room came");
+    helper.join().unwrap();
+    assert_eq!(queue.get_timeout(FOREVER).unwrap(), 2);
+
+    let jobs = manager.joinable_queue::<u32>().unwrap();
+    jobs.try_join().unwrap();
+    jobs.put(&1).unwrap();
+    assert!(jobs.try_join().unwrap_err().is_timeout());
+    assert!(jobs.join_deadline(past()).unwrap_err().is_timeout());
+    let other = jobs.clone();
+    let helper = soon(move || {
+        other.get().unwrap();
+        other.task_done().unwrap();
+    });
+    jobs.join_timeout(FOREVER).expect("done");
+    helper.join().unwrap();
+
+    let list = manager.list::<u32>(&[]).unwrap();
+    let mut changes = list.watch().unwrap();
+    assert!(changes.try_next().unwrap_err().is_timeout());
+    assert!(changes.next_deadline(past()).unwrap_err().is_timeout());
+    let other = list.clone();
+    let helper = soon(move || other.push(&7).unwrap());
+    assert_eq!(
+        changes.next_timeout(FOREVER).unwrap(),
+        multiproc::ListChange::Appended(7)
+    );
+    helper.join().unwrap();
+    let dict = manager.dict::<String, u32>().unwrap();
+    let mut changes = dict.watch().unwrap();
+    assert!(changes.try_next().unwrap_err().is_timeout());
+    dict.insert(&"a".to_string(), &1).unwrap();
+    assert_eq!(
+        changes.next_timeout(FOREVER).unwrap(),
+        multiproc::DictChange::Set("a".to_string(), 1)
+    );
 }

@@ -14,7 +14,7 @@ pub use error::{
     ConnectError, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError,
     RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError,
 };
-pub use listener::{Address, Client, Listener};
+pub use listener::{Client, Listener};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, Pipe, Receiver, Sender, pipe};
 pub use queue::{JoinableQueue, Queue, RING_BYTES, RING_ITEM_MAX, SIDE_BYTES_MAX};
 pub use simple_queue::SimpleQueue;

@@ -16,6 +16,17 @@ pub enum ManagerError {
         /// What was seen.
         reason: String,
     },
+    /// The deadline of a `try_`, `_timeout` or `_deadline` form came first: the lock stayed
+    /// held, no permit, notification or change came, the barrier's parties did not all arrive,
+    /// the items were not all done. Nothing was taken.
+    #[error("the manager's wait ended at its deadline")]
+    Timeout,
+    /// A bounded queue stayed full until the deadline: nothing was put. Python: `queue.Full`.
+    #[error("the manager's queue stayed full until the deadline")]
+    Full,
+    /// No item came before the deadline. Python: `queue.Empty`.
+    #[error("the manager's queue stayed empty until the deadline")]
+    Empty,
     /// The server refused the operation (Python raises the same condition as `KeyError`,
     /// `IndexError`, `RemoteError`, ...).
     #[error("the manager refused: {code}: {message}")]
@@ -55,6 +66,25 @@ impl ManagerError {
     /// Whether the manager is gone ([`Gone`](Self::Gone)).
     pub fn is_gone(&self) -> bool {
         matches!(self, ManagerError::Gone { .. })
+    }
+
+    /// Whether a wait ended at its deadline: [`Timeout`](Self::Timeout), [`Full`](Self::Full) or
+    /// [`Empty`](Self::Empty), the "not ready" of every waiting family.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            ManagerError::Timeout | ManagerError::Full | ManagerError::Empty
+        )
+    }
+
+    /// Whether a bounded queue stayed full ([`Full`](Self::Full)).
+    pub fn is_full(&self) -> bool {
+        matches!(self, ManagerError::Full)
+    }
+
+    /// Whether no item came ([`Empty`](Self::Empty)).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, ManagerError::Empty)
     }
 }
 
@@ -128,6 +158,8 @@ error_codes! {
     NestingTooDeep,
     /// The object was created by name as another kind.
     WrongKind,
+    /// The queue was closed: a put is refused, a get finds it empty. Python: `ValueError`.
+    Closed,
 }
 
 impl fmt::Display for ErrorCode {

@@ -1,30 +1,27 @@
 //! [`Handle`]: what every proxy is, an object id on a manager connection; and how a proxy
 //! travels (the manager's address and key, and the id) and connects again on arrival.
-//!
-//! A proxy whose operations wait (a lock, a queue, a condition, ...) has a connection of its
-//! own, so that its waits hold up nothing else. The others, arriving in a process, share one
-//! connection per manager in that process (Python shares one per process and thread): a child
-//! given ten dict proxies opens one connection, not ten. The sharing is per process: a forked
-//! child never uses the connections it inherited.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use rmpv::Value;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Client, ManagerError};
-use crate::channel::Address;
+use super::ManagerError;
+use super::client::{self, Client};
+use super::protocol::Op;
+use crate::address::Address;
 
 /// An object on a manager, and the connection to reach it.
 pub(crate) struct Handle {
     pub(crate) client: Arc<Client>,
     pub(crate) object: u64,
-    /// Whether this handle needs a connection of its own (its operations wait).
+    /// Whether this handle has a connection of its own (its operations wait).
     own: bool,
 }
 
 impl Handle {
+    /// Object `object` on `client`, a shared connection.
     pub(crate) fn new(client: Arc<Client>, object: u64) -> Handle {
         Handle {
             client,
@@ -34,7 +31,7 @@ impl Handle {
     }
 
     /// Runs `op` on the object.
-    pub(crate) fn call(&self, op: &str, args: Vec<Value>) -> Result<Value, ManagerError> {
+    pub(crate) fn call(&self, op: Op, args: Vec<Value>) -> Result<Value, ManagerError> {
         self.client.call(op, self.object, args)
     }
 
@@ -60,6 +57,16 @@ impl Handle {
             client: self.client.clone(),
             object: self.object,
             own: self.own,
+        }
+    }
+
+    /// Another handle to the object, as a clone of its proxy has: on a connection of its own if
+    /// this one has one (for a lock: another owner), else on the same.
+    pub(crate) fn duplicate(&self) -> Handle {
+        if self.own {
+            self.reconnect_or_share()
+        } else {
+            self.share()
         }
     }
 
@@ -96,7 +103,7 @@ impl Wire {
         let client = if self.own {
             Arc::new(Client::connect(&self.address, &self.authkey)?)
         } else {
-            shared_client(&self.address, &self.authkey)?
+            client::shared(&self.address, &self.authkey)?
         };
         Ok(Handle {
             client,
@@ -104,42 +111,6 @@ impl Wire {
             own: self.own,
         })
     }
-}
-
-/// The connections this process shares, by manager; and the process they belong to.
-struct Shared {
-    pid: u32,
-    clients: Vec<(Address, Vec<u8>, Weak<Client>)>,
-}
-
-static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
-
-/// This process's shared connection to the manager at `address`, made if there is none alive.
-fn shared_client(address: &Address, authkey: &[u8]) -> Result<Arc<Client>, ManagerError> {
-    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    let pid = std::process::id();
-    // Another process's (a forked child inherits its parent's): never used.
-    if shared.as_ref().is_none_or(|s| s.pid != pid) {
-        *shared = Some(Shared {
-            pid,
-            clients: Vec::new(),
-        });
-    }
-    let clients = &mut shared.as_mut().expect("just set").clients;
-    clients.retain(|(_, _, client)| client.strong_count() > 0);
-    let alive = clients.iter().find_map(|(a, k, client)| {
-        (a == address && k.as_slice() == authkey)
-            .then(|| client.upgrade())
-            .flatten()
-            .filter(|client| !client.is_broken())
-    });
-    if let Some(client) = alive {
-        return Ok(client);
-    }
-    let client = Arc::new(Client::connect(address, authkey)?);
-    clients.retain(|(a, k, _)| !(a == address && k.as_slice() == authkey));
-    clients.push((address.clone(), authkey.to_vec(), Arc::downgrade(&client)));
-    Ok(client)
 }
 
 impl Serialize for Handle {

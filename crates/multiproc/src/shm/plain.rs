@@ -48,9 +48,7 @@ macro_rules! shm_safe {
     )* };
 }
 
-shm_safe!(
-    i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64
-);
+shm_safe!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64);
 
 // SAFETY: an array of plain data is plain data, laid out contiguously, without padding; any bit
 // pattern is one of each element.

@@ -11,7 +11,8 @@
 use rmpv::Value;
 
 use super::super::ErrorCode;
-use super::super::wire::WireError;
+use super::super::protocol::Op;
+use super::super::protocol::wire::WireError;
 use super::table::Dict;
 
 /// What an operation did.
@@ -80,20 +81,20 @@ fn set_event(key: Value, value: Value) -> Vec<Value> {
     vec!["set".into(), key, value]
 }
 
-pub(crate) fn dict_op(dict: &mut Dict, op: &str, args: &[Value]) -> Result<Outcome, WireError> {
+pub(crate) fn dict_op(dict: &mut Dict, op: Op, args: &[Value]) -> Result<Outcome, WireError> {
     let missing = |key: &Value| WireError::new(ErrorCode::KeyMissing, format!("no key {key}"));
     Ok(match op {
-        "dict.len" => Outcome::reply(Value::from(dict.len())),
-        "dict.get" => Outcome::reply(optional(
+        Op::DictLen => Outcome::reply(Value::from(dict.len())),
+        Op::DictGet => Outcome::reply(optional(
             dict.get(&key_of(arg(args, 0)?)).map(|(_, v)| v.clone()),
         )),
-        "dict.getitem" => {
+        Op::DictGetItem => {
             let key = arg(args, 0)?;
             let (_, value) = dict.get(&key_of(key)).ok_or_else(|| missing(key))?;
             Outcome::reply(value.clone())
         }
-        "dict.contains" => Outcome::reply(Value::from(dict.contains_key(&key_of(arg(args, 0)?)))),
-        "dict.set" => {
+        Op::DictContains => Outcome::reply(Value::from(dict.contains_key(&key_of(arg(args, 0)?)))),
+        Op::DictSet => {
             let key = arg(args, 0)?.clone();
             let value = arg(args, 1)?.clone();
             let old = dict.insert(key_of(&key), (key.clone(), value.clone()));
@@ -101,32 +102,32 @@ pub(crate) fn dict_op(dict: &mut Dict, op: &str, args: &[Value]) -> Result<Outco
                 .dropping(old.map(|(_, v)| v))
                 .event(set_event(key, value))
         }
-        "dict.pop" | "dict.del" => {
+        Op::DictPop | Op::DictDel => {
             let key = arg(args, 0)?;
             match dict.remove(&key_of(key)) {
-                Some((key, value)) => Outcome::reply(if op == "dict.pop" {
+                Some((key, value)) => Outcome::reply(if op == Op::DictPop {
                     optional(Some(value.clone()))
                 } else {
                     value.clone()
                 })
                 .dropping(Some(value))
                 .event(vec!["del".into(), key]),
-                None if op == "dict.pop" => Outcome::reply(Value::Nil),
+                None if op == Op::DictPop => Outcome::reply(Value::Nil),
                 None => return Err(missing(key)),
             }
         }
-        "dict.keys" => Outcome::reply(Value::Array(
+        Op::DictKeys => Outcome::reply(Value::Array(
             dict.values().map(|(k, _)| k.clone()).collect(),
         )),
-        "dict.values" => Outcome::reply(Value::Array(
+        Op::DictValues => Outcome::reply(Value::Array(
             dict.values().map(|(_, v)| v.clone()).collect(),
         )),
-        "dict.items" => Outcome::reply(Value::Array(
+        Op::DictItems => Outcome::reply(Value::Array(
             dict.values()
                 .map(|(k, v)| Value::Array(vec![k.clone(), v.clone()]))
                 .collect(),
         )),
-        "dict.clear" => {
+        Op::DictClear => {
             let dropped = dict.drain().map(|(_, (_, v))| v).collect();
             Outcome {
                 reply: Value::Nil,
@@ -134,7 +135,7 @@ pub(crate) fn dict_op(dict: &mut Dict, op: &str, args: &[Value]) -> Result<Outco
                 events: vec![Value::Array(vec!["clear".into()])],
             }
         }
-        "dict.setdefault" => {
+        Op::DictSetDefault => {
             let key = arg(args, 0)?.clone();
             let default = arg(args, 1)?.clone();
             match dict.get(&key_of(&key)) {
@@ -145,7 +146,7 @@ pub(crate) fn dict_op(dict: &mut Dict, op: &str, args: &[Value]) -> Result<Outco
                 }
             }
         }
-        "dict.incr" => {
+        Op::DictIncr => {
             let key = arg(args, 0)?.clone();
             let delta = arg(args, 1)?;
             let entry = dict
@@ -155,7 +156,7 @@ pub(crate) fn dict_op(dict: &mut Dict, op: &str, args: &[Value]) -> Result<Outco
             entry.1 = sum.clone();
             Outcome::reply(sum.clone()).event(set_event(key, sum))
         }
-        "dict.compare_and_swap" => {
+        Op::DictCompareAndSwap => {
             let key = arg(args, 0)?.clone();
             let expected = arg(args, 1)?;
             let new = arg(args, 2)?.clone();
@@ -171,7 +172,7 @@ pub(crate) fn dict_op(dict: &mut Dict, op: &str, args: &[Value]) -> Result<Outco
                 .dropping(old.map(|(_, v)| v))
                 .event(set_event(key, new))
         }
-        "dict.update" => {
+        Op::DictUpdate => {
             let Value::Array(pairs) = arg(args, 0)? else {
                 return Err(bad("update takes [[key, value], ...]"));
             };
@@ -192,7 +193,7 @@ pub(crate) fn dict_op(dict: &mut Dict, op: &str, args: &[Value]) -> Result<Outco
             }
             outcome
         }
-        "dict.get_many" => {
+        Op::DictGetMany => {
             let Value::Array(keys) = arg(args, 0)? else {
                 return Err(bad("get_many takes [key, ...]"));
             };
@@ -202,23 +203,19 @@ pub(crate) fn dict_op(dict: &mut Dict, op: &str, args: &[Value]) -> Result<Outco
                     .collect(),
             ))
         }
-        _ => return Err(not_exposed(op, "a dict")),
+        _ => return Err(not_exposed(op.name(), "a dict")),
     })
 }
 
 /// The namespace's operations: the dict's, by attribute name.
-pub(crate) fn namespace_op(
-    dict: &mut Dict,
-    op: &str,
-    args: &[Value],
-) -> Result<Outcome, WireError> {
+pub(crate) fn namespace_op(dict: &mut Dict, op: Op, args: &[Value]) -> Result<Outcome, WireError> {
     match op {
-        "dict.keys" | "dict.items" => dict_op(dict, op, args),
-        "dict.set" | "dict.getitem" | "dict.del" | "dict.contains" => match arg(args, 0)? {
+        Op::DictKeys | Op::DictItems => dict_op(dict, op, args),
+        Op::DictSet | Op::DictGetItem | Op::DictDel | Op::DictContains => match arg(args, 0)? {
             Value::String(_) => dict_op(dict, op, args),
             _ => Err(bad("a namespace's attribute names are strings")),
         },
-        _ => Err(not_exposed(op, "a namespace")),
+        _ => Err(not_exposed(op.name(), "a namespace")),
     }
 }
 
@@ -242,30 +239,27 @@ fn bound_arg(args: &[Value], index: usize, len: usize) -> Result<usize, WireErro
     Ok(usize::try_from(i).unwrap_or(usize::MAX).min(len))
 }
 
-/// A list's operations; an array (`fixed`) answers only those that keep its length.
+/// A list's operations; an array (`fixed`) answers only those that keep its length (the
+/// protocol's targets say so, and the server checks them before).
 pub(crate) fn list_op(
     list: &mut Vec<Value>,
-    op: &str,
+    op: Op,
     args: &[Value],
     fixed: bool,
 ) -> Result<Outcome, WireError> {
-    let keeps_length = matches!(
-        op,
-        "list.len" | "list.all" | "list.range" | "list.get" | "list.set" | "list.incr"
-    );
-    if fixed && !keeps_length {
-        return Err(not_exposed(op, "an array (its length is fixed)"));
+    if fixed && !op.targets().contains(&super::super::protocol::Kind::Array) {
+        return Err(not_exposed(op.name(), "an array (its length is fixed)"));
     }
     Ok(match op {
-        "list.len" => Outcome::reply(Value::from(list.len())),
-        "list.all" => Outcome::reply(Value::Array(list.clone())),
-        "list.range" => {
+        Op::ListLen => Outcome::reply(Value::from(list.len())),
+        Op::ListAll => Outcome::reply(Value::Array(list.clone())),
+        Op::ListRange => {
             let start = bound_arg(args, 0, list.len())?;
             let end = bound_arg(args, 1, list.len())?.max(start);
             Outcome::reply(Value::Array(list[start..end].to_vec()))
         }
-        "list.get" => Outcome::reply(list[index_arg(args, 0, list.len())?].clone()),
-        "list.set" => {
+        Op::ListGet => Outcome::reply(list[index_arg(args, 0, list.len())?].clone()),
+        Op::ListSet => {
             let i = index_arg(args, 0, list.len())?;
             let item = arg(args, 1)?.clone();
             let old = std::mem::replace(&mut list[i], item.clone());
@@ -273,12 +267,12 @@ pub(crate) fn list_op(
                 .dropping(Some(old))
                 .event(vec!["set".into(), Value::from(i), item])
         }
-        "list.append" => {
+        Op::ListAppend => {
             let item = arg(args, 0)?.clone();
             list.push(item.clone());
             Outcome::default().event(vec!["append".into(), item])
         }
-        "list.extend" => {
+        Op::ListExtend => {
             let Value::Array(items) = arg(args, 0)? else {
                 return Err(bad("extend takes [items]"));
             };
@@ -291,59 +285,61 @@ pub(crate) fn list_op(
                 ..Outcome::default()
             }
         }
-        "list.insert" => {
+        Op::ListInsert => {
             let i = bound_arg(args, 0, list.len())?;
             let item = arg(args, 1)?.clone();
             list.insert(i, item.clone());
             Outcome::default().event(vec!["insert".into(), Value::from(i), item])
         }
-        "list.pop" => match list.pop() {
+        Op::ListPop => match list.pop() {
             Some(item) => Outcome::reply(optional(Some(item.clone())))
                 .dropping(Some(item))
                 .event(vec!["remove".into(), Value::from(list.len())]),
             None => Outcome::reply(Value::Nil),
         },
-        "list.remove" => {
+        Op::ListRemove => {
             let i = index_arg(args, 0, list.len())?;
             let item = list.remove(i);
             Outcome::reply(item.clone())
                 .dropping(Some(item))
                 .event(vec!["remove".into(), Value::from(i)])
         }
-        "list.clear" => Outcome {
+        Op::ListClear => Outcome {
             reply: Value::Nil,
             dropped: std::mem::take(list),
             events: vec![Value::Array(vec!["clear".into()])],
         },
-        "list.incr" => {
+        Op::ListIncr => {
             let i = index_arg(args, 0, list.len())?;
             let sum = add(&list[i], arg(args, 1)?)?;
             list[i] = sum.clone();
             Outcome::reply(sum.clone()).event(vec!["set".into(), Value::from(i), sum])
         }
-        _ => return Err(not_exposed(op, "a list")),
+        _ => return Err(not_exposed(op.name(), "a list")),
     })
 }
 
-pub(crate) fn value_op(value: &mut Value, op: &str, args: &[Value]) -> Result<Value, WireError> {
+pub(crate) fn value_op(value: &mut Value, op: Op, args: &[Value]) -> Result<Value, WireError> {
     match op {
-        "value.get" => Ok(value.clone()),
-        "value.set" => {
+        Op::ValueGet => Ok(value.clone()),
+        Op::ValueSet => {
             *value = arg(args, 0)?.clone();
             Ok(Value::Nil)
         }
-        "value.incr" => {
-            *value = add(value, arg(args, 0)?)?;
-            Ok(value.clone())
+        Op::ValueFetchAdd => {
+            let sum = add(value, arg(args, 0)?)?;
+            Ok(std::mem::replace(value, sum))
         }
-        "value.compare_and_swap" => {
-            let swap = value == arg(args, 0)?;
-            if swap {
-                *value = arg(args, 1)?.clone();
-            }
-            Ok(Value::from(swap))
+        Op::ValueCompareExchange => {
+            let stored = value == arg(args, 0)?;
+            let previous = if stored {
+                std::mem::replace(value, arg(args, 1)?.clone())
+            } else {
+                value.clone()
+            };
+            Ok(Value::Array(vec![Value::from(stored), previous]))
         }
-        _ => Err(not_exposed(op, "a value")),
+        _ => Err(not_exposed(op.name(), "a value")),
     }
 }
 
@@ -374,28 +370,28 @@ fn add(a: &Value, b: &Value) -> Result<Value, WireError> {
 mod tests {
     use super::*;
 
-    fn run(dict: &mut Dict, op: &str, args: Vec<Value>) -> Result<Outcome, WireError> {
+    fn run(dict: &mut Dict, op: Op, args: Vec<Value>) -> Result<Outcome, WireError> {
         dict_op(dict, op, &args)
     }
 
     #[test]
     fn dict_changes_are_logged_as_sets_and_dels() {
         let mut dict = Dict::new();
-        let outcome = run(&mut dict, "dict.incr", vec!["n".into(), 2.into()]).unwrap();
+        let outcome = run(&mut dict, Op::DictIncr, vec!["n".into(), 2.into()]).unwrap();
         assert_eq!(
             outcome.events,
             [Value::Array(vec!["set".into(), "n".into(), 2.into()])]
         );
         let missed = run(
             &mut dict,
-            "dict.compare_and_swap",
+            Op::DictCompareAndSwap,
             vec!["n".into(), 9.into(), 1.into()],
         );
         assert!(missed.unwrap().events.is_empty());
-        let outcome = run(&mut dict, "dict.del", vec!["n".into()]).unwrap();
+        let outcome = run(&mut dict, Op::DictDel, vec!["n".into()]).unwrap();
         assert_eq!(outcome.reply, Value::from(2));
         assert_eq!(outcome.dropped, [Value::from(2)]);
-        let error = run(&mut dict, "dict.del", vec!["n".into()]).unwrap_err();
+        let error = run(&mut dict, Op::DictDel, vec!["n".into()]).unwrap_err();
         assert_eq!(error.code, "KeyMissing");
     }
 
@@ -406,7 +402,7 @@ mod tests {
             Value::Array(vec!["a".into(), 1.into()]),
             Value::Array(vec!["b".into()]),
         ]);
-        assert!(run(&mut dict, "dict.update", vec![pairs]).is_err());
+        assert!(run(&mut dict, Op::DictUpdate, vec![pairs]).is_err());
         assert!(dict.is_empty());
     }
 
@@ -424,7 +420,7 @@ mod tests {
     fn ranges_clamp_as_python_slices_do() {
         let mut list: Vec<Value> = (0..5).map(Value::from).collect();
         let range = |list: &mut Vec<Value>, a: u64, b: u64| {
-            list_op(list, "list.range", &[a.into(), b.into()], false)
+            list_op(list, Op::ListRange, &[a.into(), b.into()], false)
                 .unwrap()
                 .reply
         };
@@ -437,6 +433,6 @@ mod tests {
             Value::Array(vec![3.into(), 4.into()])
         );
         assert_eq!(range(&mut list, 4, 2), Value::Array(vec![]));
-        assert!(list_op(&mut list, "list.append", &[1.into()], true).is_err());
+        assert!(list_op(&mut list, Op::ListAppend, &[1.into()], true).is_err());
     }
 }

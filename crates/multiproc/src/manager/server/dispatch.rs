@@ -4,92 +4,172 @@
 use rmpv::Value;
 
 use super::super::ErrorCode;
-use super::super::shared::{MethodCall, TypeEntry};
-use super::super::wire::{Request, WireError};
+use super::super::protocol::wire::{Request, WireError};
+use super::super::protocol::{Kind, Op};
+use super::super::proxy::{MethodCall, TypeEntry};
 use super::data::{self, arg, bad, key_of, not_exposed};
 use super::table::{Dict, Object, Table, reference, referenced};
 use super::waits::{self, Barrier, Condition, Lock, Queue, Semaphore, deadline_arg};
 use super::{Caller, Server, Waited};
 
 impl Server {
+    /// Runs a request. Its operation must be one of the protocol's, and apply to its object
+    /// (the manager itself for object 0): else `NotExposed`, before anything runs.
     pub(crate) fn run(&self, caller: &Caller<'_>, request: Request) -> Result<Value, WireError> {
         let Request {
             op, object, args, ..
         } = request;
+        let on = |what: &str| not_exposed(&op, what);
+        let Some(op) = Op::parse(&op) else {
+            return Err(on("this object"));
+        };
         let mut table = self.lock_table();
         if object == 0 {
-            return self.run_on_manager(&mut table, &op, &args);
+            return match op.on_manager() {
+                true => self.run_on_manager(&mut table, op, &args),
+                false => Err(on("the manager")),
+            };
         }
-        match op.as_str() {
-            "watch" => self.watch(table, caller, object, &args),
-            "dict.nested" => self.nested(&mut table, object, &args),
-            "object.call" | "object.get" => self.run_on_user_object(&mut table, object, &op, &args),
-            _ if waits::handles(&op) => self.run_wait(table, caller, object, &op, &args),
-            _ => self.run_on_data(&mut table, object, &op, &args),
+        let kind = table.get_mut(object)?.kind();
+        if !op.targets().contains(&kind) {
+            return Err(on(&format!("a {}", kind.name())));
+        }
+        match op {
+            Op::Create(_) | Op::Ping | Op::Stats | Op::Named | Op::Shutdown => {
+                unreachable!("the manager's own operations have no target")
+            }
+            Op::Watch => self.watch(table, caller, object, &args),
+            Op::DictNested => self.nested(&mut table, object, &args),
+            Op::ObjectCall | Op::ObjectGet => {
+                self.run_on_user_object(&mut table, object, op, &args)
+            }
+            Op::LockAcquire
+            | Op::LockRelease
+            | Op::LockState
+            | Op::SemaphoreAcquire
+            | Op::SemaphoreRelease
+            | Op::SemaphoreValue
+            | Op::ConditionWait
+            | Op::ConditionNotify
+            | Op::EventSet
+            | Op::EventClear
+            | Op::EventIsSet
+            | Op::EventWait
+            | Op::BarrierWait
+            | Op::BarrierAbort
+            | Op::BarrierReset
+            | Op::BarrierState
+            | Op::QueuePut
+            | Op::QueueGet
+            | Op::QueueState
+            | Op::QueueClose
+            | Op::QueueTaskDone
+            | Op::QueueJoin => self.run_wait(table, caller, object, op, &args),
+            Op::DictLen
+            | Op::DictGet
+            | Op::DictGetItem
+            | Op::DictSet
+            | Op::DictContains
+            | Op::DictPop
+            | Op::DictDel
+            | Op::DictKeys
+            | Op::DictValues
+            | Op::DictItems
+            | Op::DictClear
+            | Op::DictSetDefault
+            | Op::DictIncr
+            | Op::DictCompareAndSwap
+            | Op::DictUpdate
+            | Op::DictGetMany
+            | Op::ListLen
+            | Op::ListAll
+            | Op::ListRange
+            | Op::ListGet
+            | Op::ListSet
+            | Op::ListIncr
+            | Op::ListAppend
+            | Op::ListExtend
+            | Op::ListInsert
+            | Op::ListPop
+            | Op::ListRemove
+            | Op::ListClear
+            | Op::ValueGet
+            | Op::ValueSet
+            | Op::ValueFetchAdd
+            | Op::ValueCompareExchange => self.run_on_data(&mut table, object, op, &args),
         }
     }
 
     fn run_on_manager(
         &self,
         table: &mut Table,
-        op: &str,
+        op: Op,
         args: &[Value],
     ) -> Result<Value, WireError> {
         match op {
-            "ping" => Ok(Value::from("pong")),
-            "stats" => Ok(self.stats(table)),
-            "named" => {
+            Op::Ping => Ok(Value::from("pong")),
+            Op::Stats => Ok(self.stats(table)),
+            Op::Named => {
                 let name = string_arg(args, 0)?;
                 let kind = string_arg(args, 1)?;
+                let kind = Kind::parse(&kind).ok_or_else(|| bad(format!("no kind {kind}")))?;
                 let rest = args.get(2..).unwrap_or_default();
                 if let Some(&id) = table.names.get(&name) {
-                    let existing = table.objects.get(&id).map(Object::kind);
-                    let same_type = match table.objects.get(&id) {
+                    let existing = table.objects.get(&id);
+                    let same_type = match existing {
                         Some(Object::User { type_name, .. }) => {
                             rest.first().and_then(Value::as_str) == Some(type_name.as_str())
                         }
                         _ => true,
                     };
-                    if existing != Some(kind_name(&kind)) || !same_type {
+                    let existing = existing.map(Object::kind);
+                    if existing != Some(kind) || !same_type {
+                        let is = existing.map_or("a removed object", Kind::name);
                         return Err(WireError::new(
                             ErrorCode::WrongKind,
-                            format!("{name} is a {}", existing.unwrap_or("removed object")),
+                            format!("{name} is a {is}"),
                         ));
                     }
                     return Ok(Value::from(id));
                 }
-                let id = table.insert(self.create(&kind, rest)?);
+                let id = table.insert(self.create(kind, rest)?);
                 table.names.insert(name, id);
                 Ok(Value::from(id))
             }
-            kind => Ok(Value::from(table.insert(self.create(kind, args)?))),
+            Op::Create(kind) => Ok(Value::from(table.insert(self.create(kind, args)?))),
+            // `shutdown` is answered by the connection, which then stops the server.
+            _ => Err(not_exposed(op.name(), "the manager")),
         }
     }
 
     /// A new object of `kind`, made from `args`.
-    fn create(&self, kind: &str, args: &[Value]) -> Result<Object, WireError> {
+    fn create(&self, kind: Kind, args: &[Value]) -> Result<Object, WireError> {
         Ok(match kind {
-            "dict" => Object::Dict(Dict::new()),
-            "namespace" => Object::Namespace(Dict::new()),
-            "list" => Object::List(items_arg(args)?),
-            "array" => Object::Array(items_arg(args)?),
-            "value" => Object::Value(arg(args, 0)?.clone()),
-            "lock" => Object::Lock(Lock::default()),
-            "rlock" => Object::RLock(Lock::default()),
-            "semaphore" | "bounded_semaphore" => Object::Semaphore(Semaphore::new(
+            Kind::Dict => Object::Dict(Dict::new()),
+            Kind::Namespace => Object::Namespace(Dict::new()),
+            Kind::List => Object::List(items_arg(args)?),
+            Kind::Array => Object::Array(items_arg(args)?),
+            Kind::Value => Object::Value(arg(args, 0)?.clone()),
+            Kind::Lock => Object::Lock(Lock::default()),
+            Kind::RLock => Object::RLock(Lock::default()),
+            Kind::Semaphore | Kind::BoundedSemaphore => Object::Semaphore(Semaphore::new(
                 count_arg(args, 0)?,
-                kind == "bounded_semaphore",
+                kind == Kind::BoundedSemaphore,
             )),
-            "condition" => Object::Condition(Condition::default()),
-            "event" => Object::Event(false),
-            "barrier" => match count_arg(args, 0)? {
+            Kind::Condition => Object::Condition(Condition::default()),
+            Kind::Event => Object::Event(false),
+            Kind::Barrier => match count_arg(args, 0)? {
                 0 => return Err(bad("a barrier has one party at least")),
                 parties => Object::Barrier(Barrier::new(parties)),
             },
-            "queue" => Object::Queue(Queue::new(
-                usize::try_from(count_arg(args, 0)?).unwrap_or(usize::MAX),
-            )),
-            "object.new" => {
+            Kind::Queue => Object::Queue(Queue::new(match args.first() {
+                None | Some(Value::Nil) => None,
+                Some(_) => match count_arg(args, 0)? {
+                    0 => return Err(bad("a bounded queue holds one item at least")),
+                    n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+                },
+            })),
+            Kind::Object => {
                 let type_name = string_arg(args, 0)?;
                 if !self.types.contains_key(&type_name) {
                     return Err(WireError::new(
@@ -102,7 +182,6 @@ impl Server {
                     state: arg(args, 1)?.clone(),
                 }
             }
-            _ => return Err(not_exposed(kind, "the manager")),
         })
     }
 
@@ -123,7 +202,7 @@ impl Server {
         &self,
         table: &mut Table,
         object: u64,
-        op: &str,
+        op: Op,
         args: &[Value],
     ) -> Result<Value, WireError> {
         let outcome = match table.get_mut(object)? {
@@ -132,7 +211,7 @@ impl Server {
             Object::Namespace(dict) => data::namespace_op(dict, op, args)?,
             Object::Array(items) => data::list_op(items, op, args, true)?,
             Object::Value(value) => return data::value_op(value, op, args),
-            _ => return Err(not_exposed(op, "this object")),
+            _ => return Err(not_exposed(op.name(), "this object")),
         };
         let watchable = matches!(
             table.objects.get(&object),
@@ -152,7 +231,7 @@ impl Server {
         let key = arg(args, 0)?.clone();
         let kind = string_arg(args, 1)?;
         let Object::Dict(dict) = table.get_mut(object)? else {
-            return Err(not_exposed("dict.nested", "this object"));
+            return Err(not_exposed(Op::DictNested.name(), "this object"));
         };
         let existing = dict.get(&key_of(&key)).map(|(_, value)| referenced(value));
         let not_that = || {
@@ -161,15 +240,16 @@ impl Server {
                 format!("the value at {key} is not a {kind}"),
             )
         };
+        let wanted = Kind::parse(&kind);
         match existing {
-            Some(Some(id)) if table.objects.get(&id).map(Object::kind) == Some(&*kind) => {
+            Some(Some(id)) if table.objects.get(&id).map(Object::kind) == wanted => {
                 Ok(Value::from(id))
             }
             Some(_) => Err(not_that()),
             None => {
-                let child = match kind.as_str() {
-                    "dict" => Object::Dict(Dict::new()),
-                    "list" => Object::List(Vec::new()),
+                let child = match wanted {
+                    Some(Kind::Dict) => Object::Dict(Dict::new()),
+                    Some(Kind::List) => Object::List(Vec::new()),
                     _ => return Err(bad("a nested container is a dict or a list")),
                 };
                 let id = table.insert_nested(object, child)?;
@@ -195,15 +275,6 @@ impl Server {
         object: u64,
         args: &[Value],
     ) -> Result<Value, WireError> {
-        if !matches!(
-            table.objects.get(&object),
-            Some(Object::Dict(_) | Object::List(_))
-        ) {
-            return match table.objects.get(&object) {
-                None => Err(super::table::unknown(object)),
-                Some(_) => Err(not_exposed("watch", "this object (only dicts and lists)")),
-            };
-        }
         let since = arg(args, 0)?
             .as_u64()
             .ok_or_else(|| bad("since is a version number"))?;
@@ -246,7 +317,7 @@ impl Server {
         &self,
         table: &mut Table,
         object: u64,
-        op: &str,
+        op: Op,
         args: &[Value],
     ) -> Result<Value, WireError> {
         let Object::User { type_name, state } = table.get_mut(object)? else {
@@ -255,7 +326,7 @@ impl Server {
                 format!("object {object} is not of a registered type"),
             ));
         };
-        if op == "object.get" {
+        if op == Op::ObjectGet {
             return Ok(state.clone());
         }
         let entry = *self
@@ -274,14 +345,6 @@ impl Server {
             }
             Err((code, message)) => Err(WireError::new(ErrorCode::parse(&code), message)),
         }
-    }
-}
-
-/// The kind `named` compares: a user object's kind is `object` whatever it was created as.
-fn kind_name(kind: &str) -> &str {
-    match kind {
-        "object.new" => "object",
-        other => other,
     }
 }
 
@@ -323,5 +386,120 @@ fn items_arg(args: &[Value]) -> Result<Vec<Value>, WireError> {
         None | Some(Value::Nil) => Ok(Vec::new()),
         Some(Value::Array(items)) => Ok(items.clone()),
         Some(_) => Err(bad("takes [items]")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pairing of client and server cannot drift: every operation the proxies can send is
+    //! dispatched by the server on the kinds it names, and refused on the others.
+
+    use std::sync::Arc;
+
+    use rmpv::Value;
+    use serde::{Deserialize, Serialize};
+
+    use super::super::super::client::Client;
+    use super::super::super::protocol::{Kind, Op};
+    use super::super::super::proxy::{Args, CallError, Reply, Shared, entry_for};
+    use super::super::super::{ErrorCode, ManagerError};
+    use crate::address::Address;
+    use crate::sys::StreamListener;
+
+    #[derive(Serialize, Deserialize)]
+    struct Probe;
+
+    impl Shared for Probe {
+        const TYPE_NAME: &'static str = "Probe";
+
+        fn call(&mut self, _: &str, _: Args) -> Result<Reply, CallError> {
+            Ok(Reply::unit())
+        }
+    }
+
+    /// Arguments that make a `kind`.
+    fn made_from(kind: Kind) -> Vec<Value> {
+        match kind {
+            Kind::List | Kind::Array => vec![Value::Array(vec![1.into()])],
+            Kind::Value | Kind::Semaphore | Kind::BoundedSemaphore | Kind::Barrier => {
+                vec![1.into()]
+            }
+            Kind::Queue => vec![Value::Nil],
+            Kind::Object => vec!["Probe".into(), Value::Nil],
+            _ => Vec::new(),
+        }
+    }
+
+    fn code(result: Result<Value, ManagerError>) -> Option<ErrorCode> {
+        result.err().and_then(|e| e.code().cloned())
+    }
+
+    #[test]
+    fn every_operation_is_dispatched_on_its_kinds_and_refused_on_the_others() {
+        let dir = std::env::temp_dir().join(format!("multiproc-ops-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let address = Address::Unix(dir.join("manager.sock"));
+        let listener = StreamListener::bind(&address).unwrap();
+        let types = vec![(Probe::TYPE_NAME.to_owned(), entry_for::<Probe>())];
+        let server =
+            std::thread::spawn(move || super::super::serve(listener, b"key".to_vec(), types));
+        let client = Arc::new(Client::connect(&address, b"key").unwrap());
+        let objects: Vec<(Kind, u64)> = Kind::ALL
+            .into_iter()
+            .map(|kind| {
+                let id = client.call(Op::Create(kind), 0, made_from(kind)).unwrap();
+                (kind, id.as_u64().unwrap())
+            })
+            .collect();
+        // Arguments every operation can take without waiting: a zero is a timeout of 0 ms.
+        let args = || vec![Value::from(0), Value::from(0), Value::from(0)];
+        for op in Op::all().filter(|&op| op != Op::Shutdown) {
+            for &(kind, id) in &objects {
+                let on = op.targets().contains(&kind);
+                let got = code(client.call(op, id, args()));
+                if on {
+                    assert!(
+                        !matches!(got, Some(ErrorCode::NotExposed | ErrorCode::UnknownObject)),
+                        "{} on a {}: {got:?}",
+                        op.name(),
+                        kind.name()
+                    );
+                } else {
+                    assert_eq!(
+                        got,
+                        Some(ErrorCode::NotExposed),
+                        "{} on a {}",
+                        op.name(),
+                        kind.name()
+                    );
+                }
+            }
+            let on_manager = code(client.call(op, 0, args()));
+            if op.on_manager() {
+                assert_ne!(
+                    on_manager,
+                    Some(ErrorCode::NotExposed),
+                    "{} on the manager",
+                    op.name()
+                );
+            } else {
+                assert_eq!(
+                    on_manager,
+                    Some(ErrorCode::NotExposed),
+                    "{} on the manager",
+                    op.name()
+                );
+            }
+        }
+        let unknown = Value::from("dict.nope");
+        assert_eq!(
+            code(client.call(Op::Ping, 0, vec![unknown])),
+            None,
+            "ping takes what it is given"
+        );
+        client.call(Op::Shutdown, 0, Vec::new()).unwrap();
+        server.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -16,16 +16,14 @@
 use std::collections::VecDeque;
 use std::io::Read;
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::super::net::{Listening, Stream};
 use super::Server;
 use crate::channel::HANDSHAKE_TIMEOUT;
 use crate::channel::auth::{self, NONCE, PROOF};
-use crate::sys;
+use crate::sys::{self, Stream, StreamListener};
 
 /// Handshakes in flight, at most.
 pub(crate) const MAX_PENDING: usize = 128;
@@ -77,7 +75,7 @@ impl Failures {
 }
 
 /// Accepts and authenticates connections until the server stops.
-pub(crate) fn run(server: &Arc<Server>, listener: &Listening, wake: &UnixStream) {
+pub(crate) fn run(server: &Arc<Server>, listener: &StreamListener, wake: &Stream) {
     if let Err(e) = listener.set_nonblocking(true) {
         log(format_args!("cannot serve: {e}"));
         return;
@@ -171,7 +169,7 @@ fn judge(server: &Server, p: &mut Pending, failures: &mut Failures) -> Option<St
 }
 
 /// Accepts every waiting connection and sends each its challenge.
-fn accept_all(server: &Server, listener: &Listening, pending: &mut VecDeque<Pending>) {
+fn accept_all(server: &Server, listener: &StreamListener, pending: &mut VecDeque<Pending>) {
     loop {
         let stream = match listener.accept() {
             Ok(stream) => stream,

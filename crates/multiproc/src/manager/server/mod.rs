@@ -24,7 +24,6 @@ mod waits;
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -32,11 +31,11 @@ use std::time::{Duration, Instant};
 use rmpv::Value;
 
 use super::ErrorCode;
-use super::frame::{self, FrameError};
-use super::net::{Listening, Stream};
-use super::shared::TypeEntry;
-use super::wire::{self, Response, WireError};
-use crate::sys;
+use super::protocol::Op;
+use super::protocol::frame::{self, FrameError};
+use super::protocol::wire::{self, Response, WireError};
+use super::proxy::TypeEntry;
+use crate::sys::{self, Stream, StreamListener};
 use table::Table;
 
 /// Authenticated connections served at once, at most; more are closed after their handshake.
@@ -68,7 +67,7 @@ pub(crate) struct Server {
     /// Set by a `shutdown` request; the gate ends when woken.
     stopping: AtomicBool,
     /// Wakes the gate.
-    wake: UnixStream,
+    wake: Stream,
 }
 
 /// Who runs an operation: its connection, and the socket to check that it is still there.
@@ -93,9 +92,9 @@ pub(crate) enum Waited<T> {
 }
 
 /// Serves on `listener` until a `shutdown` request; then closes every connection and returns.
-pub(crate) fn serve(listener: Listening, authkey: Vec<u8>, types: Vec<(String, TypeEntry)>) {
+pub(crate) fn serve(listener: StreamListener, authkey: Vec<u8>, types: Vec<(String, TypeEntry)>) {
     gate::start_logging();
-    let Ok((wake_here, wake)) = UnixStream::pair() else {
+    let Ok((wake_here, wake)) = Stream::pair() else {
         gate::log(format_args!("cannot start: no socket pair for the gate"));
         gate::stop_logging();
         return;
@@ -114,7 +113,7 @@ pub(crate) fn serve(listener: Listening, authkey: Vec<u8>, types: Vec<(String, T
     gate::run(&server, &listener, &wake_here);
     // Close every connection: their threads end at their next read.
     for (_, stream) in server.lock_open().drain() {
-        let _ = rustix::net::shutdown(&stream, rustix::net::Shutdown::Both);
+        stream.shut_down();
     }
     gate::stop_logging();
 }
@@ -191,7 +190,7 @@ impl Server {
                 socket: writer.as_fd(),
             };
             let (id, result) = match wire::decode_request(&payload) {
-                Ok(request) if request.op == "shutdown" => {
+                Ok(request) if request.object == 0 && request.op == Op::Shutdown.name() => {
                     let _ = reply(&mut writer, request.id, Ok(Value::Nil));
                     self.stop();
                     return;

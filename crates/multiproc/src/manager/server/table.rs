@@ -11,7 +11,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use rmpv::Value;
 
 use super::super::ErrorCode;
-use super::super::wire::WireError;
+use super::super::protocol::Kind;
+use super::super::protocol::wire::WireError;
 use super::waits::{Barrier, Condition, Lock, Queue, Semaphore};
 
 /// A dict: keys are the MessagePack encoding of the key value.
@@ -41,23 +42,23 @@ pub(crate) enum Object {
 }
 
 impl Object {
-    /// The kind, as `create` and `named` take it.
-    pub(crate) fn kind(&self) -> &'static str {
+    /// Its kind, as `create` and `named` take it.
+    pub(crate) fn kind(&self) -> Kind {
         match self {
-            Object::Dict(_) => "dict",
-            Object::Namespace(_) => "namespace",
-            Object::List(_) => "list",
-            Object::Array(_) => "array",
-            Object::Value(_) => "value",
-            Object::User { .. } => "object",
-            Object::Lock(_) => "lock",
-            Object::RLock(_) => "rlock",
-            Object::Semaphore(s) if s.is_bounded() => "bounded_semaphore",
-            Object::Semaphore(_) => "semaphore",
-            Object::Condition(_) => "condition",
-            Object::Event(_) => "event",
-            Object::Barrier(_) => "barrier",
-            Object::Queue(_) => "queue",
+            Object::Dict(_) => Kind::Dict,
+            Object::Namespace(_) => Kind::Namespace,
+            Object::List(_) => Kind::List,
+            Object::Array(_) => Kind::Array,
+            Object::Value(_) => Kind::Value,
+            Object::User { .. } => Kind::Object,
+            Object::Lock(_) => Kind::Lock,
+            Object::RLock(_) => Kind::RLock,
+            Object::Semaphore(s) if s.is_bounded() => Kind::BoundedSemaphore,
+            Object::Semaphore(_) => Kind::Semaphore,
+            Object::Condition(_) => Kind::Condition,
+            Object::Event(_) => Kind::Event,
+            Object::Barrier(_) => Kind::Barrier,
+            Object::Queue(_) => Kind::Queue,
         }
     }
 }

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use rmpv::Value;
 
 use super::super::ErrorCode;
-use super::super::wire::WireError;
+use super::super::protocol::Op;
+use super::super::protocol::wire::WireError;
 use super::data::{arg, bad, not_exposed};
 use super::table::{Object, Table, unknown};
 use super::{Caller, Server, Waited};
@@ -83,19 +84,29 @@ const RESETS_KEPT: usize = 1024;
 /// `queue.Queue`, joinable).
 pub(crate) struct Queue {
     items: VecDeque<Value>,
-    /// 0: no limit.
-    max_items: usize,
+    /// `None`: no limit.
+    max_items: Option<usize>,
     unfinished: u64,
+    closed: bool,
 }
 
 impl Queue {
-    pub(crate) fn new(max_items: usize) -> Queue {
+    pub(crate) fn new(max_items: Option<usize>) -> Queue {
         Queue {
             items: VecDeque::new(),
             max_items,
             unfinished: 0,
+            closed: false,
         }
     }
+
+    fn has_room(&self) -> bool {
+        self.max_items.is_none_or(|max| self.items.len() < max)
+    }
+}
+
+fn closed() -> WireError {
+    WireError::new(ErrorCode::Closed, "the queue is closed")
 }
 
 /// Argument `index` as a deadline: milliseconds from now, or nil for none.
@@ -202,20 +213,6 @@ fn timeout() -> Value {
     Value::from("timeout")
 }
 
-/// Whether `op` is one of the operations here.
-pub(crate) fn handles(op: &str) -> bool {
-    [
-        "lock.",
-        "semaphore.",
-        "condition.",
-        "event.",
-        "barrier.",
-        "queue.",
-    ]
-    .iter()
-    .any(|prefix| op.starts_with(prefix))
-}
-
 impl Server {
     /// Releases the locks `connection` held, marking their holder dead, and wakes the waiters.
     pub(crate) fn release_all(&self, connection: u64) {
@@ -246,12 +243,12 @@ impl Server {
         table: std::sync::MutexGuard<'_, Table>,
         caller: &Caller<'_>,
         object: u64,
-        op: &str,
+        op: Op,
         args: &[Value],
     ) -> Result<Value, WireError> {
         let me = caller.connection;
         match op {
-            "lock.acquire" => {
+            Op::LockAcquire => {
                 let deadline = deadline_arg(args, 0)?;
                 let waited = self.wait(table, caller, deadline, |table| {
                     let (lock, recursive) = lock_in(table, object)?;
@@ -259,14 +256,27 @@ impl Server {
                 });
                 finish(waited?)
             }
-            "lock.release" => {
+            Op::LockRelease => {
                 let mut table = table;
                 if release(lock_in(&mut table, object)?.0, me)? {
                     self.changed.notify_all();
                 }
                 Ok(Value::Nil)
             }
-            "semaphore.acquire" => {
+            Op::LockState => {
+                let mut table = table;
+                let (lock, _) = lock_in(&mut table, object)?;
+                let mine = if lock.owner == Some(me) {
+                    lock.depth
+                } else {
+                    0
+                };
+                Ok(Value::Array(vec![
+                    Value::from(lock.owner.is_some()),
+                    Value::from(mine),
+                ]))
+            }
+            Op::SemaphoreAcquire => {
                 let deadline = deadline_arg(args, 0)?;
                 let waited = self.wait(table, caller, deadline, |table| {
                     let semaphore = semaphore_in(table, object)?;
@@ -277,7 +287,7 @@ impl Server {
                 });
                 finish(waited?)
             }
-            "semaphore.release" => {
+            Op::SemaphoreRelease => {
                 let mut table = table;
                 let semaphore = semaphore_in(&mut table, object)?;
                 if semaphore
@@ -293,12 +303,12 @@ impl Server {
                 self.changed.notify_all();
                 Ok(Value::Nil)
             }
-            "semaphore.value" => {
+            Op::SemaphoreValue => {
                 let mut table = table;
                 Ok(Value::from(semaphore_in(&mut table, object)?.value))
             }
-            "condition.wait" => self.condition_wait(table, caller, object, args),
-            "condition.notify" => {
+            Op::ConditionWait => self.condition_wait(table, caller, object, args),
+            Op::ConditionNotify => {
                 let mut table = table;
                 let condition = condition_in(&mut table, object)?;
                 let n = match args.first() {
@@ -319,35 +329,31 @@ impl Server {
                 }
                 Ok(Value::from(count))
             }
-            "event.set" | "event.clear" => {
+            Op::EventSet | Op::EventClear => {
                 let mut table = table;
-                *event_in(&mut table, object)? = op == "event.set";
+                *event_in(&mut table, object)? = op == Op::EventSet;
                 self.changed.notify_all();
                 Ok(Value::Nil)
             }
-            "event.is_set" => {
+            Op::EventIsSet => {
                 let mut table = table;
                 Ok(Value::from(*event_in(&mut table, object)?))
             }
-            "event.wait" => {
+            Op::EventWait => {
                 let deadline = deadline_arg(args, 0)?;
                 let waited = self.wait(table, caller, deadline, |table| {
-                    Ok(event_in(table, object)?.then_some(Value::from(true)))
+                    Ok(event_in(table, object)?.then_some(Value::Nil))
                 });
-                match waited? {
-                    Waited::Done(value) => Ok(value),
-                    Waited::TimedOut => Ok(Value::from(false)),
-                    Waited::CallerGone => Err(caller_gone()),
-                }
+                finish(waited?)
             }
-            "barrier.wait" => self.barrier_wait(table, caller, object, args),
-            "barrier.abort" => {
+            Op::BarrierWait => self.barrier_wait(table, caller, object, args),
+            Op::BarrierAbort => {
                 let mut table = table;
                 barrier_in(&mut table, object)?.broken = true;
                 self.changed.notify_all();
                 Ok(Value::Nil)
             }
-            "barrier.reset" => {
+            Op::BarrierReset => {
                 let mut table = table;
                 let barrier = barrier_in(&mut table, object)?;
                 if barrier.count > 0 {
@@ -362,7 +368,7 @@ impl Server {
                 self.changed.notify_all();
                 Ok(Value::Nil)
             }
-            "barrier.state" => {
+            Op::BarrierState => {
                 let mut table = table;
                 let barrier = barrier_in(&mut table, object)?;
                 Ok(Value::Array(vec![
@@ -371,13 +377,15 @@ impl Server {
                     Value::from(barrier.broken),
                 ]))
             }
-            "queue.put" => {
+            Op::QueuePut => {
                 let item = arg(args, 0)?.clone();
                 let deadline = deadline_arg(args, 1)?;
                 let waited = self.wait(table, caller, deadline, |table| {
                     let queue = queue_in(table, object)?;
-                    let room = queue.max_items == 0 || queue.items.len() < queue.max_items;
-                    Ok(room.then(|| {
+                    if queue.closed {
+                        return Err(closed());
+                    }
+                    Ok(queue.has_room().then(|| {
                         queue.items.push_back(item.clone());
                         queue.unfinished += 1;
                         Value::Nil
@@ -386,20 +394,36 @@ impl Server {
                 self.notify_if_done(&waited);
                 finish(waited)
             }
-            "queue.get" => {
+            Op::QueueGet => {
                 let deadline = deadline_arg(args, 0)?;
                 let waited = self.wait(table, caller, deadline, |table| {
                     let queue = queue_in(table, object)?;
-                    Ok(queue.items.pop_front().map(|item| Value::Array(vec![item])))
+                    match queue.items.pop_front() {
+                        Some(item) => Ok(Some(Value::Array(vec![item]))),
+                        None if queue.closed => Err(closed()),
+                        None => Ok(None),
+                    }
                 })?;
                 self.notify_if_done(&waited);
                 finish(waited)
             }
-            "queue.len" => {
+            Op::QueueState => {
                 let mut table = table;
-                Ok(Value::from(queue_in(&mut table, object)?.items.len()))
+                let queue = queue_in(&mut table, object)?;
+                Ok(Value::Array(vec![
+                    Value::from(queue.items.len()),
+                    queue.max_items.map_or(Value::Nil, Value::from),
+                    Value::from(queue.closed),
+                    Value::from(queue.unfinished),
+                ]))
             }
-            "queue.task_done" => {
+            Op::QueueClose => {
+                let mut table = table;
+                queue_in(&mut table, object)?.closed = true;
+                self.changed.notify_all();
+                Ok(Value::Nil)
+            }
+            Op::QueueTaskDone => {
                 let mut table = table;
                 let queue = queue_in(&mut table, object)?;
                 if queue.unfinished == 0 {
@@ -414,7 +438,7 @@ impl Server {
                 }
                 Ok(Value::Nil)
             }
-            "queue.join" => {
+            Op::QueueJoin => {
                 let deadline = deadline_arg(args, 0)?;
                 let waited = self.wait(table, caller, deadline, |table| {
                     Ok((queue_in(table, object)?.unfinished == 0).then_some(Value::Nil))
@@ -422,7 +446,7 @@ impl Server {
                 finish(waited?)
             }
             _ => match table.objects.get(&object) {
-                Some(_) => Err(not_exposed(op, "this object")),
+                Some(_) => Err(not_exposed(op.name(), "this object")),
                 None => Err(unknown(object)),
             },
         }
@@ -537,6 +561,9 @@ impl Server {
                 }
                 match outcome {
                     Waited::CallerGone => Err(caller_gone()),
+                    // This waiter's deadline broke the barrier: it is told so (the others are
+                    // told `BrokenBarrier`).
+                    Waited::TimedOut => Ok(timeout()),
                     _ => Err(broken_barrier()),
                 }
             }

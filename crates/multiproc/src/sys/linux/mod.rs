@@ -9,6 +9,7 @@ mod mmap;
 mod named;
 mod process;
 mod socket;
+mod stream;
 
 pub(crate) use futex::{futex_wait, futex_wake, futex_wake_all};
 pub(crate) use identity::{ProcessId, thread_id};
@@ -28,3 +29,4 @@ pub(crate) use process::{
     replace_stdin_with_null, spawn_self, take_stdin, wait_readable, wait_writable,
 };
 pub(crate) use socket::{Received, recv_with_fds, send_with_fds, seqpacket_pair};
+pub(crate) use stream::{Stream, StreamListener};

@@ -5,12 +5,16 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rmpv::Value;
 use serde::de::DeserializeOwned;
 
-use super::{Handle, ManagerError, from_value};
+use super::{deadline_arg, from_value};
+use crate::deadline;
+use crate::manager::ManagerError;
+use crate::manager::handle::Handle;
+use crate::manager::protocol::Op;
 
 /// A change to a watched dict ([`DictProxy::watch`](super::DictProxy::watch)).
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +67,7 @@ impl Feed {
     fn start(handle: &Handle) -> Result<Feed, ManagerError> {
         let handle = handle.reconnect()?;
         // Since "never", without waiting: answers with the current version.
-        let now = handle.call("watch", vec![Value::from(u64::MAX), Value::from(0)])?;
+        let now = handle.call(Op::Watch, vec![Value::from(u64::MAX), Value::from(0)])?;
         let version = now
             .as_array()
             .and_then(|a| a.first())
@@ -72,15 +76,13 @@ impl Feed {
         Ok(Feed { handle, version })
     }
 
-    /// The next changes, waiting at most `timeout` (`None`: as long as it takes) for some.
-    /// Returns whether some were missed, and the changes.
-    fn next(&mut self, timeout: Option<Duration>) -> Result<(bool, Vec<Value>), ManagerError> {
-        let timeout = timeout.map_or(Value::Nil, |t| {
-            Value::from(u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
-        });
-        let answer = self
-            .handle
-            .call("watch", vec![Value::from(self.version), timeout])?;
+    /// The next changes, waiting until `deadline` (`None`: as long as it takes) for some.
+    /// Returns whether some were missed, and the changes (none at the deadline).
+    fn next(&mut self, deadline: Option<Instant>) -> Result<(bool, Vec<Value>), ManagerError> {
+        let answer = self.handle.call(
+            Op::Watch,
+            vec![Value::from(self.version), deadline_arg(deadline)],
+        )?;
         let Value::Array(parts) = answer else {
             return Err(malformed());
         };
@@ -150,14 +152,15 @@ impl<C> Watcher<C> {
         None
     }
 
+    /// The next change, waiting until `deadline` for one; `None` at the deadline.
     fn fetch(
         &mut self,
-        timeout: Option<Duration>,
+        deadline: Option<Instant>,
         missed: C,
         decode: impl Fn(String, Vec<Value>) -> Result<C, ManagerError>,
     ) -> Result<Option<C>, ManagerError> {
         if self.pending.is_empty() {
-            let (was_missed, events) = self.feed.next(timeout)?;
+            let (was_missed, events) = self.feed.next(deadline)?;
             if was_missed {
                 self.pending.push_back(missed);
             }
@@ -199,31 +202,40 @@ impl<K: DeserializeOwned, V: DeserializeOwned> DictWatcher<K, V> {
         Watcher::start(handle).map(DictWatcher)
     }
 
-    /// The next change if one is there now.
-    pub fn try_next(&mut self) -> Result<Option<DictChange<K, V>>, ManagerError> {
-        self.take(Some(Duration::ZERO))
+    /// The next change if one is there now, else [`ManagerError::Timeout`].
+    pub fn try_next(&mut self) -> Result<DictChange<K, V>, ManagerError> {
+        self.take(Some(Instant::now()))
     }
 
-    /// The next change, waiting at most `timeout`; `None` if none came.
-    pub fn next_timeout(
-        &mut self,
-        timeout: Duration,
-    ) -> Result<Option<DictChange<K, V>>, ManagerError> {
-        self.take(Some(timeout))
+    /// The next change, waiting at most `timeout` (`Duration::MAX`: as long as it takes), else
+    /// [`ManagerError::Timeout`].
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<DictChange<K, V>, ManagerError> {
+        self.take(deadline::after(timeout))
     }
 
-    fn take(
-        &mut self,
-        timeout: Option<Duration>,
-    ) -> Result<Option<DictChange<K, V>>, ManagerError> {
-        Self::decode(&mut self.0, timeout)
+    /// The next change, waiting until `deadline`, else [`ManagerError::Timeout`].
+    pub fn next_deadline(&mut self, deadline: Instant) -> Result<DictChange<K, V>, ManagerError> {
+        self.take(Some(deadline))
+    }
+
+    fn take(&mut self, deadline: Option<Instant>) -> Result<DictChange<K, V>, ManagerError> {
+        // A change may be missing from an answer that came just before the deadline: look
+        // again until one is there or the deadline has passed.
+        loop {
+            if let Some(change) = Self::decode(&mut self.0, deadline)? {
+                return Ok(change);
+            }
+            if deadline::passed(deadline) {
+                return Err(ManagerError::Timeout);
+            }
+        }
     }
 
     fn decode(
         watcher: &mut Watcher<DictChange<K, V>>,
-        timeout: Option<Duration>,
+        deadline: Option<Instant>,
     ) -> Result<Option<DictChange<K, V>>, ManagerError> {
-        watcher.fetch(timeout, DictChange::Missed, |kind, args| {
+        watcher.fetch(deadline, DictChange::Missed, |kind, args| {
             let mut args = args.into_iter();
             let mut arg = || args.next().ok_or_else(malformed);
             Ok(match kind.as_str() {
@@ -247,28 +259,40 @@ impl<T: DeserializeOwned> ListWatcher<T> {
         Watcher::start(handle).map(ListWatcher)
     }
 
-    /// The next change if one is there now.
-    pub fn try_next(&mut self) -> Result<Option<ListChange<T>>, ManagerError> {
-        self.take(Some(Duration::ZERO))
+    /// The next change if one is there now, else [`ManagerError::Timeout`].
+    pub fn try_next(&mut self) -> Result<ListChange<T>, ManagerError> {
+        self.take(Some(Instant::now()))
     }
 
-    /// The next change, waiting at most `timeout`; `None` if none came.
-    pub fn next_timeout(
-        &mut self,
-        timeout: Duration,
-    ) -> Result<Option<ListChange<T>>, ManagerError> {
-        self.take(Some(timeout))
+    /// The next change, waiting at most `timeout` (`Duration::MAX`: as long as it takes), else
+    /// [`ManagerError::Timeout`].
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<ListChange<T>, ManagerError> {
+        self.take(deadline::after(timeout))
     }
 
-    fn take(&mut self, timeout: Option<Duration>) -> Result<Option<ListChange<T>>, ManagerError> {
-        Self::decode(&mut self.0, timeout)
+    /// The next change, waiting until `deadline`, else [`ManagerError::Timeout`].
+    pub fn next_deadline(&mut self, deadline: Instant) -> Result<ListChange<T>, ManagerError> {
+        self.take(Some(deadline))
+    }
+
+    fn take(&mut self, deadline: Option<Instant>) -> Result<ListChange<T>, ManagerError> {
+        // A change may be missing from an answer that came just before the deadline: look
+        // again until one is there or the deadline has passed.
+        loop {
+            if let Some(change) = Self::decode(&mut self.0, deadline)? {
+                return Ok(change);
+            }
+            if deadline::passed(deadline) {
+                return Err(ManagerError::Timeout);
+            }
+        }
     }
 
     fn decode(
         watcher: &mut Watcher<ListChange<T>>,
-        timeout: Option<Duration>,
+        deadline: Option<Instant>,
     ) -> Result<Option<ListChange<T>>, ManagerError> {
-        watcher.fetch(timeout, ListChange::Missed, |kind, args| {
+        watcher.fetch(deadline, ListChange::Missed, |kind, args| {
             let mut args = args.into_iter();
             let mut arg = || args.next().ok_or_else(malformed);
             Ok(match kind.as_str() {

@@ -1,5 +1,5 @@
 //! User types hosted by a manager: a type implements [`Shared`] (its methods, by name), is
-//! registered with [`ManagerBuilder::register`](super::ManagerBuilder::register), and is reached
+//! registered with [`ManagerBuilder::register`](crate::ManagerBuilder::register), and is reached
 //! through an [`ObjectProxy`].
 //!
 //! The server runs only code compiled into it: a registered type's dispatch function travels to
@@ -9,14 +9,15 @@
 //! each call is atomic.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use rmpv::Value;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Handle, ManagerError, from_value, to_value};
+use super::{from_value, proxy, to_value};
+use crate::manager::ManagerError;
+use crate::manager::protocol::{Kind, Op};
 use crate::sys::image::EntryPoint;
 
 /// A type whose values a manager can host, with methods callable by name from any process.
@@ -156,23 +157,12 @@ fn dispatch<T: Shared>(call: MethodCall) -> MethodOutcome {
     Ok((state, reply))
 }
 
-/// A proxy to a user type `T` hosted by a manager.
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "")]
-pub struct ObjectProxy<T> {
-    handle: Handle,
-    #[serde(skip)]
-    _type: PhantomData<fn(T) -> T>,
+proxy! {
+    /// A proxy to a user type `T` hosted by a manager ([`Manager::create`](crate::Manager::create)).
+    pub struct ObjectProxy<T> = Kind::Object;
 }
 
 impl<T> ObjectProxy<T> {
-    pub(crate) fn new(handle: Handle) -> Self {
-        ObjectProxy {
-            handle,
-            _type: PhantomData,
-        }
-    }
-
     /// Calls `method` with `args` (a tuple for several, `()` for none) on the server and returns
     /// its result as an `R`. Atomic: no other call on any object runs in between.
     pub fn call<A: Serialize, R: DeserializeOwned>(
@@ -182,7 +172,7 @@ impl<T> ObjectProxy<T> {
     ) -> Result<R, ManagerError> {
         from_value(
             self.handle
-                .call("object.call", vec![Value::from(method), to_value(args)?])?,
+                .call(Op::ObjectCall, vec![Value::from(method), to_value(args)?])?,
         )
     }
 }
@@ -190,18 +180,6 @@ impl<T> ObjectProxy<T> {
 impl<T: Shared> ObjectProxy<T> {
     /// A copy of the object's state now.
     pub fn get(&self) -> Result<T, ManagerError> {
-        from_value(self.handle.call("object.get", Vec::new())?)
-    }
-}
-
-impl<T> Clone for ObjectProxy<T> {
-    fn clone(&self) -> Self {
-        ObjectProxy::new(self.handle.share())
-    }
-}
-
-impl<T> fmt::Debug for ObjectProxy<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.handle.debug("ObjectProxy", f)
+        from_value(self.handle.call(Op::ObjectGet, Vec::new())?)
     }
 }

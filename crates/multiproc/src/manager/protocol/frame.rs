@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use crate::sys;
+use crate::sys::{self, Stream};
 
 /// The magic and version that start every frame.
 pub(crate) const MAGIC: [u8; 4] = *b"MPM1";
@@ -79,7 +79,7 @@ const SPIN: Duration = Duration::from_micros(50);
 
 /// Waits, polling for at most [`SPIN`], until `reader` has bytes buffered or its socket is
 /// readable; then a blocking read will not sleep, or only briefly.
-pub(crate) fn poll_briefly<S: Read + AsFd>(reader: &BufReader<S>) {
+pub(crate) fn poll_briefly(reader: &BufReader<Stream>) {
     if !reader.buffer().is_empty() {
         return;
     }
@@ -99,8 +99,8 @@ pub(crate) const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// [`read_frame`] after [`poll_briefly`]. Waits as long as it takes for a frame to begin, then
 /// at most [`FRAME_TIMEOUT`] for the rest of it.
-pub(crate) fn read_frame_soon<S: Read + AsFd>(
-    reader: &mut BufReader<S>,
+pub(crate) fn read_frame_soon(
+    reader: &mut BufReader<Stream>,
     max: usize,
 ) -> Result<Vec<u8>, FrameError> {
     poll_briefly(reader);
@@ -113,14 +113,8 @@ pub(crate) fn read_frame_soon<S: Read + AsFd>(
     if whole || buffered == 0 {
         return read_frame(reader, max); // no system call for a frame that came whole
     }
-    let fd = reader.get_ref().as_fd();
-    let _ = rustix::net::sockopt::set_socket_timeout(
-        fd,
-        rustix::net::sockopt::Timeout::Recv,
-        Some(FRAME_TIMEOUT),
-    );
+    let _ = reader.get_ref().set_read_timeout(Some(FRAME_TIMEOUT));
     let frame = read_frame(reader, max);
-    let fd = reader.get_ref().as_fd();
-    let _ = rustix::net::sockopt::set_socket_timeout(fd, rustix::net::sockopt::Timeout::Recv, None);
+    let _ = reader.get_ref().set_read_timeout(None);
     frame
 }

@@ -10,7 +10,7 @@
 use rmpv::Value;
 use serde::{Deserialize, Serialize};
 
-use super::ErrorCode;
+use super::super::ErrorCode;
 
 /// Nesting deeper than this in a request is refused (no stack overflow on a hostile payload).
 pub(crate) const MAX_DEPTH: usize = 64;

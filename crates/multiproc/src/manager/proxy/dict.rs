@@ -1,81 +1,48 @@
 //! [`DictProxy`]: a dict that lives in the manager.
 
-use std::fmt;
-use std::marker::PhantomData;
-
 use rmpv::Value;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
-use super::{DictWatcher, Handle, ListProxy, ManagerError};
+use super::{DictWatcher, ListProxy, Proxy, from_value, optional, proxy, to_value};
+use crate::manager::ManagerError;
+use crate::manager::handle::Handle;
+use crate::manager::protocol::{Kind, Op};
 
-/// Marks the key and value types without owning any (and keeps the proxy `Send` and `Sync`).
-type Entries<K, V> = fn(K, V) -> (K, V);
-
-/// A dict that lives in a [`Manager`](super::Manager): every method is one round trip, and runs
-/// atomically on the server. Clones, and copies passed to other processes, are the same dict.
-///
-/// ```
-/// # fn main() -> multiproc::Result<()> {
-/// # multiproc::init();
-/// use multiproc::{DictProxy, Manager, Process};
-///
-/// let manager = Manager::start()?;
-/// let scores = manager.dict::<String, i64>()?;
-/// let per_player = scores.dict_in::<String, i64>(&"by player".to_string())?; // nested, live
-/// Process::spawn(per_player.clone(), |d: DictProxy<String, i64>| {
-///     d.incr(&"ann".to_string(), 3).unwrap();
-/// })?
-/// .join()?;
-/// assert_eq!(per_player.get(&"ann".to_string())?, Some(3));
-/// scores.insert(&"total".to_string(), &3)?;
-/// assert_eq!(scores.pop(&"total".to_string())?, 3);
-/// assert!(scores.pop(&"total".to_string()).is_err()); // KeyMissing, as Python's KeyError
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "")]
-pub struct DictProxy<K, V> {
-    handle: Handle,
-    #[serde(skip)]
-    _types: PhantomData<Entries<K, V>>,
-}
-
-pub(crate) fn to_value<T: Serialize>(value: &T) -> Result<Value, ManagerError> {
-    rmpv::ext::to_value(value).map_err(|e| ManagerError::Value(e.to_string()))
-}
-
-pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ManagerError> {
-    rmpv::ext::from_value(value).map_err(|e| ManagerError::Value(e.to_string()))
-}
-
-/// A present value comes as `[value]`, an absent one as nil.
-pub(crate) fn optional<T: DeserializeOwned>(value: Value) -> Result<Option<T>, ManagerError> {
-    match value {
-        Value::Nil => Ok(None),
-        Value::Array(mut one) if one.len() == 1 => from_value(one.remove(0)).map(Some),
-        other => Err(ManagerError::Protocol(format!(
-            "expected [value] or nil, got {other}"
-        ))),
-    }
+proxy! {
+    /// A dict that lives in a [`Manager`](crate::Manager): every method is one round trip, and runs
+    /// atomically on the server. Clones, and copies passed to other processes, are the same dict.
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// use multiproc::{DictProxy, Manager, Process};
+    ///
+    /// let manager = Manager::start()?;
+    /// let scores = manager.dict::<String, i64>()?;
+    /// let per_player = scores.dict_in::<String, i64>(&"by player".to_string())?; // nested, live
+    /// Process::spawn(per_player.clone(), |d: DictProxy<String, i64>| {
+    ///     d.incr(&"ann".to_string(), 3).unwrap();
+    /// })?
+    /// .join()?;
+    /// assert_eq!(per_player.get(&"ann".to_string())?, Some(3));
+    /// scores.insert(&"total".to_string(), &3)?;
+    /// assert_eq!(scores.pop(&"total".to_string())?, 3);
+    /// assert!(scores.pop(&"total".to_string()).is_err()); // KeyMissing, as Python's KeyError
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub struct DictProxy<K, V> = Kind::Dict;
 }
 
 impl<K, V> DictProxy<K, V> {
-    pub(crate) fn new(handle: Handle) -> Self {
-        DictProxy {
-            handle,
-            _types: PhantomData,
-        }
-    }
-
-    fn call(&self, op: &str, args: Vec<Value>) -> Result<Value, ManagerError> {
+    fn call(&self, op: Op, args: Vec<Value>) -> Result<Value, ManagerError> {
         self.handle.call(op, args)
     }
 
     /// The number of entries.
     pub fn len(&self) -> Result<usize, ManagerError> {
-        from_value(self.call("dict.len", Vec::new())?)
+        from_value(self.call(Op::DictLen, Vec::new())?)
     }
 
     /// Whether it has no entry.
@@ -85,61 +52,62 @@ impl<K, V> DictProxy<K, V> {
 
     /// Removes every entry (and the containers nested in them).
     pub fn clear(&self) -> Result<(), ManagerError> {
-        self.call("dict.clear", Vec::new()).map(drop)
+        self.call(Op::DictClear, Vec::new()).map(drop)
     }
 }
 
 impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
     /// Sets `key` to `value`. Python: `d[key] = value`.
     pub fn insert(&self, key: &K, value: &V) -> Result<(), ManagerError> {
-        self.call("dict.set", vec![to_value(key)?, to_value(value)?])
+        self.call(Op::DictSet, vec![to_value(key)?, to_value(value)?])
             .map(drop)
     }
 
     /// The value of `key`, if any. Python: `d.get(key)`.
     pub fn get(&self, key: &K) -> Result<Option<V>, ManagerError> {
-        optional(self.call("dict.get", vec![to_value(key)?])?)
+        optional(self.call(Op::DictGet, vec![to_value(key)?])?)
     }
 
     /// Whether `key` has a value. Python: `key in d`.
     pub fn contains_key(&self, key: &K) -> Result<bool, ManagerError> {
-        from_value(self.call("dict.contains", vec![to_value(key)?])?)
+        from_value(self.call(Op::DictContains, vec![to_value(key)?])?)
     }
 
     /// Removes `key` and returns its value, if any. Python: `d.pop(key, None)`.
     pub fn remove(&self, key: &K) -> Result<Option<V>, ManagerError> {
-        optional(self.call("dict.pop", vec![to_value(key)?])?)
+        optional(self.call(Op::DictPop, vec![to_value(key)?])?)
     }
 
     /// Removes `key` and returns its value; an absent key is [`ManagerError::Remote`] with code
-    /// [`ErrorCode::KeyMissing`](super::ErrorCode::KeyMissing). Python: `d.pop(key)`, `del d[key]`.
+    /// [`ErrorCode::KeyMissing`](crate::ErrorCode::KeyMissing). Python: `d.pop(key)`, `del d[key]`.
     #[doc(alias = "del")]
     pub fn pop(&self, key: &K) -> Result<V, ManagerError> {
-        from_value(self.call("dict.del", vec![to_value(key)?])?)
+        from_value(self.call(Op::DictDel, vec![to_value(key)?])?)
     }
 
     /// The dict nested at `key`, created empty if the key is absent: a proxy of its own, whose
     /// changes every process sees (Python loses a change made to a plain dict stored in a
     /// managed one). Reading `key` from this dict gives a copy of the nested one, as a map;
     /// replacing or removing `key` removes the nested dict (its proxies then get
-    /// [`ErrorCode::UnknownObject`](super::ErrorCode::UnknownObject)). A value of another kind
-    /// at `key` is [`ErrorCode::TypeError`](super::ErrorCode::TypeError).
+    /// [`ErrorCode::UnknownObject`](crate::ErrorCode::UnknownObject)). A value of another kind
+    /// at `key` is [`ErrorCode::TypeError`](crate::ErrorCode::TypeError).
     pub fn dict_in<K2, V2>(&self, key: &K) -> Result<DictProxy<K2, V2>, ManagerError> {
-        Ok(DictProxy::new(self.nested(key, "dict")?))
+        self.nested(key)
     }
 
     /// The list nested at `key`, created empty if the key is absent; as
     /// [`dict_in`](Self::dict_in).
     pub fn list_in<T>(&self, key: &K) -> Result<ListProxy<T>, ManagerError> {
-        Ok(ListProxy::new(self.nested(key, "list")?))
+        self.nested(key)
     }
 
-    fn nested(&self, key: &K, kind: &str) -> Result<Handle, ManagerError> {
-        let id = self.call("dict.nested", vec![to_value(key)?, Value::from(kind)])?;
+    fn nested<P: Proxy>(&self, key: &K) -> Result<P, ManagerError> {
+        let args = vec![to_value(key)?, Value::from(P::KIND.name())];
+        let id = self.call(Op::DictNested, args)?;
         let id = id
             .as_u64()
             .ok_or_else(|| ManagerError::Protocol(format!("expected an object id, got {id}")))?;
-        Ok(Handle::new(self.handle.client.clone(), id))
+        Ok(P::from_handle(Handle::new(self.handle.client.clone(), id)))
     }
 
     /// Watches the dict: the changes made from now on, by any process, in order.
@@ -149,7 +117,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
 
     /// The value of `key`, set to `default` first if it had none, atomically.
     pub fn setdefault(&self, key: &K, default: &V) -> Result<V, ManagerError> {
-        from_value(self.call("dict.setdefault", vec![to_value(key)?, to_value(default)?])?)
+        from_value(self.call(Op::DictSetDefault, vec![to_value(key)?, to_value(default)?])?)
     }
 
     /// Adds `delta` to the number at `key` (0 if absent) on the server, atomically, and returns
@@ -160,7 +128,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         key: &K,
         delta: D,
     ) -> Result<D, ManagerError> {
-        from_value(self.call("dict.incr", vec![to_value(key)?, to_value(&delta)?])?)
+        from_value(self.call(Op::DictIncr, vec![to_value(key)?, to_value(&delta)?])?)
     }
 
     /// Sets `key` to `new` if its value is `expected` (`None`: absent), atomically; returns
@@ -176,7 +144,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
             None => Value::Nil,
         };
         from_value(self.call(
-            "dict.compare_and_swap",
+            Op::DictCompareAndSwap,
             vec![to_value(key)?, expected, to_value(new)?],
         )?)
     }
@@ -194,7 +162,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
             .into_iter()
             .map(|(k, v)| Ok(Value::Array(vec![to_value(k)?, to_value(v)?])))
             .collect::<Result<Vec<_>, ManagerError>>()?;
-        self.call("dict.update", vec![Value::Array(pairs)])
+        self.call(Op::DictUpdate, vec![Value::Array(pairs)])
             .map(drop)
     }
 
@@ -210,7 +178,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
             .into_iter()
             .map(to_value)
             .collect::<Result<Vec<_>, _>>()?;
-        let Value::Array(values) = self.call("dict.get_many", vec![Value::Array(keys)])? else {
+        let Value::Array(values) = self.call(Op::DictGetMany, vec![Value::Array(keys)])? else {
             return Err(ManagerError::Protocol("get_many gives an array".into()));
         };
         values.into_iter().map(optional).collect()
@@ -218,28 +186,16 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
 
     /// The keys, in no particular order.
     pub fn keys(&self) -> Result<Vec<K>, ManagerError> {
-        from_value(self.call("dict.keys", Vec::new())?)
+        from_value(self.call(Op::DictKeys, Vec::new())?)
     }
 
     /// The values, in no particular order.
     pub fn values(&self) -> Result<Vec<V>, ManagerError> {
-        from_value(self.call("dict.values", Vec::new())?)
+        from_value(self.call(Op::DictValues, Vec::new())?)
     }
 
     /// The entries, in no particular order.
     pub fn items(&self) -> Result<Vec<(K, V)>, ManagerError> {
-        from_value(self.call("dict.items", Vec::new())?)
-    }
-}
-
-impl<K, V> Clone for DictProxy<K, V> {
-    fn clone(&self) -> Self {
-        DictProxy::new(self.handle.share())
-    }
-}
-
-impl<K, V> fmt::Debug for DictProxy<K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.handle.debug("DictProxy", f)
+        from_value(self.call(Op::DictItems, Vec::new())?)
     }
 }

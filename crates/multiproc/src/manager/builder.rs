@@ -1,0 +1,169 @@
+//! [`ManagerBuilder`]: where a manager listens, its key and the user types it hosts; and the two
+//! ways to run it, a server process of its own ([`ManagerBuilder::start`]) or this process
+//! ([`ManagerBuilder::serve`]).
+
+use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::client::Client;
+use super::proxy::{Shared, TypeEntry, entry_for};
+use super::{Manager, ManagerError, server, sweep};
+use crate::address::Address;
+use crate::channel::ConnectError;
+use crate::process::Process;
+use crate::sys::StreamListener;
+use crate::transfer;
+
+/// Settings for a manager: where it listens, its key, and the user types it hosts.
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// use multiproc::Manager;
+///
+/// let manager = Manager::builder()
+///     .address("127.0.0.1:0") // TCP on loopback, a free port
+///     .authkey(b"a key the clients know")
+///     .start()?;
+/// let same = Manager::connect(manager.address().clone(), b"a key the clients know")?;
+/// same.dict::<String, u32>()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct ManagerBuilder {
+    address: Option<Address>,
+    authkey: Option<Vec<u8>>,
+    allow_remote: bool,
+    types: Vec<(String, TypeEntry)>,
+}
+
+impl fmt::Debug for ManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManagerBuilder")
+            .field("address", &self.address)
+            .field("allow_remote", &self.allow_remote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManagerBuilder {
+    /// Listens at `address`: a Unix socket path, or `"host:port"` for TCP (port 0 picks a free
+    /// one). Default: a Unix socket in a fresh `0700` directory.
+    pub fn address(mut self, address: impl Into<Address>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// The key clients must prove they hold. Default: 32 random bytes.
+    pub fn authkey(mut self, authkey: &[u8]) -> Self {
+        self.authkey = Some(authkey.to_vec());
+        self
+    }
+
+    /// Lets a TCP address be on an interface other than loopback: the explicit opt-in to
+    /// clients on other machines. The key keeps out whoever lacks it, but nothing is encrypted
+    /// and frames after the handshake are not authenticated: use it on a trusted network only.
+    /// Without it, such an address is [`ConnectError::NotLoopback`](crate::ConnectError).
+    pub fn allow_remote(mut self) -> Self {
+        self.allow_remote = true;
+        self
+    }
+
+    /// Lets the manager host values of `T` ([`Manager::create`]); their methods become callable
+    /// from any process ([`ObjectProxy::call`](crate::ObjectProxy::call)).
+    pub fn register<T: Shared>(mut self) -> Self {
+        self.types.push((T::TYPE_NAME.to_owned(), entry_for::<T>()));
+        self
+    }
+
+    /// Binds the address; the private directory made for a default address.
+    fn bind(
+        &mut self,
+    ) -> Result<(StreamListener, Vec<u8>, Option<sweep::PrivateDir>), ManagerError> {
+        let (address, dir) = match self.address.take() {
+            Some(address) => (address, None),
+            None => {
+                // Best effort: a failure to sweep others' leftovers is no reason not to start.
+                let _ = sweep::clean_dead();
+                let dir = sweep::PrivateDir::create()?;
+                (Address::Unix(dir.path().join("manager.sock")), Some(dir))
+            }
+        };
+        let authkey = match self.authkey.take() {
+            Some(key) if key.is_empty() => {
+                return Err(ManagerError::Os(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "an empty authkey authenticates nobody",
+                )));
+            }
+            Some(key) => key,
+            None => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key)
+                    .map_err(|e| ManagerError::Os(std::io::Error::other(e.to_string())))?;
+                key
+            }
+        };
+        if let Address::Tcp(tcp) = address
+            && !tcp.ip().is_loopback()
+            && !self.allow_remote
+        {
+            return Err(ConnectError::NotLoopback { address: tcp }.into());
+        }
+        let listener = StreamListener::bind(&address).map_err(ManagerError::Os)?;
+        Ok((listener, authkey, dir))
+    }
+
+    /// Starts the server as a child process (it ends with this program, or on
+    /// [`Manager::shutdown`]) and connects to it. The socket and the key reach the child as its
+    /// arguments, over the private bootstrap socket.
+    pub fn start(mut self) -> Result<Manager, ManagerError> {
+        let (listener, authkey, dir) = self.bind()?;
+        let address = listener.address().map_err(ManagerError::Os)?;
+        let (fd, tcp) = listener.into_parts();
+        let server = Process::builder()
+            .name("multiproc-manager")
+            .spawn(
+                (ListeningSocket(fd), tcp, authkey.clone(), self.types),
+                serve_main,
+            )
+            .map_err(|e| ManagerError::Start(e.to_string()))?;
+        let client = Client::connect(&address, &authkey)?;
+        Ok(Manager::new(Arc::new(client), Some(server), dir))
+    }
+
+    /// Serves in this process until a client asks for shutdown (then the process exits): a
+    /// standalone server, as `multiproc serve` runs.
+    pub fn serve(mut self) -> Result<(), ManagerError> {
+        let (listener, authkey, _dir) = self.bind()?;
+        server::serve(listener, authkey, self.types);
+        Ok(())
+    }
+}
+
+/// The server's listening socket, as a process argument.
+struct ListeningSocket(OwnedFd);
+
+impl Serialize for ListeningSocket {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        transfer::serialize_fd(self.0.as_fd(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ListeningSocket {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        transfer::deserialize_fd(deserializer).map(ListeningSocket)
+    }
+}
+
+/// The server process.
+fn serve_main(
+    (socket, tcp, authkey, types): (ListeningSocket, bool, Vec<u8>, Vec<(String, TypeEntry)>),
+) {
+    server::serve(StreamListener::from_parts(socket.0, tcp), authkey, types);
+}

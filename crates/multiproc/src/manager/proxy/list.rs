@@ -1,0 +1,242 @@
+//! [`ListProxy`] and [`ArrayProxy`]: a list and a fixed-length array that live in the manager.
+
+use std::ops::{Bound, RangeBounds};
+
+use rmpv::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{ListWatcher, Proxy, from_value, optional, proxy, to_value};
+use crate::manager::handle::Handle;
+use crate::manager::protocol::{Kind, Op};
+use crate::manager::{ErrorCode, ManagerError};
+
+proxy! {
+    /// A list that lives in a [`Manager`](crate::Manager); every method is one round trip and
+    /// runs atomically on the server. Indices are checked as `Vec`'s are: [`get`](Self::get) past
+    /// the end is `None`, [`set`](Self::set) and [`remove`](Self::remove) are
+    /// [`ManagerError::Remote`] with code [`IndexOutOfRange`](crate::ErrorCode::IndexOutOfRange)
+    /// (Python: `IndexError`).
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// let manager = multiproc::Manager::start()?;
+    /// let list = manager.list(&[1, 2])?;
+    /// list.push(&3)?;
+    /// assert_eq!(list.to_vec()?, [1, 2, 3]);
+    /// assert_eq!(list.get(5)?, None);
+    /// assert_eq!(list.pop()?, Some(3));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub struct ListProxy<T> = Kind::List;
+}
+
+/// A bound of a range as the protocol's index (clamped to the length by the server).
+fn bounds(range: impl RangeBounds<usize>) -> (Value, Value) {
+    let start = match range.start_bound() {
+        Bound::Included(&i) => i as u64,
+        Bound::Excluded(&i) => i as u64 + 1,
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&i) => i as u64 + 1,
+        Bound::Excluded(&i) => i as u64,
+        Bound::Unbounded => u64::MAX,
+    };
+    (Value::from(start), Value::from(end))
+}
+
+/// An item that may be past the end: `IndexOutOfRange` is `None`.
+fn item_at<T: DeserializeOwned>(
+    answer: Result<Value, ManagerError>,
+) -> Result<Option<T>, ManagerError> {
+    match answer {
+        Ok(item) => from_value(item).map(Some),
+        Err(e) if e.code() == Some(&ErrorCode::IndexOutOfRange) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl<T> ListProxy<T> {
+    /// The number of items.
+    pub fn len(&self) -> Result<usize, ManagerError> {
+        from_value(self.handle.call(Op::ListLen, Vec::new())?)
+    }
+
+    /// Whether it has no item.
+    pub fn is_empty(&self) -> Result<bool, ManagerError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Removes every item.
+    pub fn clear(&self) -> Result<(), ManagerError> {
+        self.handle.call(Op::ListClear, Vec::new()).map(drop)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> ListProxy<T> {
+    /// Every item, in order. Python: `list(l)`, `l[:]`.
+    pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
+        from_value(self.handle.call(Op::ListAll, Vec::new())?)
+    }
+
+    /// Item `index`, or `None` past the end. Python: `l[index]`.
+    pub fn get(&self, index: usize) -> Result<Option<T>, ManagerError> {
+        item_at(self.handle.call(Op::ListGet, vec![Value::from(index)]))
+    }
+
+    /// Sets item `index` (`IndexOutOfRange` past the end). Python: `l[index] = item`.
+    pub fn set(&self, index: usize, item: &T) -> Result<(), ManagerError> {
+        self.handle
+            .call(Op::ListSet, vec![Value::from(index), to_value(item)?])
+            .map(drop)
+    }
+
+    /// The items in `range`: `range(1..3)`, `range(2..)`. Bounds past the end are clamped, as
+    /// Python's slices are (`l[1:3]`).
+    #[doc(alias = "slice")]
+    pub fn range(&self, range: impl RangeBounds<usize>) -> Result<Vec<T>, ManagerError> {
+        let (start, end) = bounds(range);
+        from_value(self.handle.call(Op::ListRange, vec![start, end])?)
+    }
+
+    /// Adds `item` at the end. Python: `l.append(item)`.
+    #[doc(alias = "append")]
+    pub fn push(&self, item: &T) -> Result<(), ManagerError> {
+        self.handle
+            .call(Op::ListAppend, vec![to_value(item)?])
+            .map(drop)
+    }
+
+    /// Adds `items` at the end, in one round trip, atomically.
+    pub fn extend<'a>(&self, items: impl IntoIterator<Item = &'a T>) -> Result<(), ManagerError>
+    where
+        T: 'a,
+    {
+        let items = items
+            .into_iter()
+            .map(to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.handle
+            .call(Op::ListExtend, vec![Value::Array(items)])
+            .map(drop)
+    }
+
+    /// Inserts `item` before `index` (at the end if `index` is past it).
+    pub fn insert(&self, index: usize, item: &T) -> Result<(), ManagerError> {
+        self.handle
+            .call(Op::ListInsert, vec![Value::from(index), to_value(item)?])
+            .map(drop)
+    }
+
+    /// Watches the list: the changes made from now on, by any process, in order.
+    pub fn watch(&self) -> Result<ListWatcher<T>, ManagerError> {
+        ListWatcher::start(&self.handle)
+    }
+
+    /// Removes and returns the last item, if any.
+    pub fn pop(&self) -> Result<Option<T>, ManagerError> {
+        optional(self.handle.call(Op::ListPop, Vec::new())?)
+    }
+
+    /// Removes and returns item `index` (`IndexOutOfRange` past the end).
+    pub fn remove(&self, index: usize) -> Result<T, ManagerError> {
+        from_value(self.handle.call(Op::ListRemove, vec![Value::from(index)])?)
+    }
+
+    /// Adds `delta` to the number at `index`, atomically; returns the sum.
+    pub fn incr<D: Serialize + DeserializeOwned>(
+        &self,
+        index: usize,
+        delta: D,
+    ) -> Result<D, ManagerError> {
+        from_value(
+            self.handle
+                .call(Op::ListIncr, vec![Value::from(index), to_value(&delta)?])?,
+        )
+    }
+}
+
+/// A fixed-length array that lives in a [`Manager`](crate::Manager): [`Array`](crate::Array)'s
+/// reading and writing (`len`, `get`, `set`, `to_vec`), with a [`ListProxy`]'s `range` and
+/// `incr`, without the operations that change the length. Python: `manager.Array`.
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// let manager = multiproc::Manager::start()?;
+/// let numbers = manager.array(&[1, 2, 3])?;
+/// numbers.set(2, &9)?;
+/// assert_eq!(numbers.to_vec()?, [1, 2, 9]);
+/// assert_eq!(numbers.get(3)?, None); // past the end
+/// # Ok(())
+/// # }
+/// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "", transparent)]
+pub struct ArrayProxy<T>(ListProxy<T>);
+
+impl<T> Proxy for ArrayProxy<T> {
+    const KIND: Kind = Kind::Array;
+
+    fn from_handle(handle: Handle) -> Self {
+        ArrayProxy(ListProxy::from_handle(handle))
+    }
+}
+
+impl<T> ArrayProxy<T> {
+    /// The number of items (fixed).
+    pub fn len(&self) -> Result<usize, ManagerError> {
+        self.0.len()
+    }
+
+    /// Whether it has no item.
+    pub fn is_empty(&self) -> Result<bool, ManagerError> {
+        self.0.is_empty()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
+    /// Every item, in order.
+    pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
+        self.0.to_vec()
+    }
+
+    /// The items in `range` (clamped to the length, as Python's slices are).
+    pub fn range(&self, range: impl RangeBounds<usize>) -> Result<Vec<T>, ManagerError> {
+        self.0.range(range)
+    }
+
+    /// Item `index`, or `None` past the end.
+    pub fn get(&self, index: usize) -> Result<Option<T>, ManagerError> {
+        self.0.get(index)
+    }
+
+    /// Sets item `index` (`IndexOutOfRange` past the end).
+    pub fn set(&self, index: usize, item: &T) -> Result<(), ManagerError> {
+        self.0.set(index, item)
+    }
+
+    /// Adds `delta` to the number at `index`, atomically; returns the sum.
+    pub fn incr<D: Serialize + DeserializeOwned>(
+        &self,
+        index: usize,
+        delta: D,
+    ) -> Result<D, ManagerError> {
+        self.0.incr(index, delta)
+    }
+}
+
+impl<T> Clone for ArrayProxy<T> {
+    fn clone(&self) -> Self {
+        ArrayProxy(self.0.clone())
+    }
+}
+
+impl<T> std::fmt::Debug for ArrayProxy<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.handle.debug("ArrayProxy", f)
+    }
+}
