@@ -29,9 +29,6 @@ pub fn arm(point: Failpoint) {
 /// Dies here if `point` is armed.
 pub(crate) fn check(point: Failpoint) {
     if ARMED.load(Relaxed) == point as u8 {
-        let _ =
-            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
-        // SIGKILL cannot be caught; the process ends before this line.
-        std::process::abort();
+        crate::sys::kill_self();
     }
 }

@@ -73,7 +73,7 @@ pub(crate) fn recv_frame(
     }
     let len = u64::from_le_bytes(header[8..].try_into().expect("8 bytes"));
     if len > max_len as u64 {
-        let _ = rustix::net::shutdown(socket, rustix::net::Shutdown::Both);
+        sys::shut_down(socket);
         return Ok(Frame::TooLarge { len });
     }
     let len = len as usize;

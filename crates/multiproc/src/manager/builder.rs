@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::client::Client;
 use super::proxy::{Shared, TypeEntry, entry_for};
-use super::{Manager, ManagerError, server, sweep};
+use super::{Manager, ManagerError, server};
 use crate::address::Address;
 use crate::channel::ConnectError;
 use crate::process::Process;
+use crate::sweep::{MANAGER_DIRS, OwnedDir};
 use crate::sys::StreamListener;
 use crate::transfer;
 
@@ -82,15 +83,13 @@ impl ManagerBuilder {
     }
 
     /// Binds the address; the private directory made for a default address.
-    fn bind(
-        &mut self,
-    ) -> Result<(StreamListener, Vec<u8>, Option<sweep::PrivateDir>), ManagerError> {
+    fn bind(&mut self) -> Result<(StreamListener, Vec<u8>, Option<OwnedDir>), ManagerError> {
         let (address, dir) = match self.address.take() {
             Some(address) => (address, None),
             None => {
                 // Best effort: a failure to sweep others' leftovers is no reason not to start.
-                let _ = sweep::clean_dead();
-                let dir = sweep::PrivateDir::create()?;
+                let _ = MANAGER_DIRS.sweep();
+                let dir = OwnedDir::create(&MANAGER_DIRS).map_err(ManagerError::Os)?;
                 (Address::Unix(dir.path().join("manager.sock")), Some(dir))
             }
         };

@@ -15,8 +15,8 @@
 //! - `proxy`: the typed proxies, one module per kind of object;
 //! - `server`: the server process (the gate that authenticates, the table of objects, dispatch).
 //!
-//! [`Manager::start`] binds a Unix socket in a fresh `0700` directory (`sweep` removes those of
-//! dead managers), draws a random 32-byte key, and starts the server as a child
+//! [`Manager::start`] binds a Unix socket in a fresh `0700` directory (`crate::sweep` removes
+//! those of dead managers), draws a random 32-byte key, and starts the server as a child
 //! [`Process`], handing it the listening socket and the key as its arguments (over the private
 //! bootstrap socket: never a command line or the environment). Clients authenticate with the
 //! handshake of [`Listener`](crate::Listener), then exchange frames.
@@ -34,7 +34,6 @@ mod handle;
 mod protocol;
 mod proxy;
 mod server;
-mod sweep;
 
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzz {
@@ -74,6 +73,7 @@ use serde::Deserialize;
 
 use crate::address::Address;
 use crate::process::Process;
+use crate::sweep::{MANAGER_DIRS, OwnedDir};
 use client::Client;
 use protocol::Op;
 use proxy::from_value;
@@ -133,14 +133,14 @@ pub struct Manager {
     /// The server process, when this handle started it: shut down on drop.
     server: Option<Process<()>>,
     /// The private directory of the socket, removed on drop.
-    dir: Option<sweep::PrivateDir>,
+    dir: Option<OwnedDir>,
 }
 
 impl Manager {
     pub(crate) fn new(
         client: Arc<Client>,
         server: Option<Process<()>>,
-        dir: Option<sweep::PrivateDir>,
+        dir: Option<OwnedDir>,
     ) -> Manager {
         Manager {
             client,
@@ -195,7 +195,11 @@ impl Manager {
     /// and returns them; a live manager's is never touched. [`Manager::start`] does it too, and
     /// so does `multiproc clean`.
     pub fn clean_dead() -> Result<Vec<PathBuf>, ManagerError> {
-        sweep::clean_dead().map_err(ManagerError::Os)
+        let removed = MANAGER_DIRS.sweep().map_err(ManagerError::Os)?;
+        Ok(removed
+            .into_iter()
+            .map(|name| MANAGER_DIRS.dir().join(name))
+            .collect())
     }
 
     /// Stops the server, whoever started it (for a server this handle started, dropping the

@@ -8,14 +8,15 @@
 //! the memory is gone when the last process holding it is, however they end. Named segments are
 //! files of /dev/shm (`multiproc.NAME`), mode 0600, created whole under a temporary name and renamed
 //! into place; their creator holds a shared `flock` on them while it holds the segment, which is how
-//! [`Segment::clean_dead`] tells a live owner from a dead one (the kernel drops the lock of a dead
-//! process; no pid is involved, so a recycled pid cannot fool it).
+//! [`Segment::clean_dead`] tells a live owner from a dead one (the rule is `crate::sweep`'s, shared
+//! with managers' socket directories).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::ShmError;
+use crate::sweep::{self, NAMED_SEGMENTS, SEGMENTS_BEING_MADE};
 use crate::sys::{self, Mapping, MemFile};
 
 /// "multiprc" in ASCII.
@@ -24,11 +25,6 @@ const MAGIC: u64 = u64::from_le_bytes(*b"multiprc");
 const LAYOUT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 64;
 const INITIALIZED: u32 = 1;
-
-/// The file name of a named segment is this followed by its name.
-const NAMED_PREFIX: &str = "multiproc.";
-/// A segment being created, before it is renamed to its name.
-const CREATING_PREFIX: &str = "multiproc-creating.";
 
 /// The start of every segment.
 #[repr(C)]
@@ -198,10 +194,10 @@ impl Segment {
     /// is [`ShmError::AlreadyExists`]; one whose owners all died is removed and replaced.
     pub(crate) fn create_named(name: &str, kind: Kind, len: usize) -> Result<Segment, ShmError> {
         check_name(name)?;
-        let dir = sys::shm_dir()?;
-        let creating = format!("{CREATING_PREFIX}{}.{}", std::process::id(), unique());
+        let dir = NAMED_SEGMENTS.open_dir()?;
+        let creating = SEGMENTS_BEING_MADE.name(&unique().to_string());
         let fd = sys::create_exclusive(dir.as_fd(), &creating)?;
-        let built = sys::hold_owner_lock(&fd)
+        let built = sweep::claim(&fd)
             .map_err(ShmError::from)
             .and_then(|()| Segment::build(MemFile::from_fd(fd), kind, len, false, |_| {}));
         let segment = match built {
@@ -211,7 +207,7 @@ impl Segment {
                 return Err(e);
             }
         };
-        let path = format!("{NAMED_PREFIX}{name}");
+        let path = NAMED_SEGMENTS.name(name);
         let mut renamed = sys::rename_no_replace(dir.as_fd(), &creating, &path);
         // A dead owner's segment is in the way: remove it and try again. A sweeper may remove it
         // first (then our removal fails, and the rename succeeds); a live one stays in the way.
@@ -219,7 +215,7 @@ impl Segment {
             if !matches!(&renamed, Err(e) if e.kind() == io::ErrorKind::AlreadyExists) {
                 break;
             }
-            remove_if_dead(&dir, &path);
+            NAMED_SEGMENTS.remove_if_abandoned(&dir, &path);
             renamed = sys::rename_no_replace(dir.as_fd(), &creating, &path);
         }
         match renamed {
@@ -239,19 +235,17 @@ impl Segment {
     /// Attaches to the named segment `name`. Attaching does not make this process an owner.
     pub(crate) fn open_named(name: &str, kind: Kind) -> Result<Segment, ShmError> {
         check_name(name)?;
-        let dir = sys::shm_dir()?;
+        let dir = NAMED_SEGMENTS.open_dir()?;
         let fd =
-            sys::open_own(dir.as_fd(), &format!("{NAMED_PREFIX}{name}")).map_err(|e| {
-                match e.kind() {
-                    io::ErrorKind::NotFound => ShmError::NotFound {
-                        name: name.to_owned(),
-                    },
-                    io::ErrorKind::PermissionDenied => ShmError::PermissionDenied {
-                        name: name.to_owned(),
-                        reason: e.to_string(),
-                    },
-                    _ => ShmError::Os(e),
-                }
+            sys::open_own(dir.as_fd(), &NAMED_SEGMENTS.name(name)).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => ShmError::NotFound {
+                    name: name.to_owned(),
+                },
+                io::ErrorKind::PermissionDenied => ShmError::PermissionDenied {
+                    name: name.to_owned(),
+                    reason: e.to_string(),
+                },
+                _ => ShmError::Os(e),
             })?;
         Segment::check(MemFile::from_fd(fd), kind)
     }
@@ -259,8 +253,8 @@ impl Segment {
     /// Removes the name `name`; processes that have the segment keep it.
     pub(crate) fn unlink_named(name: &str) -> Result<(), ShmError> {
         check_name(name)?;
-        let dir = sys::shm_dir()?;
-        sys::unlink(dir.as_fd(), &format!("{NAMED_PREFIX}{name}")).map_err(|e| match e.kind() {
+        let dir = NAMED_SEGMENTS.open_dir()?;
+        sys::unlink(dir.as_fd(), &NAMED_SEGMENTS.name(name)).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ShmError::NotFound {
                 name: name.to_owned(),
             },
@@ -268,17 +262,14 @@ impl Segment {
         })
     }
 
-    /// Removes every named segment (and every one left half-created) whose owners all died.
-    /// Returns the names removed. Segments with a live owner, and files of other users, stay.
+    /// Removes every named segment (and every one left half-created) whose owners all died (see
+    /// `sweep`). Returns the names removed. Segments with a live owner, and files of other users,
+    /// stay.
     pub(crate) fn clean_dead() -> Result<Vec<String>, ShmError> {
-        let dir = sys::shm_dir()?;
-        let mut removed = Vec::new();
-        for file in sys::list("multiproc")? {
-            let is_ours = file.starts_with(NAMED_PREFIX)
-                || (file.starts_with(CREATING_PREFIX) && !creator_lives(&file));
-            if is_ours && remove_if_dead(&dir, &file) {
-                removed.push(file.strip_prefix(NAMED_PREFIX).unwrap_or(&file).to_owned());
-            }
+        let mut removed = SEGMENTS_BEING_MADE.sweep()?;
+        for file in NAMED_SEGMENTS.sweep()? {
+            let prefix = NAMED_SEGMENTS.name("");
+            removed.push(file.strip_prefix(&prefix).unwrap_or(&file).to_owned());
         }
         Ok(removed)
     }
@@ -338,26 +329,6 @@ impl AsFd for Segment {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
     }
-}
-
-/// Removes `file` from /dev/shm if it is ours and no owner holds it; whether it was removed.
-fn remove_if_dead(dir: &OwnedFd, file: &str) -> bool {
-    let Ok(fd) = sys::open_own(dir.as_fd(), file) else {
-        return false;
-    };
-    // Keeps the exclusive lock while unlinking, so that no owner can appear in between.
-    matches!(sys::has_live_owner(&fd), Ok(false)) && sys::unlink(dir.as_fd(), file).is_ok()
-}
-
-/// Whether the process that is creating `file` (a `multiproc-creating.PID.N` name) still runs: its
-/// file has no owner lock yet for a moment after it is created, so only a dead creator's file
-/// is swept. (A recycled pid keeps a dead creator's file until that process ends: harmless.)
-fn creator_lives(file: &str) -> bool {
-    let pid = file
-        .strip_prefix(CREATING_PREFIX)
-        .and_then(|rest| rest.split('.').next())
-        .and_then(|pid| pid.parse::<u32>().ok());
-    pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
 /// Names are `[A-Za-z0-9._-]{1,200}`: no path separator, nothing the shell or /dev/shm would mangle.

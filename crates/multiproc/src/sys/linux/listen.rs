@@ -140,3 +140,8 @@ pub(crate) fn recv_now(socket: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Opt
         }
     }
 }
+
+/// Ends a connection both ways, for every descriptor of it: its readers see the end at once.
+pub(crate) fn shut_down(socket: BorrowedFd<'_>) {
+    let _ = rustix::net::shutdown(socket, rustix::net::Shutdown::Both);
+}

@@ -15,18 +15,19 @@ pub(crate) use futex::{futex_wait, futex_wake, futex_wake_all};
 pub(crate) use identity::{ProcessId, thread_id};
 pub(crate) use listen::{
     accept, own_uid, peer_hung_up, peer_uid, recv_now, recv_some, send_all, send_now,
-    seqpacket_connect, seqpacket_listen, wait_any_readable,
+    seqpacket_connect, seqpacket_listen, shut_down, wait_any_readable,
 };
 pub(crate) use memfile::MemFile;
 pub(crate) use memory::available_memory;
 pub(crate) use mmap::Mapping;
 pub(crate) use named::{
-    create_exclusive, has_live_owner, hold_owner_lock, list, open_own, rename_no_replace, shm_dir,
-    unlink,
+    create_exclusive, create_private_dir, has_live_owner, hold_owner_lock, is_own_dir, list,
+    open_dir, open_own, process_runs, rename_no_replace, shm_dir, unlink,
 };
 pub(crate) use process::{
-    ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, own_pid,
-    replace_stdin_with_null, spawn_self, take_stdin, wait_readable, wait_writable,
+    ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, kill_self,
+    own_pid, replace_stdin_with_null, signal_name, spawn_self, take_stdin, wait_readable,
+    wait_writable,
 };
 pub(crate) use socket::{Received, recv_with_fds, send_with_fds, seqpacket_pair};
 pub(crate) use stream::{Stream, StreamListener};

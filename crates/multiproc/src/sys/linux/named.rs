@@ -1,18 +1,22 @@
-//! Named memory files in /dev/shm (what `shm_open` uses on Linux), and the advisory locks that tell
-//! whether their owners still live.
+//! Named files and directories that processes own: made private (mode 0600 or 0700), opened only
+//! if they are this user's and private, and the advisory locks that tell whether their owners
+//! still live. Named shared memory is such a file, in /dev/shm (what `shm_open` uses on Linux).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags, RenameFlags};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 
 /// Where named shared memory lives.
-const SHM_DIR: &str = "/dev/shm";
+pub(crate) fn shm_dir() -> PathBuf {
+    PathBuf::from("/dev/shm")
+}
 
-/// The /dev/shm directory, for the `*at` calls below.
-pub(crate) fn shm_dir() -> io::Result<OwnedFd> {
+/// The directory at `path`, for the `*at` calls below.
+pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(
-        SHM_DIR,
+        path,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?)
@@ -27,6 +31,11 @@ pub(crate) fn create_exclusive(dir: BorrowedFd<'_>, name: &str) -> io::Result<Ow
         flags,
         Mode::from_raw_mode(0o600),
     )?)
+}
+
+/// Creates the directory `name` in `dir`, mode 0700 (only this user may enter it).
+pub(crate) fn create_private_dir(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    Ok(rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700))?)
 }
 
 /// Opens `name` in `dir` read-write, refusing a link, a file of another user, or a file others may
@@ -54,6 +63,14 @@ pub(crate) fn open_own(dir: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Whether `name` in `dir` is a directory (not a link to one) of this user.
+pub(crate) fn is_own_dir(dir: BorrowedFd<'_>, name: &str) -> bool {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|stat| {
+        FileType::from_raw_mode(stat.st_mode) == FileType::Directory
+            && stat.st_uid == rustix::process::geteuid().as_raw()
+    })
+}
+
 /// Renames `from` to `to` in `dir`, atomically, failing with `AlreadyExists` rather than replacing.
 pub(crate) fn rename_no_replace(dir: BorrowedFd<'_>, from: &str, to: &str) -> io::Result<()> {
     Ok(rustix::fs::renameat_with(
@@ -65,15 +82,15 @@ pub(crate) fn rename_no_replace(dir: BorrowedFd<'_>, from: &str, to: &str) -> io
     )?)
 }
 
-/// Removes `name` from `dir`.
+/// Removes the file `name` from `dir`.
 pub(crate) fn unlink(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
 }
 
-/// The names in /dev/shm that start with `prefix`.
-pub(crate) fn list(prefix: &str) -> io::Result<Vec<String>> {
+/// The names in the directory at `path` that start with `prefix`.
+pub(crate) fn list(path: &Path, prefix: &str) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(SHM_DIR)? {
+    for entry in std::fs::read_dir(path)? {
         if let Some(name) = entry?
             .file_name()
             .to_str()
@@ -103,4 +120,26 @@ pub(crate) fn has_live_owner(file: impl AsFd) -> io::Result<bool> {
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(true),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether a process with id `pid` runs: it exists and is not a zombie (a zombie holds nothing and
+/// makes nothing). A recycled pid counts as running: callers only use this to leave alone what a
+/// live process may still be making.
+pub(crate) fn process_runs(pid: u32) -> bool {
+    let Some(raw) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(raw) {
+        Ok(()) | Err(rustix::io::Errno::PERM) => {}
+        Err(_) => return false,
+    }
+    // The state is the field after the command name, which ends with the last ')'.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X'))
 }

@@ -49,7 +49,7 @@ impl Stream {
 
     /// Ends the connection both ways, for every handle of it: its readers see the end at once.
     pub(crate) fn shut_down(&self) {
-        let _ = rustix::net::shutdown(self, rustix::net::Shutdown::Both);
+        super::listen::shut_down(self.as_fd());
     }
 
     /// Makes reads give up after `timeout` (`None`: never) with `WouldBlock`.
