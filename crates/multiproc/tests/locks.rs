@@ -21,6 +21,7 @@ struct Pair {
     b: u64,
 }
 
+#[allow(unsafe_code)] // ShmSafe is an unsafe trait; the SAFETY lines say why it holds
 // SAFETY: repr(C), two integers.
 unsafe impl ShmSafe for Pair {}
 

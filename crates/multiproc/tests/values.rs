@@ -16,6 +16,7 @@ struct Particle {
     alive: u8,
 }
 
+#[allow(unsafe_code)] // ShmSafe is an unsafe trait; the SAFETY lines say why it holds
 // SAFETY: repr(C), numbers only (any bit pattern is one; padding may hold anything): no pointer,
 // descriptor or destructor.
 unsafe impl ShmSafe for Particle {}

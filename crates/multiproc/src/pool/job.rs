@@ -366,3 +366,23 @@ impl<R: DeserializeOwned> Iterator for IMap<'_, R> {
         self.next_until(None)
     }
 }
+
+impl<R> std::fmt::Debug for AsyncResult<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.ready())
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> std::fmt::Debug for IMap<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IMap")
+            .field("ordered", &self.ordered)
+            .field("submitted", &self.submitted)
+            .field("taken", &self.taken)
+            .field("exhausted", &self.exhausted)
+            .finish_non_exhaustive()
+    }
+}

@@ -177,14 +177,11 @@ pub(crate) fn run(args: WorkerArgs) {
     }
 }
 
-/// The trust boundary of the worker: runs an entry point that came from the pool's driver.
-#[allow(unsafe_code)]
+/// Runs an entry point that came in this worker's own task queue (or its start arguments), which
+/// only the pool's driver, in our parent, writes: one of the sources `EntryPoint`'s invariant
+/// allows.
 fn invoke<O>(entry: EntryPoint<Message, O>, args: Message) -> Result<O, PoolError> {
-    // SAFETY: the entry arrived in this worker's own task queue (or its start arguments), which
-    // only the pool's driver, in our parent, puts on; the parent runs this same image (we are its
-    // exec of `/proc/self/exe` or its fork) and made the entry with `EntryPoint::new`. `invoke`
-    // checks the image probe as well.
-    unsafe { entry.invoke(args) }.map_err(|_| PoolError::ArgsDecode {
+    entry.invoke(args).map_err(|_| PoolError::ArgsDecode {
         message: "the pool runs a different executable".into(),
     })
 }

@@ -128,14 +128,11 @@ fn run_task(channel: BorrowedFd<'_>) -> i32 {
     code
 }
 
-/// The one unsafe step outside `sys`: trusting the entry point our parent sent.
-#[allow(unsafe_code)]
+/// Runs the entry point our parent sent. It arrived on the bootstrap channel, which only our
+/// parent holds (the socket on our standard input when `argv` carries BOOTSTRAP_FLAG, or the socket
+/// the forking parent made): one of the two sources `EntryPoint`'s invariant allows.
 fn invoke(entry: TaskEntry, args: Message) -> Outcome {
-    // SAFETY: the entry arrived on the bootstrap channel, which only our parent holds: the socket on
-    // our standard input when `argv` carries BOOTSTRAP_FLAG, or the socket the forking parent made.
-    // The parent built it with `EntryPoint::new` while running this same image: we are an exec of
-    // its `/proc/self/exe`, or its fork. `invoke` checks the image probe as well.
-    match unsafe { entry.invoke(args) } {
+    match entry.invoke(args) {
         Ok(outcome) => outcome,
         Err(_) => Report::BootstrapFailed("the parent runs a different executable".into()).into(),
     }

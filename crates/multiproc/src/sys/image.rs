@@ -61,6 +61,14 @@ impl ImageFn {
 /// A call `call(f, input)` that a child process can make: `f: fn(A) -> R` is the user's function and
 /// `call`, generic over `A` and `R`, knows how to feed it an `I` and make an `O` of its result. The
 /// entry itself only names `I` and `O`, so a child can run it without knowing `A` and `R`.
+///
+/// The invariant that makes [`invoke`](Self::invoke) sound: every entry point is made by
+/// [`EntryPoint::new`], in this process or in one running this same executable image that sent it
+/// here. The type is crate-private, and it is deserialized in two places only, both fed by the
+/// parent of the process that reads them, which is an exec of the parent's `/proc/self/exe` or its
+/// fork: the bootstrap channel (a task, or a manager's registered types as its arguments), which
+/// only the parent holds; and a pool worker's task queue, which only the pool's driver in the
+/// parent writes. Nothing from a manager's clients or a user's messages becomes an entry point.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(bound = "")]
 pub(crate) struct EntryPoint<I, O> {
@@ -94,19 +102,15 @@ impl<I, O> EntryPoint<I, O> {
         }
     }
 
-    /// Runs `call(function, input)` in this process.
-    ///
-    /// # Safety
-    ///
-    /// `self` must have been made by [`EntryPoint::new`] in a process running this same executable
-    /// image (this process's parent, which exec'd `/proc/self/exe` or forked), and reached this
-    /// process unaltered. The probe check catches a different image, not a forged entry.
-    pub(crate) unsafe fn invoke(self, input: I) -> Result<O, ImageMismatch> {
+    /// Runs `call(function, input)` in this process; [`ImageMismatch`] if the entry was made by
+    /// another executable image.
+    pub(crate) fn invoke(self, input: I) -> Result<O, ImageMismatch> {
         if self.probe != ImageFn::probe() {
             return Err(ImageMismatch);
         }
-        // SAFETY: per this function's contract, `shim` was made from `shim::<A, R, I, O>`, whose
-        // type is exactly the one resolved here, in this same image.
+        // SAFETY: by the type's invariant, `self` was made by `EntryPoint::new` in this image, so
+        // `shim` comes from `shim::<A, R, I, O>`, whose type is exactly the one resolved here (the
+        // probe check catches a process of another image; the invariant rules out a forged entry).
         let shim: fn(ImageFn, ImageFn, I) -> O = unsafe { self.shim.resolve() };
         Ok(shim(self.call, self.function, input))
     }

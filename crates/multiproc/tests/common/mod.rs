@@ -39,6 +39,7 @@ const WATCHDOG: Duration = Duration::from_secs(300);
 // `multiproc::test_support!`). A child that re-executes the binary gets one too: it ends long
 // before.
 #[used]
+#[allow(unsafe_code)] // a constructor, as multiproc::test_support! makes: it runs safe code only
 #[unsafe(link_section = ".init_array")]
 static START_WATCHDOG: extern "C" fn() = {
     extern "C" fn start_watchdog() {

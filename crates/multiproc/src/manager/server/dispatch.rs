@@ -348,15 +348,11 @@ impl Server {
     }
 }
 
-/// The trust boundary of the server: runs a registered type's dispatch.
-#[allow(unsafe_code)]
+/// Runs a registered type's dispatch. The entry was registered in this process (`serve`) or
+/// reached it as an argument of this server process, over the bootstrap channel from its parent:
+/// one of the sources `EntryPoint`'s invariant allows. Clients only name registered types.
 fn run_method(entry: TypeEntry, call: MethodCall) -> Result<(Value, Value), (String, String)> {
-    // SAFETY: the entry was registered in this process (`serve`) or reached it as an argument of
-    // this server process, over the private bootstrap socket, from its parent, which runs this
-    // same executable (we are its exec of `/proc/self/exe` or its fork) and made the entry with
-    // `EntryPoint::new`. Nothing from a client's connection becomes an entry: clients only name
-    // registered types. `invoke` checks the image probe as well.
-    match unsafe { entry.invoke(call) } {
+    match entry.invoke(call) {
         Ok(outcome) => outcome,
         Err(_) => Err((
             "NotExposed".into(),
