@@ -112,9 +112,23 @@ pub enum PutError {
     /// feeder thread.)
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// The queue's shared memory does not hold what its own code writes (another process of
+    /// this user wrote over it), or its lock is not recoverable; nothing was put, and the queue
+    /// cannot be used.
+    #[error("the queue is damaged: {what}")]
+    Damaged {
+        /// What was found wrong.
+        what: &'static str,
+    },
     /// The operating system failed; nothing was put.
     #[error("putting on the queue failed: {0}")]
     Os(#[source] io::Error),
+}
+
+impl PutError {
+    pub(crate) fn damaged(what: &'static str) -> PutError {
+        PutError::Damaged { what }
+    }
 }
 
 /// An item was not put on a queue in time: the error of `try_put`, `put_timeout` and
@@ -159,9 +173,23 @@ pub enum GetError {
     /// The item did not deserialize as the expected type; it is consumed.
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    /// The operating system failed, or the queue's memory was damaged.
+    /// The queue's shared memory or its side channel does not hold what its own code writes
+    /// (another process of this user wrote over it), or its lock is not recoverable: the queue
+    /// cannot be used.
+    #[error("the queue is damaged: {what}")]
+    Damaged {
+        /// What was found wrong.
+        what: &'static str,
+    },
+    /// The operating system failed.
     #[error("getting from the queue failed: {0}")]
     Os(#[source] io::Error),
+}
+
+impl GetError {
+    pub(crate) fn damaged(what: &'static str) -> GetError {
+        GetError::Damaged { what }
+    }
 }
 
 /// No item was taken from a queue in time: the error of `try_get`, `get_timeout` and

@@ -16,7 +16,6 @@ pub(crate) use data::{DataGuard, DataLock, atomic_at, lock_data, read_unlocked, 
 pub(crate) use event::RawEvent;
 pub(crate) use mutex::{Acquired, RawMutex, RawRLock, Refused};
 pub(crate) use queue::{
-    GetCounters, LockFailed, PutCounters, QueueGuard, RECORD_HEADER, RawQueue, Side, Signal, View,
-    lock_queue, record_size,
+    GetCounters, LockFailed, PutCounters, QueueGuard, RawQueue, Side, Signal, View, lock_queue,
 };
 pub(crate) use semaphore::RawSemaphore;

@@ -16,11 +16,11 @@
 //! All counters only grow, so a stale view of the other side is a cautious one: fewer items than
 //! there are, less room than there is.
 //!
-//! # Records
+//! # The ring
 //!
-//! Each record is an 8-byte header (payload length in the low half, kind in the high half) and the
-//! payload, padded to 8 bytes. Positions (`head`, `tail`) count bytes since creation and are taken
-//! modulo the ring's length, which is a multiple of 8, so a header never wraps (a payload may).
+//! The ring holds records (laid out by `channel::queue::record`); this module moves bytes in and
+//! out of it. Positions (`head`, `tail`) count bytes since creation and are taken modulo the
+//! ring's length.
 
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
@@ -266,14 +266,6 @@ pub(crate) struct RawQueue {
 // queue (with zero limits, which `new` never writes); alignment 64.
 unsafe impl SharedState for RawQueue {
     const KIND: Kind = Kind::Queue;
-}
-
-/// The length of a record's header.
-pub(crate) const RECORD_HEADER: u64 = 8;
-
-/// Bytes a record with a payload of `len` bytes takes in the ring.
-pub(crate) fn record_size(len: usize) -> u64 {
-    RECORD_HEADER + (len as u64).next_multiple_of(8)
 }
 
 /// How long a waiter sleeps before looking again by itself: the bound on the delay a process
@@ -574,20 +566,6 @@ impl QueueGuard<'_> {
                 out.len() - first,
             );
         }
-    }
-
-    /// Writes a record's header at `position`.
-    pub(crate) fn write_header(&mut self, position: u64, kind: u32, len: usize) {
-        let header = (u64::from(kind) << 32) | len as u64;
-        self.write(position, &header.to_le_bytes());
-    }
-
-    /// Reads the header at `position`: the record's kind and payload length.
-    pub(crate) fn read_header(&self, position: u64) -> (u32, usize) {
-        let mut header = [0u8; 8];
-        self.read(position, &mut header);
-        let header = u64::from_le_bytes(header);
-        ((header >> 32) as u32, (header & 0xffff_ffff) as usize)
     }
 }
 

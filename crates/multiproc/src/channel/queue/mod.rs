@@ -3,46 +3,49 @@
 //! # Implementation notes
 //!
 //! A queue is a shared-memory segment (a [`RawQueue`]: robust locks for putters and for getters,
-//! condition variables and counters, then a ring of records) and a `SOCK_SEQPACKET` pair held by
-//! every handle, the side channel.
+//! condition variables and counters, then the ring) and a side channel held by every handle. Each
+//! concern has its module:
+//! - the ring's memory, its locks and counters, consistent across a holder's death:
+//!   `sync::raw::queue`;
+//! - what a record in the ring is, and its layout: `record`;
+//! - the side channel, for items that do not go in the ring: `side`;
+//! - the items unfinished and `join`: `joinable`;
+//! - here, the queue itself: which way an item goes, and the put and get families.
 //!
-//! - An item of at most [`RING_ITEM_MAX`] bytes that carries no handle is copied into the ring:
-//!   one lock, one copy in, one copy out, no system call unless someone sleeps.
-//! - Any other item (a large one, or one carrying descriptors) travels on the side channel as a
-//!   datagram, its body spilled into a sealed memfd. The ring gets a small record with the
-//!   datagram's tag, so ring order stays queue order.
-//!
-//! A side item is put under the put lock in three steps: take a tag (committed at once), send the
-//! datagram, commit the record. A getter, under the get lock, commits the record's removal, then
-//! receives datagrams, dropping any with a smaller tag, until it gets its own. A datagram whose
-//! putter or getter died between those steps is an orphan with a tag smaller than every later
-//! record's, dropped by the next side get; so a SIGKILL anywhere leaves whole items or nothing,
-//! and the queue working (see [`RawQueue`] for the ring itself).
+//! An item of at most [`RING_ITEM_MAX`] bytes that carries no handle is copied into the ring: one
+//! lock, one copy in, one copy out, no system call unless someone sleeps. Any other item (a large
+//! one, or one carrying descriptors) travels on the side channel, and the ring gets a side
+//! record. A SIGKILL anywhere in a put or a get leaves whole items or nothing, and the queue
+//! working.
 //!
 //! No feeder thread: `put` returns once the item is in the queue, so an item put just before its
 //! process exits is never lost, and there is nothing to flush or join.
 
+mod joinable;
+mod record;
+mod side;
+
+pub use joinable::JoinableQueue;
+pub use side::SIDE_BYTES_MAX;
+
 use std::fmt;
-use std::io;
 use std::marker::PhantomData;
-use std::ops::Deref;
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError};
-use crate::deadline::{self, Timeout};
+use super::{GetError, GetTimeoutError, PutError, PutTimeoutError};
+use crate::deadline;
 use crate::failpoint::{self, Failpoint};
 use crate::shm::Object;
 use crate::sync::raw::{
-    GetCounters, LockFailed, PutCounters, QueueGuard, RECORD_HEADER, RawQueue, Side, Signal, View,
-    lock_queue, record_size,
+    GetCounters, LockFailed, PutCounters, QueueGuard, RawQueue, Side, Signal, View, lock_queue,
 };
-use crate::sys;
-use crate::transfer::{self, Message, packet};
+use crate::transfer::{self, Message};
+use record::Record;
+use side::{Received, SIDE_ITEMS_MAX, SideChannel};
 
 /// The ring's size in bytes: the most memory a queue holds in items up to [`RING_ITEM_MAX`].
 /// Reserved when the queue is created (so a queue never fails for memory later).
@@ -52,22 +55,6 @@ pub const RING_BYTES: usize = 4 << 20;
 /// through a memory file on the side channel. Ring items cost two copies and no system call;
 /// side items a memory file each, which is about five times slower per byte.
 pub const RING_ITEM_MAX: usize = (1 << 20) + 4096;
-
-/// Bytes of large items a queue holds at most (items above the ring's limit, spilled to memory
-/// files). One item alone may exceed it: a queue always takes one.
-pub const SIDE_BYTES_MAX: u64 = 64 << 20;
-
-/// Side-channel items in flight at most, far below what the socket's buffer holds, so that
-/// sending one never waits (it is done under the queue's lock).
-const SIDE_ITEMS_MAX: u64 = 64;
-
-/// Side datagrams carry at most this much body inline; more goes to a memory file.
-const SIDE_INLINE_MAX: usize = 512;
-
-const KIND_RING: u32 = 1;
-const KIND_SIDE: u32 = 2;
-/// A side record's payload: the datagram's tag and the bytes counted against the budget.
-const SIDE_RECORD: usize = 16;
 
 /// How long `try_put`/`try_get` wait for the queue's lock: it is held for microseconds by another
 /// putter or getter, or by a dead one until the lock's liveness check notices (tens of
@@ -110,8 +97,7 @@ pub(crate) const TRY_LOCK: Duration = Duration::from_millis(100);
 /// ```
 pub struct Queue<T> {
     object: Object<RawQueue, u8>,
-    put_end: Arc<OwnedFd>,
-    get_end: Arc<OwnedFd>,
+    side: SideChannel,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -124,14 +110,14 @@ impl<T> Queue<T> {
     /// An empty queue holding at most `max_items` items: `put` waits while it is full,
     /// `try_put`/`put_timeout` give [`PutTimeoutError::Full`]. Python: `Queue(maxsize)`.
     ///
-    /// `max_items` 0 is refused (Python would make it unbounded: use [`Queue::new`]).
+    /// `max_items` 0 is refused with [`ShmError::InvalidArgument`](crate::ShmError) (Python
+    /// would make it unbounded: use [`Queue::new`]).
     #[doc(alias = "maxsize")]
     pub fn bounded(max_items: usize) -> crate::Result<Queue<T>> {
         if max_items == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a bounded queue holds at least one item",
-            )
+            return Err(crate::ShmError::InvalidArgument {
+                reason: "a bounded queue holds one item at least",
+            }
             .into());
         }
         Queue::create(max_items as u64)
@@ -150,11 +136,9 @@ impl<T> Queue<T> {
     fn create_with(max_items: u64, ring_bytes: usize) -> crate::Result<Queue<T>> {
         debug_assert!(ring_bytes % 8 == 0 && ring_bytes >= 4096);
         let object = Object::create_zeroed(RawQueue::new(max_items, SIDE_BYTES_MAX), ring_bytes)?;
-        let (put_end, get_end) = sys::seqpacket_pair()?;
         Ok(Queue {
             object,
-            put_end: Arc::new(put_end),
-            get_end: Arc::new(get_end),
+            side: SideChannel::new()?,
             _items: PhantomData,
         })
     }
@@ -173,6 +157,7 @@ impl<T> Queue<T> {
 
     /// Whether the queue holds as many items as it may now (a snapshot); never for
     /// [`Queue::new`].
+    #[doc(alias = "full")]
     pub fn is_full(&self) -> bool {
         self.object.state().peek().len() >= self.object.state().max_items()
     }
@@ -209,22 +194,22 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Takes `side`'s lock until `deadline`: `None` at the deadline, `Err` with what is damaged if
+    /// the lock is not recoverable (no holder leaves it so: each marks it consistent at once).
     fn lock(
         &self,
         side: Side,
         deadline: Option<Instant>,
-    ) -> Result<Option<QueueGuard<'_>>, io::Error> {
+    ) -> Result<Option<QueueGuard<'_>>, &'static str> {
         match lock_queue(&self.object, side, deadline) {
             Ok(guard) => Ok(Some(guard)),
             Err(LockFailed::Timeout) => Ok(None),
-            Err(LockFailed::NotRecoverable) => Err(not_recoverable()),
+            Err(LockFailed::NotRecoverable) => Err(NOT_RECOVERABLE),
         }
     }
 }
 
-fn not_recoverable() -> io::Error {
-    io::Error::other("the queue's lock is not recoverable")
-}
+const NOT_RECOVERABLE: &str = "its lock is not recoverable";
 
 /// Deadlines of one operation: for the lock, and for the item or room to come.
 #[derive(Clone, Copy)]
@@ -336,7 +321,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ) -> Result<(QueueGuard<'_>, PutCounters), PutTimeoutError> {
         let mut guard = self
             .lock(Side::Put, deadlines.lock)
-            .map_err(PutError::Os)?
+            .map_err(PutError::damaged)?
             .ok_or(PutTimeoutError::Full)?;
         let queue = guard.queue();
         let max_items = queue.max_items();
@@ -355,7 +340,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         } else {
             guard
                 .wait_until(Signal::NotFull, deadlines.wait, true, has_room)
-                .map_err(|_| PutError::Os(not_recoverable()))?
+                .map_err(|_| PutError::damaged(NOT_RECOVERABLE))?
         };
         if guard.queue().is_closed() {
             return Err(PutError::Closed.into());
@@ -367,10 +352,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn put_in_ring(&self, bytes: &[u8], deadlines: Deadlines) -> Result<(), PutTimeoutError> {
-        let size = record_size(bytes.len());
+        let size = record::size(bytes.len());
         let (mut guard, puts) = self.lock_with_room(size, None, deadlines)?;
-        guard.write_header(puts.tail, KIND_RING, bytes.len());
-        guard.write(puts.tail + RECORD_HEADER, bytes);
+        record::write_ring(&mut guard, puts.tail, bytes);
         failpoint::check(Failpoint::QueueRingWritten);
         guard.commit_puts(PutCounters {
             tail: puts.tail + size,
@@ -389,9 +373,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         deadlines: Deadlines,
     ) -> Result<(), PutTimeoutError> {
         // The slow part (copying a large body into its file) happens before taking the lock.
-        let datagram = packet::Outgoing::new(bytes, fds, SIDE_INLINE_MAX).map_err(PutError::Os)?;
+        let datagram = SideChannel::prepare(bytes, fds).map_err(PutError::Os)?;
         let counted = bytes.len() as u64;
-        let size = record_size(SIDE_RECORD);
+        let size = record::side_size();
         let (mut guard, puts) = self.lock_with_room(size, Some(counted), deadlines)?;
         // The tag is taken for good before the datagram exists: a datagram sent by a process that
         // dies before its record is committed keeps a tag no record will ever carry.
@@ -401,15 +385,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             ..puts
         };
         guard.commit_puts(puts);
-        datagram
-            .send(self.put_end.as_fd(), tag, true)
-            .map_err(|e| PutError::Os(io::Error::new(e.kind(), format!("side channel: {e}"))))?;
+        self.side.send(&datagram, tag).map_err(PutError::Os)?;
         failpoint::check(Failpoint::QueueSideSent);
-        let mut record = [0u8; SIDE_RECORD];
-        record[..8].copy_from_slice(&tag.to_le_bytes());
-        record[8..].copy_from_slice(&counted.to_le_bytes());
-        guard.write_header(puts.tail, KIND_SIDE, SIDE_RECORD);
-        guard.write(puts.tail + RECORD_HEADER, &record);
+        record::write_side(&mut guard, puts.tail, tag, counted);
         guard.commit_puts(PutCounters {
             tail: puts.tail + size,
             items: puts.items + 1,
@@ -440,11 +418,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ) -> Result<Option<Message>, GetTimeoutError> {
         let mut guard = self
             .lock(Side::Get, deadlines.lock)
-            .map_err(GetError::Os)?
+            .map_err(GetError::damaged)?
             .ok_or(GetTimeoutError::Empty)?;
         let (view, found) = guard
             .wait_until(Signal::NotEmpty, deadlines.wait, true, |v| v.len() > 0)
-            .map_err(|_| GetError::Os(not_recoverable()))?;
+            .map_err(|_| GetError::damaged(NOT_RECOVERABLE))?;
         if !found {
             return Err(if guard.queue().is_closed() {
                 GetError::Closed.into()
@@ -453,54 +431,31 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             });
         }
         let gets = view.get;
-        let (kind, len) = guard.read_header(gets.head);
-        let size = record_size(len);
-        if size > view.used() || !matches!(kind, KIND_RING | KIND_SIDE) {
-            return Err(GetError::Os(damaged("a record's header")).into());
-        }
-        payload.resize(len, 0);
-        guard.read(gets.head + RECORD_HEADER, payload);
+        let (record, size) =
+            record::read(&guard, gets.head, view.used(), payload).map_err(GetError::damaged)?;
         let taken = GetCounters {
             head: gets.head + size,
             items: gets.items + 1,
             ..gets
         };
-        if kind == KIND_RING {
+        let Record::Side { tag, counted } = record else {
             guard.commit_gets(taken);
             guard.notify(Signal::NotFull, true);
             return Ok(None);
-        }
-        if len != SIDE_RECORD {
-            return Err(GetError::Os(damaged("a side record")).into());
-        }
-        let tag = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
-        let counted = u64::from_le_bytes(payload[8..].try_into().expect("8 bytes"));
+        };
         guard.commit_gets(GetCounters {
             side_items: gets.side_items + 1,
             side_bytes: gets.side_bytes + counted,
             ..taken
         });
         failpoint::check(Failpoint::QueueSideTaken);
-        let datagram = self.side_datagram(tag);
+        let received = self.side.receive(tag);
         guard.notify(Signal::NotFull, true);
         drop(guard);
-        // The body is read from its file after the lock is released.
-        match datagram.and_then(|d| d.open(usize::MAX)) {
-            Ok(packet::Recv::Message(message)) => Ok(Some(message)),
-            Ok(_) => Err(GetError::Os(damaged("a side datagram")).into()),
-            Err(e) => Err(GetError::Os(e).into()),
-        }
-    }
-
-    /// Receives the side datagram tagged `tag`, dropping orphans (smaller tags) before it. Its
-    /// putter sent it before committing its record, so it is already there.
-    fn side_datagram(&self, tag: u64) -> io::Result<packet::Datagram> {
-        loop {
-            match packet::recv_datagram(self.get_end.as_fd(), true)? {
-                packet::Incoming::Datagram(d) if d.tag < tag => continue,
-                packet::Incoming::Datagram(d) if d.tag == tag => return Ok(d),
-                _ => return Err(damaged("the side channel lost an item")),
-            }
+        match received {
+            Ok(message) => Ok(Some(message)),
+            Err(Received::Os(e)) => Err(GetError::Os(e).into()),
+            Err(Received::Damaged(what)) => Err(GetError::damaged(what).into()),
         }
     }
 }
@@ -521,16 +476,11 @@ fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     result
 }
 
-fn damaged(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("queue damaged: {what}"))
-}
-
 impl<T> Clone for Queue<T> {
     fn clone(&self) -> Self {
         Queue {
             object: self.object.clone(),
-            put_end: self.put_end.clone(),
-            get_end: self.get_end.clone(),
+            side: self.side.clone(),
             _items: PhantomData,
         }
     }
@@ -546,31 +496,24 @@ impl<T> fmt::Debug for Queue<T> {
     }
 }
 
-/// The form a queue travels in: its segment and the two ends of its side channel.
+/// The form a queue travels in: its segment and its side channel.
 #[derive(Serialize)]
 struct WireOut<'a> {
     object: &'a Object<RawQueue, u8>,
-    #[serde(serialize_with = "transfer::serialize_owned_fd")]
-    put_end: &'a OwnedFd,
-    #[serde(serialize_with = "transfer::serialize_owned_fd")]
-    get_end: &'a OwnedFd,
+    side: side::WireOut<'a>,
 }
 
 #[derive(Deserialize)]
 struct WireIn {
     object: Object<RawQueue, u8>,
-    #[serde(deserialize_with = "transfer::deserialize_fd")]
-    put_end: OwnedFd,
-    #[serde(deserialize_with = "transfer::deserialize_fd")]
-    get_end: OwnedFd,
+    side: side::WireIn,
 }
 
 impl<T> Serialize for Queue<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         WireOut {
             object: &self.object,
-            put_end: &self.put_end,
-            get_end: &self.get_end,
+            side: self.side.wire(),
         }
         .serialize(serializer)
     }
@@ -578,146 +521,57 @@ impl<T> Serialize for Queue<T> {
 
 impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let WireIn {
-            object,
-            put_end,
-            get_end,
-        } = WireIn::deserialize(deserializer)?;
+        let WireIn { object, side } = WireIn::deserialize(deserializer)?;
         Ok(Queue {
             object,
-            put_end: Arc::new(put_end),
-            get_end: Arc::new(get_end),
+            side: SideChannel::from_wire(side),
             _items: PhantomData,
         })
     }
 }
 
-/// A [`Queue`] that also counts unfinished items: each [`put`](Queue::put) adds one,
-/// [`task_done`](Self::task_done) takes one away, and [`join`](Self::join) waits until none is
-/// left. Everything else is the queue's (it derefs to [`Queue`]).
-///
-/// ```
-/// # fn main() -> multiproc::Result<()> {
-/// # multiproc::init();
-/// use multiproc::{JoinableQueue, Process};
-///
-/// let jobs = JoinableQueue::<u32>::new()?;
-/// Process::spawn(jobs.clone(), |jobs: JoinableQueue<u32>| {
-///     while let Ok(job) = jobs.get() {
-///         let _ = job * 2; // the work
-///         jobs.task_done().unwrap();
-///     }
-/// })?;
-/// for job in 0..10 {
-///     jobs.put(&job)?;
-/// }
-/// // Every job taken and declared done (`join()` waits without a limit).
-/// jobs.join_timeout(std::time::Duration::from_secs(30))?;
-/// assert!(jobs.task_done().is_err()); // one too many
-/// jobs.close(); // the worker's get fails, and it ends
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Serialize, Deserialize)]
-#[serde(transparent, bound = "")]
-pub struct JoinableQueue<T>(Queue<T>);
+#[cfg(test)]
+mod tests {
+    //! A queue whose memory holds what its code never writes: typed damage, never a crash.
 
-impl<T> JoinableQueue<T> {
-    /// An empty joinable queue with no limit on its number of items.
-    pub fn new() -> crate::Result<JoinableQueue<T>> {
-        Queue::new().map(JoinableQueue)
+    use super::*;
+
+    fn put_lock(queue: &Queue<Vec<u8>>) -> QueueGuard<'_> {
+        lock_queue(&queue.object, Side::Put, None).unwrap_or_else(|_| panic!("recoverable"))
     }
 
-    /// An empty joinable queue holding at most `max_items` items (see [`Queue::bounded`]).
-    pub fn bounded(max_items: usize) -> crate::Result<JoinableQueue<T>> {
-        Queue::bounded(max_items).map(JoinableQueue)
+    #[test]
+    fn a_record_of_no_known_kind_is_damage() {
+        let queue = Queue::<Vec<u8>>::with_ring(4096).unwrap();
+        queue.put(&vec![1; 15]).unwrap();
+        // The first record's header, at position 0: a kind no code writes.
+        put_lock(&queue).write(0, &((7u64 << 32) | 16).to_le_bytes());
+        assert!(matches!(
+            queue.get(),
+            Err(GetError::Damaged { what }) if what.contains("kind")
+        ));
     }
 
-    /// Declares one item taken from the queue done. More calls than items put is
-    /// [`TaskDoneError`], and changes nothing.
-    pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        let mut guard = self.locked(Side::Get);
-        let view = guard.fresh_view();
-        let unfinished = view.unfinished();
-        if unfinished == 0 {
-            return Err(TaskDoneError);
-        }
-        guard.commit_gets(GetCounters {
-            done: view.get.done + 1,
-            ..view.get
-        });
-        if unfinished == 1 {
-            guard.notify(Signal::AllDone, true);
-        }
-        Ok(())
+    #[test]
+    fn a_header_longer_than_the_ring_holds_is_damage() {
+        let queue = Queue::<Vec<u8>>::with_ring(4096).unwrap();
+        queue.put(&vec![1; 15]).unwrap();
+        put_lock(&queue).write(0, &((1u64 << 32) | 4000).to_le_bytes());
+        assert!(matches!(
+            queue.try_get(),
+            Err(GetTimeoutError::Get(GetError::Damaged { .. }))
+        ));
     }
 
-    /// The number of items put and not yet declared done (a snapshot).
-    pub fn unfinished(&self) -> usize {
-        self.0.object.state().peek().unfinished() as usize
-    }
-
-    /// Waits until every item put has been declared done, as long as it takes.
-    pub fn join(&self) {
-        self.join_until(None);
-    }
-
-    /// Succeeds if every item put has been declared done now, else [`Timeout`].
-    pub fn try_join(&self) -> Result<(), Timeout> {
-        self.join_within(Some(Instant::now()))
-    }
-
-    /// Waits at most `timeout` (`Duration::MAX`: as long as it takes) until every item put has
-    /// been declared done, else [`Timeout`].
-    pub fn join_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
-        self.join_within(deadline::after(timeout))
-    }
-
-    /// Waits until `deadline` for every item put to be declared done, else [`Timeout`].
-    pub fn join_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
-        self.join_within(Some(deadline))
-    }
-
-    fn join_within(&self, deadline: Option<Instant>) -> Result<(), Timeout> {
-        self.join_until(deadline).then_some(()).ok_or(Timeout)
-    }
-
-    fn join_until(&self, deadline: Option<Instant>) -> bool {
-        // A closed queue still counts: its items may yet be taken and declared done. The put lock:
-        // holding it while looking blocks only putters, not the getters that make progress.
-        let (_, done) = self
-            .locked(Side::Put)
-            .wait_until(Signal::AllDone, deadline, false, |v| v.unfinished() == 0)
-            .expect("a queue's lock is always recoverable");
-        done
-    }
-
-    fn locked(&self, side: Side) -> QueueGuard<'_> {
-        // Every holder marks the lock consistent at once, so it never becomes unrecoverable; and
-        // without a deadline, taking it cannot time out.
-        lock_queue(&self.0.object, side, None).expect("a queue's lock is always recoverable")
-    }
-}
-
-impl<T> Deref for JoinableQueue<T> {
-    type Target = Queue<T>;
-    fn deref(&self) -> &Queue<T> {
-        &self.0
-    }
-}
-
-impl<T> Clone for JoinableQueue<T> {
-    fn clone(&self) -> Self {
-        JoinableQueue(self.0.clone())
-    }
-}
-
-impl<T> fmt::Debug for JoinableQueue<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinableQueue")
-            .field("len", &self.len())
-            .field("unfinished", &self.unfinished())
-            .field("closed", &self.is_closed())
-            .finish()
+    #[test]
+    fn a_side_record_whose_datagram_never_came_is_damage() {
+        let queue = Queue::<Vec<u8>>::with_ring(4096).unwrap();
+        // 16 encoded bytes: a record of a side record's size, rewritten as one.
+        queue.put(&vec![1; 15]).unwrap();
+        record::write_side(&mut put_lock(&queue), 0, 99, 16);
+        assert!(matches!(
+            queue.get(),
+            Err(GetError::Damaged { what }) if what.contains("side channel")
+        ));
     }
 }
