@@ -164,7 +164,6 @@ fn garbage_and_silence_are_handshake_errors_and_the_listener_goes_on() {
         Err(ConnectError::HandshakeTimeout)
     ));
     assert!(started.elapsed() >= HANDSHAKE_TIMEOUT - Duration::from_millis(100));
-    assert!(started.elapsed() < DEADLINE);
     // And a real client still gets in.
     let client = Process::spawn((address.to_string(), KEY.to_vec()), connect_with).unwrap();
     listener.accept_timeout::<u32>(DEADLINE).unwrap();

@@ -108,7 +108,6 @@ fn a_value_whose_holder_is_killed_mid_update_reports_owner_died_and_recovers() {
         Err(JoinError::Signaled { signal: 9 })
     ));
 
-    let t0 = Instant::now();
     match pair.lock_timeout(DEADLINE) {
         Err(AcquireTimeoutError::OwnerDied(mut guard)) => {
             assert_eq!(
@@ -122,7 +121,6 @@ fn a_value_whose_holder_is_killed_mid_update_reports_owner_died_and_recovers() {
         Err(e) => panic!("expected OwnerDied, got {e:?}"),
         Ok(_) => panic!("expected OwnerDied, got a clean lock"),
     }
-    assert!(t0.elapsed() < DEADLINE);
     // Repaired and marked: usable again.
     assert_eq!(*pair.lock().expect("consistent again"), Pair { a: 1, b: 1 });
 }

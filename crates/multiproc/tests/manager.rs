@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, join};
+use common::{DEADLINE, join, refused};
 use multiproc::{
     Address, ConnectError, DictChange, DictProxy, ErrorCode, ListChange, ListProxy, Manager,
     ManagerError, NamespaceProxy, Process, ValueProxy,
@@ -262,10 +262,7 @@ fn a_registered_types_methods_run_on_the_server_and_a_panic_is_the_callers_error
         join(w);
     }
     assert_eq!(account.get().unwrap(), Account { balance: 110 });
-    let code = |r: Result<i64, ManagerError>| match r {
-        Err(ManagerError::Remote { code, .. }) => code,
-        other => panic!("{other:?}"),
-    };
+    let code = refused::<i64>;
     assert_eq!(code(account.call("overdraw", &())), ErrorCode::MethodFailed);
     assert_eq!(code(account.call("explode", &())), ErrorCode::Panicked);
     assert_eq!(code(account.call("steal", &())), ErrorCode::NotExposed);

@@ -9,19 +9,12 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, join, park_forever, sigkill, wait_until};
+use common::{DEADLINE, join, park_forever, refused, sigkill, wait_until};
 use multiproc::{
     BarrierProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy, ErrorCode, EventProxy,
     JoinableQueueProxy, LockProxy, Manager, ManagerError, Process, QueueProxy, RLockProxy,
     SemaphoreProxy, ValueProxy,
 };
-
-fn code<T: std::fmt::Debug>(result: Result<T, ManagerError>) -> ErrorCode {
-    match result {
-        Err(ManagerError::Remote { code, .. }) => code,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
 
 /// A local queue on which children say that they got somewhere.
 type Signal = multiproc::Queue<u32>;
@@ -193,7 +186,7 @@ fn a_bounded_semaphore_admits_at_most_its_value_across_processes() {
     let most = workers.into_iter().map(join).max().unwrap();
     assert!((1..=2).contains(&most), "{most} inside at once");
     assert_eq!(slots.value().unwrap(), 2);
-    assert_eq!(code(slots.release()), ErrorCode::TooManyReleases);
+    assert_eq!(refused(slots.release()), ErrorCode::TooManyReleases);
     assert!(slots.try_acquire().is_ok() && slots.try_acquire().is_ok());
     assert!(matches!(slots.try_acquire(), Err(ManagerError::Timeout)));
     assert!(
@@ -370,7 +363,7 @@ fn a_barrier_releases_its_parties_together_and_breaks_when_one_cannot_come() {
         Err(ManagerError::Timeout)
     ));
     assert!(barrier.is_broken().unwrap());
-    assert_eq!(code(barrier.wait()), ErrorCode::BrokenBarrier);
+    assert_eq!(refused(barrier.wait()), ErrorCode::BrokenBarrier);
     barrier.reset().unwrap();
     assert!(!barrier.is_broken().unwrap());
 
@@ -384,7 +377,7 @@ fn a_barrier_releases_its_parties_together_and_breaks_when_one_cannot_come() {
     sigkill(doomed.pid());
     let _ = doomed.join_timeout(DEADLINE);
     assert_eq!(
-        code(barrier.wait_timeout(DEADLINE)),
+        refused(barrier.wait_timeout(DEADLINE)),
         ErrorCode::BrokenBarrier
     );
 
@@ -434,7 +427,7 @@ fn a_joinable_queue_is_joined_when_every_item_is_done() {
     for w in workers {
         join(w);
     }
-    assert_eq!(code(jobs.task_done()), ErrorCode::TooManyTaskDone);
+    assert_eq!(refused(jobs.task_done()), ErrorCode::TooManyTaskDone);
     let full = manager.queue_bounded::<u32>(1).unwrap();
     full.try_put(&1).unwrap();
     assert!(full.try_put(&2).unwrap_err().is_full());
@@ -470,11 +463,11 @@ fn named_objects_are_the_same_in_every_process_and_keep_their_kind() {
     );
     assert!(manager.event_named("the event").unwrap().is_set().unwrap());
     assert_eq!(
-        code(manager.dict_named::<u8, u8>("the lock")),
+        refused(manager.dict_named::<u8, u8>("the lock")),
         ErrorCode::WrongKind
     );
     assert_eq!(
-        code(manager.semaphore_named("the event", 1)),
+        refused(manager.semaphore_named("the event", 1)),
         ErrorCode::WrongKind
     );
     sigkill(holder.pid());

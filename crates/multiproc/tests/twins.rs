@@ -7,19 +7,14 @@ multiproc::test_support!();
 
 mod common;
 
+use common::refused;
+
 use std::time::Duration;
 
 use multiproc::{
-    Array, Barrier, ErrorCode, Event, JoinableQueue, Lock, Manager, ManagerError, Queue, RLock,
-    Semaphore, ShmError, Value,
+    Array, Barrier, ErrorCode, Event, JoinableQueue, Lock, Manager, Queue, RLock, Semaphore,
+    ShmError, Value,
 };
-
-fn refused(result: Result<impl std::fmt::Debug, ManagerError>) -> ErrorCode {
-    match result {
-        Err(ManagerError::Remote { code, .. }) => code,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
 
 #[test]
 fn no_parties_and_no_room_are_refused_by_both() {

@@ -56,6 +56,16 @@ static START_WATCHDOG: extern "C" fn() = {
     start_watchdog
 };
 
+/// The code of the manager's refusal; the test fails if `result` is anything else.
+pub fn refused<T: std::fmt::Debug>(
+    result: Result<T, multiproc::ManagerError>,
+) -> multiproc::ErrorCode {
+    match result {
+        Err(multiproc::ManagerError::Remote { code, .. }) => code,
+        other => panic!("expected a refusal from the manager, got {other:?}"),
+    }
+}
+
 /// Polls `condition` until it holds or `DEADLINE` passes; false on timeout. For conditions that
 /// another process makes true (a flag in shared memory), not for timing.
 pub fn wait_until(mut condition: impl FnMut() -> bool) -> bool {

@@ -116,7 +116,48 @@ fn index(value: &Value) -> Result<usize, ManagerError> {
         .ok_or_else(malformed)
 }
 
-/// The machinery both watchers share: the feed, and the changes decoded but not yet taken.
+/// A change as a watcher decodes it from the server's event `[kind, args...]`.
+trait Change: Sized {
+    /// The change that says some were dropped.
+    const MISSED: Self;
+
+    fn decode(kind: &str, args: Vec<Value>) -> Result<Self, ManagerError>;
+}
+
+impl<K: DeserializeOwned, V: DeserializeOwned> Change for DictChange<K, V> {
+    const MISSED: Self = DictChange::Missed;
+
+    fn decode(kind: &str, args: Vec<Value>) -> Result<Self, ManagerError> {
+        let mut args = args.into_iter();
+        let mut arg = || args.next().ok_or_else(malformed);
+        Ok(match kind {
+            "set" => DictChange::Set(from_value(arg()?)?, from_value(arg()?)?),
+            "del" => DictChange::Removed(from_value(arg()?)?),
+            "clear" => DictChange::Cleared,
+            "nested" => DictChange::Nested(from_value(arg()?)?),
+            _ => return Err(malformed()),
+        })
+    }
+}
+
+impl<T: DeserializeOwned> Change for ListChange<T> {
+    const MISSED: Self = ListChange::Missed;
+
+    fn decode(kind: &str, args: Vec<Value>) -> Result<Self, ManagerError> {
+        let mut args = args.into_iter();
+        let mut arg = || args.next().ok_or_else(malformed);
+        Ok(match kind {
+            "append" => ListChange::Appended(from_value(arg()?)?),
+            "set" => ListChange::Set(index(&arg()?)?, from_value(arg()?)?),
+            "insert" => ListChange::Inserted(index(&arg()?)?, from_value(arg()?)?),
+            "remove" => ListChange::Removed(index(&arg()?)?),
+            "clear" => ListChange::Cleared,
+            _ => return Err(malformed()),
+        })
+    }
+}
+
+/// What both watchers are: the feed, and the changes decoded but not yet taken.
 struct Watcher<C> {
     feed: Feed,
     pending: VecDeque<C>,
@@ -124,7 +165,7 @@ struct Watcher<C> {
     ended: bool,
 }
 
-impl<C> Watcher<C> {
+impl<C: Change> Watcher<C> {
     fn start(handle: &Handle) -> Result<Self, ManagerError> {
         Ok(Watcher {
             feed: Feed::start(handle)?,
@@ -133,44 +174,88 @@ impl<C> Watcher<C> {
         })
     }
 
-    /// The iterator's step: waits as long as it takes; after the manager is gone (reported
-    /// once), ends.
-    fn iterate(
-        &mut self,
-        mut take: impl FnMut(&mut Self) -> Result<Option<C>, ManagerError>,
-    ) -> Option<Result<C, ManagerError>> {
-        while !self.ended {
-            match take(self) {
-                Ok(Some(change)) => return Some(Ok(change)),
-                Ok(None) => {}
-                Err(e) => {
-                    self.ended = e.is_gone();
-                    return Some(Err(e));
-                }
+    /// The next change, waiting until `deadline` (`None`: as long as it takes), else
+    /// [`ManagerError::Timeout`].
+    fn next_within(&mut self, deadline: Option<Instant>) -> Result<C, ManagerError> {
+        // An answer that came just before the deadline may hold no change: look again until one
+        // is there or the deadline has passed.
+        loop {
+            if let Some(change) = self.fetch(deadline)? {
+                return Ok(change);
+            }
+            if deadline::passed(deadline) {
+                return Err(ManagerError::Timeout);
             }
         }
-        None
+    }
+
+    /// The iterator's step: waits as long as it takes; after the manager is gone (reported
+    /// once), ends.
+    fn iterate(&mut self) -> Option<Result<C, ManagerError>> {
+        if self.ended {
+            return None;
+        }
+        let next = self.next_within(None);
+        self.ended = next.as_ref().is_err_and(ManagerError::is_gone);
+        Some(next)
     }
 
     /// The next change, waiting until `deadline` for one; `None` at the deadline.
-    fn fetch(
-        &mut self,
-        deadline: Option<Instant>,
-        missed: C,
-        decode: impl Fn(String, Vec<Value>) -> Result<C, ManagerError>,
-    ) -> Result<Option<C>, ManagerError> {
+    fn fetch(&mut self, deadline: Option<Instant>) -> Result<Option<C>, ManagerError> {
         if self.pending.is_empty() {
             let (was_missed, events) = self.feed.next(deadline)?;
             if was_missed {
-                self.pending.push_back(missed);
+                self.pending.push_back(C::MISSED);
             }
             for event in events {
                 let (kind, args) = parts(event)?;
-                self.pending.push_back(decode(kind, args)?);
+                self.pending.push_back(C::decode(&kind, args)?);
             }
         }
         Ok(self.pending.pop_front())
     }
+}
+
+/// The waiting family of a watcher: `try_next`, `next_timeout`, `next_deadline`, and the
+/// iterator that waits as long as it takes.
+macro_rules! next_family {
+    ($watcher:ident $(<$($t:ident),*>)?, $change:ty) => {
+        impl$(<$($t: DeserializeOwned),*>)? $watcher$(<$($t),*>)? {
+            pub(crate) fn start(handle: &Handle) -> Result<Self, ManagerError> {
+                Watcher::start(handle).map($watcher)
+            }
+
+            /// The next change if one is there now, else [`ManagerError::Timeout`].
+            pub fn try_next(&mut self) -> Result<$change, ManagerError> {
+                self.0.next_within(Some(Instant::now()))
+            }
+
+            /// The next change, waiting at most `timeout` (`Duration::MAX`: as long as it takes),
+            /// else [`ManagerError::Timeout`].
+            pub fn next_timeout(&mut self, timeout: Duration) -> Result<$change, ManagerError> {
+                self.0.next_within(deadline::after(timeout))
+            }
+
+            /// The next change, waiting until `deadline`, else [`ManagerError::Timeout`].
+            pub fn next_deadline(&mut self, deadline: Instant) -> Result<$change, ManagerError> {
+                self.0.next_within(Some(deadline))
+            }
+        }
+
+        impl$(<$($t: DeserializeOwned),*>)? Iterator for $watcher$(<$($t),*>)? {
+            type Item = Result<$change, ManagerError>;
+
+            fn next(&mut self) -> Option<Self::Item> {
+                self.0.iterate()
+            }
+        }
+
+        impl$(<$($t),*>)? fmt::Debug for $watcher$(<$($t),*>)? {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.feed.handle.debug(stringify!($watcher), f)
+            }
+        }
+    };
 }
 
 /// The changes of a dict as they happen ([`DictProxy::watch`](super::DictProxy::watch)). As an
@@ -197,142 +282,11 @@ impl<C> Watcher<C> {
 /// ```
 pub struct DictWatcher<K, V>(Watcher<DictChange<K, V>>);
 
-impl<K: DeserializeOwned, V: DeserializeOwned> DictWatcher<K, V> {
-    pub(crate) fn start(handle: &Handle) -> Result<Self, ManagerError> {
-        Watcher::start(handle).map(DictWatcher)
-    }
-
-    /// The next change if one is there now, else [`ManagerError::Timeout`].
-    pub fn try_next(&mut self) -> Result<DictChange<K, V>, ManagerError> {
-        self.take(Some(Instant::now()))
-    }
-
-    /// The next change, waiting at most `timeout` (`Duration::MAX`: as long as it takes), else
-    /// [`ManagerError::Timeout`].
-    pub fn next_timeout(&mut self, timeout: Duration) -> Result<DictChange<K, V>, ManagerError> {
-        self.take(deadline::after(timeout))
-    }
-
-    /// The next change, waiting until `deadline`, else [`ManagerError::Timeout`].
-    pub fn next_deadline(&mut self, deadline: Instant) -> Result<DictChange<K, V>, ManagerError> {
-        self.take(Some(deadline))
-    }
-
-    fn take(&mut self, deadline: Option<Instant>) -> Result<DictChange<K, V>, ManagerError> {
-        // A change may be missing from an answer that came just before the deadline: look
-        // again until one is there or the deadline has passed.
-        loop {
-            if let Some(change) = Self::decode(&mut self.0, deadline)? {
-                return Ok(change);
-            }
-            if deadline::passed(deadline) {
-                return Err(ManagerError::Timeout);
-            }
-        }
-    }
-
-    fn decode(
-        watcher: &mut Watcher<DictChange<K, V>>,
-        deadline: Option<Instant>,
-    ) -> Result<Option<DictChange<K, V>>, ManagerError> {
-        watcher.fetch(deadline, DictChange::Missed, |kind, args| {
-            let mut args = args.into_iter();
-            let mut arg = || args.next().ok_or_else(malformed);
-            Ok(match kind.as_str() {
-                "set" => DictChange::Set(from_value(arg()?)?, from_value(arg()?)?),
-                "del" => DictChange::Removed(from_value(arg()?)?),
-                "clear" => DictChange::Cleared,
-                "nested" => DictChange::Nested(from_value(arg()?)?),
-                _ => return Err(malformed()),
-            })
-        })
-    }
-}
+next_family!(DictWatcher<K, V>, DictChange<K, V>);
 
 /// The changes of a list as they happen ([`ListProxy::watch`](super::ListProxy::watch)). As an
 /// iterator, it waits for each change as long as it takes, and ends after reporting that the
 /// manager is gone.
 pub struct ListWatcher<T>(Watcher<ListChange<T>>);
 
-impl<T: DeserializeOwned> ListWatcher<T> {
-    pub(crate) fn start(handle: &Handle) -> Result<Self, ManagerError> {
-        Watcher::start(handle).map(ListWatcher)
-    }
-
-    /// The next change if one is there now, else [`ManagerError::Timeout`].
-    pub fn try_next(&mut self) -> Result<ListChange<T>, ManagerError> {
-        self.take(Some(Instant::now()))
-    }
-
-    /// The next change, waiting at most `timeout` (`Duration::MAX`: as long as it takes), else
-    /// [`ManagerError::Timeout`].
-    pub fn next_timeout(&mut self, timeout: Duration) -> Result<ListChange<T>, ManagerError> {
-        self.take(deadline::after(timeout))
-    }
-
-    /// The next change, waiting until `deadline`, else [`ManagerError::Timeout`].
-    pub fn next_deadline(&mut self, deadline: Instant) -> Result<ListChange<T>, ManagerError> {
-        self.take(Some(deadline))
-    }
-
-    fn take(&mut self, deadline: Option<Instant>) -> Result<ListChange<T>, ManagerError> {
-        // A change may be missing from an answer that came just before the deadline: look
-        // again until one is there or the deadline has passed.
-        loop {
-            if let Some(change) = Self::decode(&mut self.0, deadline)? {
-                return Ok(change);
-            }
-            if deadline::passed(deadline) {
-                return Err(ManagerError::Timeout);
-            }
-        }
-    }
-
-    fn decode(
-        watcher: &mut Watcher<ListChange<T>>,
-        deadline: Option<Instant>,
-    ) -> Result<Option<ListChange<T>>, ManagerError> {
-        watcher.fetch(deadline, ListChange::Missed, |kind, args| {
-            let mut args = args.into_iter();
-            let mut arg = || args.next().ok_or_else(malformed);
-            Ok(match kind.as_str() {
-                "append" => ListChange::Appended(from_value(arg()?)?),
-                "set" => ListChange::Set(index(&arg()?)?, from_value(arg()?)?),
-                "insert" => ListChange::Inserted(index(&arg()?)?, from_value(arg()?)?),
-                "remove" => ListChange::Removed(index(&arg()?)?),
-                "clear" => ListChange::Cleared,
-                _ => return Err(malformed()),
-            })
-        })
-    }
-}
-
-impl<K: DeserializeOwned, V: DeserializeOwned> Iterator for DictWatcher<K, V> {
-    type Item = Result<DictChange<K, V>, ManagerError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let take = |w: &mut Watcher<DictChange<K, V>>| DictWatcher::decode(w, None);
-        self.0.iterate(take)
-    }
-}
-
-impl<T: DeserializeOwned> Iterator for ListWatcher<T> {
-    type Item = Result<ListChange<T>, ManagerError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let take = |w: &mut Watcher<ListChange<T>>| ListWatcher::decode(w, None);
-        self.0.iterate(take)
-    }
-}
-
-impl<K, V> fmt::Debug for DictWatcher<K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.feed.handle.debug("DictWatcher", f)
-    }
-}
-
-impl<T> fmt::Debug for ListWatcher<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.feed.handle.debug("ListWatcher", f)
-    }
-}
+next_family!(ListWatcher<T>, ListChange<T>);
