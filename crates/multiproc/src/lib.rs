@@ -38,7 +38,7 @@
 //! | connect unrelated processes, over a Unix socket or TCP, with a key | [`Listener`], [`Client`] |
 //! | run a function over many inputs on worker processes | [`Pool`] (`map`, `imap`, `apply_async`) |
 //! | share dicts, lists and namespaces through a server process, with atomic updates, nesting and watching | [`Manager`], [`DictProxy`], [`ListProxy`], [`NamespaceProxy`] |
-//! | locks, queues, events, barriers, ... that reach other machines (TCP), through that server | [`LockProxy`], [`QueueProxy`], [`EventProxy`], [`BarrierProxy`], ... |
+//! | locks, queues, events, barriers, ... that reach other machines (TCP), through that server | [`LockProxy`], [`QueueProxy`], [`JoinableQueueProxy`], [`EventProxy`], [`BarrierProxy`], ... (the twins' methods; see the table on [`Manager`]) |
 //! | host your own type in that server, its methods callable from any process | [`Shared`], [`ObjectProxy`] |
 //! | start processes from `cargo test` | [`test_support!`] |
 //!
@@ -46,6 +46,51 @@
 //! and the child reaches the same memory. When a process dies holding a lock, the next one to take
 //! it gets [`AcquireError::OwnerDied`] with the guard, so it can repair the data: nobody
 //! deadlocks.
+//!
+//! # Waiting
+//!
+//! Every operation that can wait comes as one family, whatever it waits for: `op` waits as long as
+//! it takes, `try_op` does not wait, `op_timeout(Duration)` waits at most that long and
+//! `op_deadline(Instant)` until then. `op_timeout(d)` is `op_deadline(now + d)`, and a timeout
+//! too far to add to `Instant::now()` (`Duration::MAX`) waits as long as it takes. The three last
+//! share one error type, whose "not ready" variant is named for what was missing, `Full` or
+//! `Empty` for queues (as Python's `queue.Full` and `queue.Empty`) and `Timeout` everywhere else,
+//! and answers `is_timeout()`. Where the blocking form cannot fail, they give [`Timeout`].
+//!
+//! ```
+//! # fn main() -> multiproc::Result<()> {
+//! # multiproc::init();
+//! use std::time::Duration;
+//! use multiproc::{Lock, Queue};
+//!
+//! let queue = Queue::<u32>::bounded(1)?;
+//! queue.put(&1)?;
+//! assert!(queue.try_put(&2).unwrap_err().is_full());
+//! assert!(queue.put_timeout(&2, Duration::from_millis(1)).unwrap_err().is_timeout());
+//! assert_eq!(queue.get_timeout(Duration::MAX)?, 1); // there: no wait
+//!
+//! let lock = Lock::new()?;
+//! let held = lock.acquire().expect("free");
+//! let other = lock.clone();
+//! let busy = std::thread::spawn(move || other.try_acquire().map(drop).unwrap_err().is_timeout());
+//! assert!(busy.join().unwrap());
+//! drop(held);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! | family | blocking form's error | the others' error | not ready |
+//! |---|---|---|---|
+//! | `Lock`, `RLock`, `Condition`: `acquire`; `Value`, `Array`: `lock` | [`AcquireError`] | [`AcquireTimeoutError`] | `Timeout` |
+//! | `ConditionGuard::wait` (no `try_wait`) | [`WaitError`] | [`WaitTimeoutError`] | `Timeout` |
+//! | `Semaphore`, `BoundedSemaphore`: `acquire`; `Event::wait`; `JoinableQueue::join`; `AsyncResult::wait` | none | [`Timeout`] | `Timeout` |
+//! | `Barrier::wait` (no `try_wait`: arriving cannot be undone) | [`BrokenBarrier`] | [`BarrierTimeoutError`] | `Timeout` |
+//! | `Queue`, `SimpleQueue`: `put`, `get` | [`PutError`], [`GetError`] | [`PutTimeoutError`], [`GetTimeoutError`] | `Full`, `Empty` |
+//! | `Connection`, `Receiver`, `Sender`: `recv`, `send` (and `_bytes`) | [`RecvError`], [`SendError`] | [`RecvTimeoutError`], [`SendTimeoutError`] | `Timeout` |
+//! | `Listener::accept` | [`ConnectError`] | [`ConnectError`] | `Timeout` |
+//! | `Process::join` | [`JoinError`] | [`JoinError`] | `Timeout` |
+//! | `AsyncResult::get`, `IMap::next` | [`PoolError`] | [`PoolError`] | `Timeout` |
+//! | the manager's proxies and watchers | [`ManagerError`] | [`ManagerError`] | `Timeout`, `Full`, `Empty` |
 //!
 //! # How a child starts
 //!

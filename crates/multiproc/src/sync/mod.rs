@@ -4,7 +4,7 @@
 //! Each lives in a small shared memory segment; clones are handles to the same primitive, and a
 //! handle passed to a [`Process`](crate::Process) reaches the same one. Every blocking call comes as
 //! a family: `acquire`, `try_acquire`, `acquire_timeout`, `acquire_deadline` (`wait`, ... likewise;
-//! see [`Timeout`](crate::Timeout) for the rule).
+//! see [the crate's docs](crate#waiting) for the rule).
 //!
 //! Unlike Python's, a lock knows which process holds it: when that process dies holding it (even by
 //! SIGKILL), the next acquirer gets [`AcquireError::OwnerDied`] with the guard, within
