@@ -25,6 +25,24 @@ pub(crate) fn passed(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
 
+/// The `_while` form of a condition's wait: waits with `wait` (until `deadline`) as long as
+/// `condition` holds. A wait that ends at the deadline after the condition stopped holding is a
+/// success; one that ends with the condition still holding is its timeout error.
+pub(crate) fn wait_while<E>(
+    deadline: Option<Instant>,
+    mut condition: impl FnMut() -> bool,
+    mut wait: impl FnMut(Option<Instant>) -> Result<(), E>,
+    is_timeout: impl Fn(&E) -> bool,
+) -> Result<(), E> {
+    while condition() {
+        match wait(deadline) {
+            Err(e) if is_timeout(&e) && !condition() => return Ok(()),
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
 /// A wait ended at its deadline before what it waited for happened: the error of `try_op`,
 /// `op_timeout` and `op_deadline` where the blocking `op` cannot fail
 /// ([`Semaphore`](crate::Semaphore), [`Event`](crate::Event),

@@ -178,15 +178,14 @@ impl ConditionGuard<'_> {
     fn wait_while_until(
         &mut self,
         deadline: Option<Instant>,
-        mut condition: impl FnMut() -> bool,
+        condition: impl FnMut() -> bool,
     ) -> Result<(), WaitTimeoutError> {
-        while condition() {
-            match self.wait_until(deadline) {
-                Err(WaitTimeoutError::Timeout) if !condition() => return Ok(()),
-                other => other?,
-            }
-        }
-        Ok(())
+        deadline::wait_while(
+            deadline,
+            condition,
+            |deadline| self.wait_until(deadline),
+            WaitTimeoutError::is_timeout,
+        )
     }
 
     fn wait_until(&mut self, deadline: Option<Instant>) -> Result<(), WaitTimeoutError> {

@@ -116,15 +116,14 @@ impl ConditionProxyGuard<'_> {
     fn wait_while_until(
         &mut self,
         deadline: Option<Instant>,
-        mut condition: impl FnMut() -> bool,
+        condition: impl FnMut() -> bool,
     ) -> Result<(), ManagerError> {
-        while condition() {
-            match self.wait_until(deadline) {
-                Err(ManagerError::Timeout) if !condition() => return Ok(()),
-                other => other?,
-            }
-        }
-        Ok(())
+        deadline::wait_while(
+            deadline,
+            condition,
+            |deadline| self.wait_until(deadline),
+            ManagerError::is_timeout,
+        )
     }
 
     fn wait_until(&mut self, deadline: Option<Instant>) -> Result<(), ManagerError> {
