@@ -103,25 +103,33 @@ impl RawBarrier {
             }
             let left = remaining(deadline);
             if left == Some(Duration::ZERO) {
-                self.break_generation(mine);
-                return BarrierWait::TimedOut;
+                if self.break_generation(mine) {
+                    return BarrierWait::TimedOut;
+                }
+                // The last party came (or a reset, or a break) just before: look again.
+                continue;
             }
             futex_wait(&self.epoch, epoch, left);
         }
     }
 
-    fn break_generation(&self, which: u32) {
+    /// Breaks generation `which` if it is current and whole; whether this call broke it.
+    fn break_generation(&self, which: u32) -> bool {
         let mut state = self.state.load(SeqCst);
-        while generation(state) == which && state & BROKEN == 0 {
+        let broke = loop {
+            if generation(state) != which || state & BROKEN != 0 {
+                break false;
+            }
             match self
                 .state
                 .compare_exchange(state, state | BROKEN, SeqCst, SeqCst)
             {
-                Ok(_) => break,
+                Ok(_) => break true,
                 Err(now) => state = now,
             }
-        }
+        };
         self.wake_all();
+        broke
     }
 
     /// Breaks the barrier: waiters and later arrivals fail until `reset`.
