@@ -63,6 +63,7 @@ impl Lock {
     }
 
     /// Waits for the lock and takes it.
+    #[inline]
     pub fn acquire(&self) -> Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
         acquired(self.raw().lock(None).map(|how| (self.guard(), how)))
     }
@@ -110,6 +111,7 @@ impl LockGuard<'_> {
 }
 
 impl Drop for LockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.mutex.unlock();
     }

@@ -88,6 +88,7 @@ impl RawMutex {
     }
 
     /// Takes the lock, waiting until `deadline` (`None`: as long as it takes).
+    #[inline]
     pub(crate) fn lock(&self, deadline: Option<Instant>) -> Result<Acquired, Refused> {
         let me = ProcessId::own().to_u64();
         if self
@@ -97,6 +98,12 @@ impl RawMutex {
         {
             return Ok(Acquired::Clean);
         }
+        self.lock_contended(me, deadline)
+    }
+
+    /// [`lock`](Self::lock) when the lock was not free at once.
+    #[cold]
+    fn lock_contended(&self, me: u64, deadline: Option<Instant>) -> Result<Acquired, Refused> {
         // Critical sections are short: spin a little before paying for a sleep and a wake-up.
         for _ in 0..SPINS {
             std::hint::spin_loop();
@@ -165,6 +172,7 @@ impl RawMutex {
     }
 
     /// Releases the lock (held by this process). Still inconsistent, it becomes unusable.
+    #[inline]
     pub(crate) fn unlock(&self) {
         let poisoned = self.inconsistent.load(SeqCst) != 0;
         self.owner

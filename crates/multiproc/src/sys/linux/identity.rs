@@ -29,11 +29,18 @@ extern "C" fn after_fork_in_child() {
 
 impl ProcessId {
     /// This process.
+    #[inline]
     pub(crate) fn own() -> ProcessId {
         let own = OWN.load(Ordering::Relaxed);
         if own != 0 {
             return ProcessId(own);
         }
+        ProcessId::find_own()
+    }
+
+    /// This process, the first time (in it, or in a forked child).
+    #[cold]
+    fn find_own() -> ProcessId {
         REGISTER_FORK_HANDLER.call_once(|| {
             // SAFETY: registers a handler that only stores to an atomic and a thread-local Cell
             // (async-signal-safe work); the handler is a plain `extern "C" fn` with no captures.
