@@ -194,12 +194,14 @@ impl<T: AtomicInteger> Value<T> {
     ///
     /// Atomic against other `fetch_add`s and `compare_exchange`s, and against `get`/`set`; but it
     /// does not wait for the lock, so do not mix it with changes made under [`lock`](Self::lock).
+    #[inline]
     pub fn fetch_add(&self, delta: T) -> T {
         T::fetch_add(atomic_at(&self.locked.object, 0), delta)
     }
 
     /// Stores `new` if the value is `current`, atomically, without the lock. `Ok(previous)` if it
     /// was stored, `Err(actual)` if not.
+    #[inline]
     pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
         T::compare_exchange(atomic_at(&self.locked.object, 0), current, new)
     }

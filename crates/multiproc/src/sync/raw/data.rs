@@ -89,6 +89,7 @@ impl<T> Drop for DataGuard<'_, T> {
 }
 
 /// The value at `index`, seen as its atomic type, for lock-free operations.
+#[inline]
 pub(crate) fn atomic_at<T: AtomicInteger>(
     object: &Object<DataLock, T>,
     index: usize,
