@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use common::{DEADLINE, join, park_forever, sigkill, status_field, watch};
 use hmac::{Hmac, Mac};
-use multiproc::{Address, ConnectError, DictProxy, Manager, ManagerError, Process, QueueProxy};
+use multiproc::{
+    Address, ConnectError, DictProxy, ErrorCode, Manager, ManagerError, Process, QueueProxy,
+};
 use sha2::Sha256;
 
 fn socket_path(manager: &Manager) -> PathBuf {
@@ -509,4 +511,48 @@ fn row_15_the_socket_directory_of_a_killed_starter_is_swept_and_a_live_one_kept(
     let live_dir = socket_path(&live).parent().unwrap().to_owned();
     assert!(live_dir.exists(), "a live manager's directory is kept");
     assert!(live.dict::<u8, u8>().is_ok());
+}
+
+#[test]
+fn a_watcher_blocked_on_a_nested_dict_that_is_removed_ends_with_unknown_object() {
+    let manager = Manager::start().unwrap();
+    // Reading the key gives a copy of the nested dict.
+    let d = manager
+        .dict::<String, std::collections::HashMap<String, u8>>()
+        .unwrap();
+    let nested = d.dict_in::<String, u8>(&"inner".to_string()).unwrap();
+    let mut watcher = nested.watch().unwrap();
+    nested.insert(&"a".to_string(), &1).unwrap();
+    let (waiting, is_waiting) = std::sync::mpsc::channel();
+    let (ended, has_ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // The first change is there; the next wait blocks until the container goes.
+        let first = watcher.next();
+        waiting.send(()).unwrap();
+        let rest: Vec<_> = watcher.by_ref().collect();
+        let _ = ended.send((first, rest));
+    });
+    is_waiting.recv_timeout(DEADLINE).unwrap();
+    assert!(d.remove(&"inner".to_string()).unwrap().is_some());
+    let (first, rest) = has_ended
+        .recv_timeout(DEADLINE)
+        .expect("the blocked watcher ended instead of waiting forever");
+    assert!(matches!(first, Some(Ok(multiproc::DictChange::Set(..)))));
+    assert!(
+        matches!(
+            rest.as_slice(),
+            [Err(ManagerError::Remote {
+                code: ErrorCode::UnknownObject,
+                ..
+            })]
+        ),
+        "{rest:?}"
+    );
+    assert!(matches!(
+        nested.get(&"a".to_string()),
+        Err(ManagerError::Remote {
+            code: ErrorCode::UnknownObject,
+            ..
+        })
+    ));
 }

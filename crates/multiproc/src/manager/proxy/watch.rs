@@ -189,14 +189,16 @@ impl<C: Change> Watcher<C> {
         }
     }
 
-    /// The iterator's step: waits as long as it takes; after the manager is gone (reported
-    /// once), ends.
+    /// The iterator's step: waits as long as it takes; after the manager is gone, or the object
+    /// (a nested container removed with its key), reported once, ends.
     fn iterate(&mut self) -> Option<Result<C, ManagerError>> {
         if self.ended {
             return None;
         }
         let next = self.next_within(None);
-        self.ended = next.as_ref().is_err_and(ManagerError::is_gone);
+        self.ended = next.as_ref().is_err_and(|e| {
+            e.is_gone() || e.code() == Some(&crate::manager::ErrorCode::UnknownObject)
+        });
         Some(next)
     }
 
@@ -260,7 +262,8 @@ macro_rules! next_family {
 
 /// The changes of a dict as they happen ([`DictProxy::watch`](super::DictProxy::watch)). As an
 /// iterator, it waits for each change as long as it takes, and ends after reporting that the
-/// manager is gone.
+/// manager is gone, or that the object is (`UnknownObject`: a nested container removed with its
+/// key).
 ///
 /// ```
 /// # fn main() -> multiproc::Result<()> {
@@ -286,7 +289,8 @@ next_family!(DictWatcher<K, V>, DictChange<K, V>);
 
 /// The changes of a list as they happen ([`ListProxy::watch`](super::ListProxy::watch)). As an
 /// iterator, it waits for each change as long as it takes, and ends after reporting that the
-/// manager is gone.
+/// manager is gone, or that the object is (`UnknownObject`: a nested container removed with its
+/// key).
 pub struct ListWatcher<T>(Watcher<ListChange<T>>);
 
 next_family!(ListWatcher<T>, ListChange<T>);

@@ -8,7 +8,7 @@ use super::super::protocol::wire::{Request, WireError};
 use super::super::protocol::{Kind, Op};
 use super::super::proxy::{MethodCall, TypeEntry};
 use super::data::{self, arg, bad, key_of, not_exposed};
-use super::table::{Dict, Object, Table, reference, referenced};
+use super::table::{Dict, Object, Table, reference, referenced, unknown};
 use super::waits::{self, Barrier, Condition, Lock, Queue, Semaphore, deadline_arg};
 use super::{Caller, Server, Waited};
 
@@ -218,8 +218,10 @@ impl Server {
             Some(Object::Dict(_) | Object::List(_))
         );
         let reply = table.materialize(outcome.reply);
-        table.drop_nested(outcome.dropped);
-        if watchable && table.log(object, outcome.events) {
+        let removed = table.drop_nested(outcome.dropped);
+        let logged = watchable && table.log(object, outcome.events);
+        if removed || logged {
+            // Watchers of what was removed end, watchers of the object see the change.
             self.changed.notify_all();
         }
         Ok(reply)
@@ -282,6 +284,11 @@ impl Server {
         let mut table = table;
         table.watched.insert(object);
         let (table, waited) = self.wait_for(table, caller, deadline, |table| {
+            // A nested container removed with its key while it was watched: its watchers end, as
+            // every other call on it does.
+            if !table.objects.contains_key(&object) {
+                return Err(unknown(object));
+            }
             let log = table.logs.entry(object).or_default();
             if log.version <= since || since == u64::MAX {
                 return Ok(None);

@@ -163,9 +163,10 @@ impl Table {
         self.objects.get_mut(&object).ok_or_else(|| unknown(object))
     }
 
-    /// Removes the nested objects that `values` refer to, and theirs.
-    pub(crate) fn drop_nested(&mut self, values: Vec<Value>) {
+    /// Removes the nested objects that `values` refer to, and theirs; whether there were any.
+    pub(crate) fn drop_nested(&mut self, values: Vec<Value>) -> bool {
         let mut doomed: Vec<u64> = values.iter().filter_map(referenced).collect();
+        let any = !doomed.is_empty();
         while let Some(id) = doomed.pop() {
             self.depth.remove(&id);
             self.logs.remove(&id);
@@ -178,6 +179,7 @@ impl Table {
                 _ => {}
             }
         }
+        any
     }
 
     /// `value` with every reference inside replaced by a copy of the container it refers to.
