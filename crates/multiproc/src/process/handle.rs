@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use super::error::{ExitStatus, JoinError};
-use super::spawner::{self, Started};
+use super::reaper;
+use super::spawner::Started;
 use super::task::Report;
 use crate::deadline;
 use crate::sys::{self, ChildHandle, RawExitStatus};
@@ -220,7 +221,7 @@ impl<R> Drop for Process<R> {
         if matches!(self.poll_exit(&mut progress), Ok(None)) {
             // Still running: someone must reap it when it ends.
             if let Ok(child) = self.child.try_clone() {
-                spawner::detach(child);
+                reaper::detach(child);
             }
         }
     }

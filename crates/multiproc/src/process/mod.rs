@@ -9,6 +9,7 @@ mod bootstrap;
 mod error;
 mod handle;
 mod identity;
+mod reaper;
 mod spawner;
 mod task;
 

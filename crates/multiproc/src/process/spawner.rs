@@ -27,7 +27,6 @@ pub(crate) struct Started {
 
 /// Starts a child that will run `task`.
 pub(crate) fn start(method: StartMethod, task: Message) -> io::Result<Started> {
-    reap_detached();
     if sys::is_main_thread() {
         start_here(method, task)
     } else {
@@ -109,19 +108,4 @@ impl Spawner {
             .map_err(|_| gone())?;
         answer.recv().map_err(|_| gone())?
     }
-}
-
-/// Children whose handle was dropped while they ran: reaped when they end, so no zombie piles up.
-static DETACHED: Mutex<Vec<ChildHandle>> = Mutex::new(Vec::new());
-
-pub(crate) fn detach(child: ChildHandle) {
-    DETACHED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(child);
-}
-
-fn reap_detached() {
-    let mut detached = DETACHED.lock().unwrap_or_else(|e| e.into_inner());
-    detached.retain(|child| matches!(child.try_wait(), Ok(None)));
 }
