@@ -21,19 +21,29 @@ struct Locked<T: ShmSafe> {
 }
 
 impl<T: ShmSafe> Locked<T> {
+    /// A zero-sized type has no bytes to share, and an array of them no length that could
+    /// travel: `Value<()>` and `Array<()>` are refused when the program is built.
+    const NOT_ZERO_SIZED: () = assert!(
+        size_of::<T>() > 0,
+        "Value and Array hold types of one byte or more"
+    );
+
     fn new(values: &[T]) -> Result<Self, ShmError> {
+        let () = Self::NOT_ZERO_SIZED;
         Ok(Locked {
             object: Object::create(DataLock::new(), values)?,
         })
     }
 
     fn zeroed(len: usize) -> Result<Self, ShmError> {
+        let () = Self::NOT_ZERO_SIZED;
         Ok(Locked {
             object: Object::create_zeroed(DataLock::new(), len)?,
         })
     }
 
     fn len(&self) -> usize {
+        let () = Self::NOT_ZERO_SIZED;
         self.object.values().1
     }
 
@@ -42,6 +52,7 @@ impl<T: ShmSafe> Locked<T> {
         try_only: bool,
         deadline: Option<Instant>,
     ) -> Result<(DataGuard<'_, T>, Acquired), Refused> {
+        let () = Self::NOT_ZERO_SIZED;
         lock_data(&self.object, try_only, deadline)
     }
 
@@ -62,6 +73,12 @@ impl<T: ShmSafe> Locked<T> {
 
 /// One value of plain data in shared memory, with its own lock. Clones, and copies passed to other
 /// processes, are the same value. Python's `multiprocessing.Value`.
+///
+/// `T` has one byte or more: a zero-sized type is refused when the program is built.
+///
+/// ```compile_fail
+/// let nothing = multiproc::Value::new(()); // zero-sized: refused
+/// ```
 ///
 /// [`get`](Self::get) and [`set`](Self::set) each take the lock; a read-modify-write needs it held
 /// across, with [`update`](Self::update) or [`lock`](Self::lock) (Python's `v.value += 1` is *not*
@@ -228,7 +245,12 @@ impl<T> DerefMut for ValueGuard<'_, T> {
 }
 
 /// An array of plain data in shared memory, of fixed length, with its own lock. Python's
-/// `multiprocessing.Array`.
+/// `multiprocessing.Array`. As for [`Value`], a zero-sized element type is refused when the
+/// program is built.
+///
+/// ```compile_fail
+/// let nothings = multiproc::Array::<()>::new(3); // zero-sized: refused
+/// ```
 ///
 /// ```
 /// # fn main() -> multiproc::Result<()> {
