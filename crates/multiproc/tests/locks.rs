@@ -126,6 +126,62 @@ fn a_value_whose_holder_is_killed_mid_update_reports_owner_died_and_recovers() {
 }
 
 #[test]
+fn a_holder_that_panics_mid_update_is_taken_for_dead_while_its_process_lives() {
+    // Issue "Thirteen ways to break it", item 9: Rust's Mutex poisons here; so do we, by the
+    // OwnerDied path. The holder's process catches its panic and lives on.
+    let pair = Value::new(Pair::default()).unwrap();
+    let lock = Lock::new().unwrap();
+    let rlock = RLock::new().unwrap();
+    let panicked = Event::new().unwrap();
+    let holder = holder_of(
+        (pair.clone(), lock.clone(), rlock.clone(), panicked.clone()),
+        |(pair, lock, rlock, panicked): (Value<Pair>, Lock, RLock, Event)| {
+            let _ = std::panic::catch_unwind(|| {
+                let mut guard = pair.lock().expect("free");
+                guard.a = 1; // half of the update
+                panic!("in the middle of the update");
+            });
+            let _ = std::panic::catch_unwind(|| {
+                let _held = lock.acquire().expect("free");
+                panic!("holding the lock");
+            });
+            let _ = std::panic::catch_unwind(|| {
+                let _outer = rlock.acquire().expect("free");
+                let _inner = rlock.acquire().expect("re-entrant");
+                panic!("holding the recursive lock twice");
+            });
+            panicked.set();
+            park_forever()
+        },
+    );
+    panicked
+        .wait_timeout(DEADLINE)
+        .expect("the holder panicked three times");
+    assert!(!lock.is_locked(), "abandoned: free for the next taker");
+    match pair.lock_timeout(DEADLINE) {
+        Err(AcquireTimeoutError::OwnerDied(mut guard)) => {
+            assert_eq!(*guard, Pair { a: 1, b: 0 }, "the half update is visible");
+            guard.b = 1;
+            guard.mark_consistent();
+        }
+        Err(e) => panic!("expected OwnerDied, got {e:?}"),
+        Ok(_) => panic!("expected OwnerDied, got a clean lock: the panic went unnoticed"),
+    }
+    assert_eq!(*pair.lock().expect("repaired"), Pair { a: 1, b: 1 });
+    match lock.acquire_timeout(DEADLINE) {
+        Err(AcquireTimeoutError::OwnerDied(guard)) => guard.mark_consistent(),
+        other => panic!("expected OwnerDied, got {:?}", other.map(drop)),
+    }
+    drop(lock.acquire().expect("repaired"));
+    match rlock.acquire_timeout(DEADLINE) {
+        Err(AcquireTimeoutError::OwnerDied(guard)) => guard.mark_consistent(),
+        other => panic!("expected OwnerDied, got {:?}", other.map(drop)),
+    }
+    drop(rlock.acquire().expect("repaired"));
+    holder.kill().unwrap();
+}
+
+#[test]
 fn a_lock_left_unrepaired_becomes_not_recoverable() {
     let lock = Lock::new().unwrap();
     let holding = Event::new().unwrap();

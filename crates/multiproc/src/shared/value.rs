@@ -158,7 +158,8 @@ impl<T: ShmSafe> Value<T> {
         Ok(f(&mut guard))
     }
 
-    /// Takes the lock; the guard derefs to the value.
+    /// Takes the lock; the guard derefs to the value. A holder that died, or whose thread
+    /// panicked holding the guard, is told to the next taker as [`AcquireError::OwnerDied`].
     #[doc(alias = "get_lock")]
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
         acquired(

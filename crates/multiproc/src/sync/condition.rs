@@ -215,9 +215,12 @@ impl ConditionGuard<'_> {
 }
 
 impl Drop for ConditionGuard<'_> {
+    /// Releases the lock; dropped while its thread panics, abandons it, as a [`LockGuard`] does.
+    ///
+    /// [`LockGuard`]: crate::LockGuard
     fn drop(&mut self) {
         if self.held {
-            self.cond.mutex.unlock();
+            self.cond.mutex.release();
         }
     }
 }

@@ -17,7 +17,9 @@ use crate::shm::{Object, ShmError};
 /// If the holding process dies (even by SIGKILL), the next acquirer gets
 /// [`AcquireError::OwnerDied`] carrying the guard, within a bounded time (tens of milliseconds):
 /// it holds the lock, repairs what the lock protects, and calls [`LockGuard::mark_consistent`].
-/// Python's `multiprocessing.Lock` deadlocks forever there.
+/// Python's `multiprocessing.Lock` deadlocks forever there. A holder that panics (its guard
+/// dropped while its thread unwinds) is taken for dead in the same way: the update it protected
+/// may be half done, as Rust's `std::sync::Mutex` says by poisoning.
 ///
 /// ```
 /// # fn main() -> multiproc::Result<()> {
@@ -111,9 +113,10 @@ impl LockGuard<'_> {
 }
 
 impl Drop for LockGuard<'_> {
+    /// Releases the lock; dropped while its thread panics, abandons it (see [`Lock`]).
     #[inline]
     fn drop(&mut self) {
-        self.mutex.unlock();
+        self.mutex.release();
     }
 }
 

@@ -83,8 +83,10 @@ impl<T> DerefMut for DataGuard<'_, T> {
 }
 
 impl<T> Drop for DataGuard<'_, T> {
+    /// Releases the lock; dropped while its thread panics, abandons it: the next taker is told
+    /// the values may be half-updated.
     fn drop(&mut self) {
-        self.mutex.unlock();
+        self.mutex.release();
     }
 }
 

@@ -7,11 +7,14 @@
 //! |---|---|
 //! | `0` | free |
 //! | a packed [`ProcessId`] | held by that process |
+//! | `ABANDONED` | free, released by a holder that panicked: the next taker is told, as after a death |
 //! | `NOT_RECOVERABLE` | a holder died, the next one released it without repairing: unusable |
 //!
-//! `inconsistent` is 1 while the holder is one that took the lock from a dead holder and has not
-//! yet marked the data repaired; released so, the lock becomes `NOT_RECOVERABLE` (the semantics of
-//! POSIX robust mutexes). Waiters sleep on `wake`, bumped by a release that sees `waiters > 0`; a
+//! `inconsistent` is 1 while the holder is one that took the lock from a dead holder (or from one
+//! that panicked) and has not yet marked the data repaired; released so, the lock becomes
+//! `NOT_RECOVERABLE` (the semantics of POSIX robust mutexes). A guard dropped while its thread
+//! panics releases with [`RawMutex::release`], which abandons the lock: the update it protected
+//! may be half done, as Rust's `std::sync::Mutex` says by poisoning. Waiters sleep on `wake`, bumped by a release that sees `waiters > 0`; a
 //! sleeper wakes every [`LIVENESS_CHECK`] to see whether the holder still lives, and takes the lock
 //! over (CAS from the dead holder's id) if not.
 //!
@@ -29,6 +32,8 @@ use crate::sys::{ProcessId, futex_wait, futex_wake, thread_id};
 
 const FREE: u64 = 0;
 const NOT_RECOVERABLE: u64 = u64::MAX;
+/// No packed process id is this: its pid would be 2^32 - 1, above any the kernel gives.
+const ABANDONED: u64 = u64::MAX - 1;
 
 /// How often a waiter checks that the holder still lives: the bound on noticing a dead holder.
 pub(crate) const LIVENESS_CHECK: Duration = Duration::from_millis(20);
@@ -83,6 +88,7 @@ impl RawMutex {
         match self.owner.compare_exchange(FREE, me, SeqCst, SeqCst) {
             Ok(_) => Ok(Acquired::Clean),
             Err(NOT_RECOVERABLE) => Err(Refused::NotRecoverable),
+            Err(ABANDONED) => self.take_abandoned(me).ok_or(Refused::Busy),
             Err(holder) => self.take_from_dead(holder, me).ok_or(Refused::Busy),
         }
     }
@@ -107,13 +113,20 @@ impl RawMutex {
         // Critical sections are short: spin a little before paying for a sleep and a wake-up.
         for _ in 0..SPINS {
             std::hint::spin_loop();
-            if self.owner.load(SeqCst) == FREE
-                && self
+            match self.owner.load(SeqCst) {
+                FREE if self
                     .owner
                     .compare_exchange(FREE, me, SeqCst, SeqCst)
-                    .is_ok()
-            {
-                return Ok(Acquired::Clean);
+                    .is_ok() =>
+                {
+                    return Ok(Acquired::Clean);
+                }
+                ABANDONED => {
+                    if let Some(taken) = self.take_abandoned(me) {
+                        return Ok(taken);
+                    }
+                }
+                _ => {}
             }
         }
         self.waiters.fetch_add(1, SeqCst);
@@ -137,6 +150,12 @@ impl RawMutex {
                     continue;
                 }
                 NOT_RECOVERABLE => return Err(Refused::NotRecoverable),
+                ABANDONED => {
+                    if let Some(taken) = self.take_abandoned(me) {
+                        return Ok(taken);
+                    }
+                    continue;
+                }
                 _ => {}
             }
             let seen = self.wake.load(SeqCst);
@@ -171,12 +190,38 @@ impl RawMutex {
         None
     }
 
+    /// Takes the lock that a holder abandoned by panicking: the data it protects may be
+    /// half-changed, as after a death.
+    fn take_abandoned(&self, me: u64) -> Option<Acquired> {
+        self.owner
+            .compare_exchange(ABANDONED, me, SeqCst, SeqCst)
+            .ok()?;
+        self.inconsistent.store(1, SeqCst);
+        Some(Acquired::OwnerDied)
+    }
+
     /// Releases the lock (held by this process). Still inconsistent, it becomes unusable.
     #[inline]
     pub(crate) fn unlock(&self) {
+        self.release_as(FREE);
+    }
+
+    /// Releases the lock as a guard does: abandoned if this thread is panicking (the next taker
+    /// is told, as after a death), else free.
+    #[inline]
+    pub(crate) fn release(&self) {
+        self.release_as(if std::thread::panicking() {
+            ABANDONED
+        } else {
+            FREE
+        });
+    }
+
+    #[inline]
+    fn release_as(&self, next: u64) {
         let poisoned = self.inconsistent.load(SeqCst) != 0;
         self.owner
-            .store(if poisoned { NOT_RECOVERABLE } else { FREE }, SeqCst);
+            .store(if poisoned { NOT_RECOVERABLE } else { next }, SeqCst);
         if self.waiters.load(SeqCst) != 0 {
             self.wake.fetch_add(1, SeqCst);
             futex_wake(&self.wake, if poisoned { u32::MAX } else { 1 });
@@ -189,7 +234,7 @@ impl RawMutex {
     }
 
     pub(crate) fn is_locked(&self) -> bool {
-        self.owner.load(SeqCst) != FREE
+        !matches!(self.owner.load(SeqCst), FREE | ABANDONED)
     }
 
     /// Whether this process holds it (any of its threads).
@@ -250,7 +295,8 @@ impl RawRLock {
         Ok(taken)
     }
 
-    /// Releases one level; false if the calling thread does not hold it.
+    /// Releases one level; false if the calling thread does not hold it. The last level goes as
+    /// [`RawMutex::release`] does: abandoned if this thread is panicking.
     pub(crate) fn unlock(&self) -> bool {
         if !self.is_mine() {
             return false;
@@ -260,7 +306,7 @@ impl RawRLock {
         if count == 0 {
             // Cleared before the release, so that no thread mistakes itself for the next holder.
             self.owner_thread.store(0, SeqCst);
-            self.mutex.unlock();
+            self.mutex.release();
         }
         true
     }

@@ -570,9 +570,11 @@ impl QueueGuard<'_> {
 }
 
 impl Drop for QueueGuard<'_> {
+    /// Releases the lock; dropped while its thread panics, abandons it, and the next holder
+    /// repairs as after a death.
     fn drop(&mut self) {
         if self.held {
-            self.queue.mutex(self.side).unlock();
+            self.queue.mutex(self.side).release();
         }
     }
 }
