@@ -372,12 +372,14 @@ fn row_11_deep_nesting_and_huge_counts_are_decode_errors() {
     let mut lying_args = vec![0x94, 0x01, 0xa4];
     lying_args.extend_from_slice(b"ping");
     lying_args.extend_from_slice(&[0x00, 0xdd, 0xff, 0xff, 0xff, 0xff]);
-    for payload in [deep, huge_count.to_vec(), lying_args] {
+    // Too deep is refused with its own code (a limit, not a malformed request).
+    for (payload, code) in [
+        (deep, "NestingTooDeep"),
+        (huge_count.to_vec(), "DecodeError"),
+        (lying_args, "DecodeError"),
+    ] {
         raw.send_raw(&RawClient::frame(&payload));
-        assert_eq!(
-            error_code(&raw.response().unwrap()).as_deref(),
-            Some("DecodeError")
-        );
+        assert_eq!(error_code(&raw.response().unwrap()).as_deref(), Some(code));
     }
     let pong = raw.call(5, "ping", 0, vec![]);
     assert_eq!(pong.as_array().unwrap()[0].as_u64(), Some(5));
@@ -555,4 +557,88 @@ fn a_watcher_blocked_on_a_nested_dict_that_is_removed_ends_with_unknown_object()
             ..
         })
     ));
+}
+
+#[test]
+fn an_oversized_request_or_answer_fails_that_call_only() {
+    // Issue "Thirteen ways to break it", item 1.
+    let manager = Manager::start().unwrap();
+    let big = manager.dict::<u32, String>().unwrap();
+    let other = manager.dict::<u32, u32>().unwrap();
+    let too_large = "x".repeat(70 << 20);
+    let refused = big.insert(&0, &too_large).unwrap_err();
+    assert!(
+        matches!(refused, ManagerError::FrameTooLarge { .. }),
+        "{refused}"
+    );
+    other.insert(&1, &1).unwrap();
+    // Under the cap one by one, over it together: the answer is refused, in step.
+    for key in 0..4 {
+        big.insert(&key, &key.to_string().repeat(20 << 20)).unwrap();
+    }
+    let refused = big.values().unwrap_err();
+    assert!(refused.is_frame_too_large(), "{refused}");
+    assert_eq!(
+        other.get(&1).unwrap(),
+        Some(1),
+        "the shared connection is fine"
+    );
+    assert_eq!(big.len().unwrap(), 4);
+    manager.dict::<u8, u8>().unwrap();
+}
+
+#[test]
+fn an_undecodable_request_is_a_typed_refusal_for_that_call_only() {
+    // Issue "Thirteen ways to break it", item 2.
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<u32, Deep>().unwrap();
+    let deep = (0..100).fold(Deep::End, |inner, _| Deep::More(Box::new(inner)));
+    assert!(matches!(
+        d.insert(&1, &deep),
+        Err(ManagerError::Remote {
+            code: ErrorCode::NestingTooDeep,
+            ..
+        })
+    ));
+    let numbers = manager.dict::<u32, Vec<u32>>().unwrap();
+    assert!(matches!(
+        numbers.insert(&1, &vec![1; 5_000_000]),
+        Err(ManagerError::Remote {
+            code: ErrorCode::DecodeError,
+            ..
+        })
+    ));
+    d.insert(&2, &Deep::End).unwrap();
+    assert_eq!(d.len().unwrap(), 1, "the connection is in step");
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum Deep {
+    End,
+    More(Box<Deep>),
+}
+
+#[test]
+fn a_broken_shared_connection_is_made_again_at_the_next_call() {
+    // Issue "Thirteen ways to break it", item 1: a manager that went away and came back at the
+    // same address is reached again by the same proxies.
+    let first = Manager::builder()
+        .address("127.0.0.1:0")
+        .authkey(b"the key")
+        .start()
+        .unwrap();
+    let address = first.address().clone();
+    let client = Manager::connect(address.clone(), b"the key").unwrap();
+    let d = client.dict_named::<u32, u32>("settings").unwrap();
+    d.insert(&1, &1).unwrap();
+    first.shutdown().unwrap();
+    assert!(d.get(&1).unwrap_err().is_gone());
+    let _second = Manager::builder()
+        .address(address)
+        .authkey(b"the key")
+        .start()
+        .unwrap();
+    client.dict_named::<u32, u32>("settings").unwrap();
+    assert_eq!(d.get(&1).unwrap(), None, "a new manager, reached again");
+    d.insert(&2, &2).unwrap();
 }

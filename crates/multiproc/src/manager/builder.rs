@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::client::Client;
+use super::client::{Client, Remake};
 use super::proxy::{Shared, TypeEntry, entry_for};
 use super::{Manager, ManagerError, server};
 use crate::address::Address;
@@ -132,7 +132,7 @@ impl ManagerBuilder {
                 serve_main,
             )
             .map_err(|e| ManagerError::Start(e.to_string()))?;
-        let client = Client::connect(&address, &authkey)?;
+        let client = Client::connect(&address, &authkey, Remake::OnNextCall)?;
         Ok(Manager::new(Arc::new(client), Some(server), dir))
     }
 

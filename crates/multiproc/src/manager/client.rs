@@ -31,30 +31,35 @@ pub(crate) struct Client {
     next_id: AtomicU64,
     /// The connection failed: the manager is gone, or the stream is out of step.
     broken: AtomicBool,
+    /// Whether a broken connection is made again at the next call: for the connections of
+    /// proxies that hold nothing on the server (dicts, lists, values, ...). A waiting proxy's own
+    /// connection owns what it took (a lock), which a new one would not: it stays broken.
+    remakes: bool,
+}
+
+/// Whether a connection is made again after it breaks (see [`Client::remakes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Remake {
+    /// A shared connection: made again at the next call.
+    OnNextCall,
+    /// A connection of its own, owning what it took: stays broken.
+    Never,
 }
 
 impl Client {
     /// Connects to the manager at `address` and authenticates with `authkey`.
-    pub(crate) fn connect(address: &Address, authkey: &[u8]) -> Result<Client, ManagerError> {
-        let stream =
-            Stream::connect(address, HANDSHAKE_TIMEOUT).map_err(|e| ManagerError::Gone {
-                reason: format!("cannot connect to {address}: {e}"),
-            })?;
-        auth::client(stream.as_fd(), Framing::Stream, authkey).map_err(|e| match e {
-            // A wrong key is its own error; any other failure means no working manager there
-            // (it died during the handshake, say).
-            ConnectError::AuthFailed => ManagerError::Connect(e),
-            other => ManagerError::Gone {
-                reason: format!("{address}: {other}"),
-            },
-        })?;
-        let writer = stream.try_clone().map_err(ManagerError::Os)?;
+    pub(crate) fn connect(
+        address: &Address,
+        authkey: &[u8],
+        remake: Remake,
+    ) -> Result<Client, ManagerError> {
         Ok(Client {
             address: address.clone(),
             authkey: authkey.to_vec(),
-            stream: Mutex::new((BufReader::new(stream), writer)),
+            stream: Mutex::new(open(address, authkey)?),
             next_id: AtomicU64::new(1),
             broken: AtomicBool::new(false),
+            remakes: remake == Remake::OnNextCall,
         })
     }
 
@@ -88,7 +93,18 @@ impl Client {
             object,
             args,
         });
+        if request.len() > frame::DEFAULT_MAX_FRAME {
+            // Refused here: the server would close the connection.
+            return Err(ManagerError::FrameTooLarge {
+                len: request.len(),
+                max: frame::DEFAULT_MAX_FRAME,
+            });
+        }
         let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        if self.remakes && self.is_broken() {
+            *stream = open(&self.address, &self.authkey)?;
+            self.broken.store(false, Ordering::Relaxed);
+        }
         let (reader, writer) = &mut *stream;
         let gone = |e: &dyn fmt::Display| ManagerError::Gone {
             reason: e.to_string(),
@@ -112,6 +128,23 @@ impl Client {
     }
 }
 
+/// A new authenticated connection to `address`: its reader and its writer.
+fn open(address: &Address, authkey: &[u8]) -> Result<(BufReader<Stream>, Stream), ManagerError> {
+    let stream = Stream::connect(address, HANDSHAKE_TIMEOUT).map_err(|e| ManagerError::Gone {
+        reason: format!("cannot connect to {address}: {e}"),
+    })?;
+    auth::client(stream.as_fd(), Framing::Stream, authkey).map_err(|e| match e {
+        // A wrong key is its own error; any other failure means no working manager there (it
+        // died during the handshake, say).
+        ConnectError::AuthFailed => ManagerError::Connect(e),
+        other => ManagerError::Gone {
+            reason: format!("{address}: {other}"),
+        },
+    })?;
+    let writer = stream.try_clone().map_err(ManagerError::Os)?;
+    Ok((BufReader::new(stream), writer))
+}
+
 /// The connections this process shares, by manager; and the process they belong to.
 struct Shared {
     pid: u32,
@@ -133,16 +166,16 @@ pub(crate) fn shared(address: &Address, authkey: &[u8]) -> Result<Arc<Client>, M
     }
     let clients = &mut shared.as_mut().expect("just set").clients;
     clients.retain(|(_, _, client)| client.strong_count() > 0);
+    // A broken one is made again at its next call.
     let alive = clients.iter().find_map(|(a, k, client)| {
         (a == address && k.as_slice() == authkey)
             .then(|| client.upgrade())
             .flatten()
-            .filter(|client| !client.is_broken())
     });
     if let Some(client) = alive {
         return Ok(client);
     }
-    let client = Arc::new(Client::connect(address, authkey)?);
+    let client = Arc::new(Client::connect(address, authkey, Remake::OnNextCall)?);
     clients.retain(|(a, k, _)| !(a == address && k.as_slice() == authkey));
     clients.push((address.clone(), authkey.to_vec(), Arc::downgrade(&client)));
     Ok(client)

@@ -36,6 +36,17 @@ pub enum ManagerError {
         /// What the server said.
         message: String,
     },
+    /// The request is over the frame cap (64 MiB): it was not sent, and the connection is fine.
+    /// An answer over the cap comes as [`ManagerError::Remote`] with code
+    /// [`ErrorCode::FrameTooLarge`] ([`is_frame_too_large`](Self::is_frame_too_large) tells
+    /// either).
+    #[error("a request of {len} bytes is over the limit of {max}; it was not sent")]
+    FrameTooLarge {
+        /// The request's size, in bytes.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
     /// The other side has a different key ([`ConnectError::AuthFailed`]), or the address was
     /// refused ([`ConnectError::NotLoopback`]). Python: `AuthenticationError`.
     #[error(transparent)]
@@ -75,6 +86,13 @@ impl ManagerError {
             self,
             ManagerError::Timeout | ManagerError::Full | ManagerError::Empty
         )
+    }
+
+    /// Whether a request or its answer was over the frame cap: [`FrameTooLarge`](Self::FrameTooLarge),
+    /// or the server's [`ErrorCode::FrameTooLarge`].
+    pub fn is_frame_too_large(&self) -> bool {
+        matches!(self, ManagerError::FrameTooLarge { .. })
+            || self.code() == Some(&ErrorCode::FrameTooLarge)
     }
 
     /// Whether a bounded queue stayed full ([`Full`](Self::Full)).
@@ -120,9 +138,11 @@ macro_rules! error_codes {
 }
 
 error_codes! {
-    /// The request did not decode (malformed, nested too deep, too many items).
+    /// The request did not decode (malformed, too many values, an extension type); that call
+    /// fails, the connection goes on.
     DecodeError,
-    /// A frame over the size limit; the connection closes.
+    /// A frame over the size limit. For a request, the connection closes; an answer over the
+    /// limit is replaced by this error, for that call only.
     FrameTooLarge,
     /// No object has this id (it never existed, or it was removed with its container).
     UnknownObject,
@@ -154,7 +174,8 @@ error_codes! {
     /// The barrier was broken (aborted, reset, a waiter timed out or died). Python:
     /// `BrokenBarrierError`.
     BrokenBarrier,
-    /// Containers nested deeper than the server allows.
+    /// A value in the request nested deeper than 64 levels, or containers nested deeper than
+    /// the server allows (32 levels of `dict_in`/`list_in`).
     NestingTooDeep,
     /// The object was created by name as another kind.
     WrongKind,

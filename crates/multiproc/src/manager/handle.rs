@@ -8,7 +8,7 @@ use rmpv::Value;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ManagerError;
-use super::client::{self, Client};
+use super::client::{self, Client, Remake};
 use super::protocol::Op;
 use crate::address::Address;
 
@@ -101,7 +101,11 @@ impl Wire {
 
     fn connect(self) -> Result<Handle, ManagerError> {
         let client = if self.own {
-            Arc::new(Client::connect(&self.address, &self.authkey)?)
+            Arc::new(Client::connect(
+                &self.address,
+                &self.authkey,
+                Remake::Never,
+            )?)
         } else {
             client::shared(&self.address, &self.authkey)?
         };

@@ -74,7 +74,7 @@ use serde::Deserialize;
 use crate::address::Address;
 use crate::process::Process;
 use crate::sweep::{MANAGER_DIRS, OwnedDir};
-use client::Client;
+use client::{Client, Remake};
 use protocol::Op;
 use proxy::from_value;
 
@@ -165,7 +165,7 @@ impl Manager {
     /// Connects to the manager at `address` (a Unix socket path or `"host:port"`) with
     /// `authkey`.
     pub fn connect(address: impl Into<Address>, authkey: &[u8]) -> Result<Manager, ManagerError> {
-        let client = Client::connect(&address.into(), authkey)?;
+        let client = Client::connect(&address.into(), authkey, Remake::OnNextCall)?;
         Ok(Manager::new(Arc::new(client), None, None))
     }
 

@@ -113,7 +113,10 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<(), WireError> {
             .ok_or_else(|| refused("a length runs past the end of the payload"))?;
         if children > 0 {
             if open.len() > MAX_DEPTH {
-                return Err(refused("nesting too deep"));
+                return Err(WireError::new(
+                    ErrorCode::NestingTooDeep,
+                    format!("values nest {MAX_DEPTH} deep at most"),
+                ));
             }
             // Every value takes a byte at least: a count beyond the bytes left is a lie.
             if children > (bytes.len() - at) as u64 {
@@ -126,6 +129,31 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<(), WireError> {
         return Err(refused("bytes after the request"));
     }
     Ok(())
+}
+
+/// The id of a request that may not decode: the unsigned integer that begins its array, if the
+/// payload begins so. The server answers a request it refuses with that id, so that the client
+/// stays in step and gets the refusal for that call.
+pub(crate) fn request_id(payload: &[u8]) -> Option<u64> {
+    let rest = match *payload.first()? {
+        0x90..=0x9f => &payload[1..],
+        0xdc => payload.get(3..)?,
+        0xdd => payload.get(5..)?,
+        _ => return None,
+    };
+    let marker = *rest.first()?;
+    let bytes = |n: usize| -> Option<u64> {
+        let field = rest.get(1..1 + n)?;
+        Some(field.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    };
+    match marker {
+        0x00..=0x7f => Some(u64::from(marker)),
+        0xcc => bytes(1),
+        0xcd => bytes(2),
+        0xce => bytes(4),
+        0xcf => bytes(8),
+        _ => None,
+    }
 }
 
 /// Decodes a request, after [`scan`].
@@ -171,8 +199,28 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_request_still_gives_its_id() {
+        let deep = (0..100).fold(Value::Nil, |inner, _| Value::Array(vec![inner]));
+        for id in [0u64, 7, 200, 70_000, u64::MAX] {
+            let request = encoded(&Value::Array(vec![
+                id.into(),
+                "dict.set".into(),
+                1.into(),
+                Value::Array(vec![deep.clone()]),
+            ]));
+            assert_eq!(decode_request(&request).unwrap_err().code, "NestingTooDeep");
+            assert_eq!(request_id(&request), Some(id));
+        }
+        assert_eq!(request_id(b""), None);
+        assert_eq!(request_id(&[0x94, 0xa1]), None);
+    }
+
+    #[test]
     fn lies_and_bombs_are_refused_before_anything_is_built() {
-        let refuses = |bytes: &[u8]| decode_request(bytes).unwrap_err().code == "DecodeError";
+        let refuses = |bytes: &[u8]| {
+            let code = decode_request(bytes).unwrap_err().code;
+            code == "DecodeError" || code == "NestingTooDeep"
+        };
         // An array of 2^32 - 1 items in a few bytes.
         assert!(refuses(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0]));
         // A string of 4 GiB.

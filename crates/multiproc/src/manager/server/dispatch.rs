@@ -402,7 +402,7 @@ mod tests {
     use rmpv::Value;
     use serde::{Deserialize, Serialize};
 
-    use super::super::super::client::Client;
+    use super::super::super::client::{Client, Remake};
     use super::super::super::protocol::{Kind, Op};
     use super::super::super::proxy::{Args, CallError, Reply, Shared, entry_for};
     use super::super::super::{ErrorCode, ManagerError};
@@ -447,7 +447,7 @@ mod tests {
         let types = vec![(Probe::TYPE_NAME.to_owned(), entry_for::<Probe>())];
         let server =
             std::thread::spawn(move || super::super::serve(listener, b"key".to_vec(), types));
-        let client = Arc::new(Client::connect(&address, b"key").unwrap());
+        let client = Arc::new(Client::connect(&address, b"key", Remake::Never).unwrap());
         let objects: Vec<(Kind, u64)> = Kind::ALL
             .into_iter()
             .map(|kind| {

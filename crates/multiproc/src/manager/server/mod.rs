@@ -196,7 +196,9 @@ impl Server {
                     return;
                 }
                 Ok(request) => (request.id, self.run(&caller, request)),
-                Err(error) => (0, Err(error)),
+                // Refused undecoded: answered with its id when it has one, so that the client
+                // stays in step and this call alone fails.
+                Err(error) => (wire::request_id(&payload).unwrap_or(0), Err(error)),
             };
             if result.as_ref().is_err_and(waits::is_caller_gone) {
                 return; // a wait abandoned by its caller: nobody to answer
@@ -260,6 +262,23 @@ impl Server {
     }
 }
 
+/// Answers request `id`. An answer over the frame cap is replaced by `FrameTooLarge`: the client
+/// stays in step, and only that call fails.
 fn reply(out: &mut impl Write, id: u64, result: Result<Value, WireError>) -> std::io::Result<()> {
-    frame::write_frame(out, &wire::encode(&Response { id, result }))
+    let mut payload = wire::encode(&Response { id, result });
+    if payload.len() > frame::DEFAULT_MAX_FRAME {
+        let error = WireError::new(
+            ErrorCode::FrameTooLarge,
+            format!(
+                "an answer of {} bytes is over the limit of {}",
+                payload.len(),
+                frame::DEFAULT_MAX_FRAME
+            ),
+        );
+        payload = wire::encode(&Response {
+            id,
+            result: Err(error),
+        });
+    }
+    frame::write_frame(out, &payload)
 }
