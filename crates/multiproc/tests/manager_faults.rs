@@ -610,6 +610,11 @@ fn an_undecodable_request_is_a_typed_refusal_for_that_call_only() {
     ));
     d.insert(&2, &Deep::End).unwrap();
     assert_eq!(d.len().unwrap(), 1, "the connection is in step");
+    // Bytes travel as bytes, one value: 5 MB of them fit the budget.
+    let blobs = manager.dict::<u32, Vec<u8>>().unwrap();
+    let blob: Vec<u8> = (0..5_000_000u32).map(|i| i as u8).collect();
+    blobs.insert(&1, &blob).unwrap();
+    assert_eq!(blobs.get(&1).unwrap(), Some(blob));
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]

@@ -14,6 +14,16 @@ use super::proxy::{
 };
 use super::{Manager, ManagerError};
 
+/// The items of a new list or array: an array of values, one per item (a `&[u8]` alone would
+/// travel as bytes).
+fn items_value<T: Serialize>(items: &[T]) -> Result<Value, ManagerError> {
+    items
+        .iter()
+        .map(to_value)
+        .collect::<Result<_, _>>()
+        .map(Value::Array)
+}
+
 impl Manager {
     /// A new object of `P`'s kind made from `args`, or with a `name`, the object of that name
     /// (made from `args` by the first caller); on a connection of its own if its operations wait.
@@ -66,7 +76,7 @@ impl Manager {
 
     /// A new shared list holding `items`. Python: `manager.list(items)`.
     pub fn list<T: Serialize>(&self, items: &[T]) -> Result<ListProxy<T>, ManagerError> {
-        self.make(None, vec![to_value(items)?])
+        self.make(None, vec![items_value(items)?])
     }
 
     /// The shared list named `name` (created empty).
@@ -78,7 +88,7 @@ impl Manager {
     /// [`Array::from_slice`](crate::Array::from_slice). Python: `manager.Array`.
     #[doc(alias = "Array")]
     pub fn array<T: Serialize>(&self, items: &[T]) -> Result<ArrayProxy<T>, ManagerError> {
-        self.make(None, vec![to_value(items)?])
+        self.make(None, vec![items_value(items)?])
     }
 
     /// The shared array named `name`, holding `items` if this call creates it.
@@ -87,7 +97,7 @@ impl Manager {
         name: &str,
         items: &[T],
     ) -> Result<ArrayProxy<T>, ManagerError> {
-        self.make(Some(name), vec![to_value(items)?])
+        self.make(Some(name), vec![items_value(items)?])
     }
 
     /// A new shared value holding `value`, as [`Value::new`](crate::Value::new). Python:

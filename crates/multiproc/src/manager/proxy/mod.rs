@@ -43,7 +43,7 @@ use serde::de::DeserializeOwned;
 
 use super::ManagerError;
 use super::handle::Handle;
-use super::protocol::Kind;
+use super::protocol::{self, Kind};
 use crate::deadline;
 
 /// A proxy of an object of one kind: what the manager's factories make from a handle.
@@ -54,14 +54,14 @@ pub(crate) trait Proxy: Sized {
     fn from_handle(handle: Handle) -> Self;
 }
 
-/// `$value` as a protocol value.
+/// `value` as a protocol value.
 pub(crate) fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, ManagerError> {
-    rmpv::ext::to_value(value).map_err(|e| ManagerError::Value(e.to_string()))
+    protocol::value::to_value(value).map_err(ManagerError::Value)
 }
 
 /// A protocol value as a `T`.
 pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ManagerError> {
-    rmpv::ext::from_value(value).map_err(|e| ManagerError::Value(e.to_string()))
+    protocol::value::from_value(value).map_err(ManagerError::Value)
 }
 
 /// A present value comes as `[value]`, an absent one as nil.

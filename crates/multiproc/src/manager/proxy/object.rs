@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{from_value, proxy, to_value};
 use crate::manager::ManagerError;
-use crate::manager::protocol::{Kind, Op};
+use crate::manager::protocol::{Kind, Op, value};
 use crate::sys::image::EntryPoint;
 
 /// A type whose values a manager can host, with methods callable by name from any process.
@@ -63,7 +63,7 @@ pub struct Args(Value);
 impl Args {
     /// The arguments as a `T` (a tuple for several).
     pub fn decode<T: DeserializeOwned>(self) -> Result<T, CallError> {
-        rmpv::ext::from_value(self.0).map_err(|e| CallError::BadArguments(e.to_string()))
+        value::from_value(self.0).map_err(CallError::BadArguments)
     }
 }
 
@@ -74,7 +74,7 @@ pub struct Reply(Value);
 impl Reply {
     /// `value`, serialized for the caller.
     pub fn of<T: Serialize>(value: &T) -> Result<Reply, CallError> {
-        rmpv::ext::to_value(value)
+        value::to_value(value)
             .map(Reply)
             .map_err(|e| CallError::Failed(format!("the result did not serialize: {e}")))
     }
@@ -138,7 +138,7 @@ fn apply(f: fn(MethodCall) -> MethodOutcome, call: MethodCall) -> MethodOutcome 
 
 fn dispatch<T: Shared>(call: MethodCall) -> MethodOutcome {
     let fail = |code: &str, message: String| (code.to_owned(), message);
-    let mut object: T = rmpv::ext::from_value(call.state)
+    let mut object: T = value::from_value(call.state)
         .map_err(|e| fail("DecodeError", format!("the object's state: {e}")))?;
     let args = Args(call.args);
     let outcome = catch_unwind(AssertUnwindSafe(|| object.call(&call.method, args)))
@@ -148,7 +148,7 @@ fn dispatch<T: Shared>(call: MethodCall) -> MethodOutcome {
         CallError::BadArguments(m) => fail("BadArguments", m),
         CallError::Failed(m) => fail("MethodFailed", m),
     })?;
-    let state = rmpv::ext::to_value(&object).map_err(|e| {
+    let state = value::to_value(&object).map_err(|e| {
         fail(
             "MethodFailed",
             format!("the object's state did not serialize: {e}"),
