@@ -647,3 +647,146 @@ fn a_broken_shared_connection_is_made_again_at_the_next_call() {
     assert_eq!(d.get(&1).unwrap(), None, "a new manager, reached again");
     d.insert(&2, &2).unwrap();
 }
+
+/// A user type whose methods use proxies of their own manager: to write a note in a dict, to call
+/// other objects (`visit` along a path of names) and to meet another object's method halfway.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Relay {
+    name: String,
+    address: PathBuf,
+    key: Vec<u8>,
+}
+
+impl Relay {
+    fn manager(&self) -> Result<Manager, multiproc::CallError> {
+        Manager::connect(self.address.clone(), &self.key)
+            .map_err(|e| multiproc::CallError::Failed(e.to_string()))
+    }
+
+    /// The object named `name`, on this manager.
+    fn other(&self, name: &str) -> Result<multiproc::ObjectProxy<Relay>, multiproc::CallError> {
+        let relay = Relay {
+            name: name.to_owned(),
+            address: self.address.clone(),
+            key: self.key.clone(),
+        };
+        self.manager()?
+            .create_named(name, &relay)
+            .map_err(|e| multiproc::CallError::Failed(e.to_string()))
+    }
+
+    /// What `name`'s visit along `path` answered, or the code that refused it.
+    fn visit(&self, name: &str, path: &[String]) -> Result<String, multiproc::CallError> {
+        Ok(
+            match self.other(name)?.call::<_, String>("visit", &path.to_vec()) {
+                Ok(answer) => answer,
+                Err(e) => format!("refused: {}", e.code().expect("a refusal")),
+            },
+        )
+    }
+}
+
+impl multiproc::Shared for Relay {
+    const TYPE_NAME: &'static str = "Relay";
+
+    fn call(
+        &mut self,
+        method: &str,
+        args: multiproc::Args,
+    ) -> Result<multiproc::Reply, multiproc::CallError> {
+        let failed = |e: ManagerError| multiproc::CallError::Failed(e.to_string());
+        match method {
+            "note" => {
+                let note: String = args.decode()?;
+                let notes = self.manager()?.dict_named::<String, String>("notes");
+                notes
+                    .map_err(failed)?
+                    .insert(&self.name, &note)
+                    .map_err(failed)?;
+                multiproc::Reply::of(&note)
+            }
+            "visit" => {
+                let path: Vec<String> = args.decode()?;
+                match path.split_first() {
+                    None => multiproc::Reply::of(&format!("here from {}", self.name)),
+                    Some((next, rest)) => multiproc::Reply::of(&self.visit(next, rest)?),
+                }
+            }
+            "meet" => {
+                // Both methods run (each holds its object) before either calls the other's.
+                let other: String = args.decode()?;
+                let manager = self.manager()?;
+                let event = |name: &str| manager.event_named(name).map_err(failed);
+                event(&format!("{}-in", self.name))?.set().map_err(failed)?;
+                event(&format!("{other}-in"))?
+                    .wait_timeout(DEADLINE)
+                    .map_err(failed)?;
+                multiproc::Reply::of(&self.visit(&other, &[])?)
+            }
+            _ => Err(multiproc::CallError::not_exposed(method)),
+        }
+    }
+}
+
+#[test]
+fn a_method_may_use_its_own_manager_and_a_call_that_would_wait_for_itself_is_refused() {
+    let manager = Manager::builder().register::<Relay>().start().unwrap();
+    let relay = |name: &str| {
+        let state = Relay {
+            name: name.into(),
+            address: socket_path(&manager),
+            key: manager.authkey().to_vec(),
+        };
+        manager.create_named(name, &state).unwrap()
+    };
+    let (a, b) = (relay("a"), relay("b"));
+    // From another process: the method writes to a dict of the same manager (it hung, every
+    // client with it, while the server's table was locked around user code).
+    let noted = join(
+        Process::spawn(a.clone(), |a: multiproc::ObjectProxy<Relay>| {
+            a.call::<_, String>("note", &"from a child").unwrap()
+        })
+        .unwrap(),
+    );
+    assert_eq!(noted, "from a child");
+    let notes = manager.dict_named::<String, String>("notes").unwrap();
+    assert_eq!(
+        notes.get(&"a".into()).unwrap().as_deref(),
+        Some("from a child")
+    );
+    // Along a chain of calls: b is free, a is running the method that called it.
+    let visit = |path: &[&str]| {
+        let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        a.call::<_, String>("visit", &path).unwrap()
+    };
+    assert_eq!(visit(&["b"]), "here from b");
+    assert_eq!(visit(&["a"]), "refused: WouldDeadlock");
+    assert_eq!(visit(&["b", "a"]), "refused: WouldDeadlock");
+    assert_eq!(visit(&["b", "b"]), "refused: WouldDeadlock");
+    // Two calls from two processes, each waiting for the other's object: the one that would
+    // close the cycle is refused, and the other goes on.
+    let meet = |from: &multiproc::ObjectProxy<Relay>, to: &'static str| {
+        Process::spawn(
+            (from.clone(), to.to_owned()),
+            |(from, to): (multiproc::ObjectProxy<Relay>, String)| {
+                from.call::<_, String>("meet", &to).unwrap()
+            },
+        )
+        .unwrap()
+    };
+    let (ab, ba) = (meet(&a, "b"), meet(&b, "a"));
+    let mut answers = [join(ab), join(ba)];
+    answers.sort();
+    assert!(
+        answers == ["here from a", "refused: WouldDeadlock"]
+            || answers == ["here from b", "refused: WouldDeadlock"],
+        "{answers:?}"
+    );
+    // Nothing stayed running: both objects take calls, and the manager serves everyone.
+    assert_eq!(visit(&["b"]), "here from b");
+    assert_eq!(
+        b.call::<_, String>("visit", &Vec::<String>::new()).unwrap(),
+        "here from b"
+    );
+    assert_eq!(notes.len().unwrap(), 1);
+}

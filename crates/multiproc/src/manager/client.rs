@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use rmpv::Value;
 
+use super::chain;
 use super::protocol::wire::{self, Request, Response};
 use super::protocol::{Op, frame};
 use super::{ErrorCode, ManagerError};
@@ -92,6 +93,7 @@ impl Client {
             op: op.name().to_owned(),
             object,
             args,
+            chain: chain::current(),
         });
         if request.len() > frame::DEFAULT_MAX_FRAME {
             // Refused here: the server would close the connection.

@@ -165,7 +165,8 @@ error_codes! {
     Panicked,
     /// Releasing (or waiting on) a lock this connection does not hold. Python: `RuntimeError`.
     NotOwner,
-    /// Acquiring a (non-recursive) lock this connection already holds.
+    /// Acquiring a (non-recursive) lock this connection already holds; calling a user object
+    /// from inside its own method, or from a method that another method of it waits for.
     WouldDeadlock,
     /// A bounded semaphore released more times than acquired. Python: `ValueError`.
     TooManyReleases,

@@ -27,6 +27,7 @@
 //! can hold nested dicts and lists that stay live.
 
 mod builder;
+mod chain;
 mod client;
 mod error;
 mod factory;

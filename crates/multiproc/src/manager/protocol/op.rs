@@ -82,11 +82,13 @@ impl Kind {
     }
 
     /// Whether operations on it wait: its proxies then have a connection of their own, so that a
-    /// wait holds up nothing else.
+    /// wait holds up nothing else. (A user object's method call waits for the call running before
+    /// it, and for as long as its method runs.)
     pub(crate) fn waits(self) -> bool {
         matches!(
             self,
-            Kind::Queue
+            Kind::Object
+                | Kind::Queue
                 | Kind::Lock
                 | Kind::RLock
                 | Kind::Semaphore

@@ -1,5 +1,6 @@
 //! The messages of the manager protocol, as MessagePack: a request is the array
-//! `[id, op, object, args]`, a response `[id, {"Ok": value}]` or `[id, {"Err": [code, message]}]`.
+//! `[id, op, object, args]` (or `[id, op, object, args, chain]` from inside a hosted method, see
+//! [`chain`](crate::manager::chain)), a response `[id, {"Ok": value}]` or `[id, {"Err": [code, message]}]`.
 //! Values are plain MessagePack values, so the server computes on them without knowing Rust types.
 //!
 //! A request is scanned before it is decoded ([`scan`]): the scan allocates nothing, and refuses
@@ -27,6 +28,9 @@ pub(crate) struct Request {
     /// The object the operation applies to (0 for the manager itself).
     pub(crate) object: u64,
     pub(crate) args: Vec<Value>,
+    /// The call chain a request made from inside a hosted method belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) chain: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -5,8 +5,12 @@
 //! The server runs only code compiled into it: a registered type's dispatch function travels to
 //! the server process as an entry point of this same executable (as a [`Process`](crate::Process)
 //! function does), never as data to interpret. The object lives in the server as its serialized
-//! state; a call decodes it, runs the method, and stores it back, all under the table's lock, so
-//! each call is atomic.
+//! state; a call decodes it, runs the method, and stores it back. Calls of one object run one at
+//! a time, so each is atomic; they run outside the lock of the server's table, so a method may
+//! use proxies of its own manager (and other objects' calls go on meanwhile). A method that calls
+//! its own object, directly or through other objects' methods, gets
+//! [`ErrorCode::WouldDeadlock`](crate::ErrorCode::WouldDeadlock) for that call at once: it would
+//! wait for itself.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -53,6 +57,13 @@ pub trait Shared: Serialize + DeserializeOwned + 'static {
     /// Runs method `method` with `args`. A panic here is the caller's error
     /// ([`ManagerError::Remote`] with code `Panicked`); the server goes on, and the object keeps
     /// its state from before the call.
+    ///
+    /// No other call of this object runs meanwhile; calls of other objects and every other
+    /// operation do, and the method may make them, through proxies of this manager
+    /// ([`Manager::connect`](crate::Manager::connect) to its address). A call of this very object
+    /// from inside (or of an object whose method is waiting for this one) is refused with
+    /// [`ErrorCode::WouldDeadlock`](crate::ErrorCode::WouldDeadlock), on the thread that runs
+    /// the method; a thread the method starts is another client, and waits like one.
     fn call(&mut self, method: &str, args: Args) -> Result<Reply, CallError>;
 }
 
@@ -164,7 +175,9 @@ proxy! {
 
 impl<T> ObjectProxy<T> {
     /// Calls `method` with `args` (a tuple for several, `()` for none) on the server and returns
-    /// its result as an `R`. Atomic: no other call on any object runs in between.
+    /// its result as an `R`. Atomic: no other call of this object runs in between (a call waits
+    /// for the one before it; each handle has a connection of its own, so that the wait holds up
+    /// no other proxy).
     pub fn call<A: Serialize, R: DeserializeOwned>(
         &self,
         method: &str,

@@ -6,7 +6,6 @@ use rmpv::Value;
 use super::super::ErrorCode;
 use super::super::protocol::wire::{Request, WireError};
 use super::super::protocol::{Kind, Op};
-use super::super::proxy::{MethodCall, TypeEntry};
 use super::data::{self, arg, bad, key_of, not_exposed};
 use super::table::{Dict, Object, Table, reference, referenced, unknown};
 use super::waits::{self, Barrier, Condition, Lock, Queue, Semaphore, deadline_arg};
@@ -17,7 +16,11 @@ impl Server {
     /// (the manager itself for object 0): else `NotExposed`, before anything runs.
     pub(crate) fn run(&self, caller: &Caller<'_>, request: Request) -> Result<Value, WireError> {
         let Request {
-            op, object, args, ..
+            op,
+            object,
+            args,
+            chain,
+            ..
         } = request;
         let on = |what: &str| not_exposed(&op, what);
         let Some(op) = Op::parse(&op) else {
@@ -40,9 +43,8 @@ impl Server {
             }
             Op::Watch => self.watch(table, caller, object, &args),
             Op::DictNested => self.nested(&mut table, object, &args),
-            Op::ObjectCall | Op::ObjectGet => {
-                self.run_on_user_object(&mut table, object, op, &args)
-            }
+            Op::ObjectGet => self.object_state(&mut table, object),
+            Op::ObjectCall => self.call_method(table, caller, object, chain, &args),
             Op::LockAcquire
             | Op::LockRelease
             | Op::LockState
@@ -180,6 +182,7 @@ impl Server {
                 Object::User {
                     type_name,
                     state: arg(args, 1)?.clone(),
+                    running: None,
                 }
             }
         })
@@ -318,53 +321,6 @@ impl Server {
             }
             Waited::CallerGone => Err(waits::caller_gone()),
         }
-    }
-
-    fn run_on_user_object(
-        &self,
-        table: &mut Table,
-        object: u64,
-        op: Op,
-        args: &[Value],
-    ) -> Result<Value, WireError> {
-        let Object::User { type_name, state } = table.get_mut(object)? else {
-            return Err(WireError::new(
-                ErrorCode::NotExposed,
-                format!("object {object} is not of a registered type"),
-            ));
-        };
-        if op == Op::ObjectGet {
-            return Ok(state.clone());
-        }
-        let entry = *self
-            .types
-            .get(type_name.as_str())
-            .expect("checked at creation");
-        let call = MethodCall {
-            state: state.clone(),
-            method: string_arg(args, 0)?,
-            args: arg(args, 1)?.clone(),
-        };
-        match run_method(entry, call) {
-            Ok((new_state, reply)) => {
-                *state = new_state;
-                Ok(reply)
-            }
-            Err((code, message)) => Err(WireError::new(ErrorCode::parse(&code), message)),
-        }
-    }
-}
-
-/// Runs a registered type's dispatch. The entry was registered in this process (`serve`) or
-/// reached it as an argument of this server process, over the bootstrap channel from its parent:
-/// one of the sources `EntryPoint`'s invariant allows. Clients only name registered types.
-fn run_method(entry: TypeEntry, call: MethodCall) -> Result<(Value, Value), (String, String)> {
-    match entry.invoke(call) {
-        Ok(outcome) => outcome,
-        Err(_) => Err((
-            "NotExposed".into(),
-            "the type's code is not in this server's executable".into(),
-        )),
     }
 }
 

@@ -10,7 +10,8 @@
 //!
 //! The table sits behind one mutex, so every operation is atomic. An operation that waits (a
 //! lock, a queue, a barrier: `waits`) releases the table while it sleeps on one condition
-//! variable, notified on every change that may end a wait.
+//! variable, notified on every change that may end a wait. A user type's method runs outside the
+//! table, one call at a time per object (`hosted`): user code may call the manager itself.
 //!
 //! Objects hold MessagePack values: the server never runs code that came over the wire; it stores,
 //! compares and adds values, and calls the methods of user types compiled into it.
@@ -18,6 +19,7 @@
 mod data;
 mod dispatch;
 mod gate;
+mod hosted;
 mod table;
 mod waits;
 
@@ -62,6 +64,8 @@ pub(crate) struct Server {
     types: HashMap<String, TypeEntry>,
     counters: Counters,
     next_connection: AtomicU64,
+    /// The next call chain of a method call that came from outside a method (`hosted`).
+    next_chain: AtomicU64,
     /// A clone of each open connection's stream, to close them all at shutdown.
     open: Mutex<HashMap<u64, Stream>>,
     /// Set by a `shutdown` request; the gate ends when woken.
@@ -106,6 +110,7 @@ pub(crate) fn serve(listener: StreamListener, authkey: Vec<u8>, types: Vec<(Stri
         types: types.into_iter().collect(),
         counters: Counters::default(),
         next_connection: AtomicU64::new(1),
+        next_chain: AtomicU64::new(hosted::first_chain()),
         open: Mutex::new(HashMap::new()),
         stopping: AtomicBool::new(false),
         wake,

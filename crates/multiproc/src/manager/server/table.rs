@@ -27,10 +27,12 @@ pub(crate) enum Object {
     /// A list whose length is fixed at creation (Python: `manager.Array`).
     Array(Vec<Value>),
     Value(Value),
-    /// A value of a registered user type, as its serialized state.
+    /// A value of a registered user type, as its serialized state (`hosted`).
     User {
         type_name: String,
         state: Value,
+        /// The chain of the call running one of its methods, if one is.
+        running: Option<u64>,
     },
     Lock(Lock),
     RLock(Lock),
@@ -124,6 +126,8 @@ pub(crate) struct Table {
     pub(crate) watched: HashSet<u64>,
     /// The nesting depth of nested containers (absent: top level).
     depth: HashMap<u64, usize>,
+    /// The user object each waiting call chain waits to run a method of (`hosted`).
+    pub(crate) waiting: HashMap<u64, u64>,
 }
 
 pub(crate) fn unknown(object: u64) -> WireError {
