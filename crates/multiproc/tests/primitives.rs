@@ -235,3 +235,52 @@ fn a_timeout_breaks_the_barrier_and_reset_fails_current_waiters() {
     );
     assert!(!barrier.is_broken(), "and leaves the barrier whole");
 }
+
+#[test]
+fn a_dead_party_breaks_the_barrier_for_those_waiting_and_those_to_come() {
+    let barrier = Barrier::new(3).unwrap();
+    let arrived = |n: usize| {
+        let deadline = Instant::now() + DEADLINE;
+        while barrier.n_waiting() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(barrier.n_waiting(), n);
+    };
+    // Killed while waiting, with a survivor waiting beside it.
+    let victim = Process::spawn(barrier.clone(), |b: Barrier| b.wait()).unwrap();
+    arrived(1);
+    let survivor = Process::spawn(barrier.clone(), |b: Barrier| b.wait_timeout(DEADLINE)).unwrap();
+    arrived(2);
+    common::sigkill(victim.pid());
+    assert!(common::join_result(victim).is_err(), "the victim died");
+    assert_eq!(
+        join(survivor),
+        Err(BarrierTimeoutError::Broken),
+        "the survivor is told, long before its deadline"
+    );
+    assert!(barrier.is_broken());
+    assert_eq!(
+        barrier.wait_timeout(DEADLINE),
+        Err(BarrierTimeoutError::Broken),
+        "a third arrival does not pass"
+    );
+    // Killed while waiting alone: the next to arrive finds it dead.
+    barrier.reset();
+    let victim = Process::spawn(barrier.clone(), |b: Barrier| b.wait()).unwrap();
+    arrived(1);
+    common::sigkill(victim.pid());
+    assert!(common::join_result(victim).is_err(), "the victim died");
+    assert_eq!(
+        barrier.wait_timeout(DEADLINE),
+        Err(BarrierTimeoutError::Broken)
+    );
+    // Whole again after a reset: three live parties pass.
+    barrier.reset();
+    let others: Vec<_> = (0..2)
+        .map(|_| Process::spawn(barrier.clone(), |b: Barrier| b.wait()).unwrap())
+        .collect();
+    assert!(barrier.wait_timeout(DEADLINE).is_ok());
+    for other in others {
+        assert!(join(other).is_ok());
+    }
+}

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::raw::{BarrierWait, MAX_PARTIES, RawBarrier};
+use super::raw::{BarrierWait, MAX_PARTIES, Parties, RawBarrier};
 use super::{BarrierTimeoutError, BrokenBarrier};
 use crate::deadline;
 use crate::shm::{Object, ShmError};
@@ -15,7 +15,9 @@ use crate::shm::{Object, ShmError};
 /// Each [`wait`](Self::wait) blocks until `parties` waits are under way, then all return, each with
 /// a different index (the order of arrival, from 0). A wait that times out breaks the barrier, as do
 /// [`abort`](Self::abort) and a [`reset`](Self::reset) during a wait: the waiters get
-/// [`BrokenBarrier`], and so does every later wait until `reset`.
+/// [`BrokenBarrier`], and so does every later wait until `reset`. So does a party's death: the
+/// waiters notice a dead process among those that arrived within a few tens of milliseconds (a
+/// party killed in the instant between being counted and recording who it is goes unnoticed).
 ///
 /// ```
 /// # fn main() -> multiproc::Result<()> {
@@ -32,21 +34,24 @@ use crate::shm::{Object, ShmError};
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Barrier {
-    object: Object<RawBarrier>,
+    /// The state, then who arrived (see [`Parties`]).
+    object: Object<RawBarrier, u64>,
 }
 
 impl Barrier {
-    /// A barrier for `parties` waiters, 1 to 2^31 - 1; another number is
-    /// [`ShmError::InvalidArgument`] (Python raises `ValueError`).
+    /// A barrier for `parties` waiters, 1 to 2^22 (each waits on a thread of its own, and a
+    /// machine has at most 2^22 threads); another number is [`ShmError::InvalidArgument`] (Python
+    /// raises `ValueError`).
     pub fn new(parties: usize) -> Result<Barrier, ShmError> {
         let parties = u32::try_from(parties)
             .ok()
             .filter(|&p| (1..=MAX_PARTIES).contains(&p))
             .ok_or(ShmError::InvalidArgument {
-                reason: "a barrier takes 1 to 2^31 - 1 parties",
+                reason: "a barrier takes 1 to 2^22 parties",
             })?;
+        let words = parties as usize * Parties::WORDS_PER_PARTY;
         Ok(Barrier {
-            object: Object::create(RawBarrier::new(parties), &[])?,
+            object: Object::create_zeroed(RawBarrier::new(parties), words)?,
         })
     }
 
@@ -55,7 +60,7 @@ impl Barrier {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<usize, BarrierTimeoutError> {
-        match self.raw().wait(deadline) {
+        match self.raw().wait(&Parties::of(&self.object), deadline) {
             BarrierWait::Passed(index) => Ok(index as usize),
             BarrierWait::Broken => Err(BarrierTimeoutError::Broken),
             BarrierWait::TimedOut => Err(BarrierTimeoutError::Timeout),

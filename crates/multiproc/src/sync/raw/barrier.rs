@@ -5,13 +5,25 @@
 //! and every later arrival fail until `reset`, which starts a new generation and records the one it
 //! ended in `reset_generation`, so that the waiters it released know they were broken, not passed.
 //! Waiters sleep on `epoch`, bumped at each of these changes.
+//!
+//! # Dead parties
+//!
+//! Each arrival records who it is in the [`Parties`] after the state, at its arrival index, with
+//! its generation. A sleeping waiter wakes every [`LIVENESS_CHECK`] and checks one other party,
+//! the next by arrival index (cyclically): if that process is dead, it breaks the generation.
+//! Some survivor is always just before a dead party in that order, so a death is noticed within
+//! an interval or two, at the cost of one check per waiter per interval, whatever the number of
+//! parties. A party killed between counting itself and recording itself (a few instructions) is
+//! not noticed.
 
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+use super::mutex::LIVENESS_CHECK;
 use crate::deadline::remaining;
-use crate::shm::{Kind, SharedState};
-use crate::sys::{futex_wait, futex_wake_all};
+use crate::shm::{Kind, Object, SharedState};
+use crate::sys::{ProcessId, futex_wait, futex_wake_all};
 
 const BROKEN: u64 = 1 << 31;
 const ARRIVED: u64 = BROKEN - 1;
@@ -41,8 +53,61 @@ pub(crate) enum BarrierWait {
     TimedOut,
 }
 
-/// The most parties a barrier takes.
-pub(crate) const MAX_PARTIES: u32 = (1 << 31) - 1;
+/// The most parties a barrier takes: each waits on a thread of its own, and a machine has at most
+/// 2^22 threads (Linux's ceiling on `pid_max`).
+pub(crate) const MAX_PARTIES: u32 = 1 << 22;
+
+/// Who arrived at a barrier: for each arrival index, two words after the state, the arrival's
+/// process ([`ProcessId`], 0 for none yet) and its generation.
+pub(crate) struct Parties<'a> {
+    words: *mut u64,
+    len: usize,
+    _object: PhantomData<&'a Object<RawBarrier, u64>>,
+}
+
+impl<'a> Parties<'a> {
+    /// The words each arrival takes.
+    pub(crate) const WORDS_PER_PARTY: usize = 2;
+
+    /// The parties of the barrier `object`: the words after its state, which nothing but
+    /// `Parties` uses, atomically, in every process.
+    pub(crate) fn of(object: &'a Object<RawBarrier, u64>) -> Parties<'a> {
+        let (words, len) = object.values();
+        Parties {
+            words,
+            len,
+            _object: PhantomData,
+        }
+    }
+
+    /// Word `k`, if there is one.
+    fn word(&self, k: usize) -> Option<&AtomicU64> {
+        // SAFETY: in bounds (checked), aligned (the values of an `Object` are aligned for their
+        // type), in the mapping that the borrowed object keeps for 'a, and accessed only
+        // atomically, by `Parties`, in every process (see `of`).
+        (k < self.len).then(|| unsafe { AtomicU64::from_ptr(self.words.add(k)) })
+    }
+
+    /// Records this process as arrival `index` of `generation`: the process first, then the
+    /// generation that makes it count.
+    fn record(&self, index: u32, generation: u32) {
+        let k = index as usize * Self::WORDS_PER_PARTY;
+        if let (Some(who), Some(when)) = (self.word(k), self.word(k + 1)) {
+            who.store(ProcessId::own().to_u64(), SeqCst);
+            when.store(u64::from(generation), SeqCst);
+        }
+    }
+
+    /// The process that arrived `index`-th in `generation`, once it has recorded itself.
+    fn party(&self, index: u32, generation: u32) -> Option<ProcessId> {
+        let k = index as usize * Self::WORDS_PER_PARTY;
+        let (who, when) = (self.word(k)?, self.word(k + 1)?);
+        if when.load(SeqCst) != u64::from(generation) {
+            return None;
+        }
+        ProcessId::from_u64(who.load(SeqCst))
+    }
+}
 
 fn generation(state: u64) -> u32 {
     (state >> 32) as u32
@@ -64,8 +129,9 @@ impl RawBarrier {
         self.parties
     }
 
-    /// Waits for the other parties until `deadline`; a timeout breaks the barrier.
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> BarrierWait {
+    /// Waits for the other parties until `deadline`; a timeout breaks the barrier, and so does a
+    /// dead party (see the module's notes).
+    pub(crate) fn wait(&self, parties: &Parties<'_>, deadline: Option<Instant>) -> BarrierWait {
         let mut state = self.state.load(SeqCst);
         let (mine, index) = loop {
             if state & BROKEN != 0 {
@@ -87,6 +153,7 @@ impl RawBarrier {
                 Err(now) => state = now,
             }
         };
+        parties.record(index, mine);
         loop {
             let epoch = self.epoch.load(SeqCst);
             let state = self.state.load(SeqCst);
@@ -109,8 +176,33 @@ impl RawBarrier {
                 // The last party came (or a reset, or a break) just before: look again.
                 continue;
             }
-            futex_wait(&self.epoch, epoch, left);
+            let nap = left.map_or(LIVENESS_CHECK, |left| left.min(LIVENESS_CHECK));
+            if !futex_wait(&self.epoch, epoch, Some(nap))
+                && self.next_party_died(parties, mine, index, state)
+                && self.break_generation(mine)
+            {
+                return BarrierWait::Broken;
+            }
         }
+    }
+
+    /// Whether the party after arrival `index` (cyclically, among those counted in `state`) is a
+    /// process that died.
+    fn next_party_died(
+        &self,
+        parties: &Parties<'_>,
+        generation: u32,
+        index: u32,
+        state: u64,
+    ) -> bool {
+        let arrived = (state & ARRIVED) as u32;
+        if arrived < 2 {
+            return false;
+        }
+        let next = (index + 1) % arrived;
+        parties
+            .party(next, generation)
+            .is_some_and(|p| p != ProcessId::own() && !p.is_alive())
     }
 
     /// Breaks generation `which` if it is current and whole; whether this call broke it.

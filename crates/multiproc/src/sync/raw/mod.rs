@@ -10,7 +10,7 @@ mod mutex;
 mod queue;
 mod semaphore;
 
-pub(crate) use barrier::{BarrierWait, MAX_PARTIES, RawBarrier};
+pub(crate) use barrier::{BarrierWait, MAX_PARTIES, Parties, RawBarrier};
 pub(crate) use condvar::RawCondition;
 pub(crate) use data::{DataGuard, DataLock, atomic_at, lock_data, read_unlocked, write_unlocked};
 pub(crate) use event::RawEvent;
