@@ -243,3 +243,82 @@ fn a_sweep_removes_a_dead_creators_unfinished_file_but_not_a_live_ones() {
     assert!(!dead_left, "a dead creator's file is swept");
     assert!(live_left, "a live creator's file is left alone");
 }
+
+#[test]
+fn a_named_block_shrunk_by_another_process_is_an_error_not_a_crash() {
+    let name = name("shrunk");
+    let size = 3 * 4096;
+    let shm = SharedMemory::create_named(&name, size).unwrap();
+    shm.write_at(0, b"before").unwrap();
+    let shrink = |to: u64| {
+        let process = Process::spawn((name.clone(), to), |(name, to): (String, u64)| {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(format!("/dev/shm/multiproc.{name}"))
+                .unwrap();
+            file.set_len(to).unwrap();
+        });
+        common::join(process.unwrap());
+    };
+    // A child attached before the shrink reads after it: a SIGBUS would be its death, and this
+    // test's failure.
+    let (attached, shrunk) = (Event::new().unwrap(), Event::new().unwrap());
+    let in_child = Process::spawn(
+        (shm.clone(), attached.clone(), shrunk.clone()),
+        |(shm, attached, shrunk): (SharedMemory, Event, Event)| {
+            attached.set();
+            shrunk.wait_timeout(DEADLINE).unwrap();
+            let mut out = [0u8; 8];
+            let read = shm.read_at(8192, &mut out);
+            let write = shm.write_at(8192, b"after");
+            let mut kept = [0u8; 6];
+            shm.read_at(0, &mut kept).unwrap();
+            (
+                matches!(read, Err(ShmError::Shrunk { .. })),
+                matches!(write, Err(ShmError::Shrunk { .. })),
+                kept.to_vec(),
+            )
+        },
+    )
+    .unwrap();
+    attached.wait_timeout(DEADLINE).unwrap();
+    // Another process of the user cuts the file to its header and the first bytes.
+    shrink(4096);
+    shrunk.set();
+    assert_eq!(
+        common::join(in_child),
+        (true, true, b"before".to_vec()),
+        "past the end: errors; before it: the bytes"
+    );
+    let now = 4096 - 64; // the header takes 64 bytes
+    let mut out = [0u8; 100];
+    match shm.read_at(4000, &mut out) {
+        Err(ShmError::Shrunk {
+            offset: 4000,
+            len: 100,
+            size: s,
+            now: n,
+        }) => assert_eq!((s, n), (size, now)),
+        other => panic!("a read across the new end: {other:?}"),
+    }
+    assert!(matches!(
+        shm.write_at(size - 1, b"x"),
+        Err(ShmError::Shrunk { .. })
+    ));
+    // Opening it now sees a file too short for what its header says.
+    assert!(matches!(
+        SharedMemory::open(&name),
+        Err(ShmError::NotASegment { .. })
+    ));
+    // Cut to nothing, even the header is gone: still errors.
+    shrink(0);
+    assert!(matches!(
+        shm.read_at(0, &mut out[..1]),
+        Err(ShmError::Shrunk { now: 0, .. })
+    ));
+    assert!(matches!(
+        SharedMemory::open(&name),
+        Err(ShmError::NotASegment { .. })
+    ));
+    shm.unlink().unwrap();
+}

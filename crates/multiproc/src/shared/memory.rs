@@ -21,8 +21,11 @@ use crate::transfer;
 ///   attaches never removes it. A segment whose creating processes all died (however: SIGKILL
 ///   included) is removed by [`clean_dead`](Self::clean_dead) (`multiproc clean`) and when its
 ///   name is created again; one with a live creator is never touched. Unlike anonymous blocks,
-///   a file of /dev/shm cannot be sealed: a process of the same user that shrinks it can crash
-///   the processes that map it (as with Python's).
+///   a file of /dev/shm cannot be sealed: a process of the same user may shrink it. Python's
+///   readers then crash with SIGBUS; here [`read_at`](Self::read_at) and
+///   [`write_at`](Self::write_at) return [`ShmError::Shrunk`] (their copies go through the kernel,
+///   a system call each, which reports the missing pages), and attaching to a shrunk file is
+///   [`ShmError::NotASegment`]. Access through [`as_ptr`](Self::as_ptr) still faults.
 ///
 /// Access is by copies ([`write_at`](Self::write_at), [`read_at`](Self::read_at)), which are not
 /// atomic: order them with a join, or (with the synchronization primitives) a lock or an event.
@@ -138,18 +141,23 @@ impl SharedMemory {
     }
 
     /// The first byte, for code that manages the layout itself. Valid while this handle lives; other
-    /// processes may write at any time, so any access through it must be synchronized.
+    /// processes may write at any time, so any access through it must be synchronized. For a named
+    /// block, a page past the end of a file another process shrank raises SIGBUS when touched
+    /// through this pointer (the copies of `read_at` and `write_at` report it instead).
     #[doc(alias = "buf")]
     pub fn as_ptr(&self) -> *mut u8 {
         self.segment.as_ptr()
     }
 
-    /// Copies `data` into the block at `offset`.
+    /// Copies `data` into the block at `offset`: [`ShmError::OutOfBounds`] past the end, and for
+    /// a named block whose file another process shrank, [`ShmError::Shrunk`].
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), ShmError> {
         self.segment.write_at(offset, data)
     }
 
-    /// Copies `out.len()` bytes of the block at `offset` into `out`.
+    /// Copies `out.len()` bytes of the block at `offset` into `out`: [`ShmError::OutOfBounds`]
+    /// past the end, and for a named block whose file another process shrank,
+    /// [`ShmError::Shrunk`].
     pub fn read_at(&self, offset: usize, out: &mut [u8]) -> Result<(), ShmError> {
         self.segment.read_at(offset, out)
     }

@@ -39,6 +39,22 @@ pub enum ShmError {
         /// The segment's size.
         size: usize,
     },
+    /// Another process shrank the file of this named segment: the bytes of the access are no
+    /// longer there. Nothing was read; a write may have landed up to the missing part. (Anonymous
+    /// segments are sealed and cannot shrink.)
+    #[error(
+        "{len} bytes at offset {offset}: another process shrank the named segment from {size} to {now} bytes"
+    )]
+    Shrunk {
+        /// Start of the access.
+        offset: usize,
+        /// Length of the access.
+        len: usize,
+        /// The segment's size, as created.
+        size: usize,
+        /// The bytes its file holds now.
+        now: u64,
+    },
     /// A named segment of this name exists and has a live owner.
     #[error("a shared memory segment named {name:?} already exists")]
     AlreadyExists {

@@ -5,7 +5,11 @@
 //! (a full memory filesystem is an error then, never a SIGBUS later).
 //!
 //! Anonymous segments are sealed memfds: no process can shrink one under another's mapping, and
-//! the memory is gone when the last process holding it is, however they end. Named segments are
+//! the memory is gone when the last process holding it is, however they end. A named segment
+//! cannot be sealed: another process of the user can shrink its file, and touching a page past the
+//! new end raises SIGBUS. So its header is read, and its bytes copied, through the kernel
+//! ([`Mapping::copy_out`], [`Mapping::copy_in`]), which reports such a page as an error:
+//! [`ShmError::Shrunk`], never a crash. Named segments are
 //! files of /dev/shm (`multiproc.NAME`), mode 0600, created whole under a temporary name and renamed
 //! into place; their creator holds a shared `flock` on them while it holds the segment, which is how
 //! [`Segment::clean_dead`] tells a live owner from a dead one (the rule is `crate::sweep`'s, shared
@@ -17,7 +21,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::ShmError;
 use crate::sweep::{self, NAMED_SEGMENTS, SEGMENTS_BEING_MADE};
-use crate::sys::{self, Mapping, MemFile};
+use crate::sys::{self, Fault, Mapping, MemFile};
 
 /// "multiprc" in ASCII.
 const MAGIC: u64 = u64::from_le_bytes(*b"multiprc");
@@ -74,6 +78,8 @@ pub(crate) struct Segment {
     file: MemFile,
     map: Mapping,
     len: usize,
+    /// Whether the file's size is sealed (anonymous segments): then plain copies cannot fault.
+    sealed: bool,
 }
 
 impl Segment {
@@ -123,7 +129,12 @@ impl Segment {
             (&raw mut (*header).len).write(len as u64);
             (&raw mut (*header).kind).write(kind as u32);
         }
-        let segment = Segment { file, map, len };
+        let segment = Segment {
+            file,
+            map,
+            len,
+            sealed: seal,
+        };
         init(segment.as_ptr());
         segment
             .header()
@@ -135,28 +146,44 @@ impl Segment {
     /// Maps a segment received from another process, after checking it holds a `kind`.
     pub(crate) fn open_fd(fd: OwnedFd, kind: Kind, backing: Backing) -> Result<Segment, ShmError> {
         let file = MemFile::from_fd(fd);
-        if backing == Backing::Anonymous && !file.size_is_sealed().unwrap_or(false) {
+        let sealed = file.size_is_sealed().unwrap_or(false);
+        if backing == Backing::Anonymous && !sealed {
             return Err(ShmError::NotASegment {
                 reason: "its size is not sealed",
             });
         }
-        Segment::check(file, kind)
+        Segment::check(file, kind, sealed)
     }
 
-    /// Maps `file` and checks its header: magic, version, initialized, kind, size.
-    fn check(file: MemFile, kind: Kind) -> Result<Segment, ShmError> {
+    /// Maps `file` and checks its header: magic, version, initialized, kind, size. Unsealed, the
+    /// header is read through the kernel (the file may have been shrunk since its size was read).
+    fn check(file: MemFile, kind: Kind, sealed: bool) -> Result<Segment, ShmError> {
         let not_a_segment = |reason| ShmError::NotASegment { reason };
         let total = usize::try_from(file.len()?).map_err(|_| not_a_segment("too large"))?;
         if total < HEADER_LEN {
             return Err(not_a_segment("shorter than the header"));
         }
         let map = Mapping::map(file.as_fd(), total)?;
-        let header = map.as_ptr().cast::<Header>();
-        // SAFETY: the file is at least HEADER_LEN long and the mapping page-aligned, so the atomic
-        // field is in bounds and aligned; only atomics are read before `initialized` is acquired.
+        /// A copy of a header, aligned as the header is in a mapping.
+        #[repr(C, align(64))]
+        struct HeaderCopy([u8; HEADER_LEN]);
+        let mut copy = HeaderCopy([0; HEADER_LEN]);
+        let header = if sealed {
+            map.as_ptr().cast::<Header>()
+        } else {
+            map.copy_out(0, &mut copy.0).map_err(|fault| match fault {
+                Fault::Gone => not_a_segment("shorter than the header"),
+                Fault::Os(e) => ShmError::Os(e),
+            })?;
+            (&raw const copy).cast::<Header>()
+        };
+        // SAFETY: `header` is the mapping's start (the file is at least HEADER_LEN long, and the
+        // mapping page-aligned) or the aligned copy of it, so the atomic field is in bounds and
+        // aligned; only atomics are read before `initialized` is acquired.
         let initialized = unsafe { (*header).initialized.load(Ordering::Acquire) };
         // SAFETY: the rest of the header is written once, before `initialized` is released, which
-        // the acquire above has seen (or the checks below refuse the segment).
+        // the acquire above has seen (or the checks below refuse the segment). A copy was made
+        // after the creator's rename put the segment where it could be opened.
         let (magic, version, len, found) = unsafe {
             (
                 (&raw const (*header).magic).read(),
@@ -187,6 +214,7 @@ impl Segment {
             file,
             map,
             len: len as usize,
+            sealed,
         })
     }
 
@@ -247,7 +275,7 @@ impl Segment {
                 },
                 _ => ShmError::Os(e),
             })?;
-        Segment::check(MemFile::from_fd(fd), kind)
+        Segment::check(MemFile::from_fd(fd), kind, false)
     }
 
     /// Removes the name `name`; processes that have the segment keep it.
@@ -302,26 +330,56 @@ impl Segment {
         }
     }
 
-    /// Copies `data` into the segment at `offset`.
+    /// Copies `data` into the segment at `offset`. A named segment shrunk by another process is
+    /// [`ShmError::Shrunk`] (the bytes before the missing page may have been written).
     pub(crate) fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), ShmError> {
         self.check_range(offset, data.len())?;
-        // SAFETY: bounds checked above; the segment never aliases `data` (a Rust slice cannot point
-        // into it, only raw pointers can). Bytes another process writes concurrently make the result
-        // unspecified but not undefined: the copy goes through raw pointers to shared memory.
+        if !self.sealed {
+            return self.checked(
+                offset,
+                data.len(),
+                self.map.copy_in(HEADER_LEN + offset, data),
+            );
+        }
+        // SAFETY: bounds checked above, and the file's size is sealed, so every byte is backed;
+        // the segment never aliases `data` (a Rust slice cannot point into it, only raw pointers
+        // can). Bytes another process writes concurrently make the result unspecified but not
+        // undefined: the copy goes through raw pointers to shared memory.
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.as_ptr().add(offset), data.len())
         };
         Ok(())
     }
 
-    /// Copies bytes of the segment at `offset` into `out`.
+    /// Copies bytes of the segment at `offset` into `out`. A named segment shrunk by another
+    /// process is [`ShmError::Shrunk`].
     pub(crate) fn read_at(&self, offset: usize, out: &mut [u8]) -> Result<(), ShmError> {
         self.check_range(offset, out.len())?;
+        if !self.sealed {
+            let len = out.len();
+            return self.checked(offset, len, self.map.copy_out(HEADER_LEN + offset, out));
+        }
         // SAFETY: as in `write_at`.
         unsafe {
             std::ptr::copy_nonoverlapping(self.as_ptr().add(offset), out.as_mut_ptr(), out.len())
         };
         Ok(())
+    }
+
+    /// The outcome of a checked copy of `len` bytes at `offset`.
+    fn checked(&self, offset: usize, len: usize, copy: Result<(), Fault>) -> Result<(), ShmError> {
+        copy.map_err(|fault| match fault {
+            Fault::Gone => ShmError::Shrunk {
+                offset,
+                len,
+                size: self.len,
+                now: self
+                    .file
+                    .len()
+                    .map_or(0, |total| total.saturating_sub(HEADER_LEN as u64)),
+            },
+            Fault::Os(e) => ShmError::Os(e),
+        })
     }
 }
 

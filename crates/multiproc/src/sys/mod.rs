@@ -21,7 +21,7 @@ pub(crate) use backend::{futex_wait, futex_wake, futex_wake_all};
 // Who holds a lock: processes and threads.
 pub(crate) use backend::{ProcessId, thread_id};
 // Memory: files and their mappings.
-pub(crate) use backend::{Mapping, MemFile};
+pub(crate) use backend::{Fault, Mapping, MemFile};
 // Files and directories that processes own by name, and their owner locks.
 pub(crate) use backend::{
     create_exclusive, create_private_dir, has_live_owner, hold_owner_lock, is_own_dir, list,

@@ -47,6 +47,77 @@ impl Mapping {
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
+
+    /// Copies `out.len()` bytes of the mapping at `offset` into `out`, through the kernel
+    /// (`process_vm_readv` on this process): a page the file no longer backs, because another
+    /// process shrank it, is [`Fault::Gone`] instead of a SIGBUS. The range must be inside the
+    /// mapping.
+    pub(crate) fn copy_out(&self, offset: usize, out: &mut [u8]) -> Result<(), Fault> {
+        self.check(offset, out.len());
+        let local = libc::iovec {
+            iov_base: out.as_mut_ptr().cast(),
+            iov_len: out.len(),
+        };
+        let remote = libc::iovec {
+            // SAFETY: in bounds (checked above).
+            iov_base: unsafe { self.as_ptr().add(offset) }.cast(),
+            iov_len: out.len(),
+        };
+        // SAFETY: both vectors describe memory of this process that stays mapped for the call:
+        // `out`, borrowed mutably (the kernel writes it, as a `read` would), and a range of this
+        // mapping, which `&self` keeps. The kernel reports a fault as EFAULT, never a signal.
+        let copied = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+        settle(copied, out.len())
+    }
+
+    /// Copies `data` into the mapping at `offset`, through the kernel (`process_vm_writev`): as
+    /// [`copy_out`](Self::copy_out), a page no longer backed is [`Fault::Gone`]; the bytes before
+    /// it may have been written.
+    pub(crate) fn copy_in(&self, offset: usize, data: &[u8]) -> Result<(), Fault> {
+        self.check(offset, data.len());
+        let local = libc::iovec {
+            iov_base: data.as_ptr().cast_mut().cast(),
+            iov_len: data.len(),
+        };
+        let remote = libc::iovec {
+            // SAFETY: in bounds (checked above).
+            iov_base: unsafe { self.as_ptr().add(offset) }.cast(),
+            iov_len: data.len(),
+        };
+        // SAFETY: as in `copy_out`; the kernel only reads `data` (the iovec's pointer is mutable
+        // by type alone) and writes the mapping's range, which `&self` keeps mapped.
+        let copied = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+        settle(copied, data.len())
+    }
+
+    fn check(&self, offset: usize, len: usize) {
+        assert!(
+            offset.checked_add(len).is_some_and(|end| end <= self.len),
+            "a copy of {len} bytes at {offset} out of a mapping of {}",
+            self.len
+        );
+    }
+}
+
+/// Why a checked copy did not happen.
+#[derive(Debug)]
+pub(crate) enum Fault {
+    /// Part of the range is no longer backed by the file.
+    Gone,
+    /// The kernel refused the copy for another reason (the system calls may be filtered).
+    Os(io::Error),
+}
+
+/// A checked copy's result: all of `len` bytes, or why not.
+fn settle(copied: isize, len: usize) -> Result<(), Fault> {
+    match usize::try_from(copied) {
+        Ok(n) if n == len => Ok(()),
+        Ok(_) => Err(Fault::Gone), // stopped at a page that is gone
+        Err(_) => match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::EFAULT) => Err(Fault::Gone),
+            e => Err(Fault::Os(e)),
+        },
+    }
 }
 
 impl Drop for Mapping {

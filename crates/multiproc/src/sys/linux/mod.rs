@@ -19,7 +19,7 @@ pub(crate) use listen::{
 };
 pub(crate) use memfile::MemFile;
 pub(crate) use memory::available_memory;
-pub(crate) use mmap::Mapping;
+pub(crate) use mmap::{Fault, Mapping};
 pub(crate) use named::{
     create_exclusive, create_private_dir, has_live_owner, hold_owner_lock, is_own_dir, list,
     open_dir, open_own, process_runs, rename_no_replace, shm_dir, unlink,
