@@ -232,3 +232,59 @@ fn another_users_process_is_refused_on_a_unix_socket() {
     ));
     assert!(join(client).is_some(), "the client did not get in");
 }
+
+/// In a child: connects and sends `n`; the connection's error otherwise.
+fn send_number((address, key, n): (String, Vec<u8>, u32)) -> Result<(), String> {
+    let conn = Client::connect::<u32>(address.as_str(), &key).map_err(|e| e.to_string())?;
+    conn.send(&n).map_err(|e| e.to_string())
+}
+
+#[test]
+fn silent_peers_cost_a_real_client_nothing() {
+    let path = socket_path("unix-silent");
+    let unix = Listener::bind(path.as_path(), KEY).unwrap();
+    let tcp = Listener::bind("127.0.0.1:0", KEY).unwrap();
+    // Two peers connect to each first and say nothing (each would hold a one-at-a-time handshake
+    // for its whole deadline, and the real client's would expire behind them).
+    let mut silent: Vec<Box<dyn std::any::Any>> = Vec::new();
+    for listener in [&unix, &tcp] {
+        for _ in 0..2 {
+            silent.push(match listener.address() {
+                Address::Unix(path) => {
+                    let socket = rustix::net::socket(
+                        rustix::net::AddressFamily::UNIX,
+                        rustix::net::SocketType::SEQPACKET,
+                        None,
+                    )
+                    .unwrap();
+                    let to = rustix::net::SocketAddrUnix::new(path.as_path()).unwrap();
+                    rustix::net::connect(&socket, &to).unwrap();
+                    Box::new(socket)
+                }
+                Address::Tcp(address) => Box::new(TcpStream::connect(address).unwrap()),
+            });
+        }
+    }
+    for listener in [&unix, &tcp] {
+        let address = listener.address().to_string();
+        let client = Process::spawn((address, KEY.to_vec(), 42), send_number).unwrap();
+        // The first thing accept gives is the real client, whatever the silent ones do.
+        let conn: Connection<u32> = listener.accept_timeout(DEADLINE).unwrap();
+        assert_eq!(conn.recv_timeout(DEADLINE).unwrap(), 42);
+        assert_eq!(
+            join(client),
+            Ok(()),
+            "the client's handshake did not expire"
+        );
+    }
+    // The silent ones end at their deadline, each as its own error.
+    for listener in [&unix, &tcp] {
+        for _ in 0..2 {
+            assert!(matches!(
+                listener.accept_timeout::<u32>(DEADLINE),
+                Err(ConnectError::HandshakeTimeout)
+            ));
+        }
+    }
+    drop(silent);
+}

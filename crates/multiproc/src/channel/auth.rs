@@ -134,7 +134,8 @@ pub(crate) fn proof_may_start_with(bytes: &[u8]) -> bool {
     bytes[..n] == MAGIC[..n]
 }
 
-/// What the server answers a client's `proof`: the acceptance (with its own proof), or the
+/// What the server answers a client's `proof` (the accepting side is
+/// [`Admission`](super::admission::Admission), which runs many handshakes at once): the acceptance (with its own proof), or the
 /// fixed refusal and [`ConnectError::AuthFailed`].
 pub(crate) fn server_verdict(
     key: &[u8],
@@ -163,25 +164,20 @@ pub(crate) fn server_verdict(
     Ok(accepted)
 }
 
-/// The accepting side. On a wrong key, the client is told with a fixed code and nothing else.
-pub(crate) fn server(
-    socket: BorrowedFd<'_>,
-    framing: Framing,
+/// The client's proof for the server's nonce, and the client's own nonce in it.
+pub(crate) fn client_proof(
     key: &[u8],
-) -> Result<(), ConnectError> {
-    let io = Handshake::start(socket, framing);
-    let (hello, server_nonce) = server_hello()?;
-    io.send(&hello)?;
-    let proof: [u8; PROOF] = io.recv()?;
-    match server_verdict(key, &server_nonce, &proof) {
-        Ok(accepted) => io.send(&accepted),
-        Err((answer, error)) => {
-            if !answer.is_empty() {
-                let _ = io.send(answer);
-            }
-            Err(error)
-        }
-    }
+    server_nonce: &[u8],
+) -> Result<([u8; PROOF], [u8; NONCE]), ConnectError> {
+    let client_nonce = nonce()?;
+    let mac = mac(key, CLIENT_ROLE, server_nonce, &client_nonce)
+        .finalize()
+        .into_bytes();
+    let mut proof = [0u8; PROOF];
+    proof[..8].copy_from_slice(MAGIC);
+    proof[8..8 + NONCE].copy_from_slice(&client_nonce);
+    proof[8 + NONCE..].copy_from_slice(&mac);
+    Ok((proof, client_nonce))
 }
 
 /// The connecting side: proves it has the key, then checks that the server has it too.
@@ -198,11 +194,8 @@ pub(crate) fn client(
         ));
     }
     let server_nonce = &hello[8..];
-    let client_nonce = nonce()?;
-    let proof = mac(key, CLIENT_ROLE, server_nonce, &client_nonce)
-        .finalize()
-        .into_bytes();
-    io.send(&[&MAGIC[..], &client_nonce, &proof].concat())?;
+    let (proof, client_nonce) = client_proof(key, server_nonce)?;
+    io.send(&proof)?;
     // The refusal is 8 bytes, the acceptance 40.
     let mut reply = [0u8; 8 + MAC];
     match framing {

@@ -8,13 +8,21 @@
 //! only peers of its own user (`SO_PEERCRED`), whatever key they hold. A TCP address is a byte
 //! stream with a frame header per message; it carries no handles, and listens on loopback unless
 //! [`Listener::bind_remote`] says otherwise.
+//!
+//! `accept` runs the handshakes of every connection that came at once, without blocking on any
+//! ([`Admission`], as the manager's gate does): a peer that connects and says nothing costs a
+//! real client nothing. Handshakes progress while some `accept` runs; those that finish beyond
+//! what it returns wait, in order, for the next.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::admission::{Admission, Admitted};
 use super::auth::{self, Framing};
 use super::{ConnectError, Connection};
 use crate::address::Address;
@@ -49,7 +57,13 @@ enum Socket {
 pub struct Listener {
     socket: Socket,
     address: Address,
-    authkey: Vec<u8>,
+    gate: Mutex<Gate>,
+}
+
+/// The handshakes in flight, and what came of those that ended and was not returned yet.
+struct Gate {
+    admission: Admission<OwnedFd>,
+    ended: VecDeque<Result<OwnedFd, ConnectError>>,
 }
 
 impl Listener {
@@ -80,11 +94,12 @@ impl Listener {
         check_key(authkey)?;
         let (socket, address) = match address {
             Address::Unix(path) => (
-                Socket::Unix(sys::seqpacket_listen(&path, 128).map_err(ConnectError::Os)?),
+                Socket::Unix(sys::seqpacket_listen(&path).map_err(ConnectError::Os)?),
                 Address::Unix(path),
             ),
             Address::Tcp(tcp) => {
                 let listener = TcpListener::bind(tcp).map_err(ConnectError::Os)?;
+                listener.set_nonblocking(true).map_err(ConnectError::Os)?;
                 let bound = listener.local_addr().map_err(ConnectError::Os)?;
                 (Socket::Tcp(listener), Address::Tcp(bound))
             }
@@ -92,7 +107,10 @@ impl Listener {
         Ok(Listener {
             socket,
             address,
-            authkey: authkey.to_vec(),
+            gate: Mutex::new(Gate {
+                admission: Admission::new(authkey),
+                ended: VecDeque::new(),
+            }),
         })
     }
 
@@ -103,7 +121,10 @@ impl Listener {
 
     /// Accepts the next connection and authenticates it, waiting as long as it takes for one to
     /// come. A peer with the wrong key is [`ConnectError::AuthFailed`] (it was told, with a fixed
-    /// code, and nothing else crossed); the listener goes on accepting.
+    /// code, and nothing else crossed; refusals are answered twenty a second at most), a peer of
+    /// another user on a Unix socket [`ConnectError::ForeignUser`]; the listener goes on
+    /// accepting. A peer that does not finish its handshake within
+    /// [`HANDSHAKE_TIMEOUT`](crate::HANDSHAKE_TIMEOUT) is dropped, and delays no one.
     pub fn accept<T>(&self) -> Result<Connection<T>, ConnectError> {
         self.accept_until(None)
     }
@@ -127,28 +148,103 @@ impl Listener {
     }
 
     fn accept_until<T>(&self, deadline: Option<Instant>) -> Result<Connection<T>, ConnectError> {
-        if deadline.is_some()
-            && !sys::wait_readable(self.listening(), deadline).map_err(ConnectError::Os)?
-        {
-            return Err(ConnectError::Timeout);
-        }
-        match &self.socket {
-            Socket::Unix(listener) => {
-                let socket = sys::accept(listener.as_fd()).map_err(ConnectError::Os)?;
-                let uid = sys::peer_uid(socket.as_fd()).map_err(ConnectError::Os)?;
-                if uid != sys::own_uid() {
-                    return Err(ConnectError::ForeignUser { uid });
+        let mut gate = self.lock_gate();
+        let mut outcomes = Vec::new();
+        // Past the deadline, only the handshakes started by then (or in the first round, for
+        // connections that were waiting when this call began) are waited for.
+        let mut cutoff: Option<Instant> = None;
+        loop {
+            if let Some(ended) = gate.ended.pop_front() {
+                return ended.map(|socket| self.connection(socket));
+            }
+            let now = Instant::now();
+            if let (Some(deadline), Some(cutoff)) = (deadline, cutoff)
+                && now >= deadline
+                && !gate.admission.started_by(cutoff)
+            {
+                return Err(ConnectError::Timeout);
+            }
+            let room_at = gate.admission.room_at(now);
+            let accepting = room_at <= now;
+            let mut fds = Vec::new();
+            if accepting {
+                fds.push(self.listening());
+            }
+            let first_socket = fds.len();
+            fds.extend(gate.admission.sockets());
+            let wake = [
+                gate.admission.next_deadline(),
+                deadline.filter(|&d| d > now),
+                (!accepting).then_some(room_at),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            // A first round looks at what is there without waiting.
+            let wake = if cutoff.is_none() { Some(now) } else { wake };
+            let ready = sys::wait_any_readable(&fds, wake).map_err(ConnectError::Os)?;
+            drop(fds);
+            gate.admission
+                .progress(&ready[first_socket..], &mut outcomes);
+            if accepting && ready[0] {
+                self.accept_waiting(&mut gate, &mut outcomes)?;
+            }
+            if cutoff.is_none() {
+                cutoff = Some(deadline.map_or(Instant::now(), |d| d.max(Instant::now())));
+            }
+            for outcome in outcomes.drain(..) {
+                match outcome {
+                    Admitted::In(socket) => gate.ended.push_back(Ok(socket)),
+                    Admitted::Refused(error) => gate.ended.push_back(Err(error)),
+                    Admitted::Evicted => {}
                 }
-                auth::server(socket.as_fd(), Framing::Packets, &self.authkey)?;
-                Ok(Connection::new(socket))
-            }
-            Socket::Tcp(listener) => {
-                let (stream, _) = listener.accept().map_err(ConnectError::Os)?;
-                let socket = tcp_socket(stream)?;
-                auth::server(socket.as_fd(), Framing::Stream, &self.authkey)?;
-                Ok(Connection::over_stream(socket))
             }
         }
+    }
+
+    /// Accepts the connections waiting now, while there is room, and starts their handshakes; a
+    /// peer of another user (on a Unix socket) ends at once, as [`ConnectError::ForeignUser`].
+    fn accept_waiting(
+        &self,
+        gate: &mut Gate,
+        outcomes: &mut Vec<Admitted<OwnedFd>>,
+    ) -> Result<(), ConnectError> {
+        while gate.admission.has_room(Instant::now(), outcomes) {
+            let socket = match &self.socket {
+                Socket::Unix(listener) => {
+                    let Some(socket) =
+                        sys::accept_now(listener.as_fd()).map_err(ConnectError::Os)?
+                    else {
+                        return Ok(());
+                    };
+                    let uid = sys::peer_uid(socket.as_fd()).map_err(ConnectError::Os)?;
+                    if uid != sys::own_uid() {
+                        gate.ended.push_back(Err(ConnectError::ForeignUser { uid }));
+                        continue;
+                    }
+                    socket
+                }
+                Socket::Tcp(listener) => match listener.accept() {
+                    Ok((stream, _)) => tcp_socket(stream)?,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) => return Err(ConnectError::Os(e)),
+                },
+            };
+            gate.admission.start(socket);
+        }
+        Ok(())
+    }
+
+    /// An authenticated socket as a connection of its kind.
+    fn connection<T>(&self, socket: OwnedFd) -> Connection<T> {
+        match self.socket {
+            Socket::Unix(_) => Connection::new(socket),
+            Socket::Tcp(_) => Connection::over_stream(socket),
+        }
+    }
+
+    fn lock_gate(&self) -> MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn listening(&self) -> BorrowedFd<'_> {

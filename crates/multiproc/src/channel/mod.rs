@@ -1,6 +1,7 @@
 //! Messages between processes: pipes, queues, and authenticated connections between unrelated
 //! processes (listeners and clients).
 
+pub(crate) mod admission;
 pub(crate) mod auth;
 mod error;
 mod listener;

@@ -29,7 +29,7 @@ pub(crate) use backend::{
 };
 // Packet sockets: pairs, listeners, descriptors passed along.
 pub(crate) use backend::{
-    Received, accept, own_uid, peer_hung_up, peer_uid, recv_now, recv_some, recv_with_fds,
+    Received, accept_now, own_uid, peer_hung_up, peer_uid, recv_now, recv_some, recv_with_fds,
     send_all, send_now, send_with_fds, seqpacket_connect, seqpacket_listen, seqpacket_pair,
     shut_down, wait_any_readable, wait_readable, wait_writable,
 };
@@ -38,5 +38,5 @@ pub(crate) use backend::{Stream, StreamListener};
 // Processes: starting, watching, ending.
 pub(crate) use backend::{
     ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, kill_self,
-    own_pid, replace_stdin_with_null, signal_name, spawn_self, take_stdin,
+    own_pid, raise_descriptor_limit, replace_stdin_with_null, signal_name, spawn_self, take_stdin,
 };

@@ -1,19 +1,12 @@
 //! The gate: one thread that accepts connections and runs all their handshakes at once, without
-//! blocking on any.
+//! blocking on any, through [`Admission`] (whose notes say what a connection may cost and when it
+//! is dropped): a right key gets in at once whatever else is in flight, wrong keys are answered
+//! twenty a second at most, a burst of clients waits in the kernel's backlog (4096 deep) while
+//! the in-flight list is full.
 //!
-//! - A connection that does not finish its handshake within [`HANDSHAKE_TIMEOUT`] is closed.
-//! - At most [`MAX_PENDING`] handshakes are in flight; a new connection beyond that pushes out the
-//!   oldest. A flood of silent connections (slowloris) costs a bounded list and no thread, and a
-//!   real client, whose handshake takes microseconds, gets through.
-//! - Wrong keys are counted and rate-limited: at most [`FAILURES_PER_SECOND`] (after a burst of
-//!   as many), checked in arrival order. While that budget is spent, proofs wait unchecked, so
-//!   guessing a key goes no faster than that, whatever the number of connections.
-//! - Bytes that do not start a proof (an HTTP request, say) close the connection at once.
-//! - On a Unix socket, a peer of another user is closed before anything is sent.
-//!
-//! Refusals are logged to standard error, at most a few lines a second.
+//! On a Unix socket, a peer of another user is closed before anything is sent. Refusals are
+//! logged to standard error, at most a few lines a second.
 
-use std::collections::VecDeque;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
@@ -21,58 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Server;
-use crate::channel::HANDSHAKE_TIMEOUT;
-use crate::channel::auth::{self, NONCE, PROOF};
+use crate::channel::ConnectError;
+use crate::channel::admission::{Admission, Admitted, MAX_IN_FLIGHT};
 use crate::sys::{self, Stream, StreamListener};
 
-/// Handshakes in flight, at most.
-pub(crate) const MAX_PENDING: usize = 128;
-
-/// Wrong keys answered per second, at most, after a burst of as many.
-pub(crate) const FAILURES_PER_SECOND: f64 = 20.0;
-
-/// A connection in its handshake: the nonce it was sent, and its proof so far.
-struct Pending {
-    stream: Stream,
-    nonce: [u8; NONCE],
-    proof: [u8; PROOF],
-    filled: usize,
-    deadline: Instant,
-    /// Closed, refused, or handed over: to be removed.
-    done: bool,
-}
-
-/// The budget of wrong keys: a token bucket.
-struct Failures {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Failures {
-    fn new() -> Failures {
-        Failures {
-            tokens: FAILURES_PER_SECOND,
-            at: Instant::now(),
-        }
-    }
-
-    fn available(&mut self) -> bool {
-        let now = Instant::now();
-        let earned = now.duration_since(self.at).as_secs_f64() * FAILURES_PER_SECOND;
-        self.tokens = (self.tokens + earned).min(FAILURES_PER_SECOND);
-        self.at = now;
-        self.tokens >= 1.0
-    }
-
-    fn spend(&mut self) {
-        self.tokens -= 1.0;
-    }
-
-    /// How long until a token is there.
-    fn next(&self) -> Duration {
-        Duration::from_secs_f64(((1.0 - self.tokens) / FAILURES_PER_SECOND).max(0.0))
-    }
-}
+/// How long the gate stops accepting after `accept` fails (out of descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Accepts and authenticates connections until the server stops.
 pub(crate) fn run(server: &Arc<Server>, listener: &StreamListener, wake: &Stream) {
@@ -80,104 +27,89 @@ pub(crate) fn run(server: &Arc<Server>, listener: &StreamListener, wake: &Stream
         log(format_args!("cannot serve: {e}"));
         return;
     }
-    let mut pending: VecDeque<Pending> = VecDeque::new();
-    let mut failures = Failures::new();
+    let mut admission: Admission<Stream> = Admission::new(&server.authkey);
+    let mut outcomes = Vec::new();
+    let mut paused_until: Option<Instant> = None;
     while !server.stopping.load(Ordering::SeqCst) {
         server
             .counters
             .handshakes
-            .store(pending.len(), Ordering::Relaxed);
-        // Poll the wake-up socket, the listener, and the handshakes still reading.
-        let reading: Vec<usize> = (0..pending.len())
-            .filter(|&i| pending[i].filled < PROOF)
-            .collect();
-        let mut fds = vec![wake.as_fd(), listener.as_fd()];
-        fds.extend(reading.iter().map(|&i| pending[i].stream.as_fd()));
-        let mut deadline = pending.iter().map(|p| p.deadline).min();
-        if pending.iter().any(|p| p.filled == PROOF) {
-            let judged = Instant::now() + failures.next();
-            deadline = Some(deadline.map_or(judged, |d| d.min(judged)));
+            .store(admission.len(), Ordering::Relaxed);
+        // Poll the wake-up socket, the listener (when a connection can be taken), and the
+        // handshakes still proving.
+        let now = Instant::now();
+        let room_at = admission.room_at(now);
+        let accepting = room_at <= now && paused_until.is_none_or(|until| until <= now);
+        let mut fds = vec![wake.as_fd()];
+        if accepting {
+            fds.push(listener.as_fd());
         }
+        let first_socket = fds.len();
+        fds.extend(admission.sockets());
+        let deadline = [
+            admission.next_deadline(),
+            (!accepting).then_some(room_at.max(paused_until.unwrap_or(room_at))),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let Ok(ready) = sys::wait_any_readable(&fds, deadline) else {
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(ACCEPT_BACKOFF);
             continue;
         };
         drop(fds);
         if ready[0] {
             let _ = (&*wake).read(&mut [0u8; 64]);
         }
-        for (slot, &i) in reading.iter().enumerate() {
-            if ready[2 + slot] {
-                read_proof(&mut pending[i]);
-            }
+        admission.progress(&ready[first_socket..], &mut outcomes);
+        if accepting && ready[1] && !accept_all(server, listener, &mut admission, &mut outcomes) {
+            paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
         }
-        for p in pending.iter_mut().filter(|p| !p.done && p.filled == PROOF) {
-            if !failures.available() {
-                break; // the others wait, in arrival order
-            }
-            if let Some(stream) = judge(server, p, &mut failures) {
-                server.start_connection(stream);
-            }
-        }
-        let now = Instant::now();
-        pending.retain(|p| !p.done && p.deadline > now);
-        if ready[1] {
-            accept_all(server, listener, &mut pending);
+        for outcome in outcomes.drain(..) {
+            settle(server, outcome);
         }
     }
 }
 
-/// Reads what came of `p`'s proof; a peer that closed or sent something else is done.
-fn read_proof(p: &mut Pending) {
-    match sys::recv_now(p.stream.as_fd(), &mut p.proof[p.filled..]) {
-        Ok(None) => {}
-        Ok(Some(0)) | Err(_) => p.done = true,
-        Ok(Some(n)) => {
-            p.filled += n;
-            if !auth::proof_may_start_with(&p.proof[..p.filled]) {
-                log(format_args!(
-                    "closed a connection: not a multiproc client (bad magic)"
-                ));
-                p.done = true;
-            }
-        }
-    }
-}
-
-/// Checks `p`'s whole proof: the stream, answered, if the key is right.
-fn judge(server: &Server, p: &mut Pending, failures: &mut Failures) -> Option<Stream> {
-    p.done = true;
-    match auth::server_verdict(&server.authkey, &p.nonce, &p.proof) {
-        Ok(accepted) => {
-            let sent = sys::send_now(p.stream.as_fd(), &accepted).ok()?;
-            let stream = p.stream.try_clone().ok()?;
-            (sent == accepted.len()).then_some(stream)
-        }
-        Err((answer, error)) => {
-            if !answer.is_empty() {
-                failures.spend();
+/// Hands over, counts and logs what came of a handshake.
+fn settle(server: &Arc<Server>, outcome: Admitted<Stream>) {
+    match outcome {
+        Admitted::In(stream) => server.start_connection(stream),
+        // Silent until the deadline: a slow client's loss, or a slowloris; not worth a line.
+        Admitted::Refused(ConnectError::HandshakeTimeout) => {}
+        Admitted::Refused(error) => {
+            if matches!(error, ConnectError::AuthFailed) {
                 server
                     .counters
                     .auth_failures
                     .fetch_add(1, Ordering::Relaxed);
-                let _ = sys::send_now(p.stream.as_fd(), answer);
             }
             log(format_args!("refused a connection: {error}"));
-            None
+        }
+        Admitted::Evicted => {
+            server.counters.refused.fetch_add(1, Ordering::Relaxed);
+            log(format_args!(
+                "closed an unfinished handshake to make room: {MAX_IN_FLIGHT} in flight"
+            ));
         }
     }
 }
 
-/// Accepts every waiting connection and sends each its challenge.
-fn accept_all(server: &Server, listener: &StreamListener, pending: &mut VecDeque<Pending>) {
-    loop {
+/// Accepts the waiting connections while there is room, and sends each its challenge; false if
+/// `accept` failed (out of descriptors, say: the gate then pauses).
+fn accept_all(
+    server: &Server,
+    listener: &StreamListener,
+    admission: &mut Admission<Stream>,
+    outcomes: &mut Vec<Admitted<Stream>>,
+) -> bool {
+    while admission.has_room(Instant::now(), outcomes) {
         let stream = match listener.accept() {
             Ok(stream) => stream,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
             Err(e) => {
-                // Out of descriptors, say: the next round tries again.
                 log(format_args!("cannot accept: {e}"));
-                return;
+                return false;
             }
         };
         // On a Unix socket, the same user only, whatever key the peer holds.
@@ -194,28 +126,9 @@ fn accept_all(server: &Server, listener: &StreamListener, pending: &mut VecDeque
                 Err(_) => continue,
             }
         }
-        let Ok((hello, nonce)) = auth::server_hello() else {
-            continue;
-        };
-        if !sys::send_now(stream.as_fd(), &hello).is_ok_and(|n| n == hello.len()) {
-            continue;
-        }
-        pending.push_back(Pending {
-            stream,
-            nonce,
-            proof: [0; PROOF],
-            filled: 0,
-            deadline: Instant::now() + HANDSHAKE_TIMEOUT,
-            done: false,
-        });
-        if pending.len() > MAX_PENDING {
-            pending.pop_front();
-            server.counters.refused.fetch_add(1, Ordering::Relaxed);
-            log(format_args!(
-                "closed the oldest unfinished handshake: {MAX_PENDING} in flight"
-            ));
-        }
+        admission.start(stream);
     }
+    true
 }
 
 /// Lines logged per second, at most; the others are counted and reported with the next.

@@ -98,6 +98,7 @@ pub(crate) enum Waited<T> {
 /// Serves on `listener` until a `shutdown` request; then closes every connection and returns.
 pub(crate) fn serve(listener: StreamListener, authkey: Vec<u8>, types: Vec<(String, TypeEntry)>) {
     gate::start_logging();
+    sys::raise_descriptor_limit();
     let Ok((wake_here, wake)) = Stream::pair() else {
         gate::log(format_args!("cannot start: no socket pair for the gate"));
         gate::stop_logging();

@@ -9,18 +9,31 @@ use rustix::net::{
     AddressFamily, RecvFlags, SendFlags, SocketAddrUnix, SocketFlags, SocketType, sockopt,
 };
 
+/// How many connections a listening socket holds before they are accepted (the kernel caps it
+/// at `net.core.somaxconn`): a burst of clients waits there while a server's handshakes in flight
+/// are at their limit.
+pub(crate) const BACKLOG: i32 = 4096;
+
 /// A `SOCK_SEQPACKET` socket bound to `path` and listening. Fails with `AddrInUse` if the path
 /// exists.
-pub(crate) fn seqpacket_listen(path: &Path, backlog: i32) -> io::Result<OwnedFd> {
+pub(crate) fn seqpacket_listen(path: &Path) -> io::Result<OwnedFd> {
     let socket = seqpacket_socket()?;
     rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
-    rustix::net::listen(&socket, backlog)?;
+    rustix::net::listen(&socket, BACKLOG)?;
     Ok(socket)
 }
 
 /// Accepts one connection (close-on-exec), waiting as long as it takes.
-pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     Ok(rustix::net::accept_with(listener, SocketFlags::CLOEXEC)?)
+}
+
+/// Accepts one connection (close-on-exec) if one is waiting now.
+pub(crate) fn accept_now(listener: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
+    if !super::process::wait_readable(listener, Some(std::time::Instant::now()))? {
+        return Ok(None);
+    }
+    accept(listener).map(Some)
 }
 
 /// A `SOCK_SEQPACKET` connection to the listener at `path`.

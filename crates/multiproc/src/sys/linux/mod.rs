@@ -14,7 +14,7 @@ mod stream;
 pub(crate) use futex::{futex_wait, futex_wake, futex_wake_all};
 pub(crate) use identity::{ProcessId, thread_id};
 pub(crate) use listen::{
-    accept, own_uid, peer_hung_up, peer_uid, recv_now, recv_some, send_all, send_now,
+    accept_now, own_uid, peer_hung_up, peer_uid, recv_now, recv_some, send_all, send_now,
     seqpacket_connect, seqpacket_listen, shut_down, wait_any_readable,
 };
 pub(crate) use memfile::MemFile;
@@ -26,7 +26,7 @@ pub(crate) use named::{
 };
 pub(crate) use process::{
     ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, kill_self,
-    own_pid, replace_stdin_with_null, signal_name, spawn_self, take_stdin, wait_readable,
+    own_pid, raise_descriptor_limit, replace_stdin_with_null, signal_name, spawn_self, take_stdin, wait_readable,
     wait_writable,
 };
 pub(crate) use socket::{Received, recv_with_fds, send_with_fds, seqpacket_pair};

@@ -82,6 +82,18 @@ impl AsFd for ChildHandle {
 }
 
 /// This process's id.
+/// Raises this process's limit on open descriptors to the most it may have (the hard limit): a
+/// server holding a thousand handshakes and a thousand connections needs more than the usual
+/// 1024. Where the limit cannot be raised, the server pauses its accepts when it runs out.
+pub(crate) fn raise_descriptor_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+}
+
 pub(crate) fn own_pid() -> u32 {
     rustix::process::getpid().as_raw_nonzero().get() as u32
 }

@@ -119,10 +119,17 @@ impl StreamListener {
     /// Listens at `address` (a Unix path, which must not exist yet, or a TCP address: the caller
     /// decides which interfaces it may be on).
     pub(crate) fn bind(address: &Address) -> io::Result<StreamListener> {
-        match address {
+        let listener = match address {
             Address::Unix(path) => UnixListener::bind(path).map(StreamListener::Unix),
             Address::Tcp(tcp) => TcpListener::bind(tcp).map(StreamListener::Tcp),
+        }?;
+        // Listening again sets the backlog: a burst of clients waits there while the server's
+        // handshakes in flight are at their limit.
+        match &listener {
+            StreamListener::Unix(l) => rustix::net::listen(l, super::listen::BACKLOG)?,
+            StreamListener::Tcp(l) => rustix::net::listen(l, super::listen::BACKLOG)?,
         }
+        Ok(listener)
     }
 
     /// Where it listens (the port chosen, for TCP port 0).
