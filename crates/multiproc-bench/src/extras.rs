@@ -43,7 +43,7 @@ pub(crate) fn run() -> multiproc::Result<()> {
         queue.get()?;
         queue.task_done()?;
     }
-    queue.join();
+    queue.join()?;
     let per_s = f64::from(JOINABLE_CYCLES) / t0.elapsed().as_secs_f64();
     crate::result(
         "joinablequeue_put_get_taskdone_same_proc_per_s",

@@ -1,8 +1,8 @@
 //! The crate-wide error: every operation's own error converts into it.
 
 use crate::channel::{
-    ConnectError, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError,
-    RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError,
+    ConnectError, GetError, GetTimeoutError, JoinTimeoutError, PutError, PutTimeoutError,
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TasksLost,
 };
 use crate::deadline::Timeout;
 use crate::manager::ManagerError;
@@ -90,6 +90,12 @@ pub enum Error {
     /// `task_done` once too often.
     #[error(transparent)]
     TaskDone(#[from] TaskDoneError),
+    /// Items of a joinable queue were lost with the consumers that held them.
+    #[error(transparent)]
+    TasksLost(#[from] TasksLost),
+    /// A timed join of a joinable queue failed.
+    #[error(transparent)]
+    JoinTimeout(#[from] JoinTimeoutError),
     /// An operating system call failed (creating a pipe, polling).
     #[error(transparent)]
     Io(#[from] std::io::Error),

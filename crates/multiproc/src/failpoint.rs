@@ -16,6 +16,9 @@ pub enum Failpoint {
     QueueRingWritten,
     /// Queue put: a record is committed, waiters not yet notified.
     QueueCommitted,
+    /// Joinable queue get or `task_done`: the getters' counters are committed, the holder's slot
+    /// not yet updated.
+    QueueHoldersBehind,
 }
 
 static ARMED: AtomicU8 = AtomicU8::new(0);

@@ -83,7 +83,8 @@
 //! |---|---|---|---|
 //! | `Lock`, `RLock`, `Condition`: `acquire`; `Value`, `Array`: `lock` | [`AcquireError`] | [`AcquireTimeoutError`] | `Timeout` |
 //! | `ConditionGuard::wait` (no `try_wait`) | [`WaitError`] | [`WaitTimeoutError`] | `Timeout` |
-//! | `Semaphore`, `BoundedSemaphore`: `acquire`; `Event::wait`; `JoinableQueue::join`; `AsyncResult::wait` | none | [`Timeout`] | `Timeout` |
+//! | `Semaphore`, `BoundedSemaphore`: `acquire`; `Event::wait`; `AsyncResult::wait` | none | [`Timeout`] | `Timeout` |
+//! | `JoinableQueue::join` | [`TasksLost`] | [`JoinTimeoutError`] | `Timeout` |
 //! | `Barrier::wait` (no `try_wait`: arriving cannot be undone) | [`BrokenBarrier`] | [`BarrierTimeoutError`] | `Timeout` |
 //! | `Queue`, `SimpleQueue`: `put`, `get` | [`PutError`], [`GetError`] | [`PutTimeoutError`], [`GetTimeoutError`] | `Full`, `Empty` |
 //! | `Connection`, `Receiver`, `Sender`: `recv`, `send` (and `_bytes`) | [`RecvError`], [`SendError`] | [`RecvTimeoutError`], [`SendTimeoutError`] | `Timeout` |
@@ -144,9 +145,9 @@ pub struct ReadmeDoctests;
 pub use address::Address;
 pub use channel::{
     Client, ConnectError, Connection, DEFAULT_MAX_MESSAGE, GetError, GetTimeoutError,
-    HANDSHAKE_TIMEOUT, JoinableQueue, Listener, Pipe, PutError, PutTimeoutError, Queue, RING_BYTES,
-    RING_ITEM_MAX, Receiver, RecvError, RecvTimeoutError, SIDE_BYTES_MAX, SendError,
-    SendTimeoutError, Sender, SimpleQueue, TaskDoneError, pipe,
+    HANDSHAKE_TIMEOUT, JoinTimeoutError, JoinableQueue, Listener, Pipe, PutError, PutTimeoutError,
+    Queue, RING_BYTES, RING_ITEM_MAX, Receiver, RecvError, RecvTimeoutError, SIDE_BYTES_MAX,
+    SendError, SendTimeoutError, Sender, SimpleQueue, TaskDoneError, TasksLost, pipe,
 };
 pub use deadline::Timeout;
 pub use error::{Error, Result};

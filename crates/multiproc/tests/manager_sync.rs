@@ -436,6 +436,45 @@ fn a_joinable_queue_is_joined_when_every_item_is_done() {
 }
 
 #[test]
+fn a_consumer_killed_holding_items_makes_the_managers_join_report_them() {
+    let manager = Manager::start().unwrap();
+    let jobs = manager.joinable_queue::<u32>().unwrap();
+    for job in 0..5 {
+        jobs.put(&job).unwrap();
+    }
+    let holding = Signal::new().unwrap();
+    let victim = Process::spawn(
+        (jobs.clone(), holding.clone()),
+        |(jobs, holding): (JoinableQueueProxy<u32>, Signal)| -> () {
+            jobs.get().unwrap();
+            jobs.get().unwrap();
+            holding.put(&1).unwrap();
+            park_forever()
+        },
+    )
+    .unwrap();
+    holding.get_timeout(DEADLINE).unwrap();
+    sigkill(victim.pid());
+    assert!(common::join_result(victim).is_err(), "the victim died");
+    join(
+        Process::spawn(jobs.clone(), |jobs: JoinableQueueProxy<u32>| {
+            for _ in 0..3 {
+                jobs.get().unwrap();
+                jobs.task_done().unwrap();
+            }
+        })
+        .unwrap(),
+    );
+    // Python's manager waits forever here.
+    assert!(matches!(
+        jobs.join_timeout(DEADLINE),
+        Err(ManagerError::TasksLost(multiproc::TasksLost { items: 2 }))
+    ));
+    assert_eq!(jobs.unfinished().unwrap(), 0);
+    jobs.join().expect("reported once");
+}
+
+#[test]
 fn named_objects_are_the_same_in_every_process_and_keep_their_kind() {
     let manager = Manager::start().unwrap();
     let address = (manager.address().clone(), manager.authkey().to_vec());

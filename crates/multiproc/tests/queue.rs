@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use common::{DEADLINE, Unserializable, join};
 use multiproc::failpoint::Failpoint;
 use multiproc::{
-    Connection, GetError, GetTimeoutError, JoinError, JoinableQueue, Process, PutError,
-    PutTimeoutError, Queue, RING_ITEM_MAX, TaskDoneError, Timeout, Value, pipe,
+    Connection, GetError, GetTimeoutError, JoinError, JoinTimeoutError, JoinableQueue, Process,
+    PutError, PutTimeoutError, Queue, RING_ITEM_MAX, TaskDoneError, TasksLost, Value, pipe,
 };
 use serde::{Deserialize, Serialize};
 
@@ -332,7 +332,10 @@ fn joinable_queue_join_waits_for_task_done_and_one_too_many_is_an_error() {
         jobs.put(&job).unwrap();
     }
     assert_eq!(jobs.unfinished(), 20);
-    assert_eq!(jobs.join_timeout(Duration::from_millis(50)), Err(Timeout));
+    assert_eq!(
+        jobs.join_timeout(Duration::from_millis(50)),
+        Err(JoinTimeoutError::Timeout)
+    );
     let workers: Vec<_> = (0..2)
         .map(|_| {
             Process::spawn(
@@ -457,4 +460,95 @@ fn a_side_getter_killed_after_taking_the_record_loses_only_its_own_item() {
         Item::new(1, 2, RING_ITEM_MAX * 2)
     );
     assert!(queue.is_empty());
+}
+
+#[test]
+fn a_consumer_killed_holding_items_makes_join_report_them_instead_of_hanging() {
+    let jobs = JoinableQueue::<u32>::new().unwrap();
+    for job in 0..5 {
+        jobs.put(&job).unwrap();
+    }
+    // A consumer takes two, says so, and is killed before declaring them done.
+    let holding = Queue::<()>::new().unwrap();
+    let victim = Process::spawn(
+        (jobs.clone(), holding.clone()),
+        |(jobs, holding): (JoinableQueue<u32>, Queue<()>)| {
+            jobs.get().unwrap();
+            jobs.get().unwrap();
+            holding.put(&()).unwrap();
+            common::park_forever()
+        },
+    )
+    .unwrap();
+    holding.get_timeout(DEADLINE).unwrap();
+    common::sigkill(victim.pid());
+    assert!(victim_died(victim));
+    // Another one does the rest, declaring each done.
+    join(
+        Process::spawn(jobs.clone(), |jobs: JoinableQueue<u32>| {
+            for _ in 0..3 {
+                jobs.get().unwrap();
+                jobs.task_done().unwrap();
+            }
+        })
+        .unwrap(),
+    );
+    // The join ends (Python's waits forever), and says what was lost, once.
+    assert_eq!(
+        jobs.join_timeout(DEADLINE),
+        Err(JoinTimeoutError::Lost(TasksLost { items: 2 }))
+    );
+    assert_eq!(jobs.unfinished(), 0);
+    assert_eq!(jobs.join(), Ok(()));
+    // The queue goes on: new items are counted and joined as before.
+    jobs.put(&9).unwrap();
+    assert_eq!(jobs.get().unwrap(), 9);
+    jobs.task_done().unwrap();
+    assert_eq!(jobs.try_join(), Ok(()));
+}
+
+#[test]
+fn a_consumer_killed_between_its_commit_and_its_slot_still_has_its_item_counted_lost() {
+    let jobs = JoinableQueue::<u32>::new().unwrap();
+    jobs.put(&1).unwrap();
+    jobs.put(&2).unwrap();
+    killed_at_failpoint(
+        Process::spawn(jobs.clone(), |jobs: JoinableQueue<u32>| {
+            multiproc::failpoint::arm(Failpoint::QueueHoldersBehind);
+            jobs.get().unwrap();
+        })
+        .unwrap(),
+    );
+    // The next getter repairs what the dead one left behind its commit.
+    assert_eq!(jobs.get_timeout(DEADLINE).unwrap(), 2);
+    jobs.task_done().unwrap();
+    assert_eq!(
+        jobs.join_timeout(DEADLINE),
+        Err(JoinTimeoutError::Lost(TasksLost { items: 1 }))
+    );
+    // And one killed between declaring an item done and its slot: nothing is lost, the join ends.
+    jobs.put(&3).unwrap();
+    let holding = Queue::<()>::new().unwrap();
+    killed_at_failpoint(
+        Process::spawn(
+            (jobs.clone(), holding.clone()),
+            |(jobs, holding): (JoinableQueue<u32>, Queue<()>)| {
+                jobs.get().unwrap();
+                holding.put(&()).unwrap();
+                multiproc::failpoint::arm(Failpoint::QueueHoldersBehind);
+                jobs.task_done().unwrap();
+            },
+        )
+        .unwrap(),
+    );
+    holding.get_timeout(DEADLINE).unwrap();
+    assert_eq!(jobs.join_timeout(DEADLINE), Ok(()));
+}
+
+/// Whether a child that was killed is reaped as killed.
+fn victim_died(victim: Process<()>) -> bool {
+    matches!(
+        common::join_result(victim),
+        Err(JoinError::Signaled { signal: 9 })
+    )
 }

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use common::DEADLINE;
 use multiproc::{
     AcquireTimeoutError, Array, Barrier, BarrierTimeoutError, BoundedSemaphore, Client, Condition,
-    ConnectError, Event, JoinError, JoinableQueue, Listener, Lock, ManagerError, Pool, PoolError,
-    Process, Queue, RLock, RecvTimeoutError, Semaphore, SimpleQueue, Timeout, Value,
-    WaitTimeoutError, pipe,
+    ConnectError, Event, JoinError, JoinTimeoutError, JoinableQueue, Listener, Lock, ManagerError,
+    Pool, PoolError, Process, Queue, RLock, RecvTimeoutError, Semaphore, SimpleQueue, Timeout,
+    Value, WaitTimeoutError, pipe,
 };
 
 /// Too far in the future to add to `Instant::now()`: means "no deadline".
@@ -270,8 +270,8 @@ fn queues() {
     let jobs = JoinableQueue::<u32>::new().unwrap();
     jobs.try_join().expect("nothing put: nothing unfinished");
     jobs.put(&1).unwrap();
-    assert_eq!(jobs.try_join(), Err(Timeout));
-    assert_eq!(jobs.join_deadline(past()), Err(Timeout));
+    assert_eq!(jobs.try_join(), Err(JoinTimeoutError::Timeout));
+    assert_eq!(jobs.join_deadline(past()), Err(JoinTimeoutError::Timeout));
     let other = jobs.clone();
     let helper = soon(move || {
         other.get().unwrap();

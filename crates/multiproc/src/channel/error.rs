@@ -224,6 +224,36 @@ impl GetTimeoutError {
 #[error("task_done called more times than items were put")]
 pub struct TaskDoneError;
 
+/// A [`JoinableQueue::join`](crate::JoinableQueue::join) ended with no item unfinished, but some
+/// never will be done: consumers took them and died (killed, say) before declaring them done.
+/// They count as done for `join`, which reports them once (Python's `join` waits forever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{items} items were taken by consumers that died before declaring them done")]
+pub struct TasksLost {
+    /// How many.
+    pub items: u64,
+}
+
+/// A timed [`JoinableQueue`](crate::JoinableQueue) join failed: the error of `try_join`,
+/// `join_timeout` and `join_deadline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinTimeoutError {
+    /// Items were still unfinished at the deadline.
+    #[error("items were still unfinished at the deadline")]
+    Timeout,
+    /// Every item is done or lost, and some were lost (see [`TasksLost`]).
+    #[error(transparent)]
+    Lost(#[from] TasksLost),
+}
+
+impl JoinTimeoutError {
+    /// Whether items were still unfinished at the deadline.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, JoinTimeoutError::Timeout)
+    }
+}
+
 /// A [`Listener`](crate::Listener) or [`Client`](crate::Client) could not make an authenticated
 /// connection.
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,8 @@ mod stream;
 
 pub use auth::HANDSHAKE_TIMEOUT;
 pub use error::{
-    ConnectError, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError,
-    RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError,
+    ConnectError, GetError, GetTimeoutError, JoinTimeoutError, PutError, PutTimeoutError,
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TaskDoneError, TasksLost,
 };
 pub use listener::{Client, Listener};
 pub use pipe::{Connection, DEFAULT_MAX_MESSAGE, Pipe, Receiver, Sender, pipe};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::channel::ConnectError;
+use crate::channel::{ConnectError, TasksLost};
 
 /// A manager operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,10 @@ pub enum ManagerError {
     /// No item came before the deadline. Python: `queue.Empty`.
     #[error("the manager's queue stayed empty until the deadline")]
     Empty,
+    /// A joinable queue's `join` ended with items lost: processes took them and ended (their
+    /// connections did) before declaring them done. As for the shared-memory `JoinableQueue`.
+    #[error(transparent)]
+    TasksLost(#[from] TasksLost),
     /// The server refused the operation (Python raises the same condition as `KeyError`,
     /// `IndexError`, `RemoteError`, ...).
     #[error("the manager refused: {code}: {message}")]

@@ -26,7 +26,7 @@ use crate::sys::{self, Fault, Mapping, MemFile};
 /// "multiprc" in ASCII.
 const MAGIC: u64 = u64::from_le_bytes(*b"multiprc");
 /// Bumped whenever the header or the layout of anything stored in segments changes.
-const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 64;
 const INITIALIZED: u32 = 1;
 

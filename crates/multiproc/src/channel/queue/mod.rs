@@ -104,7 +104,7 @@ pub struct Queue<T> {
 impl<T> Queue<T> {
     /// An empty queue with no limit on its number of items.
     pub fn new() -> crate::Result<Queue<T>> {
-        Queue::create(u64::MAX)
+        Queue::create(None, Kind::Plain)
     }
 
     /// An empty queue holding at most `max_items` items: `put` waits while it is full,
@@ -114,28 +114,31 @@ impl<T> Queue<T> {
     /// would make it unbounded: use [`Queue::new`]).
     #[doc(alias = "maxsize")]
     pub fn bounded(max_items: usize) -> crate::Result<Queue<T>> {
-        if max_items == 0 {
-            return Err(crate::ShmError::InvalidArgument {
-                reason: "a bounded queue holds one item at least",
-            }
-            .into());
-        }
-        Queue::create(max_items as u64)
+        Queue::create(Some(max_items), Kind::Plain)
     }
 
     /// An unbounded queue with a ring of `ring_bytes` (a multiple of 8, at least 4096): for
     /// internal queues that carry small items and should be quick to create.
     pub(crate) fn with_ring(ring_bytes: usize) -> crate::Result<Queue<T>> {
-        Queue::create_with(u64::MAX, ring_bytes)
+        Queue::create_with(u64::MAX, ring_bytes, Kind::Plain)
     }
 
-    fn create(max_items: u64) -> crate::Result<Queue<T>> {
-        Queue::create_with(max_items, RING_BYTES)
+    /// A queue of at most `max_items` (`None`: no limit; 0 is refused).
+    fn create(max_items: Option<usize>, kind: Kind) -> crate::Result<Queue<T>> {
+        match max_items {
+            None => Queue::create_with(u64::MAX, RING_BYTES, kind),
+            Some(0) => Err(crate::ShmError::InvalidArgument {
+                reason: "a bounded queue holds one item at least",
+            }
+            .into()),
+            Some(n) => Queue::create_with(n as u64, RING_BYTES, kind),
+        }
     }
 
-    fn create_with(max_items: u64, ring_bytes: usize) -> crate::Result<Queue<T>> {
+    fn create_with(max_items: u64, ring_bytes: usize, kind: Kind) -> crate::Result<Queue<T>> {
         debug_assert!(ring_bytes % 8 == 0 && ring_bytes >= 4096);
-        let object = Object::create_zeroed(RawQueue::new(max_items, SIDE_BYTES_MAX), ring_bytes)?;
+        let state = RawQueue::new(max_items, SIDE_BYTES_MAX, kind == Kind::Joinable);
+        let object = Object::create_zeroed(state, ring_bytes)?;
         Ok(Queue {
             object,
             side: SideChannel::new()?,
@@ -210,6 +213,13 @@ impl<T> Queue<T> {
 }
 
 const NOT_RECOVERABLE: &str = "its lock is not recoverable";
+
+/// Whether a queue counts its unfinished items' holders ([`JoinableQueue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Joinable,
+}
 
 /// Deadlines of one operation: for the lock, and for the item or room to come.
 #[derive(Clone, Copy)]

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{Proxy, deadline_arg, forever, from_value, proxy, to_value, waited};
+use crate::channel::TasksLost;
 use crate::deadline;
 use crate::manager::ManagerError;
 use crate::manager::handle::Handle;
@@ -191,7 +192,9 @@ impl<T> JoinableQueueProxy<T> {
         Ok(self.0.state()?.3)
     }
 
-    /// Waits until every item put was taken and declared done, as long as it takes.
+    /// Waits until every item put was taken and declared done, as long as it takes. Items taken
+    /// by a process whose connection then ended (it died, say) are not waited for: the `join`
+    /// that ends reports them, once, as [`ManagerError::TasksLost`] (Python's waits forever).
     pub fn join(&self) -> Result<(), ManagerError> {
         forever(self.join_until(None))
     }
@@ -217,7 +220,15 @@ impl<T> JoinableQueueProxy<T> {
             .0
             .handle
             .call(Op::QueueJoin, vec![deadline_arg(deadline)])?;
-        waited(answer, ManagerError::Timeout).map(drop)
+        match waited(answer, ManagerError::Timeout)? {
+            Value::Nil => Ok(()),
+            lost => Err(TasksLost {
+                items: lost.as_u64().ok_or_else(|| {
+                    ManagerError::Protocol(format!("expected a count of lost items, got {lost}"))
+                })?,
+            }
+            .into()),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! as in Python (one process may acquire and another release, to signal), so a process that dies
 //! holding one does not give it back; use a lock for exclusion that survives a death.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use rmpv::Value;
@@ -81,12 +81,20 @@ impl Barrier {
 const RESETS_KEPT: usize = 1024;
 
 /// A queue; every item put counts as unfinished until a `task_done` (Python's manager queue is a
-/// `queue.Queue`, joinable).
+/// `queue.Queue`, joinable). The items each connection took and did not declare done are counted
+/// per connection: when it ends, they are lost, no longer unfinished, and the next `join` to end
+/// reports them.
 pub(crate) struct Queue {
     items: VecDeque<Value>,
     /// `None`: no limit.
     max_items: Option<usize>,
     unfinished: u64,
+    /// Items taken and not declared done, by connection.
+    held: HashMap<u64, u64>,
+    /// Items lost with connections that ended holding them, and of those, how many a `join`
+    /// reported.
+    lost: u64,
+    reported: u64,
     closed: bool,
 }
 
@@ -96,8 +104,40 @@ impl Queue {
             items: VecDeque::new(),
             max_items,
             unfinished: 0,
+            held: HashMap::new(),
+            lost: 0,
+            reported: 0,
             closed: false,
         }
+    }
+
+    /// `connection` declared an item done: one of its own, else one of another holder (any
+    /// connection may call `task_done`).
+    fn declare_done(&mut self, connection: u64) {
+        self.unfinished -= 1;
+        let holder = match self.held.get(&connection) {
+            Some(_) => Some(connection),
+            None => self.held.keys().next().copied(),
+        };
+        if let Some(holder) = holder
+            && let Some(n) = self.held.get_mut(&holder)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.held.remove(&holder);
+            }
+        }
+    }
+
+    /// `connection` ended: what it held is lost. Whether it held anything.
+    fn holder_gone(&mut self, connection: u64) -> bool {
+        let Some(held) = self.held.remove(&connection) else {
+            return false;
+        };
+        let lost = held.min(self.unfinished);
+        self.unfinished -= lost;
+        self.lost += lost;
+        true
     }
 
     fn has_room(&self) -> bool {
@@ -214,7 +254,8 @@ fn timeout() -> Value {
 }
 
 impl Server {
-    /// Releases the locks `connection` held, marking their holder dead, and wakes the waiters.
+    /// Releases the locks `connection` held, marking their holder dead, counts lost the queue
+    /// items it held, and wakes the waiters.
     pub(crate) fn release_all(&self, connection: u64) {
         let mut table = self.lock_table();
         let mut released = false;
@@ -222,6 +263,10 @@ impl Server {
             let lock = match object {
                 Object::Lock(lock) | Object::RLock(lock) => lock,
                 Object::Condition(condition) => &mut condition.lock,
+                Object::Queue(queue) => {
+                    released |= queue.holder_gone(connection);
+                    continue;
+                }
                 _ => continue,
             };
             if lock.owner == Some(connection) {
@@ -399,7 +444,10 @@ impl Server {
                 let waited = self.wait(table, caller, deadline, |table| {
                     let queue = queue_in(table, object)?;
                     match queue.items.pop_front() {
-                        Some(item) => Ok(Some(Value::Array(vec![item]))),
+                        Some(item) => {
+                            *queue.held.entry(me).or_default() += 1;
+                            Ok(Some(Value::Array(vec![item])))
+                        }
                         None if queue.closed => Err(closed()),
                         None => Ok(None),
                     }
@@ -432,7 +480,7 @@ impl Server {
                         "task_done called more times than items were put",
                     ));
                 }
-                queue.unfinished -= 1;
+                queue.declare_done(me);
                 if queue.unfinished == 0 {
                     self.changed.notify_all();
                 }
@@ -441,7 +489,16 @@ impl Server {
             Op::QueueJoin => {
                 let deadline = deadline_arg(args, 0)?;
                 let waited = self.wait(table, caller, deadline, |table| {
-                    Ok((queue_in(table, object)?.unfinished == 0).then_some(Value::Nil))
+                    let queue = queue_in(table, object)?;
+                    if queue.unfinished > 0 {
+                        return Ok(None);
+                    }
+                    let unreported = queue.lost - queue.reported;
+                    queue.reported = queue.lost;
+                    Ok(Some(match unreported {
+                        0 => Value::Nil,
+                        n => Value::from(n),
+                    }))
                 });
                 finish(waited?)
             }

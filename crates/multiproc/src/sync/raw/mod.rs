@@ -6,6 +6,7 @@ mod barrier;
 mod condvar;
 mod data;
 mod event;
+mod holders;
 mod mutex;
 mod queue;
 mod semaphore;

@@ -21,6 +21,12 @@
 //! The ring holds records (laid out by `channel::queue::record`); this module moves bytes in and
 //! out of it. Positions (`head`, `tail`) count bytes since creation and are taken modulo the
 //! ring's length.
+//!
+//! # Holders
+//!
+//! A joinable queue also knows which processes hold the items they took ([`Holders`]), updated
+//! with every commit of the getters' counters, so that the items of a consumer that died before
+//! declaring them done can be counted lost ([`QueueGuard::resolve_dead_holder`]).
 
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
@@ -28,6 +34,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, fence};
 use std::time::{Duration, Instant};
 
 use super::condvar::RawCondvar;
+use super::holders::Holders;
 use super::{Acquired, RawMutex, Refused};
 use crate::deadline::remaining;
 use crate::shm::{Kind, Object, SharedState};
@@ -258,12 +265,15 @@ pub(crate) struct RawQueue {
     not_full: Line<RawCondvar>,
     all_done: RawCondvar,
     closed: AtomicU32,
+    /// 1 for a joinable queue: its getters keep `holders`.
+    joinable: AtomicU32,
     max_items: AtomicU64,
     side_budget: AtomicU64,
+    holders: Line<Holders>,
 }
 
-// SAFETY: repr(C), atomics only (Line is a transparent-layout wrapper); all-zero is an empty, open
-// queue (with zero limits, which `new` never writes); alignment 64.
+// SAFETY: repr(C), atomics only (Line is a transparent-layout wrapper); all-zero is an empty, open,
+// plain queue (with zero limits, which `new` never writes) with free holder slots; alignment 64.
 unsafe impl SharedState for RawQueue {
     const KIND: Kind = Kind::Queue;
 }
@@ -277,7 +287,7 @@ const NAP: Duration = Duration::from_millis(50);
 const SPIN: Duration = Duration::from_micros(50);
 
 impl RawQueue {
-    pub(crate) const fn new(max_items: u64, side_budget: u64) -> RawQueue {
+    pub(crate) const fn new(max_items: u64, side_budget: u64, joinable: bool) -> RawQueue {
         RawQueue {
             put_lock: Line(SideLock::new()),
             puts: Line(Committed::new()),
@@ -287,9 +297,20 @@ impl RawQueue {
             not_full: Line(RawCondvar::new()),
             all_done: RawCondvar::new(),
             closed: AtomicU32::new(0),
+            joinable: AtomicU32::new(joinable as u32),
             max_items: AtomicU64::new(max_items),
             side_budget: AtomicU64::new(side_budget),
+            holders: Line(Holders::new()),
         }
+    }
+
+    fn is_joinable(&self) -> bool {
+        self.joinable.load(Relaxed) != 0
+    }
+
+    /// The items lost with dead consumers and not yet reported, now marked reported.
+    pub(crate) fn report_lost(&self) -> u64 {
+        self.holders.0.report_lost()
     }
 
     pub(crate) fn max_items(&self) -> u64 {
@@ -420,9 +441,14 @@ fn relock(queue: &RawQueue, side: Side, deadline: Option<Instant>) -> Result<(),
         Ok(Acquired::Clean) => Ok(()),
         Ok(Acquired::OwnerDied) => {
             // Nothing to repair (see the module's notes) but the remembered view, which the dead
-            // holder may have left half-written; and it may have committed without notifying:
-            // wake everyone to look again.
+            // holder may have left half-written, and the holders' slots, which it may have left
+            // behind its commit; and it may have committed without notifying: wake everyone to
+            // look again.
             queue.view(side, true);
+            if side == Side::Get && queue.is_joinable() {
+                let gets = GetCounters::from_array(queue.gets.0.load_held());
+                queue.holders.0.repair(gets.items, gets.done);
+            }
             mutex.mark_consistent();
             queue.wake_all();
             Ok(())
@@ -458,10 +484,45 @@ impl QueueGuard<'_> {
         self.queue.puts.0.commit(next.to_array());
     }
 
-    /// Publishes the getters' counters (the get lock is held).
+    /// Publishes the getters' counters (the get lock is held), and for a joinable queue what this
+    /// process now holds.
     pub(crate) fn commit_gets(&mut self, next: GetCounters) {
         assert_eq!(self.side, Side::Get, "getters' counters need the get lock");
+        if !self.queue.is_joinable() {
+            self.queue.gets.0.commit(next.to_array());
+            return;
+        }
+        let holders = &self.queue.holders.0;
+        let slot = holders.enter();
+        let before = GetCounters::from_array(self.queue.gets.0.load_held());
         self.queue.gets.0.commit(next.to_array());
+        crate::failpoint::check(crate::failpoint::Failpoint::QueueHoldersBehind);
+        holders.record(
+            slot,
+            next.items.saturating_sub(before.items),
+            next.done.saturating_sub(before.done),
+        );
+    }
+
+    /// Counts lost the items of one consumer that died holding them (a joinable queue, the get
+    /// lock held): they are done for `join`, and reported by it. Whether there was one.
+    pub(crate) fn resolve_dead_holder(&mut self) -> bool {
+        assert_eq!(self.side, Side::Get, "holders change under the get lock");
+        let holders = &self.queue.holders.0;
+        let Some((slot, holds)) = holders.dead_holder() else {
+            return false;
+        };
+        let view = self.fresh_view();
+        let lost = holds.min(view.unfinished());
+        let gets = GetCounters {
+            done: view.get.done + lost,
+            ..view.get
+        };
+        holders.resolve(slot, lost, || self.queue.gets.0.commit(gets.to_array()));
+        if view.unfinished() == lost {
+            self.notify(Signal::AllDone, true);
+        }
+        true
     }
 
     pub(crate) fn notify(&self, signal: Signal, all: bool) {
