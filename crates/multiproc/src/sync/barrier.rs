@@ -16,8 +16,8 @@ use crate::shm::{Object, ShmError};
 /// a different index (the order of arrival, from 0). A wait that times out breaks the barrier, as do
 /// [`abort`](Self::abort) and a [`reset`](Self::reset) during a wait: the waiters get
 /// [`BrokenBarrier`], and so does every later wait until `reset`. So does a party's death: the
-/// waiters notice a dead process among those that arrived within a few tens of milliseconds (a
-/// party killed in the instant between being counted and recording who it is goes unnoticed).
+/// waiters notice a dead process among those that arrived (or were arriving) within a few tens of
+/// milliseconds.
 ///
 /// ```
 /// # fn main() -> multiproc::Result<()> {

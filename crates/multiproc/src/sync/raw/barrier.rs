@@ -9,12 +9,17 @@
 //! # Dead parties
 //!
 //! Each arrival records who it is in the [`Parties`] after the state, at its arrival index, with
-//! its generation. A sleeping waiter wakes every [`LIVENESS_CHECK`] and checks one other party,
-//! the next by arrival index (cyclically): if that process is dead, it breaks the generation.
-//! Some survivor is always just before a dead party in that order, so a death is noticed within
-//! an interval or two, at the cost of one check per waiter per interval, whatever the number of
-//! parties. A party killed between counting itself and recording itself (a few instructions) is
-//! not noticed.
+//! its generation, one word: `pid << 32 | generation`. It records itself *before* it counts
+//! itself: it claims the word of the index it is about to take (a CAS from what it saw), counts
+//! itself (the CAS on `state`), and if the count went to another, puts the word back as it found
+//! it (a CAS from its own). So a counted party is always on record, even one killed the instant
+//! after it counted; a word may name for a moment an arrival that lost the race for its index,
+//! and names it for good only if that one dies in between: a party that dies arriving.
+//!
+//! A sleeping waiter wakes every [`LIVENESS_CHECK`] and checks one other party, the next by
+//! arrival index (cyclically): if that process is dead, it breaks the generation. Some survivor is
+//! always just before a dead party in that order, so a death is noticed within an interval or two,
+//! at the cost of one check per waiter per interval, whatever the number of parties.
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
@@ -23,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::mutex::LIVENESS_CHECK;
 use crate::deadline::remaining;
 use crate::shm::{Kind, Object, SharedState};
-use crate::sys::{ProcessId, futex_wait, futex_wake_all};
+use crate::sys::{futex_wait, futex_wake_all, own_pid, process_runs};
 
 const BROKEN: u64 = 1 << 31;
 const ARRIVED: u64 = BROKEN - 1;
@@ -57,8 +62,8 @@ pub(crate) enum BarrierWait {
 /// 2^22 threads (Linux's ceiling on `pid_max`).
 pub(crate) const MAX_PARTIES: u32 = 1 << 22;
 
-/// Who arrived at a barrier: for each arrival index, two words after the state, the arrival's
-/// process ([`ProcessId`], 0 for none yet) and its generation.
+/// Who arrived at a barrier: for each arrival index, one word after the state,
+/// `pid << 32 | generation` of the arrival (0: none yet).
 pub(crate) struct Parties<'a> {
     words: *mut u64,
     len: usize,
@@ -67,7 +72,7 @@ pub(crate) struct Parties<'a> {
 
 impl<'a> Parties<'a> {
     /// The words each arrival takes.
-    pub(crate) const WORDS_PER_PARTY: usize = 2;
+    pub(crate) const WORDS_PER_PARTY: usize = 1;
 
     /// The parties of the barrier `object`: the words after its state, which nothing but
     /// `Parties` uses, atomically, in every process.
@@ -80,32 +85,53 @@ impl<'a> Parties<'a> {
         }
     }
 
-    /// Word `k`, if there is one.
-    fn word(&self, k: usize) -> Option<&AtomicU64> {
+    /// Word `index`, if there is one.
+    fn word(&self, index: u32) -> Option<&AtomicU64> {
+        let k = index as usize;
         // SAFETY: in bounds (checked), aligned (the values of an `Object` are aligned for their
         // type), in the mapping that the borrowed object keeps for 'a, and accessed only
         // atomically, by `Parties`, in every process (see `of`).
         (k < self.len).then(|| unsafe { AtomicU64::from_ptr(self.words.add(k)) })
     }
 
-    /// Records this process as arrival `index` of `generation`: the process first, then the
-    /// generation that makes it count.
-    fn record(&self, index: u32, generation: u32) {
-        let k = index as usize * Self::WORDS_PER_PARTY;
-        if let (Some(who), Some(when)) = (self.word(k), self.word(k + 1)) {
-            who.store(ProcessId::own().to_u64(), SeqCst);
-            when.store(u64::from(generation), SeqCst);
+    /// This process, arriving in `generation`, as a word.
+    fn me(generation: u32) -> u64 {
+        u64::from(own_pid()) << 32 | u64::from(generation)
+    }
+
+    /// What word `index` holds now.
+    fn seen(&self, index: u32) -> u64 {
+        self.word(index).map_or(0, |w| w.load(SeqCst))
+    }
+
+    /// Claims word `index` for this process in `generation`, if it still holds `seen`.
+    fn claim(&self, index: u32, seen: u64, generation: u32) -> bool {
+        self.word(index).is_none_or(|w| {
+            w.compare_exchange(seen, Self::me(generation), SeqCst, SeqCst)
+                .is_ok()
+        })
+    }
+
+    /// Puts word `index` back to `seen`, if it still holds this process's claim.
+    fn unclaim(&self, index: u32, seen: u64, generation: u32) {
+        if let Some(w) = self.word(index) {
+            let _ = w.compare_exchange(Self::me(generation), seen, SeqCst, SeqCst);
         }
     }
 
-    /// The process that arrived `index`-th in `generation`, once it has recorded itself.
-    fn party(&self, index: u32, generation: u32) -> Option<ProcessId> {
-        let k = index as usize * Self::WORDS_PER_PARTY;
-        let (who, when) = (self.word(k)?, self.word(k + 1)?);
-        if when.load(SeqCst) != u64::from(generation) {
-            return None;
+    /// Records this process as arrival `index` of `generation` (after it counted itself: a
+    /// racer's claim may be in the word meanwhile).
+    fn record(&self, index: u32, generation: u32) {
+        if let Some(w) = self.word(index) {
+            w.store(Self::me(generation), SeqCst);
         }
-        ProcessId::from_u64(who.load(SeqCst))
+    }
+
+    /// The process on record as arrival `index` of `generation`, if any.
+    fn party(&self, index: u32, generation: u32) -> Option<u32> {
+        let word = self.seen(index);
+        let pid = (word >> 32) as u32;
+        (pid != 0 && word as u32 == generation).then_some(pid)
     }
 }
 
@@ -139,18 +165,33 @@ impl RawBarrier {
             }
             let arrived = (state & ARRIVED) as u32;
             let last = arrived + 1 == self.parties;
-            let next = if last {
-                u64::from(generation(state).wrapping_add(1)) << 32
-            } else {
-                state + 1
-            };
-            match self.state.compare_exchange(state, next, SeqCst, SeqCst) {
-                Ok(_) if last => {
-                    self.wake_all();
-                    return BarrierWait::Passed(arrived);
+            if last {
+                let next = u64::from(generation(state).wrapping_add(1)) << 32;
+                match self.state.compare_exchange(state, next, SeqCst, SeqCst) {
+                    Ok(_) => {
+                        self.wake_all();
+                        return BarrierWait::Passed(arrived);
+                    }
+                    Err(now) => state = now,
                 }
-                Ok(_) => break (generation(state), arrived),
-                Err(now) => state = now,
+                continue;
+            }
+            // On record first, then counted (see the module's notes).
+            let round = generation(state);
+            let seen = parties.seen(arrived);
+            if !parties.claim(arrived, seen, round) {
+                state = self.state.load(SeqCst);
+                continue;
+            }
+            match self
+                .state
+                .compare_exchange(state, state + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => break (round, arrived),
+                Err(now) => {
+                    parties.unclaim(arrived, seen, round);
+                    state = now;
+                }
             }
         };
         parties.record(index, mine);
@@ -202,7 +243,7 @@ impl RawBarrier {
         let next = (index + 1) % arrived;
         parties
             .party(next, generation)
-            .is_some_and(|p| p != ProcessId::own() && !p.is_alive())
+            .is_some_and(|pid| pid != own_pid() && !process_runs(pid))
     }
 
     /// Breaks generation `which` if it is current and whole; whether this call broke it.
