@@ -840,3 +840,119 @@ fn a_method_may_use_its_own_manager_and_a_call_that_would_wait_for_itself_is_ref
     );
     assert_eq!(notes.len().unwrap(), 1);
 }
+
+#[test]
+fn ten_thousand_lock_proxies_in_a_process_use_a_few_connections_and_lock_nobody_out() {
+    let manager = Manager::start().unwrap();
+    type Held = (usize, Vec<multiproc::LockProxy>);
+    let holding = multiproc::Queue::<Held>::new().unwrap();
+    let address = manager.address().clone();
+    let key = manager.authkey().to_vec();
+    // Another process, another client: ten thousand locks, each taken by a proxy of its own.
+    let holder = Process::spawn(
+        (address, key, holding.clone()),
+        |(address, key, holding): (Address, Vec<u8>, multiproc::Queue<Held>)| -> () {
+            let manager = Manager::connect(address, &key).unwrap();
+            let locks: Vec<_> = (0..10_000).map(|_| manager.lock().unwrap()).collect();
+            let guards: Vec<_> = locks.iter().map(|l| l.try_acquire().unwrap()).collect();
+            holding.put(&(guards.len(), locks[..3].to_vec())).unwrap();
+            park_forever()
+        },
+    )
+    .unwrap();
+    let (count, some) = holding.get_timeout(DEADLINE).unwrap();
+    assert_eq!(count, 10_000);
+    assert!(some.iter().all(|l| l.is_locked().unwrap()));
+    // The holder uses one connection or two (they used one each, and the server's 1024 ran out).
+    let stats = manager.stats().unwrap();
+    assert!(stats.connections <= 4, "{stats:?}");
+    assert_eq!(stats.objects, 10_000);
+    // Every other process goes on, with locks and waits of its own.
+    let d = manager.dict::<u32, u32>().unwrap();
+    d.insert(&1, &1).unwrap();
+    let mine = manager.lock().unwrap();
+    assert!(mine.acquire_timeout(DEADLINE).is_ok());
+    // The holder's death releases its ten thousand, each telling its next taker.
+    let pid = holder.pid();
+    sigkill(pid);
+    assert!(common::join_result(holder).is_err(), "the holder died");
+    for lock in &some {
+        let taken = lock.acquire_timeout(DEADLINE).unwrap();
+        assert!(taken.owner_died(), "the next taker is told");
+    }
+    // This process's two (the shared one, and one kept for waits) are left.
+    assert!(wait_for_connections(&manager, 2));
+}
+
+/// Whether the manager comes down to `n` connections within the deadline (a dead client's end
+/// is read by the server soon after the death).
+fn wait_for_connections(manager: &Manager, n: u64) -> bool {
+    common::wait_until(|| manager.stats().is_ok_and(|s| s.connections <= n))
+}
+
+#[test]
+fn a_client_over_its_connection_limit_gets_a_typed_error_and_others_go_on() {
+    let manager = Manager::start().unwrap();
+    let lock = manager.lock().unwrap();
+    let held = lock.acquire().unwrap();
+    let refused = multiproc::Queue::<u32>::new().unwrap();
+    // 300 threads of one process wait for the lock at once: each wait needs a connection, and a
+    // client has 256 (the shared one among them).
+    let waiters = Process::spawn(
+        (lock.clone(), refused.clone()),
+        |(lock, refused): (multiproc::LockProxy, multiproc::Queue<u32>)| {
+            let threads: Vec<_> = (0..300)
+                .map(|_| {
+                    let (lock, refused) = (lock.clone(), refused.clone());
+                    std::thread::spawn(move || match lock.acquire_timeout(DEADLINE) {
+                        Ok(_guard) => None,
+                        Err(e) => {
+                            refused.put(&1).unwrap();
+                            Some(e.code().map(|c| c.to_string()).unwrap_or(e.to_string()))
+                        }
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect::<Vec<_>>()
+        },
+    )
+    .unwrap();
+    for _ in 0..300 - 255 {
+        refused.get_timeout(DEADLINE).unwrap();
+    }
+    // Another client is served meanwhile, its own waits included.
+    let other = Manager::connect(manager.address().clone(), manager.authkey()).unwrap();
+    other.dict::<u8, u8>().unwrap().insert(&1, &1).unwrap();
+    assert!(other.lock().unwrap().try_acquire().is_ok());
+    drop(held);
+    let outcomes = join(waiters);
+    let errors: Vec<_> = outcomes.iter().flatten().collect();
+    assert_eq!(errors.len(), 300 - 255, "{errors:?}");
+    assert!(
+        errors.iter().all(|e| *e == "TooManyConnections"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn the_servers_connection_limit_is_a_typed_error_not_gone() {
+    let manager = Manager::start().unwrap();
+    // 1024 connections, each a client of its own (they say no hello), take every slot but the
+    // starter's.
+    let taken: Vec<RawClient> = (0..1023).map(|_| RawClient::connect(&manager)).collect();
+    let refused = Manager::connect(manager.address().clone(), manager.authkey()).unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(&ErrorCode::TooManyConnections),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("1024"), "{refused}");
+    // The starter's proxies go on; and once a slot is free, a client gets in.
+    manager.dict::<u8, u8>().unwrap().insert(&1, &1).unwrap();
+    drop(taken);
+    assert!(wait_for_connections(&manager, 1));
+    Manager::connect(manager.address().clone(), manager.authkey()).unwrap();
+}

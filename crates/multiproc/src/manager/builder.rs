@@ -4,11 +4,10 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::client::{Client, Remake};
+use super::client::Session;
 use super::proxy::{Shared, TypeEntry, entry_for};
 use super::{Manager, ManagerError, server};
 use crate::address::Address;
@@ -132,8 +131,8 @@ impl ManagerBuilder {
                 serve_main,
             )
             .map_err(|e| ManagerError::Start(e.to_string()))?;
-        let client = Client::connect(&address, &authkey, Remake::OnNextCall)?;
-        Ok(Manager::new(Arc::new(client), Some(server), dir))
+        let session = Session::open(&address, &authkey)?;
+        Ok(Manager::new(session, Some(server), dir))
     }
 
     /// Serves in this process until a client asks for shutdown (then the process exits): a

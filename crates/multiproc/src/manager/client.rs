@@ -1,22 +1,24 @@
-//! [`Client`]: one authenticated connection to a manager, one request at a time; and the
-//! connections a process shares, one per manager.
+//! [`Session`]: a process's connections to one manager, as one client; and [`Client`], one of
+//! those connections, one request at a time.
 //!
-//! A proxy whose operations wait (a lock, a queue, a condition, ...) has a connection of its
-//! own, so that its waits hold up nothing else. The others share one connection per manager in
-//! the process (Python shares one per process and thread): a child given ten dict proxies opens
-//! one connection, not ten. The sharing is per process: a forked child never uses the
-//! connections it inherited.
+//! A session is one client to the server (it says so with `hello`, under a random id): what its
+//! proxies take (a lock) belongs to the proxy's handle within the client, not to a connection, and
+//! is released when the last of the client's connections ends (its process died, say). Calls that
+//! do not wait share one connection, made again if it breaks. A call that may wait (a lock's
+//! acquire, a queue's get) takes a connection of the session's pool for its duration, made if none
+//! is idle: a process holding ten thousand lock proxies uses as many connections as it has calls
+//! waiting at once, not one per proxy. A forked child never uses the sessions it inherited.
 
 use std::fmt;
 use std::io::{BufReader, Write};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use rmpv::Value;
 
 use super::chain;
-use super::protocol::wire::{self, Request, Response};
+use super::protocol::wire::{self, Context, Request, Response};
 use super::protocol::{Op, frame};
 use super::{ErrorCode, ManagerError};
 use crate::address::Address;
@@ -24,44 +26,134 @@ use crate::channel::auth::{self, Framing};
 use crate::channel::{ConnectError, HANDSHAKE_TIMEOUT};
 use crate::sys::Stream;
 
-/// A connection to a manager: one request at a time.
-pub(crate) struct Client {
+/// The version of the protocol this client speaks, said in `hello`.
+pub(crate) const PROTOCOL_VERSION: u64 = 1;
+
+/// Idle connections a session keeps for calls that wait, at most; more are closed.
+const IDLE_MAX: usize = 8;
+
+/// A process's connections to one manager, as one client (see the module's notes).
+pub(crate) struct Session {
     pub(crate) address: Address,
     pub(crate) authkey: Vec<u8>,
+    /// The id this client gives the server.
+    id: u64,
+    /// For the calls that do not wait.
+    shared: Client,
+    /// For the calls that wait, each taken for one call.
+    idle: Mutex<Vec<Client>>,
+    next_owner: AtomicU64,
+}
+
+impl Session {
+    /// A new client of the manager at `address`: connects and authenticates with `authkey`.
+    pub(crate) fn open(address: &Address, authkey: &[u8]) -> Result<Arc<Session>, ManagerError> {
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id)
+            .map_err(|e| ManagerError::Os(std::io::Error::other(e.to_string())))?;
+        let id = u64::from_ne_bytes(id);
+        let shared = Client::connect(address, authkey, id, true)?;
+        Ok(Arc::new(Session {
+            address: address.clone(),
+            authkey: authkey.to_vec(),
+            id,
+            shared,
+            idle: Mutex::new(Vec::new()),
+            next_owner: AtomicU64::new(1),
+        }))
+    }
+
+    /// An owner of its own, for a new handle (a lock it takes is its own).
+    pub(crate) fn new_owner(&self) -> u64 {
+        self.next_owner.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Runs `op` on `object` (0: the manager itself) for `owner` on the shared connection.
+    pub(crate) fn call(
+        &self,
+        op: Op,
+        object: u64,
+        args: Vec<Value>,
+        owner: u64,
+    ) -> Result<Value, ManagerError> {
+        self.shared.call(op, object, args, owner)
+    }
+
+    /// [`call`](Self::call), for an operation that may wait: on a connection of the pool, taken
+    /// for this call.
+    pub(crate) fn call_waiting(
+        &self,
+        op: Op,
+        object: u64,
+        args: Vec<Value>,
+        owner: u64,
+    ) -> Result<Value, ManagerError> {
+        let idle = self.lock_idle().pop();
+        let client = match idle {
+            Some(client) => client,
+            None => Client::connect(&self.address, &self.authkey, self.id, false)?,
+        };
+        let result = client.call(op, object, args, owner);
+        if !client.is_broken() {
+            let mut idle = self.lock_idle();
+            if idle.len() < IDLE_MAX {
+                idle.push(client);
+            }
+        }
+        result
+    }
+
+    fn lock_idle(&self) -> MutexGuard<'_, Vec<Client>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("address", &self.address)
+            .field("broken", &self.shared.is_broken())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection to a manager: one request at a time.
+pub(crate) struct Client {
+    address: Address,
+    authkey: Vec<u8>,
+    /// The session's id, said again in `hello` when the connection is made again.
+    session: u64,
     stream: Mutex<(BufReader<Stream>, Stream)>,
     next_id: AtomicU64,
     /// The connection failed: the manager is gone, or the stream is out of step.
     broken: AtomicBool,
-    /// Whether a broken connection is made again at the next call: for the connections of
-    /// proxies that hold nothing on the server (dicts, lists, values, ...). A waiting proxy's own
-    /// connection owns what it took (a lock), which a new one would not: it stays broken.
+    /// Whether a broken connection is made again at the next call (the shared one); a pool's is
+    /// dropped instead.
     remakes: bool,
 }
 
-/// Whether a connection is made again after it breaks (see [`Client::remakes`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Remake {
-    /// A shared connection: made again at the next call.
-    OnNextCall,
-    /// A connection of its own, owning what it took: stays broken.
-    Never,
-}
-
 impl Client {
-    /// Connects to the manager at `address` and authenticates with `authkey`.
-    pub(crate) fn connect(
+    /// Connects to the manager at `address`, authenticates with `authkey`, and says it is of
+    /// session `session`.
+    fn connect(
         address: &Address,
         authkey: &[u8],
-        remake: Remake,
+        session: u64,
+        remakes: bool,
     ) -> Result<Client, ManagerError> {
-        Ok(Client {
+        let client = Client {
             address: address.clone(),
             authkey: authkey.to_vec(),
+            session,
             stream: Mutex::new(open(address, authkey)?),
             next_id: AtomicU64::new(1),
             broken: AtomicBool::new(false),
-            remakes: remake == Remake::OnNextCall,
-        })
+            remakes,
+        };
+        let mut stream = client.lock_stream();
+        client.hello(&mut stream)?;
+        drop(stream);
+        Ok(client)
     }
 
     /// Whether a call failed for the connection (not for the operation): it is of no more use.
@@ -69,64 +161,114 @@ impl Client {
         self.broken.load(Ordering::Relaxed)
     }
 
-    /// Runs `op` on `object` (0: the manager itself) and waits for the answer.
-    pub(crate) fn call(
+    /// Runs `op` on `object` (0: the manager itself) for `owner` and waits for the answer.
+    fn call(
         &self,
         op: Op,
         object: u64,
         args: Vec<Value>,
+        owner: u64,
     ) -> Result<Value, ManagerError> {
-        let result = self.exchange(op, object, args);
-        if matches!(
-            result,
-            Err(ManagerError::Gone { .. } | ManagerError::Protocol(_))
-        ) {
+        let context = Context {
+            owner,
+            chain: chain::current(),
+        };
+        let request = Request {
+            id: 0,
+            op: op.name().to_owned(),
+            object,
+            args,
+            context,
+        };
+        let mut stream = self.lock_stream();
+        if self.remakes && self.is_broken() {
+            *stream = open(&self.address, &self.authkey)?;
+            self.broken.store(false, Ordering::Relaxed);
+            self.hello(&mut stream)?;
+        }
+        self.exchange(&mut stream, request)
+    }
+
+    /// Says who this connection is: the protocol's version and the session's id.
+    fn hello(&self, stream: &mut (BufReader<Stream>, Stream)) -> Result<(), ManagerError> {
+        let request = Request {
+            id: 0,
+            op: Op::Hello.name().to_owned(),
+            object: 0,
+            args: vec![Value::from(PROTOCOL_VERSION), Value::from(self.session)],
+            context: Context::default(),
+        };
+        self.exchange(stream, request).map(drop)
+    }
+
+    /// Sends `request` (numbered here) and reads its answer; a failure of the connection marks
+    /// it broken.
+    fn exchange(
+        &self,
+        stream: &mut (BufReader<Stream>, Stream),
+        mut request: Request,
+    ) -> Result<Value, ManagerError> {
+        let result = self.send_and_read(stream, &mut request);
+        let refused = matches!(&result, Err(ManagerError::Remote { code, .. }) if *code == ErrorCode::TooManyConnections);
+        if refused
+            || matches!(
+                result,
+                Err(ManagerError::Gone { .. } | ManagerError::Protocol(_))
+            )
+        {
             self.broken.store(true, Ordering::Relaxed);
         }
         result
     }
 
-    fn exchange(&self, op: Op, object: u64, args: Vec<Value>) -> Result<Value, ManagerError> {
+    fn send_and_read(
+        &self,
+        (reader, writer): &mut (BufReader<Stream>, Stream),
+        request: &mut Request,
+    ) -> Result<Value, ManagerError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let request = wire::encode(&Request {
-            id,
-            op: op.name().to_owned(),
-            object,
-            args,
-            chain: chain::current(),
-        });
-        if request.len() > frame::DEFAULT_MAX_FRAME {
+        request.id = id;
+        let payload = wire::encode(&*request);
+        if payload.len() > frame::DEFAULT_MAX_FRAME {
             // Refused here: the server would close the connection.
             return Err(ManagerError::FrameTooLarge {
-                len: request.len(),
+                len: payload.len(),
                 max: frame::DEFAULT_MAX_FRAME,
             });
         }
-        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
-        if self.remakes && self.is_broken() {
-            *stream = open(&self.address, &self.authkey)?;
-            self.broken.store(false, Ordering::Relaxed);
-        }
-        let (reader, writer) = &mut *stream;
         let gone = |e: &dyn fmt::Display| ManagerError::Gone {
             reason: e.to_string(),
         };
-        frame::write_frame(writer, &request).map_err(|e| gone(&e))?;
-        writer.flush().map_err(|e| gone(&e))?;
-        let payload =
-            frame::read_frame_soon(reader, frame::DEFAULT_MAX_FRAME).map_err(|e| gone(&e))?;
+        let sent = frame::write_frame(writer, &payload).and_then(|()| writer.flush());
+        // A server that refused the connection (a limit) said why and closed: the answer may be
+        // there to read even though the request could not be sent.
+        let read = frame::read_frame_soon(reader, frame::DEFAULT_MAX_FRAME);
+        let payload = match (sent, read) {
+            (_, Ok(payload)) => payload,
+            (Err(e), Err(_)) => return Err(gone(&e)),
+            (Ok(()), Err(e)) => return Err(gone(&e)),
+        };
         let response: Response = rmp_serde::from_slice(&payload)
             .map_err(|e| ManagerError::Protocol(format!("a malformed response: {e}")))?;
-        if response.id != id {
-            return Err(ManagerError::Protocol(format!(
-                "the answer to request {} came for {id}",
-                response.id
-            )));
-        }
-        response.result.map_err(|e| ManagerError::Remote {
+        let remote = |e: wire::WireError| ManagerError::Remote {
             code: ErrorCode::parse(&e.code),
             message: e.message,
-        })
+        };
+        match response {
+            Response { id: got, result } if got == id => result.map_err(remote),
+            // The server refused the connection itself (a limit), and closes it.
+            Response {
+                id: 0,
+                result: Err(e),
+            } => Err(remote(e)),
+            Response { id: got, .. } => Err(ManagerError::Protocol(format!(
+                "the answer to request {got} came for {id}"
+            ))),
+        }
+    }
+
+    fn lock_stream(&self) -> MutexGuard<'_, (BufReader<Stream>, Stream)> {
+        self.stream.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -147,47 +289,58 @@ fn open(address: &Address, authkey: &[u8]) -> Result<(BufReader<Stream>, Stream)
     Ok((BufReader::new(stream), writer))
 }
 
-/// The connections this process shares, by manager; and the process they belong to.
-struct Shared {
+/// The sessions this process shares, by manager; and the process they belong to.
+struct Sessions {
     pid: u32,
-    clients: Vec<(Address, Vec<u8>, Weak<Client>)>,
+    sessions: Vec<(Address, Vec<u8>, Weak<Session>)>,
 }
 
-static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
+static SESSIONS: Mutex<Option<Sessions>> = Mutex::new(None);
 
-/// This process's shared connection to the manager at `address`, made if there is none alive.
-pub(crate) fn shared(address: &Address, authkey: &[u8]) -> Result<Arc<Client>, ManagerError> {
-    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    let pid = std::process::id();
-    // Another process's (a forked child inherits its parent's): never used.
-    if shared.as_ref().is_none_or(|s| s.pid != pid) {
-        *shared = Some(Shared {
-            pid,
-            clients: Vec::new(),
-        });
-    }
-    let clients = &mut shared.as_mut().expect("just set").clients;
-    clients.retain(|(_, _, client)| client.strong_count() > 0);
-    // A broken one is made again at its next call.
-    let alive = clients.iter().find_map(|(a, k, client)| {
+/// This process's session with the manager at `address`, made if there is none alive: where the
+/// proxies that arrive in a process (as arguments, in messages) connect.
+pub(crate) fn shared(address: &Address, authkey: &[u8]) -> Result<Arc<Session>, ManagerError> {
+    let mut sessions = SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let list = this_process(&mut sessions);
+    let alive = list.iter().find_map(|(a, k, session)| {
         (a == address && k.as_slice() == authkey)
-            .then(|| client.upgrade())
+            .then(|| session.upgrade())
             .flatten()
     });
-    if let Some(client) = alive {
-        return Ok(client);
+    if let Some(session) = alive {
+        return Ok(session);
     }
-    let client = Arc::new(Client::connect(address, authkey, Remake::OnNextCall)?);
-    clients.retain(|(a, k, _)| !(a == address && k.as_slice() == authkey));
-    clients.push((address.clone(), authkey.to_vec(), Arc::downgrade(&client)));
-    Ok(client)
+    let session = Session::open(address, authkey)?;
+    list.push((address.clone(), authkey.to_vec(), Arc::downgrade(&session)));
+    Ok(session)
 }
 
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("address", &self.address)
-            .field("broken", &self.is_broken())
-            .finish_non_exhaustive()
+/// Makes `session` the one this process's arriving proxies use for its manager, if none is.
+pub(crate) fn register(session: &Arc<Session>) {
+    let mut sessions = SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let list = this_process(&mut sessions);
+    let known = list
+        .iter()
+        .any(|(a, k, _)| *a == session.address && *k == session.authkey);
+    if !known {
+        list.push((
+            session.address.clone(),
+            session.authkey.clone(),
+            Arc::downgrade(session),
+        ));
     }
+}
+
+/// The live sessions of this process (a forked child forgets its parent's).
+fn this_process(sessions: &mut Option<Sessions>) -> &mut Vec<(Address, Vec<u8>, Weak<Session>)> {
+    let pid = std::process::id();
+    if sessions.as_ref().is_none_or(|s| s.pid != pid) {
+        *sessions = Some(Sessions {
+            pid,
+            sessions: Vec::new(),
+        });
+    }
+    let list = &mut sessions.as_mut().expect("just set").sessions;
+    list.retain(|(_, _, session)| session.strong_count() > 0);
+    list
 }

@@ -186,6 +186,12 @@ error_codes! {
     WrongKind,
     /// The queue was closed: a put is refused, a get finds it empty. Python: `ValueError`.
     Closed,
+    /// A connection over a limit: the server's (1024 connections in all), or a client's (256
+    /// connections, each a call that waits at once). The message says which; the connection
+    /// closes, the others go on.
+    TooManyConnections,
+    /// The client speaks a version of the protocol this server does not (`hello`).
+    VersionMismatch,
 }
 
 impl fmt::Display for ErrorCode {

@@ -26,29 +26,27 @@ fn items_value<T: Serialize>(items: &[T]) -> Result<Value, ManagerError> {
 
 impl Manager {
     /// A new object of `P`'s kind made from `args`, or with a `name`, the object of that name
-    /// (made from `args` by the first caller); on a connection of its own if its operations wait.
+    /// (made from `args` by the first caller).
     fn make<P: Proxy>(&self, name: Option<&str>, args: Vec<Value>) -> Result<P, ManagerError> {
         let kind = P::KIND;
         let answer = match name {
-            None => self.client.call(Op::Create(kind), 0, args)?,
+            None => self.session.call(Op::Create(kind), 0, args, 0)?,
             Some(name) => {
                 let named = [Value::from(name), Value::from(kind.name())]
                     .into_iter()
                     .chain(args)
                     .collect();
-                self.client.call(Op::Named, 0, named)?
+                self.session.call(Op::Named, 0, named, 0)?
             }
         };
         let id = answer.as_u64().ok_or_else(|| {
             ManagerError::Protocol(format!("expected an object id, got {answer}"))
         })?;
-        let handle = Handle::new(self.client.clone(), id);
-        let handle = if kind.waits() {
-            handle.reconnect()?
-        } else {
-            handle
-        };
-        Ok(P::from_handle(handle))
+        Ok(P::from_handle(Handle::new(
+            self.session.clone(),
+            id,
+            kind.waits(),
+        )))
     }
 
     /// A new, empty shared dict. Python: `manager.dict()`.
@@ -116,8 +114,8 @@ impl Manager {
         self.make(Some(name), vec![to_value(initial)?])
     }
 
-    /// A new queue with no limit on its items, as [`Queue::new`](crate::Queue::new). Its handle
-    /// has a connection of its own. Python: `manager.Queue()`.
+    /// A new queue with no limit on its items, as [`Queue::new`](crate::Queue::new). Python:
+    /// `manager.Queue()`.
     #[doc(alias = "Queue")]
     pub fn queue<T>(&self) -> Result<QueueProxy<T>, ManagerError> {
         self.make(None, vec![Value::Nil])
@@ -161,7 +159,7 @@ impl Manager {
         self.make(Some(name), vec![Value::Nil])
     }
 
-    /// A new lock. Its handle has a connection of its own (see [`LockProxy`]). Python:
+    /// A new lock, owned by the handle that takes it (see [`LockProxy`]). Python:
     /// `manager.Lock()`.
     #[doc(alias = "Lock")]
     pub fn lock(&self) -> Result<LockProxy, ManagerError> {

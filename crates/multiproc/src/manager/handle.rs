@@ -1,80 +1,86 @@
-//! [`Handle`]: what every proxy is, an object id on a manager connection; and how a proxy
-//! travels (the manager's address and key, and the id) and connects again on arrival.
+//! [`Handle`]: what every proxy is, an object id in a process's [`Session`] with its manager, and
+//! an owner of its own; and how a proxy travels (the manager's address and key, and the id) and
+//! joins its process's session on arrival.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rmpv::Value;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ManagerError;
-use super::client::{self, Client, Remake};
+use super::client::{self, Session};
 use super::protocol::Op;
 use crate::address::Address;
 
-/// An object on a manager, and the connection to reach it.
+/// An object on a manager, reached through a session.
 pub(crate) struct Handle {
-    pub(crate) client: Arc<Client>,
+    pub(crate) session: Arc<Session>,
     pub(crate) object: u64,
-    /// Whether this handle has a connection of its own (its operations wait).
-    own: bool,
+    /// Whether its operations may wait: they then take a connection of the session's pool.
+    waits: bool,
+    /// The owner, within the session's client, of what this handle takes (a lock).
+    owner: u64,
+    /// Acquisitions taken through this handle and not released: if some are left when it is
+    /// dropped (a guard given up with `mem::forget`), the server is told to release them.
+    held: AtomicU32,
 }
 
 impl Handle {
-    /// Object `object` on `client`, a shared connection.
-    pub(crate) fn new(client: Arc<Client>, object: u64) -> Handle {
+    /// Object `object` in `session`, with an owner of its own.
+    pub(crate) fn new(session: Arc<Session>, object: u64, waits: bool) -> Handle {
+        let owner = session.new_owner();
         Handle {
-            client,
+            session,
             object,
-            own: false,
+            waits,
+            owner,
+            held: AtomicU32::new(0),
         }
     }
 
-    /// Runs `op` on the object.
+    /// Runs `op` on the object, for this handle's owner.
     pub(crate) fn call(&self, op: Op, args: Vec<Value>) -> Result<Value, ManagerError> {
-        self.client.call(op, self.object, args)
-    }
-
-    /// The same object on a connection of its own (for proxies whose operations wait), which it
-    /// keeps when it travels.
-    pub(crate) fn reconnect(&self) -> Result<Handle, ManagerError> {
-        Wire {
-            own: true,
-            ..Wire::of(self)
-        }
-        .connect()
-    }
-
-    /// [`reconnect`](Self::reconnect), or the same connection if that fails (a later call then
-    /// reports the failure).
-    pub(crate) fn reconnect_or_share(&self) -> Handle {
-        self.reconnect().unwrap_or_else(|_| self.share())
-    }
-
-    /// The same object on the same connection.
-    pub(crate) fn share(&self) -> Handle {
-        Handle {
-            client: self.client.clone(),
-            object: self.object,
-            own: self.own,
-        }
-    }
-
-    /// Another handle to the object, as a clone of its proxy has: on a connection of its own if
-    /// this one has one (for a lock: another owner), else on the same.
-    pub(crate) fn duplicate(&self) -> Handle {
-        if self.own {
-            self.reconnect_or_share()
+        if self.waits {
+            self.session.call_waiting(op, self.object, args, self.owner)
         } else {
-            self.share()
+            self.session.call(op, self.object, args, self.owner)
         }
+    }
+
+    /// Counts an acquisition taken (`true`) or released through this handle.
+    pub(crate) fn count_held(&self, taken: bool) {
+        if taken {
+            self.held.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .held
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+
+    /// Another handle to the object, as a clone of its proxy has: in the same session, and
+    /// another owner (for a lock: a clone does not hold what this one took).
+    pub(crate) fn duplicate(&self) -> Handle {
+        Handle::new(self.session.clone(), self.object, self.waits)
     }
 
     pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(name)
-            .field("manager", &self.client.address)
+            .field("manager", &self.session.address)
             .field("object", &self.object)
             .finish()
+    }
+}
+
+impl Drop for Handle {
+    /// Releases what this handle still holds (its guards were forgotten), telling the next taker,
+    /// as if its process had died.
+    fn drop(&mut self) {
+        if self.held.load(Ordering::Relaxed) > 0 {
+            let _ = self.session.call(Op::OwnerEnd, 0, Vec::new(), self.owner);
+        }
     }
 }
 
@@ -86,48 +92,28 @@ struct Wire {
     #[serde(with = "serde_bytes")]
     authkey: Vec<u8>,
     object: u64,
-    own: bool,
-}
-
-impl Wire {
-    fn of(handle: &Handle) -> Wire {
-        Wire {
-            address: handle.client.address.clone(),
-            authkey: handle.client.authkey.clone(),
-            object: handle.object,
-            own: handle.own,
-        }
-    }
-
-    fn connect(self) -> Result<Handle, ManagerError> {
-        let client = if self.own {
-            Arc::new(Client::connect(
-                &self.address,
-                &self.authkey,
-                Remake::Never,
-            )?)
-        } else {
-            client::shared(&self.address, &self.authkey)?
-        };
-        Ok(Handle {
-            client,
-            object: self.object,
-            own: self.own,
-        })
-    }
+    waits: bool,
 }
 
 impl Serialize for Handle {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        Wire::of(self).serialize(serializer)
+        Wire {
+            address: self.session.address.clone(),
+            authkey: self.session.authkey.clone(),
+            object: self.object,
+            waits: self.waits,
+        }
+        .serialize(serializer)
     }
 }
 
-/// A proxy arriving in a process connects to its manager again.
+/// A proxy arriving in a process joins that process's session with its manager (another owner
+/// than the one it was sent from).
 impl<'de> Deserialize<'de> for Handle {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Wire::deserialize(deserializer)?
-            .connect()
-            .map_err(serde::de::Error::custom)
+        let wire = Wire::deserialize(deserializer)?;
+        let session =
+            client::shared(&wire.address, &wire.authkey).map_err(serde::de::Error::custom)?;
+        Ok(Handle::new(session, wire.object, wire.waits))
     }
 }

@@ -75,7 +75,7 @@ use serde::Deserialize;
 use crate::address::Address;
 use crate::process::Process;
 use crate::sweep::{MANAGER_DIRS, OwnedDir};
-use client::{Client, Remake};
+use client::Session;
 use protocol::Op;
 use proxy::from_value;
 
@@ -118,19 +118,26 @@ use proxy::from_value;
 ///
 /// | proxy (twin) | when a holder's process dies | a clone is |
 /// |---|---|---|
-/// | [`LockProxy`](crate::LockProxy), [`RLockProxy`](crate::RLockProxy), [`ConditionProxy`](crate::ConditionProxy) ([`Lock`](crate::Lock), [`RLock`](crate::RLock), [`Condition`](crate::Condition)) | the manager releases the lock when the holder's connection ends and tells the next taker once, with [`LockProxyGuard::owner_died`](crate::LockProxyGuard::owner_died); no repair step: the lock stays usable. The twin gives `Err(OwnerDied(guard))`, and becomes not recoverable unless the taker calls `mark_consistent()`: the lock lives in memory the dead holder shared, the manager's does not | another owner, on a connection of its own (a twin's clone is the same lock, owned by the process holding the guard, for an `RLock` the thread) |
-/// | [`SemaphoreProxy`](crate::SemaphoreProxy), [`BoundedSemaphoreProxy`](crate::BoundedSemaphoreProxy) ([`Semaphore`](crate::Semaphore), [`BoundedSemaphore`](crate::BoundedSemaphore)) | as the twin: permits belong to nobody, so a dead holder's permit is not given back | another handle, on a connection of its own |
-/// | [`EventProxy`](crate::EventProxy) ([`Event`](crate::Event)) | nothing is held | another handle, on a connection of its own |
-/// | [`BarrierProxy`](crate::BarrierProxy) ([`Barrier`](crate::Barrier)) | a waiter whose connection ends breaks the barrier: the others get `BrokenBarrier` at once. The twin's waiters notice a dead process among those that arrived within tens of milliseconds, and get `BrokenBarrier` too | another handle, on a connection of its own |
-/// | [`QueueProxy`](crate::QueueProxy), [`JoinableQueueProxy`](crate::JoinableQueueProxy) ([`Queue`](crate::Queue), [`JoinableQueue`](crate::JoinableQueue)) | as the twin: a getter that dies waiting takes nothing; an item handed to a process that then dies goes with it, and a joinable queue's `join` reports it ([`TasksLost`](crate::TasksLost)) instead of waiting for it | another handle, on a connection of its own |
+/// | [`LockProxy`](crate::LockProxy), [`RLockProxy`](crate::RLockProxy), [`ConditionProxy`](crate::ConditionProxy) ([`Lock`](crate::Lock), [`RLock`](crate::RLock), [`Condition`](crate::Condition)) | the manager releases the lock when the holder's process ends (its last connection to the manager does), or when the holding handle is dropped with the lock still taken, and tells the next taker once, with [`LockProxyGuard::owner_died`](crate::LockProxyGuard::owner_died); no repair step: the lock stays usable. The twin gives `Err(OwnerDied(guard))`, and becomes not recoverable unless the taker calls `mark_consistent()`: the lock lives in memory the dead holder shared, the manager's does not | another owner (a twin's clone is the same lock, owned by the process holding the guard, for an `RLock` the thread) |
+/// | [`SemaphoreProxy`](crate::SemaphoreProxy), [`BoundedSemaphoreProxy`](crate::BoundedSemaphoreProxy) ([`Semaphore`](crate::Semaphore), [`BoundedSemaphore`](crate::BoundedSemaphore)) | as the twin: permits belong to nobody, so a dead holder's permit is not given back | another handle |
+/// | [`EventProxy`](crate::EventProxy) ([`Event`](crate::Event)) | nothing is held | another handle |
+/// | [`BarrierProxy`](crate::BarrierProxy) ([`Barrier`](crate::Barrier)) | a waiter whose connection ends breaks the barrier: the others get `BrokenBarrier` at once. The twin's waiters notice a dead process among those that arrived within tens of milliseconds, and get `BrokenBarrier` too | another handle |
+/// | [`QueueProxy`](crate::QueueProxy), [`JoinableQueueProxy`](crate::JoinableQueueProxy) ([`Queue`](crate::Queue), [`JoinableQueue`](crate::JoinableQueue)) | as the twin: a getter that dies waiting takes nothing; an item handed to a process that then dies goes with it, and a joinable queue's `join` reports it ([`TasksLost`](crate::TasksLost)) instead of waiting for it | another handle |
 /// | [`ValueProxy`](crate::ValueProxy), [`ArrayProxy`](crate::ArrayProxy) ([`Value`](crate::Value), [`Array`](crate::Array)) | nothing is held: each operation is atomic on the server, and there is no `lock()` or `update(closure)`, since a closure cannot travel | the same object, on the shared connection |
 /// | [`DictProxy`](crate::DictProxy), [`ListProxy`](crate::ListProxy), [`NamespaceProxy`](crate::NamespaceProxy), [`ObjectProxy`](crate::ObjectProxy) (none) | nothing is held: each operation is atomic on the server | the same object, on the shared connection |
 ///
 /// A timeout is measured by the server, from when it reads the request: on TCP the call returns
 /// up to a round trip of the network later than its deadline, and `try_` forms cost a round trip
-/// too. A wait holds up its connection, which is why the waiting proxies have one each.
+/// too.
+///
+/// The proxies of a process share its connections to a manager: the calls that do not wait share
+/// one, and each call that may wait (a lock's `acquire`, a queue's `get`, a watch) takes one of
+/// the process's for its duration. So ten thousand lock proxies in a process use as many
+/// connections as it has calls waiting at once. A process may have 256 connections to a manager,
+/// and the manager serves 1024 in all: a call over a limit is
+/// [`ErrorCode::TooManyConnections`], its message naming the limit.
 pub struct Manager {
-    pub(crate) client: Arc<Client>,
+    pub(crate) session: Arc<Session>,
     /// The server process, when this handle started it: shut down on drop.
     server: Option<Process<()>>,
     /// The private directory of the socket, removed on drop.
@@ -138,13 +145,15 @@ pub struct Manager {
 }
 
 impl Manager {
+    /// A handle on `session` (registered as this process's for its manager, if it has none).
     pub(crate) fn new(
-        client: Arc<Client>,
+        session: Arc<Session>,
         server: Option<Process<()>>,
         dir: Option<OwnedDir>,
     ) -> Manager {
+        client::register(&session);
         Manager {
-            client,
+            session,
             server,
             dir,
         }
@@ -164,15 +173,15 @@ impl Manager {
     }
 
     /// Connects to the manager at `address` (a Unix socket path or `"host:port"`) with
-    /// `authkey`.
+    /// `authkey`: a new client of it, whose proxies share its connections.
     pub fn connect(address: impl Into<Address>, authkey: &[u8]) -> Result<Manager, ManagerError> {
-        let client = Client::connect(&address.into(), authkey, Remake::OnNextCall)?;
-        Ok(Manager::new(Arc::new(client), None, None))
+        let session = Session::open(&address.into(), authkey)?;
+        Ok(Manager::new(session, None, None))
     }
 
     /// Where clients connect.
     pub fn address(&self) -> &Address {
-        &self.client.address
+        &self.session.address
     }
 
     /// The server process's pid, when this handle started it.
@@ -183,13 +192,13 @@ impl Manager {
     /// The key clients authenticate with. Pass it only over private channels (a process
     /// argument, a pipe): anyone holding it and the address can use the manager.
     pub fn authkey(&self) -> &[u8] {
-        &self.client.authkey
+        &self.session.authkey
     }
 
     /// Asks the server for its counters: objects, connections, handshakes in flight, wrong keys
     /// refused.
     pub fn stats(&self) -> Result<ManagerStats, ManagerError> {
-        from_value(self.client.call(Op::Stats, 0, Vec::new())?)
+        from_value(self.session.call(Op::Stats, 0, Vec::new(), 0)?)
     }
 
     /// Removes the socket directories of managers whose starting process died (killed, say),
@@ -207,7 +216,7 @@ impl Manager {
     /// handle does the same).
     pub fn shutdown(mut self) -> Result<(), ManagerError> {
         if self.server.is_none() {
-            return match self.client.call(Op::Shutdown, 0, Vec::new()) {
+            return match self.session.call(Op::Shutdown, 0, Vec::new(), 0) {
                 Ok(_) | Err(ManagerError::Gone { .. }) => Ok(()),
                 Err(e) => Err(e),
             };
@@ -219,7 +228,7 @@ impl Manager {
         let Some(mut server) = self.server.take() else {
             return Ok(());
         };
-        let asked = self.client.call(Op::Shutdown, 0, Vec::new());
+        let asked = self.session.call(Op::Shutdown, 0, Vec::new(), 0);
         if server.join_timeout(Duration::from_secs(5)).is_err() {
             let _ = server.kill();
             let _ = server.join_timeout(Duration::from_secs(5));
@@ -241,7 +250,7 @@ impl Drop for Manager {
 impl fmt::Debug for Manager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Manager")
-            .field("address", &self.client.address)
+            .field("address", &self.session.address)
             .field("started_here", &self.server.is_some())
             .finish()
     }

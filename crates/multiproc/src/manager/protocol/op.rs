@@ -143,6 +143,8 @@ macro_rules! ops {
 }
 
 ops! {
+    Hello = "hello" on [],
+    OwnerEnd = "owner.end" on [],
     Ping = "ping" on [],
     Stats = "stats" on [],
     Named = "named" on [],

@@ -1,6 +1,7 @@
 //! The messages of the manager protocol, as MessagePack: a request is the array
-//! `[id, op, object, args]` (or `[id, op, object, args, chain]` from inside a hosted method, see
-//! [`chain`](crate::manager::chain)), a response `[id, {"Ok": value}]` or `[id, {"Err": [code, message]}]`.
+//! `[id, op, object, args]`, or `[id, op, object, args, context]` with a map of who asks
+//! ([`Context`]: the owner of what the request takes, the call chain of a hosted method), a
+//! response `[id, {"Ok": value}]` or `[id, {"Err": [code, message]}]`.
 //! Values are plain MessagePack values, so the server computes on them without knowing Rust types.
 //!
 //! A request is scanned before it is decoded ([`scan`]): the scan allocates nothing, and refuses
@@ -28,9 +29,44 @@ pub(crate) struct Request {
     /// The object the operation applies to (0 for the manager itself).
     pub(crate) object: u64,
     pub(crate) args: Vec<Value>,
-    /// The call chain a request made from inside a hosted method belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Who asks, beyond the connection.
+    #[serde(default, skip_serializing_if = "Context::is_empty")]
+    pub(crate) context: Context,
+}
+
+/// Who asks, beyond the connection: a map of the entries present.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct Context {
+    /// The owner, among the client's, of what the request takes (a lock): each proxy handle is
+    /// one. 0 (absent): the client's own.
+    #[serde(default)]
+    pub(crate) owner: u64,
+    /// The call chain a request made from inside a hosted method belongs to
+    /// ([`chain`](crate::manager::chain)).
+    #[serde(default)]
     pub(crate) chain: Option<u64>,
+}
+
+impl Context {
+    fn is_empty(&self) -> bool {
+        *self == Context::default()
+    }
+}
+
+/// A map with the entries present, so that a client in another language reads it by name.
+impl Serialize for Context {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let entries = usize::from(self.owner != 0) + usize::from(self.chain.is_some());
+        let mut map = serializer.serialize_map(Some(entries))?;
+        if self.owner != 0 {
+            map.serialize_entry("owner", &self.owner)?;
+        }
+        if let Some(chain) = self.chain {
+            map.serialize_entry("chain", &chain)?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

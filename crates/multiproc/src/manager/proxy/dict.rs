@@ -107,7 +107,11 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         let id = id
             .as_u64()
             .ok_or_else(|| ManagerError::Protocol(format!("expected an object id, got {id}")))?;
-        Ok(P::from_handle(Handle::new(self.handle.client.clone(), id)))
+        Ok(P::from_handle(Handle::new(
+            self.handle.session.clone(),
+            id,
+            false,
+        )))
     }
 
     /// Watches the dict: the changes made from now on, by any process, in order.

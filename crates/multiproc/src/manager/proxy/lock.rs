@@ -57,6 +57,7 @@ macro_rules! acquire_family {
                         )));
                     }
                 };
+                self.handle.count_held(true);
                 Ok($guard {
                     proxy: self,
                     owner_died,
@@ -90,10 +91,9 @@ macro_rules! acquire_family {
         impl Drop for $guard<'_> {
             fn drop(&mut self) {
                 // If the manager is gone, so is the lock.
-                let _ = self
-                    .proxy
-                    .handle
-                    .call($crate::manager::protocol::Op::LockRelease, Vec::new());
+                let handle = &self.proxy.handle;
+                let _ = handle.call($crate::manager::protocol::Op::LockRelease, Vec::new());
+                handle.count_held(false);
             }
         }
 
@@ -112,8 +112,9 @@ pub(crate) use acquire_family;
 proxy! {
     /// A lock that lives in a [`Manager`](crate::Manager): [`Lock`](crate::Lock)'s methods, each a
     /// round trip, reaching processes on other machines too. A taken lock belongs to the handle
-    /// that took it (each handle, and each clone, has a connection of its own): if its process
-    /// dies, the manager releases the lock and tells the next taker
+    /// that took it (each handle, and each clone, is an owner of its own; the handles of a process
+    /// share its connections): if its process dies, or the handle is dropped still holding it (a
+    /// guard forgotten), the manager releases the lock and tells the next taker
     /// ([`LockProxyGuard::owner_died`]). Python's manager lock stays taken forever.
     ///
     /// ```
@@ -179,7 +180,9 @@ impl RLockProxy {
     /// up with `std::mem::forget`. [`ErrorCode::NotOwner`](crate::ErrorCode::NotOwner) if this
     /// handle does not hold it.
     pub fn release(&self) -> Result<(), ManagerError> {
-        self.handle.call(Op::LockRelease, Vec::new()).map(drop)
+        self.handle.call(Op::LockRelease, Vec::new())?;
+        self.handle.count_held(false);
+        Ok(())
     }
 
     /// How many times this handle holds it (0: not at all).

@@ -1,9 +1,8 @@
 //! The proxies: a typed face on a [`Handle`] for each kind of object, and what they share.
 //!
 //! Each proxy is declared with [`proxy!`]: a struct holding its handle, the [`Proxy`] impl the
-//! manager's factories create it through, `Clone` (another handle to the same object: on a
-//! connection of its own for the proxies whose operations wait, so for a lock another owner) and
-//! `Debug`. The waiting proxies follow their shared-memory twins' families (`acquire`,
+//! manager's factories create it through, `Clone` (another handle to the same object, and another
+//! owner: a lock one clone takes is not the other's) and `Debug`. The waiting proxies follow their shared-memory twins' families (`acquire`,
 //! `try_acquire`, `acquire_timeout`, `acquire_deadline`, ...): a deadline travels as the
 //! milliseconds left ([`deadline_arg`]), and the server's `"timeout"` answer becomes the family's
 //! "not ready" error ([`waited`]).

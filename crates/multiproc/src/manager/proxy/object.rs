@@ -176,8 +176,8 @@ proxy! {
 impl<T> ObjectProxy<T> {
     /// Calls `method` with `args` (a tuple for several, `()` for none) on the server and returns
     /// its result as an `R`. Atomic: no other call of this object runs in between (a call waits
-    /// for the one before it; each handle has a connection of its own, so that the wait holds up
-    /// no other proxy).
+    /// for the one before it, on a connection taken for it, so that the wait holds up no other
+    /// proxy).
     pub fn call<A: Serialize, R: DeserializeOwned>(
         &self,
         method: &str,

@@ -17,8 +17,8 @@ use crate::manager::protocol::{Kind, Op};
 proxy! {
     /// A queue that lives in a [`Manager`](crate::Manager): [`Queue`](crate::Queue)'s methods,
     /// each a round trip. Any process holding a handle may put and get, on other machines too
-    /// (over TCP), without shared memory. Each handle has a connection of its own, so a `get`
-    /// that waits holds up nothing else.
+    /// (over TCP), without shared memory. A `get` or `put` that waits does so on a connection
+    /// taken for it, and holds up nothing else.
     ///
     /// ```
     /// # fn main() -> multiproc::Result<()> {
@@ -240,7 +240,7 @@ impl<T> Deref for JoinableQueueProxy<T> {
 }
 
 impl<T> Clone for JoinableQueueProxy<T> {
-    /// Another handle to the same queue, with a connection of its own.
+    /// Another handle to the same queue.
     fn clone(&self) -> Self {
         JoinableQueueProxy(self.0.clone())
     }

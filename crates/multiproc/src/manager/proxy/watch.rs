@@ -1,6 +1,6 @@
 //! Watching a dict or a list: the changes any process makes, in order, as they happen, instead of
-//! polling. A watcher has a connection of its own, and asks the server for the changes after the
-//! last one it saw (`watch` in the protocol); the server keeps the last few thousand changes of
+//! polling. A watcher asks the server for the changes after the last one it saw, waiting on a
+//! connection taken for the call (`watch` in the protocol); the server keeps the last few thousand changes of
 //! each watched object.
 
 use std::collections::VecDeque;
@@ -65,7 +65,8 @@ fn malformed() -> ManagerError {
 impl Feed {
     /// Starts watching: the changes from now on.
     fn start(handle: &Handle) -> Result<Feed, ManagerError> {
-        let handle = handle.reconnect()?;
+        // Its calls wait: on connections of the session's pool.
+        let handle = Handle::new(handle.session.clone(), handle.object, true);
         // Since "never", without waiting: answers with the current version.
         let now = handle.call(Op::Watch, vec![Value::from(u64::MAX), Value::from(0)])?;
         let version = now

@@ -19,13 +19,17 @@ impl Server {
             op,
             object,
             args,
-            chain,
+            context,
             ..
         } = request;
         let on = |what: &str| not_exposed(&op, what);
         let Some(op) = Op::parse(&op) else {
             return Err(on("this object"));
         };
+        if object == 0 && op == Op::OwnerEnd {
+            self.release_owner(caller.owner());
+            return Ok(Value::Nil);
+        }
         let mut table = self.lock_table();
         if object == 0 {
             return match op.on_manager() {
@@ -38,13 +42,19 @@ impl Server {
             return Err(on(&format!("a {}", kind.name())));
         }
         match op {
-            Op::Create(_) | Op::Ping | Op::Stats | Op::Named | Op::Shutdown => {
+            Op::Create(_)
+            | Op::Hello
+            | Op::OwnerEnd
+            | Op::Ping
+            | Op::Stats
+            | Op::Named
+            | Op::Shutdown => {
                 unreachable!("the manager's own operations have no target")
             }
             Op::Watch => self.watch(table, caller, object, &args),
             Op::DictNested => self.nested(&mut table, object, &args),
             Op::ObjectGet => self.object_state(&mut table, object),
-            Op::ObjectCall => self.call_method(table, caller, object, chain, &args),
+            Op::ObjectCall => self.call_method(table, caller, object, context.chain, &args),
             Op::LockAcquire
             | Op::LockRelease
             | Op::LockState
@@ -353,12 +363,10 @@ mod tests {
     //! The pairing of client and server cannot drift: every operation the proxies can send is
     //! dispatched by the server on the kinds it names, and refused on the others.
 
-    use std::sync::Arc;
-
     use rmpv::Value;
     use serde::{Deserialize, Serialize};
 
-    use super::super::super::client::{Client, Remake};
+    use super::super::super::client::Session;
     use super::super::super::protocol::{Kind, Op};
     use super::super::super::proxy::{Args, CallError, Reply, Shared, entry_for};
     use super::super::super::{ErrorCode, ManagerError};
@@ -403,11 +411,12 @@ mod tests {
         let types = vec![(Probe::TYPE_NAME.to_owned(), entry_for::<Probe>())];
         let server =
             std::thread::spawn(move || super::super::serve(listener, b"key".to_vec(), types));
-        let client = Arc::new(Client::connect(&address, b"key", Remake::Never).unwrap());
+        let session = Session::open(&address, b"key").unwrap();
+        let call = |op, object, args| session.call(op, object, args, 0);
         let objects: Vec<(Kind, u64)> = Kind::ALL
             .into_iter()
             .map(|kind| {
-                let id = client.call(Op::Create(kind), 0, made_from(kind)).unwrap();
+                let id = call(Op::Create(kind), 0, made_from(kind)).unwrap();
                 (kind, id.as_u64().unwrap())
             })
             .collect();
@@ -416,7 +425,7 @@ mod tests {
         for op in Op::all().filter(|&op| op != Op::Shutdown) {
             for &(kind, id) in &objects {
                 let on = op.targets().contains(&kind);
-                let got = code(client.call(op, id, args()));
+                let got = code(call(op, id, args()));
                 if on {
                     assert!(
                         !matches!(got, Some(ErrorCode::NotExposed | ErrorCode::UnknownObject)),
@@ -434,7 +443,7 @@ mod tests {
                     );
                 }
             }
-            let on_manager = code(client.call(op, 0, args()));
+            let on_manager = code(call(op, 0, args()));
             if op.on_manager() {
                 assert_ne!(
                     on_manager,
@@ -453,11 +462,11 @@ mod tests {
         }
         let unknown = Value::from("dict.nope");
         assert_eq!(
-            code(client.call(Op::Ping, 0, vec![unknown])),
+            code(call(Op::Ping, 0, vec![unknown])),
             None,
             "ping takes what it is given"
         );
-        client.call(Op::Shutdown, 0, Vec::new()).unwrap();
+        call(Op::Shutdown, 0, Vec::new()).unwrap();
         server.join().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -7,6 +7,7 @@
 //! On a Unix socket, a peer of another user is closed before anything is sent. Refusals are
 //! logged to standard error, at most a few lines a second.
 
+use std::collections::VecDeque;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
@@ -21,6 +22,14 @@ use crate::sys::{self, Stream, StreamListener};
 /// How long the gate stops accepting after `accept` fails (out of descriptors, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
+/// How long a refused connection is kept open, its input read and dropped, so that the client
+/// reads the refusal (a close with its request unread would reset the connection over TCP, and
+/// the refusal with it).
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Refused connections lingering at once, at most; more are closed at once.
+const LINGERING_MAX: usize = 256;
+
 /// Accepts and authenticates connections until the server stops.
 pub(crate) fn run(server: &Arc<Server>, listener: &StreamListener, wake: &Stream) {
     if let Err(e) = listener.set_nonblocking(true) {
@@ -30,6 +39,7 @@ pub(crate) fn run(server: &Arc<Server>, listener: &StreamListener, wake: &Stream
     let mut admission: Admission<Stream> = Admission::new(&server.authkey);
     let mut outcomes = Vec::new();
     let mut paused_until: Option<Instant> = None;
+    let mut lingering: VecDeque<(Stream, Instant)> = VecDeque::new();
     while !server.stopping.load(Ordering::SeqCst) {
         server
             .counters
@@ -44,11 +54,14 @@ pub(crate) fn run(server: &Arc<Server>, listener: &StreamListener, wake: &Stream
         if accepting {
             fds.push(listener.as_fd());
         }
+        let first_lingering = fds.len();
+        fds.extend(lingering.iter().map(|(stream, _)| stream.as_fd()));
         let first_socket = fds.len();
         fds.extend(admission.sockets());
         let deadline = [
             admission.next_deadline(),
             (!accepting).then_some(room_at.max(paused_until.unwrap_or(room_at))),
+            lingering.front().map(|(_, until)| *until),
         ]
         .into_iter()
         .flatten()
@@ -61,20 +74,44 @@ pub(crate) fn run(server: &Arc<Server>, listener: &StreamListener, wake: &Stream
         if ready[0] {
             let _ = (&*wake).read(&mut [0u8; 64]);
         }
+        linger(&mut lingering, &ready[first_lingering..first_socket]);
         admission.progress(&ready[first_socket..], &mut outcomes);
         if accepting && ready[1] && !accept_all(server, listener, &mut admission, &mut outcomes) {
             paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
         }
         for outcome in outcomes.drain(..) {
-            settle(server, outcome);
+            if let Some(refused) = settle(server, outcome)
+                && lingering.len() < LINGERING_MAX
+            {
+                lingering.push_back((refused, Instant::now() + LINGER));
+            }
         }
     }
 }
 
-/// Hands over, counts and logs what came of a handshake.
-fn settle(server: &Arc<Server>, outcome: Admitted<Stream>) {
+/// Reads and drops what the lingering connections sent (`ready` in their order); closes those
+/// that ended or whose time is up.
+fn linger(lingering: &mut VecDeque<(Stream, Instant)>, ready: &[bool]) {
+    let now = Instant::now();
+    let mut index = 0;
+    lingering.retain(|(stream, until)| {
+        let is_ready = ready.get(index).copied().unwrap_or(false);
+        index += 1;
+        // The end of its input, or a failure: the client has gone.
+        let ended = is_ready
+            && matches!(
+                sys::recv_now(stream.as_fd(), &mut [0u8; 4096]),
+                Ok(Some(0)) | Err(_)
+            );
+        !ended && *until > now
+    });
+}
+
+/// Hands over, counts and logs what came of a handshake; a connection the server refused (over
+/// its limit) comes back, to linger.
+fn settle(server: &Arc<Server>, outcome: Admitted<Stream>) -> Option<Stream> {
     match outcome {
-        Admitted::In(stream) => server.start_connection(stream),
+        Admitted::In(stream) => return server.start_connection(stream),
         // Silent until the deadline: a slow client's loss, or a slowloris; not worth a line.
         Admitted::Refused(ConnectError::HandshakeTimeout) => {}
         Admitted::Refused(error) => {
@@ -93,6 +130,7 @@ fn settle(server: &Arc<Server>, outcome: Admitted<Stream>) {
             ));
         }
     }
+    None
 }
 
 /// Accepts the waiting connections while there is room, and sends each its challenge; false if

@@ -39,9 +39,18 @@ use super::protocol::wire::{self, Response, WireError};
 use super::proxy::TypeEntry;
 use crate::sys::{self, Stream, StreamListener};
 use table::Table;
+use waits::Owner;
 
-/// Authenticated connections served at once, at most; more are closed after their handshake.
+/// Authenticated connections served at once, at most; more are refused after their handshake
+/// (`TooManyConnections`, then closed).
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
+
+/// Connections of one client at once, at most (a process's session: its shared connection and
+/// one per call waiting at once), so that no client takes every connection.
+pub(crate) const MAX_CONNECTIONS_PER_CLIENT: usize = 256;
+
+/// The protocol versions this server speaks (`hello`).
+const PROTOCOL_VERSION: u64 = 1;
 
 /// How often a waiting operation checks that its caller is still connected.
 const CALLER_CHECK: Duration = Duration::from_millis(100);
@@ -64,6 +73,8 @@ pub(crate) struct Server {
     types: HashMap<String, TypeEntry>,
     counters: Counters,
     next_connection: AtomicU64,
+    /// The connections of each client, by client id.
+    clients: Mutex<HashMap<u64, usize>>,
     /// The next call chain of a method call that came from outside a method (`hosted`).
     next_chain: AtomicU64,
     /// A clone of each open connection's stream, to close them all at shutdown.
@@ -74,9 +85,11 @@ pub(crate) struct Server {
     wake: Stream,
 }
 
-/// Who runs an operation: its connection, and the socket to check that it is still there.
+/// Who runs an operation: its client, the owner within the client that the request names, and its
+/// connection's socket, to check that it is still there.
 pub(crate) struct Caller<'a> {
-    pub(crate) connection: u64,
+    pub(crate) client: u64,
+    pub(crate) handle: u64,
     socket: BorrowedFd<'a>,
 }
 
@@ -85,6 +98,20 @@ impl Caller<'_> {
     pub(crate) fn gone(&self) -> bool {
         sys::peer_hung_up(self.socket)
     }
+
+    /// The owner of what the request takes.
+    pub(crate) fn owner(&self) -> Owner {
+        Owner {
+            client: self.client,
+            handle: self.handle,
+        }
+    }
+}
+
+/// The client of a connection that has not said `hello`: itself alone, an id no session draws
+/// (theirs are random; this one has the top bit set and counts connections).
+fn lone_client(connection: u64) -> u64 {
+    connection | 1 << 63
 }
 
 /// How a wait ended.
@@ -111,6 +138,7 @@ pub(crate) fn serve(listener: StreamListener, authkey: Vec<u8>, types: Vec<(Stri
         types: types.into_iter().collect(),
         counters: Counters::default(),
         next_connection: AtomicU64::new(1),
+        clients: Mutex::new(HashMap::new()),
         next_chain: AtomicU64::new(hosted::first_chain()),
         open: Mutex::new(HashMap::new()),
         stopping: AtomicBool::new(false),
@@ -138,15 +166,26 @@ impl Server {
         let _ = (&self.wake).write_all(&[1]);
     }
 
-    /// Serves an authenticated connection on a thread of its own.
-    fn start_connection(self: &Arc<Self>, stream: Stream) {
+    fn lock_clients(&self) -> MutexGuard<'_, HashMap<u64, usize>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Serves an authenticated connection on a thread of its own; gives it back, told why, if it
+    /// is over the limit (to be closed once the client has read that).
+    fn start_connection(self: &Arc<Self>, mut stream: Stream) -> Option<Stream> {
         if self.counters.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             self.counters.connections.fetch_sub(1, Ordering::SeqCst);
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
             gate::log(format_args!(
                 "refused a connection: {MAX_CONNECTIONS} are open"
             ));
-            return;
+            let refusal = WireError::new(
+                ErrorCode::TooManyConnections,
+                format!("the server serves {MAX_CONNECTIONS} connections at most, and has as many"),
+            );
+            // Told before its first request is read: a fresh socket takes this frame at once.
+            let _ = reply(&mut stream, 0, Err(refusal));
+            return Some(stream);
         }
         let connection = self.next_connection.fetch_add(1, Ordering::SeqCst);
         if let Ok(clone) = stream.try_clone() {
@@ -156,9 +195,9 @@ impl Server {
         let spawned = std::thread::Builder::new()
             .name("multiproc-manager-conn".into())
             .spawn(move || {
-                server.connection(connection, stream);
+                let client = server.connection(connection, stream);
                 server.lock_open().remove(&connection);
-                server.release_all(connection);
+                server.leave(client);
                 server.counters.connections.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -166,14 +205,82 @@ impl Server {
             self.lock_open().remove(&connection);
             self.counters.connections.fetch_sub(1, Ordering::SeqCst);
         }
+        None
+    }
+
+    /// A connection of `client` ended: when it was its last, what the client held is released.
+    fn leave(&self, client: u64) {
+        let mut clients = self.lock_clients();
+        let last = match clients.get_mut(&client) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            _ => {
+                clients.remove(&client);
+                true
+            }
+        };
+        drop(clients);
+        if last {
+            self.release_client(client);
+        }
+    }
+
+    /// Makes `connection`, so far of client `from`, one of client `to` (its `hello`), within the
+    /// limit of connections per client.
+    fn join_client(&self, from: u64, to: u64) -> Result<(), WireError> {
+        let mut clients = self.lock_clients();
+        if clients.get(&to).copied().unwrap_or(0) >= MAX_CONNECTIONS_PER_CLIENT {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(WireError::new(
+                ErrorCode::TooManyConnections,
+                format!(
+                    "a client has {MAX_CONNECTIONS_PER_CLIENT} connections at most (one per call \
+                     waiting at once, and one more), and this one has as many"
+                ),
+            ));
+        }
+        *clients.entry(to).or_default() += 1;
+        if let Some(count) = clients.get_mut(&from) {
+            *count -= 1;
+            if *count == 0 {
+                clients.remove(&from);
+            }
+        }
+        Ok(())
+    }
+
+    /// `hello [version, client id]`, the first request of a connection: whose it is.
+    fn hello(&self, client: u64, args: &[Value]) -> Result<u64, WireError> {
+        let version = args.first().and_then(Value::as_u64);
+        if version != Some(PROTOCOL_VERSION) {
+            return Err(WireError::new(
+                ErrorCode::VersionMismatch,
+                format!(
+                    "this server speaks version {PROTOCOL_VERSION} of the protocol, not {}",
+                    args.first().map_or("none".to_owned(), Value::to_string)
+                ),
+            ));
+        }
+        let id = args
+            .get(1)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| data::bad("hello takes [version, client id]"))?;
+        self.join_client(client, id)?;
+        Ok(id)
     }
 
     /// Reads requests and answers them, in order, until the client goes or breaks the protocol.
-    fn connection(&self, connection: u64, stream: Stream) {
+    /// Returns the connection's client at the end.
+    fn connection(&self, connection: u64, stream: Stream) -> u64 {
+        let mut client = lone_client(connection);
+        self.lock_clients().insert(client, 1);
         let Ok(mut writer) = stream.try_clone() else {
-            return;
+            return client;
         };
         let mut reader = BufReader::new(stream);
+        let mut first = true;
         loop {
             let payload = match frame::read_frame_soon(&mut reader, frame::DEFAULT_MAX_FRAME) {
                 Ok(payload) => payload,
@@ -183,34 +290,57 @@ impl Server {
                         format!("a frame of {len} bytes is over the limit of {max}"),
                     );
                     let _ = reply(&mut writer, 0, Err(error));
-                    return;
+                    return client;
                 }
                 Err(FrameError::BadMagic) => {
                     gate::log(format_args!("closed a connection: not a manager frame"));
-                    return;
+                    return client;
                 }
-                Err(_) => return, // closed, or a broken stream
+                Err(_) => return client, // closed, or a broken stream
             };
+            let decoded = wire::decode_request(&payload);
             let caller = Caller {
-                connection,
+                client,
+                handle: decoded.as_ref().map_or(0, |r| r.context.owner),
                 socket: writer.as_fd(),
             };
-            let (id, result) = match wire::decode_request(&payload) {
+            let hello = decoded
+                .as_ref()
+                .is_ok_and(|r| r.object == 0 && r.op == Op::Hello.name());
+            let (id, result) = match decoded {
                 Ok(request) if request.object == 0 && request.op == Op::Shutdown.name() => {
                     let _ = reply(&mut writer, request.id, Ok(Value::Nil));
                     self.stop();
-                    return;
+                    return client;
                 }
+                Ok(request) if hello && first => match self.hello(client, &request.args) {
+                    Ok(id) => {
+                        client = id;
+                        (request.id, Ok(Value::from(PROTOCOL_VERSION)))
+                    }
+                    Err(refused) => {
+                        // Over a limit, or another version: said, and the connection ends.
+                        let _ = reply(&mut writer, request.id, Err(refused));
+                        return client;
+                    }
+                },
+                Ok(request) if hello => (
+                    request.id,
+                    Err(data::bad(
+                        "hello is the first request of a connection, once",
+                    )),
+                ),
                 Ok(request) => (request.id, self.run(&caller, request)),
                 // Refused undecoded: answered with its id when it has one, so that the client
                 // stays in step and this call alone fails.
                 Err(error) => (wire::request_id(&payload).unwrap_or(0), Err(error)),
             };
+            first = false;
             if result.as_ref().is_err_and(waits::is_caller_gone) {
-                return; // a wait abandoned by its caller: nobody to answer
+                return client; // a wait abandoned by its caller: nobody to answer
             }
             if reply(&mut writer, id, result).is_err() {
-                return;
+                return client;
             }
         }
     }

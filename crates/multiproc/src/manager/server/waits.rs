@@ -2,8 +2,9 @@
 //! barriers and queues. A wait releases the table ([`Server::wait_for`]), and gives up when its
 //! caller's connection hangs up: a dead waiter takes no lock, no permit and no item.
 //!
-//! Locks (and a condition's lock) belong to the connection that took them: when it ends, they are
-//! released with `owner_died` set, and the next taker is told. Semaphore permits belong to nobody,
+//! Locks (and a condition's lock) belong to the owner that took them ([`Owner`]: a proxy handle of
+//! a client): when the client ends (its last connection does) or the owner does (`owner.end`),
+//! they are released with `owner_died` set, and the next taker is told. Semaphore permits belong to nobody,
 //! as in Python (one process may acquire and another release, to signal), so a process that dies
 //! holding one does not give it back; use a lock for exclusion that survives a death.
 
@@ -19,10 +20,17 @@ use super::data::{arg, bad, not_exposed};
 use super::table::{Object, Table, unknown};
 use super::{Caller, Server, Waited};
 
+/// Who holds a lock: an owner among a client's (each proxy handle is one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub(crate) client: u64,
+    pub(crate) handle: u64,
+}
+
 /// A lock's state. `depth` counts a recursive lock's acquisitions by its owner.
 #[derive(Default)]
 pub(crate) struct Lock {
-    owner: Option<u64>,
+    owner: Option<Owner>,
     depth: u32,
     owner_died: bool,
 }
@@ -81,17 +89,17 @@ impl Barrier {
 const RESETS_KEPT: usize = 1024;
 
 /// A queue; every item put counts as unfinished until a `task_done` (Python's manager queue is a
-/// `queue.Queue`, joinable). The items each connection took and did not declare done are counted
-/// per connection: when it ends, they are lost, no longer unfinished, and the next `join` to end
-/// reports them.
+/// `queue.Queue`, joinable). The items each client took and did not declare done are counted per
+/// client: when it ends, they are lost, no longer unfinished, and the next `join` to end reports
+/// them.
 pub(crate) struct Queue {
     items: VecDeque<Value>,
     /// `None`: no limit.
     max_items: Option<usize>,
     unfinished: u64,
-    /// Items taken and not declared done, by connection.
+    /// Items taken and not declared done, by client.
     held: HashMap<u64, u64>,
-    /// Items lost with connections that ended holding them, and of those, how many a `join`
+    /// Items lost with clients that ended holding them, and of those, how many a `join`
     /// reported.
     lost: u64,
     reported: u64,
@@ -111,12 +119,12 @@ impl Queue {
         }
     }
 
-    /// `connection` declared an item done: one of its own, else one of another holder (any
-    /// connection may call `task_done`).
-    fn declare_done(&mut self, connection: u64) {
+    /// `client` declared an item done: one of its own, else one of another holder (any client
+    /// may call `task_done`).
+    fn declare_done(&mut self, client: u64) {
         self.unfinished -= 1;
-        let holder = match self.held.get(&connection) {
-            Some(_) => Some(connection),
+        let holder = match self.held.get(&client) {
+            Some(_) => Some(client),
             None => self.held.keys().next().copied(),
         };
         if let Some(holder) = holder
@@ -129,9 +137,9 @@ impl Queue {
         }
     }
 
-    /// `connection` ended: what it held is lost. Whether it held anything.
-    fn holder_gone(&mut self, connection: u64) -> bool {
-        let Some(held) = self.held.remove(&connection) else {
+    /// `client` ended: what it held is lost. Whether it held anything.
+    fn holder_gone(&mut self, client: u64) -> bool {
+        let Some(held) = self.held.remove(&client) else {
             return false;
         };
         let lost = held.min(self.unfinished);
@@ -183,12 +191,12 @@ fn lock_in(table: &mut Table, object: u64) -> Result<(&mut Lock, bool), WireErro
 
 /// Takes `lock` for `me` if it can: `"acquired"`, or `"owner_died"` when the previous holder's
 /// connection ended holding it.
-fn try_take(lock: &mut Lock, me: u64, recursive: bool) -> Result<Option<Value>, WireError> {
+fn try_take(lock: &mut Lock, me: Owner, recursive: bool) -> Result<Option<Value>, WireError> {
     if lock.owner == Some(me) {
         if !recursive {
             return Err(WireError::new(
                 ErrorCode::WouldDeadlock,
-                "this connection already holds the lock",
+                "this handle already holds the lock",
             ));
         }
         lock.depth += 1;
@@ -208,14 +216,11 @@ fn try_take(lock: &mut Lock, me: u64, recursive: bool) -> Result<Option<Value>, 
 }
 
 fn not_owner() -> WireError {
-    WireError::new(
-        ErrorCode::NotOwner,
-        "the lock is not held by this connection",
-    )
+    WireError::new(ErrorCode::NotOwner, "the lock is not held by this handle")
 }
 
 /// Releases one acquisition of `lock` by `me`; true when it is free now.
-fn release(lock: &mut Lock, me: u64) -> Result<bool, WireError> {
+fn release(lock: &mut Lock, me: Owner) -> Result<bool, WireError> {
     if lock.owner != Some(me) {
         return Err(not_owner());
     }
@@ -254,9 +259,19 @@ fn timeout() -> Value {
 }
 
 impl Server {
-    /// Releases the locks `connection` held, marking their holder dead, counts lost the queue
-    /// items it held, and wakes the waiters.
-    pub(crate) fn release_all(&self, connection: u64) {
+    /// Releases the locks `client` held, marking their holder dead, counts lost the queue items
+    /// it held, and wakes the waiters: the client ended (its last connection did).
+    pub(crate) fn release_client(&self, client: u64) {
+        self.release_where(|owner| owner.client == client, Some(client));
+    }
+
+    /// Releases the locks `owner` held, marking their holder dead, and wakes the waiters: the
+    /// handle that took them was dropped without releasing them (`owner.end`).
+    pub(crate) fn release_owner(&self, owner: Owner) {
+        self.release_where(|held| held == owner, None);
+    }
+
+    fn release_where(&self, releases: impl Fn(Owner) -> bool, client: Option<u64>) {
         let mut table = self.lock_table();
         let mut released = false;
         for object in table.objects.values_mut() {
@@ -264,12 +279,14 @@ impl Server {
                 Object::Lock(lock) | Object::RLock(lock) => lock,
                 Object::Condition(condition) => &mut condition.lock,
                 Object::Queue(queue) => {
-                    released |= queue.holder_gone(connection);
+                    if let Some(client) = client {
+                        released |= queue.holder_gone(client);
+                    }
                     continue;
                 }
                 _ => continue,
             };
-            if lock.owner == Some(connection) {
+            if lock.owner.is_some_and(&releases) {
                 *lock = Lock {
                     owner_died: true,
                     ..Lock::default()
@@ -291,7 +308,7 @@ impl Server {
         op: Op,
         args: &[Value],
     ) -> Result<Value, WireError> {
-        let me = caller.connection;
+        let me = caller.owner();
         match op {
             Op::LockAcquire => {
                 let deadline = deadline_arg(args, 0)?;
@@ -445,7 +462,7 @@ impl Server {
                     let queue = queue_in(table, object)?;
                     match queue.items.pop_front() {
                         Some(item) => {
-                            *queue.held.entry(me).or_default() += 1;
+                            *queue.held.entry(caller.client).or_default() += 1;
                             Ok(Some(Value::Array(vec![item])))
                         }
                         None if queue.closed => Err(closed()),
@@ -480,7 +497,7 @@ impl Server {
                         "task_done called more times than items were put",
                     ));
                 }
-                queue.declare_done(me);
+                queue.declare_done(caller.client);
                 if queue.unfinished == 0 {
                     self.changed.notify_all();
                 }
@@ -516,9 +533,9 @@ impl Server {
         }
     }
 
-    /// `condition.wait [timeout_ms or nil]`: releases the condition's lock (all of this
-    /// connection's acquisitions), waits to be notified or the timeout, then takes the lock
-    /// back as it was. Gives `[notified, owner_died]`.
+    /// `condition.wait [timeout_ms or nil]`: releases the condition's lock (all of this owner's
+    /// acquisitions), waits to be notified or the timeout, then takes the lock back as it was.
+    /// Gives `[notified, owner_died]`.
     fn condition_wait(
         &self,
         mut table: std::sync::MutexGuard<'_, Table>,
@@ -526,13 +543,13 @@ impl Server {
         object: u64,
         args: &[Value],
     ) -> Result<Value, WireError> {
-        let me = caller.connection;
+        let me = caller.owner();
         let deadline = deadline_arg(args, 0)?;
         let condition = condition_in(&mut table, object)?;
         if condition.lock.owner != Some(me) {
             return Err(WireError::new(
                 ErrorCode::NotOwner,
-                "cannot wait on a condition whose lock this connection does not hold",
+                "cannot wait on a condition whose lock this handle does not hold",
             ));
         }
         let depth = condition.lock.depth;
