@@ -475,6 +475,28 @@ fn a_consumer_killed_holding_items_makes_the_managers_join_report_them() {
 }
 
 #[test]
+fn a_handle_dropped_holding_a_lock_releases_it_and_the_next_taker_is_told() {
+    let manager = Manager::start().unwrap();
+    let lock = manager.lock().unwrap();
+    let other = lock.clone();
+    std::mem::forget(lock.acquire().unwrap());
+    assert!(other.try_acquire().unwrap_err().is_timeout(), "still held");
+    drop(lock);
+    let taken = other.acquire_timeout(DEADLINE).unwrap();
+    assert!(taken.owner_died());
+    // Ownership is the handle's, whichever connection carried its calls: the two handles share
+    // this process's.
+    drop(taken);
+    let rlock = manager.rlock().unwrap();
+    let outer = rlock.acquire().unwrap();
+    let inner = rlock.acquire().unwrap();
+    assert_eq!(rlock.depth().unwrap(), 2);
+    assert!(rlock.clone().try_acquire().is_err());
+    drop((inner, outer));
+    assert_eq!(rlock.depth().unwrap(), 0);
+}
+
+#[test]
 fn named_objects_are_the_same_in_every_process_and_keep_their_kind() {
     let manager = Manager::start().unwrap();
     let address = (manager.address().clone(), manager.authkey().to_vec());
