@@ -1,4 +1,4 @@
-//! The faults of `../shared/reference/faults.md` that concern the manager (rows 1 to 13, 15 and 17),
+//! The faults of `docs/faults.md` that concern the manager (rows 1 to 13, 15 and 17, 26 to 32),
 //! each inflicted on a live server: hostile and broken clients (most by a client that speaks the
 //! documented protocol by hand, `RawClient`), wrong keys, other users, and the manager killed under
 //! its clients. Row 17 (a dead holder of a manager lock) is in `manager_sync.rs`, with the locks.
