@@ -234,7 +234,8 @@ fn a_right_key_gets_in_at_once_under_a_flood_of_wrong_ones() {
 }
 
 #[test]
-fn a_burst_of_a_thousand_right_key_clients_all_get_in() {
+fn a_burst_of_a_thousand_right_key_clients_all_get_in_and_so_do_those_that_wait_for_a_stopped_manager()
+ {
     let manager = Manager::start().unwrap();
     // A thousand connect before any proves itself (they were pushed out beyond 128 in flight).
     let mut clients: Vec<(UnixStream, [u8; 40])> =
@@ -255,6 +256,25 @@ fn a_burst_of_a_thousand_right_key_clients_all_get_in() {
         one.call(1, "ping", 0, vec![]).to_string(),
         "[1, {\"Ok\": \"pong\"}]"
     );
+    drop(clients);
+    // 300 that connect while the manager is stopped wait in its backlog, and all get in when it
+    // resumes (beyond 128, they were reset).
+    let pid = manager.pid().unwrap();
+    common::pause(pid, true);
+    let waiting: Vec<UnixStream> = (0..300)
+        .map(|_| UnixStream::connect(socket_path(&manager)).unwrap())
+        .collect();
+    common::pause(pid, false);
+    for mut stream in waiting {
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut hello = [0u8; 40];
+        stream.read_exact(&mut hello).unwrap();
+        stream.write_all(&proof(manager.authkey(), &hello)).unwrap();
+        let mut reply = [0u8; 40];
+        stream.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[..8], b"MPAUTHOK");
+    }
+    assert_eq!(manager.stats().unwrap().refused, 0);
 }
 
 #[test]

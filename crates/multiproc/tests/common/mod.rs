@@ -143,6 +143,17 @@ pub fn sigkill(pid: u32) {
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
 }
 
+/// Stops (`true`: SIGSTOP) or resumes (SIGCONT) `pid`.
+pub fn pause(pid: u32, stop: bool) {
+    let pid = Pid::from_raw(pid as i32).expect("nonzero pid");
+    let signal = if stop {
+        rustix::process::Signal::STOP
+    } else {
+        rustix::process::Signal::CONT
+    };
+    rustix::process::kill_process(pid, signal).expect("kill");
+}
+
 /// Blocks the calling process forever (until a signal ends it).
 pub fn park_forever() -> ! {
     loop {
