@@ -114,6 +114,7 @@ mod process;
 mod shared;
 #[allow(unsafe_code)] // segments: raw pointers into shared memory
 mod shm;
+mod spin;
 mod sweep;
 mod sync;
 #[allow(unsafe_code)] // the operating system

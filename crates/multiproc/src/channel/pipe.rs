@@ -21,11 +21,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::stream::{self, Turns};
 use super::{RecvError, RecvTimeoutError, SendError, SendTimeoutError};
 use crate::deadline;
+use crate::spin::Spinner;
 use crate::sys;
 use crate::transfer::{self, EncodeError, Message, packet};
-
-/// How long a receive polls before it sleeps.
-const SPIN: Duration = Duration::from_micros(50);
 
 /// The largest message a connection sends or receives unless told otherwise: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
@@ -38,6 +36,8 @@ pub struct Connection<T> {
     /// For a byte stream (TCP): how this end's readers and writers take turns. `None`: a packet
     /// socket, where every message is one datagram.
     stream: Option<Arc<Turns>>,
+    /// Whether messages tend to come while a receive polls (shared by the clones).
+    spinner: Arc<Spinner>,
     max_message: usize,
     _messages: PhantomData<fn(T) -> T>,
 }
@@ -86,6 +86,7 @@ impl<T> Connection<T> {
         Connection {
             socket: Arc::new(socket),
             stream: None,
+            spinner: Arc::default(),
             max_message: DEFAULT_MAX_MESSAGE,
             _messages: PhantomData,
         }
@@ -250,17 +251,20 @@ impl<T> Connection<T> {
         if let Some(turns) = &self.stream {
             return self.recv_frame(turns, deadline);
         }
-        // Spin first: a reply usually comes within microseconds, and sleeping until woken costs
-        // tens of microseconds (a blocked round trip takes 40 to 60 us on a small VM, 6 to 9 us
-        // spinning). The spin is bounded, so a long wait costs at most SPIN of CPU.
-        let spin_until = Instant::now() + SPIN;
-        let spin_until = deadline.map_or(spin_until, |deadline| deadline.min(spin_until));
-        loop {
+        // Poll first while polling pays (see `crate::spin`): a reply usually comes within
+        // microseconds, and sleeping until woken costs tens of them.
+        let mut polled = None;
+        self.spinner.spin(deadline, || {
             match packet::recv(self.socket.as_fd(), true, self.max_message) {
-                Ok(packet::Recv::Empty) if Instant::now() < spin_until => std::hint::spin_loop(),
-                Ok(packet::Recv::Empty) => break,
-                received => return self.received(received),
+                Ok(packet::Recv::Empty) => false,
+                received => {
+                    polled = Some(received);
+                    true
+                }
             }
+        });
+        if let Some(received) = polled {
+            return self.received(received);
         }
         loop {
             if deadline.is_some()
@@ -380,6 +384,7 @@ impl<T> Clone for Connection<T> {
         Connection {
             socket: self.socket.clone(),
             stream: self.stream.clone(),
+            spinner: self.spinner.clone(),
             max_message: self.max_message,
             _messages: PhantomData,
         }
@@ -432,6 +437,7 @@ impl<'de, T> Deserialize<'de> for Connection<T> {
         Ok(Connection {
             socket: Arc::new(socket),
             stream: stream.then(Arc::default),
+            spinner: Arc::default(),
             max_message,
             _messages: PhantomData,
         })

@@ -24,6 +24,7 @@ use super::{ErrorCode, ManagerError};
 use crate::address::Address;
 use crate::channel::auth::{self, Framing};
 use crate::channel::{ConnectError, HANDSHAKE_TIMEOUT};
+use crate::spin::Spinner;
 use crate::sys::Stream;
 
 /// The version of the protocol this client speaks, said in `hello`.
@@ -124,6 +125,8 @@ pub(crate) struct Client {
     /// The session's id, said again in `hello` when the connection is made again.
     session: u64,
     stream: Mutex<(BufReader<Stream>, Stream)>,
+    /// Whether answers tend to come while the caller polls.
+    spinner: Spinner,
     next_id: AtomicU64,
     /// The connection failed: the manager is gone, or the stream is out of step.
     broken: AtomicBool,
@@ -146,6 +149,7 @@ impl Client {
             authkey: authkey.to_vec(),
             session,
             stream: Mutex::new(open(address, authkey)?),
+            spinner: Spinner::new(),
             next_id: AtomicU64::new(1),
             broken: AtomicBool::new(false),
             remakes,
@@ -242,7 +246,7 @@ impl Client {
         let sent = frame::write_frame(writer, &payload).and_then(|()| writer.flush());
         // A server that refused the connection (a limit) said why and closed: the answer may be
         // there to read even though the request could not be sent.
-        let read = frame::read_frame_soon(reader, frame::DEFAULT_MAX_FRAME);
+        let read = frame::read_frame_soon(reader, frame::DEFAULT_MAX_FRAME, &self.spinner);
         let payload = match (sent, read) {
             (_, Ok(payload)) => payload,
             (Err(e), Err(_)) => return Err(gone(&e)),

@@ -5,6 +5,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use crate::spin::Spinner;
 use crate::sys::{self, Stream};
 
 /// The magic and version that start every frame.
@@ -73,23 +74,15 @@ pub(crate) fn read_frame(input: &mut impl Read, max: usize) -> Result<Vec<u8>, F
     Ok(payload)
 }
 
-/// How long a reader polls for the next frame before it sleeps: an answer usually comes within
-/// microseconds, and a sleep and wake-up costs tens of them (40 to 60 on a small VM).
-const SPIN: Duration = Duration::from_micros(50);
-
-/// Waits, polling for at most [`SPIN`], until `reader` has bytes buffered or its socket is
-/// readable; then a blocking read will not sleep, or only briefly.
-pub(crate) fn poll_briefly(reader: &BufReader<Stream>) {
-    if !reader.buffer().is_empty() {
-        return;
-    }
-    let until = Instant::now() + SPIN;
-    while Instant::now() < until {
-        if sys::wait_readable(reader.get_ref().as_fd(), Some(Instant::now())).unwrap_or(true) {
-            return;
-        }
-        // Yield rather than spin: on a busy machine the peer we wait for may need this CPU.
-        std::thread::yield_now();
+/// Waits until `reader` has bytes buffered or its socket is readable, polling first if `spinner`
+/// says polling pays here (see [`crate::spin`]); then a blocking read will not sleep, or only
+/// briefly.
+fn poll_briefly(reader: &BufReader<Stream>, spinner: &Spinner) {
+    if reader.buffer().is_empty() {
+        let fd = reader.get_ref().as_fd();
+        spinner.spin(None, || {
+            sys::wait_readable(fd, Some(Instant::now())).unwrap_or(true)
+        });
     }
 }
 
@@ -98,12 +91,14 @@ pub(crate) fn poll_briefly(reader: &BufReader<Stream>) {
 pub(crate) const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// [`read_frame`] after [`poll_briefly`]. Waits as long as it takes for a frame to begin, then
-/// at most [`FRAME_TIMEOUT`] for the rest of it.
+/// at most [`FRAME_TIMEOUT`] for the rest of it. `spinner` is the connection's own: whether its
+/// frames tend to come while it polls.
 pub(crate) fn read_frame_soon(
     reader: &mut BufReader<Stream>,
     max: usize,
+    spinner: &Spinner,
 ) -> Result<Vec<u8>, FrameError> {
-    poll_briefly(reader);
+    poll_briefly(reader, spinner);
     let buffered = reader.fill_buf().map(<[u8]>::len).unwrap_or(0);
     let whole = buffered >= 8 && {
         let header = reader.buffer();

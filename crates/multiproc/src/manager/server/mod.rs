@@ -6,7 +6,8 @@
 //! blocking, so that connections which never authenticate cost a slot in a bounded list, not a
 //! thread. An authenticated connection gets a thread of its own (at most [`MAX_CONNECTIONS`]),
 //! which reads requests, runs them on the table of objects (`table`, `dispatch`) and answers,
-//! in order.
+//! in order. Between requests it polls for the next one for a moment, while that pays for its
+//! connection (`crate::spin`), and otherwise sleeps in the kernel until the client sends.
 //!
 //! The table sits behind one mutex, so every operation is atomic. An operation that waits (a
 //! lock, a queue, a barrier: `waits`) releases the table while it sleeps on one condition
@@ -37,6 +38,7 @@ use super::protocol::Op;
 use super::protocol::frame::{self, FrameError};
 use super::protocol::wire::{self, Response, WireError};
 use super::proxy::TypeEntry;
+use crate::spin::Spinner;
 use crate::sys::{self, Stream, StreamListener};
 use table::Table;
 use waits::Owner;
@@ -280,9 +282,11 @@ impl Server {
             return client;
         };
         let mut reader = BufReader::new(stream);
+        let spinner = Spinner::new();
         let mut first = true;
         loop {
-            let payload = match frame::read_frame_soon(&mut reader, frame::DEFAULT_MAX_FRAME) {
+            let read = frame::read_frame_soon(&mut reader, frame::DEFAULT_MAX_FRAME, &spinner);
+            let payload = match read {
                 Ok(payload) => payload,
                 Err(FrameError::TooLarge { len, max }) => {
                     let error = WireError::new(

@@ -38,6 +38,7 @@ use super::holders::Holders;
 use super::{Acquired, RawMutex, Refused};
 use crate::deadline::remaining;
 use crate::shm::{Kind, Object, SharedState};
+use crate::spin::Spinner;
 
 /// What the putters have done, in total.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -282,9 +283,8 @@ unsafe impl SharedState for RawQueue {
 /// killed between a commit and its notification can cause.
 const NAP: Duration = Duration::from_millis(50);
 
-/// How long a waiter polls before it sleeps: an item or some room usually comes within
-/// microseconds, and a sleep and wake-up costs tens of them.
-const SPIN: Duration = Duration::from_micros(50);
+/// Whether polling pays, for the waiters of each [`Signal`] in this process (see `crate::spin`).
+static SPINNERS: [Spinner; 3] = [Spinner::new(), Spinner::new(), Spinner::new()];
 
 impl RawQueue {
     pub(crate) const fn new(max_items: u64, side_budget: u64, joinable: bool) -> RawQueue {
@@ -547,6 +547,7 @@ impl QueueGuard<'_> {
         if ready(&view) {
             return Ok((view, true));
         }
+        let spinner = &SPINNERS[signal as usize];
         let mut spun = false;
         let closed = || stop_when_closed && self.queue.is_closed();
         loop {
@@ -560,15 +561,10 @@ impl QueueGuard<'_> {
             let mutex = self.queue.mutex(self.side);
             let condvar = self.queue.condvar(signal);
             if !spun {
-                // Poll without registering, so that nobody pays for a wake-up.
+                // Poll without registering, so that nobody pays for a wake-up; but only while
+                // polling pays (see `crate::spin`).
                 spun = true;
-                let until = Instant::now() + SPIN;
-                let until = deadline.map_or(until, |d| d.min(until));
-                while !(ready(&self.fresh_view()) || closed()) && Instant::now() < until {
-                    // Yield rather than spin: on a busy machine the process we wait for may
-                    // need this CPU (with a CPU to spare, this returns at once).
-                    std::thread::yield_now();
-                }
+                spinner.spin(deadline, || ready(&self.fresh_view()) || closed());
                 continue;
             }
             let seen = condvar.prepare_wait();

@@ -1,0 +1,473 @@
+//! Adaptive spinning: how a waiter decides between polling for a moment and sleeping in the kernel.
+//!
+//! A reply, an item or a free lock usually comes within microseconds, and a sleep in the kernel
+//! and its wake-up cost tens of them; so a waiter polls a little before it sleeps. Whether that
+//! pays depends on who else wants the CPU:
+//!
+//! - Nobody (an idle machine): polling costs nothing, and saves a sleep and a wake-up whenever what
+//!   we wait for comes within the poll.
+//! - Our own peers (more of our threads than cores: two clients and their two server threads on
+//!   two cores): the peer we wait for may be waiting for our CPU. A poll that yields between its
+//!   looks hands the CPU over, the peer answers, and the yield returns within microseconds.
+//! - A busy process (a machine whose every core is busy): a yield hands it the CPU for a whole
+//!   time slice, milliseconds. A poll that spins without yielding still pays while the thread we
+//!   wait for runs on another core and answers quickly; once answers are slow (the thread waits
+//!   its turn behind the busy process), a poll only burns our share of the CPU, and the good wait
+//!   is a sleep in the kernel, woken by the other side, as an event loop sleeping in `epoll` does.
+//!
+//! A yield tells these apart: it comes back at once when nobody else wants the CPU, within
+//! microseconds when a peer did, and after a time slice when a busy process did. So each place that
+//! waits keeps a [`Spinner`] that learns from its polls. A poll that was off the CPU for long
+//! between two looks ([`CROWDED`]) met a busy process: for a while polls spin without yielding
+//! (after one, a few polls; after a streak of them, thousands), then one yields again, to ask
+//! whether the machine has freed up. Meanwhile a poll that succeeded only after [`SLOW`] counts as
+//! a miss. Polls yield while yields hand the CPU to peers, and spin (without a system call between
+//! looks, for the quickest answer) while they come back at once, yielding now and then to notice
+//! a peer or a busy process. A credit, earned by polls that ended with what they waited for and
+//! spent by polls that did not, stops polling where it does not pay. A machine with one CPU never
+//! polls: the other side cannot run while we do.
+//!
+//! A short sleep is no evidence for polling: on a busy machine the other side often answers soon
+//! after we sleep *because* we gave up the CPU it was waiting for. Only a poll can tell.
+//!
+//! # Implementation notes
+//!
+//! The state is one atomic word: the credit, the polls left that do not yield, the yielding polls
+//! left without a handoff, the streak of crowded polls, and a count of waits (for the probes). A
+//! success earns [`GAIN`] and a miss costs [`MISS`], so polling goes on while at least one poll in
+//! five succeeds: on a CPU nobody else wants, a miss wastes nothing but power. A crowded poll costs
+//! [`COST`]. Without credit, one wait in [`PROBE_EVERY`] polls anyway. A crowded poll sets the
+//! polls that do not yield by [`NO_YIELD_AFTER_CROWDED`].
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// The longest a waiter polls before it sleeps.
+const WINDOW: Duration = Duration::from_micros(50);
+
+/// The most credit a spinner holds.
+const CREDIT_MAX: u64 = 64;
+
+/// Credit earned by a wait that a poll served.
+const GAIN: u64 = 4;
+
+/// Credit spent by a poll that ended without what it waited for: on a CPU nobody else wanted it
+/// cost nothing, but a place where polls never succeed should stop.
+const MISS: u64 = 1;
+
+/// Credit spent by a crowded poll.
+const COST: u64 = 16;
+
+/// A poll off the CPU this long between two looks met a busy process: our own peers answer
+/// within microseconds, a busy process keeps the CPU for its time slice.
+const CROWDED: Duration = Duration::from_micros(250);
+
+/// After crowded polls, this many polls do not yield: after the first, the second, the third (and
+/// any later one) of a streak. One crowded poll may be a hiccup (a process starting, the host
+/// taking the CPU of a virtual machine); a streak is a busy process, and the poll that asks again
+/// loses it a time slice, so it asks rarely.
+const NO_YIELD_AFTER_CROWDED: [u64; 3] = [16, 256, 4096];
+
+/// While busy processes are about (polls do not yield), a poll that succeeded only after this long
+/// counts as a miss: a sleep and a wake-up would have cost no more, and the poll burnt our share
+/// of the CPU.
+const SLOW: Duration = Duration::from_micros(25);
+
+/// A yield that took this long handed the CPU to another task that wanted it; a shorter one came
+/// back at once, and only delayed the next look.
+const HANDOFF: Duration = Duration::from_micros(3);
+
+/// How many yielding polls in a row without a handoff a spinner keeps yielding.
+const HANDOFF_MAX: u64 = 3;
+
+/// Without recent handoffs, one poll in this many yields, to see whether a peer wants the CPU.
+const YIELD_PROBE_EVERY: u64 = 16;
+
+/// One wait in this many polls even without credit.
+const PROBE_EVERY: u64 = 64;
+
+const CREDIT_MASK: u64 = 0xff;
+const QUIET_SHIFT: u32 = 8;
+const QUIET_MASK: u64 = 0xffff << QUIET_SHIFT;
+const HANDOFF_SHIFT: u32 = 24;
+const HANDOFF_MASK: u64 = 0x3 << HANDOFF_SHIFT;
+const STREAK_SHIFT: u32 = 26;
+const STREAK_MASK: u64 = 0x3 << STREAK_SHIFT;
+const WAITS_SHIFT: u32 = 32;
+
+/// Whether polling pays at one place where a process waits (a connection, a queue's side), from
+/// how its recent polls went: see the module's notes. Starts with full credit: polling is right on
+/// an idle machine, and a busy one spends the credit in a few waits.
+#[derive(Debug)]
+pub(crate) struct Spinner {
+    state: AtomicU64,
+}
+
+impl Default for Spinner {
+    fn default() -> Self {
+        Spinner::new()
+    }
+}
+
+/// The parts of a spinner's word that polls change.
+#[derive(Debug, Clone, Copy)]
+struct State {
+    credit: u64,
+    /// Polls left that do not yield: busy processes are about.
+    quiet: u64,
+    /// Yielding polls left without a handoff before polls stop yielding.
+    handoff: u64,
+    /// Crowded polls since the last yielding poll that was not crowded (at most 3).
+    streak: u64,
+}
+
+impl State {
+    fn of(word: u64) -> State {
+        State {
+            credit: word & CREDIT_MASK,
+            quiet: (word & QUIET_MASK) >> QUIET_SHIFT,
+            handoff: (word & HANDOFF_MASK) >> HANDOFF_SHIFT,
+            streak: (word & STREAK_MASK) >> STREAK_SHIFT,
+        }
+    }
+}
+
+/// How a wait should poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Advice {
+    /// Spin between looks: nobody else seems to want the CPU.
+    Poll,
+    /// Yield between looks: to hand the CPU to a peer that wants it, or to see whether one does.
+    PollYielding,
+    /// Spin between looks, and count a slow success as a miss: busy processes are about.
+    PollCrowded,
+}
+
+/// How a poll ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// What it waited for came.
+    Came,
+    /// It came, but only after [`SLOW`], while busy processes are about.
+    CameSlowly,
+    /// The window passed without it.
+    Missed,
+    /// The caller's deadline came first: nothing learnt.
+    CutShort,
+    /// A busy process had the CPU meanwhile, for a long while.
+    Crowded,
+}
+
+/// What a poll did between its looks, and what that showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Between {
+    /// It spun: nothing to learn about yielding.
+    Spun,
+    /// It yielded, and a yield handed the CPU to a peer for a moment.
+    HandedOff,
+    /// It yielded, and every yield came back at once: nobody wanted the CPU.
+    YieldedAlone,
+}
+
+impl Spinner {
+    pub(crate) const fn new() -> Spinner {
+        Spinner {
+            state: AtomicU64::new(CREDIT_MAX | HANDOFF_MAX << HANDOFF_SHIFT),
+        }
+    }
+
+    /// Polls `ready` for at most [`WINDOW`] (and not past `deadline`) if polling pays here;
+    /// returns whether it became true. `false` means: sleep until woken. The outcome is recorded.
+    pub(crate) fn spin(&self, deadline: Option<Instant>, mut ready: impl FnMut() -> bool) -> bool {
+        let Some(advice) = self.advises_polling() else {
+            return false;
+        };
+        let yields = advice == Advice::PollYielding;
+        let start = Instant::now();
+        let until = deadline.map_or(start + WINDOW, |d| d.min(start + WINDOW));
+        let mut last = start;
+        let mut crowded = false;
+        let mut between = if yields {
+            Between::YieldedAlone
+        } else {
+            Between::Spun
+        };
+        loop {
+            let came = ready();
+            let now = Instant::now();
+            crowded |= now - last > CROWDED;
+            last = now;
+            if came || now >= until {
+                let outcome = match (came, crowded) {
+                    (_, true) => Outcome::Crowded,
+                    (true, false) if advice == Advice::PollCrowded && now - start > SLOW => {
+                        Outcome::CameSlowly
+                    }
+                    (true, false) => Outcome::Came,
+                    (false, false) if until < start + WINDOW => Outcome::CutShort,
+                    (false, false) => Outcome::Missed,
+                };
+                self.record(outcome, between);
+                return came;
+            }
+            if yields {
+                let before = Instant::now();
+                std::thread::yield_now();
+                if before.elapsed() > HANDOFF {
+                    between = Between::HandedOff;
+                }
+            } else {
+                for _ in 0..8 {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Whether this wait should poll, and how (see the module's notes).
+    fn advises_polling(&self) -> Option<Advice> {
+        if !several_cpus() {
+            return None;
+        }
+        let before = self.state.fetch_add(1 << WAITS_SHIFT, Relaxed);
+        let state = State::of(before);
+        let waits = before >> WAITS_SHIFT;
+        if state.credit == 0 && waits % PROBE_EVERY != 0 {
+            return None;
+        }
+        if state.quiet > 0 {
+            self.update(|state| State {
+                quiet: state.quiet.saturating_sub(1),
+                ..state
+            });
+            return Some(Advice::PollCrowded);
+        }
+        let yields = state.handoff > 0 || state.streak > 0 || waits % YIELD_PROBE_EVERY == 0;
+        Some(if yields {
+            Advice::PollYielding
+        } else {
+            Advice::Poll
+        })
+    }
+
+    fn record(&self, outcome: Outcome, between: Between) {
+        self.update(|state| {
+            let (handoff, streak) = match between {
+                Between::Spun => (state.handoff, state.streak),
+                Between::HandedOff => (HANDOFF_MAX, 0),
+                Between::YieldedAlone => (state.handoff.saturating_sub(1), 0),
+            };
+            match outcome {
+                Outcome::Came => State {
+                    credit: (state.credit + GAIN).min(CREDIT_MAX),
+                    handoff,
+                    streak,
+                    ..state
+                },
+                Outcome::Missed | Outcome::CameSlowly => State {
+                    credit: state.credit.saturating_sub(MISS),
+                    handoff,
+                    streak,
+                    ..state
+                },
+                Outcome::CutShort => state,
+                Outcome::Crowded => {
+                    let streak = (state.streak + 1).min(NO_YIELD_AFTER_CROWDED.len() as u64);
+                    State {
+                        credit: state.credit.saturating_sub(COST),
+                        quiet: NO_YIELD_AFTER_CROWDED[streak as usize - 1],
+                        streak,
+                        ..state
+                    }
+                }
+            }
+        });
+    }
+
+    /// Changes the parts of the word that polls change.
+    fn update(&self, change: impl Fn(State) -> State) {
+        let _ = self.state.fetch_update(Relaxed, Relaxed, |word| {
+            let state = change(State::of(word));
+            Some(
+                word & !(CREDIT_MASK | QUIET_MASK | HANDOFF_MASK | STREAK_MASK)
+                    | state.credit
+                    | state.quiet << QUIET_SHIFT
+                    | state.handoff << HANDOFF_SHIFT
+                    | state.streak << STREAK_SHIFT,
+            )
+        });
+    }
+
+    /// The credit now, for tests.
+    #[cfg(test)]
+    fn credit(&self) -> u64 {
+        self.state.load(Relaxed) & CREDIT_MASK
+    }
+}
+
+/// Whether this machine has more than one CPU for us (so that the other side can run while we
+/// poll).
+fn several_cpus() -> bool {
+    static SEVERAL: OnceLock<bool> = OnceLock::new();
+    *SEVERAL.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many of `waits` waits would poll, and how many of those would yield.
+    fn polling(spinner: &Spinner, waits: u64) -> (u64, u64) {
+        (0..waits).filter_map(|_| spinner.advises_polling()).fold(
+            (0, 0),
+            |(polls, yields), advice| {
+                (
+                    polls + 1,
+                    yields + u64::from(advice == Advice::PollYielding),
+                )
+            },
+        )
+    }
+
+    #[test]
+    fn polls_that_succeed_keep_polling_and_yields_that_hand_over_keep_yielding() {
+        let spinner = Spinner::new();
+        for _ in 0..100 {
+            spinner.record(Outcome::Came, Between::HandedOff);
+        }
+        assert_eq!(spinner.credit(), CREDIT_MAX);
+        if several_cpus() {
+            assert_eq!(polling(&spinner, 100), (100, 100));
+        }
+    }
+
+    #[test]
+    fn misses_stop_polling_and_then_only_probes_poll() {
+        if !several_cpus() {
+            return;
+        }
+        let spinner = Spinner::new();
+        for _ in 0..CREDIT_MAX / MISS - 1 {
+            spinner.record(Outcome::Missed, Between::Spun);
+        }
+        assert!(spinner.credit() > 0, "polling outlives a few misses");
+        spinner.record(Outcome::Missed, Between::Spun);
+        assert_eq!(spinner.credit(), 0);
+        // The first wait of a spinner is a probe.
+        assert_eq!(polling(&spinner, 10 * PROBE_EVERY).0, 10);
+        spinner.record(Outcome::Came, Between::Spun);
+        assert_eq!(
+            polling(&spinner, 10).0,
+            10,
+            "a probe that succeeds resumes polling"
+        );
+    }
+
+    #[test]
+    fn yields_that_come_back_at_once_give_way_to_spinning_with_a_yield_now_and_then() {
+        if !several_cpus() {
+            return;
+        }
+        let spinner = Spinner::new();
+        for _ in 0..HANDOFF_MAX {
+            assert_eq!(polling(&spinner, 1), (1, 1));
+            spinner.record(Outcome::Came, Between::YieldedAlone);
+        }
+        // Line the waits up with the probes.
+        polling(&spinner, YIELD_PROBE_EVERY - HANDOFF_MAX);
+        let waits = 10 * YIELD_PROBE_EVERY;
+        assert_eq!(polling(&spinner, waits), (waits, 10));
+        spinner.record(Outcome::Came, Between::HandedOff);
+        assert_eq!(
+            polling(&spinner, 10),
+            (10, 10),
+            "a yield that handed over yields again"
+        );
+    }
+
+    #[test]
+    fn a_crowded_poll_stops_yielding_for_a_few_polls_and_a_streak_for_thousands() {
+        if !several_cpus() {
+            return;
+        }
+        let spinner = Spinner::new();
+        let refill = |spinner: &Spinner| {
+            for _ in 0..CREDIT_MAX / GAIN {
+                spinner.record(Outcome::Came, Between::Spun);
+            }
+        };
+        let [first, second, long] = NO_YIELD_AFTER_CROWDED;
+        spinner.record(Outcome::Crowded, Between::HandedOff);
+        assert_eq!(spinner.credit(), CREDIT_MAX - COST);
+        assert_eq!(polling(&spinner, first), (first, 0));
+        assert_eq!(
+            polling(&spinner, 1),
+            (1, 1),
+            "then a poll yields, to ask again"
+        );
+        // ... and that one was crowded too, and the next: a streak.
+        spinner.record(Outcome::Crowded, Between::YieldedAlone);
+        refill(&spinner);
+        assert_eq!(polling(&spinner, second), (second, 0));
+        assert_eq!(polling(&spinner, 1), (1, 1));
+        spinner.record(Outcome::Crowded, Between::YieldedAlone);
+        refill(&spinner);
+        assert_eq!(polling(&spinner, long), (long, 0));
+        assert_eq!(polling(&spinner, 1), (1, 1));
+        // The machine freed up: a yielding poll that was not crowded ends the streak.
+        spinner.record(Outcome::Came, Between::HandedOff);
+        assert_eq!(polling(&spinner, 10), (10, 10));
+        spinner.record(Outcome::Crowded, Between::HandedOff);
+        assert_eq!(
+            polling(&spinner, first),
+            (first, 0),
+            "a new streak starts short"
+        );
+    }
+
+    #[test]
+    fn among_busy_processes_slow_successes_stop_polling() {
+        if !several_cpus() {
+            return;
+        }
+        let spinner = Spinner::new();
+        spinner.record(Outcome::Crowded, Between::YieldedAlone);
+        assert_eq!(spinner.advises_polling(), Some(Advice::PollCrowded));
+        for _ in 0..CREDIT_MAX {
+            spinner.record(Outcome::CameSlowly, Between::Spun);
+        }
+        assert_eq!(spinner.credit(), 0);
+    }
+
+    #[test]
+    fn a_poll_cut_short_by_its_deadline_costs_nothing() {
+        let spinner = Spinner::new();
+        spinner.record(Outcome::CutShort, Between::Spun);
+        assert_eq!(spinner.credit(), CREDIT_MAX);
+    }
+
+    #[test]
+    fn a_poll_returns_what_it_waited_for() {
+        let spinner = Spinner::new();
+        let mut looks = 0;
+        let came = spinner.spin(None, || {
+            looks += 1;
+            true
+        });
+        // One CPU: no poll at all, the caller sleeps.
+        assert_eq!(
+            (came, looks),
+            if several_cpus() {
+                (true, 1)
+            } else {
+                (false, 0)
+            }
+        );
+        assert!(
+            !spinner.spin(None, || false),
+            "a poll that never sees it gives up"
+        );
+        assert!(!spinner.spin(Some(Instant::now()), || false));
+    }
+}
