@@ -39,12 +39,37 @@ pub(crate) const SILENT_FOR: Duration = Duration::from_secs(1);
 pub(crate) enum Admitted<S> {
     /// It proved the key, and was answered: ready for use.
     In(S),
-    /// It was refused: a wrong key (answered with the refusal, or dropped unanswered if its
-    /// client gave up first), bytes that are no proof, or silence until the handshake deadline
+    /// It was refused unanswered: a wrong key whose client gave up waiting for its refusal,
+    /// bytes that are no proof, or silence until the handshake deadline
     /// ([`ConnectError::HandshakeTimeout`]).
     Refused(ConnectError),
+    /// A wrong key, whose refusal is the caller's to send ([`Refusal::send`]): after it has
+    /// counted the failure, so that a client that reads its refusal and then asks for the count
+    /// finds itself in it.
+    Refusing(Refusal<S>),
     /// It was dropped unfinished, to make room.
     Evicted,
+}
+
+/// A refused connection and the refusal it is owed.
+#[derive(Debug)]
+pub(crate) struct Refusal<S> {
+    socket: S,
+    answer: &'static [u8],
+    error: ConnectError,
+}
+
+impl<S: AsFd> Refusal<S> {
+    /// Why it was refused.
+    pub(crate) fn error(&self) -> &ConnectError {
+        &self.error
+    }
+
+    /// Sends the refusal and closes the connection; gives why.
+    pub(crate) fn send(self) -> ConnectError {
+        let _ = sys::send_now(self.socket.as_fd(), self.answer);
+        self.error
+    }
 }
 
 /// A connection proving itself.
@@ -247,8 +272,11 @@ impl<S: AsFd> Admission<S> {
         }
         while !self.failed.is_empty() && self.budget.take() {
             let f = self.failed.pop_front().expect("not empty");
-            let _ = sys::send_now(f.socket.as_fd(), f.answer);
-            out.push(Admitted::Refused(f.error));
+            out.push(Admitted::Refusing(Refusal {
+                socket: f.socket,
+                answer: f.answer,
+                error: f.error,
+            }));
         }
     }
 }
@@ -364,7 +392,7 @@ mod tests {
         let out = progress(&mut admission);
         let refused = out
             .iter()
-            .filter(|o| matches!(o, Admitted::Refused(ConnectError::AuthFailed)))
+            .filter(|o| matches!(o, Admitted::Refusing(r) if matches!(r.error(), ConnectError::AuthFailed)))
             .count();
         assert_eq!(
             refused, FAILURES_PER_SECOND as usize,

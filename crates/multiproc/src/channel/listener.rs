@@ -196,6 +196,7 @@ impl Listener {
                 match outcome {
                     Admitted::In(socket) => gate.ended.push_back(Ok(socket)),
                     Admitted::Refused(error) => gate.ended.push_back(Err(error)),
+                    Admitted::Refusing(refusal) => gate.ended.push_back(Err(refusal.send())),
                     Admitted::Evicted => {}
                 }
             }

@@ -115,12 +115,13 @@ fn settle(server: &Arc<Server>, outcome: Admitted<Stream>) -> Option<Stream> {
         // Silent until the deadline: a slow client's loss, or a slowloris; not worth a line.
         Admitted::Refused(ConnectError::HandshakeTimeout) => {}
         Admitted::Refused(error) => {
-            if matches!(error, ConnectError::AuthFailed) {
-                server
-                    .counters
-                    .auth_failures
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+            count_failure(server, &error);
+            log(format_args!("refused a connection: {error}"));
+        }
+        Admitted::Refusing(refusal) => {
+            // Counted before the client can read its refusal (and ask for the count).
+            count_failure(server, refusal.error());
+            let error = refusal.send();
             log(format_args!("refused a connection: {error}"));
         }
         Admitted::Evicted => {
@@ -131,6 +132,16 @@ fn settle(server: &Arc<Server>, outcome: Admitted<Stream>) -> Option<Stream> {
         }
     }
     None
+}
+
+/// Counts a refusal for a wrong key.
+fn count_failure(server: &Server, error: &ConnectError) {
+    if matches!(error, ConnectError::AuthFailed) {
+        server
+            .counters
+            .auth_failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Accepts the waiting connections while there is room, and sends each its challenge; false if
