@@ -334,6 +334,54 @@ fn a_dict_has_pythons_other_methods_with_typed_errors() {
     assert!(d.is_empty().unwrap());
 }
 
+/// In a child: inserts `keys` in that order, sets the first again, and pops the last.
+fn insert_in_order((d, keys): (DictProxy<String, u32>, Vec<String>)) -> (String, u32) {
+    for (i, key) in keys.iter().enumerate() {
+        d.insert(key, &(i as u32)).unwrap();
+    }
+    d.insert(&keys[0], &100).unwrap(); // keeps its place
+    d.pop_last().unwrap()
+}
+
+#[test]
+fn a_dict_keeps_insertion_order_across_processes_and_pops_the_last_inserted() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<String, u32>().unwrap();
+    let keys: Vec<String> = ["m", "c", "x", "a", "q"].map(String::from).to_vec();
+    let child = Process::spawn((d.clone(), keys.clone()), insert_in_order).unwrap();
+    assert_eq!(join(child), ("q".to_string(), 4));
+    // Here, in another process: the child's order, which no hash or sort gives.
+    assert_eq!(d.keys().unwrap(), ["m", "c", "x", "a"]);
+    assert_eq!(d.values().unwrap(), [100, 1, 2, 3]);
+    assert_eq!(d.items().unwrap()[0], ("m".to_string(), 100));
+    // Removed and set again: to the end.
+    d.remove(&"c".to_string()).unwrap();
+    d.insert(&"c".to_string(), &7).unwrap();
+    assert_eq!(d.keys().unwrap(), ["m", "x", "a", "c"]);
+    for expected in ["c", "a", "x", "m"] {
+        assert_eq!(d.pop_last().unwrap().0, expected);
+    }
+    assert!(matches!(
+        d.pop_last(),
+        Err(ManagerError::Remote {
+            code: ErrorCode::KeyMissing,
+            ..
+        })
+    ));
+    // A watcher sees a popped entry as removed.
+    let mut changes = d.watch().unwrap();
+    d.insert(&"z".to_string(), &1).unwrap();
+    assert_eq!(d.pop_last().unwrap(), ("z".to_string(), 1));
+    assert_eq!(
+        changes.next_timeout(DEADLINE).unwrap(),
+        DictChange::Set("z".to_string(), 1)
+    );
+    assert_eq!(
+        changes.next_timeout(DEADLINE).unwrap(),
+        DictChange::Removed("z".to_string())
+    );
+}
+
 #[test]
 fn a_namespace_shares_attributes_of_any_type() {
     let manager = Manager::start().unwrap();

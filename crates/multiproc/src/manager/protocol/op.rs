@@ -157,6 +157,7 @@ ops! {
     DictContains = "dict.contains" on [Dict, Namespace],
     DictPop = "dict.pop" on [Dict],
     DictDel = "dict.del" on [Dict, Namespace],
+    DictPopItem = "dict.popitem" on [Dict],
     DictKeys = "dict.keys" on [Dict, Namespace],
     DictValues = "dict.values" on [Dict],
     DictItems = "dict.items" on [Dict, Namespace],

@@ -85,6 +85,26 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         from_value(self.call(Op::DictDel, vec![to_value(key)?])?)
     }
 
+    /// Removes the entry inserted last and returns it; an empty dict is [`ManagerError::Remote`]
+    /// with code [`ErrorCode::KeyMissing`](crate::ErrorCode::KeyMissing). Python: `d.popitem()`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), multiproc::ManagerError> {
+    /// # multiproc::init();
+    /// let manager = multiproc::Manager::start()?;
+    /// let d = manager.dict::<String, u32>()?;
+    /// d.insert(&"a".to_string(), &1)?;
+    /// d.insert(&"b".to_string(), &2)?;
+    /// assert_eq!(d.pop_last()?, ("b".to_string(), 2));
+    /// assert_eq!(d.keys()?, ["a"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[doc(alias = "popitem")]
+    pub fn pop_last(&self) -> Result<(K, V), ManagerError> {
+        from_value(self.call(Op::DictPopItem, Vec::new())?)
+    }
+
     /// The dict nested at `key`, created empty if the key is absent: a proxy of its own, whose
     /// changes every process sees (Python loses a change made to a plain dict stored in a
     /// managed one). Reading `key` from this dict gives a copy of the nested one, as a map;
@@ -188,17 +208,18 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         values.into_iter().map(optional).collect()
     }
 
-    /// The keys, in no particular order.
+    /// The keys, in the order they were first inserted (a key removed and set again goes to the
+    /// end), as Python's `dict` keeps them.
     pub fn keys(&self) -> Result<Vec<K>, ManagerError> {
         from_value(self.call(Op::DictKeys, Vec::new())?)
     }
 
-    /// The values, in no particular order.
+    /// The values, in their keys' insertion order.
     pub fn values(&self) -> Result<Vec<V>, ManagerError> {
         from_value(self.call(Op::DictValues, Vec::new())?)
     }
 
-    /// The entries, in no particular order.
+    /// The entries, in their keys' insertion order.
     pub fn items(&self) -> Result<Vec<(K, V)>, ManagerError> {
         from_value(self.call(Op::DictItems, Vec::new())?)
     }

@@ -23,7 +23,7 @@ pub enum DictChange<K, V> {
     /// The key now holds the value: by `insert`, `update` (one per pair), `setdefault` (when it
     /// set), `incr` (the sum) or `compare_and_swap` (when it swapped).
     Set(K, V),
-    /// The key was removed.
+    /// The key was removed: by `remove`, `pop` or `pop_last`.
     Removed(K),
     /// Every entry was removed.
     Cleared,

@@ -116,6 +116,17 @@ pub(crate) fn dict_op(dict: &mut Dict, op: Op, args: &[Value]) -> Result<Outcome
                 None => return Err(missing(key)),
             }
         }
+        Op::DictPopItem => match dict.pop_last() {
+            Some((key, value)) => Outcome::reply(Value::Array(vec![key.clone(), value.clone()]))
+                .dropping(Some(value))
+                .event(vec!["del".into(), key]),
+            None => {
+                return Err(WireError::new(
+                    ErrorCode::KeyMissing,
+                    "popitem: the dict is empty",
+                ));
+            }
+        },
         Op::DictKeys => Outcome::reply(Value::Array(
             dict.values().map(|(k, _)| k.clone()).collect(),
         )),
@@ -128,7 +139,7 @@ pub(crate) fn dict_op(dict: &mut Dict, op: Op, args: &[Value]) -> Result<Outcome
                 .collect(),
         )),
         Op::DictClear => {
-            let dropped = dict.drain().map(|(_, (_, v))| v).collect();
+            let dropped = dict.drain().map(|(_, v)| v).collect();
             Outcome {
                 reply: Value::Nil,
                 dropped,
@@ -149,9 +160,7 @@ pub(crate) fn dict_op(dict: &mut Dict, op: Op, args: &[Value]) -> Result<Outcome
         Op::DictIncr => {
             let key = arg(args, 0)?.clone();
             let delta = arg(args, 1)?;
-            let entry = dict
-                .entry(key_of(&key))
-                .or_insert_with(|| (key.clone(), Value::from(0)));
+            let entry = dict.get_or_insert_with(key_of(&key), || (key.clone(), Value::from(0)));
             let sum = add(&entry.1, delta)?;
             entry.1 = sum.clone();
             Outcome::reply(sum.clone()).event(set_event(key, sum))
@@ -403,7 +412,7 @@ mod tests {
             Value::Array(vec!["b".into()]),
         ]);
         assert!(run(&mut dict, Op::DictUpdate, vec![pairs]).is_err());
-        assert!(dict.is_empty());
+        assert_eq!(dict.len(), 0);
     }
 
     #[test]

@@ -77,7 +77,8 @@ impl Server {
             | Op::QueueClose
             | Op::QueueTaskDone
             | Op::QueueJoin => self.run_wait(table, caller, object, op, &args),
-            Op::DictLen
+            Op::DictPopItem
+            | Op::DictLen
             | Op::DictGet
             | Op::DictGetItem
             | Op::DictSet

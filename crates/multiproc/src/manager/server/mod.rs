@@ -18,6 +18,7 @@
 //! compares and adds values, and calls the methods of user types compiled into it.
 
 mod data;
+mod dict;
 mod dispatch;
 mod gate;
 mod hosted;

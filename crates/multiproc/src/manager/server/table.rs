@@ -15,8 +15,7 @@ use super::super::protocol::Kind;
 use super::super::protocol::wire::WireError;
 use super::waits::{Barrier, Condition, Lock, Queue, Semaphore};
 
-/// A dict: keys are the MessagePack encoding of the key value.
-pub(crate) type Dict = HashMap<Vec<u8>, (Value, Value)>;
+pub(crate) use super::dict::Dict;
 
 /// A stored object.
 pub(crate) enum Object {
