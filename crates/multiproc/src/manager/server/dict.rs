@@ -3,12 +3,13 @@
 //!
 //! # Implementation notes
 //!
-//! Each key (its MessagePack encoding) maps to a sequence number, and the entries sit in a
-//! `BTreeMap` by sequence number: lookups are a hash lookup and a tree lookup, a new key takes the
-//! next number (the end of the order), setting an existing key keeps its place, and removing a key
-//! leaves no hole to skip. `popitem` takes the last entry.
+//! CPython's layout: the entries sit in a `Vec` in insertion order, and each key (its MessagePack
+//! encoding) maps to its entry's slot. Setting an existing key writes its slot; a new key takes a
+//! slot at the end; removing a key empties its slot (a hole that iteration skips), and once holes
+//! are more than half the slots the entries are packed again, so every operation stays O(1)
+//! amortized. `popitem` takes the last entry.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use rmpv::Value;
 
@@ -16,9 +17,10 @@ use rmpv::Value;
 /// ([`key_of`](super::data::key_of) of the key: every caller stores an entry so).
 #[derive(Debug, Default)]
 pub(crate) struct Dict {
-    order: HashMap<Vec<u8>, u64>,
-    entries: BTreeMap<u64, (Value, Value)>,
-    next: u64,
+    slots: HashMap<Vec<u8>, usize>,
+    entries: Vec<Option<(Value, Value)>>,
+    /// Emptied slots in `entries`.
+    holes: usize,
 }
 
 impl Dict {
@@ -27,28 +29,27 @@ impl Dict {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.slots.len()
     }
 
     pub(crate) fn contains_key(&self, key: &[u8]) -> bool {
-        self.order.contains_key(key)
+        self.slots.contains_key(key)
     }
 
     /// The key and value stored under `key`.
     pub(crate) fn get(&self, key: &[u8]) -> Option<&(Value, Value)> {
-        self.order.get(key).and_then(|n| self.entries.get(n))
+        self.slots.get(key).and_then(|&i| self.entries[i].as_ref())
     }
 
     /// Stores `entry` under `key`: in its place if the key is there (giving back the old entry),
     /// at the end if not.
     pub(crate) fn insert(&mut self, key: Vec<u8>, entry: (Value, Value)) -> Option<(Value, Value)> {
-        match self.order.get(&key) {
-            Some(n) => self.entries.insert(*n, entry),
+        match self.slots.get(&key) {
+            Some(&i) => self.entries[i].replace(entry),
             None => {
-                let n = self.next;
-                self.next += 1;
-                self.order.insert(key, n);
-                self.entries.insert(n, entry)
+                self.slots.insert(key, self.entries.len());
+                self.entries.push(Some(entry));
+                None
             }
         }
     }
@@ -59,35 +60,63 @@ impl Dict {
         key: Vec<u8>,
         make: impl FnOnce() -> (Value, Value),
     ) -> &mut (Value, Value) {
-        let next = &mut self.next;
-        let n = *self.order.entry(key).or_insert_with(|| {
-            *next += 1;
-            *next - 1
-        });
-        self.entries.entry(n).or_insert_with(make)
+        let end = self.entries.len();
+        let i = *self.slots.entry(key).or_insert(end);
+        if i == end {
+            self.entries.push(Some(make()));
+        }
+        self.entries[i]
+            .as_mut()
+            .expect("a key's slot holds its entry")
     }
 
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<(Value, Value)> {
-        let n = self.order.remove(key)?;
-        self.entries.remove(&n)
+        let i = self.slots.remove(key)?;
+        let entry = self.entries[i].take();
+        self.holes += 1;
+        self.pack_if_sparse();
+        entry
     }
 
     /// Removes the entry inserted last, Python's `popitem`.
     pub(crate) fn pop_last(&mut self) -> Option<(Value, Value)> {
-        let (_, (key, value)) = self.entries.pop_last()?;
-        self.order.remove(&super::data::key_of(&key));
-        Some((key, value))
+        while let Some(slot) = self.entries.pop() {
+            match slot {
+                Some((key, value)) => {
+                    self.slots.remove(&super::data::key_of(&key));
+                    return Some((key, value));
+                }
+                None => self.holes -= 1,
+            }
+        }
+        None
     }
 
     /// The entries, in insertion order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &(Value, Value)> {
-        self.entries.values()
+        self.entries.iter().flatten()
     }
 
     /// Removes every entry; gives them, in insertion order.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = (Value, Value)> {
-        self.order.clear();
-        std::mem::take(&mut self.entries).into_values()
+        self.slots.clear();
+        self.holes = 0;
+        std::mem::take(&mut self.entries).into_iter().flatten()
+    }
+
+    /// Packs the entries once holes are more than half the slots.
+    fn pack_if_sparse(&mut self) {
+        if self.holes * 2 <= self.entries.len() {
+            return;
+        }
+        self.entries.retain(Option::is_some);
+        self.holes = 0;
+        for (i, (key, _)) in self.entries.iter().flatten().enumerate() {
+            *self
+                .slots
+                .get_mut(&super::data::key_of(key))
+                .expect("every entry's key has a slot") = i;
+        }
     }
 }
 
@@ -139,5 +168,32 @@ mod tests {
         assert!(dict.len() == 0 && dict.pop_last().is_none());
         put(&mut dict, "x", 1);
         assert_eq!(keys(&dict), ["x"]);
+    }
+
+    #[test]
+    fn removals_pack_the_entries_and_keep_the_order() {
+        let mut dict = Dict::new();
+        let names: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+        for name in &names {
+            put(&mut dict, name, 0);
+        }
+        // Remove three in four (packing on the way), then check each survivor's slot.
+        for name in names.iter().filter(|n| !n.ends_with(['0', '4', '8'])) {
+            assert!(dict.remove(&key_of(&name.as_str().into())).is_some());
+        }
+        let left: Vec<String> = names
+            .iter()
+            .filter(|n| n.ends_with(['0', '4', '8']))
+            .cloned()
+            .collect();
+        assert_eq!(keys(&dict), left);
+        assert!(dict.entries.len() < 2 * left.len() + 2, "packed");
+        for name in &left {
+            let (key, _) = dict.get(&key_of(&name.as_str().into())).unwrap();
+            assert_eq!(key.as_str(), Some(name.as_str()));
+        }
+        put(&mut dict, "new", 1);
+        assert_eq!(dict.pop_last().unwrap().0, Value::from("new"));
+        assert_eq!(dict.len(), left.len());
     }
 }
