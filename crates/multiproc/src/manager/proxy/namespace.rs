@@ -60,7 +60,7 @@ impl NamespaceProxy {
             .map(drop)
     }
 
-    /// The names of the attributes, in no particular order.
+    /// The names of the attributes, in the order they were first set.
     pub fn names(&self) -> Result<Vec<String>, ManagerError> {
         from_value(self.handle.call(Op::DictKeys, Vec::new())?)
     }
