@@ -160,9 +160,12 @@ pub(crate) fn dict_op(dict: &mut Dict, op: Op, args: &[Value]) -> Result<Outcome
         Op::DictIncr => {
             let key = arg(args, 0)?.clone();
             let delta = arg(args, 1)?;
-            let entry = dict.get_or_insert_with(key_of(&key), || (key.clone(), Value::from(0)));
-            let sum = add(&entry.1, delta)?;
-            entry.1 = sum.clone();
+            // Summed first: a delta that does not add leaves the dict as it was.
+            let sum = match dict.get(&key_of(&key)) {
+                Some((_, current)) => add(current, delta)?,
+                None => add(&Value::from(0), delta)?,
+            };
+            dict.insert(key_of(&key), (key.clone(), sum.clone()));
             Outcome::reply(sum.clone()).event(set_event(key, sum))
         }
         Op::DictCompareAndSwap => {
@@ -401,6 +404,9 @@ mod tests {
         assert_eq!(outcome.reply, Value::from(2));
         assert_eq!(outcome.dropped, [Value::from(2)]);
         let error = run(&mut dict, Op::DictDel, vec!["n".into()]).unwrap_err();
+        // An increment that does not add changes nothing, not even by creating its key.
+        assert!(run(&mut dict, Op::DictIncr, vec!["m".into(), "text".into()]).is_err());
+        assert!(!dict.contains_key(&key_of(&"m".into())));
         assert_eq!(error.code, "KeyMissing");
     }
 

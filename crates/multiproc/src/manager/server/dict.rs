@@ -54,22 +54,6 @@ impl Dict {
         }
     }
 
-    /// The entry under `key`, made with `make` at the end if there is none.
-    pub(crate) fn get_or_insert_with(
-        &mut self,
-        key: Vec<u8>,
-        make: impl FnOnce() -> (Value, Value),
-    ) -> &mut (Value, Value) {
-        let end = self.entries.len();
-        let i = *self.slots.entry(key).or_insert(end);
-        if i == end {
-            self.entries.push(Some(make()));
-        }
-        self.entries[i]
-            .as_mut()
-            .expect("a key's slot holds its entry")
-    }
-
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<(Value, Value)> {
         let i = self.slots.remove(key)?;
         let entry = self.entries[i].take();
@@ -148,8 +132,7 @@ mod tests {
         assert_eq!(dict.remove(&key_of(&"b".into())).unwrap().1, Value::from(9));
         put(&mut dict, "b", 1);
         assert_eq!(keys(&dict), ["a", "c", "b"]);
-        dict.get_or_insert_with(key_of(&"d".into()), || ("d".into(), 0.into()));
-        dict.get_or_insert_with(key_of(&"a".into()), || unreachable!("a is there"));
+        put(&mut dict, "d", 0);
         assert_eq!(keys(&dict), ["a", "c", "b", "d"]);
         assert_eq!(dict.len(), 4);
         assert!(dict.contains_key(&key_of(&"c".into())));
