@@ -133,6 +133,39 @@ fn a_list_and_a_value_are_shared_with_children() {
     assert_eq!(total.get().unwrap(), 7);
 }
 
+/// In a child: appends `items` to the list.
+fn append_all((list, items): (ListProxy<String>, Vec<String>)) {
+    list.extend(items.iter()).unwrap();
+}
+
+#[test]
+fn a_list_finds_counts_and_tells_membership_of_items_another_process_added() {
+    let manager = Manager::start().unwrap();
+    let list = manager.list::<String>(&[]).unwrap();
+    let items: Vec<String> = ["b", "a", "b", "c", "b"].map(String::from).to_vec();
+    join(Process::spawn((list.clone(), items), append_all).unwrap());
+    let s = |x: &str| x.to_string();
+    assert!(list.contains(&s("c")).unwrap());
+    assert!(!list.contains(&s("z")).unwrap());
+    assert_eq!(list.count(&s("b")).unwrap(), 3);
+    assert_eq!(list.count(&s("z")).unwrap(), 0);
+    assert_eq!(list.position(&s("a")).unwrap(), Some(1));
+    assert_eq!(list.position(&s("b")).unwrap(), Some(0));
+    assert_eq!(list.position(&s("z")).unwrap(), None);
+
+    // The same on an array.
+    let array = manager.array(&[5u32, 7, 5]).unwrap();
+    assert_eq!(array.count(&5).unwrap(), 2);
+    assert_eq!(array.position(&7).unwrap(), Some(1));
+    // An item of another type is another item: seen as text, the number 1 is not "1".
+    let numbers = manager.list_named::<i64>("numbers").unwrap();
+    numbers.push(&1).unwrap();
+    let as_text = manager.list_named::<String>("numbers").unwrap();
+    assert!(numbers.contains(&1).unwrap());
+    assert!(!as_text.contains(&s("1")).unwrap());
+    assert_eq!(as_text.position(&s("1")).unwrap(), None);
+}
+
 #[test]
 fn an_array_keeps_its_length() {
     let manager = Manager::start().unwrap();

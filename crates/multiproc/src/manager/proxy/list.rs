@@ -136,6 +136,37 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         ListWatcher::start(&self.handle)
     }
 
+    /// Whether an item is `item` (the same value: the rule of dict keys, its MessagePack
+    /// encoding). Python: `item in l`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), multiproc::ManagerError> {
+    /// # multiproc::init();
+    /// let manager = multiproc::Manager::start()?;
+    /// let l = manager.list(&[3, 1, 3])?;
+    /// assert!(l.contains(&1)?);
+    /// assert_eq!(l.count(&3)?, 2);
+    /// assert_eq!(l.position(&3)?, Some(0));
+    /// assert_eq!(l.position(&7)?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn contains(&self, item: &T) -> Result<bool, ManagerError> {
+        from_value(self.handle.call(Op::ListContains, vec![to_value(item)?])?)
+    }
+
+    /// How many items are `item`. Python: `l.count(item)`.
+    pub fn count(&self, item: &T) -> Result<usize, ManagerError> {
+        from_value(self.handle.call(Op::ListCount, vec![to_value(item)?])?)
+    }
+
+    /// The index of the first item that is `item`, if any. Python: `l.index(item)`, which raises
+    /// `ValueError` where this gives `None`.
+    #[doc(alias = "index")]
+    pub fn position(&self, item: &T) -> Result<Option<usize>, ManagerError> {
+        optional(self.handle.call(Op::ListIndex, vec![to_value(item)?])?)
+    }
+
     /// Removes and returns the last item, if any.
     pub fn pop(&self) -> Result<Option<T>, ManagerError> {
         optional(self.handle.call(Op::ListPop, Vec::new())?)
@@ -226,6 +257,22 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
         delta: D,
     ) -> Result<D, ManagerError> {
         self.0.incr(index, delta)
+    }
+
+    /// Whether an item is `item`, as [`ListProxy::contains`]. Python: `item in a`.
+    pub fn contains(&self, item: &T) -> Result<bool, ManagerError> {
+        self.0.contains(item)
+    }
+
+    /// How many items are `item`, as [`ListProxy::count`].
+    pub fn count(&self, item: &T) -> Result<usize, ManagerError> {
+        self.0.count(item)
+    }
+
+    /// The index of the first item that is `item`, as [`ListProxy::position`].
+    #[doc(alias = "index")]
+    pub fn position(&self, item: &T) -> Result<Option<usize>, ManagerError> {
+        self.0.position(item)
     }
 }
 

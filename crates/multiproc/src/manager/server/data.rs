@@ -251,6 +251,18 @@ fn bound_arg(args: &[Value], index: usize, len: usize) -> Result<usize, WireErro
     Ok(usize::try_from(i).unwrap_or(usize::MAX).min(len))
 }
 
+/// The indices of the items of `list` that are `item`: the same MessagePack encoding, the rule of
+/// dict keys.
+fn positions<'a>(list: &'a [Value], item: &Value) -> impl Iterator<Item = usize> + 'a {
+    let wanted = key_of(item);
+    let mut encoded = Vec::with_capacity(wanted.len());
+    list.iter().enumerate().filter_map(move |(i, candidate)| {
+        encoded.clear();
+        rmpv::encode::write_value(&mut encoded, candidate).expect("writing to a Vec does not fail");
+        (encoded == wanted).then_some(i)
+    })
+}
+
 /// A list's operations; an array (`fixed`) answers only those that keep its length (the
 /// protocol's targets say so, and the server checks them before).
 pub(crate) fn list_op(
@@ -321,6 +333,13 @@ pub(crate) fn list_op(
             dropped: std::mem::take(list),
             events: vec![Value::Array(vec!["clear".into()])],
         },
+        Op::ListContains => {
+            Outcome::reply(Value::from(positions(list, arg(args, 0)?).next().is_some()))
+        }
+        Op::ListCount => Outcome::reply(Value::from(positions(list, arg(args, 0)?).count())),
+        Op::ListIndex => Outcome::reply(optional(
+            positions(list, arg(args, 0)?).next().map(Value::from),
+        )),
         Op::ListIncr => {
             let i = index_arg(args, 0, list.len())?;
             let sum = add(&list[i], arg(args, 1)?)?;

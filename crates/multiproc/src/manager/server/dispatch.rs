@@ -100,6 +100,9 @@ impl Server {
             | Op::ListGet
             | Op::ListSet
             | Op::ListIncr
+            | Op::ListContains
+            | Op::ListCount
+            | Op::ListIndex
             | Op::ListAppend
             | Op::ListExtend
             | Op::ListInsert
