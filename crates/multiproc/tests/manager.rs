@@ -415,6 +415,30 @@ fn a_dict_keeps_insertion_order_across_processes_and_pops_the_last_inserted() {
     );
 }
 
+/// In a child: sets `key` once.
+fn set_once((d, key): (DictProxy<String, u32>, String)) {
+    d.insert(&key, &1).unwrap();
+}
+
+#[test]
+fn a_dicts_version_tells_a_reader_whether_another_process_changed_it() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<String, u32>().unwrap();
+    let v0 = d.version().unwrap();
+    assert_eq!(d.keys().unwrap().len(), 0);
+    assert_eq!(d.version().unwrap(), v0, "reading changes nothing");
+    join(Process::spawn((d.clone(), "k".to_string()), set_once).unwrap());
+    let v1 = d.version().unwrap();
+    assert!(v1 > v0, "the child's change shows");
+    // A failed operation changes nothing, and says so by the version too.
+    assert!(d.pop(&"absent".to_string()).is_err());
+    assert!(!d.compare_and_swap(&"k".to_string(), Some(&9), &2).unwrap());
+    assert_eq!(d.version().unwrap(), v1);
+    d.pop_last().unwrap();
+    d.clear().unwrap();
+    assert_eq!(d.version().unwrap(), v1 + 2);
+}
+
 #[test]
 fn a_namespace_shares_attributes_of_any_type() {
     let manager = Manager::start().unwrap();

@@ -158,6 +158,7 @@ ops! {
     DictPop = "dict.pop" on [Dict],
     DictDel = "dict.del" on [Dict, Namespace],
     DictPopItem = "dict.popitem" on [Dict],
+    DictVersion = "dict.version" on [Dict],
     DictKeys = "dict.keys" on [Dict, Namespace],
     DictValues = "dict.values" on [Dict],
     DictItems = "dict.items" on [Dict, Namespace],

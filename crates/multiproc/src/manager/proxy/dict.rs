@@ -208,6 +208,31 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         values.into_iter().map(optional).collect()
     }
 
+    /// How many times the dict has changed: every set (even to the same value), removal and
+    /// clearing counts one. The same version before and after reading a dict in several calls
+    /// says that it did not change in between (Python's "dictionary changed during iteration",
+    /// for a reader in another process).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), multiproc::ManagerError> {
+    /// # multiproc::init();
+    /// let manager = multiproc::Manager::start()?;
+    /// let d = manager.dict::<String, u32>()?;
+    /// let before = d.version()?;
+    /// let keys = d.keys()?;
+    /// let values = d.values()?;
+    /// if d.version()? == before {
+    ///     assert_eq!(keys.len(), values.len()); // one consistent view
+    /// }
+    /// d.insert(&"a".to_string(), &1)?;
+    /// assert!(d.version()? > before);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn version(&self) -> Result<u64, ManagerError> {
+        from_value(self.call(Op::DictVersion, Vec::new())?)
+    }
+
     /// The keys, in the order they were first inserted (a key removed and set again goes to the
     /// end), as Python's `dict` keeps them.
     pub fn keys(&self) -> Result<Vec<K>, ManagerError> {

@@ -85,6 +85,7 @@ pub(crate) fn dict_op(dict: &mut Dict, op: Op, args: &[Value]) -> Result<Outcome
     let missing = |key: &Value| WireError::new(ErrorCode::KeyMissing, format!("no key {key}"));
     Ok(match op {
         Op::DictLen => Outcome::reply(Value::from(dict.len())),
+        Op::DictVersion => Outcome::reply(Value::from(dict.version())),
         Op::DictGet => Outcome::reply(optional(
             dict.get(&key_of(arg(args, 0)?)).map(|(_, v)| v.clone()),
         )),

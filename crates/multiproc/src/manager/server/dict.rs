@@ -21,6 +21,9 @@ pub(crate) struct Dict {
     entries: Vec<Option<(Value, Value)>>,
     /// Emptied slots in `entries`.
     holes: usize,
+    /// Changes so far: a client that reads it before and after reading the entries in pieces
+    /// knows whether they changed meanwhile.
+    version: u64,
 }
 
 impl Dict {
@@ -30,6 +33,11 @@ impl Dict {
 
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// How many times the dict has changed: every set, removal and clearing counts one.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
     }
 
     pub(crate) fn contains_key(&self, key: &[u8]) -> bool {
@@ -44,6 +52,7 @@ impl Dict {
     /// Stores `entry` under `key`: in its place if the key is there (giving back the old entry),
     /// at the end if not.
     pub(crate) fn insert(&mut self, key: Vec<u8>, entry: (Value, Value)) -> Option<(Value, Value)> {
+        self.version += 1;
         match self.slots.get(&key) {
             Some(&i) => self.entries[i].replace(entry),
             None => {
@@ -56,6 +65,7 @@ impl Dict {
 
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<(Value, Value)> {
         let i = self.slots.remove(key)?;
+        self.version += 1;
         let entry = self.entries[i].take();
         self.holes += 1;
         self.pack_if_sparse();
@@ -67,6 +77,7 @@ impl Dict {
         while let Some(slot) = self.entries.pop() {
             match slot {
                 Some((key, value)) => {
+                    self.version += 1;
                     self.slots.remove(&super::data::key_of(&key));
                     return Some((key, value));
                 }
@@ -83,6 +94,7 @@ impl Dict {
 
     /// Removes every entry; gives them, in insertion order.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = (Value, Value)> {
+        self.version += 1;
         self.slots.clear();
         self.holes = 0;
         std::mem::take(&mut self.entries).into_iter().flatten()
@@ -144,7 +156,9 @@ mod tests {
         for key in ["x", "y", "z"] {
             put(&mut dict, key, 0);
         }
+        let before = dict.version();
         assert_eq!(dict.pop_last().unwrap().0, Value::from("z"));
+        assert_eq!(dict.version(), before + 1);
         assert!(!dict.contains_key(&key_of(&"z".into())));
         let drained: Vec<_> = dict.drain().map(|(k, _)| k).collect();
         assert_eq!(drained, [Value::from("x"), Value::from("y")]);

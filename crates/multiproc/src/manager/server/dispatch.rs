@@ -78,6 +78,7 @@ impl Server {
             | Op::QueueTaskDone
             | Op::QueueJoin => self.run_wait(table, caller, object, op, &args),
             Op::DictPopItem
+            | Op::DictVersion
             | Op::DictLen
             | Op::DictGet
             | Op::DictGetItem
