@@ -68,8 +68,13 @@ pub(crate) fn not_exposed(op: &str, on: &str) -> WireError {
 
 pub(crate) fn key_of(value: &Value) -> Vec<u8> {
     let mut bytes = Vec::new();
-    rmpv::encode::write_value(&mut bytes, value).expect("writing to a Vec does not fail");
+    encode_into(&mut bytes, value);
     bytes
+}
+
+/// Writes `value`'s MessagePack encoding (its identity as a key) at the end of `out`.
+fn encode_into(out: &mut Vec<u8>, value: &Value) {
+    rmpv::encode::write_value(out, value).expect("writing to a Vec does not fail");
 }
 
 /// A present value as `[value]`, an absent one as nil (so a stored nil is told apart).
@@ -162,11 +167,12 @@ pub(crate) fn dict_op(dict: &mut Dict, op: Op, args: &[Value]) -> Result<Outcome
             let key = arg(args, 0)?.clone();
             let delta = arg(args, 1)?;
             // Summed first: a delta that does not add leaves the dict as it was.
-            let sum = match dict.get(&key_of(&key)) {
+            let encoded = key_of(&key);
+            let sum = match dict.get(&encoded) {
                 Some((_, current)) => add(current, delta)?,
                 None => add(&Value::from(0), delta)?,
             };
-            dict.insert(key_of(&key), (key.clone(), sum.clone()));
+            dict.insert(encoded, (key.clone(), sum.clone()));
             Outcome::reply(sum.clone()).event(set_event(key, sum))
         }
         Op::DictCompareAndSwap => {
@@ -259,7 +265,7 @@ fn positions<'a>(list: &'a [Value], item: &Value) -> impl Iterator<Item = usize>
     let mut encoded = Vec::with_capacity(wanted.len());
     list.iter().enumerate().filter_map(move |(i, candidate)| {
         encoded.clear();
-        rmpv::encode::write_value(&mut encoded, candidate).expect("writing to a Vec does not fail");
+        encode_into(&mut encoded, candidate);
         (encoded == wanted).then_some(i)
     })
 }
