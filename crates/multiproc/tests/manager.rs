@@ -505,15 +505,18 @@ fn nested_containers_stay_live_in_every_process() {
             ..
         })
     ));
-    // Replacing the key removes the nested dict with it.
+    // Replacing the key detaches the nested dict: it lives on while a proxy holds it, as in
+    // Python, and is freed with the last one.
+    let objects = manager.stats().unwrap().objects;
     outer.insert(&"inner".to_string(), &HashMap::new()).unwrap();
-    assert!(matches!(
-        inner.get(&"x".to_string()),
-        Err(ManagerError::Remote {
-            code: ErrorCode::UnknownObject,
-            ..
-        })
-    ));
+    assert_eq!(inner.get(&"x".to_string()).unwrap(), Some(11));
+    assert_eq!(
+        outer.get(&"inner".to_string()).unwrap(),
+        Some(HashMap::new())
+    );
+    assert_eq!(manager.stats().unwrap().objects, objects);
+    drop(inner);
+    assert_eq!(manager.stats().unwrap().objects, objects - 1);
 }
 
 #[test]

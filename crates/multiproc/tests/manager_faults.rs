@@ -398,7 +398,8 @@ fn row_8_random_payloads_and_desync_seeds_get_errors_and_the_server_goes_on() {
 #[test]
 fn row_9_unknown_objects_and_operations_are_typed_errors_on_a_usable_connection() {
     let manager = Manager::start().unwrap();
-    manager.dict::<u32, u32>().unwrap();
+    // Object 1, alive while this proxy is.
+    let _dict = manager.dict::<u32, u32>().unwrap();
     let mut raw = RawClient::connect(&manager);
     let pong = raw.call(1, "ping", 0, vec![]);
     assert_eq!(pong.as_array().unwrap()[0].as_u64(), Some(1));
@@ -586,47 +587,35 @@ fn row_15_the_socket_directory_of_a_killed_starter_is_swept_and_a_live_one_kept(
 }
 
 #[test]
-fn a_watcher_blocked_on_a_nested_dict_that_is_removed_ends_with_unknown_object() {
+fn a_watcher_blocked_on_an_object_that_is_freed_ends_with_unknown_object() {
+    // A proxy keeps what it watches alive; a client of the raw protocol may watch an id it does
+    // not hold. Its creator's connection ends, the dict is freed, and the wait ends with it.
     let manager = Manager::start().unwrap();
-    // Reading the key gives a copy of the nested dict.
-    let d = manager
-        .dict::<String, std::collections::HashMap<String, u8>>()
+    let mut creator = RawClient::connect(&manager);
+    let created = creator.call(1, "dict", 0, Vec::new());
+    let id = created.as_array().unwrap()[1].as_map().unwrap()[0]
+        .1
+        .as_u64()
         .unwrap();
-    let nested = d.dict_in::<String, u8>(&"inner".to_string()).unwrap();
-    let mut watcher = nested.watch().unwrap();
-    nested.insert(&"a".to_string(), &1).unwrap();
-    let (waiting, is_waiting) = std::sync::mpsc::channel();
-    let (ended, has_ended) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // The first change is there; the next wait blocks until the container goes.
-        let first = watcher.next();
-        waiting.send(()).unwrap();
-        let rest: Vec<_> = watcher.by_ref().collect();
-        let _ = ended.send((first, rest));
-    });
-    is_waiting.recv_timeout(DEADLINE).unwrap();
-    assert!(d.remove(&"inner".to_string()).unwrap().is_some());
-    let (first, rest) = has_ended
-        .recv_timeout(DEADLINE)
-        .expect("the blocked watcher ended instead of waiting forever");
-    assert!(matches!(first, Some(Ok(multiproc::DictChange::Set(..)))));
+    let mut watcher = RawClient::connect(&manager);
+    // Since "never", without waiting: the current version.
+    let now = watcher.call(1, "watch", id, vec![u64::MAX.into(), 0.into()]);
+    assert_eq!(error_code(&now), None, "{now}");
+    // A watch without deadline: it waits (or, read after the dict is freed, fails at once).
+    watcher.send_raw(&request(2, "watch", id, vec![0.into(), rmpv::Value::Nil]));
+    let objects = || manager.stats().unwrap().objects;
+    assert_eq!(objects(), 1);
+    drop(creator);
     assert!(
-        matches!(
-            rest.as_slice(),
-            [Err(ManagerError::Remote {
-                code: ErrorCode::UnknownObject,
-                ..
-            })]
-        ),
-        "{rest:?}"
+        common::wait_until(|| objects() == 0),
+        "the creator's connection ended and its dict stayed"
     );
-    assert!(matches!(
-        nested.get(&"a".to_string()),
-        Err(ManagerError::Remote {
-            code: ErrorCode::UnknownObject,
-            ..
-        })
-    ));
+    let ended = watcher.response().expect("the blocked watch was answered");
+    assert_eq!(
+        error_code(&ended).as_deref(),
+        Some("UnknownObject"),
+        "{ended}"
+    );
 }
 
 #[test]

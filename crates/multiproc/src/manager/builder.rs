@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +41,7 @@ pub struct ManagerBuilder {
     authkey: Option<Vec<u8>>,
     allow_remote: bool,
     types: Vec<(String, TypeEntry)>,
+    loan_grace: Option<Duration>,
 }
 
 impl fmt::Debug for ManagerBuilder {
@@ -47,6 +49,7 @@ impl fmt::Debug for ManagerBuilder {
         f.debug_struct("ManagerBuilder")
             .field("address", &self.address)
             .field("allow_remote", &self.allow_remote)
+            .field("loan_grace", &self.grace())
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +82,24 @@ impl ManagerBuilder {
     pub fn register<T: Shared>(mut self) -> Self {
         self.types.push((T::TYPE_NAME.to_owned(), entry_for::<T>()));
         self
+    }
+
+    /// How long a proxy in flight keeps its object alive, at most, before it arrives. Default:
+    /// 60 seconds.
+    ///
+    /// A proxy sent to another process (a [`Process`] argument, a queue item, a pipe message)
+    /// takes a *loan* of its object when it is serialized, and the process that reads it claims
+    /// the loan: so the object lives even if its sender drops its own proxy at once. A loan not
+    /// claimed within this time ends (the message was never read, say), and the object is freed
+    /// if nothing else holds it; reading the proxy later fails with
+    /// [`ErrorCode::UnknownObject`](crate::ErrorCode::UnknownObject).
+    pub fn loan_grace(mut self, grace: Duration) -> Self {
+        self.loan_grace = Some(grace);
+        self
+    }
+
+    fn grace(&self) -> Duration {
+        self.loan_grace.unwrap_or(server::DEFAULT_LOAN_GRACE)
     }
 
     /// Binds the address; the private directory made for a default address.
@@ -124,10 +145,11 @@ impl ManagerBuilder {
         let (listener, authkey, dir) = self.bind()?;
         let address = listener.address().map_err(ManagerError::Os)?;
         let (fd, tcp) = listener.into_parts();
+        let grace = self.grace();
         let server = Process::builder()
             .name("multiproc-manager")
             .spawn(
-                (ListeningSocket(fd), tcp, authkey.clone(), self.types),
+                (ListeningSocket(fd), tcp, authkey.clone(), self.types, grace),
                 serve_main,
             )
             .map_err(|e| ManagerError::Start(e.to_string()))?;
@@ -139,7 +161,8 @@ impl ManagerBuilder {
     /// standalone server, as `multiproc serve` runs.
     pub fn serve(mut self) -> Result<(), ManagerError> {
         let (listener, authkey, _dir) = self.bind()?;
-        server::serve(listener, authkey, self.types);
+        let grace = self.grace();
+        server::serve(listener, authkey, self.types, grace);
         Ok(())
     }
 }
@@ -161,7 +184,18 @@ impl<'de> Deserialize<'de> for ListeningSocket {
 
 /// The server process.
 fn serve_main(
-    (socket, tcp, authkey, types): (ListeningSocket, bool, Vec<u8>, Vec<(String, TypeEntry)>),
+    (socket, tcp, authkey, types, grace): (
+        ListeningSocket,
+        bool,
+        Vec<u8>,
+        Vec<(String, TypeEntry)>,
+        Duration,
+    ),
 ) {
-    server::serve(StreamListener::from_parts(socket.0, tcp), authkey, types);
+    server::serve(
+        StreamListener::from_parts(socket.0, tcp),
+        authkey,
+        types,
+        grace,
+    );
 }

@@ -7,7 +7,14 @@
 //! do not wait share one connection, made again if it breaks. A call that may wait (a lock's
 //! acquire, a queue's get) takes a connection of the session's pool for its duration, made if none
 //! is idle: a process holding ten thousand lock proxies uses as many connections as it has calls
-//! waiting at once, not one per proxy. A forked child never uses the sessions it inherited.
+//! waiting at once, not one per proxy. A forked child never uses the sessions it inherited: each
+//! session knows its process, and refuses calls from another
+//! ([`ManagerError::InheritedThroughFork`]).
+//!
+//! The session also keeps the server's count of what this process holds (`Hold`, in `handle`):
+//! every object id a reply gives is one hold of this client's, given up with `release` when the
+//! last handle sharing it is dropped; a proxy that is serialized takes a `lend`, and one that
+//! arrives claims it with `hold`.
 
 use std::fmt;
 use std::io::{BufReader, Write};
@@ -25,7 +32,7 @@ use crate::address::Address;
 use crate::channel::auth::{self, Framing};
 use crate::channel::{ConnectError, HANDSHAKE_TIMEOUT};
 use crate::spin::Spinner;
-use crate::sys::Stream;
+use crate::sys::{ProcessId, Stream};
 
 /// The version of the protocol this client speaks, said in `hello`.
 pub(crate) const PROTOCOL_VERSION: u64 = 1;
@@ -44,6 +51,8 @@ pub(crate) struct Session {
     /// For the calls that wait, each taken for one call.
     idle: Mutex<Vec<Client>>,
     next_owner: AtomicU64,
+    /// The process whose session it is.
+    pid: u32,
 }
 
 impl Session {
@@ -61,7 +70,43 @@ impl Session {
             shared,
             idle: Mutex::new(Vec::new()),
             next_owner: AtomicU64::new(1),
+            pid: this_pid(),
         }))
+    }
+
+    /// Whether this process is the session's (not a forked child that inherited it).
+    fn is_ours(&self) -> Result<(), ManagerError> {
+        let this = this_pid();
+        match this == self.pid {
+            true => Ok(()),
+            false => Err(ManagerError::InheritedThroughFork {
+                owner: self.pid,
+                this,
+            }),
+        }
+    }
+
+    /// Gives up one of this client's holds of `object` (a handle's last clone was dropped).
+    /// Nothing is sent from a forked child (the hold is its parent's), nor on a broken
+    /// connection (the server gave up the client's holds when its connections ended).
+    pub(crate) fn release(&self, object: u64) {
+        if self.is_ours().is_ok() && !self.shared.is_broken() {
+            let _ = self.call(Op::Release, 0, vec![Value::from(object)], 0);
+        }
+    }
+
+    /// A loan of `object` for a proxy in flight to another process: the server holds the object
+    /// until the proxy arrives (and claims it) or the loan's grace period ends.
+    pub(crate) fn lend(&self, object: u64) -> Result<u64, ManagerError> {
+        let loan = self.call(Op::Lend, 0, vec![Value::from(object)], 0)?;
+        loan.as_u64()
+            .ok_or_else(|| ManagerError::Protocol(format!("expected a loan, got {loan}")))
+    }
+
+    /// Takes a hold of `object` for this client, claiming `loan` (0: none).
+    pub(crate) fn hold(&self, object: u64, loan: u64) -> Result<(), ManagerError> {
+        let args = vec![Value::from(object), Value::from(loan)];
+        self.call(Op::Hold, 0, args, 0).map(drop)
     }
 
     /// An owner of its own, for a new handle (a lock it takes is its own).
@@ -77,6 +122,7 @@ impl Session {
         args: Vec<Value>,
         owner: u64,
     ) -> Result<Value, ManagerError> {
+        self.is_ours()?;
         self.shared.call(op, object, args, owner)
     }
 
@@ -89,6 +135,7 @@ impl Session {
         args: Vec<Value>,
         owner: u64,
     ) -> Result<Value, ManagerError> {
+        self.is_ours()?;
         let idle = self.lock_idle().pop();
         let client = match idle {
             Some(client) => client,
@@ -274,6 +321,12 @@ impl Client {
     fn lock_stream(&self) -> MutexGuard<'_, (BufReader<Stream>, Stream)> {
         self.stream.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// This process's id: cached, and found again in a forked child (a load on every call, not a
+/// system call).
+fn this_pid() -> u32 {
+    ProcessId::own().pid()
 }
 
 /// A new authenticated connection to `address`: its reader and its writer.

@@ -61,6 +61,20 @@ pub enum ManagerError {
     /// The server said something this client does not understand.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The proxy was inherited through `fork` (a copy of the parent's memory): its connection is
+    /// the parent's, and using it would mix the two processes' requests on one socket. Send the
+    /// proxy to the child instead (a [`Process`](crate::Process) argument, a queue item, a pipe
+    /// message): it then connects on its own.
+    #[error(
+        "this proxy's connection belongs to process {owner}, and this is process {this}: a proxy \
+         inherited through fork is not used; send it to the child as an argument or a message"
+    )]
+    InheritedThroughFork {
+        /// The process whose connection it is.
+        owner: u32,
+        /// This process.
+        this: u32,
+    },
     /// The server process could not be started.
     #[error("the manager could not start: {0}")]
     Start(String),

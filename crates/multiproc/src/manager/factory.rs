@@ -42,7 +42,7 @@ impl Manager {
         let id = answer.as_u64().ok_or_else(|| {
             ManagerError::Protocol(format!("expected an object id, got {answer}"))
         })?;
-        Ok(P::from_handle(Handle::new(
+        Ok(P::from_handle(Handle::adopt(
             self.session.clone(),
             id,
             kind.waits(),

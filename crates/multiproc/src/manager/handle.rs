@@ -1,6 +1,10 @@
 //! [`Handle`]: what every proxy is, an object id in a process's [`Session`] with its manager, and
-//! an owner of its own; and how a proxy travels (the manager's address and key, and the id) and
-//! joins its process's session on arrival.
+//! an owner of its own; and how a proxy travels (the manager's address and key, the id and a
+//! loan) and joins its process's session on arrival.
+//!
+//! Each handle shares a [`Hold`]: one of the server's counts of the object, for this process.
+//! Clones of a proxy share their hold; the last one dropped gives it up, and the server frees an
+//! object nothing holds (`docs/manager-protocol.md`, "Lifetime").
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,11 +17,14 @@ use super::ManagerError;
 use super::client::{self, Session};
 use super::protocol::Op;
 use crate::address::Address;
+use crate::transfer;
 
 /// An object on a manager, reached through a session.
 pub(crate) struct Handle {
     pub(crate) session: Arc<Session>,
     pub(crate) object: u64,
+    /// What keeps the object alive on the server for this handle and its clones.
+    hold: Arc<Hold>,
     /// Whether its operations may wait: they then take a connection of the session's pool.
     waits: bool,
     /// The owner, within the session's client, of what this handle takes (a lock).
@@ -27,13 +34,37 @@ pub(crate) struct Handle {
     held: AtomicU32,
 }
 
+/// One hold of an object by this process's client: given up when dropped.
+struct Hold {
+    session: Arc<Session>,
+    object: u64,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.session.release(self.object);
+    }
+}
+
 impl Handle {
-    /// Object `object` in `session`, with an owner of its own.
-    pub(crate) fn new(session: Arc<Session>, object: u64, waits: bool) -> Handle {
-        let owner = session.new_owner();
-        Handle {
-            session,
+    /// Object `object` in `session`, with an owner of its own, taking over the hold that the
+    /// reply which gave the id counted for this client (`create`, `named`, `dict.nested`,
+    /// `hold`).
+    pub(crate) fn adopt(session: Arc<Session>, object: u64, waits: bool) -> Handle {
+        let hold = Arc::new(Hold {
+            session: session.clone(),
             object,
+        });
+        Handle::sharing(hold, waits)
+    }
+
+    /// A handle with an owner of its own on `hold`'s object.
+    fn sharing(hold: Arc<Hold>, waits: bool) -> Handle {
+        let owner = hold.session.new_owner();
+        Handle {
+            session: hold.session.clone(),
+            object: hold.object,
+            hold,
             waits,
             owner,
             held: AtomicU32::new(0),
@@ -63,7 +94,12 @@ impl Handle {
     /// Another handle to the object, as a clone of its proxy has: in the same session, and
     /// another owner (for a lock: a clone does not hold what this one took).
     pub(crate) fn duplicate(&self) -> Handle {
-        Handle::new(self.session.clone(), self.object, self.waits)
+        Handle::sharing(self.hold.clone(), self.waits)
+    }
+
+    /// [`duplicate`](Self::duplicate), whose calls all may wait (a watcher's).
+    pub(crate) fn waiting(&self) -> Handle {
+        Handle::sharing(self.hold.clone(), true)
     }
 
     pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,27 +129,39 @@ struct Wire {
     authkey: Vec<u8>,
     object: u64,
     waits: bool,
+    /// The loan that keeps the object alive until the proxy arrives.
+    loan: u64,
 }
 
+/// A proxy leaving takes a loan of its object (a round trip to the manager), so that the object
+/// outlives its sender's proxy until this one arrives; serializing fails if the manager is gone.
 impl Serialize for Handle {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let loan = self
+            .session
+            .lend(self.object)
+            .map_err(transfer::refuse_serializing)?;
         Wire {
             address: self.session.address.clone(),
             authkey: self.session.authkey.clone(),
             object: self.object,
             waits: self.waits,
+            loan,
         }
         .serialize(serializer)
     }
 }
 
 /// A proxy arriving in a process joins that process's session with its manager (another owner
-/// than the one it was sent from).
+/// than the one it was sent from), and claims its loan: a hold of this process's. An object
+/// freed meanwhile (its loan expired) fails with `UnknownObject`.
 impl<'de> Deserialize<'de> for Handle {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = Wire::deserialize(deserializer)?;
-        let session =
-            client::shared(&wire.address, &wire.authkey).map_err(serde::de::Error::custom)?;
-        Ok(Handle::new(session, wire.object, wire.waits))
+        let session = client::shared(&wire.address, &wire.authkey).map_err(transfer::refuse)?;
+        session
+            .hold(wire.object, wire.loan)
+            .map_err(transfer::refuse)?;
+        Ok(Handle::adopt(session, wire.object, wire.waits))
     }
 }

@@ -136,6 +136,39 @@ use proxy::from_value;
 /// connections as it has calls waiting at once. A process may have 256 connections to a manager,
 /// and the manager serves 1024 in all: a call over a limit is
 /// [`ErrorCode::TooManyConnections`], its message naming the limit.
+///
+/// # How long an object lives
+///
+/// As long as something can reach it, as in Python: a proxy in any process (clones share one
+/// hold), a name (until [`remove_named`](Self::remove_named)), a dict's slot (a nested container),
+/// or a proxy in flight to another process. When the last is gone the server frees the object and
+/// [`stats`](Self::stats) no longer counts it. A process that dies, SIGKILL included, gives up
+/// everything it held at once: the server sees its connections end. A proxy in flight (a
+/// [`Process`] argument, a queue item, a pipe message) keeps its object alive until it is read,
+/// even if its sender drops its own proxy at once, for at most
+/// [`ManagerBuilder::loan_grace`] (60 s by default).
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// use multiproc::Manager;
+///
+/// let manager = Manager::start()?;
+/// let scratch = manager.dict::<u32, u32>()?;
+/// let alias = scratch.clone(); // the same hold
+/// assert_eq!(manager.stats()?.objects, 1);
+/// drop(scratch);
+/// drop(alias);
+/// assert_eq!(manager.stats()?.objects, 0); // freed with its last proxy
+///
+/// let named = manager.dict_named::<u32, u32>("kept")?;
+/// drop(named);
+/// assert_eq!(manager.stats()?.objects, 1); // its name holds it
+/// assert!(manager.remove_named("kept")?);
+/// assert_eq!(manager.stats()?.objects, 0);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Manager {
     pub(crate) session: Arc<Session>,
     /// The server process, when this handle started it: shut down on drop.
@@ -195,10 +228,22 @@ impl Manager {
         &self.session.authkey
     }
 
-    /// Asks the server for its counters: objects, connections, handshakes in flight, wrong keys
-    /// refused.
+    /// Asks the server for its counters: objects (alive: see "How long an object lives" above),
+    /// connections, handshakes in flight, wrong keys refused.
     pub fn stats(&self) -> Result<ManagerStats, ManagerError> {
         from_value(self.session.call(Op::Stats, 0, Vec::new(), 0)?)
+    }
+
+    /// Removes the name `name`: the object lives on while proxies hold it, and is freed with the
+    /// last one (at once if there is none). Returns whether there was such a name. A later
+    /// `_named` call with the name creates a new object.
+    pub fn remove_named(&self, name: &str) -> Result<bool, ManagerError> {
+        let removed = self
+            .session
+            .call(Op::RemoveNamed, 0, vec![name.into()], 0)?;
+        removed
+            .as_bool()
+            .ok_or_else(|| ManagerError::Protocol(format!("expected a boolean, got {removed}")))
     }
 
     /// Removes the socket directories of managers whose starting process died (killed, say),

@@ -170,8 +170,33 @@ pub(crate) fn decode_plain<T: DeserializeOwned>(bytes: Vec<u8>) -> Result<T, Dec
     })
 }
 
+thread_local! {
+    /// The message of the last custom error a handle gave in this thread ([`refuse`]): postcard
+    /// keeps only that there was one.
+    static REFUSAL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// A custom serde error that a handle's `Serialize` or `Deserialize` gives, whose message the
+/// encode or decode error then carries (postcard would drop it).
+pub(crate) fn refuse<E: serde::de::Error>(message: impl fmt::Display) -> E {
+    let message = message.to_string();
+    REFUSAL.with(|said| *said.borrow_mut() = Some(message.clone()));
+    E::custom(message)
+}
+
+/// [`refuse`], for a `Serialize`.
+pub(crate) fn refuse_serializing<E: serde::ser::Error>(message: impl fmt::Display) -> E {
+    let message = message.to_string();
+    REFUSAL.with(|said| *said.borrow_mut() = Some(message.clone()));
+    E::custom(message)
+}
+
 fn describe_postcard(e: postcard::Error) -> String {
+    let refusal = REFUSAL.with(|said| said.borrow_mut().take());
     match e {
+        postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom if refusal.is_some() => {
+            refusal.expect("just checked")
+        }
         // postcard reports a custom serde error without its text; say what usually causes it.
         postcard::Error::SerdeSerCustom => "a Serialize implementation returned an error".into(),
         postcard::Error::SerdeDeCustom => "a Deserialize implementation returned an error".into(),

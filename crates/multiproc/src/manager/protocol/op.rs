@@ -148,6 +148,10 @@ ops! {
     Ping = "ping" on [],
     Stats = "stats" on [],
     Named = "named" on [],
+    RemoveNamed = "remove_named" on [],
+    Hold = "hold" on [],
+    Release = "release" on [],
+    Lend = "lend" on [],
     Shutdown = "shutdown" on [],
 
     DictLen = "dict.len" on [Dict],

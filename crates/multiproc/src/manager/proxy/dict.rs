@@ -108,9 +108,9 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// The dict nested at `key`, created empty if the key is absent: a proxy of its own, whose
     /// changes every process sees (Python loses a change made to a plain dict stored in a
     /// managed one). Reading `key` from this dict gives a copy of the nested one, as a map;
-    /// replacing or removing `key` removes the nested dict (its proxies then get
-    /// [`ErrorCode::UnknownObject`](crate::ErrorCode::UnknownObject)). A value of another kind
-    /// at `key` is [`ErrorCode::TypeError`](crate::ErrorCode::TypeError).
+    /// replacing or removing `key` detaches the nested dict: it lives on while its proxies do, as
+    /// in Python, and is freed with the last. A value of another kind at `key` is
+    /// [`ErrorCode::TypeError`](crate::ErrorCode::TypeError).
     pub fn dict_in<K2, V2>(&self, key: &K) -> Result<DictProxy<K2, V2>, ManagerError> {
         self.nested(key)
     }
@@ -127,7 +127,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         let id = id
             .as_u64()
             .ok_or_else(|| ManagerError::Protocol(format!("expected an object id, got {id}")))?;
-        Ok(P::from_handle(Handle::new(
+        Ok(P::from_handle(Handle::adopt(
             self.handle.session.clone(),
             id,
             false,

@@ -66,7 +66,7 @@ impl Feed {
     /// Starts watching: the changes from now on.
     fn start(handle: &Handle) -> Result<Feed, ManagerError> {
         // Its calls wait: on connections of the session's pool.
-        let handle = Handle::new(handle.session.clone(), handle.object, true);
+        let handle = handle.waiting();
         // Since "never", without waiting: answers with the current version.
         let now = handle.call(Op::Watch, vec![Value::from(u64::MAX), Value::from(0)])?;
         let version = now

@@ -7,6 +7,7 @@ use super::super::ErrorCode;
 use super::super::protocol::wire::{Request, WireError};
 use super::super::protocol::{Kind, Op};
 use super::data::{self, arg, bad, key_of, not_exposed};
+use super::lifetime::Holder;
 use super::table::{Dict, Object, Table, reference, referenced, unknown};
 use super::waits::{self, Barrier, Condition, Lock, Queue, Semaphore, deadline_arg};
 use super::{Caller, Server, Waited};
@@ -33,7 +34,7 @@ impl Server {
         let mut table = self.lock_table();
         if object == 0 {
             return match op.on_manager() {
-                true => self.run_on_manager(&mut table, op, &args),
+                true => self.run_on_manager(&mut table, caller.client, op, &args),
                 false => Err(on("the manager")),
             };
         }
@@ -48,11 +49,15 @@ impl Server {
             | Op::Ping
             | Op::Stats
             | Op::Named
+            | Op::RemoveNamed
+            | Op::Hold
+            | Op::Release
+            | Op::Lend
             | Op::Shutdown => {
                 unreachable!("the manager's own operations have no target")
             }
             Op::Watch => self.watch(table, caller, object, &args),
-            Op::DictNested => self.nested(&mut table, object, &args),
+            Op::DictNested => self.nested(&mut table, caller.client, object, &args),
             Op::ObjectGet => self.object_state(&mut table, object),
             Op::ObjectCall => self.call_method(table, caller, object, context.chain, &args),
             Op::LockAcquire
@@ -117,12 +122,19 @@ impl Server {
         }
     }
 
+    /// Runs an operation of the manager itself, for `client`. Each object id it answers with is
+    /// a hold of `client`'s (given up with `release`, or when the client disconnects).
     fn run_on_manager(
         &self,
         table: &mut Table,
+        client: u64,
         op: Op,
         args: &[Value],
     ) -> Result<Value, WireError> {
+        if table.expire_loans() {
+            self.changed.notify_all();
+        }
+        let you = Holder::Client(client);
         match op {
             Op::Ping => Ok(Value::from("pong")),
             Op::Stats => Ok(self.stats(table)),
@@ -147,13 +159,38 @@ impl Server {
                             format!("{name} is a {is}"),
                         ));
                     }
+                    table.hold(client, id)?;
                     return Ok(Value::from(id));
                 }
-                let id = table.insert(self.create(kind, rest)?);
+                let id = table.insert(self.create(kind, rest)?, Holder::Name);
                 table.names.insert(name, id);
+                table.hold(client, id)?;
                 Ok(Value::from(id))
             }
-            Op::Create(kind) => Ok(Value::from(table.insert(self.create(kind, args)?))),
+            Op::RemoveNamed => Ok(Value::from(table.remove_name(&string_arg(args, 0)?))),
+            Op::Create(kind) => Ok(Value::from(table.insert(self.create(kind, args)?, you))),
+            Op::Hold => {
+                let object = id_arg(args, 0)?;
+                let loan = match args.get(1) {
+                    None | Some(Value::Nil) => 0,
+                    Some(_) => id_arg(args, 1)?,
+                };
+                table.claim(client, object, loan)?;
+                Ok(Value::Nil)
+            }
+            Op::Release => {
+                let object = id_arg(args, 0)?;
+                let before = table.objects.len();
+                if !table.release(object, you) {
+                    return Err(bad(format!("this client holds no object {object}")));
+                }
+                if table.objects.len() < before {
+                    // Waits on what was freed end.
+                    self.changed.notify_all();
+                }
+                Ok(Value::Nil)
+            }
+            Op::Lend => Ok(Value::from(table.lend(id_arg(args, 0)?)?)),
             // `shutdown` is answered by the connection, which then stops the server.
             _ => Err(not_exposed(op.name(), "the manager")),
         }
@@ -247,7 +284,13 @@ impl Server {
 
     /// `dict.nested [key, kind]`: the id of the dict or list nested at `key`, created empty if the
     /// key is absent. A value of another kind there is `TypeError`.
-    fn nested(&self, table: &mut Table, object: u64, args: &[Value]) -> Result<Value, WireError> {
+    fn nested(
+        &self,
+        table: &mut Table,
+        client: u64,
+        object: u64,
+        args: &[Value],
+    ) -> Result<Value, WireError> {
         let key = arg(args, 0)?.clone();
         let kind = string_arg(args, 1)?;
         let Object::Dict(dict) = table.get_mut(object)? else {
@@ -263,6 +306,7 @@ impl Server {
         let wanted = Kind::parse(&kind);
         match existing {
             Some(Some(id)) if table.objects.get(&id).map(Object::kind) == wanted => {
+                table.hold(client, id)?;
                 Ok(Value::from(id))
             }
             Some(_) => Err(not_that()),
@@ -276,6 +320,7 @@ impl Server {
                 if let Ok(Object::Dict(dict)) = table.get_mut(object) {
                     dict.insert(key_of(&key), (key.clone(), reference(id)));
                 }
+                table.hold(client, id)?;
                 let event = Value::Array(vec!["nested".into(), key, Value::from(kind)]);
                 if table.log(object, vec![event]) {
                     self.changed.notify_all();
@@ -302,8 +347,8 @@ impl Server {
         let mut table = table;
         table.watched.insert(object);
         let (table, waited) = self.wait_for(table, caller, deadline, |table| {
-            // A nested container removed with its key while it was watched: its watchers end, as
-            // every other call on it does.
+            // An object freed while it was watched (no proxy held it: a client of the raw
+            // protocol watching an id): its watchers end, as every other call on it does.
             if !table.objects.contains_key(&object) {
                 return Err(unknown(object));
             }
@@ -344,6 +389,12 @@ fn string_arg(args: &[Value], index: usize) -> Result<String, WireError> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| bad(format!("argument {index} is not a string")))
+}
+
+fn id_arg(args: &[Value], index: usize) -> Result<u64, WireError> {
+    arg(args, index)?
+        .as_u64()
+        .ok_or_else(|| bad(format!("argument {index} is not an id")))
 }
 
 fn count_arg(args: &[Value], index: usize) -> Result<u64, WireError> {
@@ -414,8 +465,14 @@ mod tests {
         let address = Address::Unix(dir.join("manager.sock"));
         let listener = StreamListener::bind(&address).unwrap();
         let types = vec![(Probe::TYPE_NAME.to_owned(), entry_for::<Probe>())];
-        let server =
-            std::thread::spawn(move || super::super::serve(listener, b"key".to_vec(), types));
+        let server = std::thread::spawn(move || {
+            super::super::serve(
+                listener,
+                b"key".to_vec(),
+                types,
+                super::super::DEFAULT_LOAN_GRACE,
+            )
+        });
         let session = Session::open(&address, b"key").unwrap();
         let call = |op, object, args| session.call(op, object, args, 0);
         let objects: Vec<(Kind, u64)> = Kind::ALL

@@ -22,6 +22,7 @@ mod dict;
 mod dispatch;
 mod gate;
 mod hosted;
+mod lifetime;
 mod table;
 mod waits;
 
@@ -41,6 +42,7 @@ use super::protocol::wire::{self, Response, WireError};
 use super::proxy::TypeEntry;
 use crate::spin::Spinner;
 use crate::sys::{self, Stream, StreamListener};
+pub(crate) use lifetime::DEFAULT_LOAN_GRACE;
 use table::Table;
 use waits::Owner;
 
@@ -126,7 +128,13 @@ pub(crate) enum Waited<T> {
 }
 
 /// Serves on `listener` until a `shutdown` request; then closes every connection and returns.
-pub(crate) fn serve(listener: StreamListener, authkey: Vec<u8>, types: Vec<(String, TypeEntry)>) {
+/// A loan (a proxy in flight) lasts `loan_grace` unless claimed first.
+pub(crate) fn serve(
+    listener: StreamListener,
+    authkey: Vec<u8>,
+    types: Vec<(String, TypeEntry)>,
+    loan_grace: Duration,
+) {
     gate::start_logging();
     sys::raise_descriptor_limit();
     let Ok((wake_here, wake)) = Stream::pair() else {
@@ -135,7 +143,7 @@ pub(crate) fn serve(listener: StreamListener, authkey: Vec<u8>, types: Vec<(Stri
         return;
     };
     let server = Arc::new(Server {
-        table: Mutex::new(Table::new()),
+        table: Mutex::new(Table::new(loan_grace)),
         changed: Condvar::new(),
         authkey,
         types: types.into_iter().collect(),

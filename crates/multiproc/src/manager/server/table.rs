@@ -4,15 +4,20 @@
 //! A nested container (`dict_in`, `list_in`) is an object of its own; its parent's slot holds a
 //! *reference* to it, a MessagePack extension value that only the server makes (a client's
 //! request may not contain one, see `wire::scan`). Reading the slot gives a copy of the nested
-//! container's contents; removing or replacing the slot removes the nested object with it.
+//! container's contents; removing or replacing the slot gives up the parent's hold of it.
+//!
+//! Every object lives while something holds it (`lifetime`): a client's proxy, its name, a loan,
+//! a container's slot. The last hold given up frees it, and what it alone held with it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use rmpv::Value;
 
 use super::super::ErrorCode;
 use super::super::protocol::Kind;
 use super::super::protocol::wire::WireError;
+use super::lifetime::{Holder, Lifetimes};
 use super::waits::{Barrier, Condition, Lock, Queue, Semaphore};
 
 pub(crate) use super::dict::Dict;
@@ -114,7 +119,6 @@ fn approximate_size(value: &Value) -> usize {
     }
 }
 
-#[derive(Default)]
 pub(crate) struct Table {
     next: u64,
     pub(crate) objects: HashMap<u64, Object>,
@@ -127,6 +131,8 @@ pub(crate) struct Table {
     depth: HashMap<u64, usize>,
     /// The user object each waiting call chain waits to run a method of (`hosted`).
     pub(crate) waiting: HashMap<u64, u64>,
+    /// Who holds each object.
+    lifetimes: Lifetimes,
 }
 
 pub(crate) fn unknown(object: u64) -> WireError {
@@ -134,21 +140,30 @@ pub(crate) fn unknown(object: u64) -> WireError {
 }
 
 impl Table {
-    pub(crate) fn new() -> Table {
+    /// An empty table, whose loans last `grace`.
+    pub(crate) fn new(grace: Duration) -> Table {
         Table {
             next: 1,
-            ..Table::default()
+            objects: HashMap::new(),
+            names: HashMap::new(),
+            logs: HashMap::new(),
+            watched: HashSet::new(),
+            depth: HashMap::new(),
+            waiting: HashMap::new(),
+            lifetimes: Lifetimes::new(grace),
         }
     }
 
-    pub(crate) fn insert(&mut self, object: Object) -> u64 {
+    /// Inserts `object`, held by `holder`.
+    pub(crate) fn insert(&mut self, object: Object, holder: Holder) -> u64 {
         let id = self.next;
         self.next += 1;
         self.objects.insert(id, object);
+        self.lifetimes.take(id, holder);
         id
     }
 
-    /// Inserts `object` nested in `parent`, within [`MAX_NESTING`].
+    /// Inserts `object` nested in `parent` (held by its slot), within [`MAX_NESTING`].
     pub(crate) fn insert_nested(&mut self, parent: u64, object: Object) -> Result<u64, WireError> {
         let depth = self.depth.get(&parent).copied().unwrap_or(0) + 1;
         if depth > MAX_NESTING {
@@ -157,32 +172,126 @@ impl Table {
                 format!("containers nest {MAX_NESTING} deep at most"),
             ));
         }
-        let id = self.insert(object);
+        let id = self.insert(object, Holder::Container);
         self.depth.insert(id, depth);
         Ok(id)
+    }
+
+    /// Counts a hold of `object`, which exists, by `client`.
+    pub(crate) fn hold(&mut self, client: u64, object: u64) -> Result<(), WireError> {
+        if !self.objects.contains_key(&object) {
+            return Err(unknown(object));
+        }
+        self.lifetimes.take(object, Holder::Client(client));
+        Ok(())
+    }
+
+    /// Makes `loan` of `object` a hold of `client` (a hold of its own if the loan is no more).
+    pub(crate) fn claim(&mut self, client: u64, object: u64, loan: u64) -> Result<(), WireError> {
+        if !self.objects.contains_key(&object) {
+            return Err(WireError::new(
+                ErrorCode::UnknownObject,
+                format!(
+                    "no object {object}: it was freed before this proxy arrived (nothing else \
+                     held it, and its loan lasts {} s)",
+                    self.lifetimes.grace.as_secs_f64()
+                ),
+            ));
+        }
+        self.lifetimes.claim(client, object, loan);
+        Ok(())
+    }
+
+    /// A loan of `object`, which exists, for a proxy in flight.
+    pub(crate) fn lend(&mut self, object: u64) -> Result<u64, WireError> {
+        if !self.objects.contains_key(&object) {
+            return Err(unknown(object));
+        }
+        Ok(self.lifetimes.lend(object, Instant::now()))
+    }
+
+    /// Gives up one hold of `object` by `holder`, freeing it if it was the last; false if
+    /// `holder` held none.
+    pub(crate) fn release(&mut self, object: u64, holder: Holder) -> bool {
+        let mut unheld = false;
+        let held = self.lifetimes.give_up(object, holder, &mut unheld);
+        if unheld {
+            self.free(object);
+        }
+        held
+    }
+
+    /// Gives up the holds of a client that disconnected; whether that freed anything.
+    pub(crate) fn client_gone(&mut self, client: u64) -> bool {
+        let unheld = self.lifetimes.client_gone(client);
+        let any = !unheld.is_empty();
+        for object in unheld {
+            self.free(object);
+        }
+        any
+    }
+
+    /// Ends the loans whose grace period is over; whether that freed anything.
+    pub(crate) fn expire_loans(&mut self) -> bool {
+        let unheld = self.lifetimes.expire(Instant::now());
+        let any = !unheld.is_empty();
+        for object in unheld {
+            self.free(object);
+        }
+        any
+    }
+
+    /// Removes the name `name`, and its hold; whether there was one.
+    pub(crate) fn remove_name(&mut self, name: &str) -> bool {
+        match self.names.remove(name) {
+            Some(object) => {
+                self.release(object, Holder::Name);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Frees `object`, which nothing holds, and what only its slots held.
+    fn free(&mut self, object: u64) {
+        let mut doomed = vec![object];
+        while let Some(id) = doomed.pop() {
+            self.lifetimes.forget(id);
+            self.depth.remove(&id);
+            self.logs.remove(&id);
+            self.watched.remove(&id);
+            let slots: Vec<u64> = match self.objects.remove(&id) {
+                Some(Object::Dict(dict) | Object::Namespace(dict)) => {
+                    dict.values().filter_map(|(_, v)| referenced(v)).collect()
+                }
+                Some(Object::List(items) | Object::Array(items)) => {
+                    items.iter().filter_map(referenced).collect()
+                }
+                _ => Vec::new(),
+            };
+            for child in slots {
+                let mut unheld = false;
+                self.lifetimes
+                    .give_up(child, Holder::Container, &mut unheld);
+                if unheld {
+                    doomed.push(child);
+                }
+            }
+        }
     }
 
     pub(crate) fn get_mut(&mut self, object: u64) -> Result<&mut Object, WireError> {
         self.objects.get_mut(&object).ok_or_else(|| unknown(object))
     }
 
-    /// Removes the nested objects that `values` refer to, and theirs; whether there were any.
+    /// Gives up the holds of the slots that held `values` (removed from a container): frees what
+    /// nothing else holds; whether it freed anything.
     pub(crate) fn drop_nested(&mut self, values: Vec<Value>) -> bool {
-        let mut doomed: Vec<u64> = values.iter().filter_map(referenced).collect();
-        let any = !doomed.is_empty();
-        while let Some(id) = doomed.pop() {
-            self.depth.remove(&id);
-            self.logs.remove(&id);
-            self.watched.remove(&id);
-            match self.objects.remove(&id) {
-                Some(Object::Dict(dict)) => {
-                    doomed.extend(dict.values().filter_map(|(_, v)| referenced(v)));
-                }
-                Some(Object::List(items)) => doomed.extend(items.iter().filter_map(referenced)),
-                _ => {}
-            }
+        let before = self.objects.len();
+        for id in values.iter().filter_map(referenced) {
+            self.release(id, Holder::Container);
         }
-        any
+        self.objects.len() < before
     }
 
     /// `value` with every reference inside replaced by a copy of the container it refers to.

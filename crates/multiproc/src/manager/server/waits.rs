@@ -261,8 +261,12 @@ fn timeout() -> Value {
 impl Server {
     /// Releases the locks `client` held, marking their holder dead, counts lost the queue items
     /// it held, and wakes the waiters: the client ended (its last connection did).
+    /// Then gives up every hold it had: what only it held is freed.
     pub(crate) fn release_client(&self, client: u64) {
         self.release_where(|owner| owner.client == client, Some(client));
+        if self.lock_table().client_gone(client) {
+            self.changed.notify_all();
+        }
     }
 
     /// Releases the locks `owner` held, marking their holder dead, and wakes the waiters: the

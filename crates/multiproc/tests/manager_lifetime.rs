@@ -1,0 +1,244 @@
+//! How long the manager's objects live: exactly as long as something holds them (a proxy in any
+//! process, a name, a dict's slot, a proxy in flight), across real processes; a SIGKILLed holder
+//! gives up what it held; a proxy inherited through fork is refused, not used.
+
+multiproc::test_support!();
+
+mod common;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{DEADLINE, join, park_forever, sigkill, status_field, wait_until};
+use multiproc::{DictProxy, Event, Manager, ManagerError, Process, RecvError, StartMethod, pipe};
+
+fn objects(manager: &Manager) -> u64 {
+    manager.stats().unwrap().objects
+}
+
+/// The server's resident memory, in KiB.
+fn resident(manager: &Manager) -> u64 {
+    status_field(manager.pid().expect("started here"), "VmRSS")
+}
+
+/// Creates and drops `cycles` objects, rotating through dicts, lists, locks and queues, each
+/// used once so that the server really holds something.
+fn churn((manager, cycles): (String, u32)) -> u32 {
+    let (address, key) = manager.split_once('\n').unwrap();
+    let manager = Manager::connect(address, key.as_bytes()).unwrap();
+    for i in 0..cycles {
+        match i % 4 {
+            0 => manager.dict::<u32, u32>().unwrap().insert(&i, &i).unwrap(),
+            1 => manager.list::<u32>(&[i]).unwrap().push(&i).unwrap(),
+            2 => drop(manager.lock().unwrap().acquire().unwrap()),
+            _ => manager.queue::<u32>().unwrap().put(&i).unwrap(),
+        }
+    }
+    cycles
+}
+
+#[test]
+fn a_hundred_thousand_objects_created_and_dropped_from_four_processes_leave_nothing_behind() {
+    let manager = Manager::builder().authkey(b"churn").start().unwrap();
+    let kept = manager.dict::<u32, u32>().unwrap();
+    let baseline = objects(&manager);
+    let address = match manager.address() {
+        multiproc::Address::Unix(path) => path.display().to_string(),
+        other => panic!("a Unix socket, not {other}"),
+    };
+    let arg = |cycles| (format!("{address}\nchurn"), cycles);
+    // A first round, so that the server's tables and allocator have their working size.
+    assert_eq!(churn(arg(2_000)), 2_000);
+    assert_eq!(objects(&manager), baseline);
+    let before = resident(&manager);
+    let workers: Vec<_> = (0..4)
+        .map(|_| Process::spawn(arg(25_000), churn).unwrap())
+        .collect();
+    let done: u32 = workers.into_iter().map(join).sum();
+    assert_eq!(done, 100_000);
+    assert_eq!(
+        objects(&manager),
+        baseline,
+        "every dropped object was freed"
+    );
+    let after = resident(&manager);
+    // 100 000 objects left behind would take tens of MiB.
+    assert!(
+        after < before + 8 * 1024,
+        "the server grew from {before} KiB to {after} KiB resident"
+    );
+    kept.insert(&1, &1).unwrap();
+    assert_eq!(kept.get(&1).unwrap(), Some(1));
+}
+
+#[test]
+fn clones_share_one_hold_and_the_last_dropped_frees_the_object() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    let clone = d.clone();
+    let watcher = d.watch().unwrap();
+    assert_eq!(objects(&manager), 1);
+    drop(d);
+    clone.insert(&1, &2).unwrap();
+    drop(clone);
+    assert_eq!(objects(&manager), 1, "the watcher still holds it");
+    drop(watcher);
+    assert_eq!(objects(&manager), 0);
+    // A nested container is held by its slot, and by its proxies.
+    let outer = manager.dict::<String, Vec<u32>>().unwrap();
+    let inner = outer.list_in::<u32>(&"log".to_string()).unwrap();
+    drop(inner);
+    assert_eq!(objects(&manager), 2, "the slot holds the nested list");
+    outer.remove(&"log".to_string()).unwrap();
+    assert_eq!(objects(&manager), 1);
+    outer
+        .list_in::<u32>(&"log".to_string())
+        .unwrap()
+        .push(&1)
+        .unwrap();
+    drop(outer);
+    assert_eq!(objects(&manager), 0, "a dict freed frees what it nests");
+}
+
+#[test]
+fn a_named_object_lives_until_its_name_is_removed_and_its_proxies_are_gone() {
+    let manager = Manager::start().unwrap();
+    let scores = manager.dict_named::<String, u32>("scores").unwrap();
+    scores.insert(&"ann".to_string(), &3).unwrap();
+    drop(scores);
+    assert_eq!(objects(&manager), 1, "its name holds it");
+    let again = manager.dict_named::<String, u32>("scores").unwrap();
+    assert_eq!(again.get(&"ann".to_string()).unwrap(), Some(3));
+    assert!(manager.remove_named("scores").unwrap());
+    assert!(!manager.remove_named("scores").unwrap());
+    assert_eq!(objects(&manager), 1, "a proxy still holds it");
+    assert_eq!(again.get(&"ann".to_string()).unwrap(), Some(3));
+    // The name now makes a new object.
+    let fresh = manager.dict_named::<String, u32>("scores").unwrap();
+    assert_eq!(fresh.get(&"ann".to_string()).unwrap(), None);
+    drop(again);
+    drop(fresh);
+    assert_eq!(objects(&manager), 1, "the new one's name holds it");
+    assert!(manager.remove_named("scores").unwrap());
+    assert_eq!(objects(&manager), 0);
+}
+
+/// Waits until told, then reads the proxy sent before and uses it.
+fn late_reader(
+    (proxies, go): (multiproc::Connection<DictProxy<u32, u32>>, Event),
+) -> Result<Option<u32>, String> {
+    go.wait_timeout(DEADLINE).map_err(|e| e.to_string())?;
+    let d = proxies.recv_timeout(DEADLINE).map_err(|e| e.to_string())?;
+    d.get(&7).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_proxy_in_flight_keeps_its_object_alive_after_its_sender_drops_it() {
+    let manager = Manager::start().unwrap();
+    let (here, there) = pipe::<DictProxy<u32, u32>>().unwrap();
+    let go = Event::new().unwrap();
+    let reader = Process::spawn((there, go.clone()), late_reader).unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    d.insert(&7, &49).unwrap();
+    here.send(&d).unwrap();
+    drop(d);
+    assert_eq!(objects(&manager), 1, "the loan holds it");
+    go.set();
+    assert_eq!(join(reader), Ok(Some(49)));
+    // The reader claimed the loan and ended: nothing holds the dict now.
+    assert!(wait_until(|| objects(&manager) == 0));
+}
+
+#[test]
+fn a_loan_nobody_claims_ends_with_its_grace_period() {
+    let manager = Manager::builder()
+        .loan_grace(Duration::from_millis(200))
+        .start()
+        .unwrap();
+    let (here, there) = pipe::<DictProxy<u32, u32>>().unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    here.send(&d).unwrap();
+    drop(d);
+    assert!(
+        wait_until(|| objects(&manager) == 0),
+        "the unclaimed loan kept the dict"
+    );
+    match there.recv_timeout(DEADLINE) {
+        Err(multiproc::RecvTimeoutError::Recv(RecvError::Decode(e))) => {
+            assert!(e.to_string().contains("freed"), "{e}")
+        }
+        other => panic!("expected a decode error naming the freed object, got {other:?}"),
+    }
+}
+
+/// Creates a dict (sent back) and a lock it holds, reports, and parks until killed.
+fn holder((address, key, report): (String, Vec<u8>, multiproc::Connection<DictProxy<u32, u32>>)) {
+    let manager = Manager::connect(address.as_str(), &key).unwrap();
+    let shared = manager.dict::<u32, u32>().unwrap();
+    let _mine = manager.dict::<u32, u32>().unwrap();
+    let lock = manager.lock().unwrap();
+    let _guard = lock.acquire().unwrap();
+    report.send(&shared).unwrap();
+    park_forever()
+}
+
+#[test]
+fn a_sigkilled_holder_frees_what_only_it_held() {
+    let manager = Manager::start().unwrap();
+    let address = match manager.address() {
+        multiproc::Address::Unix(path) => path.display().to_string(),
+        other => panic!("a Unix socket, not {other}"),
+    };
+    let (here, there) = pipe::<DictProxy<u32, u32>>().unwrap();
+    let mut child = Process::spawn((address, manager.authkey().to_vec(), there), holder).unwrap();
+    let shared = here.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(objects(&manager), 3);
+    sigkill(child.pid());
+    let _ = child.join_timeout(DEADLINE);
+    assert!(
+        wait_until(|| objects(&manager) == 1),
+        "{} objects after the kill",
+        objects(&manager)
+    );
+    shared.insert(&1, &1).unwrap();
+    assert_eq!(shared.len().unwrap(), 1, "what this process holds lives on");
+}
+
+static INHERITED: OnceLock<DictProxy<u32, u32>> = OnceLock::new();
+
+/// Run in a forked grandchild: uses the proxy its parent left in a static.
+fn uses_inherited(_: ()) -> String {
+    match INHERITED.get().expect("inherited").len() {
+        Err(e @ ManagerError::InheritedThroughFork { .. }) => e.to_string(),
+        other => format!("used the parent's connection: {other:?}"),
+    }
+}
+
+/// Connects, leaves a proxy in a static, and forks a child that finds it there.
+fn forks_with_a_proxy((address, key): (String, Vec<u8>)) -> (String, usize) {
+    let manager = Manager::connect(address.as_str(), &key).unwrap();
+    let d = manager.dict::<u32, u32>().unwrap();
+    d.insert(&1, &1).unwrap();
+    INHERITED.set(d).unwrap();
+    let child = Process::builder()
+        .start_method(StartMethod::Fork)
+        .spawn((), uses_inherited)
+        .unwrap();
+    let said = join(child);
+    // The parent's connection is still in step.
+    (said, INHERITED.get().unwrap().len().unwrap())
+}
+
+#[test]
+fn a_proxy_inherited_through_fork_is_refused_and_its_parents_connection_stays_in_step() {
+    let manager = Manager::start().unwrap();
+    let address = match manager.address() {
+        multiproc::Address::Unix(path) => path.display().to_string(),
+        other => panic!("a Unix socket, not {other}"),
+    };
+    // In a child of its own: the fork happens there, single-threaded, not in the test harness.
+    let parent = Process::spawn((address, manager.authkey().to_vec()), forks_with_a_proxy).unwrap();
+    let (said, len) = join(parent);
+    assert!(said.contains("inherited through fork"), "{said}");
+    assert_eq!(len, 1);
+}
