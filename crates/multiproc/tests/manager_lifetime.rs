@@ -12,6 +12,13 @@ use std::time::Duration;
 use common::{DEADLINE, join, park_forever, sigkill, status_field, wait_until};
 use multiproc::{DictProxy, Event, Manager, ManagerError, Process, RecvError, StartMethod, pipe};
 
+fn unix_address(manager: &Manager) -> String {
+    match manager.address() {
+        multiproc::Address::Unix(path) => path.display().to_string(),
+        other => panic!("a Unix socket, not {other}"),
+    }
+}
+
 fn objects(manager: &Manager) -> u64 {
     manager.stats().unwrap().objects
 }
@@ -42,10 +49,7 @@ fn a_hundred_thousand_objects_created_and_dropped_from_four_processes_leave_noth
     let manager = Manager::builder().authkey(b"churn").start().unwrap();
     let kept = manager.dict::<u32, u32>().unwrap();
     let baseline = objects(&manager);
-    let address = match manager.address() {
-        multiproc::Address::Unix(path) => path.display().to_string(),
-        other => panic!("a Unix socket, not {other}"),
-    };
+    let address = unix_address(&manager);
     let arg = |cycles| (format!("{address}\nchurn"), cycles);
     // A first round, so that the server's tables and allocator have their working size.
     assert_eq!(churn(arg(2_000)), 2_000);
@@ -185,10 +189,7 @@ fn holder((address, key, report): (String, Vec<u8>, multiproc::Connection<DictPr
 #[test]
 fn a_sigkilled_holder_frees_what_only_it_held() {
     let manager = Manager::start().unwrap();
-    let address = match manager.address() {
-        multiproc::Address::Unix(path) => path.display().to_string(),
-        other => panic!("a Unix socket, not {other}"),
-    };
+    let address = unix_address(&manager);
     let (here, there) = pipe::<DictProxy<u32, u32>>().unwrap();
     let mut child = Process::spawn((address, manager.authkey().to_vec(), there), holder).unwrap();
     let shared = here.recv_timeout(DEADLINE).unwrap();
@@ -232,13 +233,152 @@ fn forks_with_a_proxy((address, key): (String, Vec<u8>)) -> (String, usize) {
 #[test]
 fn a_proxy_inherited_through_fork_is_refused_and_its_parents_connection_stays_in_step() {
     let manager = Manager::start().unwrap();
-    let address = match manager.address() {
-        multiproc::Address::Unix(path) => path.display().to_string(),
-        other => panic!("a Unix socket, not {other}"),
-    };
+    let address = unix_address(&manager);
     // In a child of its own: the fork happens there, single-threaded, not in the test harness.
     let parent = Process::spawn((address, manager.authkey().to_vec()), forks_with_a_proxy).unwrap();
     let (said, len) = join(parent);
     assert!(said.contains("inherited through fork"), "{said}");
     assert_eq!(len, 1);
+}
+
+// References as values: a proxy stored in a dict, a list, a namespace or a queue of its own
+// manager is a reference, read back as a live proxy.
+
+/// Reads the dict stored under "config" and writes through it.
+fn writes_through_a_stored_proxy(d: DictProxy<String, DictProxy<String, u32>>) -> Option<u32> {
+    let config = d.get(&"config".to_string()).unwrap().expect("stored");
+    config.insert(&"workers".to_string(), &4).unwrap();
+    config.get(&"workers".to_string()).unwrap()
+}
+
+#[test]
+fn a_proxy_stored_in_a_dict_reads_back_live_in_another_process() {
+    let manager = Manager::start().unwrap();
+    let d = manager.dict::<String, DictProxy<String, u32>>().unwrap();
+    let config = manager.dict::<String, u32>().unwrap();
+    d.insert(&"config".to_string(), &config).unwrap();
+    drop(config);
+    assert_eq!(objects(&manager), 2, "the slot holds the stored dict");
+    let child = Process::spawn(d.clone(), writes_through_a_stored_proxy).unwrap();
+    assert_eq!(join(child), Some(4));
+    let config = d.get(&"config".to_string()).unwrap().unwrap();
+    assert_eq!(config.get(&"workers".to_string()).unwrap(), Some(4));
+    // Read twice, the same object.
+    let again = d.get(&"config".to_string()).unwrap().unwrap();
+    again.insert(&"more".to_string(), &1).unwrap();
+    assert_eq!(config.len().unwrap(), 2);
+    // Removed from the dict, it lives while a proxy holds it.
+    d.remove(&"config".to_string()).unwrap();
+    assert_eq!(config.len().unwrap(), 2);
+    drop((config, again));
+    assert!(wait_until(|| objects(&manager) == 1));
+}
+
+/// Puts a fresh dict, holding `n`, into the queue and ends (its own holds end with it).
+fn leaves_a_dict_in_a_queue(
+    (queue, address, key, n): (
+        multiproc::QueueProxy<DictProxy<String, u32>>,
+        String,
+        Vec<u8>,
+        u32,
+    ),
+) {
+    let manager = Manager::connect(address.as_str(), &key).unwrap();
+    let d = manager.dict::<String, u32>().unwrap();
+    d.insert(&"n".to_string(), &n).unwrap();
+    queue.put(&d).unwrap();
+}
+
+#[test]
+fn a_proxy_in_a_queue_outlives_the_process_that_put_it() {
+    let manager = Manager::start().unwrap();
+    let queue = manager.queue::<DictProxy<String, u32>>().unwrap();
+    let address = unix_address(&manager);
+    let args = (queue.clone(), address, manager.authkey().to_vec(), 7);
+    let child = Process::spawn(args, leaves_a_dict_in_a_queue).unwrap();
+    join(child);
+    assert!(
+        wait_until(|| objects(&manager) == 2),
+        "the queue's item holds the dict"
+    );
+    let d = queue.get_timeout(DEADLINE).unwrap();
+    assert_eq!(d.get(&"n".to_string()).unwrap(), Some(7));
+    drop(d);
+    assert_eq!(objects(&manager), 1, "got and dropped: freed");
+}
+
+#[test]
+fn a_list_of_queues_and_a_cycle_of_namespaces_are_freed_when_unreachable() {
+    let manager = Manager::start().unwrap();
+    let queues = manager.list::<multiproc::QueueProxy<u32>>(&[]).unwrap();
+    queues.push(&manager.queue::<u32>().unwrap()).unwrap();
+    queues.get(0).unwrap().unwrap().put(&5).unwrap();
+    assert_eq!(queues.get(0).unwrap().unwrap().get().unwrap(), 5);
+    assert_eq!(objects(&manager), 2);
+    drop(queues);
+    assert_eq!(objects(&manager), 0, "the list freed what it alone held");
+
+    // A namespace that holds itself, and two that hold each other.
+    let me = manager.namespace().unwrap();
+    me.set("me", &me).unwrap();
+    let myself: multiproc::NamespaceProxy = me.get("me").unwrap();
+    myself.set("n", &1).unwrap();
+    assert_eq!(me.get::<u32>("n").unwrap(), 1);
+    let (a, b) = (manager.namespace().unwrap(), manager.namespace().unwrap());
+    a.set("b", &b).unwrap();
+    b.set("a", &a).unwrap();
+    let keeper = manager.dict::<String, multiproc::NamespaceProxy>().unwrap();
+    keeper.insert(&"a".to_string(), &a).unwrap();
+    drop((me, myself, a, b));
+    assert_eq!(
+        objects(&manager),
+        3,
+        "the keeper reaches a, and a reaches b"
+    );
+    let a = keeper.get(&"a".to_string()).unwrap().unwrap();
+    let b: multiproc::NamespaceProxy = a.get("b").unwrap();
+    let back: multiproc::NamespaceProxy = b.get("a").unwrap();
+    back.set("seen", &true).unwrap();
+    assert!(a.get::<bool>("seen").unwrap());
+    drop((a, b, back));
+    keeper.clear().unwrap();
+    assert_eq!(objects(&manager), 1, "an unreachable cycle is freed");
+}
+
+#[test]
+fn a_proxy_is_refused_as_a_key_and_in_another_manager_and_a_misread_one_leaks_nothing() {
+    let manager = Manager::start().unwrap();
+    let other = Manager::start().unwrap();
+    let d = manager.dict::<u8, u8>().unwrap();
+    let keyed = manager.dict::<DictProxy<u8, u8>, u8>().unwrap();
+    match keyed.insert(&d, &1) {
+        Err(ManagerError::Remote {
+            code: multiproc::ErrorCode::BadArguments,
+            message,
+        }) => assert!(message.contains("key"), "{message}"),
+        other => panic!("a proxy as a key: {other:?}"),
+    }
+    let foreign = other.dict::<u8, DictProxy<u8, u8>>().unwrap();
+    match foreign.insert(&1, &d) {
+        Err(ManagerError::Value(message)) => assert!(message.contains("another manager")),
+        other => panic!("a proxy of another manager: {other:?}"),
+    }
+    assert_eq!(foreign.len().unwrap(), 0, "nothing was stored");
+    // The same dict read as holding numbers: the reference is no number, and its hold is given
+    // back.
+    let stored = manager.dict_named::<u8, DictProxy<u8, u8>>("box").unwrap();
+    stored.insert(&1, &d).unwrap();
+    let misread = manager.dict_named::<u8, u32>("box").unwrap();
+    match misread.get(&1) {
+        Err(ManagerError::Value(message)) => assert!(message.contains("proxy"), "{message}"),
+        other => panic!("a reference read as a number: {other:?}"),
+    }
+    assert_eq!(misread.len().unwrap(), 1);
+    drop((stored, misread, d, keyed));
+    assert!(manager.remove_named("box").unwrap());
+    assert_eq!(
+        objects(&manager),
+        0,
+        "nothing leaked: the misread hold was given back"
+    );
 }

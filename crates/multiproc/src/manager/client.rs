@@ -26,7 +26,7 @@ use rmpv::Value;
 
 use super::chain;
 use super::protocol::wire::{self, Context, Request, Response};
-use super::protocol::{Op, frame};
+use super::protocol::{Op, frame, value};
 use super::{ErrorCode, ManagerError};
 use crate::address::Address;
 use crate::channel::auth::{self, Framing};
@@ -53,6 +53,8 @@ pub(crate) struct Session {
     next_owner: AtomicU64,
     /// The process whose session it is.
     pid: u32,
+    /// Tells this manager's references from another's (a hash of its address).
+    pub(crate) fingerprint: u64,
 }
 
 impl Session {
@@ -71,7 +73,36 @@ impl Session {
             idle: Mutex::new(Vec::new()),
             next_owner: AtomicU64::new(1),
             pid: this_pid(),
+            fingerprint: fingerprint(address),
         }))
+    }
+
+    /// Checks that the references in `args` are of this manager, and cuts their fingerprint
+    /// (what travels is the object's id).
+    fn own_references(&self, args: &mut [Value]) -> Result<(), ManagerError> {
+        for arg in args {
+            match arg {
+                Value::Ext(value::REFERENCE_TYPE, bytes) if bytes.len() == 16 => {
+                    if bytes[8..] != self.fingerprint.to_be_bytes() {
+                        return Err(ManagerError::Value(format!(
+                            "a proxy of another manager cannot be stored in the one at {}: a \
+                             reference is to an object of the same manager",
+                            self.address
+                        )));
+                    }
+                    bytes.truncate(8);
+                }
+                Value::Array(items) => self.own_references(items)?,
+                Value::Map(entries) => {
+                    for (key, value) in entries {
+                        self.own_references(std::slice::from_mut(key))?;
+                        self.own_references(std::slice::from_mut(value))?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Whether this process is the session's (not a forked child that inherited it).
@@ -119,10 +150,13 @@ impl Session {
         &self,
         op: Op,
         object: u64,
-        args: Vec<Value>,
+        mut args: Vec<Value>,
         owner: u64,
     ) -> Result<Value, ManagerError> {
         self.is_ours()?;
+        if value::took_references() {
+            self.own_references(&mut args)?;
+        }
         self.shared.call(op, object, args, owner)
     }
 
@@ -136,6 +170,10 @@ impl Session {
         owner: u64,
     ) -> Result<Value, ManagerError> {
         self.is_ours()?;
+        let mut args = args;
+        if value::took_references() {
+            self.own_references(&mut args)?;
+        }
         let idle = self.lock_idle().pop();
         let client = match idle {
             Some(client) => client,
@@ -230,6 +268,7 @@ impl Client {
             object,
             args,
             context,
+            references: false,
         };
         let mut stream = self.lock_stream();
         if self.remakes && self.is_broken() {
@@ -248,6 +287,7 @@ impl Client {
             object: 0,
             args: vec![Value::from(PROTOCOL_VERSION), Value::from(self.session)],
             context: Context::default(),
+            references: false,
         };
         self.exchange(stream, request).map(drop)
     }
@@ -321,6 +361,14 @@ impl Client {
     fn lock_stream(&self) -> MutexGuard<'_, (BufReader<Stream>, Stream)> {
         self.stream.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A manager's fingerprint, from its address.
+fn fingerprint(address: &Address) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    address.to_string().hash(&mut hasher);
+    hasher.finish()
 }
 
 /// This process's id: cached, and found again in a forked child (a load on every call, not a

@@ -5,17 +5,24 @@
 //! Each handle shares a [`Hold`]: one of the server's counts of the object, for this process.
 //! Clones of a proxy share their hold; the last one dropped gives it up, and the server frees an
 //! object nothing holds (`docs/manager-protocol.md`, "Lifetime").
+//!
+//! Inside a protocol value (a proxy stored in a dict, a list, a queue of its own manager) a handle
+//! is a *reference* instead, its object's id (`protocol::value`). Each reference in an answer is a
+//! hold the server gave this client: [`Handle::call`] keeps them as *arrivals* of this thread, the
+//! proxies decoded from the answer take theirs, and the next call gives back the others.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rmpv::Value;
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ManagerError;
 use super::client::{self, Session};
-use super::protocol::Op;
+use super::protocol::{Op, value};
 use crate::address::Address;
 use crate::transfer;
 
@@ -72,12 +79,22 @@ impl Handle {
     }
 
     /// Runs `op` on the object, for this handle's owner.
+    /// The references in its answer are kept as arrivals, for the proxies decoded from it.
     pub(crate) fn call(&self, op: Op, args: Vec<Value>) -> Result<Value, ManagerError> {
-        if self.waits {
+        release_unclaimed();
+        let answer = if self.waits {
             self.session.call_waiting(op, self.object, args, self.owner)
         } else {
             self.session.call(op, self.object, args, self.owner)
-        }
+        }?;
+        arrived(&self.session, &answer);
+        Ok(answer)
+    }
+
+    /// This handle, its calls waiting or not as a proxy of its kind's do.
+    pub(crate) fn waiting_if(mut self, waits: bool) -> Handle {
+        self.waits = waits;
+        self
     }
 
     /// Counts an acquisition taken (`true`) or released through this handle.
@@ -135,8 +152,13 @@ struct Wire {
 
 /// A proxy leaving takes a loan of its object (a round trip to the manager), so that the object
 /// outlives its sender's proxy until this one arrives; serializing fails if the manager is gone.
+/// In a protocol value, it is a reference (no round trip: the server counts it when it stores it).
 impl Serialize for Handle {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if value::encoding() {
+            let parts = (self.object, self.session.fingerprint);
+            return serializer.serialize_newtype_struct(value::REFERENCE, &parts);
+        }
         let loan = self
             .session
             .lend(self.object)
@@ -154,9 +176,37 @@ impl Serialize for Handle {
 
 /// A proxy arriving in a process joins that process's session with its manager (another owner
 /// than the one it was sent from), and claims its loan: a hold of this process's. An object
-/// freed meanwhile (its loan expired) fails with `UnknownObject`.
+/// freed meanwhile (its loan expired) fails with `UnknownObject`. A reference in an answer takes
+/// the hold that came with it.
 impl<'de> Deserialize<'de> for Handle {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_newtype_struct(value::REFERENCE, HandleVisitor)
+    }
+}
+
+struct HandleVisitor;
+
+impl<'de> Visitor<'de> for HandleVisitor {
+    type Value = Handle;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a proxy")
+    }
+
+    /// A reference, in an answer.
+    fn visit_u64<E: de::Error>(self, object: u64) -> Result<Handle, E> {
+        claim(object).ok_or_else(|| {
+            E::custom(format!(
+                "a reference to object {object} that no answer on this thread brought"
+            ))
+        })
+    }
+
+    /// A proxy that travelled.
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Handle, D::Error> {
         let wire = Wire::deserialize(deserializer)?;
         let session = client::shared(&wire.address, &wire.authkey).map_err(transfer::refuse)?;
         session
@@ -164,4 +214,56 @@ impl<'de> Deserialize<'de> for Handle {
             .map_err(transfer::refuse)?;
         Ok(Handle::adopt(session, wire.object, wire.waits))
     }
+}
+
+/// The holds that came with the references of this thread's last answer, not yet taken by a
+/// proxy. (Given back at the thread's next call, or when it ends.)
+struct Arrivals(Vec<(Arc<Session>, u64)>);
+
+impl Drop for Arrivals {
+    fn drop(&mut self) {
+        for (session, object) in self.0.drain(..) {
+            session.release(object);
+        }
+    }
+}
+
+thread_local! {
+    static ARRIVALS: RefCell<Arrivals> = const { RefCell::new(Arrivals(Vec::new())) };
+}
+
+/// Keeps the holds of the references in `answer`, from `session`.
+fn arrived(session: &Arc<Session>, answer: &Value) {
+    let mut objects = Vec::new();
+    value::extensions(answer, &mut |tag, id| {
+        if tag == value::REFERENCE_TYPE {
+            objects.push(id);
+        }
+    });
+    if objects.is_empty() {
+        return;
+    }
+    ARRIVALS.with(|arrivals| {
+        let arrivals = &mut arrivals.borrow_mut().0;
+        arrivals.extend(objects.into_iter().map(|id| (session.clone(), id)));
+    });
+}
+
+/// A handle taking the hold of an arrival of `object`.
+fn claim(object: u64) -> Option<Handle> {
+    let (session, object) = ARRIVALS.with(|arrivals| {
+        let arrivals = &mut arrivals.borrow_mut().0;
+        let at = arrivals.iter().position(|(_, id)| *id == object)?;
+        Some(arrivals.swap_remove(at))
+    })?;
+    Some(Handle::adopt(session, object, false))
+}
+
+/// Gives back the holds of the arrivals that no proxy took.
+fn release_unclaimed() {
+    let unclaimed = ARRIVALS.with(|arrivals| {
+        let arrivals = &mut arrivals.borrow_mut().0;
+        (!arrivals.is_empty()).then(|| Arrivals(std::mem::take(arrivals)))
+    });
+    drop(unclaimed);
 }

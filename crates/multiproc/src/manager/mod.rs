@@ -24,7 +24,8 @@
 //! Every object kind of Python's `SyncManager` is here: dicts, namespaces, lists, arrays, values,
 //! queues (joinable or not), locks, recursive locks, semaphores (bounded or not), conditions,
 //! events, barriers, and user types; each also by name. Dicts and lists can be watched, and dicts
-//! can hold nested dicts and lists that stay live.
+//! can hold nested dicts and lists that stay live, and proxies as values. Objects live as long as
+//! something holds them (`server/lifetime.rs`, `docs/manager-protocol.md`, "Lifetime").
 
 mod builder;
 mod chain;
@@ -141,7 +142,9 @@ use proxy::from_value;
 ///
 /// As long as something can reach it, as in Python: a proxy in any process (clones share one
 /// hold), a name (until [`remove_named`](Self::remove_named)), a dict's slot (a nested container),
-/// or a proxy in flight to another process. When the last is gone the server frees the object and
+/// a proxy stored as a value in a dict, a list, a namespace, a value or a queue (see
+/// [`DictProxy`](crate::DictProxy)), or a proxy in flight to another process. Stored proxies may
+/// form cycles: a cycle nothing else reaches is freed too. When the last is gone the server frees the object and
 /// [`stats`](Self::stats) no longer counts it. A process that dies, SIGKILL included, gives up
 /// everything it held at once: the server sees its connections end. A proxy in flight (a
 /// [`Process`] argument, a queue item, a pipe message) keeps its object alive until it is read,

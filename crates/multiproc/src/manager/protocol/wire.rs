@@ -6,8 +6,8 @@
 //!
 //! A request is scanned before it is decoded ([`scan`]): the scan allocates nothing, and refuses
 //! nesting deeper than [`MAX_DEPTH`], more than [`MAX_VALUES`] values, lengths that run past the
-//! frame, and extension types (the server's own, for nested containers, never come from a
-//! client).
+//! frame, and extension types other than a stored proxy's reference (type 2, 8 bytes: the server's
+//! own nested slots, type 1, never come from a client).
 
 use rmpv::Value;
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,9 @@ pub(crate) struct Request {
     /// Who asks, beyond the connection.
     #[serde(default, skip_serializing_if = "Context::is_empty")]
     pub(crate) context: Context,
+    /// Whether the arguments hold references to objects (stored proxies), as the scan found.
+    #[serde(skip)]
+    pub(crate) references: bool,
 }
 
 /// Who asks, beyond the connection: a map of the entries present.
@@ -103,9 +106,13 @@ fn length(bytes: &[u8], at: usize, n: usize) -> Result<u64, WireError> {
     Ok(field.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
 }
 
+/// The extension type of a reference to an object (a stored proxy), the only one a client sends.
+const REFERENCE: u8 = 2;
+
 /// Checks the structure of a MessagePack payload without building it: one value, nothing after
-/// it, within the limits above.
-pub(crate) fn scan(bytes: &[u8]) -> Result<(), WireError> {
+/// it, within the limits above. Says whether it holds references (extension type 2).
+pub(crate) fn scan(bytes: &[u8]) -> Result<bool, WireError> {
+    let mut references = false;
     let mut at = 0usize;
     let mut values = 0usize;
     // Values still expected at each open level.
@@ -141,8 +148,15 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<(), WireError> {
             0xdd => (4, length(bytes, at, 4)?),
             0xde => (2, 2 * length(bytes, at, 2)?),
             0xdf => (4, 2 * length(bytes, at, 4)?),
+            // fixext 8 of type 2: a reference, an object's id.
+            0xd7 if bytes.get(at) == Some(&REFERENCE) => {
+                references = true;
+                (9, 0)
+            }
             0xc7..=0xc9 | 0xd4..=0xd8 => {
-                return Err(refused("extension types are not accepted"));
+                return Err(refused(
+                    "extension types are not accepted, but for references (type 2, 8 bytes)",
+                ));
             }
             0xc1 => return Err(refused("0xc1 is not a MessagePack marker")),
         };
@@ -168,7 +182,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<(), WireError> {
     if at != bytes.len() {
         return Err(refused("bytes after the request"));
     }
-    Ok(())
+    Ok(references)
 }
 
 /// The id of a request that may not decode: the unsigned integer that begins its array, if the
@@ -198,11 +212,13 @@ pub(crate) fn request_id(payload: &[u8]) -> Option<u64> {
 
 /// Decodes a request, after [`scan`].
 pub(crate) fn decode_request(payload: &[u8]) -> Result<Request, WireError> {
-    scan(payload)?;
+    let references = scan(payload)?;
     // The scan bounded the depth; rmpv's own limit is a second guard.
     let value = rmpv::decode::read_value_with_max_depth(&mut &payload[..], MAX_DEPTH + 4)
         .map_err(|e| refused(e.to_string()))?;
-    rmpv::ext::from_value(value).map_err(|e| refused(e.to_string()))
+    let mut request: Request = rmpv::ext::from_value(value).map_err(|e| refused(e.to_string()))?;
+    request.references = references;
+    Ok(request)
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -274,10 +290,18 @@ mod tests {
         many.extend_from_slice(&(MAX_VALUES as u32 + 1).to_be_bytes());
         many.resize(many.len() + MAX_VALUES + 1, 0xc0);
         assert!(refuses(&many));
-        // An extension type (the server's own nesting references).
+        // An extension type (the server's own nested slots), and a reference of the wrong size.
         assert!(refuses(&[
             0x94, 0x01, 0xa1, b'x', 0x01, 0x91, 0xd7, 0x01, 0, 0, 0, 0, 0, 0, 0, 1
         ]));
+        assert!(refuses(&[
+            0x94, 0x01, 0xa1, b'x', 0x01, 0x91, 0xd6, 0x02, 0, 0, 0, 1
+        ]));
+        // A reference is accepted, and noted.
+        let reference = [
+            0x94, 0x01, 0xa1, b'x', 0x01, 0x91, 0xd7, 0x02, 0, 0, 0, 0, 0, 0, 0, 1,
+        ];
+        assert!(decode_request(&reference).unwrap().references);
         // The unused marker, trailing bytes, and desync seeds.
         assert!(refuses(&[0xc1]));
         assert!(refuses(&[0xc0, 0xc0]));

@@ -32,6 +32,28 @@ proxy! {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// A proxy is a value too: stored in a dict (or a list, a namespace, a value, a queue) of its
+    /// own manager, it is kept as a reference, and reads back as a live proxy of the same object,
+    /// in any process, as Python's `d["config"] = manager.dict()`. The stored reference keeps the
+    /// object alive; references may form cycles, which the manager frees once unreachable.
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// use multiproc::{DictProxy, Manager};
+    ///
+    /// let manager = Manager::start()?;
+    /// let settings = manager.dict::<String, DictProxy<String, u32>>()?;
+    /// let limits = manager.dict::<String, u32>()?;
+    /// settings.insert(&"limits".to_string(), &limits)?;
+    /// drop(limits); // the dict holds it now
+    /// let limits = settings.get(&"limits".to_string())?.expect("stored");
+    /// limits.insert(&"workers".to_string(), &4)?; // writes to the shared dict, not to a copy
+    /// assert_eq!(manager.stats()?.objects, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub struct DictProxy<K, V> = Kind::Dict;
 }
 
@@ -50,7 +72,8 @@ impl<K, V> DictProxy<K, V> {
         Ok(self.len()? == 0)
     }
 
-    /// Removes every entry (and the containers nested in them).
+    /// Removes every entry (and gives up its hold of the containers nested in them and the
+    /// proxies stored in them: what nothing else holds is freed).
     pub fn clear(&self) -> Result<(), ManagerError> {
         self.call(Op::DictClear, Vec::new()).map(drop)
     }

@@ -105,16 +105,14 @@ pub(crate) fn forever<T>(result: Result<T, ManagerError>) -> Result<T, ManagerEr
 }
 
 /// Declares a proxy: `pub struct Name<T, ..> = Kind::X;` with its docs. It gets a `handle`
-/// field, [`Proxy`], `Clone` ([`Handle::duplicate`]), `Debug`, and travels (serde) as its handle.
+/// field, [`Proxy`], `Clone` ([`Handle::duplicate`]), `Debug`, and travels (serde) as its handle:
+/// to another process, or stored as a value in its own manager (a reference).
 macro_rules! proxy {
     ($(#[$doc:meta])* pub struct $name:ident $(<$($t:ident),*>)? = $kind:expr;) => {
         $(#[$doc])*
-        #[derive(serde::Serialize, serde::Deserialize)]
-        #[serde(bound = "")]
         pub struct $name $(<$($t),*>)? {
             handle: $crate::manager::handle::Handle,
             /// Marks the types without owning any (and keeps the proxy `Send` and `Sync`).
-            #[serde(skip)]
             _types: std::marker::PhantomData<fn($($($t,)*)?) -> ($($($t,)*)?)>,
         }
 
@@ -126,6 +124,20 @@ macro_rules! proxy {
                     handle,
                     _types: std::marker::PhantomData,
                 }
+            }
+        }
+
+        impl $(<$($t),*>)? serde::Serialize for $name $(<$($t),*>)? {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.handle.serialize(serializer)
+            }
+        }
+
+        impl<'de $($(, $t)*)?> serde::Deserialize<'de> for $name $(<$($t),*>)? {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let handle = $crate::manager::handle::Handle::deserialize(deserializer)?;
+                let waits = <Self as $crate::manager::proxy::Proxy>::KIND.waits();
+                Ok(<Self as $crate::manager::proxy::Proxy>::from_handle(handle.waiting_if(waits)))
             }
         }
 

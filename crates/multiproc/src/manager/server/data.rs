@@ -82,6 +82,18 @@ fn optional(value: Option<Value>) -> Value {
     value.map_or(Value::Nil, |v| Value::Array(vec![v]))
 }
 
+/// The values that `events` stored: those of sets, appends and inserts.
+pub(crate) fn stored(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter_map(|event| match event.as_array()?.as_slice() {
+            [tag, _, value] if matches!(tag.as_str(), Some("set" | "insert")) => Some(value),
+            [tag, item] if tag.as_str() == Some("append") => Some(item),
+            _ => None,
+        })
+        .collect()
+}
+
 fn set_event(key: Value, value: Value) -> Vec<Value> {
     vec!["set".into(), key, value]
 }

@@ -8,7 +8,8 @@ use super::super::protocol::wire::{Request, WireError};
 use super::super::protocol::{Kind, Op};
 use super::data::{self, arg, bad, key_of, not_exposed};
 use super::lifetime::Holder;
-use super::table::{Dict, Object, Table, reference, referenced, unknown};
+use super::refs;
+use super::table::{Dict, Object, Table, unknown};
 use super::waits::{self, Barrier, Condition, Lock, Queue, Semaphore, deadline_arg};
 use super::{Caller, Server, Waited};
 
@@ -21,12 +22,16 @@ impl Server {
             object,
             args,
             context,
+            references,
             ..
         } = request;
         let on = |what: &str| not_exposed(&op, what);
         let Some(op) = Op::parse(&op) else {
             return Err(on("this object"));
         };
+        if references {
+            refuse_references_where_not_stored(op, &args)?;
+        }
         if object == 0 && op == Op::OwnerEnd {
             self.release_owner(caller.owner());
             return Ok(Value::Nil);
@@ -34,7 +39,7 @@ impl Server {
         let mut table = self.lock_table();
         if object == 0 {
             return match op.on_manager() {
-                true => self.run_on_manager(&mut table, caller.client, op, &args),
+                true => self.run_on_manager(&mut table, caller.client, op, &args, references),
                 false => Err(on("the manager")),
             };
         }
@@ -81,7 +86,7 @@ impl Server {
             | Op::QueueState
             | Op::QueueClose
             | Op::QueueTaskDone
-            | Op::QueueJoin => self.run_wait(table, caller, object, op, &args),
+            | Op::QueueJoin => self.run_wait(table, caller, object, op, &args, references),
             Op::DictPopItem
             | Op::DictVersion
             | Op::DictLen
@@ -118,7 +123,9 @@ impl Server {
             | Op::ValueGet
             | Op::ValueSet
             | Op::ValueFetchAdd
-            | Op::ValueCompareExchange => self.run_on_data(&mut table, object, op, &args),
+            | Op::ValueCompareExchange => {
+                self.run_on_data(&mut table, caller.client, object, op, &args, references)
+            }
         }
     }
 
@@ -130,9 +137,13 @@ impl Server {
         client: u64,
         op: Op,
         args: &[Value],
+        references: bool,
     ) -> Result<Value, WireError> {
         if table.expire_loans() {
             self.changed.notify_all();
+        }
+        if references {
+            table.check_references(args)?;
         }
         let you = Holder::Client(client);
         match op {
@@ -163,12 +174,19 @@ impl Server {
                     return Ok(Value::from(id));
                 }
                 let id = table.insert(self.create(kind, rest)?, Holder::Name);
+                table.contain(id, &rest.iter().collect::<Vec<_>>());
                 table.names.insert(name, id);
                 table.hold(client, id)?;
                 Ok(Value::from(id))
             }
             Op::RemoveNamed => Ok(Value::from(table.remove_name(&string_arg(args, 0)?))),
-            Op::Create(kind) => Ok(Value::from(table.insert(self.create(kind, args)?, you))),
+            Op::Create(kind) => {
+                let id = table.insert(self.create(kind, args)?, you);
+                if references {
+                    table.contain(id, &args.iter().collect::<Vec<_>>());
+                }
+                Ok(Value::from(id))
+            }
             Op::Hold => {
                 let object = id_arg(args, 0)?;
                 let loan = match args.get(1) {
@@ -253,19 +271,40 @@ impl Server {
         ])
     }
 
+    /// Runs an operation on data for `client`; `references`: its arguments hold stored proxies.
+    /// The references a value holds count for lifetime while it is stored, and each one a reply
+    /// carries is a hold of the reader's.
     fn run_on_data(
         &self,
         table: &mut Table,
+        client: u64,
         object: u64,
         op: Op,
         args: &[Value],
+        references: bool,
     ) -> Result<Value, WireError> {
+        if references {
+            table.check_references(args)?;
+        }
         let outcome = match table.get_mut(object)? {
             Object::Dict(dict) => data::dict_op(dict, op, args)?,
             Object::List(list) => data::list_op(list, op, args, false)?,
             Object::Namespace(dict) => data::namespace_op(dict, op, args)?,
             Object::Array(items) => data::list_op(items, op, args, true)?,
-            Object::Value(value) => return data::value_op(value, op, args),
+            Object::Value(value) => {
+                let replaces = matches!(op, Op::ValueSet | Op::ValueCompareExchange);
+                let old = replaces.then(|| value.clone());
+                let reply = data::value_op(value, op, args)?;
+                let new = old.is_some().then(|| value.clone());
+                table.hand_over(client, &reply);
+                if let (Some(old), Some(new)) = (old, new) {
+                    table.contain(object, &[&new]);
+                    if table.uncontain(object, &[old]) {
+                        self.changed.notify_all();
+                    }
+                }
+                return Ok(reply);
+            }
             _ => return Err(not_exposed(op.name(), "this object")),
         };
         let watchable = matches!(
@@ -273,7 +312,11 @@ impl Server {
             Some(Object::Dict(_) | Object::List(_))
         );
         let reply = table.materialize(outcome.reply);
-        let removed = table.drop_nested(outcome.dropped);
+        table.hand_over(client, &reply);
+        if references {
+            table.contain(object, &data::stored(&outcome.events));
+        }
+        let removed = table.uncontain(object, &outcome.dropped);
         let logged = watchable && table.log(object, outcome.events);
         if removed || logged {
             // Watchers of what was removed end, watchers of the object see the change.
@@ -296,7 +339,9 @@ impl Server {
         let Object::Dict(dict) = table.get_mut(object)? else {
             return Err(not_exposed(Op::DictNested.name(), "this object"));
         };
-        let existing = dict.get(&key_of(&key)).map(|(_, value)| referenced(value));
+        let existing = dict
+            .get(&key_of(&key))
+            .map(|(_, value)| refs::nested_id(value));
         let not_that = || {
             WireError::new(
                 ErrorCode::TypeError,
@@ -318,7 +363,7 @@ impl Server {
                 };
                 let id = table.insert_nested(object, child)?;
                 if let Ok(Object::Dict(dict)) = table.get_mut(object) {
-                    dict.insert(key_of(&key), (key.clone(), reference(id)));
+                    dict.insert(key_of(&key), (key.clone(), refs::nested(id)));
                 }
                 table.hold(client, id)?;
                 let event = Value::Array(vec!["nested".into(), key, Value::from(kind)]);
@@ -369,8 +414,12 @@ impl Server {
                 Value::from(missed),
             ])))
         });
+        let mut table = table;
         match waited? {
-            Waited::Done(answer) => Ok(answer),
+            Waited::Done(answer) => {
+                table.hand_over(caller.client, &answer);
+                Ok(answer)
+            }
             Waited::TimedOut => {
                 let version = table.logs.get(&object).map_or(0, |log| log.version);
                 Ok(Value::Array(vec![
@@ -382,6 +431,53 @@ impl Server {
             Waited::CallerGone => Err(waits::caller_gone()),
         }
     }
+}
+
+/// Refuses a request whose references (stored proxies) would not be stored as values: a proxy is
+/// a dict's or a namespace's value, a list's or an array's item, a value, a queue's item; never a
+/// key, nor an argument of a user type's method or of a waiting object.
+fn refuse_references_where_not_stored(op: Op, args: &[Value]) -> Result<(), WireError> {
+    let stores = match op {
+        Op::Create(kind) => matches!(kind, Kind::List | Kind::Array | Kind::Value),
+        // A named object's arguments after its name and kind, as its creation's.
+        Op::Named => matches!(
+            args.get(1).and_then(Value::as_str).and_then(Kind::parse),
+            Some(Kind::List | Kind::Array | Kind::Value)
+        ),
+        Op::QueuePut => true,
+        _ => op.targets().iter().any(|kind| {
+            matches!(
+                kind,
+                Kind::Dict | Kind::Namespace | Kind::List | Kind::Array | Kind::Value
+            )
+        }),
+    };
+    let keys: Vec<&Value> = match op {
+        Op::DictSet
+        | Op::DictSetDefault
+        | Op::DictIncr
+        | Op::DictCompareAndSwap
+        | Op::DictNested => args.first().into_iter().collect(),
+        Op::DictUpdate => args
+            .first()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|pair| pair.as_array()?.first())
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !stores {
+        return Err(bad(format!(
+            "{} takes no proxy: proxies are stored as the values of dicts, namespaces, lists, \
+             arrays, values and queues",
+            op.name()
+        )));
+    }
+    if keys.into_iter().any(refs::has_references) {
+        return Err(bad("a proxy cannot be a dict's key (it can be a value)"));
+    }
+    Ok(())
 }
 
 fn string_arg(args: &[Value], index: usize) -> Result<String, WireError> {

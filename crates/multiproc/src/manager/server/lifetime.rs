@@ -2,13 +2,17 @@
 //! reply, or claimed on arrival), of names, of loans (a proxy in flight to another process), and
 //! the references that containers hold. An object none of them holds is freed (`Table::free`).
 //!
+//! Counting alone cannot free a cycle (a list that holds a reference to itself): an object that
+//! loses its last hold other than its slots' is a *suspect*, and `Table::collect_cycles` frees
+//! the suspects that only unheld objects reach.
+//!
 //! A client's holds are counted per object, so that a client that disconnects (its process
 //! died, SIGKILL included: the server sees its last connection end) gives up all of them at once.
 //! A loan is a hold of its own that lasts [`Lifetimes::grace`] unless claimed first: a proxy
 //! serialized by one process and not yet read by another keeps its object alive meanwhile, even
 //! if its sender drops its own proxy at once.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How long a loan lasts, by default, unless its proxy is read first.
@@ -21,8 +25,8 @@ pub(crate) enum Holder {
     Client(u64),
     /// Its name.
     Name,
-    /// A reference in a container's slot.
-    Container,
+    /// A reference in a slot of this container.
+    Slot(u64),
 }
 
 /// An object's holds.
@@ -45,6 +49,10 @@ pub(crate) struct Lifetimes {
     expiring: VecDeque<(Instant, u64)>,
     next_loan: u64,
     pub(crate) grace: Duration,
+    /// How many references each container holds, for those that hold some.
+    out: HashMap<u64, u64>,
+    /// Objects that only slots hold since they became so: perhaps a cycle's.
+    suspects: HashSet<u64>,
 }
 
 impl Lifetimes {
@@ -56,6 +64,35 @@ impl Lifetimes {
             expiring: VecDeque::new(),
             next_loan: 1,
             grace,
+            out: HashMap::new(),
+            suspects: HashSet::new(),
+        }
+    }
+
+    /// An object's holds (clients', names', loans') and the slots that hold it.
+    pub(crate) fn counts(&self, object: u64) -> (u64, u64) {
+        self.counts
+            .get(&object)
+            .map_or((0, 0), |count| (count.holds, count.contained))
+    }
+
+    /// Whether `container` holds references.
+    pub(crate) fn holds_references(&self, container: u64) -> bool {
+        self.out.contains_key(&container)
+    }
+
+    /// The suspects so far, forgotten.
+    pub(crate) fn take_suspects(&mut self) -> Vec<u64> {
+        self.suspects.drain().collect()
+    }
+
+    /// Notes `object` as a suspect if only slots hold it.
+    fn suspect(&mut self, object: u64) {
+        if let Some(count) = self.counts.get(&object)
+            && count.holds == 0
+            && count.contained > 0
+        {
+            self.suspects.insert(object);
         }
     }
 
@@ -63,7 +100,10 @@ impl Lifetimes {
     pub(crate) fn take(&mut self, object: u64, holder: Holder) {
         let count = self.counts.entry(object).or_default();
         match holder {
-            Holder::Container => count.contained += 1,
+            Holder::Slot(container) => {
+                count.contained += 1;
+                *self.out.entry(container).or_default() += 1;
+            }
             Holder::Name => count.holds += 1,
             Holder::Client(client) => {
                 count.holds += 1;
@@ -99,7 +139,7 @@ impl Lifetimes {
             return false;
         };
         let had = match holder {
-            Holder::Container => &mut count.contained,
+            Holder::Slot(_) => &mut count.contained,
             Holder::Name | Holder::Client(_) => &mut count.holds,
         };
         let Some(less) = had.checked_sub(1) else {
@@ -107,6 +147,15 @@ impl Lifetimes {
         };
         *had = less;
         *unheld = count.holds == 0 && count.contained == 0;
+        if let Holder::Slot(container) = holder
+            && let Some(n) = self.out.get_mut(&container)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.out.remove(&container);
+            }
+        }
+        self.suspect(object);
         true
     }
 
@@ -148,6 +197,7 @@ impl Lifetimes {
                 if count.holds == 0 && count.contained == 0 {
                     unheld.push(object);
                 }
+                self.suspect(object);
             }
         }
         unheld
@@ -158,18 +208,25 @@ impl Lifetimes {
         let Some(held) = self.clients.remove(&client) else {
             return Vec::new();
         };
-        held.into_iter()
-            .filter_map(|(object, n)| {
-                let count = self.counts.get_mut(&object)?;
-                count.holds -= n;
-                (count.holds == 0 && count.contained == 0).then_some(object)
-            })
-            .collect()
+        let mut unheld = Vec::new();
+        for (object, n) in held {
+            let Some(count) = self.counts.get_mut(&object) else {
+                continue;
+            };
+            count.holds -= n;
+            if count.holds == 0 && count.contained == 0 {
+                unheld.push(object);
+            }
+            self.suspect(object);
+        }
+        unheld
     }
 
     /// Forgets a freed object.
     pub(crate) fn forget(&mut self, object: u64) {
         self.counts.remove(&object);
+        self.suspects.remove(&object);
+        self.out.remove(&object);
     }
 
     /// Whether `client` holds `object`.
@@ -190,15 +247,18 @@ mod tests {
         let mut lifetimes = Lifetimes::new(DEFAULT_LOAN_GRACE);
         lifetimes.take(7, Holder::Client(1));
         lifetimes.take(7, Holder::Client(1));
-        lifetimes.take(7, Holder::Container);
+        lifetimes.take(7, Holder::Slot(3));
         let mut unheld = false;
         assert!(lifetimes.give_up(7, Holder::Client(1), &mut unheld));
         assert!(lifetimes.give_up(7, Holder::Client(1), &mut unheld));
         assert!(!unheld, "the container still holds it");
+        assert_eq!(lifetimes.take_suspects(), [7], "only a slot holds it");
+        assert!(lifetimes.holds_references(3));
         assert!(!lifetimes.give_up(7, Holder::Client(1), &mut unheld));
         assert!(!lifetimes.give_up(7, Holder::Client(2), &mut unheld));
-        assert!(lifetimes.give_up(7, Holder::Container, &mut unheld));
+        assert!(lifetimes.give_up(7, Holder::Slot(3), &mut unheld));
         assert!(unheld);
+        assert!(!lifetimes.holds_references(3));
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod dispatch;
 mod gate;
 mod hosted;
 mod lifetime;
+mod refs;
 mod table;
 mod waits;
 

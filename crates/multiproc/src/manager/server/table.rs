@@ -2,9 +2,10 @@
 //! containers nested inside others, and the change logs that watchers read.
 //!
 //! A nested container (`dict_in`, `list_in`) is an object of its own; its parent's slot holds a
-//! *reference* to it, a MessagePack extension value that only the server makes (a client's
-//! request may not contain one, see `wire::scan`). Reading the slot gives a copy of the nested
-//! container's contents; removing or replacing the slot gives up the parent's hold of it.
+//! *nested slot* referring to it (`refs`), which only the server makes. Reading the slot gives a
+//! copy of the nested container's contents; removing or replacing the slot gives up the parent's
+//! hold of it. A proxy that a client stores as a value is a *reference* (`refs`), read back as
+//! itself.
 //!
 //! Every object lives while something holds it (`lifetime`): a client's proxy, its name, a loan,
 //! a container's slot. The last hold given up frees it, and what it alone held with it.
@@ -18,6 +19,7 @@ use super::super::ErrorCode;
 use super::super::protocol::Kind;
 use super::super::protocol::wire::WireError;
 use super::lifetime::{Holder, Lifetimes};
+use super::refs;
 use super::waits::{Barrier, Condition, Lock, Queue, Semaphore};
 
 pub(crate) use super::dict::Dict;
@@ -72,19 +74,20 @@ impl Object {
 /// Containers nested deeper than this are refused: reading one copies it recursively.
 pub(crate) const MAX_NESTING: usize = 32;
 
-/// The extension type of a reference to a nested container.
-const REFERENCE: i8 = 1;
-
-/// A reference to object `id`, for a parent's slot.
-pub(crate) fn reference(id: u64) -> Value {
-    Value::Ext(REFERENCE, id.to_be_bytes().to_vec())
-}
-
-/// The object `value` refers to, if it is a reference.
-pub(crate) fn referenced(value: &Value) -> Option<u64> {
-    match value {
-        Value::Ext(REFERENCE, bytes) => Some(u64::from_be_bytes(bytes.as_slice().try_into().ok()?)),
-        _ => None,
+impl Object {
+    /// Pushes onto `out` the ids its contents refer to (nested slots and stored proxies).
+    fn references(&self, out: &mut Vec<u64>) {
+        match self {
+            Object::Dict(dict) | Object::Namespace(dict) => {
+                dict.values().for_each(|(_, v)| refs::collect(v, out));
+            }
+            Object::List(items) | Object::Array(items) => {
+                items.iter().for_each(|item| refs::collect(item, out));
+            }
+            Object::Value(value) => refs::collect(value, out),
+            Object::Queue(queue) => queue.items().for_each(|item| refs::collect(item, out)),
+            _ => {}
+        }
     }
 }
 
@@ -132,7 +135,7 @@ pub(crate) struct Table {
     /// The user object each waiting call chain waits to run a method of (`hosted`).
     pub(crate) waiting: HashMap<u64, u64>,
     /// Who holds each object.
-    lifetimes: Lifetimes,
+    pub(crate) lifetimes: Lifetimes,
 }
 
 pub(crate) fn unknown(object: u64) -> WireError {
@@ -172,7 +175,7 @@ impl Table {
                 format!("containers nest {MAX_NESTING} deep at most"),
             ));
         }
-        let id = self.insert(object, Holder::Container);
+        let id = self.insert(object, Holder::Slot(parent));
         self.depth.insert(id, depth);
         Ok(id)
     }
@@ -218,27 +221,28 @@ impl Table {
         if unheld {
             self.free(object);
         }
+        self.collect_cycles();
         held
     }
 
     /// Gives up the holds of a client that disconnected; whether that freed anything.
     pub(crate) fn client_gone(&mut self, client: u64) -> bool {
-        let unheld = self.lifetimes.client_gone(client);
-        let any = !unheld.is_empty();
-        for object in unheld {
+        let before = self.objects.len();
+        for object in self.lifetimes.client_gone(client) {
             self.free(object);
         }
-        any
+        self.collect_cycles();
+        self.objects.len() < before
     }
 
     /// Ends the loans whose grace period is over; whether that freed anything.
     pub(crate) fn expire_loans(&mut self) -> bool {
-        let unheld = self.lifetimes.expire(Instant::now());
-        let any = !unheld.is_empty();
-        for object in unheld {
+        let before = self.objects.len();
+        for object in self.lifetimes.expire(Instant::now()) {
             self.free(object);
         }
-        any
+        self.collect_cycles();
+        self.objects.len() < before
     }
 
     /// Removes the name `name`, and its hold; whether there was one.
@@ -252,27 +256,24 @@ impl Table {
         }
     }
 
-    /// Frees `object`, which nothing holds, and what only its slots held.
+    /// Frees `object`, which nothing holds, and what only its slots held. (An object freed
+    /// already, a cycle's member, is skipped.)
     fn free(&mut self, object: u64) {
         let mut doomed = vec![object];
+        let mut slots = Vec::new();
         while let Some(id) = doomed.pop() {
+            let Some(gone) = self.objects.remove(&id) else {
+                continue;
+            };
             self.lifetimes.forget(id);
             self.depth.remove(&id);
             self.logs.remove(&id);
             self.watched.remove(&id);
-            let slots: Vec<u64> = match self.objects.remove(&id) {
-                Some(Object::Dict(dict) | Object::Namespace(dict)) => {
-                    dict.values().filter_map(|(_, v)| referenced(v)).collect()
-                }
-                Some(Object::List(items) | Object::Array(items)) => {
-                    items.iter().filter_map(referenced).collect()
-                }
-                _ => Vec::new(),
-            };
-            for child in slots {
+            slots.clear();
+            gone.references(&mut slots);
+            for &child in &slots {
                 let mut unheld = false;
-                self.lifetimes
-                    .give_up(child, Holder::Container, &mut unheld);
+                self.lifetimes.give_up(child, Holder::Slot(id), &mut unheld);
                 if unheld {
                     doomed.push(child);
                 }
@@ -284,34 +285,136 @@ impl Table {
         self.objects.get_mut(&object).ok_or_else(|| unknown(object))
     }
 
-    /// Gives up the holds of the slots that held `values` (removed from a container): frees what
-    /// nothing else holds; whether it freed anything.
-    pub(crate) fn drop_nested(&mut self, values: Vec<Value>) -> bool {
-        let before = self.objects.len();
-        for id in values.iter().filter_map(referenced) {
-            self.release(id, Holder::Container);
+    /// Counts the references in `stored`, values just stored in `container`, as its holds.
+    pub(crate) fn contain(&mut self, container: u64, stored: &[&Value]) {
+        let mut ids = Vec::new();
+        for value in stored {
+            refs::collect(value, &mut ids);
         }
+        for id in ids {
+            self.lifetimes.take(id, Holder::Slot(container));
+        }
+    }
+
+    /// Gives up the holds of `container`'s slots that held `values` (they left it): frees what
+    /// nothing else holds; whether it freed anything.
+    pub(crate) fn uncontain(&mut self, container: u64, values: &[Value]) -> bool {
+        if !self.lifetimes.holds_references(container) {
+            return false;
+        }
+        let mut ids = Vec::new();
+        for value in values {
+            refs::collect(value, &mut ids);
+        }
+        let before = self.objects.len();
+        for id in ids {
+            let mut unheld = false;
+            self.lifetimes
+                .give_up(id, Holder::Slot(container), &mut unheld);
+            if unheld {
+                self.free(id);
+            }
+        }
+        self.collect_cycles();
         self.objects.len() < before
     }
 
-    /// `value` with every reference inside replaced by a copy of the container it refers to.
+    /// Gives `client` a hold of each object a stored proxy in `reply` refers to: the proxies it
+    /// reads are its own (see `docs/manager-protocol.md`, "Lifetime").
+    pub(crate) fn hand_over(&mut self, client: u64, reply: &Value) {
+        let mut ids = Vec::new();
+        refs::collect_references(reply, &mut ids);
+        for id in ids {
+            // A stored reference holds its object: it exists.
+            let _ = self.hold(client, id);
+        }
+    }
+
+    /// Checks that every stored proxy in `args` refers to an object that exists, before an
+    /// operation stores them.
+    pub(crate) fn check_references(&self, args: &[Value]) -> Result<(), WireError> {
+        let mut ids = Vec::new();
+        for arg in args {
+            refs::collect_references(arg, &mut ids);
+        }
+        match ids.into_iter().find(|id| !self.objects.contains_key(id)) {
+            Some(missing) => Err(unknown(missing)),
+            None => Ok(()),
+        }
+    }
+
+    /// Frees the cycles among the suspects: the objects they reach through references that
+    /// nothing outside reaches (no hold of a client, a name or a loan, no slot of an object
+    /// outside). Trial deletion, as CPython's collector: count, for each object reached, the
+    /// references from within; one held more than that is reached from outside, and so is what
+    /// it reaches; the rest is garbage. Held objects bound the search (their contents are not
+    /// read), so it costs the unheld part of the graph around the suspects.
+    pub(crate) fn collect_cycles(&mut self) {
+        loop {
+            let suspects = self.lifetimes.take_suspects();
+            if suspects.is_empty() {
+                return;
+            }
+            let mut graph: HashMap<u64, Vec<u64>> = HashMap::new();
+            let mut next = suspects;
+            while let Some(id) = next.pop() {
+                if graph.contains_key(&id) || !self.objects.contains_key(&id) {
+                    continue;
+                }
+                if self.lifetimes.counts(id).0 > 0 {
+                    continue; // held: alive, and a bound of the search
+                }
+                let mut out = Vec::new();
+                if self.lifetimes.holds_references(id) {
+                    self.objects[&id].references(&mut out);
+                }
+                next.extend(out.iter().copied());
+                graph.insert(id, out);
+            }
+            let mut inside: HashMap<u64, u64> = HashMap::new();
+            for out in graph.values() {
+                for id in out.iter().filter(|id| graph.contains_key(id)) {
+                    *inside.entry(*id).or_default() += 1;
+                }
+            }
+            let mut alive: HashSet<u64> = HashSet::new();
+            let mut reached: Vec<u64> = graph
+                .keys()
+                .copied()
+                .filter(|id| self.lifetimes.counts(*id).1 > inside.get(id).copied().unwrap_or(0))
+                .collect();
+            while let Some(id) = reached.pop() {
+                if alive.insert(id) {
+                    reached.extend(graph[&id].iter().filter(|id| graph.contains_key(id)));
+                }
+            }
+            let garbage: Vec<u64> = graph.into_keys().filter(|id| !alive.contains(id)).collect();
+            for id in garbage {
+                self.free(id);
+            }
+        }
+    }
+
+    /// `value` with every nested slot inside replaced by a copy of the container it refers to.
+    /// Stored proxies stay as they are: a cycle of them is never followed.
     pub(crate) fn materialize(&self, value: Value) -> Value {
         match value {
-            Value::Ext(..) => match referenced(&value).and_then(|id| self.objects.get(&id)) {
-                Some(Object::Dict(dict)) => Value::Map(
+            Value::Ext(..) => match refs::nested_id(&value).map(|id| self.objects.get(&id)) {
+                Some(Some(Object::Dict(dict))) => Value::Map(
                     dict.values()
                         .map(|(k, v)| (k.clone(), self.materialize(v.clone())))
                         .collect(),
                 ),
-                Some(Object::List(items)) => Value::Array(
+                Some(Some(Object::List(items))) => Value::Array(
                     items
                         .iter()
                         .map(|item| self.materialize(item.clone()))
                         .collect(),
                 ),
-                _ => Value::Nil,
+                Some(_) => Value::Nil,
+                None => value,
             },
-            Value::Array(items) if items.iter().any(contains_reference) => Value::Array(
+            Value::Array(items) if items.iter().any(contains_nested) => Value::Array(
                 items
                     .into_iter()
                     .map(|item| self.materialize(item))
@@ -343,11 +446,11 @@ impl Table {
     }
 }
 
-/// Whether `value` holds a reference (at the top, or inside the array of a reply).
-fn contains_reference(value: &Value) -> bool {
+/// Whether `value` holds a nested slot (at the top, or inside the array of a reply).
+fn contains_nested(value: &Value) -> bool {
     match value {
-        Value::Ext(..) => true,
-        Value::Array(items) => items.iter().any(contains_reference),
+        Value::Ext(..) => refs::nested_id(value).is_some(),
+        Value::Array(items) => items.iter().any(contains_nested),
         _ => false,
     }
 }

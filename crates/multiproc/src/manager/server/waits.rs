@@ -119,6 +119,11 @@ impl Queue {
         }
     }
 
+    /// The items waiting, oldest first.
+    pub(crate) fn items(&self) -> impl Iterator<Item = &Value> {
+        self.items.iter()
+    }
+
     /// `client` declared an item done: one of its own, else one of another holder (any client
     /// may call `task_done`).
     fn declare_done(&mut self, client: u64) {
@@ -311,6 +316,7 @@ impl Server {
         object: u64,
         op: Op,
         args: &[Value],
+        references: bool,
     ) -> Result<Value, WireError> {
         let me = caller.owner();
         match op {
@@ -446,16 +452,23 @@ impl Server {
             Op::QueuePut => {
                 let item = arg(args, 0)?.clone();
                 let deadline = deadline_arg(args, 1)?;
+                if references {
+                    table.check_references(args)?;
+                }
                 let waited = self.wait(table, caller, deadline, |table| {
                     let queue = queue_in(table, object)?;
                     if queue.closed {
                         return Err(closed());
                     }
-                    Ok(queue.has_room().then(|| {
-                        queue.items.push_back(item.clone());
-                        queue.unfinished += 1;
-                        Value::Nil
-                    }))
+                    if !queue.has_room() {
+                        return Ok(None);
+                    }
+                    queue.items.push_back(item.clone());
+                    queue.unfinished += 1;
+                    if references {
+                        table.contain(object, &[&item]);
+                    }
+                    Ok(Some(Value::Nil))
                 })?;
                 self.notify_if_done(&waited);
                 finish(waited)
@@ -467,7 +480,11 @@ impl Server {
                     match queue.items.pop_front() {
                         Some(item) => {
                             *queue.held.entry(caller.client).or_default() += 1;
-                            Ok(Some(Value::Array(vec![item])))
+                            // The item's references become the getter's, then leave the queue.
+                            let reply = Value::Array(vec![item]);
+                            table.hand_over(caller.client, &reply);
+                            table.uncontain(object, std::slice::from_ref(&reply));
+                            Ok(Some(reply))
                         }
                         None if queue.closed => Err(closed()),
                         None => Ok(None),

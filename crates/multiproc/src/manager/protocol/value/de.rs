@@ -31,6 +31,10 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer {
             Value::Binary(bytes) => visitor.visit_byte_buf(bytes),
             Value::Array(items) => visit_array(items, visitor),
             Value::Map(entries) => visit_map(entries, visitor),
+            Value::Ext(super::REFERENCE_TYPE, _) => Err(Error(
+                "a proxy (a reference to an object) is read as a proxy type, not as this one"
+                    .into(),
+            )),
             Value::Ext(tag, _) => Err(Error(format!(
                 "an extension value (type {tag}) is not a value of the data model"
             ))),
@@ -62,9 +66,20 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Error> {
+        if name == super::REFERENCE {
+            return match self.0 {
+                Value::Ext(super::REFERENCE_TYPE, bytes) if bytes.len() == 8 => {
+                    let id: [u8; 8] = bytes.as_slice().try_into().expect("8 bytes");
+                    visitor.visit_u64(u64::from_be_bytes(id))
+                }
+                other => Err(Error(format!(
+                    "expected a proxy (a reference), got {other}"
+                ))),
+            };
+        }
         visitor.visit_newtype_struct(self)
     }
 

@@ -15,17 +15,75 @@
 //! | `Some(v)`, a newtype struct | `v` itself |
 //! | a unit variant | str: its name |
 //! | a variant with data | a map of one entry, from its name to its data (the value, or the array of its fields) |
+//! | a proxy of the same manager | a reference: extension type 2, the object's id in 8 bytes big-endian |
+//!
+//! A proxy is encoded as a reference by its handle: it serializes as the newtype struct named
+//! [`REFERENCE`], with its object's id and its manager's fingerprint, which this serializer turns
+//! into the extension value (16 bytes: the client checks the fingerprint and cuts it before
+//! sending). Reading, the deserializer gives the id of a reference to a handle that asks for that
+//! newtype.
 
 mod de;
 mod ser;
+
+use std::cell::Cell;
 
 use rmpv::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// The name of the newtype struct a proxy's handle serializes as, in a protocol value.
+pub(crate) const REFERENCE: &str = "$multiproc::Reference";
+
+/// The extension type of a reference.
+pub(crate) const REFERENCE_TYPE: i8 = 2;
+
+thread_local! {
+    /// How many [`to_value`] calls this thread is inside.
+    static ENCODING: Cell<u32> = const { Cell::new(0) };
+    /// Whether a reference was encoded since [`took_references`] last said so.
+    static TOOK: Cell<bool> = const { Cell::new(false) };
+}
+
 /// `value` as a protocol value, or why it has none.
 pub(crate) fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, String> {
+    struct Inside;
+    impl Drop for Inside {
+        fn drop(&mut self) {
+            ENCODING.with(|depth| depth.set(depth.get() - 1));
+        }
+    }
+    ENCODING.with(|depth| depth.set(depth.get() + 1));
+    let _inside = Inside;
     value.serialize(ser::ValueSerializer).map_err(|e| e.0)
+}
+
+/// Whether this thread is encoding a protocol value (a handle then serializes as a reference).
+pub(crate) fn encoding() -> bool {
+    ENCODING.with(|depth| depth.get() > 0)
+}
+
+/// Whether a reference was encoded on this thread since the last call.
+pub(crate) fn took_references() -> bool {
+    TOOK.with(|took| took.replace(false))
+}
+
+/// Calls `seen` with the id of every reference in `value`, at any depth, and (for the server's
+/// own) the other extension values of 8 bytes, with their type.
+pub(crate) fn extensions(value: &Value, seen: &mut impl FnMut(i8, u64)) {
+    match value {
+        Value::Ext(tag, bytes) => {
+            if let Ok(id) = <[u8; 8]>::try_from(bytes.as_slice()) {
+                seen(*tag, u64::from_be_bytes(id));
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| extensions(item, seen)),
+        Value::Map(entries) => entries.iter().for_each(|(k, v)| {
+            extensions(k, seen);
+            extensions(v, seen);
+        }),
+        _ => {}
+    }
 }
 
 /// A protocol value as a `T`, or why it is not one.

@@ -5,6 +5,21 @@ use serde::ser::{self, Impossible, Serialize};
 
 use super::Error;
 
+/// A handle's `[object, fingerprint]` as a reference (16 bytes; the client cuts the
+/// fingerprint after checking it).
+fn reference(parts: Value) -> Result<Value, Error> {
+    let (Some(object), Some(fingerprint)) = (match parts.as_array().map(Vec::as_slice) {
+        Some([object, fingerprint]) => (object.as_u64(), fingerprint.as_u64()),
+        _ => (None, None),
+    }) else {
+        return Err(Error("a reference is [object, fingerprint]".into()));
+    };
+    super::TOOK.with(|took| took.set(true));
+    let mut bytes = object.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&fingerprint.to_be_bytes());
+    Ok(Value::Ext(super::REFERENCE_TYPE, bytes))
+}
+
 /// Serializes into a [`Value`].
 pub(super) struct ValueSerializer;
 
@@ -94,9 +109,12 @@ impl ser::Serializer for ValueSerializer {
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _name: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<Value, Error> {
+        if name == super::REFERENCE {
+            return reference(value.serialize(self)?);
+        }
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
