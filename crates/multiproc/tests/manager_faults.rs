@@ -418,6 +418,74 @@ fn row_9_unknown_objects_and_operations_are_typed_errors_on_a_usable_connection(
 }
 
 #[test]
+fn a_client_of_another_protocol_version_is_told_which_and_closed() {
+    let manager = Manager::start().unwrap();
+    let mut old = RawClient::connect(&manager);
+    let refused = old.call(1, "hello", 0, vec![1.into(), 42.into()]);
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("VersionMismatch"),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("version 2"), "{refused}");
+    assert!(old.closed(), "the connection ends after the refusal");
+    let mut current = RawClient::connect(&manager);
+    let welcomed = current.call(1, "hello", 0, vec![2.into(), 42.into()]);
+    assert_eq!(error_code(&welcomed), None, "{welcomed}");
+    let pong = current.call(2, "ping", 0, vec![]);
+    assert_eq!(error_code(&pong), None);
+}
+
+#[test]
+fn a_struct_a_proxy_stores_is_a_map_by_field_name_for_a_client_of_the_raw_protocol() {
+    // What a client in another language, written from docs/manager-protocol.md, reads.
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Employee {
+        name: String,
+        salary: u32,
+        badge: Vec<u8>,
+    }
+    let manager = Manager::start().unwrap();
+    let staff = manager.dict_named::<String, Employee>("staff").unwrap();
+    let ann = Employee {
+        name: "Ann".into(),
+        salary: 100,
+        badge: vec![1, 2],
+    };
+    staff.insert(&"ann".to_string(), &ann).unwrap();
+    let mut raw = RawClient::connect(&manager);
+    let named = raw.call(1, "named", 0, vec!["staff".into(), "dict".into()]);
+    let id = named.as_array().unwrap()[1].as_map().unwrap()[0].1.clone();
+    let got = raw.call(2, "dict.getitem", id.as_u64().unwrap(), vec!["ann".into()]);
+    let value = &got.as_array().unwrap()[1].as_map().unwrap()[0].1;
+    assert_eq!(
+        value,
+        &rmpv::Value::Map(vec![
+            ("name".into(), "Ann".into()),
+            ("salary".into(), 100.into()),
+            ("badge".into(), rmpv::Value::Binary(vec![1, 2])),
+        ])
+    );
+    // And what such a client stores, by field name in any order, reads back as the struct.
+    let bob = rmpv::Value::Map(vec![
+        ("salary".into(), 90.into()),
+        ("badge".into(), rmpv::Value::Binary(vec![3])),
+        ("name".into(), "Bob".into()),
+    ]);
+    let set = raw.call(3, "dict.set", id.as_u64().unwrap(), vec!["bob".into(), bob]);
+    assert_eq!(error_code(&set), None);
+    assert_eq!(
+        staff.get(&"bob".to_string()).unwrap(),
+        Some(Employee {
+            name: "Bob".into(),
+            salary: 90,
+            badge: vec![3]
+        })
+    );
+    assert_eq!(staff.get(&"ann".to_string()).unwrap(), Some(ann));
+}
+
+#[test]
 fn row_10_an_http_request_is_closed_at_once_before_or_after_the_handshake() {
     let manager = Manager::start().unwrap();
     let (mut before, _) = unauthenticated(&manager);

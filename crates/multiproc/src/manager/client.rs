@@ -26,16 +26,13 @@ use rmpv::Value;
 
 use super::chain;
 use super::protocol::wire::{self, Context, Request, Response};
-use super::protocol::{Op, frame, value};
+use super::protocol::{self, Op, frame, value};
 use super::{ErrorCode, ManagerError};
 use crate::address::Address;
 use crate::channel::auth::{self, Framing};
 use crate::channel::{ConnectError, HANDSHAKE_TIMEOUT};
 use crate::spin::Spinner;
 use crate::sys::{ProcessId, Stream};
-
-/// The version of the protocol this client speaks, said in `hello`.
-pub(crate) const PROTOCOL_VERSION: u64 = 1;
 
 /// Idle connections a session keeps for calls that wait, at most; more are closed.
 const IDLE_MAX: usize = 8;
@@ -285,7 +282,7 @@ impl Client {
             id: 0,
             op: Op::Hello.name().to_owned(),
             object: 0,
-            args: vec![Value::from(PROTOCOL_VERSION), Value::from(self.session)],
+            args: vec![Value::from(protocol::VERSION), Value::from(self.session)],
             context: Context::default(),
             references: false,
         };

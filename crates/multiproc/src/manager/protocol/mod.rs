@@ -10,4 +10,8 @@ pub(crate) mod value;
 pub(crate) mod wire;
 
 pub use frame::DEFAULT_MAX_FRAME;
+
+/// The version of the protocol, said in `hello` by the client and checked by the server. 2: the
+/// lifetime rules (`hold`, `release`, `lend`) and references as values.
+pub(crate) const VERSION: u64 = 2;
 pub(crate) use op::{Kind, Op};

@@ -460,6 +460,38 @@ mod tests {
     }
 
     #[test]
+    fn a_key_is_its_canonical_encoding_and_types_stay_apart() {
+        // The key 1 sent as a fixint, a uint8 and a uint64, and read back by rmpv.
+        let wide: Vec<Value> = [
+            &[0x01u8][..],
+            &[0xcc, 0x01],
+            &[0xcf, 0, 0, 0, 0, 0, 0, 0, 1],
+        ]
+        .iter()
+        .map(|bytes| rmpv::decode::read_value(&mut &bytes[..]).unwrap())
+        .collect();
+        assert!(wide.iter().all(|k| key_of(k) == key_of(&Value::from(1))));
+        assert_eq!(key_of(&Value::from(1i64)), key_of(&Value::from(1u64)));
+        let apart = [
+            Value::from(1),
+            Value::F64(1.0),
+            Value::F32(1.0),
+            Value::from(true),
+            Value::from("a"),
+            Value::Binary(b"a".to_vec()),
+        ];
+        let mut dict = Dict::new();
+        for (i, key) in apart.iter().enumerate() {
+            run(&mut dict, Op::DictSet, vec![key.clone(), Value::from(i)]).unwrap();
+        }
+        assert_eq!(
+            dict.len(),
+            apart.len(),
+            "1, 1.0, 1.0f32, true, \"a\", b\"a\" are six keys"
+        );
+    }
+
+    #[test]
     fn unsigned_sums_beyond_i64_add_up() {
         let big = Value::from(u64::MAX - 1);
         assert_eq!(

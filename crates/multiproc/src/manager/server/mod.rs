@@ -37,9 +37,9 @@ use std::time::{Duration, Instant};
 use rmpv::Value;
 
 use super::ErrorCode;
-use super::protocol::Op;
 use super::protocol::frame::{self, FrameError};
 use super::protocol::wire::{self, Response, WireError};
+use super::protocol::{Op, VERSION};
 use super::proxy::TypeEntry;
 use crate::spin::Spinner;
 use crate::sys::{self, Stream, StreamListener};
@@ -54,9 +54,6 @@ pub(crate) const MAX_CONNECTIONS: usize = 1024;
 /// Connections of one client at once, at most (a process's session: its shared connection and
 /// one per call waiting at once), so that no client takes every connection.
 pub(crate) const MAX_CONNECTIONS_PER_CLIENT: usize = 256;
-
-/// The protocol versions this server speaks (`hello`).
-const PROTOCOL_VERSION: u64 = 1;
 
 /// How often a waiting operation checks that its caller is still connected.
 const CALLER_CHECK: Duration = Duration::from_millis(100);
@@ -266,11 +263,11 @@ impl Server {
     /// `hello [version, client id]`, the first request of a connection: whose it is.
     fn hello(&self, client: u64, args: &[Value]) -> Result<u64, WireError> {
         let version = args.first().and_then(Value::as_u64);
-        if version != Some(PROTOCOL_VERSION) {
+        if version != Some(VERSION) {
             return Err(WireError::new(
                 ErrorCode::VersionMismatch,
                 format!(
-                    "this server speaks version {PROTOCOL_VERSION} of the protocol, not {}",
+                    "this server speaks version {VERSION} of the protocol, not {}",
                     args.first().map_or("none".to_owned(), Value::to_string)
                 ),
             ));
@@ -330,7 +327,7 @@ impl Server {
                 Ok(request) if hello && first => match self.hello(client, &request.args) {
                     Ok(id) => {
                         client = id;
-                        (request.id, Ok(Value::from(PROTOCOL_VERSION)))
+                        (request.id, Ok(Value::from(VERSION)))
                     }
                     Err(refused) => {
                         // Over a limit, or another version: said, and the connection ends.

@@ -10,11 +10,12 @@
 //! | `Vec<u8>`, `&[u8]`, and any other non-empty sequence of `u8` | bin (one value, not an array of integers, so a large buffer stays within the server's value budget) |
 //! | other sequences, tuples, an empty `Vec<u8>` | array |
 //! | maps | map |
-//! | a struct, a tuple struct | the array of its fields |
+//! | a struct | a map from its field names to their values, in the order declared (a skipped field is absent) |
+//! | a tuple struct | the array of its fields |
 //! | `()`, a unit struct, `None` | nil |
 //! | `Some(v)`, a newtype struct | `v` itself |
 //! | a unit variant | str: its name |
-//! | a variant with data | a map of one entry, from its name to its data (the value, or the array of its fields) |
+//! | a variant with data | a map of one entry, from its name to its data: the value (newtype variant), the array of its fields (tuple variant), the map of its fields by name (struct variant) |
 //! | a proxy of the same manager | a reference: extension type 2, the object's id in 8 bytes big-endian |
 //!
 //! A proxy is encoded as a reference by its handle: it serializes as the newtype struct named
@@ -183,10 +184,19 @@ mod tests {
             round_trip(Shape::Box { w: 1, h: 2 }),
             Value::Map(vec![(
                 Value::from("Box"),
-                Value::Array(vec![Value::from(1), Value::from(2)])
+                Value::Map(vec![
+                    (Value::from("w"), Value::from(1)),
+                    (Value::from("h"), Value::from(2))
+                ])
             )])
         );
-        round_trip(Shape::Pair(3, 4));
+        assert_eq!(
+            round_trip(Shape::Pair(3, 4)),
+            Value::Map(vec![(
+                Value::from("Pair"),
+                Value::Array(vec![Value::from(3), Value::from(4)])
+            )])
+        );
         assert_eq!(round_trip(Meters(2.0)), Value::F64(2.0));
         assert_eq!(round_trip(()), Value::Nil);
         assert_eq!(round_trip(None::<u8>), Value::Nil);
@@ -199,12 +209,17 @@ mod tests {
             tag: None,
             raw: vec![1, 2, 3],
         };
-        assert!(matches!(round_trip(thing), Value::Array(fields) if fields.len() == 4));
+        // A struct is a map by field name, as another language reads it.
+        let Value::Map(fields) = round_trip(thing) else {
+            panic!("a struct is a map")
+        };
+        let names: Vec<_> = fields.iter().map(|(k, _)| k.as_str().unwrap()).collect();
+        assert_eq!(names, ["name", "shapes", "tag", "raw"]);
         round_trip(BTreeMap::from([
             ("a".to_string(), vec![1i32]),
             ("b".into(), vec![]),
         ]));
-        // A struct sent as a map by another language reads too.
+        // A struct sent as a map by another language reads, and as the array of its fields too.
         let sent = Value::Map(vec![
             (Value::from("name"), Value::from("m")),
             (Value::from("shapes"), Value::Array(vec![])),
@@ -212,6 +227,22 @@ mod tests {
             (Value::from("raw"), Value::Binary(vec![9])),
         ]);
         assert_eq!(from_value::<Thing>(sent).unwrap().raw, vec![9]);
+        let positional = Value::Array(vec![
+            Value::from("p"),
+            Value::Array(vec![]),
+            Value::Nil,
+            Value::Binary(vec![8]),
+        ]);
+        assert_eq!(from_value::<Thing>(positional).unwrap().raw, vec![8]);
+        // A field skipped when empty is absent, and the map still reads.
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Sparse {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            note: Option<String>,
+            n: u8,
+        }
+        let sparse = round_trip(Sparse { note: None, n: 1 });
+        assert_eq!(sparse, Value::Map(vec![(Value::from("n"), Value::from(1))]));
     }
 
     #[test]

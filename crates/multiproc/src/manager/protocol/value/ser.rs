@@ -31,8 +31,8 @@ impl ser::Serializer for ValueSerializer {
     type SerializeTupleStruct = Items;
     type SerializeTupleVariant = Variant<Items>;
     type SerializeMap = Map;
-    type SerializeStruct = Items;
-    type SerializeStructVariant = Variant<Items>;
+    type SerializeStruct = Fields;
+    type SerializeStructVariant = Variant<Fields>;
 
     fn serialize_bool(self, v: bool) -> Result<Value, Error> {
         Ok(Value::Boolean(v))
@@ -153,8 +153,8 @@ impl ser::Serializer for ValueSerializer {
             key: None,
         })
     }
-    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Items, Error> {
-        Ok(Items(Vec::with_capacity(len)))
+    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Fields, Error> {
+        Ok(Fields(Vec::with_capacity(len)))
     }
     fn serialize_struct_variant(
         self,
@@ -162,10 +162,10 @@ impl ser::Serializer for ValueSerializer {
         _index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Variant<Items>, Error> {
+    ) -> Result<Variant<Fields>, Error> {
         Ok(Variant {
             name: variant,
-            fields: Items(Vec::with_capacity(len)),
+            fields: Fields(Vec::with_capacity(len)),
         })
     }
 }
@@ -215,7 +215,7 @@ impl ser::SerializeSeq for Seq {
     }
 }
 
-/// The items of a tuple or the fields of a struct: an array.
+/// The items of a tuple or of a tuple struct: an array.
 pub(super) struct Items(Vec<Value>);
 
 impl Items {
@@ -247,18 +247,30 @@ impl ser::SerializeTupleStruct for Items {
     }
 }
 
-impl ser::SerializeStruct for Items {
+/// The fields of a struct: a map from their names, in the order declared (a skipped field is
+/// absent), so that another language reads them by name.
+pub(super) struct Fields(Vec<(Value, Value)>);
+
+impl Fields {
+    fn push<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+        self.0
+            .push((Value::from(key), value.serialize(ValueSerializer)?));
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for Fields {
     type Ok = Value;
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
-        _key: &'static str,
+        key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.push(value)
+        self.push(key, value)
     }
     fn end(self) -> Result<Value, Error> {
-        Ok(Value::Array(self.0))
+        Ok(Value::Map(self.0))
     }
 }
 
@@ -279,18 +291,18 @@ impl ser::SerializeTupleVariant for Variant<Items> {
     }
 }
 
-impl ser::SerializeStructVariant for Variant<Items> {
+impl ser::SerializeStructVariant for Variant<Fields> {
     type Ok = Value;
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
-        _key: &'static str,
+        key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.fields.push(value)
+        self.fields.push(key, value)
     }
     fn end(self) -> Result<Value, Error> {
-        Ok(tagged(self.name, Value::Array(self.fields.0)))
+        Ok(tagged(self.name, Value::Map(self.fields.0)))
     }
 }
 
