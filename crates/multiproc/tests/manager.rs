@@ -734,3 +734,66 @@ fn a_forked_child_does_not_use_the_connection_its_parent_shares() {
     );
     assert_eq!(total, 600);
 }
+
+/// Edits the shared list as a Python program would, in another process.
+fn edits_like_python(l: ListProxy<i64>) -> Vec<i64> {
+    l.replace_range(1..3, &[7, 7, 7]).unwrap(); // l[1:3] = [7, 7, 7]
+    l.remove_item(&7).unwrap(); // l.remove(7)
+    l.repeat(2).unwrap(); // l *= 2
+    l.sort_descending().unwrap(); // l.sort(reverse=True)
+    l.remove_range(..1).unwrap(); // del l[:1]
+    l.to_vec().unwrap()
+}
+
+#[test]
+fn a_list_edits_as_a_python_list_does_across_processes() {
+    let manager = Manager::start().unwrap();
+    let l = manager.list(&[5i64, 1, 2, 3]).unwrap();
+    let edited = join(Process::spawn(l.clone(), edits_like_python).unwrap());
+    // CPython: l = [5, 1, 2, 3]; l[1:3] = [7, 7, 7]; l.remove(7); l *= 2;
+    // l.sort(reverse=True); del l[:1]  ->  [7, 7, 7, 5, 5, 3, 3]
+    assert_eq!(edited, [7, 7, 7, 5, 5, 3, 3]);
+    assert_eq!(l.to_vec().unwrap(), edited);
+    l.reverse().unwrap();
+    assert_eq!(l.to_vec().unwrap(), [3, 3, 5, 5, 7, 7, 7]);
+    assert!(matches!(
+        l.remove_item(&42),
+        Err(ManagerError::Remote {
+            code: ErrorCode::ItemMissing,
+            ..
+        })
+    ));
+    let words = manager.list(&["b".to_string()]).unwrap();
+    let mixed = manager.list_named::<Mixed>("mixed").unwrap();
+    mixed.push(&Mixed::N(1)).unwrap();
+    mixed.push(&Mixed::S("a".into())).unwrap();
+    assert!(matches!(
+        mixed.sort(),
+        Err(ManagerError::Remote {
+            code: ErrorCode::TypeError,
+            ..
+        })
+    ));
+    words.push(&"a".to_string()).unwrap();
+    words.sort().unwrap();
+    assert_eq!(words.to_vec().unwrap(), ["a", "b"]);
+    let a = manager.array(&[3, 1, 2]).unwrap();
+    a.sort().unwrap();
+    a.replace_range(0..2, &[9, 9]).unwrap();
+    assert_eq!(a.to_vec().unwrap(), [9, 9, 3]);
+    assert!(matches!(
+        a.replace_range(0..2, &[1]),
+        Err(ManagerError::Remote {
+            code: ErrorCode::BadArguments,
+            ..
+        })
+    ));
+}
+
+/// A number or a string: untagged, so a list of them is a Python list of mixed types.
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+#[serde(untagged)]
+enum Mixed {
+    N(i64),
+    S(String),
+}

@@ -382,3 +382,29 @@ fn a_proxy_is_refused_as_a_key_and_in_another_manager_and_a_misread_one_leaks_no
         "nothing leaked: the misread hold was given back"
     );
 }
+
+#[test]
+fn references_in_a_list_are_counted_through_every_edit() {
+    let manager = Manager::start().unwrap();
+    let l = manager.list::<DictProxy<u8, u8>>(&[]).unwrap();
+    l.push(&manager.dict().unwrap()).unwrap();
+    l.repeat(3).unwrap();
+    assert_eq!(l.len().unwrap(), 3);
+    assert_eq!(objects(&manager), 2, "three references to one dict");
+    l.remove_range(..2).unwrap();
+    l.reverse().unwrap();
+    assert_eq!(objects(&manager), 2, "one reference left");
+    let d = l.pop().unwrap().expect("an item");
+    d.insert(&1, &1).unwrap();
+    drop(d);
+    assert_eq!(objects(&manager), 1, "popped and dropped: freed");
+    let a = manager.dict::<u8, u8>().unwrap();
+    l.replace_range(.., [&a, &a]).unwrap();
+    drop(a);
+    assert_eq!(objects(&manager), 2);
+    assert!(l.sort().is_err(), "proxies have no natural order");
+    l.remove_item(&l.get(0).unwrap().unwrap()).unwrap();
+    assert_eq!(l.len().unwrap(), 1);
+    l.clear().unwrap();
+    assert_eq!(objects(&manager), 1);
+}

@@ -162,7 +162,7 @@ error_codes! {
     /// A frame over the size limit. For a request, the connection closes; an answer over the
     /// limit is replaced by this error, for that call only.
     FrameTooLarge,
-    /// No object has this id (it never existed, or it was removed with its container).
+    /// No object has this id (it never existed, or it was freed: nothing held it any more).
     UnknownObject,
     /// The object has no such operation.
     NotExposed,
@@ -177,6 +177,8 @@ error_codes! {
     Overflow,
     /// An index past the end. Python: `IndexError`.
     IndexOutOfRange,
+    /// The item is not in the list (`remove_item`). Python: `ValueError`.
+    ItemMissing,
     /// A user type's method returned an error.
     MethodFailed,
     /// A user type's method panicked (the object is unchanged, and the server goes on).

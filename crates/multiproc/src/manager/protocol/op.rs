@@ -189,6 +189,13 @@ ops! {
     ListPop = "list.pop" on [List],
     ListRemove = "list.remove" on [List],
     ListClear = "list.clear" on [List],
+    ListSlice = "list.slice" on [List, Array],
+    ListSetSlice = "list.set_slice" on [List, Array],
+    ListDelSlice = "list.del_slice" on [List],
+    ListRemoveItem = "list.remove_item" on [List],
+    ListReverse = "list.reverse" on [List, Array],
+    ListSort = "list.sort" on [List, Array],
+    ListRepeat = "list.repeat" on [List],
 
     ValueGet = "value.get" on [Value],
     ValueSet = "value.set" on [Value],

@@ -188,6 +188,93 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
                 .call(Op::ListIncr, vec![Value::from(index), to_value(&delta)?])?,
         )
     }
+
+    /// Removes the first item equal to `item` (the same MessagePack encoding);
+    /// [`ErrorCode::ItemMissing`] if there is none. Python: `l.remove(item)` (`ValueError`).
+    #[doc(alias = "remove")]
+    pub fn remove_item(&self, item: &T) -> Result<(), ManagerError> {
+        self.handle
+            .call(Op::ListRemoveItem, vec![to_value(item)?])
+            .map(drop)
+    }
+
+    /// Replaces the items in `range` by `items`, in one step: the list grows or shrinks to fit,
+    /// as `Vec::splice` (bounds past the end are clamped). Python: `l[1:3] = items`.
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// let manager = multiproc::Manager::start()?;
+    /// let l = manager.list(&[0, 1, 2, 3])?;
+    /// l.replace_range(1..3, &[7, 7, 7])?;
+    /// assert_eq!(l.to_vec()?, [0, 7, 7, 7, 3]);
+    /// l.remove_range(..2)?;
+    /// assert_eq!(l.to_vec()?, [7, 7, 3]);
+    /// l.repeat(2)?; // l *= 2
+    /// l.sort()?;
+    /// assert_eq!(l.to_vec()?, [3, 3, 7, 7, 7, 7]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[doc(alias = "splice")]
+    pub fn replace_range<'a>(
+        &self,
+        range: impl RangeBounds<usize>,
+        items: impl IntoIterator<Item = &'a T>,
+    ) -> Result<(), ManagerError>
+    where
+        T: 'a,
+    {
+        let (start, end) = bounds(range);
+        let items = items
+            .into_iter()
+            .map(to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let args = vec![start, end, Value::Nil, Value::Array(items)];
+        self.handle.call(Op::ListSetSlice, args).map(drop)
+    }
+
+    /// Removes the items in `range`, in one step (bounds past the end are clamped). Python:
+    /// `del l[1:3]`.
+    #[doc(alias = "drain")]
+    pub fn remove_range(&self, range: impl RangeBounds<usize>) -> Result<(), ManagerError> {
+        let (start, end) = bounds(range);
+        let args = vec![start, end, Value::Nil];
+        self.handle.call(Op::ListDelSlice, args).map(drop)
+    }
+
+    /// Repeats the items `times` times, in place (0 empties the list). Python: `l *= times`.
+    /// A list of more than 16 777 216 items is refused
+    /// ([`ErrorCode::BadArguments`](crate::ErrorCode::BadArguments)).
+    #[doc(alias = "__imul__")]
+    pub fn repeat(&self, times: usize) -> Result<(), ManagerError> {
+        self.handle
+            .call(Op::ListRepeat, vec![Value::from(times)])
+            .map(drop)
+    }
+
+    /// Reverses the items in place. Python: `l.reverse()`.
+    pub fn reverse(&self) -> Result<(), ManagerError> {
+        self.handle.call(Op::ListReverse, Vec::new()).map(drop)
+    }
+
+    /// Sorts the items in place, in their natural order, stably: numbers (integers, floats and
+    /// booleans, as Python compares them), strings by code point, bytes, or arrays of these
+    /// item by item. Other items, or a mix Python cannot order (a string and a number), are
+    /// [`ErrorCode::TypeError`](crate::ErrorCode::TypeError) and leave the list as it was. No
+    /// comparison of your own runs on the server (Python's `key=` has no equivalent). Python:
+    /// `l.sort()`.
+    pub fn sort(&self) -> Result<(), ManagerError> {
+        self.handle.call(Op::ListSort, Vec::new()).map(drop)
+    }
+
+    /// [`sort`](Self::sort), greatest first (equal items keep their order). Python:
+    /// `l.sort(reverse=True)`.
+    pub fn sort_descending(&self) -> Result<(), ManagerError> {
+        self.handle
+            .call(Op::ListSort, vec![Value::from(true)])
+            .map(drop)
+    }
 }
 
 /// A fixed-length array that lives in a [`Manager`](crate::Manager): [`Array`](crate::Array)'s
@@ -273,6 +360,36 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     #[doc(alias = "index")]
     pub fn position(&self, item: &T) -> Result<Option<usize>, ManagerError> {
         self.0.position(item)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
+    /// Replaces the items in `range` by as many `items` (the length is fixed: another number is
+    /// [`ErrorCode::BadArguments`](crate::ErrorCode::BadArguments)). Python: `a[1:3] = items`.
+    pub fn replace_range<'a>(
+        &self,
+        range: impl RangeBounds<usize>,
+        items: impl IntoIterator<Item = &'a T>,
+    ) -> Result<(), ManagerError>
+    where
+        T: 'a,
+    {
+        self.0.replace_range(range, items)
+    }
+
+    /// Reverses the items in place.
+    pub fn reverse(&self) -> Result<(), ManagerError> {
+        self.0.reverse()
+    }
+
+    /// Sorts the items in place, as [`ListProxy::sort`].
+    pub fn sort(&self) -> Result<(), ManagerError> {
+        self.0.sort()
+    }
+
+    /// Sorts the items in place, greatest first, as [`ListProxy::sort_descending`].
+    pub fn sort_descending(&self) -> Result<(), ManagerError> {
+        self.0.sort_descending()
     }
 }
 

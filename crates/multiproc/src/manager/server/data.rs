@@ -250,24 +250,170 @@ pub(crate) fn namespace_op(dict: &mut Dict, op: Op, args: &[Value]) -> Result<Ou
     }
 }
 
+/// Items a list may hold, at most, after a `repeat` (each costs the server tens of bytes).
+pub(crate) const MAX_ITEMS: usize = 1 << 24;
+
+/// An index as Python takes it: an integer, negative from the end.
+fn signed(value: &Value) -> Result<i128, WireError> {
+    match (value.as_i64(), value.as_u64()) {
+        (Some(i), _) => Ok(i128::from(i)),
+        (None, Some(u)) => Ok(i128::from(u)),
+        _ => Err(bad("an index is an integer")),
+    }
+}
+
+/// Argument `index` as an index of an item of a list of `len`: negative counts from the end,
+/// as in Python; outside the list is `IndexOutOfRange`.
 fn index_arg(args: &[Value], index: usize, len: usize) -> Result<usize, WireError> {
-    let i = arg(args, index)?
-        .as_u64()
-        .ok_or_else(|| bad("an index is an unsigned integer"))?;
+    let given = signed(arg(args, index)?)?;
+    let i = if given < 0 {
+        given + len as i128
+    } else {
+        given
+    };
     usize::try_from(i).ok().filter(|&i| i < len).ok_or_else(|| {
         WireError::new(
             ErrorCode::IndexOutOfRange,
-            format!("index {i} out of range for length {len}"),
+            format!("index {given} out of range for length {len}"),
         )
     })
 }
 
-/// An index or bound that may be past the end: clamped to `len`, as Python's slices are.
+/// An index or bound that may be outside the list: negative counts from the end, and what is
+/// past either end is clamped to it, as Python's slices and `insert` do.
 fn bound_arg(args: &[Value], index: usize, len: usize) -> Result<usize, WireError> {
-    let i = arg(args, index)?
-        .as_u64()
-        .ok_or_else(|| bad("an index is an unsigned integer"))?;
-    Ok(usize::try_from(i).unwrap_or(usize::MAX).min(len))
+    let given = signed(arg(args, index)?)?;
+    let i = if given < 0 {
+        given + len as i128
+    } else {
+        given
+    };
+    Ok(i.clamp(0, len as i128) as usize)
+}
+
+/// The indices of the slice `[start:stop:step]` of a list of `len`, in the slice's order, as
+/// Python computes them (each bound nil or an integer, negative from the end; a step of 0 is
+/// refused).
+fn slice_indices(args: &[Value], len: usize) -> Result<Vec<usize>, WireError> {
+    let part = |i: usize| -> Result<Option<i128>, WireError> {
+        match args.get(i) {
+            None | Some(Value::Nil) => Ok(None),
+            Some(v) => signed(v).map(Some),
+        }
+    };
+    let len = len as i128;
+    let step = part(2)?.unwrap_or(1);
+    if step == 0 {
+        return Err(bad("a slice's step is not 0"));
+    }
+    let adjust = |bound: i128, low: i128, high: i128| {
+        let bound = if bound < 0 { bound + len } else { bound };
+        bound.clamp(low, high)
+    };
+    let (start, stop) = if step > 0 {
+        (
+            part(0)?.map_or(0, |b| adjust(b, 0, len)),
+            part(1)?.map_or(len, |b| adjust(b, 0, len)),
+        )
+    } else {
+        (
+            part(0)?.map_or(len - 1, |b| adjust(b, -1, len - 1)),
+            part(1)?.map_or(-1, |b| adjust(b, -1, len - 1)),
+        )
+    };
+    let mut indices = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < stop) || (step < 0 && i > stop) {
+        indices.push(i as usize);
+        i += step;
+    }
+    Ok(indices)
+}
+
+/// Whether a slice's arguments make it a plain one (a step of 1, or none).
+fn contiguous(args: &[Value]) -> bool {
+    matches!(args.get(2), None | Some(Value::Nil)) || args.get(2).and_then(Value::as_i64) == Some(1)
+}
+
+/// The order of two values, for `list.sort`: numbers (integers, floats and booleans, as Python
+/// compares them) among themselves, strings by code point, bytes by byte, arrays item by item;
+/// any other pair is `TypeError`, as Python's `<` between a str and an int is.
+fn natural(a: &Value, b: &Value) -> Result<std::cmp::Ordering, WireError> {
+    use std::cmp::Ordering;
+    let number = |v: &Value| match v {
+        Value::Boolean(b) => Some((Some(i128::from(*b)), f64::from(u8::from(*b)))),
+        Value::Integer(n) => {
+            let exact = n.as_i64().map(i128::from).or(n.as_u64().map(i128::from));
+            Some((exact, n.as_f64()?))
+        }
+        Value::F32(x) => Some((None, f64::from(*x))),
+        Value::F64(x) => Some((None, *x)),
+        _ => None,
+    };
+    if let (Some((x, fx)), Some((y, fy))) = (number(a), number(b)) {
+        return Ok(match (x, y) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => fx.total_cmp(&fy),
+        });
+    }
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => Ok(x.as_bytes().cmp(y.as_bytes())),
+        (Value::Binary(x), Value::Binary(y)) => Ok(x.cmp(y)),
+        (Value::Array(x), Value::Array(y)) => {
+            for (p, q) in x.iter().zip(y) {
+                match natural(p, q)? {
+                    Ordering::Equal => {}
+                    other => return Ok(other),
+                }
+            }
+            Ok(x.len().cmp(&y.len()))
+        }
+        _ => Err(WireError::new(
+            ErrorCode::TypeError,
+            format!(
+                "cannot order {a} and {b}: sort orders numbers, strings, bytes or arrays of them"
+            ),
+        )),
+    }
+}
+
+/// `list` in natural order (descending: the reverse order, equal items kept in their order), or
+/// `TypeError` with the list unchanged.
+fn sort(list: &mut Vec<Value>, descending: bool) -> Result<(), WireError> {
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    let mut failed = None;
+    order.sort_by(|&i, &j| {
+        let (a, b) = if descending {
+            (&list[j], &list[i])
+        } else {
+            (&list[i], &list[j])
+        };
+        natural(a, b).unwrap_or_else(|e| {
+            failed.get_or_insert(e);
+            std::cmp::Ordering::Equal
+        })
+    });
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    let mut taken: Vec<Option<Value>> = list.drain(..).map(Some).collect();
+    list.extend(
+        order
+            .into_iter()
+            .map(|i| taken[i].take().expect("each index once")),
+    );
+    Ok(())
+}
+
+/// The events of a list given new contents at once (sorted, reversed): cleared, then each item
+/// appended.
+fn refilled(list: &[Value]) -> Vec<Value> {
+    std::iter::once(Value::Array(vec!["clear".into()]))
+        .chain(
+            list.iter()
+                .map(|item| Value::Array(vec!["append".into(), item.clone()])),
+        )
+        .collect()
 }
 
 /// The indices of the items of `list` that are `item`: the same MessagePack encoding, the rule of
@@ -334,12 +480,141 @@ pub(crate) fn list_op(
             list.insert(i, item.clone());
             Outcome::default().event(vec!["insert".into(), Value::from(i), item])
         }
-        Op::ListPop => match list.pop() {
-            Some(item) => Outcome::reply(optional(Some(item.clone())))
-                .dropping(Some(item))
-                .event(vec!["remove".into(), Value::from(list.len())]),
-            None => Outcome::reply(Value::Nil),
+        Op::ListPop => match args.first() {
+            None | Some(Value::Nil) => match list.pop() {
+                Some(item) => Outcome::reply(optional(Some(item.clone())))
+                    .dropping(Some(item))
+                    .event(vec!["remove".into(), Value::from(list.len())]),
+                None => Outcome::reply(Value::Nil),
+            },
+            // pop(i): Python's, IndexError on an empty list too.
+            Some(_) => {
+                let i = index_arg(args, 0, list.len())?;
+                let item = list.remove(i);
+                Outcome::reply(optional(Some(item.clone())))
+                    .dropping(Some(item))
+                    .event(vec!["remove".into(), Value::from(i)])
+            }
         },
+        Op::ListSlice => {
+            let indices = slice_indices(args, list.len())?;
+            Outcome::reply(Value::Array(
+                indices.into_iter().map(|i| list[i].clone()).collect(),
+            ))
+        }
+        Op::ListSetSlice => {
+            let Value::Array(items) = arg(args, 3)? else {
+                return Err(bad("set_slice takes [start, stop, step, [items]]"));
+            };
+            let indices = slice_indices(args, list.len())?;
+            if contiguous(args) && !(fixed && items.len() != indices.len()) {
+                // A plain slice takes any number of items: the list grows or shrinks.
+                let start = match args.first() {
+                    None | Some(Value::Nil) => 0,
+                    Some(_) => bound_arg(args, 0, list.len())?,
+                };
+                let end = start + indices.len();
+                let mut outcome = Outcome::default();
+                for i in (start..end).rev() {
+                    outcome = outcome.event(vec!["remove".into(), Value::from(i)]);
+                }
+                let old: Vec<Value> = list.splice(start..end, items.iter().cloned()).collect();
+                outcome.dropped.extend(old);
+                for (k, item) in items.iter().enumerate() {
+                    outcome =
+                        outcome.event(vec!["insert".into(), Value::from(start + k), item.clone()]);
+                }
+                outcome
+            } else {
+                if items.len() != indices.len() {
+                    return Err(bad(format!(
+                        "a slice of {} items is assigned {} items (only a plain slice of a list \
+                         takes another number)",
+                        indices.len(),
+                        items.len()
+                    )));
+                }
+                let mut outcome = Outcome::default();
+                for (i, item) in indices.into_iter().zip(items) {
+                    let old = std::mem::replace(&mut list[i], item.clone());
+                    outcome = outcome.dropping(Some(old)).event(vec![
+                        "set".into(),
+                        Value::from(i),
+                        item.clone(),
+                    ]);
+                }
+                outcome
+            }
+        }
+        Op::ListDelSlice => {
+            let mut indices = slice_indices(args, list.len())?;
+            indices.sort_unstable_by(|a, b| b.cmp(a));
+            let mut outcome = Outcome::default();
+            for i in indices {
+                let item = list.remove(i);
+                outcome = outcome
+                    .dropping(Some(item))
+                    .event(vec!["remove".into(), Value::from(i)]);
+            }
+            outcome
+        }
+        Op::ListRemoveItem => {
+            let item = arg(args, 0)?;
+            let Some(i) = positions(list, item).next() else {
+                return Err(WireError::new(
+                    ErrorCode::ItemMissing,
+                    format!("remove_item: {item} is not in the list"),
+                ));
+            };
+            let removed = list.remove(i);
+            Outcome::default()
+                .dropping(Some(removed))
+                .event(vec!["remove".into(), Value::from(i)])
+        }
+        Op::ListReverse => {
+            list.reverse();
+            Outcome {
+                events: refilled(list),
+                ..Outcome::default()
+            }
+        }
+        Op::ListSort => {
+            let descending = match args.first() {
+                None | Some(Value::Nil) => false,
+                Some(v) => v.as_bool().ok_or_else(|| bad("sort takes [descending]"))?,
+            };
+            sort(list, descending)?;
+            Outcome {
+                events: refilled(list),
+                ..Outcome::default()
+            }
+        }
+        Op::ListRepeat => {
+            let n = signed(arg(args, 0)?)?;
+            if n <= 0 {
+                return Ok(Outcome {
+                    reply: Value::Nil,
+                    dropped: std::mem::take(list),
+                    events: vec![Value::Array(vec!["clear".into()])],
+                });
+            }
+            let len = list.len();
+            let total = (len as i128) * n;
+            if total > MAX_ITEMS as i128 {
+                return Err(bad(format!(
+                    "repeat: {len} items {n} times is over {MAX_ITEMS} items, a list's limit"
+                )));
+            }
+            let copies: Vec<Value> = (1..n).flat_map(|_| list[..len].to_vec()).collect();
+            list.extend(copies.iter().cloned());
+            Outcome {
+                events: copies
+                    .into_iter()
+                    .map(|item| Value::Array(vec!["append".into(), item]))
+                    .collect(),
+                ..Outcome::default()
+            }
+        }
         Op::ListRemove => {
             let i = index_arg(args, 0, list.len())?;
             let item = list.remove(i);
@@ -499,6 +774,136 @@ mod tests {
             Value::from(u64::MAX)
         );
         assert_eq!(add(&big, &Value::from(2u64)).unwrap_err().code, "Overflow");
+    }
+
+    fn ints(values: &[i64]) -> Value {
+        Value::Array(values.iter().map(|&v| Value::from(v)).collect())
+    }
+
+    fn bound(b: Option<i64>) -> Value {
+        b.map_or(Value::Nil, Value::from)
+    }
+
+    #[test]
+    fn slices_are_pythons() {
+        // Expected: CPython 3.11's `list(range(6))[start:stop:step]`.
+        type Case = (Option<i64>, Option<i64>, Option<i64>, &'static [i64]);
+        let cases: [Case; 12] = [
+            (None, None, None, &[0, 1, 2, 3, 4, 5]),
+            (Some(1), Some(4), None, &[1, 2, 3]),
+            (Some(-2), None, None, &[4, 5]),
+            (None, Some(-1), None, &[0, 1, 2, 3, 4]),
+            (None, None, Some(2), &[0, 2, 4]),
+            (None, None, Some(-1), &[5, 4, 3, 2, 1, 0]),
+            (Some(4), Some(1), Some(-1), &[4, 3, 2]),
+            (Some(-1), Some(-7), Some(-2), &[5, 3, 1]),
+            (Some(10), None, Some(-1), &[5, 4, 3, 2, 1, 0]),
+            (Some(-10), Some(3), None, &[0, 1, 2]),
+            (Some(5), Some(2), None, &[]),
+            (None, None, Some(-4), &[5, 1]),
+        ];
+        for (start, stop, step, expected) in cases {
+            let mut list: Vec<Value> = (0..6).map(Value::from).collect();
+            let args = [bound(start), bound(stop), bound(step)];
+            let got = list_op(&mut list, Op::ListSlice, &args, false)
+                .unwrap()
+                .reply;
+            assert_eq!(got, ints(expected), "[{start:?}:{stop:?}:{step:?}]");
+        }
+        let zero = [Value::Nil, Value::Nil, Value::from(0)];
+        let mut list: Vec<Value> = (0..6).map(Value::from).collect();
+        assert!(list_op(&mut list, Op::ListSlice, &zero, false).is_err());
+    }
+
+    #[test]
+    fn slice_assignment_deletion_insertion_and_pop_are_pythons() {
+        let six = || (0..6).map(Value::from).collect::<Vec<Value>>();
+        let run = |op, args: Vec<Value>| {
+            let mut list = six();
+            list_op(&mut list, op, &args, false).map(|_| Value::Array(list))
+        };
+        let set = |start: Option<i64>, stop: Option<i64>, step: Option<i64>, items: &[i64]| {
+            run(
+                Op::ListSetSlice,
+                vec![bound(start), bound(stop), bound(step), ints(items)],
+            )
+        };
+        assert_eq!(
+            set(Some(1), Some(3), None, &[9, 9, 9]).unwrap(),
+            ints(&[0, 9, 9, 9, 3, 4, 5])
+        );
+        assert_eq!(
+            set(None, None, Some(2), &[7, 7, 7]).unwrap(),
+            ints(&[7, 1, 7, 3, 7, 5])
+        );
+        assert_eq!(
+            set(Some(4), Some(1), None, &[8]).unwrap(),
+            ints(&[0, 1, 2, 3, 8, 4, 5])
+        );
+        assert!(
+            set(None, None, Some(2), &[7]).is_err(),
+            "an extended slice takes as many"
+        );
+        let del = run(
+            Op::ListDelSlice,
+            vec![Value::Nil, Value::Nil, Value::from(-2)],
+        );
+        assert_eq!(del.unwrap(), ints(&[0, 2, 4]));
+        let insert = |i: i64| run(Op::ListInsert, vec![Value::from(i), Value::from(-1)]);
+        assert_eq!(insert(-2).unwrap(), ints(&[0, 1, 2, 3, -1, 4, 5]));
+        assert_eq!(insert(-20).unwrap(), ints(&[-1, 0, 1, 2, 3, 4, 5]));
+        assert_eq!(
+            run(Op::ListPop, vec![Value::from(-2)]).unwrap(),
+            ints(&[0, 1, 2, 3, 5])
+        );
+        let past = run(Op::ListPop, vec![Value::from(6)]).unwrap_err();
+        assert_eq!(past.code, "IndexOutOfRange");
+        let mut list = six();
+        let last = list_op(&mut list, Op::ListGet, &[Value::from(-1)], false).unwrap();
+        assert_eq!(last.reply, Value::from(5));
+        let mut list = six();
+        let missing = list_op(&mut list, Op::ListRemoveItem, &[Value::from(9)], false);
+        assert_eq!(missing.unwrap_err().code, "ItemMissing");
+        list_op(&mut list, Op::ListRemoveItem, &[Value::from(3)], false).unwrap();
+        assert_eq!(Value::Array(list), ints(&[0, 1, 2, 4, 5]));
+    }
+
+    #[test]
+    fn sort_orders_as_python_and_refuses_what_python_cannot_order() {
+        let mut list = vec![
+            Value::from(3),
+            Value::F64(1.5),
+            Value::from(true),
+            Value::from(-2),
+            Value::from(1u64 << 63),
+        ];
+        list_op(&mut list, Op::ListSort, &[], false).unwrap();
+        // CPython 3.11: sorted([3, 1.5, True, -2, 2**63]).
+        let expected = [
+            Value::from(-2),
+            Value::from(true),
+            Value::F64(1.5),
+            Value::from(3),
+            Value::from(1u64 << 63),
+        ];
+        assert_eq!(list, expected);
+        let pair = |n: i64, s: &str| Value::Array(vec![Value::from(n), Value::from(s)]);
+        let mut pairs = vec![pair(1, "b"), pair(1, "a"), pair(0, "z")];
+        list_op(&mut pairs, Op::ListSort, &[Value::from(true)], false).unwrap();
+        assert_eq!(pairs, [pair(1, "b"), pair(1, "a"), pair(0, "z")]);
+        let mut mixed = vec![Value::from(1), Value::from("a")];
+        let refused = list_op(&mut mixed, Op::ListSort, &[], false).unwrap_err();
+        assert_eq!(refused.code, "TypeError");
+        assert_eq!(mixed, [Value::from(1), Value::from("a")], "unchanged");
+        let mut list: Vec<Value> = (0..3).map(Value::from).collect();
+        list_op(&mut list, Op::ListRepeat, &[Value::from(2)], false).unwrap();
+        assert_eq!(Value::Array(list.clone()), ints(&[0, 1, 2, 0, 1, 2]));
+        list_op(&mut list, Op::ListReverse, &[], false).unwrap();
+        assert_eq!(Value::Array(list.clone()), ints(&[2, 1, 0, 2, 1, 0]));
+        let huge = list_op(&mut list, Op::ListRepeat, &[Value::from(1i64 << 40)], false);
+        assert_eq!(huge.unwrap_err().code, "BadArguments");
+        list_op(&mut list, Op::ListRepeat, &[Value::from(0)], false).unwrap();
+        assert!(list.is_empty());
     }
 
     #[test]

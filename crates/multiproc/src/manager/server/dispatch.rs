@@ -120,6 +120,13 @@ impl Server {
             | Op::ListPop
             | Op::ListRemove
             | Op::ListClear
+            | Op::ListSlice
+            | Op::ListSetSlice
+            | Op::ListDelSlice
+            | Op::ListRemoveItem
+            | Op::ListReverse
+            | Op::ListSort
+            | Op::ListRepeat
             | Op::ValueGet
             | Op::ValueSet
             | Op::ValueFetchAdd
@@ -313,7 +320,8 @@ impl Server {
         );
         let reply = table.materialize(outcome.reply);
         table.hand_over(client, &reply);
-        if references {
+        // A repeat copies the references the list holds.
+        if references || op == Op::ListRepeat {
             table.contain(object, &data::stored(&outcome.events));
         }
         let removed = table.uncontain(object, &outcome.dropped);
