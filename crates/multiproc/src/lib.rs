@@ -157,13 +157,15 @@ pub use manager::{
     ConditionProxyGuard, DEFAULT_MAX_FRAME, DictChange, DictProxy, DictWatcher, ErrorCode,
     EventProxy, JoinableQueueProxy, ListChange, ListProxy, ListWatcher, LockProxy, LockProxyGuard,
     Manager, ManagerBuilder, ManagerError, ManagerStats, NamespaceProxy, ObjectProxy, QueueProxy,
-    RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy, Shared, ValueProxy,
+    RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy, Shared, Token, ValueProxy,
 };
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{
     Builder, CurrentProcess, ExitStatus, JoinError, Process, SpawnError, StartMethod,
     current_process, init,
 };
+/// The MessagePack values of the manager protocol, for untyped clients ([`Token`]).
+pub use rmpv;
 pub use shared::{Array, ArrayGuard, IndexOutOfRange, SharedMemory, Value, ValueGuard};
 pub use shm::{AtomicInteger, ShmError, ShmSafe};
 pub use sync::{

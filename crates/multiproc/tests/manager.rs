@@ -797,3 +797,46 @@ enum Mixed {
     N(i64),
     S(String),
 }
+
+/// Takes the lock through its token, writes through the dict's token, and returns without
+/// releasing the lock: dropping the token releases it, as a forgotten guard would.
+fn uses_tokens((lock, d): (multiproc::Token, multiproc::Token)) -> Option<i64> {
+    use multiproc::rmpv::Value as V;
+    assert_eq!(
+        lock.call("lock.acquire", vec![V::Nil]).unwrap(),
+        V::from("acquired")
+    );
+    d.call("dict.incr", vec!["n".into(), 2.into()]).unwrap();
+    d.call("dict.getitem", vec!["n".into()]).unwrap().as_i64()
+}
+
+#[test]
+fn an_untyped_token_does_what_a_proxy_does_across_processes() {
+    use multiproc::rmpv::Value as V;
+    let manager = Manager::start().unwrap();
+    let lock = manager.create_token("lock", Vec::new()).unwrap();
+    let d = manager.named_token("counts", "dict", Vec::new()).unwrap();
+    let typed = manager.dict_named::<String, i64>("counts").unwrap();
+    let got = join(Process::spawn((lock.clone(), d.clone()), uses_tokens).unwrap());
+    assert_eq!(got, Some(2));
+    assert_eq!(typed.get(&"n".to_string()).unwrap(), Some(2));
+    // The child's token held the lock when it was dropped: released, and the next taker told.
+    let answer = lock.call("lock.acquire", vec![V::from(5_000)]).unwrap();
+    assert_eq!(answer, V::from("owner_died"), "{answer}");
+    lock.call("lock.release", Vec::new()).unwrap();
+    // Names this client does not know, and manager ops, are refused before anything is sent.
+    for (op, on) in [("dict.exec", &d), ("stats", &d)] {
+        match on.call(op, Vec::new()) {
+            Err(ManagerError::Remote {
+                code: ErrorCode::NotExposed,
+                ..
+            }) => {}
+            other => panic!("{op}: {other:?}"),
+        }
+    }
+    assert_eq!(manager.call("ping", Vec::new()).unwrap(), V::from("pong"));
+    assert!(
+        manager.call("dict", Vec::new()).is_err(),
+        "objects come from create_token"
+    );
+}

@@ -6,7 +6,7 @@ use rmpv::Value;
 use serde::Serialize;
 
 use super::handle::Handle;
-use super::protocol::Op;
+use super::protocol::{Kind, Op};
 use super::proxy::{
     ArrayProxy, BarrierProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy, EventProxy,
     JoinableQueueProxy, ListProxy, LockProxy, NamespaceProxy, ObjectProxy, Proxy, QueueProxy,
@@ -28,7 +28,17 @@ impl Manager {
     /// A new object of `P`'s kind made from `args`, or with a `name`, the object of that name
     /// (made from `args` by the first caller).
     fn make<P: Proxy>(&self, name: Option<&str>, args: Vec<Value>) -> Result<P, ManagerError> {
-        let kind = P::KIND;
+        self.make_handle(P::KIND, name, args).map(P::from_handle)
+    }
+
+    /// A new object of `kind` made from `args`, or the object called `name`: its handle, holding
+    /// it.
+    pub(crate) fn make_handle(
+        &self,
+        kind: Kind,
+        name: Option<&str>,
+        args: Vec<Value>,
+    ) -> Result<Handle, ManagerError> {
         let answer = match name {
             None => self.session.call(Op::Create(kind), 0, args, 0)?,
             Some(name) => {
@@ -42,11 +52,7 @@ impl Manager {
         let id = answer.as_u64().ok_or_else(|| {
             ManagerError::Protocol(format!("expected an object id, got {answer}"))
         })?;
-        Ok(P::from_handle(Handle::adopt(
-            self.session.clone(),
-            id,
-            kind.waits(),
-        )))
+        Ok(Handle::adopt(self.session.clone(), id, kind.waits()))
     }
 
     /// A new, empty shared dict. Python: `manager.dict()`.

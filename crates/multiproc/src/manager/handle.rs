@@ -81,8 +81,18 @@ impl Handle {
     /// Runs `op` on the object, for this handle's owner.
     /// The references in its answer are kept as arrivals, for the proxies decoded from it.
     pub(crate) fn call(&self, op: Op, args: Vec<Value>) -> Result<Value, ManagerError> {
+        self.call_on(op, args, self.waits)
+    }
+
+    /// [`call`](Self::call), on a connection of the pool if `waits` (the call may wait).
+    pub(crate) fn call_on(
+        &self,
+        op: Op,
+        args: Vec<Value>,
+        waits: bool,
+    ) -> Result<Value, ManagerError> {
         release_unclaimed();
-        let answer = if self.waits {
+        let answer = if waits {
             self.session.call_waiting(op, self.object, args, self.owner)
         } else {
             self.session.call(op, self.object, args, self.owner)

@@ -36,6 +36,7 @@ mod handle;
 mod protocol;
 mod proxy;
 mod server;
+mod token;
 
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzz {
@@ -65,6 +66,7 @@ pub use proxy::{
     ListChange, ListProxy, ListWatcher, LockProxy, LockProxyGuard, NamespaceProxy, ObjectProxy,
     QueueProxy, RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy, Shared, ValueProxy,
 };
+pub use token::Token;
 
 use std::fmt;
 use std::path::PathBuf;

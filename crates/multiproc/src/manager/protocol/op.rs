@@ -246,6 +246,24 @@ impl Op {
             .chain(Op::NAMED.iter().copied())
     }
 
+    /// Whether it may wait (for a lock, an item, a change, a method running before it): it then
+    /// takes a connection of its own, so that it holds up no other call.
+    pub(crate) fn may_wait(self) -> bool {
+        matches!(
+            self,
+            Op::LockAcquire
+                | Op::SemaphoreAcquire
+                | Op::ConditionWait
+                | Op::EventWait
+                | Op::BarrierWait
+                | Op::QueuePut
+                | Op::QueueGet
+                | Op::QueueJoin
+                | Op::Watch
+                | Op::ObjectCall
+        )
+    }
+
     /// Whether it applies to the manager itself (object 0).
     pub(crate) fn on_manager(self) -> bool {
         self.targets().is_empty()
