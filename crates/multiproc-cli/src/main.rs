@@ -21,8 +21,17 @@ enum Command {
     /// Run a manager server until a client asks it to shut down.
     Serve {
         /// A Unix socket path, or HOST:PORT for TCP (loopback unless --allow-remote).
+        #[arg(long, required_unless_present = "socket_activated")]
+        address: Option<String>,
+        /// Serve on the listening socket the starting program passed as descriptor 3, with
+        /// LISTEN_FDS=1 in the environment (systemd's socket activation convention), instead
+        /// of binding an address.
+        #[arg(long, conflicts_with = "address")]
+        socket_activated: bool,
+        /// End when this process, the one that started the server, ends (even killed): no
+        /// orphan server. Serving fails at once if it is already gone.
         #[arg(long)]
-        address: String,
+        parent_pid: Option<u32>,
         /// A file holding the key clients must prove they hold (never given on the command
         /// line, where other users could read it).
         #[arg(long)]
@@ -40,13 +49,21 @@ fn main() -> ExitCode {
         Command::Clean => clean(),
         Command::Serve {
             address,
+            socket_activated: _,
+            parent_pid,
             authkey_file,
             allow_remote,
-        } => serve(&address, &authkey_file, allow_remote),
+        } => serve(address, parent_pid, &authkey_file, allow_remote),
     }
 }
 
-fn serve(address: &str, authkey_file: &PathBuf, allow_remote: bool) -> ExitCode {
+/// Serves at `address`, or (none) on the socket passed by activation.
+fn serve(
+    address: Option<String>,
+    parent_pid: Option<u32>,
+    authkey_file: &PathBuf,
+    allow_remote: bool,
+) -> ExitCode {
     let authkey = match std::fs::read(authkey_file) {
         Ok(key) => key,
         Err(e) => {
@@ -57,13 +74,24 @@ fn serve(address: &str, authkey_file: &PathBuf, allow_remote: bool) -> ExitCode 
             return ExitCode::FAILURE;
         }
     };
-    let mut builder = multiproc::Manager::builder()
-        .address(address)
-        .authkey(&authkey);
+    let mut builder = multiproc::Manager::builder().authkey(&authkey);
+    let on = match address {
+        Some(address) => {
+            builder = builder.address(address.as_str());
+            address
+        }
+        None => {
+            builder = builder.socket_activated();
+            "the socket passed as descriptor 3".to_owned()
+        }
+    };
+    if let Some(parent) = parent_pid {
+        builder = builder.die_with_parent(parent);
+    }
     if allow_remote {
         builder = builder.allow_remote();
     }
-    eprintln!("multiproc serve: serving on {address}");
+    eprintln!("multiproc serve: serving on {on}");
     match builder.serve() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -170,3 +170,107 @@ fn a_standard_error_that_nobody_reads_does_not_stop_the_server() {
     assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Whether process `pid` has ended (gone, or a zombie nobody reaped yet).
+fn has_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+#[test]
+fn a_server_started_by_another_program_serves_the_socket_it_was_given_and_dies_with_it() {
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+    // The starter is bash, not a multiproc program: it passes the socket as descriptor 3
+    // (socket activation) and its own pid, and is then killed.
+    let dir = std::env::temp_dir().join(format!("multiproc-cli-activated-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, b"the starter's key").unwrap();
+    let socket = dir.join("manager.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    rustix::io::fcntl_setfd(&listener, rustix::io::FdFlags::empty()).unwrap();
+    let n = listener.as_raw_fd();
+    // Descriptor n becomes 3 in the server (bash: n may be above 9), and is closed there.
+    let moved = if n == 3 {
+        String::new()
+    } else {
+        format!("3<&{n} {n}<&-")
+    };
+    let script = format!(
+        "{cli} serve --socket-activated --authkey-file {key} --parent-pid $$ {moved} & \
+         echo $!; wait",
+        cli = env!("CARGO_BIN_EXE_multiproc"),
+        key = key_file.display(),
+    );
+    let mut starter = Server(
+        Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("LISTEN_FDS", "1")
+            .env_remove("LISTEN_PID")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(starter.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server: u32 = line.trim().parse().expect("the server's pid");
+    drop(listener);
+    let manager = connect(&socket, b"the starter's key");
+    let d = manager.dict_named::<String, u32>("given").unwrap();
+    d.insert(&"n".to_string(), &1).unwrap();
+    assert_eq!(d.get(&"n".to_string()).unwrap(), Some(1));
+    starter.0.kill().unwrap();
+    starter.0.wait().unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while !has_ended(server) {
+        assert!(
+            Instant::now() < deadline,
+            "the server outlived the program that started it"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(d.len().is_err(), "the server is gone");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn serve_without_a_passed_socket_or_with_a_parent_already_gone_fails_at_once() {
+    let dir = std::env::temp_dir().join(format!("multiproc-cli-refused-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, b"k").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_multiproc"))
+            .arg("serve")
+            .args(args)
+            .arg("--authkey-file")
+            .arg(&key_file)
+            .env_remove("LISTEN_FDS")
+            .output()
+            .unwrap()
+    };
+    let none = run(&["--socket-activated"]);
+    assert!(!none.status.success());
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("descriptor 3"),
+        "{none:?}"
+    );
+    let socket = dir.join("s.sock");
+    // A pid that is not this server's parent (pid 1 is no one's parent here but init's).
+    let orphan = run(&["--address", socket.to_str().unwrap(), "--parent-pid", "1"]);
+    assert!(!orphan.status.success());
+    assert!(
+        String::from_utf8_lossy(&orphan.stderr).contains("already gone"),
+        "{orphan:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -840,3 +840,74 @@ fn an_untyped_token_does_what_a_proxy_does_across_processes() {
         "objects come from create_token"
     );
 }
+
+/// A server whose user type's methods are a handler given at run time (as a binding to another
+/// language gives them), dying with the test process.
+fn serves_a_handler_type((address, key, parent): (String, Vec<u8>, u32)) {
+    use multiproc::rmpv::Value as V;
+    Manager::builder()
+        .address(address.as_str())
+        .authkey(&key)
+        .die_with_parent(parent)
+        .register_handler("Counter", |method, state, args| match method {
+            "increase" => {
+                let by = args.as_u64().unwrap_or(1);
+                *state = V::from(state.as_u64().unwrap_or(0) + by);
+                Ok(state.clone())
+            }
+            "boom" => {
+                *state = V::from("changed before the panic");
+                panic!("the handler panicked")
+            }
+            other => Err(multiproc::CallError::not_exposed(other)),
+        })
+        .serve()
+        .unwrap();
+}
+
+#[test]
+fn user_types_registered_at_run_time_are_served_and_a_handler_that_panics_changes_nothing() {
+    use multiproc::rmpv::Value as V;
+    let refused = Manager::builder()
+        .register_handler("Counter", |_, _, _| Ok(V::Nil))
+        .start();
+    assert!(
+        matches!(refused, Err(ManagerError::Start(_))),
+        "{refused:?}"
+    );
+    let dir = std::env::temp_dir().join(format!("multiproc-handler-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("manager.sock");
+    let address = socket.display().to_string();
+    let args = (address, b"handler key".to_vec(), std::process::id());
+    let server = Process::spawn(args, serves_a_handler_type).unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    let manager = loop {
+        match Manager::connect(socket.as_path(), b"handler key") {
+            Ok(manager) => break manager,
+            Err(e) => assert!(Instant::now() < deadline, "the server never answered: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let counter = manager
+        .create_token("object", vec!["Counter".into(), 0.into()])
+        .unwrap();
+    let call = |method: &str, args: V| counter.call("object.call", vec![method.into(), args]);
+    assert_eq!(call("increase", 5.into()).unwrap(), V::from(5));
+    assert_eq!(call("increase", V::Nil).unwrap(), V::from(6));
+    for (method, code) in [
+        ("nope", ErrorCode::NotExposed),
+        ("boom", ErrorCode::Panicked),
+    ] {
+        match call(method, V::Nil) {
+            Err(ManagerError::Remote { code: got, .. }) => assert_eq!(got, code, "{method}"),
+            other => panic!("{method}: {other:?}"),
+        }
+    }
+    assert_eq!(counter.call("object.get", Vec::new()).unwrap(), V::from(6));
+    drop(counter);
+    manager.shutdown().unwrap();
+    join(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

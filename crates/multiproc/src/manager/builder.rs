@@ -9,13 +9,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::client::Session;
-use super::proxy::{Shared, TypeEntry, entry_for};
+use super::proxy::{CallError, Handler, Shared, TypeEntry, entry_for};
 use super::{Manager, ManagerError, server};
 use crate::address::Address;
 use crate::channel::ConnectError;
 use crate::process::Process;
 use crate::sweep::{MANAGER_DIRS, OwnedDir};
-use crate::sys::StreamListener;
+use crate::sys::{self, StreamListener};
 use crate::transfer;
 
 /// Settings for a manager: where it listens, its key, and the user types it hosts.
@@ -41,7 +41,11 @@ pub struct ManagerBuilder {
     authkey: Option<Vec<u8>>,
     allow_remote: bool,
     types: Vec<(String, TypeEntry)>,
+    handlers: Vec<(String, Handler)>,
     loan_grace: Option<Duration>,
+    listener: Option<OwnedFd>,
+    activated: bool,
+    parent: Option<u32>,
 }
 
 impl fmt::Debug for ManagerBuilder {
@@ -98,12 +102,108 @@ impl ManagerBuilder {
         self
     }
 
+    /// Lets the manager host objects of the type `type_name`, whose methods `handler` runs: it
+    /// is called with the method's name, the object's state (which it may change; kept when it
+    /// returns `Ok`) and the arguments, and returns the reply. For a program that embeds the
+    /// server and has its types' code in another language (a binding): the handler calls into
+    /// it. Still nothing from the wire is executed: clients name a registered type and a method,
+    /// and the handler decides. A panic in the handler is
+    /// [`ErrorCode::Panicked`](crate::ErrorCode::Panicked), the object unchanged.
+    ///
+    /// A handler lives in this process: it serves with [`serve`](Self::serve) only
+    /// ([`start`](Self::start) refuses it).
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// use multiproc::rmpv::Value;
+    /// use multiproc::{CallError, Manager};
+    ///
+    /// let builder = Manager::builder().register_handler("Counter", |method, state, _args| {
+    ///     match method {
+    ///         "increase" => {
+    ///             *state = Value::from(state.as_u64().unwrap_or(0) + 1);
+    ///             Ok(state.clone())
+    ///         }
+    ///         other => Err(CallError::not_exposed(other)),
+    ///     }
+    /// });
+    /// # drop(builder);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn register_handler(
+        mut self,
+        type_name: &str,
+        handler: impl Fn(&str, &mut rmpv::Value, rmpv::Value) -> Result<rmpv::Value, CallError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.handlers
+            .push((type_name.to_owned(), std::sync::Arc::new(handler)));
+        self
+    }
+
+    /// Serves on `listener`, a listening socket this process was given (a Unix or TCP stream
+    /// socket on which `listen` was called): for a server started by a program that is not a
+    /// multiproc Rust program, which binds the address itself and passes the socket down. Needs
+    /// an [`authkey`](Self::authkey); the [`address`](Self::address) is not used. A descriptor
+    /// that is not a listening stream socket is refused when serving starts.
+    pub fn listener(mut self, listener: OwnedFd) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Serves on the listening socket passed to this process by socket activation: descriptor
+    /// 3, with the environment variable `LISTEN_FDS` at 1 (and `LISTEN_PID`, if set, this
+    /// process's id), systemd's convention, which any starter can follow (a Python parent:
+    /// `subprocess.Popen(cmd, env={**os.environ, "LISTEN_FDS": "1"}, pass_fds=[3])` once its
+    /// socket is descriptor 3). Needs an [`authkey`](Self::authkey). Serving fails at once
+    /// (`ManagerError::Start`) if no such socket was passed. `multiproc serve --socket-activated`
+    /// runs this.
+    pub fn socket_activated(mut self) -> Self {
+        self.activated = true;
+        self
+    }
+
+    /// Ends this process when process `parent` does (SIGKILL, by the kernel's parent-death
+    /// signal): a server started by another program never outlives it, even when that program
+    /// is killed. `parent` must be this process's parent (the one that started it, whose id it
+    /// passes down): if it is already gone when serving starts, serving fails at once. The
+    /// signal comes when the thread of the parent that started this process ends: start it
+    /// from the parent's main thread.
+    pub fn die_with_parent(mut self, parent: u32) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
     fn grace(&self) -> Duration {
         self.loan_grace.unwrap_or(server::DEFAULT_LOAN_GRACE)
     }
 
     /// Binds the address; the private directory made for a default address.
     fn bind(&mut self) -> Result<(StreamListener, Vec<u8>, Option<OwnedDir>), ManagerError> {
+        let given = match self.listener.take() {
+            Some(fd) => Some(StreamListener::inherited(fd).map_err(ManagerError::Os)?),
+            None if self.activated => Some(
+                StreamListener::activated()
+                    .map_err(ManagerError::Os)?
+                    .ok_or_else(|| {
+                        ManagerError::Start(
+                            "no socket was passed by activation (descriptor 3 with LISTEN_FDS=1)"
+                                .into(),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        if let Some(listener) = given {
+            let authkey = self.authkey.clone().ok_or_else(|| {
+                ManagerError::Start("serving on a given listener needs an authkey".into())
+            })?;
+            return Ok((listener, authkey, None));
+        }
         let (address, dir) = match self.address.take() {
             Some(address) => (address, None),
             None => {
@@ -142,6 +242,12 @@ impl ManagerBuilder {
     /// [`Manager::shutdown`]) and connects to it. The socket and the key reach the child as its
     /// arguments, over the private bootstrap socket.
     pub fn start(mut self) -> Result<Manager, ManagerError> {
+        if let Some((name, _)) = self.handlers.first() {
+            return Err(ManagerError::Start(format!(
+                "the handler of type {name} lives in this process: serve it with \
+                 ManagerBuilder::serve, not start"
+            )));
+        }
         let (listener, authkey, dir) = self.bind()?;
         let address = listener.address().map_err(ManagerError::Os)?;
         let (fd, tcp) = listener.into_parts();
@@ -160,9 +266,26 @@ impl ManagerBuilder {
     /// Serves in this process until a client asks for shutdown (then the process exits): a
     /// standalone server, as `multiproc serve` runs.
     pub fn serve(mut self) -> Result<(), ManagerError> {
+        if let Some(parent) = self.parent
+            && !sys::arm_parent_death_signal(parent)
+        {
+            return Err(ManagerError::Start(format!(
+                "process {parent}, the parent this server dies with, is not its parent: already gone, or never was"
+            )));
+        }
         let (listener, authkey, _dir) = self.bind()?;
         let grace = self.grace();
-        server::serve(listener, authkey, self.types, grace);
+        let types = self
+            .types
+            .into_iter()
+            .map(|(name, entry)| (name, server::Methods::Compiled(entry)))
+            .chain(
+                self.handlers
+                    .into_iter()
+                    .map(|(name, handler)| (name, server::Methods::Handler(handler))),
+            )
+            .collect();
+        server::serve(listener, authkey, types, grace);
         Ok(())
     }
 }
@@ -192,6 +315,10 @@ fn serve_main(
         Duration,
     ),
 ) {
+    let types = types
+        .into_iter()
+        .map(|(name, entry)| (name, server::Methods::Compiled(entry)))
+        .collect();
     server::serve(
         StreamListener::from_parts(socket.0, tcp),
         authkey,

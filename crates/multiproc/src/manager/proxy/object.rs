@@ -135,6 +135,41 @@ pub(crate) struct MethodCall {
 /// The new state and the reply, or an error code and message.
 pub(crate) type MethodOutcome = Result<(Value, Value), (String, String)>;
 
+/// The methods of a user type given at run time ([`ManagerBuilder::register_handler`]): called
+/// with the method's name, the object's state (which it may change) and the arguments.
+///
+/// [`ManagerBuilder::register_handler`]: crate::ManagerBuilder::register_handler
+pub(crate) type Handler =
+    std::sync::Arc<dyn Fn(&str, &mut Value, Value) -> Result<Value, CallError> + Send + Sync>;
+
+/// Runs `handler` for `call`, as a compiled type's dispatch runs: a panic is `Panicked`, the
+/// object unchanged.
+pub(crate) fn run_handler(handler: &Handler, call: MethodCall) -> MethodOutcome {
+    let MethodCall {
+        mut state,
+        method,
+        args,
+    } = call;
+    let outcome = catch_unwind(AssertUnwindSafe(|| handler(&method, &mut state, args))).map_err(
+        |payload| {
+            (
+                "Panicked".to_owned(),
+                crate::process::panic_message(payload.as_ref()),
+            )
+        },
+    )?;
+    outcome.map(|reply| (state, reply)).map_err(code_of)
+}
+
+/// A method's error as the protocol's code and message.
+fn code_of(error: CallError) -> (String, String) {
+    match error {
+        CallError::NotExposed(m) => ("NotExposed".to_owned(), m),
+        CallError::BadArguments(m) => ("BadArguments".to_owned(), m),
+        CallError::Failed(m) => ("MethodFailed".to_owned(), m),
+    }
+}
+
 /// A registered type's dispatch, as an entry point of this executable.
 pub(crate) type TypeEntry = EntryPoint<MethodCall, MethodOutcome>;
 
@@ -154,11 +189,7 @@ fn dispatch<T: Shared>(call: MethodCall) -> MethodOutcome {
     let args = Args(call.args);
     let outcome = catch_unwind(AssertUnwindSafe(|| object.call(&call.method, args)))
         .map_err(|payload| fail("Panicked", crate::process::panic_message(payload.as_ref())))?;
-    let Reply(reply) = outcome.map_err(|e| match e {
-        CallError::NotExposed(m) => fail("NotExposed", m),
-        CallError::BadArguments(m) => fail("BadArguments", m),
-        CallError::Failed(m) => fail("MethodFailed", m),
-    })?;
+    let Reply(reply) = outcome.map_err(code_of)?;
     let state = value::to_value(&object).map_err(|e| {
         fail(
             "MethodFailed",

@@ -568,7 +568,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let address = Address::Unix(dir.join("manager.sock"));
         let listener = StreamListener::bind(&address).unwrap();
-        let types = vec![(Probe::TYPE_NAME.to_owned(), entry_for::<Probe>())];
+        let types = vec![(
+            Probe::TYPE_NAME.to_owned(),
+            super::super::Methods::Compiled(entry_for::<Probe>()),
+        )];
         let server = std::thread::spawn(move || {
             super::super::serve(
                 listener,

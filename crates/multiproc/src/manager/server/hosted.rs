@@ -18,7 +18,7 @@ use rmpv::Value;
 use super::super::ErrorCode;
 use super::super::chain;
 use super::super::protocol::wire::WireError;
-use super::super::proxy::{MethodCall, TypeEntry};
+use super::super::proxy::{Handler, MethodCall, TypeEntry, run_handler};
 use super::data::arg;
 use super::table::{Object, Table};
 use super::waits::caller_gone;
@@ -74,16 +74,17 @@ impl Server {
             chain,
             new_state: None,
         };
-        let entry = *self
+        let methods = self
             .types
             .get(type_name.as_str())
-            .expect("checked at creation");
+            .expect("checked at creation")
+            .clone();
         let call = MethodCall {
             state,
             method,
             args: method_args,
         };
-        match chain::within(chain, || run_method(entry, call)) {
+        match chain::within(chain, || run_method(&methods, call)) {
             Ok((new_state, reply)) => {
                 running.new_state = Some(new_state);
                 Ok(reply)
@@ -188,16 +189,31 @@ impl Table {
     }
 }
 
-/// Runs a registered type's dispatch. The entry was registered in this process (`serve`) or
-/// reached it as an argument of this server process, over the bootstrap channel from its parent:
-/// one of the sources `EntryPoint`'s invariant allows. Clients only name registered types.
-fn run_method(entry: TypeEntry, call: MethodCall) -> Result<(Value, Value), (String, String)> {
-    match entry.invoke(call) {
-        Ok(outcome) => outcome,
-        Err(_) => Err((
-            "NotExposed".into(),
-            "the type's code is not in this server's executable".into(),
-        )),
+/// The methods of a registered user type: compiled into the program (a [`Shared`] type), or
+/// given at run time by the program that embeds the server (a handler: its code is the host's,
+/// in whatever language; nothing from the wire runs).
+///
+/// [`Shared`]: crate::Shared
+#[derive(Clone)]
+pub(crate) enum Methods {
+    Compiled(TypeEntry),
+    Handler(Handler),
+}
+
+/// Runs a registered type's method. A compiled entry was registered in this process (`serve`)
+/// or reached it as an argument of this server process, over the bootstrap channel from its
+/// parent: one of the sources `EntryPoint`'s invariant allows. Clients only name registered
+/// types.
+fn run_method(methods: &Methods, call: MethodCall) -> Result<(Value, Value), (String, String)> {
+    match methods {
+        Methods::Compiled(entry) => match entry.invoke(call) {
+            Ok(outcome) => outcome,
+            Err(_) => Err((
+                "NotExposed".into(),
+                "the type's code is not in this server's executable".into(),
+            )),
+        },
+        Methods::Handler(handler) => run_handler(handler, call),
     }
 }
 

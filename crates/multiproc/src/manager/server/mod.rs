@@ -40,9 +40,9 @@ use super::ErrorCode;
 use super::protocol::frame::{self, FrameError};
 use super::protocol::wire::{self, Response, WireError};
 use super::protocol::{Op, VERSION};
-use super::proxy::TypeEntry;
 use crate::spin::Spinner;
 use crate::sys::{self, Stream, StreamListener};
+pub(crate) use hosted::Methods;
 pub(crate) use lifetime::DEFAULT_LOAN_GRACE;
 use table::Table;
 use waits::Owner;
@@ -73,7 +73,7 @@ pub(crate) struct Server {
     changed: Condvar,
     authkey: Vec<u8>,
     /// The registered user types, by name.
-    types: HashMap<String, TypeEntry>,
+    types: HashMap<String, Methods>,
     counters: Counters,
     next_connection: AtomicU64,
     /// The connections of each client, by client id.
@@ -130,7 +130,7 @@ pub(crate) enum Waited<T> {
 pub(crate) fn serve(
     listener: StreamListener,
     authkey: Vec<u8>,
-    types: Vec<(String, TypeEntry)>,
+    types: Vec<(String, Methods)>,
     loan_grace: Duration,
 ) {
     gate::start_logging();

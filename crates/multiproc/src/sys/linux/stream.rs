@@ -177,6 +177,55 @@ impl StreamListener {
         }
     }
 
+    /// A listening socket this process was given (inherited from a parent that is not a
+    /// multiproc program): a Unix or TCP stream socket that listens, or `InvalidInput`.
+    pub(crate) fn inherited(fd: OwnedFd) -> io::Result<StreamListener> {
+        use rustix::net::{AddressFamily, SocketType, sockopt};
+        let not = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
+        if sockopt::socket_type(&fd)? != SocketType::STREAM {
+            return Err(not("the inherited descriptor is not a stream socket"));
+        }
+        if !sockopt::socket_acceptconn(&fd)? {
+            return Err(not(
+                "the inherited socket does not listen (call listen first)",
+            ));
+        }
+        let tcp = match sockopt::socket_domain(&fd)? {
+            AddressFamily::UNIX => false,
+            AddressFamily::INET | AddressFamily::INET6 => true,
+            _ => return Err(not("the inherited socket is neither Unix nor TCP")),
+        };
+        Ok(StreamListener::from_parts(fd, tcp))
+    }
+
+    /// The listening socket passed to this process by socket activation, systemd's convention:
+    /// descriptor 3, with `LISTEN_FDS` at 1 or more (and `LISTEN_PID`, when set, this process's
+    /// id). Taken once per process; `None` when there is none (or it was taken).
+    pub(crate) fn activated() -> io::Result<Option<StreamListener>> {
+        use std::os::fd::FromRawFd;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static TAKEN: AtomicBool = AtomicBool::new(false);
+        let fds = std::env::var("LISTEN_FDS").ok();
+        if fds.and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) == 0 {
+            return Ok(None);
+        }
+        if let Ok(pid) = std::env::var("LISTEN_PID")
+            && pid.parse::<u32>().ok() != Some(std::process::id())
+        {
+            return Ok(None); // passed to another process (the one that set it)
+        }
+        const FIRST: i32 = 3;
+        // SAFETY: F_GETFD reads the descriptor's flags and changes nothing, whatever it is.
+        let open = unsafe { libc::fcntl(FIRST, libc::F_GETFD) } != -1;
+        if !open || TAKEN.swap(true, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        // SAFETY: by the convention checked above, descriptor 3 was passed to this process to
+        // listen on, and belongs to no other part of it; `TAKEN` makes this the one owner, once.
+        let fd = unsafe { OwnedFd::from_raw_fd(FIRST) };
+        StreamListener::inherited(fd).map(Some)
+    }
+
     /// The listener handed over as [`into_parts`](Self::into_parts) gave it.
     pub(crate) fn from_parts(fd: OwnedFd, tcp: bool) -> StreamListener {
         if tcp {
