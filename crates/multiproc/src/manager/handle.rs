@@ -253,7 +253,8 @@ fn arrived(session: &Arc<Session>, answer: &Value) {
     if objects.is_empty() {
         return;
     }
-    ARRIVALS.with(|arrivals| {
+    // (A thread that has ended its thread-locals keeps the holds until its process ends.)
+    let _ = ARRIVALS.try_with(|arrivals| {
         let arrivals = &mut arrivals.borrow_mut().0;
         arrivals.extend(objects.into_iter().map(|id| (session.clone(), id)));
     });
@@ -261,17 +262,19 @@ fn arrived(session: &Arc<Session>, answer: &Value) {
 
 /// A handle taking the hold of an arrival of `object`.
 fn claim(object: u64) -> Option<Handle> {
-    let (session, object) = ARRIVALS.with(|arrivals| {
-        let arrivals = &mut arrivals.borrow_mut().0;
-        let at = arrivals.iter().position(|(_, id)| *id == object)?;
-        Some(arrivals.swap_remove(at))
-    })?;
+    let (session, object) = ARRIVALS
+        .try_with(|arrivals| {
+            let arrivals = &mut arrivals.borrow_mut().0;
+            let at = arrivals.iter().position(|(_, id)| *id == object)?;
+            Some(arrivals.swap_remove(at))
+        })
+        .ok()??;
     Some(Handle::adopt(session, object, false))
 }
 
 /// Gives back the holds of the arrivals that no proxy took.
 fn release_unclaimed() {
-    let unclaimed = ARRIVALS.with(|arrivals| {
+    let unclaimed = ARRIVALS.try_with(|arrivals| {
         let arrivals = &mut arrivals.borrow_mut().0;
         (!arrivals.is_empty()).then(|| Arrivals(std::mem::take(arrivals)))
     });
