@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use rmpv::Value;
 
 use super::chain;
+use super::protocol::frame::FrameError;
 use super::protocol::wire::{self, Context, Request, Response};
 use super::protocol::{self, Op, frame, value};
 use super::{ErrorCode, ManagerError};
@@ -114,12 +115,13 @@ impl Session {
         }
     }
 
-    /// Gives up one of this client's holds of `object` (a handle's last clone was dropped).
-    /// Nothing is sent from a forked child (the hold is its parent's), nor on a broken
-    /// connection (the server gave up the client's holds when its connections ended).
+    /// Gives up one of this client's holds of `object` (a handle's last clone was dropped),
+    /// without waiting for the answer: a drop never blocks on the server. Nothing is sent from a
+    /// forked child (the hold is its parent's), nor on a broken connection (the server gave up
+    /// the client's holds when its connections ended).
     pub(crate) fn release(&self, object: u64) {
-        if self.is_ours().is_ok() && !self.shared.is_broken() {
-            let _ = self.call(Op::Release, 0, vec![Value::from(object)], 0);
+        if self.is_ours().is_ok() {
+            self.shared.send(Op::Release, 0, vec![Value::from(object)]);
         }
     }
 
@@ -215,7 +217,14 @@ pub(crate) struct Client {
     /// Whether a broken connection is made again at the next call (the shared one); a pool's is
     /// dropped instead.
     remakes: bool,
+    /// Answers to requests sent without waiting for them ([`send`](Self::send)), still to read
+    /// and drop. Changed with the stream locked.
+    unread: AtomicU64,
 }
+
+/// Answers a connection leaves unread, at most: the next send reads them first, so that the
+/// server never blocks writing answers nobody reads.
+const UNREAD_MAX: u64 = 64;
 
 impl Client {
     /// Connects to the manager at `address`, authenticates with `authkey`, and says it is of
@@ -235,6 +244,7 @@ impl Client {
             next_id: AtomicU64::new(1),
             broken: AtomicBool::new(false),
             remakes,
+            unread: AtomicU64::new(0),
         };
         let mut stream = client.lock_stream();
         client.hello(&mut stream)?;
@@ -271,9 +281,49 @@ impl Client {
         if self.remakes && self.is_broken() {
             *stream = open(&self.address, &self.authkey)?;
             self.broken.store(false, Ordering::Relaxed);
+            self.unread.store(0, Ordering::Relaxed);
             self.hello(&mut stream)?;
         }
         self.exchange(&mut stream, request)
+    }
+
+    /// Sends `op` on `object` without waiting for its answer (read and dropped before the next
+    /// call's), so that it never blocks on a server that is slow or gone: for giving back a
+    /// hold, whose answer says nothing the caller needs. Nothing is sent on a broken connection.
+    fn send(&self, op: Op, object: u64, args: Vec<Value>) {
+        let mut stream = self.lock_stream();
+        if self.is_broken() {
+            return;
+        }
+        if self.unread.load(Ordering::Relaxed) >= UNREAD_MAX && self.drain(&mut stream.0).is_err() {
+            self.broken.store(true, Ordering::Relaxed);
+            return;
+        }
+        let request = Request {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            op: op.name().to_owned(),
+            object,
+            args,
+            context: Context::default(),
+            references: false,
+        };
+        let (_, writer) = &mut *stream;
+        let payload = wire::encode(&request);
+        match frame::write_frame(writer, &payload).and_then(|()| writer.flush()) {
+            Ok(()) => {
+                self.unread.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => self.broken.store(true, Ordering::Relaxed),
+        }
+    }
+
+    /// Reads and drops the answers of the requests sent without waiting.
+    fn drain(&self, reader: &mut BufReader<Stream>) -> Result<(), FrameError> {
+        while self.unread.load(Ordering::Relaxed) > 0 {
+            frame::read_frame_soon(reader, frame::DEFAULT_MAX_FRAME, &self.spinner)?;
+            self.unread.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Says who this connection is: the protocol's version and the session's id.
@@ -329,8 +379,11 @@ impl Client {
         };
         let sent = frame::write_frame(writer, &payload).and_then(|()| writer.flush());
         // A server that refused the connection (a limit) said why and closed: the answer may be
-        // there to read even though the request could not be sent.
-        let read = frame::read_frame_soon(reader, frame::DEFAULT_MAX_FRAME, &self.spinner);
+        // there to read even though the request could not be sent. The answers of requests sent
+        // without waiting come first, in order.
+        let read = self
+            .drain(reader)
+            .and_then(|()| frame::read_frame_soon(reader, frame::DEFAULT_MAX_FRAME, &self.spinner));
         let payload = match (sent, read) {
             (_, Ok(payload)) => payload,
             (Err(e), Err(_)) => return Err(gone(&e)),
