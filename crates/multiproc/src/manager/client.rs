@@ -104,6 +104,11 @@ impl Session {
     }
 
     /// Whether this process is the session's (not a forked child that inherited it).
+    pub(crate) fn is_this_process(&self) -> bool {
+        this_pid() == self.pid
+    }
+
+    /// [`is_this_process`](Self::is_this_process), as the error a call from another gets.
     fn is_ours(&self) -> Result<(), ManagerError> {
         let this = this_pid();
         match this == self.pid {

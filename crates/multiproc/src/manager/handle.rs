@@ -101,6 +101,18 @@ impl Handle {
         Ok(answer)
     }
 
+    /// A handle of the same object for this process: itself if its session is this process's,
+    /// else (it was inherited through fork) a new one, on this process's own session with the
+    /// manager, holding the object anew.
+    pub(crate) fn in_this_process(&self) -> Result<Handle, ManagerError> {
+        if self.session.is_this_process() {
+            return Ok(self.duplicate());
+        }
+        let session = client::shared(&self.session.address, &self.session.authkey)?;
+        session.hold(self.object, 0)?;
+        Ok(Handle::adopt(session, self.object, self.waits))
+    }
+
     /// This handle, its calls waiting or not as a proxy of its kind's do.
     pub(crate) fn waiting_if(mut self, waits: bool) -> Handle {
         self.waits = waits;

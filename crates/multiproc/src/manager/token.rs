@@ -57,6 +57,26 @@ impl Token {
         self.handle.object
     }
 
+    /// A token of the same object for this process: a clone, or, for a token inherited through
+    /// `fork` (whose calls are refused: [`ManagerError::InheritedThroughFork`]), a new one on this
+    /// process's own connection, holding the object anew (while the parent's proxy still holds
+    /// it). What a binding calls in a forked child before using what it inherited.
+    pub fn in_this_process(&self) -> Result<Token, ManagerError> {
+        Ok(Token {
+            handle: self.handle.in_this_process()?,
+        })
+    }
+
+    /// The object's kind, as its creation names it (`"dict"`, `"list"`, `"lock"`, ...): one
+    /// round trip, for a token read from a reference, whose kind travels not.
+    pub fn kind(&self) -> Result<String, ManagerError> {
+        let args = vec![Value::from(self.handle.object)];
+        let kind = self.handle.session.call(Op::KindOf, 0, args, 0)?;
+        kind.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ManagerError::Protocol(format!("expected a kind, got {kind}")))
+    }
+
     /// Runs the operation `op` (its protocol name, as `"dict.set"`) on the object with `args`,
     /// and returns the answer. Operations that may wait (`lock.acquire`, `queue.get`, ...) take
     /// a connection of their own for their duration, as the proxies' do. A name this client does
@@ -113,19 +133,20 @@ impl Manager {
         Ok(Token { handle })
     }
 
-    /// Runs an operation of the manager itself (object 0: `"ping"`, `"stats"`, ...), untyped.
+    /// Runs an operation of the manager itself (object 0: `"ping"`, `"stats"`, `"remove_named"`,
+    /// `"shutdown"`), untyped.
     /// The operations that give object ids are [`create_token`](Self::create_token) and
     /// [`named_token`](Self::named_token), which hold what they give.
     pub fn call(&self, op: &str, args: Vec<Value>) -> Result<Value, ManagerError> {
         match Op::parse(op) {
-            Some(op @ (Op::Ping | Op::Stats | Op::RemoveNamed)) => {
+            Some(op @ (Op::Ping | Op::Stats | Op::RemoveNamed | Op::Shutdown)) => {
                 self.session.call(op, 0, args, 0)
             }
             _ => Err(ManagerError::Remote {
                 code: ErrorCode::NotExposed,
                 message: format!(
                     "{op} is not an operation a client runs on the manager untyped (ping, stats, \
-                     remove_named; objects come from create_token and named_token)"
+                     remove_named, shutdown; objects come from create_token and named_token)"
                 ),
             }),
         }

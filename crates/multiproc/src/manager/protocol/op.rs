@@ -152,6 +152,7 @@ ops! {
     Hold = "hold" on [],
     Release = "release" on [],
     Lend = "lend" on [],
+    KindOf = "kind" on [],
     Shutdown = "shutdown" on [],
 
     DictLen = "dict.len" on [Dict],

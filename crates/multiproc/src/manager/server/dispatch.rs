@@ -58,6 +58,7 @@ impl Server {
             | Op::Hold
             | Op::Release
             | Op::Lend
+            | Op::KindOf
             | Op::Shutdown => {
                 unreachable!("the manager's own operations have no target")
             }
@@ -216,6 +217,11 @@ impl Server {
                 Ok(Value::Nil)
             }
             Op::Lend => Ok(Value::from(table.lend(id_arg(args, 0)?)?)),
+            Op::KindOf => {
+                let object = id_arg(args, 0)?;
+                let kind = table.get_mut(object)?.kind();
+                Ok(Value::from(kind.name()))
+            }
             // `shutdown` is answered by the connection, which then stops the server.
             _ => Err(not_exposed(op.name(), "the manager")),
         }

@@ -1,0 +1,544 @@
+"""multiprocessing.managers' shape on multiproc's manager: `SyncManager`, its factories, and the
+proxies, with Python's protocols and exceptions.
+
+Every proxy is a token of the native client (`_native.Token`: an object on the manager, its
+operations by protocol name) with Python's methods on top. Values are None, bool, int (64 bits),
+float, str, bytes, list, tuple, dict and proxies; anything else is a TypeError.
+"""
+import os
+import queue
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+
+from . import _native
+
+__all__ = [
+    "SyncManager", "BaseProxy", "DictProxy", "ListProxy", "NamespaceProxy", "ValueProxy",
+    "LockProxy", "RLockProxy", "EventProxy", "QueueProxy", "RemoteError", "ManagerGone",
+]
+
+ManagerGone = _native.ManagerGone
+
+# Forked children: every proxy reconnects on its first call (its parent's connection is not its).
+_generation = 0
+
+
+def _forked():
+    global _generation
+    _generation += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+class RemoteError(Exception):
+    """The manager refused an operation with a code that has no Python exception of its own."""
+
+
+_ERRORS = {
+    "KeyMissing": KeyError,
+    "IndexOutOfRange": IndexError,
+    "ItemMissing": ValueError,
+    "TypeError": TypeError,
+    "Overflow": OverflowError,
+    "UnknownObject": ReferenceError,
+    "NotOwner": RuntimeError,
+    "WouldDeadlock": RuntimeError,
+    "TooManyReleases": ValueError,
+    "TooManyTaskDone": ValueError,
+    "FrameTooLarge": ValueError,
+    "BadArguments": ValueError,
+    "Full": queue.Full,
+    "Empty": queue.Empty,
+    "BrokenBarrier": threading.BrokenBarrierError,
+}
+
+
+def _error(refused, key=None):
+    code, message = refused.args
+    if code == "KeyMissing" and key is not None:
+        return KeyError(key)
+    if code == "AuthenticationError":
+        import multiprocessing
+        return multiprocessing.AuthenticationError(message)
+    return _ERRORS.get(code, RemoteError)(message)
+
+
+def _key(key):
+    """A key as Python had it: a list can never be a key, so an array is the tuple it was."""
+    return tuple(_key(k) for k in key) if isinstance(key, list) else key
+
+
+def _proxy_for(token, manager=None):
+    """The proxy of `token`'s object, of its kind (a reference read back)."""
+    return _PROXIES[token.kind()](token, manager)
+
+
+def _rebuild(cls, data, kind):
+    return cls(_native.token_from_bytes(data, kind))
+
+
+class BaseProxy:
+    """A proxy of an object on a manager. Clones (and copies in other processes) are the same
+    object; the object lives while a proxy of it does, anywhere."""
+
+    _typeid = "object"
+
+    def __init__(self, token, manager=None):
+        self._token = token
+        self._manager = manager
+        self._generation = _generation
+
+    def _call(self, op, *args, key=None):
+        if self._generation != _generation:
+            self._token = self._token.in_this_process()
+            self._generation = _generation
+        try:
+            return self._token.call(op, list(args))
+        except _native.Refused as refused:
+            raise _error(refused, key) from None
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self._token.to_bytes(), self._token.kind()))
+
+    def __repr__(self):
+        return f"<{type(self).__name__} object, typeid {self._typeid!r} at {hex(id(self))}>"
+
+
+class DictProxy(BaseProxy):
+    """A dict on the manager: each method one atomic round trip."""
+
+    _typeid = "dict"
+
+    def __getitem__(self, key):
+        return self._call("dict.getitem", key, key=key)
+
+    def __setitem__(self, key, value):
+        self._call("dict.set", key, value)
+
+    def __delitem__(self, key):
+        self._call("dict.del", key, key=key)
+
+    def __len__(self):
+        return self._call("dict.len")
+
+    def __contains__(self, key):
+        return self._call("dict.contains", key)
+
+    def __iter__(self):
+        version = self._call("dict.version")
+        for key in self._call("dict.keys"):
+            yield _key(key)
+        if self._call("dict.version") != version:
+            raise RuntimeError("dictionary changed during iteration")
+
+    def keys(self):
+        return [_key(k) for k in self._call("dict.keys")]
+
+    def values(self):
+        return self._call("dict.values")
+
+    def items(self):
+        return [(_key(k), v) for k, v in self._call("dict.items")]
+
+    def get(self, key, default=None):
+        found = self._call("dict.get", key)
+        return default if found is None else found[0]
+
+    _MISSING = object()
+
+    def pop(self, key, default=_MISSING):
+        found = self._call("dict.pop", key)
+        if found is None:
+            if default is DictProxy._MISSING:
+                raise KeyError(key)
+            return default
+        return found[0]
+
+    def popitem(self):
+        key, value = self._call("dict.popitem")
+        return _key(key), value
+
+    def setdefault(self, key, default=None):
+        return self._call("dict.setdefault", key, default)
+
+    def update(self, other=(), **kwargs):
+        pairs = list(other.items() if hasattr(other, "items") else other) + list(kwargs.items())
+        self._call("dict.update", [[k, v] for k, v in pairs])
+
+    def clear(self):
+        self._call("dict.clear")
+
+    def copy(self):
+        return dict(self.items())
+
+    def incr(self, key, delta=1):
+        """`d[key] += delta` on the server, atomically: no update is lost. Returns the sum."""
+        return self._call("dict.incr", key, delta)
+
+    def compare_and_swap(self, key, expected, new):
+        """Sets `key` to `new` if its value is `expected` (None: absent), atomically."""
+        return self._call("dict.compare_and_swap", key, expected, new)
+
+
+class ListProxy(BaseProxy):
+    """A list on the manager, with Python's indices and slices."""
+
+    _typeid = "list"
+
+    @staticmethod
+    def _slice(s):
+        return [s.start, s.stop, s.step]
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._call("list.slice", *self._slice(index))
+        return self._call("list.get", index)
+
+    def __setitem__(self, index, value):
+        if isinstance(index, slice):
+            self._call("list.set_slice", *self._slice(index), list(value))
+        else:
+            self._call("list.set", index, value)
+
+    def __delitem__(self, index):
+        if isinstance(index, slice):
+            self._call("list.del_slice", *self._slice(index))
+        else:
+            self._call("list.remove", index)
+
+    def __len__(self):
+        return self._call("list.len")
+
+    def __contains__(self, item):
+        return self._call("list.contains", item)
+
+    def __iter__(self):
+        return iter(self._call("list.all"))
+
+    def __iadd__(self, items):
+        self.extend(items)
+        return self
+
+    def __imul__(self, times):
+        self._call("list.repeat", times)
+        return self
+
+    def __add__(self, other):
+        return self._call("list.all") + list(other)
+
+    def __mul__(self, times):
+        return self._call("list.all") * times
+
+    def append(self, item):
+        self._call("list.append", item)
+
+    def extend(self, items):
+        self._call("list.extend", list(items))
+
+    def insert(self, index, item):
+        self._call("list.insert", index, item)
+
+    def pop(self, index=-1):
+        found = self._call("list.pop", index)
+        return found[0]
+
+    def remove(self, item):
+        self._call("list.remove_item", item)
+
+    def index(self, item):
+        found = self._call("list.index", item)
+        if found is None:
+            raise ValueError(f"{item!r} is not in list")
+        return found[0]
+
+    def count(self, item):
+        return self._call("list.count", item)
+
+    def reverse(self):
+        self._call("list.reverse")
+
+    def sort(self, key=None, reverse=False):
+        if key is not None:
+            raise TypeError("sort(key=...) would run code in the manager: sort a copy instead")
+        self._call("list.sort", bool(reverse))
+
+
+class NamespaceProxy(BaseProxy):
+    """A namespace on the manager: its attributes are shared; those beginning with `_` are the
+    proxy's own."""
+
+    _typeid = "Namespace"
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._call("dict.getitem", name)
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self._call("dict.set", name, value)
+
+    def __delattr__(self, name):
+        if name.startswith("_"):
+            object.__delattr__(self, name)
+        else:
+            try:
+                self._call("dict.del", name)
+            except KeyError:
+                raise AttributeError(name) from None
+
+    def __repr__(self):
+        items = ", ".join(f"{k}={v!r}" for k, v in self._call("dict.items"))
+        return f"Namespace({items})"
+
+
+class ValueProxy(BaseProxy):
+    _typeid = "Value"
+
+    def get(self):
+        return self._call("value.get")
+
+    def set(self, value):
+        self._call("value.set", value)
+
+    value = property(get, set)
+
+    def incr(self, delta=1):
+        """Adds `delta` on the server, atomically; returns the value before."""
+        return self._call("value.fetch_add", delta)
+
+
+class LockProxy(BaseProxy):
+    """A lock on the manager. A holder whose process dies releases it: the next `acquire`
+    returns True with `owner_died` set."""
+
+    _typeid = "Lock"
+
+    def __init__(self, token, manager=None):
+        super().__init__(token, manager)
+        self.owner_died = False
+
+    def acquire(self, blocking=True, timeout=-1):
+        if not blocking:
+            wait = 0
+        elif timeout is None or timeout < 0:
+            wait = None
+        else:
+            wait = int(timeout * 1000)
+        try:
+            answer = self._call("lock.acquire", wait)
+        except RuntimeError:
+            if wait is not None:
+                return False  # already held by this owner: as a plain lock that is taken
+            raise
+        if answer == "timeout":
+            return False
+        self.owner_died = answer == "owner_died"
+        return True
+
+    def release(self):
+        self._call("lock.release")
+
+    def locked(self):
+        return self._call("lock.state")[0]
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class RLockProxy(LockProxy):
+    _typeid = "RLock"
+
+
+class EventProxy(BaseProxy):
+    _typeid = "Event"
+
+    def set(self):
+        self._call("event.set")
+
+    def clear(self):
+        self._call("event.clear")
+
+    def is_set(self):
+        return self._call("event.is_set")
+
+    def wait(self, timeout=None):
+        wait = None if timeout is None else int(timeout * 1000)
+        return self._call("event.wait", wait) != "timeout"
+
+
+class QueueProxy(BaseProxy):
+    _typeid = "Queue"
+
+    def put(self, item, block=True, timeout=None):
+        wait = 0 if not block else (None if timeout is None else int(timeout * 1000))
+        if self._call("queue.put", item, wait) == "timeout":
+            raise queue.Full
+
+    def get(self, block=True, timeout=None):
+        wait = 0 if not block else (None if timeout is None else int(timeout * 1000))
+        answer = self._call("queue.get", wait)
+        if answer == "timeout":
+            raise queue.Empty
+        return answer[0]
+
+    def put_nowait(self, item):
+        self.put(item, block=False)
+
+    def get_nowait(self):
+        return self.get(block=False)
+
+    def qsize(self):
+        return self._call("queue.state")[0]
+
+    def empty(self):
+        return self.qsize() == 0
+
+    def full(self):
+        size, limit = self._call("queue.state")[:2]
+        return limit is not None and size >= limit
+
+    def task_done(self):
+        self._call("queue.task_done")
+
+    def join(self):
+        self._call("queue.join", None)
+
+
+_PROXIES = {
+    "dict": DictProxy,
+    "list": ListProxy,
+    "namespace": NamespaceProxy,
+    "value": ValueProxy,
+    "lock": LockProxy,
+    "rlock": RLockProxy,
+    "event": EventProxy,
+    "queue": QueueProxy,
+}
+
+
+class SyncManager:
+    """A manager: `start()` runs its server in a process of its own (the Rust server of the
+    `multiproc` crate), which ends with this process, even killed. `multiprocessing`'s
+    `SyncManager`, with its factories; each also takes `name=` to meet other programs."""
+
+    def __init__(self, address=None, authkey=None):
+        self._address = address
+        self._authkey = authkey
+        self._conn = None
+        self._process = None
+        self._alive = None
+
+    @property
+    def address(self):
+        return self._address
+
+    def start(self):
+        if self._authkey is None:
+            import multiprocessing
+            self._authkey = bytes(multiprocessing.current_process().authkey)
+        directory = tempfile.mkdtemp(prefix="multiproc-py-")
+        self._address = os.path.join(directory, "manager.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self._address)
+        listener.listen(4096)
+        key_read, key_write = os.pipe()
+        alive_read, alive_write = os.pipe()
+        command = [sys.executable, "-c", "from multiproc._server import main; main()",
+                   str(listener.fileno()), str(key_read), str(alive_read), str(os.getpid())]
+        self._process = subprocess.Popen(
+            command, pass_fds=[listener.fileno(), key_read, alive_read], close_fds=True)
+        os.close(key_read)
+        os.close(alive_read)
+        os.write(key_write, self._authkey)
+        os.close(key_write)
+        self._alive = alive_write  # closed with this process: the server then ends
+        listener.close()
+        self._conn = _native.Connection(self._address, self._authkey)
+        return self
+
+    def connect(self):
+        self._conn = _native.Connection(self._address, self._authkey)
+        return self
+
+    def shutdown(self):
+        if self._conn is not None:
+            self._conn.shutdown()
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        if self._alive is not None:
+            os.close(self._alive)
+            self._alive = None
+
+    def join(self, timeout=None):
+        if self._process is not None:
+            self._process.wait(timeout)
+
+    def __enter__(self):
+        if self._conn is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+    def _number_of_objects(self):
+        return self._conn.objects()
+
+    def remove_named(self, name):
+        return self._conn.remove_named(name)
+
+    def _make(self, cls, kind, args, name=None):
+        try:
+            return cls(self._conn.create(kind, list(args), name), self)
+        except _native.Refused as refused:
+            raise _error(refused) from None
+
+    def dict(self, *args, name=None, **kwargs):
+        d = self._make(DictProxy, "dict", [], name)
+        initial = dict(*args, **kwargs)
+        if initial:
+            d.update(initial)
+        return d
+
+    def list(self, sequence=(), name=None):
+        return self._make(ListProxy, "list", [list(sequence)], name)
+
+    def Namespace(self, name=None, **attributes):
+        ns = self._make(NamespaceProxy, "namespace", [], name)
+        for key, value in attributes.items():
+            setattr(ns, key, value)
+        return ns
+
+    def Value(self, typecode, value, lock=True, name=None):
+        return self._make(ValueProxy, "value", [value], name)
+
+    def Lock(self, name=None):
+        return self._make(LockProxy, "lock", [], name)
+
+    def RLock(self, name=None):
+        return self._make(RLockProxy, "rlock", [], name)
+
+    def Event(self, name=None):
+        return self._make(EventProxy, "event", [], name)
+
+    def Queue(self, maxsize=0, name=None):
+        return self._make(QueueProxy, "queue", [maxsize if maxsize > 0 else None], name)
