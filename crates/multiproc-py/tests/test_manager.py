@@ -9,6 +9,7 @@ import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -236,3 +237,77 @@ def test_the_server_ends_with_its_starter_even_killed():
             time.sleep(0.005)
     finally:
         starter.kill()
+
+
+def _wait_at(barrier, out):
+    out.put(barrier.wait(DEADLINE))
+
+
+def _notify_when_set(cond, ns):
+    with cond:
+        ns.ready = True
+        cond.notify_all()
+
+
+def _take_and_die(lock, taken):
+    lock.acquire()
+    taken.set()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_the_waiting_objects_across_processes(m, method):
+    ctx = multiprocessing.get_context(method)
+    barrier, out = m.Barrier(3), ctx.Queue()
+    parties = [ctx.Process(target=_wait_at, args=(barrier, out)) for _ in range(2)]
+    for p in parties:
+        p.start()
+    mine = barrier.wait(DEADLINE)
+    theirs = sorted([mine, out.get(timeout=DEADLINE), out.get(timeout=DEADLINE)])
+    assert theirs == [0, 1, 2]
+    for p in parties:
+        p.join(DEADLINE)
+    cond, ns = m.Condition(), m.Namespace(ready=False)
+    child = ctx.Process(target=_notify_when_set, args=(cond, ns))
+    with cond:
+        child.start()
+        assert cond.wait_for(lambda: ns.ready, timeout=DEADLINE)
+    child.join(DEADLINE)
+    # A holder killed holding the lock: released, and the next taker told (CPython waits forever).
+    lock, taken = m.Lock(), ctx.Event()
+    killed = ctx.Process(target=_take_and_die, args=(lock, taken))
+    killed.start()
+    assert taken.wait(DEADLINE)
+    killed.join(DEADLINE)
+    assert lock.acquire(timeout=DEADLINE) and lock.owner_died
+    lock.release()
+
+
+def test_semaphores_barriers_joinable_queues_and_arrays(m):
+    s = m.BoundedSemaphore(1)
+    assert s.acquire() and not s.acquire(False) and not s.acquire(timeout=0.01)
+    s.release()
+    with pytest.raises(ValueError):
+        s.release()
+    assert m.Semaphore(2).get_value() == 2
+    b = m.Barrier(2, timeout=0.05)
+    with pytest.raises(threading.BrokenBarrierError):
+        b.wait()
+    assert b.broken
+    b.reset()
+    assert not b.broken and b.parties == 2 and b.n_waiting == 0
+    with pytest.raises(TypeError):
+        m.Barrier(2, action=print)
+    q = m.JoinableQueue()
+    q.put(1)
+    q.get()
+    q.task_done()
+    q.join()
+    with pytest.raises(ValueError):
+        q.task_done()
+    a = m.Array("i", [3, 1, 2])
+    a[0] = 7
+    a[1:3] = [8, 9]
+    assert a[:] == [7, 8, 9] and len(a) == 3 and a.tolist() == [7, 8, 9]
+    with pytest.raises(ValueError):
+        a[0:2] = [1]  # the length is fixed

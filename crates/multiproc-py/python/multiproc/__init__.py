@@ -11,8 +11,9 @@ Proxies travel to `multiprocessing` children as CPython's do, and a proxy stored
 list stays live (`d["config"] = m.dict()`).
 """
 from .managers import (  # noqa: F401
-    BaseProxy, DictProxy, EventProxy, ListProxy, LockProxy, ManagerGone, NamespaceProxy,
-    QueueProxy, RemoteError, RLockProxy, SyncManager, ValueProxy,
+    ArrayProxy, BarrierProxy, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
+    EventProxy, JoinableQueueProxy, ListProxy, LockProxy, ManagerGone, NamespaceProxy, QueueProxy,
+    RemoteError, RLockProxy, SemaphoreProxy, SyncManager, ValueProxy,
 )
 
 

@@ -17,7 +17,9 @@ from . import _native
 
 __all__ = [
     "SyncManager", "BaseProxy", "DictProxy", "ListProxy", "NamespaceProxy", "ValueProxy",
-    "LockProxy", "RLockProxy", "EventProxy", "QueueProxy", "RemoteError", "ManagerGone",
+    "ArrayProxy", "LockProxy", "RLockProxy", "ConditionProxy", "SemaphoreProxy",
+    "BoundedSemaphoreProxy", "EventProxy", "BarrierProxy", "QueueProxy", "JoinableQueueProxy",
+    "RemoteError", "ManagerGone",
 ]
 
 ManagerGone = _native.ManagerGone
@@ -70,6 +72,15 @@ def _error(refused, key=None):
 def _key(key):
     """A key as Python had it: a list can never be a key, so an array is the tuple it was."""
     return tuple(_key(k) for k in key) if isinstance(key, list) else key
+
+
+def _wait_ms(blocking=True, timeout=None):
+    """A wait as the protocol takes it: milliseconds, 0 for none, None for as long as it takes."""
+    if not blocking:
+        return 0
+    if timeout is None or timeout < 0:
+        return None
+    return max(0, int(timeout * 1000))
 
 
 def _proxy_for(token, manager=None):
@@ -363,6 +374,121 @@ class RLockProxy(LockProxy):
     _typeid = "RLock"
 
 
+class ConditionProxy(LockProxy):
+    """A condition on the manager, with a recursive lock of its own."""
+
+    _typeid = "Condition"
+
+    def wait(self, timeout=None):
+        notified, owner_died = self._call("condition.wait", _wait_ms(True, timeout))
+        self.owner_died = owner_died
+        return notified
+
+    def wait_for(self, predicate, timeout=None):
+        import time
+        deadline = None if timeout is None else time.monotonic() + timeout
+        result = predicate()
+        while not result:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            self.wait(left)
+            result = predicate()
+        return result
+
+    def notify(self, n=1):
+        self._call("condition.notify", n)
+
+    def notify_all(self):
+        self._call("condition.notify", None)
+
+
+class SemaphoreProxy(BaseProxy):
+    _typeid = "Semaphore"
+
+    def acquire(self, blocking=True, timeout=None):
+        return self._call("semaphore.acquire", _wait_ms(blocking, timeout)) != "timeout"
+
+    def release(self):
+        self._call("semaphore.release")
+
+    def get_value(self):
+        return self._call("semaphore.value")
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class BoundedSemaphoreProxy(SemaphoreProxy):
+    _typeid = "BoundedSemaphore"
+
+
+class BarrierProxy(BaseProxy):
+    """A barrier on the manager. A waiter that times out, or whose process dies, breaks it for
+    everyone: `threading.BrokenBarrierError`."""
+
+    _typeid = "Barrier"
+
+    def __init__(self, token, manager=None, timeout=None):
+        super().__init__(token, manager)
+        self._timeout = timeout
+
+    def wait(self, timeout=None):
+        timeout = self._timeout if timeout is None else timeout
+        answer = self._call("barrier.wait", _wait_ms(True, timeout))
+        if answer == "timeout":
+            raise threading.BrokenBarrierError
+        return answer
+
+    def abort(self):
+        self._call("barrier.abort")
+
+    def reset(self):
+        self._call("barrier.reset")
+
+    @property
+    def parties(self):
+        return self._call("barrier.state")[0]
+
+    @property
+    def n_waiting(self):
+        return self._call("barrier.state")[1]
+
+    @property
+    def broken(self):
+        return self._call("barrier.state")[2]
+
+
+class ArrayProxy(BaseProxy):
+    """A fixed-length array on the manager (`manager.Array`)."""
+
+    _typeid = "Array"
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._call("list.slice", index.start, index.stop, index.step)
+        return self._call("list.get", index)
+
+    def __setitem__(self, index, value):
+        if isinstance(index, slice):
+            self._call("list.set_slice", index.start, index.stop, index.step, list(value))
+        else:
+            self._call("list.set", index, value)
+
+    def __len__(self):
+        return self._call("list.len")
+
+    def __iter__(self):
+        return iter(self._call("list.all"))
+
+    def tolist(self):
+        return self._call("list.all")
+
+
 class EventProxy(BaseProxy):
     _typeid = "Event"
 
@@ -415,7 +541,12 @@ class QueueProxy(BaseProxy):
         self._call("queue.task_done")
 
     def join(self):
+        """Waits until every item put is done. Items taken by a process that then died count as
+        done; CPython's manager would wait for them forever."""
         self._call("queue.join", None)
+
+
+JoinableQueueProxy = QueueProxy
 
 
 _PROXIES = {
@@ -427,6 +558,11 @@ _PROXIES = {
     "rlock": RLockProxy,
     "event": EventProxy,
     "queue": QueueProxy,
+    "condition": ConditionProxy,
+    "semaphore": SemaphoreProxy,
+    "bounded_semaphore": BoundedSemaphoreProxy,
+    "barrier": BarrierProxy,
+    "array": ArrayProxy,
 }
 
 
@@ -542,3 +678,29 @@ class SyncManager:
 
     def Queue(self, maxsize=0, name=None):
         return self._make(QueueProxy, "queue", [maxsize if maxsize > 0 else None], name)
+
+    def JoinableQueue(self, maxsize=0, name=None):
+        return self.Queue(maxsize, name)
+
+    def Condition(self, lock=None, name=None):
+        if lock is not None:
+            raise TypeError("a manager's Condition has a lock of its own")
+        return self._make(ConditionProxy, "condition", [], name)
+
+    def Semaphore(self, value=1, name=None):
+        return self._make(SemaphoreProxy, "semaphore", [value], name)
+
+    def BoundedSemaphore(self, value=1, name=None):
+        return self._make(BoundedSemaphoreProxy, "bounded_semaphore", [value], name)
+
+    def Barrier(self, parties, action=None, timeout=None, name=None):
+        if action is not None:
+            raise TypeError("Barrier(action=...) would run code in the manager: call it in the "
+                            "waiter whose wait() returns 0")
+        barrier = self._make(BarrierProxy, "barrier", [parties], name)
+        barrier._timeout = timeout
+        return barrier
+
+    def Array(self, typecode, sequence, lock=True, name=None):
+        items = [0] * sequence if isinstance(sequence, int) else list(sequence)
+        return self._make(ArrayProxy, "array", [items], name)
