@@ -15,12 +15,9 @@ def _watch_starter(fd):
     os._exit(0)
 
 
-def main():
-    listener, key_fd, alive_fd, starter = (int(a) for a in sys.argv[1:5])
-    key = b""
-    while chunk := os.read(key_fd, 4096):
-        key += chunk
-    os.close(key_fd)
+def serve_on(listener, key, alive_fd, starter):
+    """Serves on the listening socket `listener` with `key`, until a client asks the server to
+    stop or the starter's end of the `alive_fd` pipe closes."""
     if listener != 3:
         if alive_fd == 3:
             alive_fd = os.dup(alive_fd)  # out of the way: 3 is the socket's
@@ -33,6 +30,17 @@ def main():
     if os.getppid() != starter:
         return  # the starter is already gone
     _native.serve(key)
+
+
+def main():
+    """The server as a program of its own: `python -c "from multiproc._server import main;
+    main()" LISTENER KEY_FD ALIVE_FD STARTER`, the key read from KEY_FD."""
+    listener, key_fd, alive_fd, starter = (int(a) for a in sys.argv[1:5])
+    key = b""
+    while chunk := os.read(key_fd, 4096):
+        key += chunk
+    os.close(key_fd)
+    serve_on(listener, key, alive_fd, starter)
 
 
 if __name__ == "__main__":

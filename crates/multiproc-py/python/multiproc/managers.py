@@ -566,6 +566,53 @@ _PROXIES = {
 }
 
 
+class _ForkedServer:
+    """A server forked from this process, with the part of `subprocess.Popen` the manager uses."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.returncode = None
+
+    def wait(self, timeout=None):
+        import time
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG if deadline else 0)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"server {self.pid}", timeout)
+            else:
+                time.sleep(0.005)
+        return self.returncode
+
+    def kill(self):
+        if self.returncode is None:
+            os.kill(self.pid, 9)
+
+
+def _fork_server(listener, key, alive_read):
+    """Forks the server: the child keeps only the socket and its end of the pipe (a descriptor of
+    the parent's left open there, its connection to another manager say, would hide the
+    parent's death from that manager), serves, and exits."""
+    from . import _server
+    starter = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            keep = {listener, alive_read}
+            for fd in map(int, os.listdir("/proc/self/fd")):
+                if fd > 2 and fd not in keep:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            _server.serve_on(listener, key, alive_read, starter)
+        finally:
+            os._exit(0)
+    return _ForkedServer(pid)
+
+
 class SyncManager:
     """A manager: `start()` runs its server in a process of its own (the Rust server of the
     `multiproc` crate), which ends with this process, even killed. `multiprocessing`'s
@@ -591,16 +638,21 @@ class SyncManager:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self._address)
         listener.listen(4096)
-        key_read, key_write = os.pipe()
         alive_read, alive_write = os.pipe()
-        command = [sys.executable, "-c", "from multiproc._server import main; main()",
-                   str(listener.fileno()), str(key_read), str(alive_read), str(os.getpid())]
-        self._process = subprocess.Popen(
-            command, pass_fds=[listener.fileno(), key_read, alive_read], close_fds=True)
-        os.close(key_read)
+        import multiprocessing
+        if multiprocessing.get_start_method(allow_none=True) in (None, "fork"):
+            # As CPython's manager under fork: the server is a fork of this process.
+            self._process = _fork_server(listener.fileno(), self._authkey, alive_read)
+        else:
+            key_read, key_write = os.pipe()
+            command = [sys.executable, "-c", "from multiproc._server import main; main()",
+                       str(listener.fileno()), str(key_read), str(alive_read), str(os.getpid())]
+            self._process = subprocess.Popen(
+                command, pass_fds=[listener.fileno(), key_read, alive_read], close_fds=True)
+            os.close(key_read)
+            os.write(key_write, self._authkey)
+            os.close(key_write)
         os.close(alive_read)
-        os.write(key_write, self._authkey)
-        os.close(key_write)
         self._alive = alive_write  # closed with this process: the server then ends
         listener.close()
         self._conn = _native.Connection(self._address, self._authkey)
