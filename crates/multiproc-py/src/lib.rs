@@ -99,6 +99,15 @@ impl Token {
         })
     }
 
+    /// Another token of the same object, sharing the hold, and another owner (what one takes, a
+    /// lock, the other does not hold).
+    fn another_owner(&self) -> Token {
+        Token {
+            token: self.token.clone(),
+            kind: self.kind.clone(),
+        }
+    }
+
     /// A token of the same object for this process (after a fork: on its own connection).
     fn in_this_process(&self, py: Python<'_>) -> PyResult<Token> {
         let token = py.detach(|| self.token.in_this_process()).map_err(raise)?;

@@ -2,7 +2,9 @@
 //! maturin and pytest (made once, under the target directory), the package built and installed
 //! into it by `maturin develop`, then pytest over `tests/` in a real CPython importing it. A
 //! missing `python3`, a failed install or build, or no test collected fails this test; each
-//! step has a deadline.
+//! step has a deadline. And a Rust process and a Python process share one dict.
+
+multiproc::test_support!();
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -68,27 +70,48 @@ fn environment(scratch: &Path) -> PathBuf {
     venv
 }
 
-#[test]
-fn the_python_package_passes_its_tests_in_a_real_cpython() {
-    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let venv = environment(&scratch);
-    let bin = venv.join("bin");
-    let path = format!(
+fn scratch() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+fn path_with(bin: &Path) -> String {
+    format!(
         "{}:{}",
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
-    );
-    run(
-        "maturin develop",
-        Command::new(bin.join("maturin"))
-            .args(["develop", "--quiet"])
-            .current_dir(package_dir())
-            .env("VIRTUAL_ENV", &venv)
-            .env("PATH", &path)
-            // Its own target directory: the one of this `cargo test` is locked while it runs.
-            .env("CARGO_TARGET_DIR", scratch.join("python-build")),
-        Duration::from_secs(1200),
-    );
+    )
+}
+
+/// The environment with the package built and installed: made once for this test binary (its
+/// tests run at once).
+fn ready() -> PathBuf {
+    static READY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let venv = environment(&scratch());
+            let bin = venv.join("bin");
+            run(
+                "maturin develop",
+                Command::new(bin.join("maturin"))
+                    .args(["develop", "--quiet"])
+                    .current_dir(package_dir())
+                    .env("VIRTUAL_ENV", &venv)
+                    .env("PATH", path_with(&bin))
+                    // Its own target directory: this `cargo test`'s is locked while it runs.
+                    .env("CARGO_TARGET_DIR", scratch().join("python-build")),
+                Duration::from_secs(1200),
+            );
+            venv
+        })
+        .clone()
+}
+
+#[test]
+fn the_python_package_passes_its_tests_in_a_real_cpython() {
+    let venv = ready();
+    let bin = venv.join("bin");
+    let path = path_with(&bin);
+    let scratch = scratch();
     // pytest exits 5 when it collects nothing: a failure here, as any other.
     run(
         "pytest",
@@ -99,4 +122,71 @@ fn the_python_package_passes_its_tests_in_a_real_cpython() {
             .env("PATH", &path),
         Duration::from_secs(600),
     );
+}
+
+/// The script the Python process runs against the Rust process's manager.
+const SHARES_WITH_RUST: &str = r#"
+import sys
+import multiproc
+m = multiproc.connect(sys.argv[1], bytes.fromhex(sys.argv[2]))
+staff = m.dict(name="staff")
+ann = staff["ann"]
+assert ann == {"name": "Ann", "salary": 100, "badge": b"\x01\x02"}, ann
+staff["bob"] = {"name": "Bob", "salary": ann["salary"] - 10, "badge": b"\x03"}
+staff.incr("raises", 2)
+print("python was here", flush=True)
+"#;
+
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+struct Employee {
+    name: String,
+    salary: u32,
+    badge: Vec<u8>,
+}
+
+#[test]
+fn a_rust_process_and_a_python_process_share_one_dict() {
+    let venv = ready();
+    let manager = multiproc::Manager::builder()
+        .authkey(b"both languages")
+        .start()
+        .unwrap();
+    let typed = manager.dict_named::<String, Employee>("staff").unwrap();
+    typed
+        .insert(
+            &"ann".to_string(),
+            &Employee {
+                name: "Ann".into(),
+                salary: 100,
+                badge: vec![1, 2],
+            },
+        )
+        .unwrap();
+    let multiproc::Address::Unix(socket) = manager.address() else {
+        panic!("a Unix socket")
+    };
+    let key: String = manager
+        .authkey()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    ready();
+    run(
+        "python shares with rust",
+        Command::new(venv.join("bin/python"))
+            .args(["-c", SHARES_WITH_RUST])
+            .arg(socket)
+            .arg(&key),
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        typed.get(&"bob".to_string()).unwrap(),
+        Some(Employee {
+            name: "Bob".into(),
+            salary: 90,
+            badge: vec![3]
+        })
+    );
+    let counts = manager.dict_named::<String, i64>("staff").unwrap();
+    assert_eq!(counts.get(&"raises".to_string()).unwrap(), Some(2));
 }

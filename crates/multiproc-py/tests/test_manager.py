@@ -311,3 +311,45 @@ def test_semaphores_barriers_joinable_queues_and_arrays(m):
     assert a[:] == [7, 8, 9] and len(a) == 3 and a.tolist() == [7, 8, 9]
     with pytest.raises(ValueError):
         a[0:2] = [1]  # the length is fixed
+
+
+def _writes(d, lst):
+    d["a"] = 1
+    del d["a"]
+    lst.append("x")
+    lst.insert(0, "y")
+
+
+def test_watchers_see_every_change_another_process_makes(m):
+    d, lst = m.dict(), m.list()
+    dw, lw = d.watch(), lst.watch()
+    assert dw.next(timeout=0.01) is None
+    child = multiprocessing.get_context("spawn").Process(target=_writes, args=(d, lst))
+    child.start()
+    assert [dw.next(DEADLINE), dw.next(DEADLINE)] == [("set", "a", 1), ("del", "a", None)]
+    assert [lw.next(DEADLINE), lw.next(DEADLINE)] == [("append", None, "x"), ("insert", 0, "y")]
+    child.join(DEADLINE)
+
+
+def test_two_threads_sharing_a_lock_proxy_are_two_owners(m):
+    lock = m.Lock()
+    assert lock.acquire()
+    other = []
+    thread = threading.Thread(target=lambda: other.append(lock.acquire(timeout=0.05)))
+    thread.start()
+    thread.join(DEADLINE)
+    assert other == [False], "another thread does not hold what this one took"
+    refused = []
+
+    def release_elsewhere():
+        try:
+            lock.release()
+        except RuntimeError as e:
+            refused.append(e)
+
+    thread = threading.Thread(target=release_elsewhere)
+    thread.start()
+    thread.join(DEADLINE)
+    assert len(refused) == 1, "a thread cannot release what another holds"
+    lock.release()
+    assert not lock.locked()

@@ -190,9 +190,69 @@ class DictProxy(BaseProxy):
         """`d[key] += delta` on the server, atomically: no update is lost. Returns the sum."""
         return self._call("dict.incr", key, delta)
 
+    def watch(self):
+        """A `Watcher` of the changes made from now on, by any process."""
+        return Watcher(self)
+
     def compare_and_swap(self, key, expected, new):
         """Sets `key` to `new` if its value is `expected` (None: absent), atomically."""
         return self._call("dict.compare_and_swap", key, expected, new)
+
+
+class Change(tuple):
+    """A change a watcher saw: `(op, key, value)`. For a dict, `op` is `"set"` (key, value),
+    `"del"` (key), `"clear"`, `"nested"` (key, kind); for a list, `"append"` (value), `"set"` and
+    `"insert"` (index as key, value), `"remove"` (index), `"clear"`; `"missed"` when the watcher
+    fell behind and changes were dropped."""
+
+    __slots__ = ()
+
+    def __new__(cls, op, key=None, value=None):
+        return super().__new__(cls, (op, key, value))
+
+    op = property(lambda self: self[0])
+    key = property(lambda self: self[1])
+    value = property(lambda self: self[2])
+
+    def __repr__(self):
+        return f"Change{tuple(self)!r}"
+
+
+class Watcher:
+    """The changes made to a dict or a list from now on, by any process, in order: iterate it
+    (blocking), or `next(timeout)` (None at the timeout)."""
+
+    def __init__(self, proxy):
+        self._proxy = proxy
+        self._pending = []
+        version, _, _ = proxy._call("watch", 2**64 - 1, 0)
+        self._version = version
+
+    def next(self, timeout=None):
+        while not self._pending:
+            version, events, missed = self._proxy._call("watch", self._version, _wait_ms(True, timeout))
+            if not events and not missed:
+                return None  # the timeout came first
+            self._version = version
+            if missed:
+                self._pending.append(Change("missed"))
+            for op, *rest in events:
+                if op == "append":
+                    change = Change(op, None, rest[0])
+                elif op in ("set", "insert", "nested"):
+                    change = Change(op, _key(rest[0]), rest[1])
+                elif op in ("del", "remove"):
+                    change = Change(op, _key(rest[0]))
+                else:
+                    change = Change(op)
+                self._pending.append(change)
+        return self._pending.pop(0)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.next()
 
 
 class ListProxy(BaseProxy):
@@ -272,6 +332,10 @@ class ListProxy(BaseProxy):
     def reverse(self):
         self._call("list.reverse")
 
+    def watch(self):
+        """A `Watcher` of the changes made from now on, by any process."""
+        return Watcher(self)
+
     def sort(self, key=None, reverse=False):
         if key is not None:
             raise TypeError("sort(key=...) would run code in the manager: sort a copy instead")
@@ -337,6 +401,25 @@ class LockProxy(BaseProxy):
     def __init__(self, token, manager=None):
         super().__init__(token, manager)
         self.owner_died = False
+        self._threads = threading.local()
+
+    def _call(self, op, *args, key=None):
+        # Each thread is an owner of its own, as with CPython's lock proxies: what one thread
+        # acquires, another does not hold.
+        local = self._threads
+        if getattr(local, "generation", None) != _generation:
+            if self._generation != _generation:
+                self._token = self._token.in_this_process()
+                self._generation = _generation
+            local.token = self._token.another_owner()
+            local.generation = _generation
+        try:
+            return local.token.call(op, list(args))
+        except _native.Refused as refused:
+            raise _error(refused, key) from None
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self._token.to_bytes(), self._token.kind()))
 
     def acquire(self, blocking=True, timeout=-1):
         if not blocking:
