@@ -103,12 +103,16 @@ class BaseProxy:
         self._manager = manager
         self._generation = _generation
 
-    def _call(self, op, *args, key=None):
+    def _current(self):
+        """The token calls go through: after a fork, one of this process's own."""
         if self._generation != _generation:
             self._token = self._token.in_this_process()
             self._generation = _generation
+        return self._token
+
+    def _call(self, op, *args, key=None):
         try:
-            return self._token.call(op, list(args))
+            return self._current().call(op, list(args))
         except _native.Refused as refused:
             raise _error(refused, key) from None
 
@@ -255,40 +259,40 @@ class Watcher:
         return self.next()
 
 
-class ListProxy(BaseProxy):
-    """A list on the manager, with Python's indices and slices."""
-
-    _typeid = "list"
-
-    @staticmethod
-    def _slice(s):
-        return [s.start, s.stop, s.step]
+class _Sequence(BaseProxy):
+    """What a list and an array share: Python's indices and slices, length, iteration."""
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return self._call("list.slice", *self._slice(index))
+            return self._call("list.slice", index.start, index.stop, index.step)
         return self._call("list.get", index)
 
     def __setitem__(self, index, value):
         if isinstance(index, slice):
-            self._call("list.set_slice", *self._slice(index), list(value))
+            self._call("list.set_slice", index.start, index.stop, index.step, list(value))
         else:
             self._call("list.set", index, value)
-
-    def __delitem__(self, index):
-        if isinstance(index, slice):
-            self._call("list.del_slice", *self._slice(index))
-        else:
-            self._call("list.remove", index)
 
     def __len__(self):
         return self._call("list.len")
 
-    def __contains__(self, item):
-        return self._call("list.contains", item)
-
     def __iter__(self):
         return iter(self._call("list.all"))
+
+
+class ListProxy(_Sequence):
+    """A list on the manager, with Python's indices and slices."""
+
+    _typeid = "list"
+
+    def __delitem__(self, index):
+        if isinstance(index, slice):
+            self._call("list.del_slice", index.start, index.stop, index.step)
+        else:
+            self._call("list.remove", index)
+
+    def __contains__(self, item):
+        return self._call("list.contains", item)
 
     def __iadd__(self, items):
         self.extend(items)
@@ -392,7 +396,18 @@ class ValueProxy(BaseProxy):
         return self._call("value.fetch_add", delta)
 
 
-class LockProxy(BaseProxy):
+class _Acquirable:
+    """`with proxy:` for what has `acquire` and `release`."""
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class LockProxy(_Acquirable, BaseProxy):
     """A lock on the manager. A holder whose process dies releases it: the next `acquire`
     returns True with `owner_died` set."""
 
@@ -403,31 +418,17 @@ class LockProxy(BaseProxy):
         self.owner_died = False
         self._threads = threading.local()
 
-    def _call(self, op, *args, key=None):
+    def _current(self):
         # Each thread is an owner of its own, as with CPython's lock proxies: what one thread
         # acquires, another does not hold.
         local = self._threads
         if getattr(local, "generation", None) != _generation:
-            if self._generation != _generation:
-                self._token = self._token.in_this_process()
-                self._generation = _generation
-            local.token = self._token.another_owner()
+            local.token = super()._current().another_owner()
             local.generation = _generation
-        try:
-            return local.token.call(op, list(args))
-        except _native.Refused as refused:
-            raise _error(refused, key) from None
-
-    def __reduce__(self):
-        return (_rebuild, (type(self), self._token.to_bytes(), self._token.kind()))
+        return local.token
 
     def acquire(self, blocking=True, timeout=-1):
-        if not blocking:
-            wait = 0
-        elif timeout is None or timeout < 0:
-            wait = None
-        else:
-            wait = int(timeout * 1000)
+        wait = _wait_ms(blocking, timeout)
         try:
             answer = self._call("lock.acquire", wait)
         except RuntimeError:
@@ -444,13 +445,6 @@ class LockProxy(BaseProxy):
 
     def locked(self):
         return self._call("lock.state")[0]
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
 
 
 class RLockProxy(LockProxy):
@@ -486,7 +480,7 @@ class ConditionProxy(LockProxy):
         self._call("condition.notify", None)
 
 
-class SemaphoreProxy(BaseProxy):
+class SemaphoreProxy(_Acquirable, BaseProxy):
     _typeid = "Semaphore"
 
     def acquire(self, blocking=True, timeout=None):
@@ -497,13 +491,6 @@ class SemaphoreProxy(BaseProxy):
 
     def get_value(self):
         return self._call("semaphore.value")
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
 
 
 class BoundedSemaphoreProxy(SemaphoreProxy):
@@ -546,27 +533,10 @@ class BarrierProxy(BaseProxy):
         return self._call("barrier.state")[2]
 
 
-class ArrayProxy(BaseProxy):
+class ArrayProxy(_Sequence):
     """A fixed-length array on the manager (`manager.Array`)."""
 
     _typeid = "Array"
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return self._call("list.slice", index.start, index.stop, index.step)
-        return self._call("list.get", index)
-
-    def __setitem__(self, index, value):
-        if isinstance(index, slice):
-            self._call("list.set_slice", index.start, index.stop, index.step, list(value))
-        else:
-            self._call("list.set", index, value)
-
-    def __len__(self):
-        return self._call("list.len")
-
-    def __iter__(self):
-        return iter(self._call("list.all"))
 
     def tolist(self):
         return self._call("list.all")
@@ -585,21 +555,18 @@ class EventProxy(BaseProxy):
         return self._call("event.is_set")
 
     def wait(self, timeout=None):
-        wait = None if timeout is None else int(timeout * 1000)
-        return self._call("event.wait", wait) != "timeout"
+        return self._call("event.wait", _wait_ms(True, timeout)) != "timeout"
 
 
 class QueueProxy(BaseProxy):
     _typeid = "Queue"
 
     def put(self, item, block=True, timeout=None):
-        wait = 0 if not block else (None if timeout is None else int(timeout * 1000))
-        if self._call("queue.put", item, wait) == "timeout":
+        if self._call("queue.put", item, _wait_ms(block, timeout)) == "timeout":
             raise queue.Full
 
     def get(self, block=True, timeout=None):
-        wait = 0 if not block else (None if timeout is None else int(timeout * 1000))
-        answer = self._call("queue.get", wait)
+        answer = self._call("queue.get", _wait_ms(block, timeout))
         if answer == "timeout":
             raise queue.Empty
         return answer[0]

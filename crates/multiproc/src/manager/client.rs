@@ -157,11 +157,18 @@ impl Session {
         mut args: Vec<Value>,
         owner: u64,
     ) -> Result<Value, ManagerError> {
+        self.outgoing(&mut args)?;
+        self.shared.call(op, object, args, owner)
+    }
+
+    /// What every call checks before it sends: that this process is the session's, and that
+    /// the references in `args` (if any were encoded) are of this manager.
+    fn outgoing(&self, args: &mut [Value]) -> Result<(), ManagerError> {
         self.is_ours()?;
         if value::took_references() {
-            self.own_references(&mut args)?;
+            self.own_references(args)?;
         }
-        self.shared.call(op, object, args, owner)
+        Ok(())
     }
 
     /// [`call`](Self::call), for an operation that may wait: on a connection of the pool, taken
@@ -170,14 +177,10 @@ impl Session {
         &self,
         op: Op,
         object: u64,
-        args: Vec<Value>,
+        mut args: Vec<Value>,
         owner: u64,
     ) -> Result<Value, ManagerError> {
-        self.is_ours()?;
-        let mut args = args;
-        if value::took_references() {
-            self.own_references(&mut args)?;
-        }
+        self.outgoing(&mut args)?;
         let idle = self.lock_idle().pop();
         let client = match idle {
             Some(client) => client,

@@ -182,7 +182,9 @@ impl Server {
                     return Ok(Value::from(id));
                 }
                 let id = table.insert(self.create(kind, rest)?, Holder::Name);
-                table.contain(id, &rest.iter().collect::<Vec<_>>());
+                if references {
+                    table.contain(id, &rest.iter().collect::<Vec<_>>());
+                }
                 table.names.insert(name, id);
                 table.hold(client, id)?;
                 Ok(Value::from(id))

@@ -190,17 +190,24 @@ impl Lifetimes {
                 break;
             }
             self.expiring.pop_front();
-            if let Some(object) = self.loans.remove(&loan)
-                && let Some(count) = self.counts.get_mut(&object)
-            {
-                count.holds -= 1;
-                if count.holds == 0 && count.contained == 0 {
-                    unheld.push(object);
-                }
-                self.suspect(object);
+            if let Some(object) = self.loans.remove(&loan) {
+                self.drop_holds(object, 1, &mut unheld);
             }
         }
         unheld
+    }
+
+    /// Takes `n` holds (clients', names', loans') off `object`: pushed onto `unheld` if nothing
+    /// holds it any more, a suspect if only slots do.
+    fn drop_holds(&mut self, object: u64, n: u64, unheld: &mut Vec<u64>) {
+        let Some(count) = self.counts.get_mut(&object) else {
+            return;
+        };
+        count.holds -= n;
+        if count.holds == 0 && count.contained == 0 {
+            unheld.push(object);
+        }
+        self.suspect(object);
     }
 
     /// Gives up every hold of `client` (it disconnected): the objects nothing holds any more.
@@ -210,14 +217,7 @@ impl Lifetimes {
         };
         let mut unheld = Vec::new();
         for (object, n) in held {
-            let Some(count) = self.counts.get_mut(&object) else {
-                continue;
-            };
-            count.holds -= n;
-            if count.holds == 0 && count.contained == 0 {
-                unheld.push(object);
-            }
-            self.suspect(object);
+            self.drop_holds(object, n, &mut unheld);
         }
         unheld
     }
