@@ -4,6 +4,7 @@
 //! (`python/multiproc`) gives it `multiprocessing.Manager`'s shape.
 
 mod errors;
+mod hosted;
 mod values;
 
 use multiproc::rmpv::Value;
@@ -153,15 +154,39 @@ fn token_from_bytes(py: Python<'_>, bytes: Vec<u8>, kind: Option<String>) -> PyR
 /// Serves a manager on the listening socket passed as descriptor 3 (socket activation), with
 /// `authkey`, until a client asks it to stop. The GIL is released while it serves. (The server
 /// process watches its starter itself: `_server.py`.)
+///
+/// The user types named in `types` are hosted by Python code of this process (registered with
+/// `BaseManager.register`, never code from the wire): `dispatch(type, method, state, args)`
+/// runs a method and returns `(outcome, new_state, reply)`, the outcome `"ok"`, `"not_exposed"`
+/// or `"failed"` (the reply then says why); `free(type, state)` lets go of an object the manager
+/// freed.
 #[pyfunction]
-fn serve(py: Python<'_>, authkey: Vec<u8>) -> PyResult<()> {
-    py.detach(|| {
-        Manager::builder()
-            .authkey(&authkey)
-            .socket_activated()
-            .serve()
-    })
-    .map_err(raise)
+#[pyo3(signature = (authkey, types=Vec::new(), dispatch=None, free=None))]
+fn serve(
+    py: Python<'_>,
+    authkey: Vec<u8>,
+    types: Vec<String>,
+    dispatch: Option<Py<PyAny>>,
+    free: Option<Py<PyAny>>,
+) -> PyResult<()> {
+    let mut builder = Manager::builder().authkey(&authkey).socket_activated();
+    for type_name in types {
+        if let Some(dispatch) = &dispatch {
+            let dispatch = dispatch.clone_ref(py);
+            let name = type_name.clone();
+            builder = builder.register_handler(&type_name, move |method, state, args| {
+                Python::attach(|py| hosted::call(py, &dispatch, &name, method, state, args))
+            });
+        }
+        if let Some(free) = &free {
+            let free = free.clone_ref(py);
+            let name = type_name.clone();
+            builder = builder.on_free(&type_name, move |state| {
+                Python::attach(|py| hosted::free(py, &free, &name, state))
+            });
+        }
+    }
+    py.detach(|| builder.serve()).map_err(raise)
 }
 
 #[pymodule]

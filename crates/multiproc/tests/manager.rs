@@ -845,11 +845,15 @@ fn an_untyped_token_does_what_a_proxy_does_across_processes() {
 /// language gives them), dying with the test process.
 fn serves_a_handler_type((address, key, parent): (String, Vec<u8>, u32)) {
     use multiproc::rmpv::Value as V;
+    use std::sync::{Arc, Mutex};
+    let freed: Arc<Mutex<Vec<V>>> = Arc::default();
+    let seen = freed.clone();
     Manager::builder()
         .address(address.as_str())
         .authkey(&key)
         .die_with_parent(parent)
-        .register_handler("Counter", |method, state, args| match method {
+        .register_handler("Counter", move |method, state, args| match method {
+            "freed" => Ok(V::Array(seen.lock().unwrap().clone())),
             "increase" => {
                 let by = args.as_u64().unwrap_or(1);
                 *state = V::from(state.as_u64().unwrap_or(0) + by);
@@ -861,6 +865,7 @@ fn serves_a_handler_type((address, key, parent): (String, Vec<u8>, u32)) {
             }
             other => Err(multiproc::CallError::not_exposed(other)),
         })
+        .on_free("Counter", move |state| freed.lock().unwrap().push(state))
         .serve()
         .unwrap();
 }
@@ -906,7 +911,25 @@ fn user_types_registered_at_run_time_are_served_and_a_handler_that_panics_change
         }
     }
     assert_eq!(counter.call("object.get", Vec::new()).unwrap(), V::from(6));
+    // Freed with its last hold: the host hears of it, with the last state.
     drop(counter);
+    let other = manager
+        .create_token("object", vec!["Counter".into(), 100.into()])
+        .unwrap();
+    let freed = || {
+        other
+            .call("object.call", vec!["freed".into(), V::Nil])
+            .unwrap()
+    };
+    while freed() != V::Array(vec![6.into()]) {
+        assert!(
+            Instant::now() < deadline,
+            "the free hook never ran: {:?}",
+            freed()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(other);
     manager.shutdown().unwrap();
     join(server);
     let _ = std::fs::remove_dir_all(&dir);

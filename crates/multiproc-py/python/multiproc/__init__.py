@@ -11,7 +11,7 @@ Proxies travel to `multiprocessing` children as CPython's do, and a proxy stored
 list stays live (`d["config"] = m.dict()`).
 """
 from .managers import (  # noqa: F401
-    ArrayProxy, BarrierProxy, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
+    ArrayProxy, AutoProxy, BarrierProxy, BaseManager, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
     EventProxy, JoinableQueueProxy, ListProxy, LockProxy, ManagerGone, NamespaceProxy, QueueProxy,
     RemoteError, RLockProxy, SemaphoreProxy, SyncManager, ValueProxy,
 )

@@ -5,18 +5,18 @@ Every proxy is a token of the native client (`_native.Token`: an object on the m
 operations by protocol name) with Python's methods on top. Values are None, bool, int (64 bits),
 float, str, bytes, list, tuple, dict and proxies; anything else is a TypeError.
 """
+import builtins
 import os
 import queue
+import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 
 from . import _native
 
 __all__ = [
-    "SyncManager", "BaseProxy", "DictProxy", "ListProxy", "NamespaceProxy", "ValueProxy",
+    "BaseManager", "SyncManager", "BaseProxy", "AutoProxy", "DictProxy", "ListProxy", "NamespaceProxy", "ValueProxy",
     "ArrayProxy", "LockProxy", "RLockProxy", "ConditionProxy", "SemaphoreProxy",
     "BoundedSemaphoreProxy", "EventProxy", "BarrierProxy", "QueueProxy", "JoinableQueueProxy",
     "RemoteError", "ManagerGone",
@@ -36,8 +36,10 @@ def _forked():
 os.register_at_fork(after_in_child=_forked)
 
 
-class RemoteError(Exception):
-    """The manager refused an operation with a code that has no Python exception of its own."""
+# The manager refused an operation with a code that has no Python exception of its own, or a
+# registered type's method raised one that is not built in: CPython's own class, so that code
+# written for `multiprocessing.managers` catches it.
+from multiprocessing.managers import RemoteError  # noqa: E402
 
 
 _ERRORS = {
@@ -59,10 +61,23 @@ _ERRORS = {
 }
 
 
+_BUILTIN_EXCEPTIONS = {
+    name: value for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, Exception)
+}
+
+
 def _error(refused, key=None):
     code, message = refused.args
     if code == "KeyMissing" and key is not None:
         return KeyError(key)
+    if code == "MethodFailed":
+        # A registered type's method raised: a built-in exception is raised again as itself.
+        name, _, text = message.partition(": ")
+        raised = _BUILTIN_EXCEPTIONS.get(name)
+        if raised is not None:
+            return raised(text) if text else raised()
+        return RemoteError(message)
     if code == "AuthenticationError":
         import multiprocessing
         return multiprocessing.AuthenticationError(message)
@@ -85,7 +100,11 @@ def _wait_ms(blocking=True, timeout=None):
 
 def _proxy_for(token, manager=None):
     """The proxy of `token`'s object, of its kind (a reference read back)."""
-    return _PROXIES[token.kind()](token, manager)
+    kind = token.kind()
+    if kind == "object":
+        _, _, exposed, typeid = token.call("object.get", [])
+        return _auto_proxy_type(typeid, exposed)(token, manager)
+    return _PROXIES[kind](token, manager)
 
 
 def _rebuild(cls, data, kind):
@@ -116,11 +135,49 @@ class BaseProxy:
         except _native.Refused as refused:
             raise _error(refused, key) from None
 
+    def _callmethod(self, methodname, args=(), kwds={}):
+        """Calls method `methodname` of the object on the server (a registered type's), with
+        `args` and `kwds`; a method that is not exposed is `RemoteError`."""
+        return self._call("object.call", methodname, [list(args), dict(kwds)])
+
     def __reduce__(self):
         return (_rebuild, (type(self), self._token.to_bytes(), self._token.kind()))
 
     def __repr__(self):
         return f"<{type(self).__name__} object, typeid {self._typeid!r} at {hex(id(self))}>"
+
+
+class AutoProxy(BaseProxy):
+    """The proxy of a registered type without a proxy type of its own: a method for each
+    exposed method of the object."""
+
+    _exposed_ = ()
+
+    def __reduce__(self):
+        return (_rebuild_auto, (self._typeid, self._exposed_, self._token.to_bytes()))
+
+
+_AUTO_PROXIES = {}
+
+
+def _auto_proxy_type(typeid, exposed):
+    """The `AutoProxy` class of `typeid` with `exposed` methods (one class for each)."""
+    key = (typeid, tuple(exposed))
+    cls = _AUTO_PROXIES.get(key)
+    if cls is None:
+        def method(name):
+            def call(self, *args, **kwds):
+                return self._callmethod(name, args, kwds)
+            call.__name__ = name
+            return call
+        namespace = {name: method(name) for name in exposed}
+        namespace.update(_exposed_=tuple(exposed), _typeid=typeid)
+        cls = _AUTO_PROXIES[key] = type(f"AutoProxy[{typeid}]", (AutoProxy,), namespace)
+    return cls
+
+
+def _rebuild_auto(typeid, exposed, data):
+    return _auto_proxy_type(typeid, exposed)(_native.token_from_bytes(data, "object"))
 
 
 class DictProxy(BaseProxy):
@@ -144,11 +201,17 @@ class DictProxy(BaseProxy):
         return self._call("dict.contains", key)
 
     def __iter__(self):
-        version = self._call("dict.version")
-        for key in self._call("dict.keys"):
+        # As a dict's iterator: a change after iter() is a RuntimeError at the next step.
+        return self._keys_since(self._call("dict.version"))
+
+    def _keys_since(self, version):
+        keys = self._call("dict.keys")
+        if self._call("dict.version") != version:
+            raise RuntimeError("dictionary changed size during iteration")
+        for key in keys:
             yield _key(key)
         if self._call("dict.version") != version:
-            raise RuntimeError("dictionary changed during iteration")
+            raise RuntimeError("dictionary changed size during iteration")
 
     def keys(self):
         return [_key(k) for k in self._call("dict.keys")]
@@ -276,8 +339,18 @@ class _Sequence(BaseProxy):
     def __len__(self):
         return self._call("list.len")
 
+    _PAGE = 256
+
     def __iter__(self):
-        return iter(self._call("list.all"))
+        """The items, read lazily, a page of 256 at a time: a change made before a page is read
+        is seen, as with a list's own iterator."""
+        start = 0
+        while True:
+            page = self._call("list.slice", start, start + self._PAGE, None)
+            yield from page
+            if len(page) < self._PAGE:
+                return
+            start += self._PAGE
 
 
 class ListProxy(_Sequence):
@@ -617,38 +690,46 @@ _PROXIES = {
 
 
 class _ForkedServer:
-    """A server forked from this process, with the part of `subprocess.Popen` the manager uses."""
+    """A server forked from this process, with the part of `multiprocessing.Process` the manager
+    uses."""
 
     def __init__(self, pid):
         self.pid = pid
-        self.returncode = None
+        self.exitcode = None
 
-    def wait(self, timeout=None):
+    def join(self, timeout=None):
         import time
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG if deadline else 0)
+        while self.exitcode is None:
+            pid, status = os.waitpid(self.pid, 0 if deadline is None else os.WNOHANG)
             if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
+                self.exitcode = os.waitstatus_to_exitcode(status)
             elif time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"server {self.pid}", timeout)
+                return
             else:
                 time.sleep(0.005)
-        return self.returncode
+
+    def is_alive(self):
+        self.join(0)
+        return self.exitcode is None
+
+    def terminate(self):
+        if self.exitcode is None:
+            os.kill(self.pid, signal.SIGTERM)
 
     def kill(self):
-        if self.returncode is None:
-            os.kill(self.pid, 9)
+        if self.exitcode is None:
+            os.kill(self.pid, signal.SIGKILL)
 
 
-def _fork_server(listener, key, alive_read):
+def _fork_server(listener, key, alive_read, registry, initializer, initargs):
     """Forks the server: the child keeps only the socket and its end of the pipe (a descriptor of
     the parent's left open there, its connection to another manager say, would hide the
     parent's death from that manager), serves, and exits."""
     from . import _server
-    starter = os.getpid()
     pid = os.fork()
     if pid == 0:
+        code = 0
         try:
             keep = {listener, alive_read}
             for fd in map(int, os.listdir("/proc/self/fd")):
@@ -657,31 +738,101 @@ def _fork_server(listener, key, alive_read):
                         os.close(fd)
                     except OSError:
                         pass
-            _server.serve_on(listener, key, alive_read, starter)
+            if initializer is not None:
+                initializer(*initargs)
+            _server.serve_on(listener, key, alive_read, registry)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
         finally:
-            os._exit(0)
+            os._exit(code)
     return _ForkedServer(pid)
 
 
-class SyncManager:
-    """A manager: `start()` runs its server in a process of its own (the Rust server of the
-    `multiproc` crate), which ends with this process, even killed. `multiprocessing`'s
-    `SyncManager`, with its factories; each also takes `name=` to meet other programs."""
+def _serve_process(listener, key, alive, registry, initializer, initargs):
+    """The server as a `multiprocessing` process: spawn and forkserver."""
+    from . import _server
+    if initializer is not None:
+        initializer(*initargs)
+    _server.serve_process(listener, key, alive, registry)
 
-    def __init__(self, address=None, authkey=None):
+
+def _stop_server(conn, process, alive, address, timeout):
+    """Stops a server this process started: asks it, then SIGTERM, then SIGKILL, each after
+    `timeout` seconds; closes its pipe and removes its socket."""
+    try:
+        conn.shutdown()
+    except Exception:
+        pass  # gone already
+    process.join(timeout)
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    os.close(alive)
+    try:
+        os.unlink(address)
+        os.rmdir(os.path.dirname(address))
+    except OSError:
+        pass
+
+
+class BaseManager:
+    """A manager: `start()` runs its server in a process of its own (the Rust server of the
+    `multiproc` crate), which ends with this process, even killed; `connect()` reaches one
+    started elsewhere. `register()` adds types of your own, whose objects live in the server
+    and are used through proxies (`multiprocessing.managers.BaseManager`'s shape)."""
+
+    _registry = {}
+
+    def __init__(self, address=None, authkey=None, serializer="pickle", ctx=None, *,
+                 shutdown_timeout=1.0):
+        import multiprocessing
         self._address = address
-        self._authkey = authkey
+        self._authkey = None if authkey is None else bytes(authkey)
+        self._ctx = ctx or multiprocessing.get_context()
+        self._shutdown_timeout = shutdown_timeout
         self._conn = None
         self._process = None
-        self._alive = None
+        self._finalizer = None
+
+    @classmethod
+    def register(cls, typeid, callable=None, proxytype=None, exposed=None,
+                 method_to_typeid=None, create_method=True):
+        """Registers the type `typeid`: `callable(*args, **kwargs)` makes its objects in the
+        server, `manager.<typeid>(*args, **kwargs)` returns a proxy of a new one. The proxy
+        exposes `exposed` (default: `proxytype._exposed_`, else the object's public methods);
+        `proxytype` (a `BaseProxy` subclass) replaces the automatic proxy. Register before
+        `start()`: under spawn the server imports `callable` by name, as CPython's does."""
+        if method_to_typeid:
+            raise NotImplementedError(
+                "method_to_typeid: a method's result is returned as a value; return a proxy "
+                "made by the caller instead")
+        if "_registry" not in cls.__dict__:
+            cls._registry = dict(cls._registry)
+        exposed = exposed or getattr(proxytype, "_exposed_", None)
+        cls._registry[typeid] = (callable, None if exposed is None else tuple(exposed), proxytype)
+        if create_method:
+            def create(self, *args, **kwds):
+                return self._create_user(typeid, args, kwds)
+            create.__name__ = typeid
+            setattr(cls, typeid, create)
 
     @property
     def address(self):
         return self._address
 
-    def start(self):
+    def start(self, initializer=None, initargs=()):
+        """Starts the server process (with this manager's start method) and connects to it."""
+        import multiprocessing
+        if self._conn is not None:
+            raise multiprocessing.ProcessError("Already started server")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
         if self._authkey is None:
-            import multiprocessing
             self._authkey = bytes(multiprocessing.current_process().authkey)
         directory = tempfile.mkdtemp(prefix="multiproc-py-")
         self._address = os.path.join(directory, "manager.sock")
@@ -689,46 +840,44 @@ class SyncManager:
         listener.bind(self._address)
         listener.listen(4096)
         alive_read, alive_write = os.pipe()
-        import multiprocessing
-        if multiprocessing.get_start_method(allow_none=True) in (None, "fork"):
+        registry = {typeid: (make, exposed)
+                    for typeid, (make, exposed, _) in type(self)._registry.items()}
+        if self._ctx.get_start_method() == "fork":
             # As CPython's manager under fork: the server is a fork of this process.
-            self._process = _fork_server(listener.fileno(), self._authkey, alive_read)
+            self._process = _fork_server(listener.fileno(), self._authkey, alive_read,
+                                         registry, initializer, initargs)
         else:
-            key_read, key_write = os.pipe()
-            command = [sys.executable, "-c", "from multiproc._server import main; main()",
-                       str(listener.fileno()), str(key_read), str(alive_read), str(os.getpid())]
-            self._process = subprocess.Popen(
-                command, pass_fds=[listener.fileno(), key_read, alive_read], close_fds=True)
-            os.close(key_read)
-            os.write(key_write, self._authkey)
-            os.close(key_write)
+            from ._server import Descriptor
+            self._process = self._ctx.Process(
+                target=_serve_process, name="multiproc-manager", daemon=True,
+                args=(Descriptor(listener.fileno()), self._authkey, Descriptor(alive_read),
+                      registry, initializer, initargs))
+            self._process.start()
         os.close(alive_read)
-        self._alive = alive_write  # closed with this process: the server then ends
         listener.close()
+        # The server ends when `alive_write` closes, with this process. It is stopped when this
+        # manager is collected, or at exit, if nobody stopped it before: as CPython's.
+        from multiprocessing import util
         self._conn = _native.Connection(self._address, self._authkey)
+        self._finalizer = util.Finalize(
+            self, _stop_server,
+            args=(self._conn, self._process, alive_write, self._address, self._shutdown_timeout),
+            exitpriority=0)
         return self
 
     def connect(self):
+        """Connects to the manager at this manager's address, started elsewhere."""
         self._conn = _native.Connection(self._address, self._authkey)
         return self
 
     def shutdown(self):
-        if self._conn is not None:
-            self._conn.shutdown()
-        if self._process is not None:
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
-        if self._alive is not None:
-            os.close(self._alive)
-            self._alive = None
+        """Stops the server (if this manager started it) and waits for its process."""
+        if self._finalizer is not None:
+            self._finalizer()
 
     def join(self, timeout=None):
         if self._process is not None:
-            self._process.wait(timeout)
+            self._process.join(timeout)
 
     def __enter__(self):
         if self._conn is None:
@@ -738,10 +887,19 @@ class SyncManager:
     def __exit__(self, *exc):
         self.shutdown()
 
+    def __reduce__(self):
+        raise TypeError("a manager cannot be pickled: pass its proxies, or its address and "
+                        "key to multiproc.connect")
+
     def _number_of_objects(self):
         return self._conn.objects()
 
+    def _debug_info(self):
+        return f"{self._number_of_objects()} objects"
+
     def remove_named(self, name):
+        """Removes the name `name` (the object lives on while a proxy holds it); whether there
+        was one."""
         return self._conn.remove_named(name)
 
     def _make(self, cls, kind, args, name=None):
@@ -749,6 +907,23 @@ class SyncManager:
             return cls(self._conn.create(kind, list(args), name), self)
         except _native.Refused as refused:
             raise _error(refused) from None
+
+    def _create_user(self, typeid, args, kwds):
+        _, _, proxytype = type(self)._registry[typeid]
+        try:
+            token = self._conn.create("object", [typeid, None])
+            exposed = token.call("object.call", ["__new__", [list(args), dict(kwds)]])
+        except _native.Refused as refused:
+            raise _error(refused) from None
+        if proxytype is None:
+            proxytype = _auto_proxy_type(typeid, exposed)
+        return proxytype(token, self)
+
+
+class SyncManager(BaseManager):
+    """`multiprocessing.managers.SyncManager`: a manager with the factories of shared dicts,
+    lists, namespaces, values, arrays, locks, conditions, semaphores, events, barriers and
+    queues; each also takes `name=` to meet other programs (Rust ones included)."""
 
     def dict(self, *args, name=None, **kwargs):
         d = self._make(DictProxy, "dict", [], name)
@@ -802,6 +977,11 @@ class SyncManager:
         barrier = self._make(BarrierProxy, "barrier", [parties], name)
         barrier._timeout = timeout
         return barrier
+
+    def Pool(self, *args, **kwargs):
+        raise NotImplementedError(
+            "manager.Pool would run pickled functions in the manager, and its server never "
+            "unpickles: use multiprocessing.Pool, whose tasks may carry this manager's proxies")
 
     def Array(self, typecode, sequence, lock=True, name=None):
         items = [0] * sequence if isinstance(sequence, int) else list(sequence)

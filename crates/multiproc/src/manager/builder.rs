@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::client::Session;
-use super::proxy::{CallError, Handler, Shared, TypeEntry, entry_for};
+use super::proxy::{CallError, FreeHook, Handler, Shared, TypeEntry, entry_for};
 use super::{Manager, ManagerError, server};
 use crate::address::Address;
 use crate::channel::ConnectError;
@@ -42,6 +42,7 @@ pub struct ManagerBuilder {
     allow_remote: bool,
     types: Vec<(String, TypeEntry)>,
     handlers: Vec<(String, Handler)>,
+    free_hooks: Vec<(String, FreeHook)>,
     loan_grace: Option<Duration>,
     listener: Option<OwnedFd>,
     activated: bool,
@@ -145,6 +146,45 @@ impl ManagerBuilder {
         self
     }
 
+    /// Runs `hook` with the last state of each object of the type `type_name` the manager frees
+    /// (nothing holds it any more), soon after, outside the manager's locks: for a handler
+    /// whose states name something the host keeps for them (its objects in another language),
+    /// which it can then let go. Serving with [`serve`](Self::serve) only, as handlers.
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// use std::collections::HashMap;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// use multiproc::rmpv::Value;
+    /// use multiproc::{CallError, Manager};
+    ///
+    /// // The host's objects, by the number their state holds.
+    /// let objects: Arc<Mutex<HashMap<u64, String>>> = Arc::default();
+    /// let held = objects.clone();
+    /// let builder = Manager::builder()
+    ///     .register_handler("Greeter", move |method, state, _args| match method {
+    ///         "greet" => Ok(Value::from(held.lock().unwrap()[&state.as_u64().unwrap()].as_str())),
+    ///         other => Err(CallError::not_exposed(other)),
+    ///     })
+    ///     .on_free("Greeter", move |state| {
+    ///         objects.lock().unwrap().remove(&state.as_u64().unwrap_or(0));
+    ///     });
+    /// # drop(builder);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_free(
+        mut self,
+        type_name: &str,
+        hook: impl Fn(rmpv::Value) + Send + Sync + 'static,
+    ) -> Self {
+        self.free_hooks
+            .push((type_name.to_owned(), std::sync::Arc::new(hook)));
+        self
+    }
+
     /// Serves on `listener`, a listening socket this process was given (a Unix or TCP stream
     /// socket on which `listen` was called): for a server started by a program that is not a
     /// multiproc Rust program, which binds the address itself and passes the socket down. Needs
@@ -242,7 +282,11 @@ impl ManagerBuilder {
     /// [`Manager::shutdown`]) and connects to it. The socket and the key reach the child as its
     /// arguments, over the private bootstrap socket.
     pub fn start(mut self) -> Result<Manager, ManagerError> {
-        if let Some((name, _)) = self.handlers.first() {
+        let hosted = self.handlers.iter().map(|(name, _)| name);
+        if let Some(name) = hosted
+            .chain(self.free_hooks.iter().map(|(name, _)| name))
+            .next()
+        {
             return Err(ManagerError::Start(format!(
                 "the handler of type {name} lives in this process: serve it with \
                  ManagerBuilder::serve, not start"
@@ -285,7 +329,7 @@ impl ManagerBuilder {
                     .map(|(name, handler)| (name, server::Methods::Handler(handler))),
             )
             .collect();
-        server::serve(listener, authkey, types, grace);
+        server::serve(listener, authkey, types, self.free_hooks, grace);
         Ok(())
     }
 }
@@ -323,6 +367,7 @@ fn serve_main(
         StreamListener::from_parts(socket.0, tcp),
         authkey,
         types,
+        Vec::new(),
         grace,
     );
 }

@@ -142,6 +142,12 @@ pub(crate) type MethodOutcome = Result<(Value, Value), (String, String)>;
 pub(crate) type Handler =
     std::sync::Arc<dyn Fn(&str, &mut Value, Value) -> Result<Value, CallError> + Send + Sync>;
 
+/// What a program that hosts a user type's objects runs when the manager frees one
+/// ([`ManagerBuilder::on_free`]): called with its last state.
+///
+/// [`ManagerBuilder::on_free`]: crate::ManagerBuilder::on_free
+pub(crate) type FreeHook = std::sync::Arc<dyn Fn(Value) + Send + Sync>;
+
 /// Runs `handler` for `call`, as a compiled type's dispatch runs: a panic is `Panicked`, the
 /// object unchanged.
 pub(crate) fn run_handler(handler: &Handler, call: MethodCall) -> MethodOutcome {

@@ -585,6 +585,7 @@ mod tests {
                 listener,
                 b"key".to_vec(),
                 types,
+                Vec::new(),
                 super::super::DEFAULT_LOAN_GRACE,
             )
         });

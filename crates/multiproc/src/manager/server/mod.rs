@@ -40,6 +40,7 @@ use super::ErrorCode;
 use super::protocol::frame::{self, FrameError};
 use super::protocol::wire::{self, Response, WireError};
 use super::protocol::{Op, VERSION};
+use super::proxy::FreeHook;
 use crate::spin::Spinner;
 use crate::sys::{self, Stream, StreamListener};
 pub(crate) use hosted::Methods;
@@ -74,6 +75,8 @@ pub(crate) struct Server {
     authkey: Vec<u8>,
     /// The registered user types, by name.
     types: HashMap<String, Methods>,
+    /// What runs when an object of a user type is freed, by type name.
+    free_hooks: HashMap<String, FreeHook>,
     counters: Counters,
     next_connection: AtomicU64,
     /// The connections of each client, by client id.
@@ -131,6 +134,7 @@ pub(crate) fn serve(
     listener: StreamListener,
     authkey: Vec<u8>,
     types: Vec<(String, Methods)>,
+    free_hooks: Vec<(String, FreeHook)>,
     loan_grace: Duration,
 ) {
     gate::start_logging();
@@ -141,7 +145,11 @@ pub(crate) fn serve(
         return;
     };
     let server = Arc::new(Server {
-        table: Mutex::new(Table::new(loan_grace)),
+        table: Mutex::new(Table::new(
+            loan_grace,
+            free_hooks.iter().map(|(name, _)| name.clone()).collect(),
+        )),
+        free_hooks: free_hooks.into_iter().collect(),
         changed: Condvar::new(),
         authkey,
         types: types.into_iter().collect(),
@@ -233,6 +241,22 @@ impl Server {
         drop(clients);
         if last {
             self.release_client(client);
+            self.run_free_hooks();
+        }
+    }
+
+    /// Runs the free hooks of the user objects freed since the last time, outside the table's
+    /// lock (a hook may take its host's own locks, or call this manager).
+    fn run_free_hooks(&self) {
+        if self.free_hooks.is_empty() {
+            return;
+        }
+        let freed = std::mem::take(&mut self.lock_table().freed_users);
+        for (type_name, state) in freed {
+            if let Some(hook) = self.free_hooks.get(&type_name) {
+                // A panicking hook loses that object's clean-up, not the connection.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(state)));
+            }
         }
     }
 
@@ -341,7 +365,12 @@ impl Server {
                         "hello is the first request of a connection, once",
                     )),
                 ),
-                Ok(request) => (request.id, self.run(&caller, request)),
+                Ok(request) => {
+                    let id = request.id;
+                    let result = self.run(&caller, request);
+                    self.run_free_hooks();
+                    (id, result)
+                }
                 // Refused undecoded: answered with its id when it has one, so that the client
                 // stays in step and this call alone fails.
                 Err(error) => (wire::request_id(&payload).unwrap_or(0), Err(error)),

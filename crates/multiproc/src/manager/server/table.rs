@@ -136,6 +136,10 @@ pub(crate) struct Table {
     pub(crate) waiting: HashMap<u64, u64>,
     /// Who holds each object.
     pub(crate) lifetimes: Lifetimes,
+    /// The user types with a free hook, and the objects of theirs freed, whose hooks have not
+    /// run yet (they run outside the table's lock).
+    hooked: HashSet<String>,
+    pub(crate) freed_users: Vec<(String, Value)>,
 }
 
 pub(crate) fn unknown(object: u64) -> WireError {
@@ -143,8 +147,9 @@ pub(crate) fn unknown(object: u64) -> WireError {
 }
 
 impl Table {
-    /// An empty table, whose loans last `grace`.
-    pub(crate) fn new(grace: Duration) -> Table {
+    /// An empty table, whose loans last `grace`; the freed objects of the `hooked` user types
+    /// wait in `freed_users`.
+    pub(crate) fn new(grace: Duration, hooked: HashSet<String>) -> Table {
         Table {
             next: 1,
             objects: HashMap::new(),
@@ -154,6 +159,8 @@ impl Table {
             depth: HashMap::new(),
             waiting: HashMap::new(),
             lifetimes: Lifetimes::new(grace),
+            hooked,
+            freed_users: Vec::new(),
         }
     }
 
@@ -271,6 +278,13 @@ impl Table {
             self.watched.remove(&id);
             slots.clear();
             gone.references(&mut slots);
+            if let Object::User {
+                type_name, state, ..
+            } = gone
+                && self.hooked.contains(&type_name)
+            {
+                self.freed_users.push((type_name, state));
+            }
             for &child in &slots {
                 let mut unheld = false;
                 self.lifetimes.give_up(child, Holder::Slot(id), &mut unheld);
