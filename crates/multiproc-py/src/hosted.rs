@@ -7,7 +7,8 @@ use multiproc::rmpv::Value;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::{Token, values};
+use super::Token;
+use super::values::{self, Codec};
 
 /// Runs `method` of an object of `type_name` whose state is `state`, through `dispatch`.
 pub(crate) fn call(
@@ -24,8 +25,10 @@ pub(crate) fn call(
             "a proxy as the argument of a registered type's method".into(),
         ))
     };
-    let py_state = values::to_python(py, state.clone(), &no_token).map_err(failed)?;
-    let py_args = values::to_python(py, args, &no_token)
+    // The server never unpickles: an opaque argument reaches the method as `Pickled` bytes.
+    let py_state =
+        values::to_python(py, state.clone(), Codec::Native, &no_token).map_err(failed)?;
+    let py_args = values::to_python(py, args, Codec::Native, &no_token)
         .map_err(|e| CallError::BadArguments(e.to_string()))?;
     let answer = dispatch
         .call1(py, (type_name, method, py_state, py_args))
@@ -38,10 +41,10 @@ pub(crate) fn call(
         answer.extract().map_err(failed)?;
     match outcome.as_str() {
         "ok" => {
-            let reply = values::to_value(&reply, 0).map_err(|e| {
+            let reply = values::to_value(&reply, 0, Codec::Native).map_err(|e| {
                 CallError::Failed(format!("TypeError: the result of {method}: {e}"))
             })?;
-            *state = values::to_value(&new_state, 0).map_err(failed)?;
+            *state = values::to_value(&new_state, 0, Codec::Native).map_err(failed)?;
             Ok(reply)
         }
         "not_exposed" => Err(CallError::NotExposed(reply.to_string())),
@@ -54,7 +57,7 @@ pub(crate) fn free(py: Python<'_>, free: &Py<PyAny>, type_name: &str, state: Val
     let no_token = |_: &Value| -> Result<Token, multiproc::ManagerError> {
         Err(multiproc::ManagerError::Value("no proxy in a state".into()))
     };
-    if let Ok(state) = values::to_python(py, state, &no_token) {
+    if let Ok(state) = values::to_python(py, state, Codec::Native, &no_token) {
         // Nobody to tell if it fails: the object is gone either way.
         let _ = free.call1(py, (type_name, state));
     }

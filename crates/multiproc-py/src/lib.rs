@@ -13,22 +13,32 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use errors::{ManagerGone, Refused, raise};
+use values::Codec;
 
 /// A connection to a manager: the untyped client of the `multiproc` crate.
 #[pyclass(module = "multiproc._native", frozen)]
 struct Connection {
     manager: Manager,
+    codec: Codec,
 }
 
 #[pymethods]
 impl Connection {
-    /// Connects to the manager at `address` (a Unix socket path, or `host:port`) with `authkey`.
+    /// Connects to the manager at `address` (a Unix socket path, or `host:port`) with `authkey`;
+    /// `codec="pickle"` stores what MessagePack cannot say as pickles (`values`).
     #[new]
-    fn new(py: Python<'_>, address: String, authkey: Vec<u8>) -> PyResult<Connection> {
+    #[pyo3(signature = (address, authkey, codec=None))]
+    fn new(
+        py: Python<'_>,
+        address: String,
+        authkey: Vec<u8>,
+        codec: Option<&str>,
+    ) -> PyResult<Connection> {
+        let codec = Codec::parse(codec)?;
         let manager = py
             .detach(|| Manager::connect(address.as_str(), &authkey))
             .map_err(raise)?;
-        Ok(Connection { manager })
+        Ok(Connection { manager, codec })
     }
 
     /// A new object of `kind` made from `args` (a list of values), or the one called `name`.
@@ -40,7 +50,7 @@ impl Connection {
         args: &Bound<'_, PyList>,
         name: Option<String>,
     ) -> PyResult<Token> {
-        let args = values::args(args)?;
+        let args = values::args(args, self.codec)?;
         let token = py
             .detach(|| match &name {
                 None => self.manager.create_token(&kind, args),
@@ -50,6 +60,7 @@ impl Connection {
         Ok(Token {
             token,
             kind: Some(kind),
+            codec: self.codec,
         })
     }
 
@@ -80,6 +91,8 @@ struct Token {
     token: multiproc::Token,
     /// Its kind, when known without asking (it was created here).
     kind: Option<String>,
+    /// How values MessagePack cannot say are stored: its manager's.
+    codec: Codec,
 }
 
 #[pymethods]
@@ -92,11 +105,43 @@ impl Token {
         op: String,
         args: &Bound<'py, PyList>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let args = values::args(args)?;
-        let answer: Value = py.detach(|| self.token.call(&op, args)).map_err(raise)?;
-        values::to_python(py, answer, &|value| {
+        let args = values::args(args, self.codec)?;
+        // A wait gives way to Ctrl-C (any signal whose handler raises): the exception is kept
+        // and raised when the wait has ended, having taken nothing.
+        let raised: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+        let interrupted = || {
+            Python::attach(|py| match py.check_signals() {
+                Ok(()) => false,
+                Err(error) => {
+                    *raised.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                    true
+                }
+            })
+        };
+        let answer = py.detach(|| self.token.call_interruptible(&op, args, &interrupted));
+        let raised = raised.into_inner().unwrap_or_else(|e| e.into_inner());
+        let answer: Value = match (answer, raised) {
+            (Err(multiproc::ManagerError::Interrupted), Some(error)) => return Err(error),
+            (answer, Some(error)) => {
+                // The server took it before it saw the wait given up: the call is done, and
+                // its answer returned; the interruption comes right after.
+                if error.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                    // Ctrl-C again, as if it came now: Python raises it at its next step.
+                    py.import("_thread")?.call_method0("interrupt_main")?;
+                } else {
+                    return Err(error);
+                }
+                answer.map_err(raise)?
+            }
+            (answer, None) => answer.map_err(raise)?,
+        };
+        values::to_python(py, answer, self.codec, &|value| {
             let token = self.token.token_in(value)?;
-            Ok(Token { token, kind: None })
+            Ok(Token {
+                token,
+                kind: None,
+                codec: self.codec,
+            })
         })
     }
 
@@ -106,6 +151,7 @@ impl Token {
         Token {
             token: self.token.clone(),
             kind: self.kind.clone(),
+            codec: self.codec,
         }
     }
 
@@ -115,7 +161,27 @@ impl Token {
         Ok(Token {
             token,
             kind: self.kind.clone(),
+            codec: self.codec,
         })
+    }
+
+    /// How values MessagePack cannot say are stored: `None`, or `"pickle"`.
+    #[getter]
+    fn codec(&self) -> Option<&'static str> {
+        self.codec.name()
+    }
+
+    /// The address of the object's manager.
+    #[getter]
+    fn address(&self) -> String {
+        self.token.address().to_string()
+    }
+
+    /// The token as bytes without the manager's key (as CPython pickles a proxy outside of
+    /// spawning a child): the reader gives the key ([`token_from_keyless`]). Takes a loan.
+    fn to_keyless<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| self.token.to_keyless()).map_err(raise)?;
+        Ok(PyBytes::new(py, &bytes))
     }
 
     /// The object's id.
@@ -144,11 +210,43 @@ impl Token {
 
 /// A token from [`Token::to_bytes`]'s bytes, in this process: it connects, and claims the loan.
 #[pyfunction]
-fn token_from_bytes(py: Python<'_>, bytes: Vec<u8>, kind: Option<String>) -> PyResult<Token> {
+#[pyo3(signature = (bytes, kind, codec=None))]
+fn token_from_bytes(
+    py: Python<'_>,
+    bytes: Vec<u8>,
+    kind: Option<String>,
+    codec: Option<&str>,
+) -> PyResult<Token> {
+    let codec = Codec::parse(codec)?;
     let token: multiproc::Token = py
         .detach(|| postcard::from_bytes(&bytes))
         .map_err(|e| Refused::new_err(("UnknownObject", e.to_string())))?;
-    Ok(Token { token, kind })
+    Ok(Token { token, kind, codec })
+}
+
+/// A token from [`Token::to_keyless`]'s bytes, in this process, authenticated with `authkey`.
+#[pyfunction]
+#[pyo3(signature = (bytes, kind, authkey, codec=None))]
+fn token_from_keyless(
+    py: Python<'_>,
+    bytes: Vec<u8>,
+    kind: Option<String>,
+    authkey: Vec<u8>,
+    codec: Option<&str>,
+) -> PyResult<Token> {
+    let codec = Codec::parse(codec)?;
+    let token = py
+        .detach(|| multiproc::Token::from_keyless(&bytes, &authkey))
+        .map_err(raise)?;
+    Ok(Token { token, kind, codec })
+}
+
+/// The manager's address in [`Token::to_keyless`]'s bytes.
+#[pyfunction]
+fn keyless_address(bytes: Vec<u8>) -> PyResult<String> {
+    multiproc::Token::keyless_address(&bytes)
+        .map(|address| address.to_string())
+        .map_err(raise)
 }
 
 /// Serves a manager on the listening socket passed as descriptor 3 (socket activation), with
@@ -195,6 +293,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Token>()?;
     module.add_function(wrap_pyfunction!(serve, module)?)?;
     module.add_function(wrap_pyfunction!(token_from_bytes, module)?)?;
+    module.add_function(wrap_pyfunction!(token_from_keyless, module)?)?;
+    module.add_function(wrap_pyfunction!(keyless_address, module)?)?;
     module.add("Refused", module.py().get_type::<Refused>())?;
     module.add("ManagerGone", module.py().get_type::<ManagerGone>())?;
     Ok(())

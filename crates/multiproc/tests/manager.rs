@@ -934,3 +934,61 @@ fn user_types_registered_at_run_time_are_served_and_a_handler_that_panics_change
     join(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_interrupted_wait_takes_nothing_and_a_finished_one_loses_nothing() {
+    use multiproc::rmpv::Value as V;
+    let manager = Manager::start().unwrap();
+    let queue = manager.create_token("queue", vec![V::Nil]).unwrap();
+    let soon = |ms| {
+        let at = Instant::now() + Duration::from_millis(ms);
+        move || Instant::now() > at
+    };
+    // A get given up: the item put afterwards is still there for the next taker.
+    let waited = queue.call_interruptible("queue.get", vec![V::Nil], &soon(200));
+    assert!(
+        matches!(waited, Err(ManagerError::Interrupted)),
+        "{waited:?}"
+    );
+    queue.call("queue.put", vec![7.into(), V::Nil]).unwrap();
+    assert_eq!(
+        queue.call("queue.get", vec![0.into()]).unwrap(),
+        V::Array(vec![7.into()])
+    );
+    // An acquire given up while another owner holds the lock takes nothing: once released, a
+    // third owner takes it at once.
+    let lock = manager.create_token("lock", vec![]).unwrap();
+    let (holder, waiter, third) = (lock.clone(), lock.clone(), lock.clone());
+    assert_eq!(
+        holder.call("lock.acquire", vec![V::Nil]).unwrap(),
+        V::from("acquired")
+    );
+    let waited = waiter.call_interruptible("lock.acquire", vec![V::Nil], &soon(200));
+    assert!(
+        matches!(waited, Err(ManagerError::Interrupted)),
+        "{waited:?}"
+    );
+    holder.call("lock.release", vec![]).unwrap();
+    assert_eq!(
+        third.call("lock.acquire", vec![0.into()]).unwrap(),
+        V::from("acquired")
+    );
+    // A wait that is answered before anyone asks to stop ends as any call.
+    queue.call("queue.put", vec![8.into(), V::Nil]).unwrap();
+    assert_eq!(
+        queue
+            .call_interruptible("queue.get", vec![V::Nil], &|| false)
+            .unwrap(),
+        V::Array(vec![8.into()])
+    );
+    // And the token goes on working after an interruption.
+    assert_eq!(
+        queue
+            .call("queue.state", vec![])
+            .unwrap()
+            .as_array()
+            .unwrap()[0],
+        V::from(0)
+    );
+    manager.shutdown().unwrap();
+}

@@ -11,19 +11,22 @@ Proxies travel to `multiprocessing` children as CPython's do, and a proxy stored
 list stays live (`d["config"] = m.dict()`).
 """
 from .managers import (  # noqa: F401
-    ArrayProxy, AutoProxy, BarrierProxy, BaseManager, BaseProxy, BoundedSemaphoreProxy, ConditionProxy, DictProxy,
-    EventProxy, JoinableQueueProxy, ListProxy, LockProxy, ManagerGone, NamespaceProxy, QueueProxy,
-    RemoteError, RLockProxy, SemaphoreProxy, SyncManager, ValueProxy,
+    ArrayProxy, AutoProxy, BarrierProxy, BaseManager, BaseProxy, BoundedSemaphoreProxy,
+    ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy, LockProxy, ManagerGone,
+    NamespaceProxy, Pickled, QueueProxy, RemoteError, RLockProxy, SemaphoreProxy, SyncManager,
+    ValueProxy,
 )
 
 
-def Manager():
+def Manager(*, codec=None):
     """A started manager, as `multiprocessing.Manager()`: use it in a `with` block, or call its
-    `shutdown()`."""
-    return SyncManager().start()
+    `shutdown()`. Values are None, bool, int (64 bits), float, str, bytes, list, tuple, dict and
+    proxies; with `codec="pickle"` other objects are stored as pickles, made and read by the
+    clients (the server never unpickles; every holder of the key can then make you unpickle)."""
+    return SyncManager(codec=codec).start()
 
 
-def connect(address, authkey):
+def connect(address, authkey, *, codec=None):
     """The manager at `address` (a Unix socket path, or `host:port`), started elsewhere (another
     program, `multiproc serve`, a Rust `Manager`)."""
-    return SyncManager(address, authkey).connect()
+    return SyncManager(address, authkey, codec=codec).connect()

@@ -19,7 +19,7 @@ __all__ = [
     "BaseManager", "SyncManager", "BaseProxy", "AutoProxy", "DictProxy", "ListProxy", "NamespaceProxy", "ValueProxy",
     "ArrayProxy", "LockProxy", "RLockProxy", "ConditionProxy", "SemaphoreProxy",
     "BoundedSemaphoreProxy", "EventProxy", "BarrierProxy", "QueueProxy", "JoinableQueueProxy",
-    "RemoteError", "ManagerGone",
+    "RemoteError", "ManagerGone", "Pickled",
 ]
 
 ManagerGone = _native.ManagerGone
@@ -107,8 +107,71 @@ def _proxy_for(token, manager=None):
     return _PROXIES[kind](token, manager)
 
 
-def _rebuild(cls, data, kind):
-    return cls(_native.token_from_bytes(data, kind))
+# The keys of the managers this process started or connected to, by address: a proxy that
+# arrives without its key (CPython's rule) finds it here, else uses the process's authkey.
+_KEYS = {}
+
+
+def _pickled(token):
+    """`token` as pickled data, with CPython's rule for the key: it travels only into a child
+    being spawned (the private pipe of its start); anywhere else (a queue, a pool's task, a
+    file) the bytes carry no key, and the reader supplies its own."""
+    from multiprocessing import context
+    if context.get_spawning_popen() is not None:
+        return (token.to_bytes(), True)
+    return (token.to_keyless(), False)
+
+
+def _unpickled(data, with_key, kind, codec):
+    """The token `_pickled` made, in this process."""
+    try:
+        if with_key:
+            return _native.token_from_bytes(data, kind, codec)
+        address = _native.keyless_address(data)
+        key = _KEYS.get(address)
+        if key is None:
+            import multiprocessing
+            key = bytes(multiprocessing.current_process().authkey)
+        try:
+            return _native.token_from_keyless(data, kind, key, codec)
+        except _native.Refused as refused:
+            if refused.args[0] != "AuthenticationError":
+                raise
+            import multiprocessing
+            raise multiprocessing.AuthenticationError(
+                f"a proxy of the manager at {address} arrived without its key (as CPython's, "
+                f"outside of spawning a child), and this process's authkey is not it: call "
+                f"multiproc.connect({address!r}, key) once in this process") from None
+    except _native.Refused as refused:
+        raise _error(refused) from None
+
+
+def _rebuild(cls, data, kind, codec=None, with_key=True):
+    return cls(_unpickled(data, with_key, kind, codec))
+
+
+class Pickled:
+    """A value another client stored with `codec="pickle"`, read by a client without it: its
+    bytes, not unpickled (`load()` does, if you trust every holder of the manager's key).
+    Storing it again stores the same bytes."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = bytes(data)
+
+    def load(self):
+        import pickle
+        return pickle.loads(self.data)
+
+    def __eq__(self, other):
+        return isinstance(other, Pickled) and other.data == self.data
+
+    def __hash__(self):
+        return hash(self.data)
+
+    def __repr__(self):
+        return f"Pickled({len(self.data)} bytes)"
 
 
 class BaseProxy:
@@ -141,7 +204,9 @@ class BaseProxy:
         return self._call("object.call", methodname, [list(args), dict(kwds)])
 
     def __reduce__(self):
-        return (_rebuild, (type(self), self._token.to_bytes(), self._token.kind()))
+        token = self._token
+        data, with_key = _pickled(token)
+        return (_rebuild, (type(self), data, token.kind(), token.codec, with_key))
 
     def __repr__(self):
         return f"<{type(self).__name__} object, typeid {self._typeid!r} at {hex(id(self))}>"
@@ -154,7 +219,9 @@ class AutoProxy(BaseProxy):
     _exposed_ = ()
 
     def __reduce__(self):
-        return (_rebuild_auto, (self._typeid, self._exposed_, self._token.to_bytes()))
+        token = self._token
+        data, with_key = _pickled(token)
+        return (_rebuild_auto, (self._typeid, self._exposed_, data, token.codec, with_key))
 
 
 _AUTO_PROXIES = {}
@@ -176,8 +243,8 @@ def _auto_proxy_type(typeid, exposed):
     return cls
 
 
-def _rebuild_auto(typeid, exposed, data):
-    return _auto_proxy_type(typeid, exposed)(_native.token_from_bytes(data, "object"))
+def _rebuild_auto(typeid, exposed, data, codec=None, with_key=True):
+    return _auto_proxy_type(typeid, exposed)(_unpickled(data, with_key, "object", codec))
 
 
 class DictProxy(BaseProxy):
@@ -758,6 +825,19 @@ def _serve_process(listener, key, alive, registry, initializer, initargs):
     _server.serve_process(listener, key, alive, registry)
 
 
+def _connect(address, authkey, codec):
+    """A connection to the manager at `address`; a refusal as Python's exception (a wrong key:
+    `multiprocessing.AuthenticationError`, naming the address). The key is remembered for the
+    proxies of that manager that arrive in this process without it."""
+    try:
+        connection = _native.Connection(address, authkey, codec)
+        _KEYS[address] = bytes(authkey)
+        return connection
+    except _native.Refused as refused:
+        code, message = refused.args
+        raise _error(_native.Refused(code, f"the manager at {address}: {message}")) from None
+
+
 def _stop_server(conn, process, alive, address, timeout):
     """Stops a server this process started: asks it, then SIGTERM, then SIGKILL, each after
     `timeout` seconds; closes its pipe and removes its socket."""
@@ -789,8 +869,11 @@ class BaseManager:
     _registry = {}
 
     def __init__(self, address=None, authkey=None, serializer="pickle", ctx=None, *,
-                 shutdown_timeout=1.0):
+                 shutdown_timeout=1.0, codec=None):
         import multiprocessing
+        if codec not in (None, "pickle"):
+            raise ValueError(f"no codec {codec!r}: a manager's codec is None or 'pickle'")
+        self._codec = codec
         self._address = address
         self._authkey = None if authkey is None else bytes(authkey)
         self._ctx = ctx or multiprocessing.get_context()
@@ -858,7 +941,7 @@ class BaseManager:
         # The server ends when `alive_write` closes, with this process. It is stopped when this
         # manager is collected, or at exit, if nobody stopped it before: as CPython's.
         from multiprocessing import util
-        self._conn = _native.Connection(self._address, self._authkey)
+        self._conn = _connect(self._address, self._authkey, self._codec)
         self._finalizer = util.Finalize(
             self, _stop_server,
             args=(self._conn, self._process, alive_write, self._address, self._shutdown_timeout),
@@ -867,7 +950,10 @@ class BaseManager:
 
     def connect(self):
         """Connects to the manager at this manager's address, started elsewhere."""
-        self._conn = _native.Connection(self._address, self._authkey)
+        if self._authkey is None:
+            import multiprocessing
+            self._authkey = bytes(multiprocessing.current_process().authkey)
+        self._conn = _connect(self._address, self._authkey, self._codec)
         return self
 
     def shutdown(self):

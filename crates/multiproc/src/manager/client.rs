@@ -33,7 +33,7 @@ use crate::address::Address;
 use crate::channel::auth::{self, Framing};
 use crate::channel::{ConnectError, HANDSHAKE_TIMEOUT};
 use crate::spin::Spinner;
-use crate::sys::{ProcessId, Stream};
+use crate::sys::{self, ProcessId, Stream};
 
 /// Idle connections a session keeps for calls that wait, at most; more are closed.
 const IDLE_MAX: usize = 8;
@@ -158,7 +158,7 @@ impl Session {
         owner: u64,
     ) -> Result<Value, ManagerError> {
         self.outgoing(&mut args)?;
-        self.shared.call(op, object, args, owner)
+        self.shared.call(op, object, args, owner, None)
     }
 
     /// What every call checks before it sends: that this process is the session's, and that
@@ -172,13 +172,15 @@ impl Session {
     }
 
     /// [`call`](Self::call), for an operation that may wait: on a connection of the pool, taken
-    /// for this call.
+    /// for this call. `interrupted`, if any, is asked every 25 ms while the call
+    /// waits: see [`Client::call`].
     pub(crate) fn call_waiting(
         &self,
         op: Op,
         object: u64,
         mut args: Vec<Value>,
         owner: u64,
+        interrupted: Option<&dyn Fn() -> bool>,
     ) -> Result<Value, ManagerError> {
         self.outgoing(&mut args)?;
         let idle = self.lock_idle().pop();
@@ -186,7 +188,7 @@ impl Session {
             Some(client) => client,
             None => Client::connect(&self.address, &self.authkey, self.id, false)?,
         };
-        let result = client.call(op, object, args, owner);
+        let result = client.call(op, object, args, owner, interrupted);
         if !client.is_broken() {
             let mut idle = self.lock_idle();
             if idle.len() < IDLE_MAX {
@@ -266,12 +268,19 @@ impl Client {
     }
 
     /// Runs `op` on `object` (0: the manager itself) for `owner` and waits for the answer.
+    ///
+    /// While it waits, `interrupted` (if any) is asked every 25 ms; when it says
+    /// so, this side of the connection stops writing. The server, which checks that its caller
+    /// is there before a wait takes anything, then either answers (it had taken it already: the
+    /// call is done, and that answer is returned) or ends the connection having taken nothing:
+    /// [`ManagerError::Interrupted`]. Either way the connection is of no more use.
     fn call(
         &self,
         op: Op,
         object: u64,
         args: Vec<Value>,
         owner: u64,
+        interrupted: Option<&dyn Fn() -> bool>,
     ) -> Result<Value, ManagerError> {
         let context = Context {
             owner,
@@ -292,7 +301,7 @@ impl Client {
             self.unread.store(0, Ordering::Relaxed);
             self.hello(&mut stream)?;
         }
-        self.exchange(&mut stream, request)
+        self.exchange(&mut stream, request, interrupted)
     }
 
     /// Sends `op` on `object` without waiting for its answer (read and dropped before the next
@@ -344,7 +353,7 @@ impl Client {
             context: Context::default(),
             references: false,
         };
-        self.exchange(stream, request).map(drop)
+        self.exchange(stream, request, None).map(drop)
     }
 
     /// Sends `request` (numbered here) and reads its answer; a failure of the connection marks
@@ -353,10 +362,13 @@ impl Client {
         &self,
         stream: &mut (BufReader<Stream>, Stream),
         mut request: Request,
+        interrupted: Option<&dyn Fn() -> bool>,
     ) -> Result<Value, ManagerError> {
-        let result = self.send_and_read(stream, &mut request);
+        let mut stopped = false;
+        let result = self.send_and_read(stream, &mut request, interrupted, &mut stopped);
         let refused = matches!(&result, Err(ManagerError::Remote { code, .. }) if *code == ErrorCode::TooManyConnections);
-        if refused
+        if stopped
+            || refused
             || matches!(
                 result,
                 Err(ManagerError::Gone { .. } | ManagerError::Protocol(_))
@@ -367,10 +379,27 @@ impl Client {
         result
     }
 
+    /// Waits until `reader` has an answer to read, asking `interrupted` every 25 ms;
+    /// whether it said to stop first.
+    fn await_answer(reader: &BufReader<Stream>, interrupted: &dyn Fn() -> bool) -> bool {
+        const SLICE: std::time::Duration = std::time::Duration::from_millis(25);
+        while reader.buffer().is_empty() {
+            let slice = std::time::Instant::now() + SLICE;
+            match sys::wait_readable(reader.get_ref().as_fd(), Some(slice)) {
+                Ok(true) | Err(_) => return false, // an answer, or an error the read will see
+                Ok(false) if interrupted() => return true,
+                Ok(false) => {}
+            }
+        }
+        false
+    }
+
     fn send_and_read(
         &self,
         (reader, writer): &mut (BufReader<Stream>, Stream),
         request: &mut Request,
+        interrupted: Option<&dyn Fn() -> bool>,
+        stopped: &mut bool,
     ) -> Result<Value, ManagerError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         request.id = id;
@@ -389,10 +418,17 @@ impl Client {
         // A server that refused the connection (a limit) said why and closed: the answer may be
         // there to read even though the request could not be sent. The answers of requests sent
         // without waiting come first, in order.
-        let read = self
-            .drain(reader)
+        let drained = self.drain(reader);
+        if let (Ok(()), Ok(()), Some(interrupted)) = (&sent, &drained, interrupted)
+            && Self::await_answer(reader, interrupted)
+        {
+            writer.shut_down_write();
+            *stopped = true;
+        }
+        let read = drained
             .and_then(|()| frame::read_frame_soon(reader, frame::DEFAULT_MAX_FRAME, &self.spinner));
         let payload = match (sent, read) {
+            (_, Err(_)) if *stopped => return Err(ManagerError::Interrupted),
             (_, Ok(payload)) => payload,
             (Err(e), Err(_)) => return Err(gone(&e)),
             (Ok(()), Err(e)) => return Err(gone(&e)),

@@ -78,6 +78,13 @@ pub enum ManagerError {
     /// The server process could not be started.
     #[error("the manager could not start: {0}")]
     Start(String),
+    /// A wait given up at the caller's request ([`Token::call_interruptible`]): nothing was
+    /// taken for it (its connection was closed before the server took anything). Python:
+    /// `KeyboardInterrupt`, when Ctrl-C asked.
+    ///
+    /// [`Token::call_interruptible`]: crate::Token::call_interruptible
+    #[error("the wait was interrupted; nothing was taken")]
+    Interrupted,
     /// The operating system failed.
     #[error("manager: {0}")]
     Os(#[source] std::io::Error),

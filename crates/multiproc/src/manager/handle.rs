@@ -91,9 +91,22 @@ impl Handle {
         args: Vec<Value>,
         waits: bool,
     ) -> Result<Value, ManagerError> {
+        self.call_interruptible(op, args, waits, None)
+    }
+
+    /// [`call_on`](Self::call_on); a wait checks `interrupted` every 25 ms, and
+    /// ends with [`ManagerError::Interrupted`] when it says so.
+    pub(crate) fn call_interruptible(
+        &self,
+        op: Op,
+        args: Vec<Value>,
+        waits: bool,
+        interrupted: Option<&dyn Fn() -> bool>,
+    ) -> Result<Value, ManagerError> {
         release_unclaimed();
         let answer = if waits {
-            self.session.call_waiting(op, self.object, args, self.owner)
+            self.session
+                .call_waiting(op, self.object, args, self.owner, interrupted)
         } else {
             self.session.call(op, self.object, args, self.owner)
         }?;
@@ -194,6 +207,52 @@ impl Serialize for Handle {
         }
         .serialize(serializer)
     }
+}
+
+/// A proxy leaving without the manager's key ([`Handle::keyless`]): the receiver supplies it.
+#[derive(Serialize, Deserialize)]
+struct Keyless {
+    address: Address,
+    object: u64,
+    waits: bool,
+    loan: u64,
+}
+
+impl Handle {
+    /// This handle as bytes for another process, without the manager's key (which the receiver
+    /// gives to [`from_keyless`](Self::from_keyless)): a loan, as for any proxy leaving.
+    pub(crate) fn keyless(&self) -> Result<Vec<u8>, ManagerError> {
+        let loan = self.session.lend(self.object)?;
+        let keyless = Keyless {
+            address: self.session.address.clone(),
+            object: self.object,
+            waits: self.waits,
+            loan,
+        };
+        postcard::to_stdvec(&keyless).map_err(|e| ManagerError::Value(e.to_string()))
+    }
+
+    /// The handle [`keyless`](Self::keyless) sent, on this process's session with its manager,
+    /// authenticated with `authkey`; the loan claimed.
+    pub(crate) fn from_keyless(bytes: &[u8], authkey: &[u8]) -> Result<Handle, ManagerError> {
+        let keyless: Keyless = postcard::from_bytes(bytes)
+            .map_err(|e| ManagerError::Value(format!("not a proxy's bytes: {e}")))?;
+        let session = client::shared(&keyless.address, authkey)?;
+        session.hold(keyless.object, keyless.loan)?;
+        Ok(Handle::adopt(session, keyless.object, keyless.waits))
+    }
+
+    /// The address of the handle's manager.
+    pub(crate) fn address(&self) -> &Address {
+        &self.session.address
+    }
+}
+
+/// The address in [`Handle::keyless`]'s bytes.
+pub(crate) fn keyless_address(bytes: &[u8]) -> Result<Address, ManagerError> {
+    postcard::from_bytes::<Keyless>(bytes)
+        .map(|keyless| keyless.address)
+        .map_err(|e| ManagerError::Value(format!("not a proxy's bytes: {e}")))
 }
 
 /// A proxy arriving in a process joins that process's session with its manager (another owner

@@ -57,6 +57,48 @@ impl Token {
         self.handle.object
     }
 
+    /// The address of the object's manager.
+    pub fn address(&self) -> &crate::Address {
+        self.handle.address()
+    }
+
+    /// The token as bytes for another process *without the manager's key*, as CPython pickles
+    /// a proxy outside of spawning a child: whoever reads them gives the key
+    /// ([`from_keyless`](Self::from_keyless)), so the bytes may go where the key must not (a
+    /// queue, a file, another machine). Takes a loan, as a token serialized whole does (see
+    /// `docs/manager-protocol.md`, "Lifetime").
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// use multiproc::{Manager, Token};
+    ///
+    /// let manager = Manager::builder().authkey(b"the key").start()?;
+    /// let scores = manager.create_token("dict", Vec::new())?;
+    /// let bytes = scores.to_keyless()?;
+    /// assert_eq!(&Token::keyless_address(&bytes)?, scores.address());
+    /// let again = Token::from_keyless(&bytes, b"the key")?;
+    /// assert_eq!(again.id(), scores.id());
+    /// assert!(Token::from_keyless(&bytes, b"another key").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn to_keyless(&self) -> Result<Vec<u8>, ManagerError> {
+        self.handle.keyless()
+    }
+
+    /// The token [`to_keyless`](Self::to_keyless) made, in this process: it connects to the
+    /// manager with `authkey` (a wrong one is [`ManagerError::Connect`]) and claims the loan.
+    pub fn from_keyless(bytes: &[u8], authkey: &[u8]) -> Result<Token, ManagerError> {
+        Handle::from_keyless(bytes, authkey).map(|handle| Token { handle })
+    }
+
+    /// The manager's address in [`to_keyless`](Self::to_keyless)'s bytes: where to find the
+    /// key.
+    pub fn keyless_address(bytes: &[u8]) -> Result<crate::Address, ManagerError> {
+        super::handle::keyless_address(bytes)
+    }
+
     /// A token of the same object for this process: a clone, or, for a token inherited through
     /// `fork` (whose calls are refused: [`ManagerError::InheritedThroughFork`]), a new one on this
     /// process's own connection, holding the object anew (while the parent's proxy still holds
@@ -82,6 +124,36 @@ impl Token {
     /// a connection of their own for their duration, as the proxies' do. A name this client does
     /// not know is [`ErrorCode::NotExposed`], sent nowhere.
     pub fn call(&self, op: &str, args: Vec<Value>) -> Result<Value, ManagerError> {
+        self.call_interruptible(op, args, &|| false)
+    }
+
+    /// [`call`](Self::call), for a program that must be able to give up a wait (a binding whose
+    /// language has Ctrl-C): while an operation waits, `interrupted` is asked every 25 ms, and
+    /// when it returns true the wait ends with [`ManagerError::Interrupted`] having taken
+    /// nothing (within the server's check of its waiters, a tenth of a second). If the server took what was waited for before it saw the wait given up,
+    /// the call ends as it would have, with the answer: nothing is lost either way.
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use multiproc::{Manager, ManagerError};
+    ///
+    /// let manager = Manager::start()?;
+    /// let queue = manager.create_token("queue", vec![])?;
+    /// let give_up = Instant::now() + Duration::from_millis(300);
+    /// let waited = queue.call_interruptible("queue.get", vec![], &|| Instant::now() > give_up);
+    /// assert!(matches!(waited, Err(ManagerError::Interrupted)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn call_interruptible(
+        &self,
+        op: &str,
+        args: Vec<Value>,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<Value, ManagerError> {
         let op =
             Op::parse(op)
                 .filter(|op| !op.on_manager())
@@ -89,7 +161,9 @@ impl Token {
                     code: ErrorCode::NotExposed,
                     message: format!("this client knows no operation {op} on an object"),
                 })?;
-        let answer = self.handle.call_on(op, args, op.may_wait())?;
+        let answer = self
+            .handle
+            .call_interruptible(op, args, op.may_wait(), Some(interrupted))?;
         // What this owner holds, for the release its drop owes (as a lock proxy counts).
         match op {
             Op::LockAcquire if answer.as_str() != Some("timeout") => self.handle.count_held(true),

@@ -106,8 +106,12 @@ fn length(bytes: &[u8], at: usize, n: usize) -> Result<u64, WireError> {
     Ok(field.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
 }
 
-/// The extension type of a reference to an object (a stored proxy), the only one a client sends.
+/// The extension type of a reference to an object (a stored proxy).
 const REFERENCE: u8 = 2;
+
+/// The extension type of a client's opaque value (one its own codec made, a pickle say): stored
+/// and returned byte for byte, never read by the server.
+pub(crate) const OPAQUE: u8 = 3;
 
 /// Checks the structure of a MessagePack payload without building it: one value, nothing after
 /// it, within the limits above. Says whether it holds references (extension type 2).
@@ -153,9 +157,16 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<bool, WireError> {
                 references = true;
                 (9, 0)
             }
+            // An opaque value (type 3), of any length: its type follows its length.
+            0xc7..=0xc9 if bytes.get(at + (1 << (marker - 0xc7))) == Some(&OPAQUE) => {
+                let width = 1 << (marker - 0xc7);
+                (width as u64 + 1 + length(bytes, at, width)?, 0)
+            }
+            0xd4..=0xd8 if bytes.get(at) == Some(&OPAQUE) => (1 + (1 << (marker - 0xd4)), 0),
             0xc7..=0xc9 | 0xd4..=0xd8 => {
                 return Err(refused(
-                    "extension types are not accepted, but for references (type 2, 8 bytes)",
+                    "extension types are not accepted, but for references (type 2, 8 bytes) and \
+                     clients' opaque values (type 3)",
                 ));
             }
             0xc1 => return Err(refused("0xc1 is not a MessagePack marker")),
@@ -297,6 +308,28 @@ mod tests {
         assert!(refuses(&[
             0x94, 0x01, 0xa1, b'x', 0x01, 0x91, 0xd6, 0x02, 0, 0, 0, 1
         ]));
+        // Opaque values (type 3) of every length form are accepted, as values, not references.
+        let request = |value: &[u8]| {
+            let mut bytes = vec![0x94, 0x01, 0xa1, b'x', 0x01, 0x91];
+            bytes.extend_from_slice(value);
+            bytes
+        };
+        for opaque in [
+            &[0xd4, 3, 9][..],
+            &[
+                0xd8, 3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+            ],
+            &[0xc7, 2, 3, 7, 7],
+            &[0xc8, 0, 2, 3, 7, 7],
+            &[0xc9, 0, 0, 0, 2, 3, 7, 7],
+        ] {
+            let decoded = decode_request(&request(opaque)).unwrap();
+            assert!(!decoded.references, "{opaque:?}");
+            assert!(matches!(&decoded.args[0], Value::Ext(3, _)), "{opaque:?}");
+        }
+        // One whose length runs past the end, and another type in the same form.
+        assert!(refuses(&request(&[0xc7, 9, 3, 7])));
+        assert!(refuses(&request(&[0xc7, 1, 4, 7])));
         // A reference is accepted, and noted.
         let reference = [
             0x94, 0x01, 0xa1, b'x', 0x01, 0x91, 0xd7, 0x02, 0, 0, 0, 0, 0, 0, 0, 1,

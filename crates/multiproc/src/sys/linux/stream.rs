@@ -52,6 +52,11 @@ impl Stream {
         super::listen::shut_down(self.as_fd());
     }
 
+    /// Ends this side's writing: the peer reads the end, and can still answer.
+    pub(crate) fn shut_down_write(&self) {
+        let _ = rustix::net::shutdown(self.as_fd(), rustix::net::Shutdown::Write);
+    }
+
     /// Makes reads give up after `timeout` (`None`: never) with `WouldBlock`.
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match self {

@@ -35,6 +35,11 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer {
                 "a proxy (a reference to an object) is read as a proxy type, not as this one"
                     .into(),
             )),
+            Value::Ext(3, _) => Err(Error(
+                "an opaque value another client's codec made (a Python pickle, say): Rust reads \
+                 it as multiproc::rmpv::Value only (an extension of type 3, its bytes)"
+                    .into(),
+            )),
             Value::Ext(tag, _) => Err(Error(format!(
                 "an extension value (type {tag}) is not a value of the data model"
             ))),
