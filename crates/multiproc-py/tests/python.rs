@@ -134,28 +134,90 @@ ann = staff["ann"]
 assert ann == {"name": "Ann", "salary": 100, "badge": b"\x01\x02"}, ann
 staff["bob"] = {"name": "Bob", "salary": ann["salary"] - 10, "badge": b"\x03"}
 staff.incr("raises", 2)
+jobs = m.Queue(name="jobs")
+for job in range(3):
+    jobs.put({"job": job})
+door = m.Lock(name="door")
+assert door.acquire(False) is False  # the Rust process holds it
+# A type compiled into the Rust server, called from Python.
+emp = m.object("Employee", {"name": "zhangsan", "salary": 1000}, name="emp")
+for _ in range(10):
+    emp.call("increase")
+assert emp.call("get_pay") == "zhangsan:2000", emp.state
 print("python was here", flush=True)
 "#;
 
+/// The script of a Python process that starts the manager a Rust process then joins: it shares a
+/// dict, a queue and a lock by name, prints its address, waits for the Rust side to say it is
+/// done, and checks what it did.
+const RUST_JOINS_PYTHON: &str = r#"
+import sys
+from multiproc import SyncManager
+with SyncManager(authkey=b"python's key") as m:
+    staff = m.dict(name="staff")
+    staff["ann"] = {"name": "Ann", "salary": 100, "badge": b"\x01\x02"}
+    jobs = m.Queue(name="jobs")
+    door = m.Lock(name="door")
+    door.acquire()
+    print(m.address, flush=True)
+    assert sys.stdin.readline() == "done\n"
+    assert staff["bob"] == {"name": "Bob", "salary": 90, "badge": b"\x03"}, staff["bob"]
+    assert [jobs.get(timeout=10) for _ in range(3)] == [0, 1, 2]
+    door.release()
+print("python saw rust", flush=True)
+"#;
+
 #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
-struct Employee {
+struct Staff {
     name: String,
     salary: u32,
     badge: Vec<u8>,
 }
 
+/// The reference's Employee, compiled into the Rust server, called from Python.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Employee {
+    name: String,
+    salary: i64,
+}
+
+impl multiproc::Shared for Employee {
+    const TYPE_NAME: &'static str = "Employee";
+
+    fn call(
+        &mut self,
+        method: &str,
+        _args: multiproc::Args,
+    ) -> Result<multiproc::Reply, multiproc::CallError> {
+        match method {
+            "increase" => {
+                self.salary += 100;
+                Ok(multiproc::Reply::unit())
+            }
+            "get_pay" => multiproc::Reply::of(&format!("{}:{}", self.name, self.salary)),
+            _ => Err(multiproc::CallError::not_exposed(method)),
+        }
+    }
+}
+
 #[test]
-fn a_rust_process_and_a_python_process_share_one_dict() {
+fn a_python_process_joins_a_rust_managers_dict_queue_lock_and_rust_type() {
     let venv = ready();
     let manager = multiproc::Manager::builder()
         .authkey(b"both languages")
+        .register::<Employee>()
         .start()
         .unwrap();
-    let typed = manager.dict_named::<String, Employee>("staff").unwrap();
+    let jobs = manager
+        .queue_named::<std::collections::HashMap<String, u32>>("jobs")
+        .unwrap();
+    let door = manager.lock_named("door").unwrap();
+    let held = door.acquire().unwrap();
+    let typed = manager.dict_named::<String, Staff>("staff").unwrap();
     typed
         .insert(
             &"ann".to_string(),
-            &Employee {
+            &Staff {
                 name: "Ann".into(),
                 salary: 100,
                 badge: vec![1, 2],
@@ -181,7 +243,7 @@ fn a_rust_process_and_a_python_process_share_one_dict() {
     );
     assert_eq!(
         typed.get(&"bob".to_string()).unwrap(),
-        Some(Employee {
+        Some(Staff {
             name: "Bob".into(),
             salary: 90,
             badge: vec![3]
@@ -189,4 +251,96 @@ fn a_rust_process_and_a_python_process_share_one_dict() {
     );
     let counts = manager.dict_named::<String, i64>("staff").unwrap();
     assert_eq!(counts.get(&"raises".to_string()).unwrap(), Some(2));
+    for job in 0..3 {
+        let item = jobs.get_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(item.get("job"), Some(&job));
+    }
+    drop(held);
+    let emp = manager
+        .create_named(
+            "emp",
+            &Employee {
+                name: "nobody".into(),
+                salary: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        emp.call::<_, String>("get_pay", &()).unwrap(),
+        "zhangsan:2000"
+    );
+}
+
+/// A child process killed when the test ends, passed or failed: none outlives it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_rust_process_joins_a_python_managers_dict_queue_and_lock() {
+    use std::io::{BufRead, BufReader, Write};
+    let venv = ready();
+    let mut python = KillOnDrop(
+        Command::new(venv.join("bin/python"))
+            .args(["-c", RUST_JOINS_PYTHON])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Its lines come through a thread, so that each is awaited with a deadline.
+    let (line_tx, lines) = std::sync::mpsc::channel();
+    let stdout = python.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = line_tx.send(line.unwrap_or_default());
+        }
+    });
+    let next_line = || {
+        lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the Python process said nothing within 60 s, or ended")
+    };
+    let address = next_line();
+    let manager = multiproc::Manager::connect(address.as_str(), b"python's key").unwrap();
+    let staff = manager.dict_named::<String, Staff>("staff").unwrap();
+    let ann = staff.get(&"ann".to_string()).unwrap().unwrap();
+    assert_eq!(ann.badge, vec![1, 2]);
+    staff
+        .insert(
+            &"bob".to_string(),
+            &Staff {
+                name: "Bob".into(),
+                salary: ann.salary - 10,
+                badge: vec![3],
+            },
+        )
+        .unwrap();
+    let jobs = manager.queue_named::<u32>("jobs").unwrap();
+    for job in 0..3 {
+        jobs.put(&job).unwrap();
+    }
+    let door = manager.lock_named("door").unwrap();
+    assert!(door.try_acquire().is_err(), "the Python process holds it");
+    let mut stdin = python.0.stdin.take().unwrap();
+    stdin.write_all(b"done\n").unwrap();
+    drop(stdin);
+    // The Python process released the lock once it had checked: it is free for Rust now.
+    let taken = door.acquire_timeout(Duration::from_secs(30)).unwrap();
+    drop(taken);
+    assert_eq!(next_line(), "python saw rust");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = python.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the Python process did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
 }

@@ -13,7 +13,7 @@ list stays live (`d["config"] = m.dict()`).
 from .managers import (  # noqa: F401
     ArrayProxy, AutoProxy, BarrierProxy, BaseManager, BaseProxy, BoundedSemaphoreProxy,
     ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy, LockProxy, ManagerGone,
-    NamespaceProxy, Pickled, QueueProxy, RemoteError, RLockProxy, SemaphoreProxy, SyncManager,
+    NamespaceProxy, ObjectProxy, Pickled, QueueProxy, RemoteError, RLockProxy, SemaphoreProxy, SyncManager,
     ValueProxy,
 )
 

@@ -16,7 +16,7 @@ import threading
 from . import _native
 
 __all__ = [
-    "BaseManager", "SyncManager", "BaseProxy", "AutoProxy", "DictProxy", "ListProxy", "NamespaceProxy", "ValueProxy",
+    "BaseManager", "SyncManager", "BaseProxy", "AutoProxy", "ObjectProxy", "DictProxy", "ListProxy", "NamespaceProxy", "ValueProxy",
     "ArrayProxy", "LockProxy", "RLockProxy", "ConditionProxy", "SemaphoreProxy",
     "BoundedSemaphoreProxy", "EventProxy", "BarrierProxy", "QueueProxy", "JoinableQueueProxy",
     "RemoteError", "ManagerGone", "Pickled",
@@ -102,8 +102,11 @@ def _proxy_for(token, manager=None):
     """The proxy of `token`'s object, of its kind (a reference read back)."""
     kind = token.kind()
     if kind == "object":
-        _, _, exposed, typeid = token.call("object.get", [])
-        return _auto_proxy_type(typeid, exposed)(token, manager)
+        state = token.call("object.get", [])
+        if isinstance(state, list) and len(state) == 4 and state[0] == "obj":
+            _, _, exposed, typeid = state  # a type registered in Python
+            return _auto_proxy_type(typeid, exposed)(token, manager)
+        return ObjectProxy(token, manager)  # one compiled into a Rust server
     return _PROXIES[kind](token, manager)
 
 
@@ -225,6 +228,24 @@ class AutoProxy(BaseProxy):
 
 
 _AUTO_PROXIES = {}
+
+
+class ObjectProxy(BaseProxy):
+    """An object of a type compiled into a Rust manager's server (`ManagerBuilder::register`
+    of the `multiproc` crate, a `Shared` type): `call(method, *args)` runs its method there,
+    atomically; `state` is its state as a value (a struct is a dict by field name)."""
+
+    _typeid = "object"
+
+    def call(self, method, *args):
+        """Runs `method` with `args`: none, one value, or several (sent as a list, as the Rust
+        side's tuple)."""
+        sent = None if not args else args[0] if len(args) == 1 else list(args)
+        return self._call("object.call", method, sent)
+
+    @property
+    def state(self):
+        return self._call("object.get")
 
 
 def _auto_proxy_type(typeid, exposed):
@@ -993,6 +1014,12 @@ class BaseManager:
             return cls(self._conn.create(kind, list(args), name), self)
         except _native.Refused as refused:
             raise _error(refused) from None
+
+    def object(self, type_name, state, name=None):
+        """A new object of `type_name`, a type compiled into this manager's Rust server
+        (`ManagerBuilder::register`), holding `state`; with `name`, the one called so if it
+        exists."""
+        return self._make(ObjectProxy, "object", [type_name, state], name)
 
     def _create_user(self, typeid, args, kwds):
         _, _, proxytype = type(self)._registry[typeid]
