@@ -1,8 +1,9 @@
 //! The Python package's tests, run by `cargo test --workspace`: a virtual environment with
-//! maturin and pytest (made once, under the target directory), the package built and installed
-//! into it by `maturin develop`, then pytest over `tests/` in a real CPython importing it. A
-//! missing `python3`, a failed install or build, or no test collected fails this test; each
-//! step has a deadline. And a Rust process and a Python process share one dict.
+//! maturin, pytest and mypy (made once, under the target directory), the package built and
+//! installed into it by `maturin develop`, then pytest over `tests/` in a real CPython importing
+//! it (CPython's own manager tests among them). A missing `python3`, a failed install or build,
+//! or no test collected fails this test; each step has a deadline. And a Rust process and a
+//! Python process share a dict, a queue and a lock, each starting the manager in turn.
 
 multiproc::test_support!();
 
@@ -47,13 +48,13 @@ fn environment(scratch: &Path) -> PathBuf {
         );
     }
     let has_tools = Command::new(&python)
-        .args(["-c", "import maturin, pytest"])
+        .args(["-c", "import maturin, pytest, mypy"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !has_tools {
         run(
-            "pip install maturin pytest",
+            "pip install maturin pytest mypy",
             Command::new(&python).args([
                 "-m",
                 "pip",
@@ -63,6 +64,7 @@ fn environment(scratch: &Path) -> PathBuf {
                 "60",
                 "maturin>=1.5,<2",
                 "pytest",
+                "mypy",
             ]),
             Duration::from_secs(600),
         );
