@@ -13,7 +13,7 @@ list stays live (`d["config"] = m.dict()`).
 from .managers import (  # noqa: F401
     ArrayProxy, AutoProxy, BarrierProxy, BaseManager, BaseProxy, BoundedSemaphoreProxy,
     ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy, LockProxy, ManagerGone,
-    NamespaceProxy, ObjectProxy, Pickled, QueueProxy, RemoteError, RLockProxy, SemaphoreProxy, SyncManager,
+    NamespaceProxy, ObjectProxy, Pickled, QueueProxy, RLockProxy, SemaphoreProxy, SyncManager,
     ValueProxy,
 )
 
@@ -30,3 +30,11 @@ def connect(address, authkey, *, codec=None):
     """The manager at `address` (a Unix socket path, or `host:port`), started elsewhere (another
     program, `multiproc serve`, a Rust `Manager`)."""
     return SyncManager(address, authkey, codec=codec).connect()
+
+
+def __getattr__(name):
+    # multiprocessing.managers' RemoteError, imported when first asked for (managers.py).
+    if name == "RemoteError":
+        from .managers import _remote_error
+        return _remote_error()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,6 @@ import os
 import queue
 import signal
 import socket
-import tempfile
 import threading
 
 from . import _native
@@ -36,10 +35,19 @@ def _forked():
 os.register_at_fork(after_in_child=_forked)
 
 
-# The manager refused an operation with a code that has no Python exception of its own, or a
-# registered type's method raised one that is not built in: CPython's own class, so that code
-# written for `multiprocessing.managers` catches it.
-from multiprocessing.managers import RemoteError  # noqa: E402
+def _remote_error():
+    """`RemoteError`: the manager refused an operation with a code that has no Python exception
+    of its own, or a registered type's method raised one that is not built in. CPython's own
+    class, so that code written for `multiprocessing.managers` catches it; imported when first
+    needed (`multiprocessing.managers` costs CPython's manager start a third of its time)."""
+    from multiprocessing.managers import RemoteError
+    return RemoteError
+
+
+def __getattr__(name):
+    if name == "RemoteError":
+        return _remote_error()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _ERRORS = {
@@ -77,11 +85,12 @@ def _error(refused, key=None):
         raised = _BUILTIN_EXCEPTIONS.get(name)
         if raised is not None:
             return raised(text) if text else raised()
-        return RemoteError(message)
+        return _remote_error()(message)
     if code == "AuthenticationError":
         import multiprocessing
         return multiprocessing.AuthenticationError(message)
-    return _ERRORS.get(code, RemoteError)(message)
+    raised = _ERRORS.get(code)
+    return raised(message) if raised is not None else _remote_error()(message)
 
 
 def _key(key):
@@ -846,6 +855,19 @@ def _serve_process(listener, key, alive, registry, initializer, initargs):
     _server.serve_process(listener, key, alive, registry)
 
 
+def _private_directory():
+    """A new directory only this user can enter, for the manager's socket (`tempfile.mkdtemp`'s
+    rule, without its import: a fifth of this package's)."""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    while True:
+        path = os.path.join(base, f"multiproc-py-{os.urandom(6).hex()}")
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+
+
 def _connect(address, authkey, codec):
     """A connection to the manager at `address`; a refusal as Python's exception (a wrong key:
     `multiprocessing.AuthenticationError`, naming the address). The key is remembered for the
@@ -938,7 +960,7 @@ class BaseManager:
             raise TypeError("initializer must be a callable")
         if self._authkey is None:
             self._authkey = bytes(multiprocessing.current_process().authkey)
-        directory = tempfile.mkdtemp(prefix="multiproc-py-")
+        directory = _private_directory()
         self._address = os.path.join(directory, "manager.sock")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self._address)

@@ -380,9 +380,15 @@ impl Client {
     }
 
     /// Waits until `reader` has an answer to read, asking `interrupted` every 25 ms;
-    /// whether it said to stop first.
-    fn await_answer(reader: &BufReader<Stream>, interrupted: &dyn Fn() -> bool) -> bool {
+    /// whether it said to stop first. An answer that comes soon is polled for first, as any
+    /// call's (`spin`): a quick wait costs no more than a call that cannot be interrupted.
+    fn await_answer(&self, reader: &BufReader<Stream>, interrupted: &dyn Fn() -> bool) -> bool {
         const SLICE: std::time::Duration = std::time::Duration::from_millis(25);
+        let fd = reader.get_ref().as_fd();
+        let soon = || sys::wait_readable(fd, Some(std::time::Instant::now())).unwrap_or(true);
+        if !reader.buffer().is_empty() || self.spinner.spin(None, soon) {
+            return false;
+        }
         while reader.buffer().is_empty() {
             let slice = std::time::Instant::now() + SLICE;
             match sys::wait_readable(reader.get_ref().as_fd(), Some(slice)) {
@@ -420,7 +426,7 @@ impl Client {
         // without waiting come first, in order.
         let drained = self.drain(reader);
         if let (Ok(()), Ok(()), Some(interrupted)) = (&sent, &drained, interrupted)
-            && Self::await_answer(reader, interrupted)
+            && self.await_answer(reader, interrupted)
         {
             writer.shut_down_write();
             *stopped = true;
