@@ -992,3 +992,25 @@ fn an_interrupted_wait_takes_nothing_and_a_finished_one_loses_nothing() {
     );
     manager.shutdown().unwrap();
 }
+
+#[test]
+fn an_opaque_value_is_stored_byte_for_byte_and_never_read() {
+    use multiproc::rmpv::Value as V;
+    let manager = Manager::start().unwrap();
+    let d = manager.create_token("dict", vec![]).unwrap();
+    let opaque = V::Ext(3, b"\x80\x04 a pickle, say".to_vec());
+    d.call("dict.set", vec!["p".into(), opaque.clone()])
+        .unwrap();
+    assert_eq!(d.call("dict.getitem", vec!["p".into()]).unwrap(), opaque);
+    // It is no number, and a typed read says what it is.
+    match d.call("dict.incr", vec!["p".into(), 1.into()]) {
+        Err(ManagerError::Remote { code, .. }) => assert_eq!(code, ErrorCode::TypeError),
+        other => panic!("{other:?}"),
+    }
+    let typed = manager.dict_named::<String, Vec<u8>>("typed").unwrap();
+    let named = manager.named_token("typed", "dict", vec![]).unwrap();
+    named.call("dict.set", vec!["p".into(), opaque]).unwrap();
+    let read = typed.get(&"p".to_string());
+    assert!(format!("{read:?}").contains("opaque value"), "{read:?}");
+    manager.shutdown().unwrap();
+}

@@ -391,7 +391,7 @@ impl Client {
         }
         while reader.buffer().is_empty() {
             let slice = std::time::Instant::now() + SLICE;
-            match sys::wait_readable(reader.get_ref().as_fd(), Some(slice)) {
+            match sys::wait_readable(fd, Some(slice)) {
                 Ok(true) | Err(_) => return false, // an answer, or an error the read will see
                 Ok(false) if interrupted() => return true,
                 Ok(false) => {}

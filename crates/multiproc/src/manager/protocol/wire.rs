@@ -111,7 +111,7 @@ const REFERENCE: u8 = 2;
 
 /// The extension type of a client's opaque value (one its own codec made, a pickle say): stored
 /// and returned byte for byte, never read by the server.
-pub(crate) const OPAQUE: u8 = 3;
+const OPAQUE: u8 = 3;
 
 /// Checks the structure of a MessagePack payload without building it: one value, nothing after
 /// it, within the limits above. Says whether it holds references (extension type 2).

@@ -35,7 +35,7 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer {
                 "a proxy (a reference to an object) is read as a proxy type, not as this one"
                     .into(),
             )),
-            Value::Ext(3, _) => Err(Error(
+            Value::Ext(super::OPAQUE_TYPE, _) => Err(Error(
                 "an opaque value another client's codec made (a Python pickle, say): Rust reads \
                  it as multiproc::rmpv::Value only (an extension of type 3, its bytes)"
                     .into(),

@@ -39,6 +39,9 @@ pub(crate) const REFERENCE: &str = "$multiproc::Reference";
 /// The extension type of a reference.
 pub(crate) const REFERENCE_TYPE: i8 = 2;
 
+/// The extension type of a client's opaque value (`docs/manager-protocol.md`, "Opaque values").
+pub(crate) const OPAQUE_TYPE: i8 = 3;
+
 thread_local! {
     /// How many [`to_value`] calls this thread is inside.
     static ENCODING: Cell<u32> = const { Cell::new(0) };
