@@ -194,6 +194,19 @@ def test_proxies_travel_to_children_and_no_update_is_lost(m, method):
     child.join(DEADLINE)
 
 
+def _count_in(d, key):
+    return d.incr(key)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_proxies_travel_as_pool_tasks(m, method):
+    ctx = multiprocessing.get_context(method)
+    d = m.dict(n=0)
+    with ctx.Pool(2) as pool:
+        counts = pool.starmap(_count_in, [(d, "n")] * 20, chunksize=3)
+    assert sorted(counts) == list(range(1, 21)) and d["n"] == 20
+
+
 def test_an_object_is_freed_with_its_last_proxy():
     # A manager of its own: the module's sees other tests' children give up their holds when
     # their connections end, which the server learns a moment after they exit.
