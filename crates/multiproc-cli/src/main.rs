@@ -33,7 +33,9 @@ enum Command {
         #[arg(long)]
         parent_pid: Option<u32>,
         /// A file holding the key clients must prove they hold (never given on the command
-        /// line, where other users could read it).
+        /// line, where other users could read it). The key is the file's bytes, all of them: a
+        /// trailing newline is part of it (write the file with `printf`, not `echo`, or give
+        /// clients the same bytes).
         #[arg(long)]
         authkey_file: PathBuf,
         /// Let a TCP address be on an interface other than loopback. The key is the only
@@ -74,16 +76,16 @@ fn serve(
             return ExitCode::FAILURE;
         }
     };
+    if authkey.ends_with(b"\n") {
+        eprintln!(
+            "multiproc serve: note: the key is the bytes of {}, its trailing newline included",
+            authkey_file.display()
+        );
+    }
     let mut builder = multiproc::Manager::builder().authkey(&authkey);
-    let on = match address {
-        Some(address) => {
-            builder = builder.address(address.as_str());
-            address
-        }
-        None => {
-            builder = builder.socket_activated();
-            "the socket passed as descriptor 3".to_owned()
-        }
+    builder = match address {
+        Some(address) => builder.address(address.as_str()),
+        None => builder.socket_activated(),
     };
     if let Some(parent) = parent_pid {
         builder = builder.die_with_parent(parent);
@@ -91,14 +93,46 @@ fn serve(
     if allow_remote {
         builder = builder.allow_remote();
     }
-    eprintln!("multiproc serve: serving on {on}");
-    match builder.serve() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("multiproc serve: {e}");
-            ExitCode::FAILURE
-        }
+    let failed = |e: &dyn std::fmt::Display| {
+        eprintln!("multiproc serve: {e}");
+        ExitCode::FAILURE
+    };
+    // Said once it listens: a client may connect as soon as it reads this line.
+    let server = match builder.bind() {
+        Ok(server) => server,
+        Err(e) => return failed(&e),
+    };
+    let at = server.address().clone();
+    if let Err(e) = stop_on_signals(at.clone(), authkey) {
+        return failed(&format!("cannot watch for SIGTERM and SIGINT: {e}"));
     }
+    eprintln!("multiproc serve: serving on {at}");
+    // Nothing more is written once it serves: its standard error may be a pipe nobody reads,
+    // and a write that blocks would hold up the end (the server's own log never blocks).
+    match server.serve() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failed(&e),
+    }
+}
+
+/// On SIGTERM or SIGINT (Ctrl-C), stops the server as a client's shutdown does, so that it
+/// ends the same way: its connections closed and its socket file removed.
+fn stop_on_signals(at: multiproc::Address, authkey: Vec<u8>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new()
+        .name("multiproc-serve-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let stopped = multiproc::Manager::connect(at, &authkey)
+                    .and_then(|manager| manager.call("shutdown", Vec::new()).map(drop));
+                if stopped.is_err() {
+                    // Nothing to stop gracefully: end as the signal would have.
+                    std::process::exit(128 + signal);
+                }
+            }
+        })?;
+    Ok(())
 }
 
 fn clean() -> ExitCode {

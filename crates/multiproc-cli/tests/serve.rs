@@ -274,3 +274,96 @@ fn serve_without_a_passed_socket_or_with_a_parent_already_gone_fails_at_once() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The lines a server writes on its standard error, each awaited with the deadline.
+struct Said(std::sync::mpsc::Receiver<String>);
+
+impl Said {
+    fn of(server: &mut Server) -> Said {
+        use std::io::BufRead;
+        let stderr = server.0.stderr.take().expect("stderr piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Said(rx)
+    }
+
+    /// The first line containing `what`, within the deadline.
+    fn until(&self, what: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) if line.contains(what) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("multiproc serve never said {what:?}: {e}"),
+            }
+        }
+    }
+}
+
+fn signal(server: &Server, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(server.0.id() as i32).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
+}
+
+#[test]
+fn serve_says_it_serves_once_it_listens_and_removes_its_socket_when_stopped() {
+    let dir = std::env::temp_dir().join(format!("multiproc-cli-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("key");
+    // Written as `echo` would: the newline is part of the key, and the server says so.
+    std::fs::write(&key_file, b"a key\n").unwrap();
+    let socket = dir.join("manager.sock");
+    for stop in [rustix::process::Signal::TERM, rustix::process::Signal::INT] {
+        let mut server = Server::start(&socket, &key_file, Stdio::piped());
+        let said = Said::of(&mut server);
+        assert!(said.until("note:").contains("trailing newline included"));
+        said.until("serving on");
+        // Listening already: the first attempt connects, with the file's bytes as the key.
+        let manager = Manager::connect(socket.as_path(), b"a key\n").unwrap();
+        manager.dict_named::<String, u8>("d").unwrap();
+        drop(manager);
+        signal(&server, stop);
+        let status = server.exits();
+        assert!(status.success(), "{stop:?}: {status:?}");
+        // Nothing left behind: the next server on the same path starts (the loop's second turn).
+        assert!(!socket.exists(), "{stop:?}: the socket file is still there");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_socket_a_killed_server_left_is_replaced_and_a_live_servers_is_refused() {
+    let dir = std::env::temp_dir().join(format!("multiproc-cli-stale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, b"stale key").unwrap();
+    let socket = dir.join("manager.sock");
+    let mut first = Server::start(&socket, &key_file, Stdio::piped());
+    Said::of(&mut first).until("serving on");
+    // A second server on a live server's socket fails at once, saying why.
+    let mut second = Server::start(&socket, &key_file, Stdio::piped());
+    let said = Said::of(&mut second);
+    assert!(said.until("multiproc serve:").contains("already listens"));
+    assert!(!second.exits().success());
+    // Killed, the first leaves its socket file; the next server replaces it.
+    signal(&first, rustix::process::Signal::KILL);
+    first.exits();
+    assert!(socket.exists());
+    let mut third = Server::start(&socket, &key_file, Stdio::piped());
+    Said::of(&mut third).until("serving on");
+    let manager = Manager::connect(socket.as_path(), b"stale key").unwrap();
+    manager.shutdown().unwrap();
+    assert!(third.exits().success());
+    assert!(!socket.exists());
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -156,8 +156,9 @@ pub use manager::{
     Args, ArrayProxy, BarrierProxy, BoundedSemaphoreProxy, CallError, ConditionProxy,
     ConditionProxyGuard, DEFAULT_MAX_FRAME, DictChange, DictProxy, DictWatcher, ErrorCode,
     EventProxy, JoinableQueueProxy, ListChange, ListProxy, ListWatcher, LockProxy, LockProxyGuard,
-    Manager, ManagerBuilder, ManagerError, ManagerStats, NamespaceProxy, ObjectProxy, QueueProxy,
-    RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy, Shared, Token, ValueProxy,
+    Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats, NamespaceProxy,
+    ObjectProxy, QueueProxy, RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy, Shared, Token,
+    ValueProxy,
 };
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{

@@ -223,7 +223,7 @@ impl ManagerBuilder {
     }
 
     /// Binds the address; the private directory made for a default address.
-    fn bind(&mut self) -> Result<(StreamListener, Vec<u8>, Option<OwnedDir>), ManagerError> {
+    fn listen(&mut self) -> Result<(StreamListener, Vec<u8>, Option<OwnedDir>), ManagerError> {
         let given = match self.listener.take() {
             Some(fd) => Some(StreamListener::inherited(fd).map_err(ManagerError::Os)?),
             None if self.activated => Some(
@@ -274,7 +274,7 @@ impl ManagerBuilder {
         {
             return Err(ConnectError::NotLoopback { address: tcp }.into());
         }
-        let listener = StreamListener::bind(&address).map_err(ManagerError::Os)?;
+        let listener = bind_replacing_stale(&address)?;
         Ok((listener, authkey, dir))
     }
 
@@ -292,7 +292,7 @@ impl ManagerBuilder {
                  ManagerBuilder::serve, not start"
             )));
         }
-        let (listener, authkey, dir) = self.bind()?;
+        let (listener, authkey, dir) = self.listen()?;
         let address = listener.address().map_err(ManagerError::Os)?;
         let (fd, tcp) = listener.into_parts();
         let grace = self.grace();
@@ -307,9 +307,17 @@ impl ManagerBuilder {
         Ok(Manager::new(session, Some(server), dir))
     }
 
-    /// Serves in this process until a client asks for shutdown (then the process exits): a
-    /// standalone server, as `multiproc serve` runs.
-    pub fn serve(mut self) -> Result<(), ManagerError> {
+    /// Serves in this process until a client asks for shutdown: a standalone server, as
+    /// `multiproc serve` runs. [`bind`](Self::bind), then [`ManagerServer::serve`].
+    pub fn serve(self) -> Result<(), ManagerError> {
+        self.bind()?.serve()
+    }
+
+    /// Binds the address (or takes the socket given) and arms the parent's death, without
+    /// serving yet: a program can then say where it serves, knowing that it does (a Unix socket
+    /// left by a server that died is replaced; a live server's is an error).
+    #[doc(alias = "get_server")]
+    pub fn bind(mut self) -> Result<ManagerServer, ManagerError> {
         if let Some(parent) = self.parent
             && !sys::arm_parent_death_signal(parent)
         {
@@ -317,7 +325,14 @@ impl ManagerBuilder {
                 "process {parent}, the parent this server dies with, is not its parent: already gone, or never was"
             )));
         }
-        let (listener, authkey, _dir) = self.bind()?;
+        let given = self.listener.is_some() || self.activated;
+        let (listener, authkey, dir) = self.listen()?;
+        let address = listener.address().map_err(ManagerError::Os)?;
+        // A socket file this server made at an address it was given is removed when it stops.
+        let socket_file = match (&address, given, &dir) {
+            (Address::Unix(path), false, None) => Some(path.clone()),
+            _ => None,
+        };
         let grace = self.grace();
         let types = self
             .types
@@ -329,8 +344,89 @@ impl ManagerBuilder {
                     .map(|(name, handler)| (name, server::Methods::Handler(handler))),
             )
             .collect();
-        server::serve(listener, authkey, types, self.free_hooks, grace);
+        Ok(ManagerServer {
+            listener,
+            address,
+            authkey,
+            types,
+            free_hooks: self.free_hooks,
+            grace,
+            socket_file,
+            _dir: dir,
+        })
+    }
+}
+
+/// A manager server bound to its address, not serving yet ([`ManagerBuilder::bind`]). Python:
+/// `multiprocessing.managers.Server`, from `BaseManager.get_server()`.
+#[must_use = "a bound server serves nobody until `serve` is called"]
+pub struct ManagerServer {
+    listener: StreamListener,
+    address: Address,
+    authkey: Vec<u8>,
+    types: Vec<(String, server::Methods)>,
+    free_hooks: Vec<(String, FreeHook)>,
+    grace: Duration,
+    socket_file: Option<std::path::PathBuf>,
+    _dir: Option<OwnedDir>,
+}
+
+impl ManagerServer {
+    /// Where it listens: clients connect there (the port chosen, for TCP port 0).
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Serves until a client asks for shutdown; then removes the Unix socket file it made.
+    #[doc(alias = "serve_forever")]
+    pub fn serve(self) -> Result<(), ManagerError> {
+        let ManagerServer {
+            listener,
+            authkey,
+            types,
+            free_hooks,
+            grace,
+            socket_file,
+            _dir,
+            ..
+        } = self;
+        server::serve(listener, authkey, types, free_hooks, grace);
+        if let Some(path) = socket_file {
+            let _ = std::fs::remove_file(path);
+        }
         Ok(())
+    }
+}
+
+impl fmt::Debug for ManagerServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManagerServer")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Listens at `address`. A Unix socket file that is there already but that nobody listens on
+/// (its server died without removing it) is replaced; one a server listens on is
+/// `AddrInUse`, saying so.
+fn bind_replacing_stale(address: &Address) -> Result<StreamListener, ManagerError> {
+    match StreamListener::bind(address) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let Address::Unix(path) = address else {
+                return Err(ManagerError::Os(e));
+            };
+            match std::os::unix::net::UnixStream::connect(path) {
+                Err(refused) if refused.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    std::fs::remove_file(path).map_err(ManagerError::Os)?;
+                    StreamListener::bind(address).map_err(ManagerError::Os)
+                }
+                _ => Err(ManagerError::Os(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("a server already listens at {}", path.display()),
+                ))),
+            }
+        }
+        bound => bound.map_err(ManagerError::Os),
     }
 }
 

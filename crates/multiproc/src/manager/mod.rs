@@ -57,7 +57,7 @@ pub(crate) mod fuzz {
     }
 }
 
-pub use builder::ManagerBuilder;
+pub use builder::{ManagerBuilder, ManagerServer};
 pub use error::{ErrorCode, ManagerError};
 pub use protocol::DEFAULT_MAX_FRAME;
 pub use proxy::{
