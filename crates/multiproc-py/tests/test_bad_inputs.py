@@ -31,13 +31,22 @@ def test_integers_beyond_64_bits_overflow(m):
     for big in (2**64, -(2**63) - 1):
         with pytest.raises(OverflowError):
             d["x"] = big
-    d["n"] = 2**63 - 1
+    d["n"] = 2**64 - 1  # the largest a manager int holds
     with pytest.raises(OverflowError):
         d.incr("n")
+    d["n"] = -(2**63)
+    with pytest.raises(OverflowError):
+        d.incr("n", -1)
+    # Signed and unsigned mix exactly across the whole 64-bit range.
+    d["u"] = 2**64 - 1
+    assert d.incr("u", -1) == 2**64 - 2 and d.incr("u", -(2**63)) == 2**63 - 2
+    d["m"] = 2**63 - 1
+    assert d.incr("m", 1) == 2**63 and d.incr("m", -(2**63)) == 0
+    assert d.incr("f", 1) == 1 and d.incr("f", 0.5) == 1.5  # a float makes a float, as Python
     d["s"] = "text"
     with pytest.raises(TypeError):
         d.incr("s")
-    assert d["n"] == 2**63 - 1 and d["s"] == "text"
+    assert d["n"] == -(2**63) and d["s"] == "text"  # the refused ones changed nothing
 
 
 def test_too_deep_and_too_large_are_refused_before_sending(m):

@@ -112,9 +112,12 @@ def test_values_are_exact_and_the_others_are_refused_with_a_clear_error(m):
         d["x"] = 2**64
     with pytest.raises(TypeError):
         d.incr("v")  # not a number
-    d["n"] = 2**63 - 1
+    d["n"] = 2**64 - 1  # the largest a manager int holds
     with pytest.raises(OverflowError):
         d.incr("n")
+    d["n"] = -(2**63)
+    with pytest.raises(OverflowError):
+        d.incr("n", -1)
     # 1, 1.0 and True are three keys here (Python: one): the key is its encoding.
     for k in (1, 1.0, True):
         d[k] = repr(k)

@@ -668,20 +668,28 @@ pub(crate) fn value_op(value: &mut Value, op: Op, args: &[Value]) -> Result<Valu
     }
 }
 
-/// `a + b` for integers (checked) and floats.
+/// `a + b`. Integers add exactly, signed and unsigned alike (an unsigned value above
+/// `i64::MAX` plus a negative one is fine): the sum must lie between `i64::MIN` and `u64::MAX`,
+/// else `Overflow` and nothing changes; it is stored signed when it fits, unsigned above. A float
+/// with either side makes a float, as in Python (`1 + 0.5 == 1.5`). Anything else is a
+/// `TypeError`.
 fn add(a: &Value, b: &Value) -> Result<Value, WireError> {
     let not_numbers = || WireError::new(ErrorCode::TypeError, format!("cannot add {b} to {a}"));
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        return x
-            .checked_add(y)
+    let integer = |v: &Value| match v {
+        Value::Integer(n) => n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)),
+        _ => None,
+    };
+    if let (Some(x), Some(y)) = (integer(a), integer(b)) {
+        let sum = x + y; // two 64-bit values: no overflow in 128 bits
+        return i64::try_from(sum)
             .map(Value::from)
-            .ok_or_else(|| WireError::new(ErrorCode::Overflow, format!("{x} + {y} overflows")));
-    }
-    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
-        return x
-            .checked_add(y)
-            .map(Value::from)
-            .ok_or_else(|| WireError::new(ErrorCode::Overflow, format!("{x} + {y} overflows")));
+            .or_else(|_| u64::try_from(sum).map(Value::from))
+            .map_err(|_| {
+                WireError::new(
+                    ErrorCode::Overflow,
+                    format!("{x} + {y} is beyond 64 bits (i64::MIN to u64::MAX)"),
+                )
+            });
     }
     match (a.as_f64(), b.as_f64()) {
         (Some(x), Some(y)) if a.is_f64() || b.is_f64() || a.is_f32() || b.is_f32() => {
@@ -774,6 +782,67 @@ mod tests {
             Value::from(u64::MAX)
         );
         assert_eq!(add(&big, &Value::from(2u64)).unwrap_err().code, "Overflow");
+    }
+
+    #[test]
+    fn signed_and_unsigned_mix_exactly_and_floats_make_floats() {
+        let sum = |a: Value, b: Value| add(&a, &b);
+        // Above i64::MAX, down by a negative delta: exact, and back to signed when it fits.
+        assert_eq!(
+            sum(Value::from(u64::MAX), Value::from(-1i64)).unwrap(),
+            Value::from(u64::MAX - 1)
+        );
+        assert_eq!(
+            sum(Value::from(i64::MAX as u64 + 1), Value::from(-1i64)).unwrap(),
+            Value::from(i64::MAX)
+        );
+        assert!(
+            sum(Value::from(i64::MAX as u64 + 1), Value::from(-1i64))
+                .unwrap()
+                .is_i64()
+        );
+        assert_eq!(
+            sum(Value::from(-5i64), Value::from(u64::MAX)).unwrap(),
+            Value::from(u64::MAX - 5)
+        );
+        assert_eq!(
+            sum(Value::from(i64::MAX), Value::from(1i64)).unwrap(),
+            Value::from(i64::MAX as u64 + 1)
+        );
+        // The edges of 64 bits, both sides.
+        assert_eq!(
+            sum(Value::from(i64::MIN), Value::from(-1i64))
+                .unwrap_err()
+                .code,
+            "Overflow"
+        );
+        assert_eq!(
+            sum(Value::from(u64::MAX), Value::from(1i64))
+                .unwrap_err()
+                .code,
+            "Overflow"
+        );
+        assert_eq!(
+            sum(Value::from(i64::MIN), Value::from(u64::MAX)).unwrap(),
+            Value::from(i64::MAX)
+        );
+        // A float on either side: a float, as Python's 1 + 0.5.
+        assert_eq!(
+            sum(Value::from(1i64), Value::from(0.5f64)).unwrap(),
+            Value::from(1.5f64)
+        );
+        assert_eq!(
+            sum(Value::from(0.25f64), Value::from(2u64)).unwrap(),
+            Value::from(2.25f64)
+        );
+        assert_eq!(
+            sum(Value::from("1"), Value::from(1i64)).unwrap_err().code,
+            "TypeError"
+        );
+        assert_eq!(
+            sum(Value::from(true), Value::from(1i64)).unwrap_err().code,
+            "TypeError"
+        );
     }
 
     fn ints(values: &[i64]) -> Value {
