@@ -18,6 +18,24 @@ enum Command {
     /// Remove named shared memory whose owners all died, and the socket directories of managers
     /// whose starter died (live ones are never touched).
     Clean,
+    /// List this user's named shared memory and manager sockets: who holds each (owner pids),
+    /// its size, its age, and whether it is abandoned (for `multiproc clean`).
+    Ls {
+        /// One JSON object per line, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a manager's counters: the objects it holds, its connections and refusals.
+    Stats {
+        /// The manager's address: a Unix socket path, or HOST:PORT.
+        address: String,
+        /// A file holding the manager's key (its bytes, all of them).
+        #[arg(long)]
+        authkey_file: PathBuf,
+        /// One JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a manager server until a client asks it to shut down.
     Serve {
         /// A Unix socket path, or HOST:PORT for TCP (loopback unless --allow-remote).
@@ -49,6 +67,12 @@ fn main() -> ExitCode {
     multiproc::init();
     match Cli::parse().command {
         Command::Clean => clean(),
+        Command::Ls { json } => ls(json),
+        Command::Stats {
+            address,
+            authkey_file,
+            json,
+        } => stats(&address, &authkey_file, json),
         Command::Serve {
             address,
             socket_activated: _,
@@ -133,6 +157,121 @@ fn stop_on_signals(at: multiproc::Address, authkey: Vec<u8>) -> std::io::Result<
             }
         })?;
     Ok(())
+}
+
+fn ls(json: bool) -> ExitCode {
+    let resources = match multiproc::resources() {
+        Ok(resources) => resources,
+        Err(e) => {
+            eprintln!("multiproc ls: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let now = std::time::SystemTime::now();
+    let rows = resources.iter().map(|r| {
+        let kind = match r.kind {
+            multiproc::ResourceKind::SharedMemory => "shared-memory",
+            _ => "manager-socket",
+        };
+        let age = now.duration_since(r.modified).unwrap_or_default().as_secs();
+        (kind, r, age)
+    });
+    if json {
+        for (kind, r, age) in rows {
+            let size = r.size.map_or("null".to_owned(), |s| s.to_string());
+            let owners: Vec<String> = r.owners.iter().map(u32::to_string).collect();
+            println!(
+                "{{\"kind\": \"{kind}\", \"name\": {}, \"path\": {}, \"size\": {size}, \
+                 \"age_s\": {age}, \"owners\": [{}], \"held\": {}}}",
+                json_string(&r.name),
+                json_string(&r.path.display().to_string()),
+                owners.join(", "),
+                r.is_held()
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    if resources.is_empty() {
+        println!("nothing: no named shared memory, no manager socket");
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{:<15} {:<40} {:>10} {:>8}  owners",
+        "kind", "name", "size", "age"
+    );
+    for (kind, r, age) in rows {
+        let size = r.size.map_or("-".to_owned(), |s| s.to_string());
+        let owners = if r.is_held() {
+            let pids: Vec<String> = r.owners.iter().map(u32::to_string).collect();
+            format!("held by {}", pids.join(", "))
+        } else {
+            "abandoned (multiproc clean removes it)".to_owned()
+        };
+        println!("{kind:<15} {:<40} {size:>10} {:>7}s  {owners}", r.name, age);
+    }
+    ExitCode::SUCCESS
+}
+
+fn stats(address: &str, authkey_file: &PathBuf, json: bool) -> ExitCode {
+    let authkey = match std::fs::read(authkey_file) {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!(
+                "multiproc stats: cannot read {}: {e}",
+                authkey_file.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let stats = multiproc::Manager::connect(address, &authkey).and_then(|m| m.stats());
+    let stats = match stats {
+        Ok(stats) => stats,
+        Err(e) => {
+            eprintln!("multiproc stats: {address}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // This command's own connection is one of them.
+    let fields = [
+        ("objects", stats.objects),
+        ("connections", stats.connections),
+        ("handshakes", stats.handshakes),
+        ("auth_failures", stats.auth_failures),
+        ("refused", stats.refused),
+    ];
+    if json {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("\"{k}\": {v}"))
+            .collect();
+        println!(
+            "{{\"address\": {}, {}}}",
+            json_string(address),
+            body.join(", ")
+        );
+    } else {
+        println!("manager at {address}");
+        for (name, value) in fields {
+            println!("  {:<14} {value}", name.replace('_', " "));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `text` as a JSON string.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn clean() -> ExitCode {

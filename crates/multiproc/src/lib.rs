@@ -169,6 +169,7 @@ pub use process::{
 pub use rmpv;
 pub use shared::{Array, ArrayGuard, IndexOutOfRange, SharedMemory, Value, ValueGuard};
 pub use shm::{AtomicInteger, ShmError, ShmSafe};
+pub use sweep::{Resource, ResourceKind, resources};
 pub use sync::{
     AcquireError, AcquireTimeoutError, Barrier, BarrierTimeoutError, BoundedSemaphore,
     BrokenBarrier, Condition, ConditionGuard, Event, Lock, LockFailure, LockGuard, RLock,

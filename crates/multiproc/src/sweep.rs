@@ -140,6 +140,93 @@ impl Owned {
     }
 }
 
+/// What a process owns by name, as `multiproc ls` lists it ([`resources`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resource {
+    /// A named shared memory block, or a manager's socket directory.
+    pub kind: ResourceKind,
+    /// Its name: the block's (as `SharedMemory::create_named` took it), or the directory's.
+    pub name: String,
+    /// Where it is: the file in `/dev/shm`, or the socket in the directory.
+    pub path: PathBuf,
+    /// Its size in bytes (a block's file, its header included), for a block.
+    pub size: Option<u64>,
+    /// When it was last changed.
+    pub modified: std::time::SystemTime,
+    /// The processes that hold it (their owner lock on it): none, and it is abandoned, for
+    /// `multiproc clean` to remove.
+    pub owners: Vec<u32>,
+}
+
+impl Resource {
+    /// Whether a live process holds it.
+    pub fn is_held(&self) -> bool {
+        !self.owners.is_empty()
+    }
+}
+
+/// What a [`Resource`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResourceKind {
+    /// A named shared memory block ([`SharedMemory::create_named`](crate::SharedMemory::create_named)).
+    SharedMemory,
+    /// A manager's private socket directory ([`Manager::start`](crate::Manager::start)).
+    ManagerSocket,
+}
+
+/// This user's named shared memory blocks and manager socket directories, each with who holds
+/// it, without touching any (listing takes no lock: a process attaching meanwhile is not
+/// disturbed). Python has no such listing; `multiproc ls` prints it.
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// let block = multiproc::SharedMemory::create_named("listed-in-the-docs", 64)?;
+/// let listed = multiproc::resources()?;
+/// let ours = listed.iter().find(|r| r.name == "listed-in-the-docs").expect("listed");
+/// assert!(ours.owners.contains(&std::process::id()));
+/// block.unlink()?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn resources() -> io::Result<Vec<Resource>> {
+    let holders = sys::flock_holders()?;
+    let mut found = Vec::new();
+    let mut add = |kind, name: String, path: PathBuf, owner_file: PathBuf| {
+        // Gone meanwhile, or not ours to read: not listed.
+        if let Ok((identity, size, modified)) = sys::file_identity(&owner_file) {
+            found.push(Resource {
+                kind,
+                name,
+                path,
+                size: (kind == ResourceKind::SharedMemory).then_some(size),
+                modified,
+                owners: holders.get(&identity).cloned().unwrap_or_default(),
+            });
+        }
+    };
+    let segments = NAMED_SEGMENTS.dir();
+    for file in sys::list(&segments, NAMED_SEGMENTS.prefix)? {
+        let path = segments.join(&file);
+        let name = file[NAMED_SEGMENTS.prefix.len()..].to_owned();
+        add(ResourceKind::SharedMemory, name, path.clone(), path);
+    }
+    let managers = MANAGER_DIRS.dir();
+    for dir in sys::list(&managers, MANAGER_DIRS.prefix)? {
+        let path = managers.join(&dir);
+        add(
+            ResourceKind::ManagerSocket,
+            dir,
+            path.join("manager.sock"),
+            path.join(OWNER),
+        );
+    }
+    found.sort_by(|a, b| (a.kind as u8, &a.name).cmp(&(b.kind as u8, &b.name)));
+    Ok(found)
+}
+
 /// Makes `file` one this process owns: a shared lock on it, held while the descriptor (or a
 /// copy, in any process) is open.
 pub(crate) fn claim(file: impl AsFd) -> io::Result<()> {

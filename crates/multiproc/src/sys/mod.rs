@@ -24,8 +24,9 @@ pub(crate) use backend::{ProcessId, thread_id};
 pub(crate) use backend::{Fault, Mapping, MemFile};
 // Files and directories that processes own by name, and their owner locks.
 pub(crate) use backend::{
-    create_exclusive, create_private_dir, has_live_owner, hold_owner_lock, is_own_dir, list,
-    open_dir, open_own, process_runs, rename_no_replace, shm_dir, unlink,
+    create_exclusive, create_private_dir, file_identity, flock_holders, has_live_owner,
+    hold_owner_lock, is_own_dir, list, open_dir, open_own, process_runs, rename_no_replace,
+    shm_dir, unlink,
 };
 // Packet sockets: pairs, listeners, descriptors passed along.
 pub(crate) use backend::{

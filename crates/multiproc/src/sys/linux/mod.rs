@@ -21,8 +21,9 @@ pub(crate) use memfile::MemFile;
 pub(crate) use memory::available_memory;
 pub(crate) use mmap::{Fault, Mapping};
 pub(crate) use named::{
-    create_exclusive, create_private_dir, has_live_owner, hold_owner_lock, is_own_dir, list,
-    open_dir, open_own, process_runs, rename_no_replace, shm_dir, unlink,
+    create_exclusive, create_private_dir, file_identity, flock_holders, has_live_owner,
+    hold_owner_lock, is_own_dir, list, open_dir, open_own, process_runs, rename_no_replace,
+    shm_dir, unlink,
 };
 pub(crate) use process::{
     ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, kill_self,

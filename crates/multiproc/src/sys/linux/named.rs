@@ -143,3 +143,44 @@ pub(crate) fn process_runs(pid: u32) -> bool {
         .and_then(|(_, rest)| rest.trim_start().chars().next());
     !matches!(state, Some('Z' | 'X'))
 }
+
+/// The processes holding a `flock` on each file, by device and inode, as `/proc/locks` tells
+/// (without taking any lock: nobody who is attaching meanwhile is disturbed). The device is
+/// the kernel's `major:minor` in hex, as there.
+pub(crate) fn flock_holders() -> io::Result<std::collections::HashMap<(String, u64), Vec<u32>>> {
+    let mut holders: std::collections::HashMap<(String, u64), Vec<u32>> = Default::default();
+    for line in std::fs::read_to_string("/proc/locks")?.lines() {
+        // "1: FLOCK  ADVISORY  READ  1234 00:1a:5678 0 EOF" (a blocked request has "->" first)
+        let fields: Vec<&str> = line.split_whitespace().filter(|f| *f != "->").collect();
+        if fields.get(1) != Some(&"FLOCK") {
+            continue;
+        }
+        let (Some(pid), Some(file)) = (fields.get(4), fields.get(5)) else {
+            continue;
+        };
+        let mut parts = file.rsplitn(2, ':');
+        let (Some(inode), Some(device)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        if let (Ok(pid), Ok(inode)) = (pid.parse::<u32>(), inode.parse::<u64>()) {
+            let owners = holders.entry((device.to_owned(), inode)).or_default();
+            if !owners.contains(&pid) {
+                owners.push(pid);
+            }
+        }
+    }
+    Ok(holders)
+}
+
+/// A file's device (as `/proc/locks` writes it: `major:minor` in hex) and inode, its size and
+/// its last change, not following a link.
+pub(crate) fn file_identity(
+    path: &Path,
+) -> io::Result<((String, u64), u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    let dev = meta.dev();
+    let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
+    let device = format!("{major:02x}:{minor:02x}");
+    Ok(((device, meta.ino()), meta.size(), meta.modified()?))
+}

@@ -1,0 +1,157 @@
+//! `multiproc ls` and `multiproc stats`: what a user reaches for when something is stuck, read by
+//! people or (`--json`) by scripts.
+
+multiproc::test_support!();
+
+use std::process::Command;
+use std::time::Duration;
+
+use multiproc::{Event, JoinError, Manager, Process, SharedMemory};
+
+fn multiproc(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_multiproc"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A block made by a child that was then SIGKILLed: nobody holds it.
+fn abandoned_block(name: &str) {
+    let created = Event::new().unwrap();
+    let mut owner = Process::spawn(
+        (name.to_owned(), created.clone()),
+        |(name, created): (String, Event)| -> () {
+            let _shm = SharedMemory::create_named(&name, 100).unwrap();
+            created.set();
+            loop {
+                std::thread::park();
+            }
+        },
+    )
+    .unwrap();
+    created
+        .wait_timeout(Duration::from_secs(30))
+        .expect("the child created its block");
+    owner.kill().unwrap();
+    assert!(matches!(
+        owner.join_timeout(Duration::from_secs(30)),
+        Err(JoinError::Signaled { signal: 9 })
+    ));
+}
+
+#[test]
+fn ls_lists_blocks_and_manager_sockets_with_their_owners() {
+    let me = std::process::id();
+    let live_name = format!("cli-ls-live-{me}");
+    let dead_name = format!("cli-ls-dead-{me}");
+    let live = SharedMemory::create_named(&live_name, 4096).unwrap();
+    abandoned_block(&dead_name);
+    let manager = Manager::start().unwrap();
+    let multiproc::Address::Unix(socket) = manager.address().clone() else {
+        panic!("a Unix socket")
+    };
+
+    let table = multiproc(&["ls"]);
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{table}"))
+            .to_owned()
+    };
+    assert!(
+        row(&live_name).contains(&format!("held by {me}")),
+        "{table}"
+    );
+    assert!(row(&dead_name).contains("abandoned"), "{table}");
+    let dir = socket
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(row(dir).starts_with("manager-socket"), "{table}");
+    assert!(row(dir).contains(&format!("held by {me}")), "{table}");
+
+    // The same, for scripts: one JSON object a line.
+    let objects: Vec<serde_json::Value> = multiproc(&["ls", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let find = |name: &str| {
+        objects
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in {objects:?}"))
+    };
+    let listed = find(&live_name);
+    assert_eq!(listed["kind"], "shared-memory");
+    assert!(listed["size"].as_u64().unwrap() >= 4096);
+    assert_eq!(listed["owners"], serde_json::json!([me]));
+    assert_eq!(listed["held"], true);
+    assert_eq!(find(&dead_name)["held"], false);
+    assert_eq!(find(&dead_name)["owners"], serde_json::json!([]));
+    let listed = find(dir);
+    assert_eq!(listed["kind"], "manager-socket");
+    assert_eq!(listed["path"], socket.display().to_string());
+    assert!(listed["size"].is_null());
+
+    live.unlink().unwrap();
+    drop(manager);
+    multiproc(&["clean"]);
+    assert!(!multiproc(&["ls"]).contains(&dead_name));
+}
+
+#[test]
+fn stats_prints_a_managers_counters() {
+    let dir = std::env::temp_dir().join(format!("multiproc-cli-stats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, b"stats key").unwrap();
+    let manager = Manager::builder().authkey(b"stats key").start().unwrap();
+    let _d = manager.dict::<String, u32>().unwrap();
+    let _l = manager.list::<u32>(&[]).unwrap();
+    assert!(Manager::connect(manager.address().clone(), b"wrong key").is_err());
+    let address = manager.address().to_string();
+    let key = key_file.to_str().unwrap();
+
+    let printed = multiproc(&["stats", &address, "--authkey-file", key]);
+    assert!(
+        printed.starts_with(&format!("manager at {address}")),
+        "{printed}"
+    );
+    assert!(
+        printed.lines().any(|l| l.trim() == "objects        2"),
+        "{printed}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&multiproc(&[
+        "stats",
+        &address,
+        "--authkey-file",
+        key,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(json["address"], address);
+    assert_eq!(json["objects"], 2);
+    assert!(json["auth_failures"].as_u64().unwrap() >= 1);
+    assert!(json["connections"].as_u64().unwrap() >= 2); // ours and the command's
+
+    // A wrong key is an error that says where.
+    std::fs::write(&key_file, b"not it").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_multiproc"))
+        .args(["stats", &address, "--authkey-file", key])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&address) && said.contains("authentication"),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
