@@ -154,11 +154,11 @@ pub use deadline::Timeout;
 pub use error::{Error, Result};
 pub use manager::{
     Args, ArrayProxy, BarrierProxy, BoundedSemaphoreProxy, CallError, ConditionProxy,
-    ConditionProxyGuard, DEFAULT_MAX_FRAME, DictChange, DictProxy, DictWatcher, ErrorCode,
-    EventProxy, JoinableQueueProxy, ListChange, ListProxy, ListWatcher, LockProxy, LockProxyGuard,
-    Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats, NamespaceProxy,
-    ObjectProxy, QueueProxy, RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy, Shared, Token,
-    ValueProxy,
+    ConditionProxyGuard, DEFAULT_MAX_FRAME, DictChange, DictIter, DictProxy, DictWatcher,
+    ErrorCode, EventProxy, JoinableQueueProxy, ListChange, ListIter, ListProxy, ListWatcher,
+    LockProxy, LockProxyGuard, Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats,
+    NamespaceProxy, ObjectProxy, QueueProxy, RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy,
+    Shared, Token, ValueProxy,
 };
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{

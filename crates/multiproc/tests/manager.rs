@@ -1020,3 +1020,58 @@ fn an_opaque_value_is_stored_byte_for_byte_and_never_read() {
     assert!(format!("{read:?}").contains("opaque value"), "{read:?}");
     manager.shutdown().unwrap();
 }
+
+#[test]
+fn dicts_and_lists_iterate_and_print_as_rust_collections() {
+    let manager = Manager::start().unwrap();
+    let ages = manager.dict::<String, u32>().unwrap();
+    for (name, age) in [("ann", 31), ("bob", 42)] {
+        ages.insert(&name.to_string(), &age).unwrap();
+    }
+    // A snapshot at the first step: a key another process adds meanwhile is not seen.
+    let mut entries = ages.iter();
+    assert_eq!(entries.next().unwrap().unwrap(), ("ann".to_string(), 31));
+    join(
+        Process::spawn(ages.clone(), |ages: DictProxy<String, u32>| {
+            ages.insert(&"cy".to_string(), &7).unwrap();
+        })
+        .unwrap(),
+    );
+    let rest: Vec<_> = entries.map(Result::unwrap).collect();
+    assert_eq!(rest, [("bob".to_string(), 42)]);
+    assert_eq!((&ages).into_iter().count(), 3);
+    assert_eq!(ages.to_string(), r#"{"ann": 31, "bob": 42, "cy": 7}"#);
+
+    // A list is read a page (256 items) at a time: a change beyond the page read is seen.
+    let items = manager.list(&(0..600).collect::<Vec<u32>>()).unwrap();
+    let mut read = items.iter();
+    assert_eq!(read.next().unwrap().unwrap(), 0);
+    join(
+        Process::spawn(items.clone(), |items: ListProxy<u32>| {
+            items.set(1, &1000).unwrap(); // in the page read already: not seen
+            items.set(300, &3000).unwrap(); // in the next page: seen
+            items.push(&600).unwrap(); // pushed before the last page is read: seen
+        })
+        .unwrap(),
+    );
+    let rest: Vec<u32> = read.map(Result::unwrap).collect();
+    assert_eq!(rest.len(), 600);
+    assert_eq!((rest[0], rest[299], rest[599]), (1, 3000, 600));
+    assert_eq!(manager.list(&[1, 2]).unwrap().to_string(), "[1, 2]");
+    let mut sum = 0;
+    for item in &items {
+        sum += item.unwrap();
+    }
+    assert_eq!(sum, (0..601).sum::<u32>() - 1 - 300 + 1000 + 3000);
+
+    // A manager gone: the first step says so, and printing says so instead of failing.
+    let printed = ages.clone();
+    manager.shutdown().unwrap();
+    let mut after = printed.iter();
+    assert!(matches!(after.next(), Some(Err(_))));
+    assert!(after.next().is_none());
+    assert!(
+        printed.to_string().starts_with("<the manager is gone"),
+        "{printed}"
+    );
+}

@@ -62,9 +62,10 @@ pub use error::{ErrorCode, ManagerError};
 pub use protocol::DEFAULT_MAX_FRAME;
 pub use proxy::{
     Args, ArrayProxy, BarrierProxy, BoundedSemaphoreProxy, CallError, ConditionProxy,
-    ConditionProxyGuard, DictChange, DictProxy, DictWatcher, EventProxy, JoinableQueueProxy,
-    ListChange, ListProxy, ListWatcher, LockProxy, LockProxyGuard, NamespaceProxy, ObjectProxy,
-    QueueProxy, RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy, Shared, ValueProxy,
+    ConditionProxyGuard, DictChange, DictIter, DictProxy, DictWatcher, EventProxy,
+    JoinableQueueProxy, ListChange, ListIter, ListProxy, ListWatcher, LockProxy, LockProxyGuard,
+    NamespaceProxy, ObjectProxy, QueueProxy, RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy,
+    Shared, ValueProxy,
 };
 pub use token::Token;
 

@@ -294,7 +294,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 /// ```
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(bound = "", transparent)]
-pub struct ArrayProxy<T>(ListProxy<T>);
+pub struct ArrayProxy<T>(pub(super) ListProxy<T>);
 
 impl<T> Proxy for ArrayProxy<T> {
     const KIND: Kind = Kind::Array;
