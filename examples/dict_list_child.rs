@@ -20,10 +20,8 @@
 use multiproc::{DictProxy, ListProxy, Manager, Process};
 
 fn work((d, l): (DictProxy<String, String>, ListProxy<i32>)) {
-    d.insert(&"name".into(), &"multiproc".into())
-        .expect("the manager runs");
-    d.insert(&"lang".into(), &"rust".into())
-        .expect("the manager runs");
+    d.insert("name", "multiproc").expect("the manager runs");
+    d.insert("lang", "rust").expect("the manager runs");
     l.extend(&[11, 22, 33]).expect("the manager runs");
 }
 

@@ -33,14 +33,14 @@ fn atomic(d: DictProxy<String, i64>) {
 }
 
 fn total(d: &DictProxy<String, i64>, work: fn(DictProxy<String, i64>)) -> multiproc::Result<i64> {
-    d.insert(&"n".to_string(), &0)?;
+    d.insert("n", &0)?;
     let workers = (0..2)
         .map(|_| Process::spawn(d.clone(), work))
         .collect::<Result<Vec<_>, _>>()?;
     for w in workers {
         w.join()?;
     }
-    Ok(d.get(&"n".to_string())?.unwrap_or(0))
+    Ok(d.get("n")?.unwrap_or(0))
 }
 
 pub fn run() -> multiproc::Result<()> {

@@ -29,8 +29,8 @@ fn work((list, dict, _array, value, lock): Shared) {
     let _held = lock.acquire().expect("the manager runs");
     // Read-modify-writes, made safe by the lock.
     value.set(&(value.get().expect("runs") + 1)).expect("runs");
-    dict.insert(&1, &"1".into()).expect("runs");
-    dict.insert(&2, &"2".into()).expect("runs");
+    dict.insert(&1, "1").expect("runs");
+    dict.insert(&2, "2").expect("runs");
     for i in 0..list.len().expect("runs") {
         let item = list.get(i).expect("runs").expect("in range");
         list.set(i, &(item + 1)).expect("runs");

@@ -1075,3 +1075,31 @@ fn dicts_and_lists_iterate_and_print_as_rust_collections() {
         "{printed}"
     );
 }
+
+#[test]
+fn keys_and_values_are_taken_as_what_they_borrow_as() {
+    let manager = Manager::start().unwrap();
+    let names = manager.dict::<String, String>().unwrap();
+    names.insert("ann", "Ann").unwrap();
+    assert_eq!(names.get("ann").unwrap().as_deref(), Some("Ann"));
+    assert!(names.contains_key("ann").unwrap());
+    assert_eq!(names.setdefault("bob", "Bob").unwrap(), "Bob");
+    assert!(
+        names
+            .compare_and_swap("bob", Some("Bob"), "Robert")
+            .unwrap()
+    );
+    // The same entry as the owned key's: a type and what it borrows as encode alike.
+    assert_eq!(
+        names.get(&"bob".to_string()).unwrap().as_deref(),
+        Some("Robert")
+    );
+    assert_eq!(names.remove("ann").unwrap().as_deref(), Some("Ann"));
+    assert_eq!(names.pop("bob").unwrap(), "Robert");
+    let bytes = manager.dict::<String, Vec<u8>>().unwrap();
+    bytes.insert("k", &[1u8, 2][..]).unwrap();
+    assert_eq!(bytes.get("k").unwrap(), Some(vec![1, 2]));
+    let counts = manager.dict::<String, i64>().unwrap();
+    assert_eq!(counts.incr("hits", 2).unwrap(), 2);
+    manager.shutdown().unwrap();
+}

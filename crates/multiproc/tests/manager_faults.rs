@@ -877,10 +877,7 @@ fn a_method_may_use_its_own_manager_and_a_call_that_would_wait_for_itself_is_ref
     );
     assert_eq!(noted, "from a child");
     let notes = manager.dict_named::<String, String>("notes").unwrap();
-    assert_eq!(
-        notes.get(&"a".into()).unwrap().as_deref(),
-        Some("from a child")
-    );
+    assert_eq!(notes.get("a").unwrap().as_deref(), Some("from a child"));
     // Along a chain of calls: b is free, a is running the method that called it.
     let visit = |path: &[&str]| {
         let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();

@@ -1,5 +1,7 @@
 //! [`DictProxy`]: a dict that lives in the manager.
 
+use std::borrow::Borrow;
+
 use rmpv::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -79,32 +81,68 @@ impl<K, V> DictProxy<K, V> {
     }
 }
 
+/// Keys and values are taken borrowed, as anything they borrow as (`&str` for a `String`, `&[T]`
+/// for a `Vec<T>`, as `HashMap::get` takes): `d.insert("ann", &31)` on a `DictProxy<String,
+/// u32>`. (A key is its encoding, and a type and what it borrows as encode alike.)
 impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
     /// Sets `key` to `value`. Python: `d[key] = value`.
-    pub fn insert(&self, key: &K, value: &V) -> Result<(), ManagerError> {
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// let manager = multiproc::Manager::start()?;
+    /// let names = manager.dict::<String, String>()?;
+    /// names.insert("ann", "Ann Smith")?; // &str for String, keys and values alike
+    /// assert_eq!(names.get("ann")?.as_deref(), Some("Ann Smith"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn insert<Q, W>(&self, key: &Q, value: &W) -> Result<(), ManagerError>
+    where
+        K: Borrow<Q>,
+        V: Borrow<W>,
+        Q: Serialize + ?Sized,
+        W: Serialize + ?Sized,
+    {
         self.call(Op::DictSet, vec![to_value(key)?, to_value(value)?])
             .map(drop)
     }
 
     /// The value of `key`, if any. Python: `d.get(key)`.
-    pub fn get(&self, key: &K) -> Result<Option<V>, ManagerError> {
+    pub fn get<Q>(&self, key: &Q) -> Result<Option<V>, ManagerError>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
         optional(self.call(Op::DictGet, vec![to_value(key)?])?)
     }
 
     /// Whether `key` has a value. Python: `key in d`.
-    pub fn contains_key(&self, key: &K) -> Result<bool, ManagerError> {
+    pub fn contains_key<Q>(&self, key: &Q) -> Result<bool, ManagerError>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
         from_value(self.call(Op::DictContains, vec![to_value(key)?])?)
     }
 
     /// Removes `key` and returns its value, if any. Python: `d.pop(key, None)`.
-    pub fn remove(&self, key: &K) -> Result<Option<V>, ManagerError> {
+    pub fn remove<Q>(&self, key: &Q) -> Result<Option<V>, ManagerError>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
         optional(self.call(Op::DictPop, vec![to_value(key)?])?)
     }
 
     /// Removes `key` and returns its value; an absent key is [`ManagerError::Remote`] with code
     /// [`ErrorCode::KeyMissing`](crate::ErrorCode::KeyMissing). Python: `d.pop(key)`, `del d[key]`.
     #[doc(alias = "del")]
-    pub fn pop(&self, key: &K) -> Result<V, ManagerError> {
+    pub fn pop<Q>(&self, key: &Q) -> Result<V, ManagerError>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
         from_value(self.call(Op::DictDel, vec![to_value(key)?])?)
     }
 
@@ -163,29 +201,45 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     }
 
     /// The value of `key`, set to `default` first if it had none, atomically.
-    pub fn setdefault(&self, key: &K, default: &V) -> Result<V, ManagerError> {
+    pub fn setdefault<Q, W>(&self, key: &Q, default: &W) -> Result<V, ManagerError>
+    where
+        K: Borrow<Q>,
+        V: Borrow<W>,
+        Q: Serialize + ?Sized,
+        W: Serialize + ?Sized,
+    {
         from_value(self.call(Op::DictSetDefault, vec![to_value(key)?, to_value(default)?])?)
     }
 
     /// Adds `delta` to the number at `key` (0 if absent) on the server, atomically, and returns
     /// the sum: the `d[k] += 1` that loses no update. A value that is not a number is
     /// [`ManagerError::Remote`] with code `TypeError`.
-    pub fn incr<D: Serialize + DeserializeOwned>(
+    pub fn incr<D: Serialize + DeserializeOwned, Q>(
         &self,
-        key: &K,
+        key: &Q,
         delta: D,
-    ) -> Result<D, ManagerError> {
+    ) -> Result<D, ManagerError>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
         from_value(self.call(Op::DictIncr, vec![to_value(key)?, to_value(&delta)?])?)
     }
 
     /// Sets `key` to `new` if its value is `expected` (`None`: absent), atomically; returns
     /// whether it did.
-    pub fn compare_and_swap(
+    pub fn compare_and_swap<Q, W>(
         &self,
-        key: &K,
-        expected: Option<&V>,
-        new: &V,
-    ) -> Result<bool, ManagerError> {
+        key: &Q,
+        expected: Option<&W>,
+        new: &W,
+    ) -> Result<bool, ManagerError>
+    where
+        K: Borrow<Q>,
+        V: Borrow<W>,
+        Q: Serialize + ?Sized,
+        W: Serialize + ?Sized,
+    {
         let expected = match expected {
             Some(value) => to_value(value)?,
             None => Value::Nil,

@@ -275,8 +275,8 @@ macro_rules! next_family {
 /// let config = manager.dict::<String, u32>()?;
 /// let mut changes = config.watch()?;
 /// Process::spawn(config.clone(), |c: DictProxy<String, u32>| {
-///     c.insert(&"workers".into(), &8).unwrap();
-///     c.remove(&"workers".into()).unwrap();
+///     c.insert("workers", &8).unwrap();
+///     c.remove("workers").unwrap();
 /// })?
 /// .join()?;
 /// assert_eq!(changes.next().unwrap()?, DictChange::Set("workers".into(), 8));
