@@ -28,7 +28,7 @@ fn work((d, l): (DictProxy<String, String>, ListProxy<i32>)) {
 pub fn run() -> multiproc::Result<()> {
     let manager = Manager::start()?;
     let d = manager.dict::<String, String>()?;
-    let l = manager.list(&[0, 1, 2, 3, 4])?;
+    let l = manager.list_from(&[0, 1, 2, 3, 4])?;
     Process::spawn((d.clone(), l.clone()), work)?.join()?;
     println!("{:?}", l.to_vec()?);
     let mut entries = d.items()?;

@@ -28,7 +28,7 @@ fn start(list: &ListProxy<u32>) -> multiproc::Result<[Process<()>; 2]> {
 pub fn run() -> multiproc::Result<()> {
     let manager = Manager::start()?;
 
-    let polled = manager.list::<u32>(&[])?;
+    let polled = manager.list::<u32>()?;
     let producers = start(&polled)?;
     for _ in 0..6 {
         std::thread::sleep(Duration::from_millis(100));
@@ -39,7 +39,7 @@ pub fn run() -> multiproc::Result<()> {
     }
     println!("final {:?}", polled.to_vec()?);
 
-    let watched = manager.list::<u32>(&[])?;
+    let watched = manager.list::<u32>()?;
     let mut watcher = watched.watch()?;
     let producers = start(&watched)?;
     let mut seen = 0;

@@ -39,7 +39,7 @@ fn work((list, dict, _array, value, lock): Shared) {
 
 pub fn run() -> multiproc::Result<()> {
     let manager = Manager::start()?;
-    let list = manager.list(&[1, 2, 3, 4, 5])?;
+    let list = manager.list_from(&[1, 2, 3, 4, 5])?;
     let dict = manager.dict::<i32, String>()?;
     let array = manager.array(&(0..10).collect::<Vec<i32>>())?;
     let value = manager.value(&1)?;

@@ -114,7 +114,7 @@ fn stats_prints_a_managers_counters() {
     std::fs::write(&key_file, b"stats key").unwrap();
     let manager = Manager::builder().authkey(b"stats key").start().unwrap();
     let _d = manager.dict::<String, u32>().unwrap();
-    let _l = manager.list::<u32>(&[]).unwrap();
+    let _l = manager.list::<u32>().unwrap();
     assert!(Manager::connect(manager.address().clone(), b"wrong key").is_err());
     let address = manager.address().to_string();
     let key = key_file.to_str().unwrap();

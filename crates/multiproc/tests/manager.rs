@@ -96,7 +96,7 @@ fn unrelated_processes_meet_at_a_named_dict() {
 #[test]
 fn a_list_and_a_value_are_shared_with_children() {
     let manager = Manager::start().unwrap();
-    let list = manager.list(&[1i64, 2, 3]).unwrap();
+    let list = manager.list_from(&[1i64, 2, 3]).unwrap();
     let total = manager.value(&0i64).unwrap();
     join(
         Process::spawn(
@@ -141,7 +141,7 @@ fn append_all((list, items): (ListProxy<String>, Vec<String>)) {
 #[test]
 fn a_list_finds_counts_and_tells_membership_of_items_another_process_added() {
     let manager = Manager::start().unwrap();
-    let list = manager.list::<String>(&[]).unwrap();
+    let list = manager.list::<String>().unwrap();
     let items: Vec<String> = ["b", "a", "b", "c", "b"].map(String::from).to_vec();
     join(Process::spawn((list.clone(), items), append_all).unwrap());
     let s = |x: &str| x.to_string();
@@ -316,7 +316,7 @@ fn a_registered_types_methods_run_on_the_server_and_a_panic_is_the_callers_error
 #[test]
 fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
     let manager = Manager::start().unwrap();
-    let list = manager.list(&[0u32]).unwrap();
+    let list = manager.list_from(&[0u32]).unwrap();
     list.push(&1).unwrap(); // before the watch: not seen
     let mut watcher = list.watch().unwrap();
     assert!(matches!(
@@ -618,7 +618,7 @@ fn a_dict_watcher_sees_every_kind_of_change_in_order() {
 #[test]
 fn a_list_watcher_iterates_over_changes_and_ends_when_the_manager_does() {
     let manager = Manager::start().unwrap();
-    let list = manager.list::<u32>(&[]).unwrap();
+    let list = manager.list::<u32>().unwrap();
     let watcher = list.watch().unwrap();
     join(
         Process::spawn(list.clone(), |list: ListProxy<u32>| {
@@ -657,7 +657,7 @@ fn a_list_watcher_iterates_over_changes_and_ends_when_the_manager_does() {
 #[test]
 fn list_ranges_clamp_like_python_slices() {
     let manager = Manager::start().unwrap();
-    let list = manager.list(&[0u8, 1, 2, 3, 4]).unwrap();
+    let list = manager.list_from(&[0u8, 1, 2, 3, 4]).unwrap();
     assert_eq!(list.range(1..3).unwrap(), [1, 2]);
     assert_eq!(list.range(3..).unwrap(), [3, 4]);
     assert_eq!(list.range(..=1).unwrap(), [0, 1]);
@@ -688,7 +688,7 @@ fn a_child_shares_one_connection_for_its_data_proxies() {
     let ready = multiproc::Queue::<u8>::new().unwrap();
     let proxies = (
         manager.dict::<u32, u32>().unwrap(),
-        manager.list::<u32>(&[]).unwrap(),
+        manager.list::<u32>().unwrap(),
         manager.value(&0u32).unwrap(),
         manager.namespace().unwrap(),
         ready.clone(),
@@ -754,7 +754,7 @@ fn edits_like_python(l: ListProxy<i64>) -> Vec<i64> {
 #[test]
 fn a_list_edits_as_a_python_list_does_across_processes() {
     let manager = Manager::start().unwrap();
-    let l = manager.list(&[5i64, 1, 2, 3]).unwrap();
+    let l = manager.list_from(&[5i64, 1, 2, 3]).unwrap();
     let edited = join(Process::spawn(l.clone(), edits_like_python).unwrap());
     // CPython: l = [5, 1, 2, 3]; l[1:3] = [7, 7, 7]; l.remove(7); l *= 2;
     // l.sort(reverse=True); del l[:1]  ->  [7, 7, 7, 5, 5, 3, 3]
@@ -769,7 +769,7 @@ fn a_list_edits_as_a_python_list_does_across_processes() {
             ..
         })
     ));
-    let words = manager.list(&["b".to_string()]).unwrap();
+    let words = manager.list_from(&["b".to_string()]).unwrap();
     let mixed = manager.list_named::<Mixed>("mixed").unwrap();
     mixed.push(&Mixed::N(1)).unwrap();
     mixed.push(&Mixed::S("a".into())).unwrap();
@@ -1043,7 +1043,7 @@ fn dicts_and_lists_iterate_and_print_as_rust_collections() {
     assert_eq!(ages.to_string(), r#"{"ann": 31, "bob": 42, "cy": 7}"#);
 
     // A list is read a page (256 items) at a time: a change beyond the page read is seen.
-    let items = manager.list(&(0..600).collect::<Vec<u32>>()).unwrap();
+    let items = manager.list_from(&(0..600).collect::<Vec<u32>>()).unwrap();
     let mut read = items.iter();
     assert_eq!(read.next().unwrap().unwrap(), 0);
     join(
@@ -1057,7 +1057,7 @@ fn dicts_and_lists_iterate_and_print_as_rust_collections() {
     let rest: Vec<u32> = read.map(Result::unwrap).collect();
     assert_eq!(rest.len(), 600);
     assert_eq!((rest[0], rest[299], rest[599]), (1, 3000, 600));
-    assert_eq!(manager.list(&[1, 2]).unwrap().to_string(), "[1, 2]");
+    assert_eq!(manager.list_from(&[1, 2]).unwrap().to_string(), "[1, 2]");
     let mut sum = 0;
     for item in &items {
         sum += item.unwrap();

@@ -36,7 +36,7 @@ fn churn((manager, cycles): (String, u32)) -> u32 {
     for i in 0..cycles {
         match i % 4 {
             0 => manager.dict::<u32, u32>().unwrap().insert(&i, &i).unwrap(),
-            1 => manager.list::<u32>(&[i]).unwrap().push(&i).unwrap(),
+            1 => manager.list_from::<u32>(&[i]).unwrap().push(&i).unwrap(),
             2 => drop(manager.lock().unwrap().acquire().unwrap()),
             _ => manager.queue::<u32>().unwrap().put(&i).unwrap(),
         }
@@ -312,7 +312,7 @@ fn a_proxy_in_a_queue_outlives_the_process_that_put_it() {
 #[test]
 fn a_list_of_queues_and_a_cycle_of_namespaces_are_freed_when_unreachable() {
     let manager = Manager::start().unwrap();
-    let queues = manager.list::<multiproc::QueueProxy<u32>>(&[]).unwrap();
+    let queues = manager.list::<multiproc::QueueProxy<u32>>().unwrap();
     queues.push(&manager.queue::<u32>().unwrap()).unwrap();
     queues.get(0).unwrap().unwrap().put(&5).unwrap();
     assert_eq!(queues.get(0).unwrap().unwrap().get().unwrap(), 5);
@@ -388,7 +388,7 @@ fn a_proxy_is_refused_as_a_key_and_in_another_manager_and_a_misread_one_leaks_no
 #[test]
 fn references_in_a_list_are_counted_through_every_edit() {
     let manager = Manager::start().unwrap();
-    let l = manager.list::<DictProxy<u8, u8>>(&[]).unwrap();
+    let l = manager.list::<DictProxy<u8, u8>>().unwrap();
     l.push(&manager.dict().unwrap()).unwrap();
     l.repeat(3).unwrap();
     assert_eq!(l.len().unwrap(), 3);

@@ -528,7 +528,7 @@ fn manager_queues_and_watchers() {
     jobs.join_timeout(FOREVER).expect("done");
     helper.join().unwrap();
 
-    let list = manager.list::<u32>(&[]).unwrap();
+    let list = manager.list::<u32>().unwrap();
     let mut changes = list.watch().unwrap();
     assert!(changes.try_next().unwrap_err().is_timeout());
     assert!(changes.next_deadline(past()).unwrap_err().is_timeout());

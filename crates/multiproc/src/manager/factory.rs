@@ -78,8 +78,25 @@ impl Manager {
         self.make(Some(name), Vec::new())
     }
 
+    /// A new shared list, empty. Python: `manager.list()`.
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// let manager = multiproc::Manager::start()?;
+    /// let empty = manager.list::<u32>()?;
+    /// let full = manager.list_from(&[1, 2, 3])?;
+    /// assert_eq!((empty.len()?, full.len()?), (0, 3));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn list<T>(&self) -> Result<ListProxy<T>, ManagerError> {
+        self.make(None, vec![Value::Array(Vec::new())])
+    }
+
     /// A new shared list holding `items`. Python: `manager.list(items)`.
-    pub fn list<T: Serialize>(&self, items: &[T]) -> Result<ListProxy<T>, ManagerError> {
+    #[doc(alias = "list")]
+    pub fn list_from<T: Serialize>(&self, items: &[T]) -> Result<ListProxy<T>, ManagerError> {
         self.make(None, vec![items_value(items)?])
     }
 

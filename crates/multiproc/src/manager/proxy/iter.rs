@@ -130,13 +130,13 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # fn main() -> multiproc::Result<()> {
     /// # multiproc::init();
     /// let manager = multiproc::Manager::start()?;
-    /// let squares = manager.list(&(0..1000).map(|i| i * i).collect::<Vec<u64>>())?;
+    /// let squares = manager.list_from(&(0..1000).map(|i| i * i).collect::<Vec<u64>>())?;
     /// let mut sum = 0;
     /// for square in &squares {
     ///     sum += square?; // four round trips in all, 256 items each
     /// }
     /// assert_eq!(sum, 332_833_500);
-    /// assert_eq!(manager.list(&[1, 2])?.to_string(), "[1, 2]");
+    /// assert_eq!(manager.list_from(&[1, 2])?.to_string(), "[1, 2]");
     /// # Ok(())
     /// # }
     /// ```

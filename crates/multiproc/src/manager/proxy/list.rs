@@ -22,7 +22,7 @@ proxy! {
     /// # fn main() -> multiproc::Result<()> {
     /// # multiproc::init();
     /// let manager = multiproc::Manager::start()?;
-    /// let list = manager.list(&[1, 2])?;
+    /// let list = manager.list_from(&[1, 2])?;
     /// list.push(&3)?;
     /// assert_eq!(list.to_vec()?, [1, 2, 3]);
     /// assert_eq!(list.get(5)?, None);
@@ -143,7 +143,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # fn main() -> Result<(), multiproc::ManagerError> {
     /// # multiproc::init();
     /// let manager = multiproc::Manager::start()?;
-    /// let l = manager.list(&[3, 1, 3])?;
+    /// let l = manager.list_from(&[3, 1, 3])?;
     /// assert!(l.contains(&1)?);
     /// assert_eq!(l.count(&3)?, 2);
     /// assert_eq!(l.position(&3)?, Some(0));
@@ -205,7 +205,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # fn main() -> multiproc::Result<()> {
     /// # multiproc::init();
     /// let manager = multiproc::Manager::start()?;
-    /// let l = manager.list(&[0, 1, 2, 3])?;
+    /// let l = manager.list_from(&[0, 1, 2, 3])?;
     /// l.replace_range(1..3, &[7, 7, 7])?;
     /// assert_eq!(l.to_vec()?, [0, 7, 7, 7, 3]);
     /// l.remove_range(..2)?;
