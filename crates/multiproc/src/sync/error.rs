@@ -6,6 +6,19 @@ use serde::{Deserialize, Serialize};
 
 /// [`Lock::acquire`](crate::Lock::acquire) (and the same on [`RLock`](crate::RLock) and
 /// [`Condition`](crate::Condition)) did not give a clean guard.
+///
+/// It carries the guard, which borrows the lock, so it cannot itself go up into a
+/// `Box<dyn Error>` (that needs `'static`). Take the guard out ([`into_guard`](Self::into_guard))
+/// to repair, or drop it with a clear error, [`LockFailure`], which goes up anywhere:
+///
+/// ```
+/// # multiproc::init();
+/// fn work(lock: &multiproc::Lock) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///     let _held = lock.acquire().map_err(multiproc::LockFailure::from)?;
+///     Ok(())
+/// }
+/// work(&multiproc::Lock::new().unwrap()).unwrap();
+/// ```
 pub enum AcquireError<G> {
     /// The previous holder died holding the lock. You hold it now: the guard is here. Repair what
     /// the lock protects, then call `mark_consistent()` on the guard; released without that, the

@@ -124,6 +124,8 @@ impl fmt::Display for CallError {
     }
 }
 
+impl std::error::Error for CallError {}
+
 /// What the server runs for a call: the object's state, the method, the arguments.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct MethodCall {
