@@ -15,7 +15,7 @@
 //!
 //! Run it: `cargo run --release --example employee`.
 
-use multiproc::{Args, CallError, Manager, ObjectProxy, Process, Reply, Shared};
+use multiproc::{Manager, ObjectProxy, Process};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -24,25 +24,20 @@ struct Employee {
     salary: i64,
 }
 
-impl Shared for Employee {
-    const TYPE_NAME: &'static str = "Employee";
+// Served by the manager, called through `ObjectProxy<Employee>` by name (`EmployeeMethods`).
+#[multiproc::shared]
+impl Employee {
+    pub fn increase(&mut self) {
+        self.salary += 100;
+    }
 
-    fn call(&mut self, method: &str, _args: Args) -> Result<Reply, CallError> {
-        match method {
-            "increase" => {
-                self.salary += 100;
-                Ok(Reply::unit())
-            }
-            "get_pay" => Reply::of(&format!("{}:{}", self.name, self.salary)),
-            _ => Err(CallError::not_exposed(method)),
-        }
+    pub fn get_pay(&self) -> String {
+        format!("{}:{}", self.name, self.salary)
     }
 }
 
 fn work(employee: ObjectProxy<Employee>) {
-    employee
-        .call::<_, ()>("increase", &())
-        .expect("the manager runs");
+    employee.increase().expect("the manager runs");
 }
 
 pub fn run() -> multiproc::Result<()> {
@@ -57,7 +52,7 @@ pub fn run() -> multiproc::Result<()> {
     for w in workers {
         w.join()?;
     }
-    println!("{}", employee.call::<_, String>("get_pay", &())?);
+    println!("{}", employee.get_pay()?);
     Ok(())
 }
 

@@ -160,6 +160,61 @@ pub use manager::{
     NamespaceProxy, ObjectProxy, QueueProxy, RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy,
     Shared, Token, ValueProxy,
 };
+/// Makes a type's `impl` block one a manager serves, with a typed proxy: each `pub` method with a
+/// `self` receiver runs on the server, one call at a time per object (no update is lost), and is
+/// called through `ObjectProxy<T>` by the same name, with the same arguments, returning
+/// `Result<its result, ManagerError>` (the methods of the trait `<Type>Methods` it makes). A
+/// method returning `Result<T, E>` answers `T`, or fails the call with `E`'s message. The type
+/// is `Serialize + Deserialize` (its state between calls); register it with
+/// [`ManagerBuilder::register`]. Python: `BaseManager.register("Employee", Employee)` and its
+/// auto proxy, without the string dispatch of a hand-written [`Shared`].
+///
+/// ```
+/// # fn main() -> multiproc::Result<()> {
+/// # multiproc::init();
+/// use multiproc::{Manager, Process};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Employee {
+///     name: String,
+///     salary: i64,
+/// }
+///
+/// #[multiproc::shared]
+/// impl Employee {
+///     pub fn increase(&mut self) {
+///         self.salary += 100;
+///     }
+///
+///     pub fn get_pay(&self) -> String {
+///         format!("{}:{}", self.name, self.salary)
+///     }
+/// }
+///
+/// let manager = Manager::builder().register::<Employee>().start()?;
+/// let emp = manager.create(&Employee { name: "zhangsan".into(), salary: 1000 })?;
+/// emp.increase()?;
+/// assert_eq!(emp.get_pay()?, "zhangsan:1100");
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A method that is not there is a compile error, not a refusal at run time:
+///
+/// ```compile_fail,E0599
+/// # fn main() -> multiproc::Result<()> {
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct Employee { salary: i64 }
+/// # #[multiproc::shared]
+/// # impl Employee { pub fn increase(&mut self) { self.salary += 100; } }
+/// # let manager = multiproc::Manager::builder().register::<Employee>().start()?;
+/// # let emp = manager.create(&Employee { salary: 1000 })?;
+/// emp.increse()?; // misspelt: no method `increse` on ObjectProxy<Employee>
+/// # Ok(())
+/// # }
+/// ```
+pub use multiproc_macros::shared;
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{
     Builder, CurrentProcess, ExitStatus, JoinError, Process, SpawnError, StartMethod,

@@ -84,7 +84,7 @@ impl<'a, K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> IntoI
 /// How many items a [`ListIter`] reads at a time.
 const PAGE: usize = 256;
 
-/// The items of a [`ListProxy`], read lazily, [`PAGE`] (256) at a time: a long list is never
+/// The items of a [`ListProxy`], read lazily, 256 at a time: a long list is never
 /// copied whole, and an item changed before its page is read is seen as it is then (as Python's
 /// list iterator sees changes). It ends at the first page that comes short: items pushed
 /// meanwhile beyond it are seen, items removed shift what follows. Each item is a `Result`.
