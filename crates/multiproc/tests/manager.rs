@@ -1103,3 +1103,64 @@ fn keys_and_values_are_taken_as_what_they_borrow_as() {
     assert_eq!(counts.incr("hits", 2).unwrap(), 2);
     manager.shutdown().unwrap();
 }
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Tally {
+    total: i64,
+}
+
+#[multiproc::shared]
+impl Tally {
+    pub fn add(&mut self, by: i64, times: u32) -> i64 {
+        self.total += by * i64::from(times);
+        self.total
+    }
+
+    pub fn check(&self, limit: i64) -> Result<i64, String> {
+        if self.total > limit {
+            return Err(format!("{} is over {limit}", self.total));
+        }
+        Ok(self.total)
+    }
+
+    // Not served: private.
+    #[allow(dead_code)]
+    fn reset(&mut self) {
+        self.total = 0;
+    }
+}
+
+#[test]
+fn a_shared_impl_block_is_served_and_called_through_its_typed_proxy() {
+    let manager = Manager::builder().register::<Tally>().start().unwrap();
+    let tally = manager.create(&Tally { total: 0 }).unwrap();
+    assert_eq!(tally.add(2, 3).unwrap(), 6);
+    // From other processes, one call at a time: no update is lost.
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Process::spawn(tally.clone(), |tally: multiproc::ObjectProxy<Tally>| {
+                for _ in 0..25 {
+                    tally.add(1, 1).unwrap();
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for child in children {
+        join(child);
+    }
+    assert_eq!(tally.check(1000).unwrap(), 106);
+    // A method's error fails the call, with its message; a private method is not served.
+    match tally.check(10) {
+        Err(ManagerError::Remote { code, message }) => {
+            assert_eq!(code, ErrorCode::MethodFailed);
+            assert_eq!(message, "106 is over 10");
+        }
+        other => panic!("{other:?}"),
+    }
+    match tally.call::<_, ()>("reset", &()) {
+        Err(ManagerError::Remote { code, .. }) => assert_eq!(code, ErrorCode::NotExposed),
+        other => panic!("{other:?}"),
+    }
+    manager.shutdown().unwrap();
+}
