@@ -3,7 +3,6 @@ its starter bound, until a client asks it to stop or its starter's process ends.
 objects of the types its program registered (`BaseManager.register`): their code is that
 program's, inherited (fork) or imported by name (spawn), never code from the wire."""
 import os
-import secrets
 import threading
 
 from . import _native
@@ -43,7 +42,7 @@ class Hosted:
                 obj = make(*positional, **keywords)
             except Exception as error:
                 return ("failed", state, _describe(error))
-            key = secrets.randbits(63)
+            key = int.from_bytes(os.urandom(8), "big") >> 1  # 63 random bits
             with self.lock:
                 self.objects[key] = obj
             exposed = list(exposed) if exposed is not None else public_methods(obj)
