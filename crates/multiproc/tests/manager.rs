@@ -1164,3 +1164,18 @@ fn a_shared_impl_block_is_served_and_called_through_its_typed_proxy() {
     }
     manager.shutdown().unwrap();
 }
+
+#[test]
+fn list_and_queue_items_are_taken_as_what_they_borrow_as() {
+    let manager = Manager::start().unwrap();
+    let words = manager.list::<String>().unwrap();
+    words.push("b").unwrap();
+    words.insert(0, "a").unwrap();
+    words.set(1, "c").unwrap();
+    assert_eq!(words.to_vec().unwrap(), ["a", "c"]);
+    let jobs = manager.queue::<String>().unwrap();
+    jobs.put("first").unwrap();
+    jobs.try_put("second").unwrap();
+    assert_eq!(jobs.get().unwrap(), "first");
+    manager.shutdown().unwrap();
+}

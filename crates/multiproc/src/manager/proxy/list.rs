@@ -1,5 +1,6 @@
 //! [`ListProxy`] and [`ArrayProxy`]: a list and a fixed-length array that live in the manager.
 
+use std::borrow::Borrow;
 use std::ops::{Bound, RangeBounds};
 
 use rmpv::Value;
@@ -88,7 +89,11 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     }
 
     /// Sets item `index` (`IndexOutOfRange` past the end). Python: `l[index] = item`.
-    pub fn set(&self, index: usize, item: &T) -> Result<(), ManagerError> {
+    pub fn set<I>(&self, index: usize, item: &I) -> Result<(), ManagerError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.handle
             .call(Op::ListSet, vec![Value::from(index), to_value(item)?])
             .map(drop)
@@ -104,7 +109,11 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 
     /// Adds `item` at the end. Python: `l.append(item)`.
     #[doc(alias = "append")]
-    pub fn push(&self, item: &T) -> Result<(), ManagerError> {
+    pub fn push<I>(&self, item: &I) -> Result<(), ManagerError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.handle
             .call(Op::ListAppend, vec![to_value(item)?])
             .map(drop)
@@ -125,7 +134,11 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     }
 
     /// Inserts `item` before `index` (at the end if `index` is past it).
-    pub fn insert(&self, index: usize, item: &T) -> Result<(), ManagerError> {
+    pub fn insert<I>(&self, index: usize, item: &I) -> Result<(), ManagerError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.handle
             .call(Op::ListInsert, vec![Value::from(index), to_value(item)?])
             .map(drop)
@@ -333,7 +346,11 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     }
 
     /// Sets item `index` (`IndexOutOfRange` past the end).
-    pub fn set(&self, index: usize, item: &T) -> Result<(), ManagerError> {
+    pub fn set<I>(&self, index: usize, item: &I) -> Result<(), ManagerError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.0.set(index, item)
     }
 

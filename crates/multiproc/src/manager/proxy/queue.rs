@@ -1,5 +1,6 @@
 //! [`QueueProxy`] and [`JoinableQueueProxy`]: queues that live in the manager.
 
+use std::borrow::Borrow;
 use std::ops::Deref;
 use std::time::{Duration, Instant};
 
@@ -87,28 +88,48 @@ impl<T> QueueProxy<T> {
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// Puts `item` at the back, waiting for room as long as it takes (a bounded queue).
-    pub fn put(&self, item: &T) -> Result<(), ManagerError> {
+    pub fn put<I>(&self, item: &I) -> Result<(), ManagerError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         forever(self.put_within(item, None))
     }
 
     /// Puts `item` if there is room now, else [`ManagerError::Full`]. Python: `put_nowait`.
     #[doc(alias = "put_nowait")]
-    pub fn try_put(&self, item: &T) -> Result<(), ManagerError> {
+    pub fn try_put<I>(&self, item: &I) -> Result<(), ManagerError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_within(item, Some(Instant::now()))
     }
 
     /// Puts `item`, waiting at most `timeout` for room ([`ManagerError::Full`]; `Duration::MAX`:
     /// as long as it takes).
-    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<(), ManagerError> {
+    pub fn put_timeout<I>(&self, item: &I, timeout: Duration) -> Result<(), ManagerError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_within(item, deadline::after(timeout))
     }
 
     /// Puts `item`, waiting until `deadline` for room ([`ManagerError::Full`]).
-    pub fn put_deadline(&self, item: &T, deadline: Instant) -> Result<(), ManagerError> {
+    pub fn put_deadline<I>(&self, item: &I, deadline: Instant) -> Result<(), ManagerError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_within(item, Some(deadline))
     }
 
-    fn put_within(&self, item: &T, deadline: Option<Instant>) -> Result<(), ManagerError> {
+    fn put_within<I: Serialize + ?Sized>(
+        &self,
+        item: &I,
+        deadline: Option<Instant>,
+    ) -> Result<(), ManagerError> {
         let args = vec![to_value(item)?, deadline_arg(deadline)];
         let answer = self.handle.call(Op::QueuePut, args)?;
         waited(answer, ManagerError::Full).map(drop)
