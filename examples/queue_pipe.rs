@@ -54,7 +54,7 @@ pub fn run() -> multiproc::Result<()> {
 
     let (here, there) = pipe::<String>()?;
     let server = Process::spawn(there, server)?; // `there` moved into the child: no copy left here
-    here.send(&"ping".to_string())?;
+    here.send("ping")?;
     println!("reply {}", here.recv()?);
     server.join()?;
     match here.recv() {

@@ -178,3 +178,27 @@ fn a_one_way_pipe_carries_messages_from_a_child() {
     join(child);
     assert!(matches!(rx.recv(), Err(RecvError::Disconnected)));
 }
+
+#[test]
+fn pipes_and_queues_take_items_as_what_they_borrow_as() {
+    let (here, there) = multiproc::pipe::<String>().unwrap();
+    let queue = multiproc::Queue::<String>::new().unwrap();
+    let simple = multiproc::SimpleQueue::<Vec<u8>>::new().unwrap();
+    let child = multiproc::Process::spawn(
+        (there, queue.clone(), simple.clone()),
+        |(there, queue, simple): (
+            multiproc::Connection<String>,
+            multiproc::Queue<String>,
+            multiproc::SimpleQueue<Vec<u8>>,
+        )| {
+            there.send("from the pipe").unwrap(); // &str for String
+            queue.put("from the queue").unwrap();
+            simple.put(&b"bytes"[..]).unwrap(); // &[u8] for Vec<u8>
+        },
+    )
+    .unwrap();
+    assert_eq!(here.recv().unwrap(), "from the pipe");
+    assert_eq!(queue.get().unwrap(), "from the queue");
+    assert_eq!(simple.get().unwrap(), b"bytes");
+    common::join(child);
+}

@@ -8,6 +8,7 @@
 //! `SCM_RIGHTS`. The receiver checks the size before it reads a body, so an oversized message costs
 //! it nothing.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -324,29 +325,45 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// Sends `value`, waiting as long as it takes for the other end to make room. It is
     /// serialized here: a value that does not serialize is [`SendError::Encode`] in the caller,
     /// and nothing is sent.
-    pub fn send(&self, value: &T) -> Result<(), SendError> {
+    pub fn send<I>(&self, value: &I) -> Result<(), SendError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         blocking(self.send_within(value, None))
     }
 
     /// Sends `value` if the connection takes it now ([`SendTimeoutError::Timeout`] if its buffer
     /// is full: the other end reads too slowly).
-    pub fn try_send(&self, value: &T) -> Result<(), SendTimeoutError> {
+    pub fn try_send<I>(&self, value: &I) -> Result<(), SendTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.send_within(value, Some(Instant::now()))
     }
 
     /// Sends `value`, waiting at most `timeout` for room (`Duration::MAX`: as long as it takes).
-    pub fn send_timeout(&self, value: &T, timeout: Duration) -> Result<(), SendTimeoutError> {
+    pub fn send_timeout<I>(&self, value: &I, timeout: Duration) -> Result<(), SendTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.send_within(value, deadline::after(timeout))
     }
 
     /// Sends `value`, waiting until `deadline` for room.
-    pub fn send_deadline(&self, value: &T, deadline: Instant) -> Result<(), SendTimeoutError> {
+    pub fn send_deadline<I>(&self, value: &I, deadline: Instant) -> Result<(), SendTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.send_within(value, Some(deadline))
     }
 
-    pub(crate) fn send_within(
+    pub(crate) fn send_within<I: Serialize + ?Sized>(
         &self,
-        value: &T,
+        value: &I,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError> {
         let Message { bytes, fds } = transfer::encode(value).map_err(SendError::from)?;
@@ -505,22 +522,38 @@ impl<T> Receiver<T> {
 
 impl<T: Serialize + DeserializeOwned> Sender<T> {
     /// See [`Connection::send`].
-    pub fn send(&self, value: &T) -> Result<(), SendError> {
+    pub fn send<I>(&self, value: &I) -> Result<(), SendError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.0.send(value)
     }
 
     /// See [`Connection::try_send`].
-    pub fn try_send(&self, value: &T) -> Result<(), SendTimeoutError> {
+    pub fn try_send<I>(&self, value: &I) -> Result<(), SendTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.0.try_send(value)
     }
 
     /// See [`Connection::send_timeout`].
-    pub fn send_timeout(&self, value: &T, timeout: Duration) -> Result<(), SendTimeoutError> {
+    pub fn send_timeout<I>(&self, value: &I, timeout: Duration) -> Result<(), SendTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.0.send_timeout(value, timeout)
     }
 
     /// See [`Connection::send_deadline`].
-    pub fn send_deadline(&self, value: &T, deadline: Instant) -> Result<(), SendTimeoutError> {
+    pub fn send_deadline<I>(&self, value: &I, deadline: Instant) -> Result<(), SendTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.0.send_deadline(value, deadline)
     }
 }

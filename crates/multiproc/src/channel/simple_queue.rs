@@ -8,6 +8,7 @@
 //! item whole or absent; an item put just before its process exits stays queued (no feeder thread,
 //! so nothing to flush and no join deadlock).
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
@@ -73,28 +74,48 @@ impl<T> SimpleQueue<T> {
 
 impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// Adds an item, waiting as long as it takes for room in the kernel's buffer.
-    pub fn put(&self, item: &T) -> Result<(), PutError> {
+    pub fn put<I>(&self, item: &I) -> Result<(), PutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_end.send(item).map_err(put_error)
     }
 
     /// Adds an item if the kernel's buffer takes it now, else [`PutTimeoutError::Full`].
     #[doc(alias = "put_nowait")]
-    pub fn try_put(&self, item: &T) -> Result<(), PutTimeoutError> {
+    pub fn try_put<I>(&self, item: &I) -> Result<(), PutTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_within(item, Some(Instant::now()))
     }
 
     /// Adds an item, waiting at most `timeout` for room ([`PutTimeoutError::Full`];
     /// `Duration::MAX`: as long as it takes).
-    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<(), PutTimeoutError> {
+    pub fn put_timeout<I>(&self, item: &I, timeout: Duration) -> Result<(), PutTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_within(item, deadline::after(timeout))
     }
 
     /// Adds an item, waiting until `deadline` for room ([`PutTimeoutError::Full`]).
-    pub fn put_deadline(&self, item: &T, deadline: Instant) -> Result<(), PutTimeoutError> {
+    pub fn put_deadline<I>(&self, item: &I, deadline: Instant) -> Result<(), PutTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_within(item, Some(deadline))
     }
 
-    fn put_within(&self, item: &T, deadline: Option<Instant>) -> Result<(), PutTimeoutError> {
+    fn put_within<I: Serialize + ?Sized>(
+        &self,
+        item: &I,
+        deadline: Option<Instant>,
+    ) -> Result<(), PutTimeoutError> {
         self.put_end
             .send_within(item, deadline)
             .map_err(|e| match e {

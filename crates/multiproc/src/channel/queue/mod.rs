@@ -28,6 +28,7 @@ mod side;
 pub use joinable::JoinableQueue;
 pub use side::SIDE_BYTES_MAX;
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
@@ -253,7 +254,11 @@ impl Deadlines {
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Puts `item` at the back, waiting for room as long as it takes.
-    pub fn put(&self, item: &T) -> Result<(), PutError> {
+    pub fn put<I>(&self, item: &I) -> Result<(), PutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_within(item, Deadlines::FOREVER)
             .map_err(|e| match e {
                 PutTimeoutError::Put(e) => e,
@@ -266,18 +271,30 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// It waits for no room, but may wait briefly for the queue's lock: microseconds while another
     /// process puts, up to 100 ms when the holder died and the lock's liveness check must notice.
     #[doc(alias = "put_nowait")]
-    pub fn try_put(&self, item: &T) -> Result<(), PutTimeoutError> {
+    pub fn try_put<I>(&self, item: &I) -> Result<(), PutTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_within(item, Deadlines::now())
     }
 
     /// Puts `item`, waiting at most `timeout` for room ([`PutTimeoutError::Full`];
     /// `Duration::MAX`: as long as it takes). Python: `put(item, timeout=...)`.
-    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<(), PutTimeoutError> {
+    pub fn put_timeout<I>(&self, item: &I, timeout: Duration) -> Result<(), PutTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_within(item, Deadlines::at(deadline::after(timeout)))
     }
 
     /// Puts `item`, waiting until `deadline` for room ([`PutTimeoutError::Full`]).
-    pub fn put_deadline(&self, item: &T, deadline: Instant) -> Result<(), PutTimeoutError> {
+    pub fn put_deadline<I>(&self, item: &I, deadline: Instant) -> Result<(), PutTimeoutError>
+    where
+        T: Borrow<I>,
+        I: Serialize + ?Sized,
+    {
         self.put_within(item, Deadlines::at(Some(deadline)))
     }
 
@@ -310,7 +327,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_within(Deadlines::at(Some(deadline)))
     }
 
-    fn put_within(&self, item: &T, deadlines: Deadlines) -> Result<(), PutTimeoutError> {
+    fn put_within<I: Serialize + ?Sized>(
+        &self,
+        item: &I,
+        deadlines: Deadlines,
+    ) -> Result<(), PutTimeoutError> {
         with_buffer(|bytes| {
             let fds = transfer::encode_into(item, bytes)?;
             if fds.is_empty() && bytes.len() <= self.ring_item_max() {
