@@ -15,7 +15,8 @@ import threading
 from . import _native
 
 __all__ = [
-    "BaseManager", "SyncManager", "BaseProxy", "AutoProxy", "ObjectProxy", "DictProxy", "ListProxy", "NamespaceProxy", "ValueProxy",
+    "BaseManager", "SyncManager", "BaseProxy", "AutoProxy", "ObjectProxy", "DictProxy",
+    "ListProxy", "NamespaceProxy", "ValueProxy",
     "ArrayProxy", "LockProxy", "RLockProxy", "ConditionProxy", "SemaphoreProxy",
     "BoundedSemaphoreProxy", "EventProxy", "BarrierProxy", "QueueProxy", "JoinableQueueProxy",
     "RemoteError", "ManagerGone", "Pickled",
@@ -394,7 +395,8 @@ class Watcher:
 
     def next(self, timeout=None):
         while not self._pending:
-            version, events, missed = self._proxy._call("watch", self._version, _wait_ms(True, timeout))
+            wait = _wait_ms(True, timeout)
+            version, events, missed = self._proxy._call("watch", self._version, wait)
             if not events and not missed:
                 return None  # the timeout came first
             self._version = version
