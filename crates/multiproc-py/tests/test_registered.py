@@ -9,7 +9,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from multiproc.managers import AutoProxy, BaseManager, BaseProxy, RemoteError, SyncManager  # noqa: E402
+from multiproc.managers import (  # noqa: E402
+    AutoProxy, BaseManager, BaseProxy, RemoteError, SyncManager,
+)
 from registered_types import Counter, Refuses, squares  # noqa: E402
 
 DEADLINE = 30
