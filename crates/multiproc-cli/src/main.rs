@@ -87,18 +87,11 @@ fn main() -> ExitCode {
 fn serve(
     address: Option<String>,
     parent_pid: Option<u32>,
-    authkey_file: &PathBuf,
+    authkey_file: &std::path::Path,
     allow_remote: bool,
 ) -> ExitCode {
-    let authkey = match std::fs::read(authkey_file) {
-        Ok(key) => key,
-        Err(e) => {
-            eprintln!(
-                "multiproc serve: cannot read {}: {e}",
-                authkey_file.display()
-            );
-            return ExitCode::FAILURE;
-        }
+    let Some(authkey) = read_authkey("serve", authkey_file) else {
+        return ExitCode::FAILURE;
     };
     if authkey.ends_with(b"\n") {
         eprintln!(
@@ -212,16 +205,9 @@ fn ls(json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn stats(address: &str, authkey_file: &PathBuf, json: bool) -> ExitCode {
-    let authkey = match std::fs::read(authkey_file) {
-        Ok(key) => key,
-        Err(e) => {
-            eprintln!(
-                "multiproc stats: cannot read {}: {e}",
-                authkey_file.display()
-            );
-            return ExitCode::FAILURE;
-        }
+fn stats(address: &str, authkey_file: &std::path::Path, json: bool) -> ExitCode {
+    let Some(authkey) = read_authkey("stats", authkey_file) else {
+        return ExitCode::FAILURE;
     };
     let stats = multiproc::Manager::connect(address, &authkey).and_then(|m| m.stats());
     let stats = match stats {
@@ -256,6 +242,13 @@ fn stats(address: &str, authkey_file: &PathBuf, json: bool) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The key in `path` (its bytes, all of them), or `None` once `multiproc COMMAND` said why not.
+fn read_authkey(command: &str, path: &std::path::Path) -> Option<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| eprintln!("multiproc {command}: cannot read {}: {e}", path.display()))
+        .ok()
 }
 
 /// `text` as a JSON string.

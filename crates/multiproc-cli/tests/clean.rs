@@ -2,10 +2,11 @@
 
 multiproc::test_support!();
 
-use std::process::Command;
-use std::time::Duration;
+mod common;
 
-use multiproc::{Event, JoinError, Process, SharedMemory, ShmError};
+use std::process::Command;
+
+use multiproc::{SharedMemory, ShmError};
 
 fn clean() -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_multiproc"))
@@ -20,27 +21,7 @@ fn clean() -> String {
 fn clean_removes_a_dead_owners_segment_and_keeps_a_live_one() {
     let dead = format!("cli-dead-{}", std::process::id());
     let live = SharedMemory::create_named(&format!("cli-live-{}", std::process::id()), 16).unwrap();
-
-    let created = Event::new().unwrap();
-    let mut owner = Process::spawn(
-        (dead.clone(), created.clone()),
-        |(name, created): (String, Event)| -> () {
-            let _shm = SharedMemory::create_named(&name, 16).unwrap();
-            created.set();
-            loop {
-                std::thread::park();
-            }
-        },
-    )
-    .unwrap();
-    created
-        .wait_timeout(Duration::from_secs(30))
-        .expect("the child created its segment");
-    owner.kill().unwrap();
-    assert!(matches!(
-        owner.join_timeout(Duration::from_secs(30)),
-        Err(JoinError::Signaled { signal: 9 })
-    ));
+    common::abandoned_block(&dead);
 
     let printed = clean();
     assert!(

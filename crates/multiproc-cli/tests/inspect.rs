@@ -3,10 +3,12 @@
 
 multiproc::test_support!();
 
-use std::process::Command;
-use std::time::Duration;
+mod common;
 
-use multiproc::{Event, JoinError, Manager, Process, SharedMemory};
+use std::process::Command;
+
+use common::abandoned_block;
+use multiproc::{Manager, SharedMemory};
 
 fn multiproc(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_multiproc"))
@@ -15,30 +17,6 @@ fn multiproc(args: &[&str]) -> String {
         .unwrap();
     assert!(out.status.success(), "{args:?}: {out:?}");
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// A block made by a child that was then SIGKILLed: nobody holds it.
-fn abandoned_block(name: &str) {
-    let created = Event::new().unwrap();
-    let mut owner = Process::spawn(
-        (name.to_owned(), created.clone()),
-        |(name, created): (String, Event)| -> () {
-            let _shm = SharedMemory::create_named(&name, 100).unwrap();
-            created.set();
-            loop {
-                std::thread::park();
-            }
-        },
-    )
-    .unwrap();
-    created
-        .wait_timeout(Duration::from_secs(30))
-        .expect("the child created its block");
-    owner.kill().unwrap();
-    assert!(matches!(
-        owner.join_timeout(Duration::from_secs(30)),
-        Err(JoinError::Signaled { signal: 9 })
-    ));
 }
 
 #[test]

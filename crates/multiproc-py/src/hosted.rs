@@ -20,11 +20,6 @@ pub(crate) fn call(
     args: Value,
 ) -> Result<Value, CallError> {
     let failed = |e: PyErr| CallError::Failed(format!("the manager's dispatcher failed: {e}"));
-    let no_token = |_: &Value| -> Result<Token, multiproc::ManagerError> {
-        Err(multiproc::ManagerError::Value(
-            "a proxy as the argument of a registered type's method".into(),
-        ))
-    };
     // The server never unpickles: an opaque argument reaches the method as `Pickled` bytes.
     let py_state =
         values::to_python(py, state.clone(), Codec::Native, &no_token).map_err(failed)?;
@@ -54,11 +49,16 @@ pub(crate) fn call(
 
 /// Lets `free` know the manager freed an object of `type_name` whose state was `state`.
 pub(crate) fn free(py: Python<'_>, free: &Py<PyAny>, type_name: &str, state: Value) {
-    let no_token = |_: &Value| -> Result<Token, multiproc::ManagerError> {
-        Err(multiproc::ManagerError::Value("no proxy in a state".into()))
-    };
     if let Ok(state) = values::to_python(py, state, Codec::Native, &no_token) {
         // Nobody to tell if it fails: the object is gone either way.
         let _ = free.call1(py, (type_name, state));
     }
+}
+
+/// The server side has no client of its own manager to make proxies with: a proxy in a
+/// registered method's arguments or in an object's state is refused.
+fn no_token(_: &Value) -> Result<Token, multiproc::ManagerError> {
+    Err(multiproc::ManagerError::Value(
+        "a proxy as the argument of a registered type's method".into(),
+    ))
 }

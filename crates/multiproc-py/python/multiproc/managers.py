@@ -920,7 +920,9 @@ class BaseManager:
             raise ValueError(f"no codec {codec!r}: a manager's codec is None or 'pickle'")
         self._codec = codec
         self._address = address
-        self._authkey = None if authkey is None else bytes(authkey)
+        # As CPython's: the process's own key unless another is given.
+        self._authkey = bytes(multiprocessing.current_process().authkey if authkey is None
+                              else authkey)
         self._ctx = ctx or multiprocessing.get_context()
         self._shutdown_timeout = shutdown_timeout
         self._conn = None
@@ -960,8 +962,6 @@ class BaseManager:
             raise multiprocessing.ProcessError("Already started server")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
-        if self._authkey is None:
-            self._authkey = bytes(multiprocessing.current_process().authkey)
         directory = _private_directory()
         self._address = os.path.join(directory, "manager.sock")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -995,9 +995,6 @@ class BaseManager:
 
     def connect(self):
         """Connects to the manager at this manager's address, started elsewhere."""
-        if self._authkey is None:
-            import multiprocessing
-            self._authkey = bytes(multiprocessing.current_process().authkey)
         self._conn = _connect(self._address, self._authkey, self._codec)
         return self
 

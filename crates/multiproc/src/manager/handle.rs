@@ -172,17 +172,34 @@ impl Drop for Handle {
     }
 }
 
-/// How a proxy travels. The key goes only where process arguments and messages go: private
-/// channels.
+/// How a proxy travels: where it goes, with the manager's key. The key goes only where process
+/// arguments and messages go: private channels.
 #[derive(Serialize, Deserialize)]
 struct Wire {
-    address: Address,
+    leaving: Leaving,
     #[serde(with = "serde_bytes")]
     authkey: Vec<u8>,
+}
+
+/// A proxy on its way to another process, without the manager's key: travelling whole
+/// ([`Wire`]), or keyless ([`Handle::keyless`]), the receiver then supplying the key.
+#[derive(Serialize, Deserialize)]
+struct Leaving {
+    address: Address,
     object: u64,
     waits: bool,
     /// The loan that keeps the object alive until the proxy arrives.
     loan: u64,
+}
+
+impl Leaving {
+    /// The handle in the process it arrived in: on that process's session with its manager,
+    /// authenticated with `authkey`, the loan claimed.
+    fn arrive(self, authkey: &[u8]) -> Result<Handle, ManagerError> {
+        let session = client::shared(&self.address, authkey)?;
+        session.hold(self.object, self.loan)?;
+        Ok(Handle::adopt(session, self.object, self.waits))
+    }
 }
 
 /// A proxy leaving takes a loan of its object (a round trip to the manager), so that the object
@@ -194,52 +211,35 @@ impl Serialize for Handle {
             let parts = (self.object, self.session.fingerprint);
             return serializer.serialize_newtype_struct(value::REFERENCE, &parts);
         }
-        let loan = self
-            .session
-            .lend(self.object)
-            .map_err(transfer::refuse_serializing)?;
+        let leaving = self.leaving().map_err(transfer::refuse_serializing)?;
         Wire {
-            address: self.session.address.clone(),
+            leaving,
             authkey: self.session.authkey.clone(),
-            object: self.object,
-            waits: self.waits,
-            loan,
         }
         .serialize(serializer)
     }
 }
 
-/// A proxy leaving without the manager's key ([`Handle::keyless`]): the receiver supplies it.
-#[derive(Serialize, Deserialize)]
-struct Keyless {
-    address: Address,
-    object: u64,
-    waits: bool,
-    loan: u64,
-}
-
 impl Handle {
-    /// This handle as bytes for another process, without the manager's key (which the receiver
-    /// gives to [`from_keyless`](Self::from_keyless)): a loan, as for any proxy leaving.
-    pub(crate) fn keyless(&self) -> Result<Vec<u8>, ManagerError> {
-        let loan = self.session.lend(self.object)?;
-        let keyless = Keyless {
+    /// This handle leaving for another process: a loan of its object.
+    fn leaving(&self) -> Result<Leaving, ManagerError> {
+        Ok(Leaving {
             address: self.session.address.clone(),
             object: self.object,
             waits: self.waits,
-            loan,
-        };
-        postcard::to_stdvec(&keyless).map_err(|e| ManagerError::Value(e.to_string()))
+            loan: self.session.lend(self.object)?,
+        })
     }
 
-    /// The handle [`keyless`](Self::keyless) sent, on this process's session with its manager,
-    /// authenticated with `authkey`; the loan claimed.
+    /// This handle as bytes for another process, without the manager's key (which the receiver
+    /// gives to [`from_keyless`](Self::from_keyless)): a loan, as for any proxy leaving.
+    pub(crate) fn keyless(&self) -> Result<Vec<u8>, ManagerError> {
+        postcard::to_stdvec(&self.leaving()?).map_err(|e| ManagerError::Value(e.to_string()))
+    }
+
+    /// The handle [`keyless`](Self::keyless) sent, authenticated with `authkey`.
     pub(crate) fn from_keyless(bytes: &[u8], authkey: &[u8]) -> Result<Handle, ManagerError> {
-        let keyless: Keyless = postcard::from_bytes(bytes)
-            .map_err(|e| ManagerError::Value(format!("not a proxy's bytes: {e}")))?;
-        let session = client::shared(&keyless.address, authkey)?;
-        session.hold(keyless.object, keyless.loan)?;
-        Ok(Handle::adopt(session, keyless.object, keyless.waits))
+        leaving_of(bytes)?.arrive(authkey)
     }
 
     /// The address of the handle's manager.
@@ -250,8 +250,11 @@ impl Handle {
 
 /// The address in [`Handle::keyless`]'s bytes.
 pub(crate) fn keyless_address(bytes: &[u8]) -> Result<Address, ManagerError> {
-    postcard::from_bytes::<Keyless>(bytes)
-        .map(|keyless| keyless.address)
+    leaving_of(bytes).map(|leaving| leaving.address)
+}
+
+fn leaving_of(bytes: &[u8]) -> Result<Leaving, ManagerError> {
+    postcard::from_bytes(bytes)
         .map_err(|e| ManagerError::Value(format!("not a proxy's bytes: {e}")))
 }
 
@@ -289,11 +292,7 @@ impl<'de> Visitor<'de> for HandleVisitor {
         deserializer: D,
     ) -> Result<Handle, D::Error> {
         let wire = Wire::deserialize(deserializer)?;
-        let session = client::shared(&wire.address, &wire.authkey).map_err(transfer::refuse)?;
-        session
-            .hold(wire.object, wire.loan)
-            .map_err(transfer::refuse)?;
-        Ok(Handle::adopt(session, wire.object, wire.waits))
+        wire.leaving.arrive(&wire.authkey).map_err(transfer::refuse)
     }
 }
 

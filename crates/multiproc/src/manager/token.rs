@@ -124,14 +124,15 @@ impl Token {
     /// a connection of their own for their duration, as the proxies' do. A name this client does
     /// not know is [`ErrorCode::NotExposed`], sent nowhere.
     pub fn call(&self, op: &str, args: Vec<Value>) -> Result<Value, ManagerError> {
-        self.call_interruptible(op, args, &|| false)
+        self.call_with(op, args, None)
     }
 
     /// [`call`](Self::call), for a program that must be able to give up a wait (a binding whose
     /// language has Ctrl-C): while an operation waits, `interrupted` is asked every 25 ms, and
     /// when it returns true the wait ends with [`ManagerError::Interrupted`] having taken
-    /// nothing (within the server's check of its waiters, a tenth of a second). If the server took what was waited for before it saw the wait given up,
-    /// the call ends as it would have, with the answer: nothing is lost either way.
+    /// nothing (within the server's check of its waiters, a tenth of a second). If the server
+    /// took what was waited for before it saw the wait given up, the call ends as it would
+    /// have, with the answer: nothing is lost either way.
     ///
     /// ```
     /// # fn main() -> multiproc::Result<()> {
@@ -154,6 +155,16 @@ impl Token {
         args: Vec<Value>,
         interrupted: &dyn Fn() -> bool,
     ) -> Result<Value, ManagerError> {
+        self.call_with(op, args, Some(interrupted))
+    }
+
+    /// [`call`](Self::call), its waits interrupted by `interrupted` if there is one.
+    fn call_with(
+        &self,
+        op: &str,
+        args: Vec<Value>,
+        interrupted: Option<&dyn Fn() -> bool>,
+    ) -> Result<Value, ManagerError> {
         let op =
             Op::parse(op)
                 .filter(|op| !op.on_manager())
@@ -163,7 +174,7 @@ impl Token {
                 })?;
         let answer = self
             .handle
-            .call_interruptible(op, args, op.may_wait(), Some(interrupted))?;
+            .call_interruptible(op, args, op.may_wait(), interrupted)?;
         // What this owner holds, for the release its drop owes (as a lock proxy counts).
         match op {
             Op::LockAcquire if answer.as_str() != Some("timeout") => self.handle.count_held(true),

@@ -3,7 +3,6 @@
 //! `str()` of a proxy shows the object.
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -94,7 +93,6 @@ pub struct ListIter<'a, T> {
     page: std::vec::IntoIter<T>,
     next_start: usize,
     done: bool,
-    _items: PhantomData<T>,
 }
 
 impl<T: Serialize + DeserializeOwned> Iterator for ListIter<'_, T> {
@@ -146,7 +144,6 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
             page: Vec::new().into_iter(),
             next_start: 0,
             done: false,
-            _items: PhantomData,
         }
     }
 }

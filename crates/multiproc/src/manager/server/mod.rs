@@ -77,6 +77,8 @@ pub(crate) struct Server {
     types: HashMap<String, Methods>,
     /// What runs when an object of a user type is freed, by type name.
     free_hooks: HashMap<String, FreeHook>,
+    /// The table's: whether objects of hooked types were freed since the hooks last ran.
+    any_freed: Arc<AtomicBool>,
     counters: Counters,
     next_connection: AtomicU64,
     /// The connections of each client, by client id.
@@ -144,11 +146,13 @@ pub(crate) fn serve(
         gate::stop_logging();
         return;
     };
+    let table = Table::new(
+        loan_grace,
+        free_hooks.iter().map(|(name, _)| name.clone()).collect(),
+    );
     let server = Arc::new(Server {
-        table: Mutex::new(Table::new(
-            loan_grace,
-            free_hooks.iter().map(|(name, _)| name.clone()).collect(),
-        )),
+        any_freed: table.any_freed.clone(),
+        table: Mutex::new(table),
         free_hooks: free_hooks.into_iter().collect(),
         changed: Condvar::new(),
         authkey,
@@ -248,7 +252,9 @@ impl Server {
     /// Runs the free hooks of the user objects freed since the last time, outside the table's
     /// lock (a hook may take its host's own locks, or call this manager).
     fn run_free_hooks(&self) {
-        if self.free_hooks.is_empty() {
+        // One atomic load per request; the table's lock only when an object of a hooked type
+        // was freed.
+        if !self.any_freed.swap(false, Ordering::Acquire) {
             return;
         }
         let freed = std::mem::take(&mut self.lock_table().freed_users);

@@ -140,6 +140,8 @@ pub(crate) struct Table {
     /// run yet (they run outside the table's lock).
     hooked: HashSet<String>,
     pub(crate) freed_users: Vec<(String, Value)>,
+    /// Set when `freed_users` gets one, so that the server looks without the table's lock.
+    pub(crate) any_freed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub(crate) fn unknown(object: u64) -> WireError {
@@ -161,6 +163,7 @@ impl Table {
             lifetimes: Lifetimes::new(grace),
             hooked,
             freed_users: Vec::new(),
+            any_freed: Default::default(),
         }
     }
 
@@ -284,6 +287,8 @@ impl Table {
                 && self.hooked.contains(&type_name)
             {
                 self.freed_users.push((type_name, state));
+                self.any_freed
+                    .store(true, std::sync::atomic::Ordering::Release);
             }
             for &child in &slots {
                 let mut unheld = false;
