@@ -22,7 +22,7 @@ use multiproc::{DictProxy, ListProxy, Manager, Process};
 fn work((d, l): (DictProxy<String, String>, ListProxy<i32>)) {
     d.insert("name", "multiproc").expect("the manager runs");
     d.insert("lang", "rust").expect("the manager runs");
-    l.extend(&[11, 22, 33]).expect("the manager runs");
+    l.extend([11, 22, 33]).expect("the manager runs");
 }
 
 pub fn run() -> multiproc::Result<()> {

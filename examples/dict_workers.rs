@@ -19,18 +19,13 @@
 use multiproc::{DictProxy, Manager, Process};
 
 fn work((d, i): (DictProxy<u32, u32>, u32)) {
-    d.insert(&i, &(2 * i)).expect("the manager runs");
+    d.insert(i, 2 * i).expect("the manager runs");
 }
 
 pub fn run() -> multiproc::Result<()> {
     let manager = Manager::start()?;
     let d = manager.dict::<u32, u32>()?;
-    let workers = (0..10)
-        .map(|i| Process::spawn((d.clone(), i), work))
-        .collect::<Result<Vec<_>, _>>()?;
-    for w in workers {
-        w.join()?;
-    }
+    multiproc::join_all((0..10).map(|i| Process::spawn((d.clone(), i), work)))?;
     let mut pairs = d.items()?;
     pairs.sort();
     for (k, v) in pairs {

@@ -46,12 +46,7 @@ pub fn run() -> multiproc::Result<()> {
         name: "zhangsan".into(),
         salary: 1000,
     })?;
-    let workers = (0..10)
-        .map(|_| Process::spawn(employee.clone(), work))
-        .collect::<Result<Vec<_>, _>>()?;
-    for w in workers {
-        w.join()?;
-    }
+    multiproc::join_all((0..10).map(|_| Process::spawn(employee.clone(), work)))?;
     println!("{}", employee.get_pay()?);
     Ok(())
 }

@@ -24,16 +24,11 @@ fn work((counter, lock): (Value<i32>, Lock)) {
 pub fn run() -> multiproc::Result<()> {
     let counter = Value::new(0i32)?;
     let lock = Lock::new()?;
-    let workers = (1..=5)
-        .map(|n| {
-            Process::builder()
-                .name(format!("counter-{n}"))
-                .spawn((counter.clone(), lock.clone()), work)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for worker in workers {
-        worker.join()?;
-    }
+    multiproc::join_all((1..=5).map(|n| {
+        Process::builder()
+            .name(format!("counter-{n}"))
+            .spawn((counter.clone(), lock.clone()), work)
+    }))?;
     println!("final {}", counter.get());
     Ok(())
 }

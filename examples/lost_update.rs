@@ -18,22 +18,20 @@ use multiproc::{DictProxy, Manager, Process};
 const ROUNDS: u32 = 10_000;
 
 fn read_then_write(d: DictProxy<String, i64>) {
-    let key = "n".to_string();
     for _ in 0..ROUNDS {
-        let n = d.get(&key).expect("the manager runs").unwrap_or(0);
-        d.insert(&key, &(n + 1)).expect("the manager runs");
+        let n = d.get("n").expect("the manager runs").unwrap_or(0);
+        d.insert("n", n + 1).expect("the manager runs");
     }
 }
 
 fn atomic(d: DictProxy<String, i64>) {
-    let key = "n".to_string();
     for _ in 0..ROUNDS {
-        d.incr(&key, 1i64).expect("the manager runs");
+        d.incr("n", 1i64).expect("the manager runs");
     }
 }
 
 fn total(d: &DictProxy<String, i64>, work: fn(DictProxy<String, i64>)) -> multiproc::Result<i64> {
-    d.insert("n", &0)?;
+    d.insert("n", 0)?;
     let workers = (0..2)
         .map(|_| Process::spawn(d.clone(), work))
         .collect::<Result<Vec<_>, _>>()?;

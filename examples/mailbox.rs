@@ -14,7 +14,7 @@ use multiproc::{ListChange, ListProxy, Manager, Process};
 fn producer((list, first, count, every_ms): (ListProxy<u32>, u32, u32, u64)) {
     for item in first..first + count {
         std::thread::sleep(Duration::from_millis(every_ms));
-        list.push(&item).expect("the manager runs");
+        list.push(item).expect("the manager runs");
     }
 }
 

@@ -28,7 +28,7 @@ use multiproc::{Connection, Process, Queue, RecvError, pipe};
 
 fn producer(queue: Queue<String>) {
     for i in 0..5 {
-        queue.put(&format!("item {i}")).expect("the queue is open");
+        queue.put(format!("item {i}")).expect("the queue is open");
     }
 }
 
@@ -41,8 +41,7 @@ fn consumer(queue: Queue<String>) {
 /// Answers one request, then ends (dropping its end of the pipe).
 fn server(conn: Connection<String>) {
     let request = conn.recv().expect("a request");
-    conn.send(&request.to_uppercase())
-        .expect("the client waits");
+    conn.send(request.to_uppercase()).expect("the client waits");
 }
 
 pub fn run() -> multiproc::Result<()> {

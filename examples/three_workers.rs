@@ -25,16 +25,11 @@ fn work(n: u32) {
 }
 
 pub fn run() -> multiproc::Result<()> {
-    let workers = (1..=3)
-        .map(|n| {
-            Process::builder()
-                .name(format!("worker-{n}"))
-                .spawn(n, work)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for worker in workers {
-        worker.join()?;
-    }
+    multiproc::join_all((1..=3).map(|n| {
+        Process::builder()
+            .name(format!("worker-{n}"))
+            .spawn(n, work)
+    }))?;
     println!("all 3 workers joined");
     Ok(())
 }

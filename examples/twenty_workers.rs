@@ -28,12 +28,12 @@ type Shared = (
 fn work((list, dict, _array, value, lock): Shared) {
     let _held = lock.acquire().expect("the manager runs");
     // Read-modify-writes, made safe by the lock.
-    value.set(&(value.get().expect("runs") + 1)).expect("runs");
-    dict.insert(&1, "1").expect("runs");
-    dict.insert(&2, "2").expect("runs");
+    value.set(value.get().expect("runs") + 1).expect("runs");
+    dict.insert(1, "1").expect("runs");
+    dict.insert(2, "2").expect("runs");
     for i in 0..list.len().expect("runs") {
         let item = list.get(i).expect("runs").expect("in range");
-        list.set(i, &(item + 1)).expect("runs");
+        list.set(i, item + 1).expect("runs");
     }
 }
 
@@ -44,21 +44,16 @@ pub fn run() -> multiproc::Result<()> {
     let array = manager.array(&(0..10).collect::<Vec<i32>>())?;
     let value = manager.value(&1)?;
     let lock = manager.lock()?;
-    let workers = (0..20)
-        .map(|_| {
-            let shared = (
-                list.clone(),
-                dict.clone(),
-                array.clone(),
-                value.clone(),
-                lock.clone(),
-            );
-            Process::spawn(shared, work)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for w in workers {
-        w.join()?;
-    }
+    multiproc::join_all((0..20).map(|_| {
+        let shared = (
+            list.clone(),
+            dict.clone(),
+            array.clone(),
+            value.clone(),
+            lock.clone(),
+        );
+        Process::spawn(shared, work)
+    }))?;
     println!("list {:?}", list.to_vec()?);
     let mut entries = dict.items()?;
     entries.sort();

@@ -39,7 +39,7 @@ pub(crate) fn run() -> multiproc::Result<()> {
     let queue = JoinableQueue::<u32>::new()?;
     let t0 = Instant::now();
     for i in 0..JOINABLE_CYCLES {
-        queue.put(&i)?;
+        queue.put(i)?;
         queue.get()?;
         queue.task_done()?;
     }

@@ -19,7 +19,7 @@ fn client(
     (d, id, batched, barrier, out): (DictProxy<String, u64>, u64, bool, Barrier, Queue<f64>),
 ) {
     let key = format!("k{id}");
-    d.insert(&key, &0).expect("manager up");
+    d.insert(&key, 0).expect("manager up");
     d.get(&key).expect("manager up"); // warm
     barrier.wait().expect("barrier intact");
     let t0 = Instant::now();
@@ -27,11 +27,11 @@ fn client(
         set_get_batched(&d, id);
     } else {
         for i in 0..N {
-            d.insert(&key, &i).expect("manager up");
+            d.insert(&key, i).expect("manager up");
             d.get(&key).expect("manager up");
         }
     }
-    out.put(&t0.elapsed().as_secs_f64()).expect("queue open");
+    out.put(t0.elapsed().as_secs_f64()).expect("queue open");
 }
 
 /// `N` inserts and `N` gets, `BATCH` per round trip (`update`, `get_many`).
@@ -75,11 +75,11 @@ pub(crate) fn run() -> multiproc::Result<()> {
 
     let d = manager.dict::<String, u64>()?;
     let key = "k".to_string();
-    d.insert(&key, &0)?;
+    d.insert(&key, 0)?;
     d.get(&key)?;
     let t0 = Instant::now();
     for i in 0..N {
-        d.insert(&key, &i)?;
+        d.insert(&key, i)?;
         d.get(&key)?;
     }
     let dt = t0.elapsed().as_secs_f64();
@@ -109,7 +109,7 @@ pub(crate) fn run() -> multiproc::Result<()> {
     let queue = manager.queue::<u64>()?;
     let t0 = Instant::now();
     for i in 0..u64::from(LOCK_PAIRS) {
-        queue.put(&i)?;
+        queue.put(i)?;
         queue.get()?;
     }
     crate::result(

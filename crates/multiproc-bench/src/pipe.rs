@@ -10,7 +10,7 @@ const WARM_UP: u32 = 200;
 
 fn echo_typed(conn: Connection<Option<Vec<u8>>>) {
     while let Ok(Some(message)) = conn.recv() {
-        conn.send(&Some(message)).expect("parent alive");
+        conn.send(Some(message)).expect("parent alive");
     }
 }
 
@@ -49,7 +49,7 @@ pub(crate) fn run() -> multiproc::Result<()> {
     let typed = bench(
         echo_typed,
         |conn, message| {
-            conn.send(&Some(message.to_vec())).expect("child alive");
+            conn.send(Some(message.to_vec())).expect("child alive");
             conn.recv().expect("child alive");
         },
         |conn| conn.send(&None).expect("child alive"),

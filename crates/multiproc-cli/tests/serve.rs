@@ -77,7 +77,7 @@ fn serve_runs_a_manager_until_a_client_shuts_it_down() {
     let mut server = Server::start(&socket, &key_file, Stdio::piped());
     let manager = connect(&socket, b"a key from a file");
     let d = manager.dict_named::<String, i64>("cli").unwrap();
-    assert_eq!(d.incr(&"n".to_string(), 3).unwrap(), 3);
+    assert_eq!(d.incr("n", 3).unwrap(), 3);
     assert!(Manager::connect(socket.as_path(), b"not the key").is_err());
     // An HTTP request: closed at once, and logged (faults.md row 10).
     let mut http = UnixStream::connect(&socket).unwrap();
@@ -164,7 +164,7 @@ fn a_standard_error_that_nobody_reads_does_not_stop_the_server() {
     // A real client still gets in and is served, and shutdown still ends the server.
     let late = Manager::connect(socket.as_path(), b"stuck key").unwrap();
     let d = late.dict_named::<String, u32>("late").unwrap();
-    assert_eq!(d.incr(&"n".to_string(), 1).unwrap(), 1);
+    assert_eq!(d.incr("n", 1).unwrap(), 1);
     manager.shutdown().unwrap();
     let status = server.exits();
     assert!(status.success(), "{status:?}");
@@ -226,8 +226,8 @@ fn a_server_started_by_another_program_serves_the_socket_it_was_given_and_dies_w
     drop(listener);
     let manager = connect(&socket, b"the starter's key");
     let d = manager.dict_named::<String, u32>("given").unwrap();
-    d.insert(&"n".to_string(), &1).unwrap();
-    assert_eq!(d.get(&"n".to_string()).unwrap(), Some(1));
+    d.insert("n", 1).unwrap();
+    assert_eq!(d.get("n").unwrap(), Some(1));
     starter.0.kill().unwrap();
     starter.0.wait().unwrap();
     let deadline = Instant::now() + DEADLINE;

@@ -218,7 +218,7 @@ fn a_python_process_joins_a_rust_managers_dict_queue_lock_and_rust_type() {
     let typed = manager.dict_named::<String, Staff>("staff").unwrap();
     typed
         .insert(
-            &"ann".to_string(),
+            "ann".to_string(),
             &Staff {
                 name: "Ann".into(),
                 salary: 100,
@@ -244,7 +244,7 @@ fn a_python_process_joins_a_rust_managers_dict_queue_lock_and_rust_type() {
         Duration::from_secs(120),
     );
     assert_eq!(
-        typed.get(&"bob".to_string()).unwrap(),
+        typed.get("bob").unwrap(),
         Some(Staff {
             name: "Bob".into(),
             salary: 90,
@@ -252,7 +252,7 @@ fn a_python_process_joins_a_rust_managers_dict_queue_lock_and_rust_type() {
         })
     );
     let counts = manager.dict_named::<String, i64>("staff").unwrap();
-    assert_eq!(counts.get(&"raises".to_string()).unwrap(), Some(2));
+    assert_eq!(counts.get("raises").unwrap(), Some(2));
     for job in 0..3 {
         let item = jobs.get_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(item.get("job"), Some(&job));
@@ -311,11 +311,11 @@ fn a_rust_process_joins_a_python_managers_dict_queue_and_lock() {
     let address = next_line();
     let manager = multiproc::Manager::connect(address.as_str(), b"python's key").unwrap();
     let staff = manager.dict_named::<String, Staff>("staff").unwrap();
-    let ann = staff.get(&"ann".to_string()).unwrap().unwrap();
+    let ann = staff.get("ann").unwrap().unwrap();
     assert_eq!(ann.badge, vec![1, 2]);
     staff
         .insert(
-            &"bob".to_string(),
+            "bob".to_string(),
             &Staff {
                 name: "Bob".into(),
                 salary: ann.salary - 10,
@@ -325,7 +325,7 @@ fn a_rust_process_joins_a_python_managers_dict_queue_and_lock() {
         .unwrap();
     let jobs = manager.queue_named::<u32>("jobs").unwrap();
     for job in 0..3 {
-        jobs.put(&job).unwrap();
+        jobs.put(job).unwrap();
     }
     let door = manager.lock_named("door").unwrap();
     assert!(door.try_acquire().is_err(), "the Python process holds it");

@@ -64,7 +64,7 @@
 //! use multiproc::{Lock, Queue};
 //!
 //! let queue = Queue::<u32>::bounded(1)?;
-//! queue.put(&1)?;
+//! queue.put(1)?;
 //! assert!(queue.try_put(&2).unwrap_err().is_full());
 //! assert!(queue.put_timeout(&2, Duration::from_millis(1)).unwrap_err().is_timeout());
 //! assert_eq!(queue.get_timeout(Duration::MAX)?, 1); // there: no wait
@@ -105,6 +105,7 @@
 mod address;
 mod channel;
 mod deadline;
+mod encodes_as;
 mod error;
 #[doc(hidden)]
 pub mod failpoint;
@@ -151,6 +152,7 @@ pub use channel::{
     SendError, SendTimeoutError, Sender, SimpleQueue, TaskDoneError, TasksLost, pipe,
 };
 pub use deadline::Timeout;
+pub use encodes_as::EncodesAs;
 pub use error::{Error, Result};
 pub use manager::{
     Args, ArrayProxy, BarrierProxy, BoundedSemaphoreProxy, CallError, ConditionProxy,
@@ -218,7 +220,7 @@ pub use multiproc_macros::shared;
 pub use pool::{AsyncResult, IMap, Pool, PoolBuilder, PoolError};
 pub use process::{
     Builder, CurrentProcess, ExitStatus, JoinError, Process, SpawnError, StartMethod,
-    current_process, init,
+    current_process, init, join_all,
 };
 /// The MessagePack values of the manager protocol, for untyped clients ([`Token`]).
 pub use rmpv;

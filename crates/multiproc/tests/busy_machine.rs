@@ -59,14 +59,14 @@ impl Drop for Hogs {
 /// Echoes every message back until the other end goes.
 fn echo(conn: Connection<u32>) {
     while let Ok(n) = conn.recv() {
-        conn.send(&n).unwrap();
+        conn.send(n).unwrap();
     }
 }
 
 /// Puts `0..ROUNDS` on `queue`.
 fn produce(queue: Queue<u32>) {
     for i in 0..ROUNDS {
-        queue.put(&i).unwrap();
+        queue.put(i).unwrap();
     }
 }
 
@@ -78,13 +78,13 @@ fn manager_client(
     let key = "k".to_string();
     let mut last = 0;
     for i in 0..ROUNDS {
-        d.insert(&key, &i).unwrap();
+        d.insert(&key, i).unwrap();
         last = d.get(&key).unwrap().expect("just set");
         assert_eq!(last, i);
     }
     let mut got = 0;
     for i in 0..ROUNDS {
-        q.put(&i).unwrap();
+        q.put(i).unwrap();
         assert_eq!(q.get().unwrap(), i);
         got += 1;
     }
@@ -102,7 +102,7 @@ fn every_kind_of_wait_gives_everything_with_every_core_busy() {
     let (here, there) = pipe::<u32>().unwrap();
     let echoer = Process::spawn(there, echo).unwrap();
     for i in 0..ROUNDS {
-        here.send(&i).unwrap();
+        here.send(i).unwrap();
         assert_eq!(here.recv_timeout(DEADLINE).unwrap(), i);
     }
     drop(here);

@@ -54,7 +54,7 @@ fn run() -> Result<u32, Box<dyn Error + Send + Sync>> {
     drop(guard);
     let manager = multiproc::Manager::start()?;
     let d = manager.dict::<String, u32>()?;
-    d.insert("n", &1)?;
+    d.insert("n", 1)?;
     let shm = multiproc::SharedMemory::create(8)?;
     shm.write_at(0, &[1])?;
     let child = multiproc::Process::spawn(d.clone(), |d: multiproc::DictProxy<String, u32>| {

@@ -191,7 +191,7 @@ fn an_oversized_tcp_message_is_refused_and_ends_the_connection() {
         (address, KEY.to_vec()),
         |(address, key): (String, Vec<u8>)| {
             let conn: Connection<Vec<u8>> = Client::connect(address.as_str(), &key).unwrap();
-            let _ = conn.send(&vec![0; 4096]);
+            let _ = conn.send(vec![0; 4096]);
             // The server shuts the connection down: the client sees it closed.
             matches!(conn.recv(), Err(RecvError::Disconnected))
         },
@@ -236,7 +236,7 @@ fn another_users_process_is_refused_on_a_unix_socket() {
 /// In a child: connects and sends `n`; the connection's error otherwise.
 fn send_number((address, key, n): (String, Vec<u8>, u32)) -> Result<(), String> {
     let conn = Client::connect::<u32>(address.as_str(), &key).map_err(|e| e.to_string())?;
-    conn.send(&n).map_err(|e| e.to_string())
+    conn.send(n).map_err(|e| e.to_string())
 }
 
 #[test]

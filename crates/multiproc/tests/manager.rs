@@ -21,23 +21,23 @@ fn a_dict_does_what_a_dict_does() {
     let d = manager.dict::<String, i64>().unwrap();
     let k = |s: &str| s.to_string();
     assert!(d.is_empty().unwrap());
-    d.insert(&k("a"), &1).unwrap();
-    assert_eq!(d.get(&k("a")).unwrap(), Some(1));
-    assert_eq!(d.get(&k("zz")).unwrap(), None);
-    assert!(d.contains_key(&k("a")).unwrap());
-    assert_eq!(d.setdefault(&k("a"), &5).unwrap(), 1);
-    assert_eq!(d.setdefault(&k("b"), &5).unwrap(), 5);
+    d.insert(k("a"), 1).unwrap();
+    assert_eq!(d.get(k("a")).unwrap(), Some(1));
+    assert_eq!(d.get(k("zz")).unwrap(), None);
+    assert!(d.contains_key(k("a")).unwrap());
+    assert_eq!(d.setdefault(k("a"), 5).unwrap(), 1);
+    assert_eq!(d.setdefault(k("b"), 5).unwrap(), 5);
     d.update([(&k("c"), &3), (&k("d"), &4)]).unwrap();
     assert_eq!(
         d.get_many([&k("a"), &k("zz"), &k("d")]).unwrap(),
         [Some(1), None, Some(4)]
     );
-    assert!(d.compare_and_swap(&k("a"), Some(&1), &10).unwrap());
-    assert!(!d.compare_and_swap(&k("a"), Some(&1), &20).unwrap());
-    assert!(d.compare_and_swap(&k("new"), None, &7).unwrap());
-    assert_eq!(d.incr(&k("a"), 5i64).unwrap(), 15);
-    assert_eq!(d.remove(&k("b")).unwrap(), Some(5));
-    assert_eq!(d.remove(&k("b")).unwrap(), None);
+    assert!(d.compare_and_swap(k("a"), Some(&1), &10).unwrap());
+    assert!(!d.compare_and_swap(k("a"), Some(&1), &20).unwrap());
+    assert!(d.compare_and_swap(k("new"), None, &7).unwrap());
+    assert_eq!(d.incr(k("a"), 5i64).unwrap(), 15);
+    assert_eq!(d.remove(k("b")).unwrap(), Some(5));
+    assert_eq!(d.remove(k("b")).unwrap(), None);
     let mut keys = d.keys().unwrap();
     keys.sort();
     assert_eq!(keys, ["a", "c", "d", "new"]);
@@ -47,9 +47,9 @@ fn a_dict_does_what_a_dict_does() {
     assert_eq!(items[0], (k("a"), 15));
 
     let words = manager.dict::<String, String>().unwrap();
-    words.insert(&k("w"), &k("text")).unwrap();
+    words.insert(k("w"), k("text")).unwrap();
     assert!(matches!(
-        words.incr(&k("w"), 1i64),
+        words.incr(k("w"), 1i64),
         Err(ManagerError::Remote { code, .. }) if code == ErrorCode::TypeError
     ));
 }
@@ -63,7 +63,7 @@ fn increments_from_many_processes_are_all_counted() {
         .map(|_| {
             Process::spawn(counts.clone(), |counts: DictProxy<String, i64>| {
                 for _ in 0..500 {
-                    counts.incr(&"n".to_string(), 1i64).unwrap();
+                    counts.incr("n", 1i64).unwrap();
                 }
             })
             .unwrap()
@@ -72,7 +72,7 @@ fn increments_from_many_processes_are_all_counted() {
     for w in workers {
         join(w);
     }
-    assert_eq!(counts.get(&"n".to_string()).unwrap(), Some(2000));
+    assert_eq!(counts.get("n").unwrap(), Some(2000));
 }
 
 #[test]
@@ -85,12 +85,12 @@ fn unrelated_processes_meet_at_a_named_dict() {
         Process::spawn((address, key), |(address, key): (Address, Vec<u8>)| {
             let manager = Manager::connect(address, &key).unwrap();
             let results = manager.dict_named::<u32, String>("results").unwrap();
-            results.insert(&1, &"from the child".to_string()).unwrap();
+            results.insert(1, "from the child".to_string()).unwrap();
         })
         .unwrap(),
     );
     let results = manager.dict_named::<u32, String>("results").unwrap();
-    assert_eq!(results.get(&1).unwrap().as_deref(), Some("from the child"));
+    assert_eq!(results.get(1).unwrap().as_deref(), Some("from the child"));
 }
 
 #[test]
@@ -102,9 +102,9 @@ fn a_list_and_a_value_are_shared_with_children() {
         Process::spawn(
             (list.clone(), total.clone()),
             |(list, total): (ListProxy<i64>, ValueProxy<i64>)| {
-                list.push(&4).unwrap();
-                list.extend(&[5, 6]).unwrap();
-                list.set(0, &10).unwrap();
+                list.push(4).unwrap();
+                list.extend([5, 6]).unwrap();
+                list.set(0, 10).unwrap();
                 for item in list.to_vec().unwrap() {
                     total.fetch_add(item).unwrap();
                 }
@@ -117,11 +117,11 @@ fn a_list_and_a_value_are_shared_with_children() {
     assert_eq!(list.get(1).unwrap(), Some(2));
     assert_eq!(list.get(99).unwrap(), None, "past the end, as Vec::get");
     assert!(matches!(
-        list.set(99, &0),
+        list.set(99, 0),
         Err(ManagerError::Remote { code, .. }) if code == ErrorCode::IndexOutOfRange
     ));
     assert_eq!(list.incr(2, 100i64).unwrap(), 103);
-    list.insert(0, &-1).unwrap();
+    list.insert(0, -1).unwrap();
     assert_eq!(list.remove(0).unwrap(), -1);
     assert_eq!(list.pop().unwrap(), Some(6));
     assert_eq!(list.len().unwrap(), 5);
@@ -129,7 +129,7 @@ fn a_list_and_a_value_are_shared_with_children() {
     assert_eq!(total.compare_exchange(&30, &32).unwrap(), Err(31));
     assert_eq!(total.fetch_add(1).unwrap(), 31);
     assert_eq!(total.get().unwrap(), 32);
-    total.set(&7).unwrap();
+    total.set(7).unwrap();
     assert_eq!(total.get().unwrap(), 7);
 }
 
@@ -145,25 +145,25 @@ fn a_list_finds_counts_and_tells_membership_of_items_another_process_added() {
     let items: Vec<String> = ["b", "a", "b", "c", "b"].map(String::from).to_vec();
     join(Process::spawn((list.clone(), items), append_all).unwrap());
     let s = |x: &str| x.to_string();
-    assert!(list.contains(&s("c")).unwrap());
-    assert!(!list.contains(&s("z")).unwrap());
-    assert_eq!(list.count(&s("b")).unwrap(), 3);
-    assert_eq!(list.count(&s("z")).unwrap(), 0);
-    assert_eq!(list.position(&s("a")).unwrap(), Some(1));
-    assert_eq!(list.position(&s("b")).unwrap(), Some(0));
-    assert_eq!(list.position(&s("z")).unwrap(), None);
+    assert!(list.contains(s("c")).unwrap());
+    assert!(!list.contains(s("z")).unwrap());
+    assert_eq!(list.count(s("b")).unwrap(), 3);
+    assert_eq!(list.count(s("z")).unwrap(), 0);
+    assert_eq!(list.position(s("a")).unwrap(), Some(1));
+    assert_eq!(list.position(s("b")).unwrap(), Some(0));
+    assert_eq!(list.position(s("z")).unwrap(), None);
 
     // The same on an array.
     let array = manager.array(&[5u32, 7, 5]).unwrap();
-    assert_eq!(array.count(&5).unwrap(), 2);
-    assert_eq!(array.position(&7).unwrap(), Some(1));
+    assert_eq!(array.count(5).unwrap(), 2);
+    assert_eq!(array.position(7).unwrap(), Some(1));
     // An item of another type is another item: seen as text, the number 1 is not "1".
     let numbers = manager.list_named::<i64>("numbers").unwrap();
-    numbers.push(&1).unwrap();
+    numbers.push(1).unwrap();
     let as_text = manager.list_named::<String>("numbers").unwrap();
-    assert!(numbers.contains(&1).unwrap());
-    assert!(!as_text.contains(&s("1")).unwrap());
-    assert_eq!(as_text.position(&s("1")).unwrap(), None);
+    assert!(numbers.contains(1).unwrap());
+    assert!(!as_text.contains(s("1")).unwrap());
+    assert_eq!(as_text.position(s("1")).unwrap(), None);
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn an_array_keeps_its_length() {
     let array = manager.array(&[0i32; 4]).unwrap();
     join(
         Process::spawn(array.clone(), |a: multiproc::ArrayProxy<i32>| {
-            a.set(3, &9).unwrap();
+            a.set(3, 9).unwrap();
             a.incr(0, 2).unwrap();
         })
         .unwrap(),
@@ -180,7 +180,7 @@ fn an_array_keeps_its_length() {
     assert_eq!(array.to_vec().unwrap(), [2, 0, 0, 9]);
     assert_eq!(array.len().unwrap(), 4);
     assert!(matches!(
-        array.set(4, &1),
+        array.set(4, 1),
         Err(ManagerError::Remote { code, .. }) if code == ErrorCode::IndexOutOfRange
     ));
 }
@@ -201,11 +201,11 @@ fn a_manager_over_tcp_serves_children_and_refuses_an_open_interface() {
         Process::spawn(manager.address().clone(), |address: Address| {
             let manager = Manager::connect(address, b"a tcp key").unwrap();
             let d = manager.dict_named::<String, u32>("over-tcp").unwrap();
-            d.incr(&"n".to_string(), 5u32).unwrap();
+            d.incr("n", 5u32).unwrap();
         })
         .unwrap(),
     );
-    assert_eq!(d.get(&"n".to_string()).unwrap(), Some(5));
+    assert_eq!(d.get("n").unwrap(), Some(5));
     assert!(matches!(
         Manager::connect(manager.address().clone(), b"wrong"),
         Err(ManagerError::Connect(ConnectError::AuthFailed))
@@ -242,7 +242,7 @@ fn a_standalone_server_serves_until_a_client_shuts_it_down() {
             }
         }
     };
-    manager.dict::<u8, u8>().unwrap().insert(&1, &2).unwrap();
+    manager.dict::<u8, u8>().unwrap().insert(1, 2).unwrap();
     manager.shutdown().unwrap();
     assert!(server.join_timeout(DEADLINE).is_ok(), "the server exited");
     let _ = std::fs::remove_dir_all(dir);
@@ -317,7 +317,7 @@ fn a_registered_types_methods_run_on_the_server_and_a_panic_is_the_callers_error
 fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
     let manager = Manager::start().unwrap();
     let list = manager.list_from(&[0u32]).unwrap();
-    list.push(&1).unwrap(); // before the watch: not seen
+    list.push(1).unwrap(); // before the watch: not seen
     let mut watcher = list.watch().unwrap();
     assert!(matches!(
         watcher.next_timeout(Duration::from_millis(20)),
@@ -325,9 +325,9 @@ fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
     ));
     join(
         Process::spawn(list.clone(), |list: ListProxy<u32>| {
-            list.push(&2).unwrap();
-            list.extend(&[3, 4]).unwrap();
-            list.set(0, &9).unwrap();
+            list.push(2).unwrap();
+            list.extend([3, 4]).unwrap();
+            list.set(0, 9).unwrap();
         })
         .unwrap(),
     );
@@ -355,9 +355,9 @@ fn a_dict_has_pythons_other_methods_with_typed_errors() {
     let mut values = d.values().unwrap();
     values.sort();
     assert_eq!(values, ["one", "two"]);
-    assert_eq!(d.pop(&1).unwrap(), "one");
+    assert_eq!(d.pop(1).unwrap(), "one");
     assert!(matches!(
-        d.pop(&1),
+        d.pop(1),
         Err(ManagerError::Remote {
             code: ErrorCode::KeyMissing,
             ..
@@ -370,9 +370,9 @@ fn a_dict_has_pythons_other_methods_with_typed_errors() {
 /// In a child: inserts `keys` in that order, sets the first again, and pops the last.
 fn insert_in_order((d, keys): (DictProxy<String, u32>, Vec<String>)) -> (String, u32) {
     for (i, key) in keys.iter().enumerate() {
-        d.insert(key, &(i as u32)).unwrap();
+        d.insert(key, i as u32).unwrap();
     }
-    d.insert(&keys[0], &100).unwrap(); // keeps its place
+    d.insert(&keys[0], 100).unwrap(); // keeps its place
     d.pop_last().unwrap()
 }
 
@@ -388,8 +388,8 @@ fn a_dict_keeps_insertion_order_across_processes_and_pops_the_last_inserted() {
     assert_eq!(d.values().unwrap(), [100, 1, 2, 3]);
     assert_eq!(d.items().unwrap()[0], ("m".to_string(), 100));
     // Removed and set again: to the end.
-    d.remove(&"c".to_string()).unwrap();
-    d.insert(&"c".to_string(), &7).unwrap();
+    d.remove("c").unwrap();
+    d.insert("c", 7).unwrap();
     assert_eq!(d.keys().unwrap(), ["m", "x", "a", "c"]);
     for expected in ["c", "a", "x", "m"] {
         assert_eq!(d.pop_last().unwrap().0, expected);
@@ -403,7 +403,7 @@ fn a_dict_keeps_insertion_order_across_processes_and_pops_the_last_inserted() {
     ));
     // A watcher sees a popped entry as removed.
     let mut changes = d.watch().unwrap();
-    d.insert(&"z".to_string(), &1).unwrap();
+    d.insert("z", 1).unwrap();
     assert_eq!(d.pop_last().unwrap(), ("z".to_string(), 1));
     assert_eq!(
         changes.next_timeout(DEADLINE).unwrap(),
@@ -417,7 +417,7 @@ fn a_dict_keeps_insertion_order_across_processes_and_pops_the_last_inserted() {
 
 /// In a child: sets `key` once.
 fn set_once((d, key): (DictProxy<String, u32>, String)) {
-    d.insert(&key, &1).unwrap();
+    d.insert(&key, 1).unwrap();
 }
 
 #[test]
@@ -431,8 +431,8 @@ fn a_dicts_version_tells_a_reader_whether_another_process_changed_it() {
     let v1 = d.version().unwrap();
     assert!(v1 > v0, "the child's change shows");
     // A failed operation changes nothing, and says so by the version too.
-    assert!(d.pop(&"absent".to_string()).is_err());
-    assert!(!d.compare_and_swap(&"k".to_string(), Some(&9), &2).unwrap());
+    assert!(d.pop("absent").is_err());
+    assert!(!d.compare_and_swap("k", Some(&9), &2).unwrap());
     assert_eq!(d.version().unwrap(), v1);
     d.pop_last().unwrap();
     d.clear().unwrap();
@@ -443,13 +443,13 @@ fn a_dicts_version_tells_a_reader_whether_another_process_changed_it() {
 fn a_namespace_shares_attributes_of_any_type() {
     let manager = Manager::start().unwrap();
     let ns = manager.namespace().unwrap();
-    ns.set("epochs", &3u32).unwrap();
+    ns.set("epochs", 3u32).unwrap();
     join(
         Process::spawn(ns.clone(), |ns: NamespaceProxy| {
             let epochs: u32 = ns.get("epochs").unwrap();
-            ns.set("model", &format!("trained for {epochs} epochs"))
+            ns.set("model", format!("trained for {epochs} epochs"))
                 .unwrap();
-            ns.set("_private", &true).unwrap(); // shared too, unlike Python
+            ns.set("_private", true).unwrap(); // shared too, unlike Python
         })
         .unwrap(),
     );
@@ -485,19 +485,19 @@ fn nested_containers_stay_live_in_every_process() {
             outer.clone(),
             |outer: DictProxy<String, HashMap<String, u32>>| {
                 let inner = outer.dict_in::<String, u32>(&"inner".to_string()).unwrap();
-                inner.insert(&"x".to_string(), &1).unwrap();
-                inner.incr(&"x".to_string(), 10u32).unwrap();
+                inner.insert("x", 1).unwrap();
+                inner.incr("x", 10u32).unwrap();
             },
         )
         .unwrap(),
     );
-    assert_eq!(inner.get(&"x".to_string()).unwrap(), Some(11));
+    assert_eq!(inner.get("x").unwrap(), Some(11));
     // Reading the outer key gives a copy of the nested dict.
-    let copy = outer.get(&"inner".to_string()).unwrap().unwrap();
+    let copy = outer.get("inner").unwrap().unwrap();
     assert_eq!(copy.get("x"), Some(&11));
     // A plain value is not a container.
     let plain = manager.dict::<String, u32>().unwrap();
-    plain.insert(&"n".to_string(), &1).unwrap();
+    plain.insert("n", 1).unwrap();
     assert!(matches!(
         plain.dict_in::<u8, u8>(&"n".to_string()),
         Err(ManagerError::Remote {
@@ -508,12 +508,9 @@ fn nested_containers_stay_live_in_every_process() {
     // Replacing the key detaches the nested dict: it lives on while a proxy holds it, as in
     // Python, and is freed with the last one.
     let objects = manager.stats().unwrap().objects;
-    outer.insert(&"inner".to_string(), &HashMap::new()).unwrap();
-    assert_eq!(inner.get(&"x".to_string()).unwrap(), Some(11));
-    assert_eq!(
-        outer.get(&"inner".to_string()).unwrap(),
-        Some(HashMap::new())
-    );
+    outer.insert("inner", HashMap::new()).unwrap();
+    assert_eq!(inner.get("x").unwrap(), Some(11));
+    assert_eq!(outer.get("inner").unwrap(), Some(HashMap::new()));
     assert_eq!(manager.stats().unwrap().objects, objects);
     drop(inner);
     // The child held the nested dict too, until the server saw its connection end: a moment
@@ -537,7 +534,7 @@ fn nested_lists_and_the_nesting_limit() {
                 |(jobs, i): (DictProxy<String, Vec<u32>>, u32)| {
                     jobs.list_in::<u32>(&"done".to_string())
                         .unwrap()
-                        .push(&i)
+                        .push(i)
                         .unwrap();
                 },
             )
@@ -547,7 +544,7 @@ fn nested_lists_and_the_nesting_limit() {
     for w in workers {
         join(w);
     }
-    let mut done = jobs.get(&"done".to_string()).unwrap().unwrap();
+    let mut done = jobs.get("done").unwrap().unwrap();
     done.sort();
     assert_eq!(done, [0, 1, 2]);
     assert_eq!(log.len().unwrap(), 3);
@@ -579,18 +576,18 @@ fn nested_lists_and_the_nesting_limit() {
 fn a_dict_watcher_sees_every_kind_of_change_in_order() {
     let manager = Manager::start().unwrap();
     let d = manager.dict::<String, i64>().unwrap();
-    d.insert(&"before".to_string(), &0).unwrap(); // not seen: before the watch
+    d.insert("before", 0).unwrap(); // not seen: before the watch
     let mut watcher = d.watch().unwrap();
     assert!(watcher.try_next().unwrap_err().is_timeout());
     join(
         Process::spawn(d.clone(), |d: DictProxy<String, i64>| {
             let k = |s: &str| s.to_string();
-            d.insert(&k("a"), &1).unwrap();
-            d.incr(&k("a"), 2i64).unwrap();
-            d.setdefault(&k("a"), &100).unwrap(); // present: no change
-            d.compare_and_swap(&k("a"), Some(&3), &4).unwrap();
+            d.insert(k("a"), 1).unwrap();
+            d.incr(k("a"), 2i64).unwrap();
+            d.setdefault(k("a"), 100).unwrap(); // present: no change
+            d.compare_and_swap(k("a"), Some(&3), &4).unwrap();
             d.update([(&k("b"), &5)]).unwrap();
-            d.remove(&k("b")).unwrap();
+            d.remove(k("b")).unwrap();
             d.dict_in::<u8, u8>(&k("n")).unwrap();
             d.clear().unwrap();
         })
@@ -622,10 +619,10 @@ fn a_list_watcher_iterates_over_changes_and_ends_when_the_manager_does() {
     let watcher = list.watch().unwrap();
     join(
         Process::spawn(list.clone(), |list: ListProxy<u32>| {
-            list.push(&1).unwrap();
-            list.extend(&[2, 3]).unwrap();
-            list.insert(0, &0).unwrap();
-            list.set(1, &10).unwrap();
+            list.push(1).unwrap();
+            list.extend([2, 3]).unwrap();
+            list.insert(0, 0).unwrap();
+            list.set(1, 10).unwrap();
             list.remove(3).unwrap();
             list.pop().unwrap();
             list.clear().unwrap();
@@ -667,7 +664,7 @@ fn list_ranges_clamp_like_python_slices() {
     assert_eq!(array.range(1..).unwrap(), [6, 7]);
     let named = manager.value_named("v", &1u8).unwrap();
     assert_eq!(manager.value_named("v", &9u8).unwrap().get().unwrap(), 1);
-    named.set(&2).unwrap();
+    named.set(2).unwrap();
     assert_eq!(
         manager.value_named::<u8>("v", &0).unwrap().get().unwrap(),
         2
@@ -695,11 +692,11 @@ fn a_child_shares_one_connection_for_its_data_proxies() {
     );
     let before = manager.stats().unwrap().connections;
     let mut child = Process::spawn(proxies, |(d, l, v, ns, ready): Proxies| -> () {
-        d.insert(&1, &1).unwrap();
-        l.push(&1).unwrap();
-        v.set(&1).unwrap();
-        ns.set("x", &1).unwrap();
-        ready.put(&1).unwrap();
+        d.insert(1, 1).unwrap();
+        l.push(1).unwrap();
+        v.set(1).unwrap();
+        ns.set("x", 1).unwrap();
+        ready.put(1).unwrap();
         loop {
             std::thread::park();
         }
@@ -720,21 +717,20 @@ fn a_forked_child_does_not_use_the_connection_its_parent_shares() {
     // at once. On one socket, their requests and answers would cross.
     let total = join(
         Process::spawn(counts.clone(), |counts: DictProxy<String, u32>| {
-            counts.incr(&"warm".to_string(), 1).unwrap();
+            counts.incr("warm", 1).unwrap();
             let grandchild = Process::builder()
                 .start_method(multiproc::StartMethod::Fork)
                 .spawn(counts.clone(), |counts: DictProxy<String, u32>| {
                     for _ in 0..300 {
-                        counts.incr(&"grandchild".to_string(), 1).unwrap();
+                        counts.incr("grandchild", 1).unwrap();
                     }
                 })
                 .unwrap();
             for _ in 0..300 {
-                counts.incr(&"child".to_string(), 1).unwrap();
+                counts.incr("child", 1).unwrap();
             }
             grandchild.join().unwrap();
-            counts.get(&"grandchild".to_string()).unwrap().unwrap()
-                + counts.get(&"child".to_string()).unwrap().unwrap()
+            counts.get("grandchild").unwrap().unwrap() + counts.get("child").unwrap().unwrap()
         })
         .unwrap(),
     );
@@ -743,8 +739,8 @@ fn a_forked_child_does_not_use_the_connection_its_parent_shares() {
 
 /// Edits the shared list as a Python program would, in another process.
 fn edits_like_python(l: ListProxy<i64>) -> Vec<i64> {
-    l.replace_range(1..3, &[7, 7, 7]).unwrap(); // l[1:3] = [7, 7, 7]
-    l.remove_item(&7).unwrap(); // l.remove(7)
+    l.replace_range(1..3, [7, 7, 7]).unwrap(); // l[1:3] = [7, 7, 7]
+    l.remove_item(7).unwrap(); // l.remove(7)
     l.repeat(2).unwrap(); // l *= 2
     l.sort_descending().unwrap(); // l.sort(reverse=True)
     l.remove_range(..1).unwrap(); // del l[:1]
@@ -763,7 +759,7 @@ fn a_list_edits_as_a_python_list_does_across_processes() {
     l.reverse().unwrap();
     assert_eq!(l.to_vec().unwrap(), [3, 3, 5, 5, 7, 7, 7]);
     assert!(matches!(
-        l.remove_item(&42),
+        l.remove_item(42),
         Err(ManagerError::Remote {
             code: ErrorCode::ItemMissing,
             ..
@@ -771,8 +767,8 @@ fn a_list_edits_as_a_python_list_does_across_processes() {
     ));
     let words = manager.list_from(&["b".to_string()]).unwrap();
     let mixed = manager.list_named::<Mixed>("mixed").unwrap();
-    mixed.push(&Mixed::N(1)).unwrap();
-    mixed.push(&Mixed::S("a".into())).unwrap();
+    mixed.push(Mixed::N(1)).unwrap();
+    mixed.push(Mixed::S("a".into())).unwrap();
     assert!(matches!(
         mixed.sort(),
         Err(ManagerError::Remote {
@@ -780,15 +776,15 @@ fn a_list_edits_as_a_python_list_does_across_processes() {
             ..
         })
     ));
-    words.push(&"a".to_string()).unwrap();
+    words.push("a").unwrap();
     words.sort().unwrap();
     assert_eq!(words.to_vec().unwrap(), ["a", "b"]);
     let a = manager.array(&[3, 1, 2]).unwrap();
     a.sort().unwrap();
-    a.replace_range(0..2, &[9, 9]).unwrap();
+    a.replace_range(0..2, [9, 9]).unwrap();
     assert_eq!(a.to_vec().unwrap(), [9, 9, 3]);
     assert!(matches!(
-        a.replace_range(0..2, &[1]),
+        a.replace_range(0..2, [1]),
         Err(ManagerError::Remote {
             code: ErrorCode::BadArguments,
             ..
@@ -825,7 +821,7 @@ fn an_untyped_token_does_what_a_proxy_does_across_processes() {
     let typed = manager.dict_named::<String, i64>("counts").unwrap();
     let got = join(Process::spawn((lock.clone(), d.clone()), uses_tokens).unwrap());
     assert_eq!(got, Some(2));
-    assert_eq!(typed.get(&"n".to_string()).unwrap(), Some(2));
+    assert_eq!(typed.get("n").unwrap(), Some(2));
     // The child's token held the lock when it was dropped: released, and the next taker told.
     let answer = lock.call("lock.acquire", vec![V::from(5_000)]).unwrap();
     assert_eq!(answer, V::from("owner_died"), "{answer}");
@@ -1016,7 +1012,7 @@ fn an_opaque_value_is_stored_byte_for_byte_and_never_read() {
     let typed = manager.dict_named::<String, Vec<u8>>("typed").unwrap();
     let named = manager.named_token("typed", "dict", vec![]).unwrap();
     named.call("dict.set", vec!["p".into(), opaque]).unwrap();
-    let read = typed.get(&"p".to_string());
+    let read = typed.get("p");
     assert!(format!("{read:?}").contains("opaque value"), "{read:?}");
     manager.shutdown().unwrap();
 }
@@ -1026,14 +1022,14 @@ fn dicts_and_lists_iterate_and_print_as_rust_collections() {
     let manager = Manager::start().unwrap();
     let ages = manager.dict::<String, u32>().unwrap();
     for (name, age) in [("ann", 31), ("bob", 42)] {
-        ages.insert(&name.to_string(), &age).unwrap();
+        ages.insert(name.to_string(), age).unwrap();
     }
     // A snapshot at the first step: a key another process adds meanwhile is not seen.
     let mut entries = ages.iter();
     assert_eq!(entries.next().unwrap().unwrap(), ("ann".to_string(), 31));
     join(
         Process::spawn(ages.clone(), |ages: DictProxy<String, u32>| {
-            ages.insert(&"cy".to_string(), &7).unwrap();
+            ages.insert("cy", 7).unwrap();
         })
         .unwrap(),
     );
@@ -1048,9 +1044,9 @@ fn dicts_and_lists_iterate_and_print_as_rust_collections() {
     assert_eq!(read.next().unwrap().unwrap(), 0);
     join(
         Process::spawn(items.clone(), |items: ListProxy<u32>| {
-            items.set(1, &1000).unwrap(); // in the page read already: not seen
-            items.set(300, &3000).unwrap(); // in the next page: seen
-            items.push(&600).unwrap(); // pushed before the last page is read: seen
+            items.set(1, 1000).unwrap(); // in the page read already: not seen
+            items.set(300, 3000).unwrap(); // in the next page: seen
+            items.push(600).unwrap(); // pushed before the last page is read: seen
         })
         .unwrap(),
     );
@@ -1077,7 +1073,7 @@ fn dicts_and_lists_iterate_and_print_as_rust_collections() {
 }
 
 #[test]
-fn keys_and_values_are_taken_as_what_they_borrow_as() {
+fn keys_and_values_are_taken_owned_borrowed_or_as_what_they_borrow_as() {
     let manager = Manager::start().unwrap();
     let names = manager.dict::<String, String>().unwrap();
     names.insert("ann", "Ann").unwrap();
@@ -1090,10 +1086,7 @@ fn keys_and_values_are_taken_as_what_they_borrow_as() {
             .unwrap()
     );
     // The same entry as the owned key's: a type and what it borrows as encode alike.
-    assert_eq!(
-        names.get(&"bob".to_string()).unwrap().as_deref(),
-        Some("Robert")
-    );
+    assert_eq!(names.get("bob").unwrap().as_deref(), Some("Robert"));
     assert_eq!(names.remove("ann").unwrap().as_deref(), Some("Ann"));
     assert_eq!(names.pop("bob").unwrap(), "Robert");
     let bytes = manager.dict::<String, Vec<u8>>().unwrap();
@@ -1101,6 +1094,33 @@ fn keys_and_values_are_taken_as_what_they_borrow_as() {
     assert_eq!(bytes.get("k").unwrap(), Some(vec![1, 2]));
     let counts = manager.dict::<String, i64>().unwrap();
     assert_eq!(counts.incr("hits", 2).unwrap(), 2);
+    // Owned, in a child: what it writes with owned keys and values, the parent reads with `&str`
+    // and with references, and the batch forms take pairs and keys as they come.
+    let squares = manager.dict::<u32, u64>().unwrap();
+    let child = Process::spawn(
+        (names.clone(), squares.clone()),
+        |(names, squares): (DictProxy<String, String>, DictProxy<u32, u64>)| {
+            let owned = String::from("cy");
+            names.insert(owned, String::from("Cy")).unwrap();
+            for i in 0..3 {
+                squares.insert(i, u64::from(i * i)).unwrap();
+            }
+            names.update([("dan", "Dan"), ("eve", "Eve")]).unwrap();
+        },
+    )
+    .unwrap();
+    join(child);
+    assert_eq!(names.get("cy").unwrap().as_deref(), Some("Cy"));
+    assert_eq!(squares.get(2).unwrap(), Some(4));
+    assert_eq!(squares.get(2).unwrap(), Some(4));
+    let more = std::collections::HashMap::from([("fay".to_string(), "Fay".to_string())]);
+    names.update(&more).unwrap();
+    assert_eq!(
+        names.get_many(["dan", "fay", "zed"]).unwrap(),
+        [Some("Dan".into()), Some("Fay".into()), None]
+    );
+    assert!(squares.compare_and_swap(7, None, 49).unwrap());
+    assert_eq!(names.len().unwrap(), 4);
     manager.shutdown().unwrap();
 }
 
@@ -1166,16 +1186,38 @@ fn a_shared_impl_block_is_served_and_called_through_its_typed_proxy() {
 }
 
 #[test]
-fn list_and_queue_items_are_taken_as_what_they_borrow_as() {
+fn list_value_and_queue_items_are_taken_owned_borrowed_or_as_what_they_borrow_as() {
     let manager = Manager::start().unwrap();
     let words = manager.list::<String>().unwrap();
     words.push("b").unwrap();
     words.insert(0, "a").unwrap();
     words.set(1, "c").unwrap();
-    assert_eq!(words.to_vec().unwrap(), ["a", "c"]);
+    words.push(String::from("d")).unwrap();
+    words.extend(["e", "f"]).unwrap();
+    assert_eq!(words.to_vec().unwrap(), ["a", "c", "d", "e", "f"]);
+    assert!(words.contains("d").unwrap());
+    assert_eq!(words.position("e").unwrap(), Some(3));
+    words.remove_item("f").unwrap();
     let jobs = manager.queue::<String>().unwrap();
     jobs.put("first").unwrap();
     jobs.try_put("second").unwrap();
     assert_eq!(jobs.get().unwrap(), "first");
+    // Owned, from a child; a Vec item from an array.
+    let batches = manager.queue::<Vec<u32>>().unwrap();
+    let total = manager.value(&0u64).unwrap();
+    let child = Process::spawn(
+        (batches.clone(), total.clone()),
+        |(batches, total): (multiproc::QueueProxy<Vec<u32>>, multiproc::ValueProxy<u64>)| {
+            batches.put([1, 2, 3]).unwrap();
+            batches.put(vec![4]).unwrap();
+            total.set(10).unwrap();
+            assert_eq!(total.compare_exchange(10, 11).unwrap(), Ok(10));
+        },
+    )
+    .unwrap();
+    join(child);
+    assert_eq!(batches.get().unwrap(), [1, 2, 3]);
+    assert_eq!(batches.get().unwrap(), [4]);
+    assert_eq!(total.get().unwrap(), 11);
     manager.shutdown().unwrap();
 }

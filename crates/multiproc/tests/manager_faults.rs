@@ -148,9 +148,9 @@ fn row_1_a_thousand_silent_connections_cost_no_thread_and_keep_nobody_out() {
     other
         .dict_named::<u32, u32>("late")
         .unwrap()
-        .insert(&1, &1)
+        .insert(1, 1)
         .unwrap();
-    d.insert(&2, &2).unwrap();
+    d.insert(2, 2).unwrap();
     let stats = manager.stats().unwrap();
     // A bounded list: at most 1024 in flight (the silent ones fit, and wait out their deadline).
     assert!(stats.handshakes <= 1024, "{stats:?}");
@@ -166,7 +166,7 @@ fn row_1_a_thousand_silent_connections_cost_no_thread_and_keep_nobody_out() {
             "{rest:?}"
         );
     }
-    assert_eq!(d.get(&2).unwrap(), Some(2));
+    assert_eq!(d.get(2).unwrap(), Some(2));
 }
 
 #[test]
@@ -331,7 +331,7 @@ fn row_5_a_huge_frame_after_authentication_is_refused_without_allocating() {
         vm_peak(&manager) < peak + LITTLE,
         "no allocation of the claimed size"
     );
-    d.insert(&1, &1).unwrap();
+    d.insert(1, 1).unwrap();
 }
 
 #[test]
@@ -344,7 +344,7 @@ fn rows_6_and_7_a_truncated_frame_is_dropped_with_its_connection_and_applies_not
     raw.send_raw(&whole[..whole.len() - 3]);
     raw.0.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(raw.response().is_none(), "no answer, the connection closed");
-    assert_eq!(d.get(&5).unwrap(), None, "nothing applied");
+    assert_eq!(d.get(5).unwrap(), None, "nothing applied");
     // Row 7: a frame cut short, then silence: closed after the frame timeout (10 s).
     let mut silent = RawClient::connect(&manager);
     silent.send_raw(&whole[..10]);
@@ -391,8 +391,8 @@ fn row_8_random_payloads_and_desync_seeds_get_errors_and_the_server_goes_on() {
     // Bytes that are not even a frame: the connection closes, and only it.
     raw.send_raw(b"\x00*\x00$\x00 garbage");
     assert!(raw.closed());
-    d.insert(&1, &1).unwrap();
-    assert_eq!(d.get(&1).unwrap(), Some(1));
+    d.insert(1, 1).unwrap();
+    assert_eq!(d.get(1).unwrap(), Some(1));
 }
 
 #[test]
@@ -452,7 +452,7 @@ fn a_struct_a_proxy_stores_is_a_map_by_field_name_for_a_client_of_the_raw_protoc
         salary: 100,
         badge: vec![1, 2],
     };
-    staff.insert(&"ann".to_string(), &ann).unwrap();
+    staff.insert("ann", &ann).unwrap();
     let mut raw = RawClient::connect(&manager);
     let named = raw.call(1, "named", 0, vec!["staff".into(), "dict".into()]);
     let id = named.as_array().unwrap()[1].as_map().unwrap()[0].1.clone();
@@ -475,14 +475,14 @@ fn a_struct_a_proxy_stores_is_a_map_by_field_name_for_a_client_of_the_raw_protoc
     let set = raw.call(3, "dict.set", id.as_u64().unwrap(), vec!["bob".into(), bob]);
     assert_eq!(error_code(&set), None);
     assert_eq!(
-        staff.get(&"bob".to_string()).unwrap(),
+        staff.get("bob").unwrap(),
         Some(Employee {
             name: "Bob".into(),
             salary: 90,
             badge: vec![3]
         })
     );
-    assert_eq!(staff.get(&"ann".to_string()).unwrap(), Some(ann));
+    assert_eq!(staff.get("ann").unwrap(), Some(ann));
 }
 
 #[test]
@@ -587,7 +587,7 @@ fn row_15_a_killed_manager_is_gone_for_a_blocked_get_a_write_and_a_creation() {
     let getter = Process::spawn(
         (q.clone(), running.clone()),
         |(q, running): (QueueProxy<u32>, Running)| {
-            running.put(&1).unwrap();
+            running.put(1).unwrap();
             saw_gone(q.get().map(drop))
         },
     )
@@ -596,8 +596,8 @@ fn row_15_a_killed_manager_is_gone_for_a_blocked_get_a_write_and_a_creation() {
     let writer = Process::spawn(
         (d.clone(), running.clone()),
         |(d, running): (DictProxy<u32, u32>, Running)| {
-            running.put(&2).unwrap();
-            saw_gone((0..).try_for_each(|i| d.insert(&(i % 100), &i)))
+            running.put(2).unwrap();
+            saw_gone((0..).try_for_each(|i| d.insert(i % 100, i)))
         },
     )
     .unwrap();
@@ -606,7 +606,7 @@ fn row_15_a_killed_manager_is_gone_for_a_blocked_get_a_write_and_a_creation() {
     let creator = Process::spawn(
         (address, running.clone()),
         |((address, key), running): ((Address, Vec<u8>), Running)| {
-            running.put(&3).unwrap();
+            running.put(3).unwrap();
             saw_gone((0..).try_for_each(|_: u64| {
                 let manager = Manager::connect(address.clone(), &key)?;
                 manager.dict::<u8, u8>().map(drop)
@@ -622,7 +622,7 @@ fn row_15_a_killed_manager_is_gone_for_a_blocked_get_a_write_and_a_creation() {
     assert!(join(getter), "the blocked get saw ManagerError::Gone");
     assert!(join(writer), "the writer saw ManagerError::Gone");
     assert!(join(creator), "the creator saw ManagerError::Gone");
-    assert!(matches!(d.get(&1), Err(ManagerError::Gone { .. })));
+    assert!(matches!(d.get(1), Err(ManagerError::Gone { .. })));
     assert!(matches!(q.try_get(), Err(ManagerError::Gone { .. })));
 }
 
@@ -693,20 +693,20 @@ fn an_oversized_request_or_answer_fails_that_call_only() {
     let big = manager.dict::<u32, String>().unwrap();
     let other = manager.dict::<u32, u32>().unwrap();
     let too_large = "x".repeat(70 << 20);
-    let refused = big.insert(&0, &too_large).unwrap_err();
+    let refused = big.insert(0, &too_large).unwrap_err();
     assert!(
         matches!(refused, ManagerError::FrameTooLarge { .. }),
         "{refused}"
     );
-    other.insert(&1, &1).unwrap();
+    other.insert(1, 1).unwrap();
     // Under the cap one by one, over it together: the answer is refused, in step.
     for key in 0..4 {
-        big.insert(&key, &key.to_string().repeat(20 << 20)).unwrap();
+        big.insert(key, key.to_string().repeat(20 << 20)).unwrap();
     }
     let refused = big.values().unwrap_err();
     assert!(refused.is_frame_too_large(), "{refused}");
     assert_eq!(
-        other.get(&1).unwrap(),
+        other.get(1).unwrap(),
         Some(1),
         "the shared connection is fine"
     );
@@ -721,7 +721,7 @@ fn an_undecodable_request_is_a_typed_refusal_for_that_call_only() {
     let d = manager.dict::<u32, Deep>().unwrap();
     let deep = (0..100).fold(Deep::End, |inner, _| Deep::More(Box::new(inner)));
     assert!(matches!(
-        d.insert(&1, &deep),
+        d.insert(1, &deep),
         Err(ManagerError::Remote {
             code: ErrorCode::NestingTooDeep,
             ..
@@ -729,19 +729,19 @@ fn an_undecodable_request_is_a_typed_refusal_for_that_call_only() {
     ));
     let numbers = manager.dict::<u32, Vec<u32>>().unwrap();
     assert!(matches!(
-        numbers.insert(&1, &vec![1; 5_000_000]),
+        numbers.insert(1, vec![1; 5_000_000]),
         Err(ManagerError::Remote {
             code: ErrorCode::DecodeError,
             ..
         })
     ));
-    d.insert(&2, &Deep::End).unwrap();
+    d.insert(2, &Deep::End).unwrap();
     assert_eq!(d.len().unwrap(), 1, "the connection is in step");
     // Bytes travel as bytes, one value: 5 MB of them fit the budget.
     let blobs = manager.dict::<u32, Vec<u8>>().unwrap();
     let blob: Vec<u8> = (0..5_000_000u32).map(|i| i as u8).collect();
-    blobs.insert(&1, &blob).unwrap();
-    assert_eq!(blobs.get(&1).unwrap(), Some(blob));
+    blobs.insert(1, &blob).unwrap();
+    assert_eq!(blobs.get(1).unwrap(), Some(blob));
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -762,17 +762,17 @@ fn a_broken_shared_connection_is_made_again_at_the_next_call() {
     let address = first.address().clone();
     let client = Manager::connect(address.clone(), b"the key").unwrap();
     let d = client.dict_named::<u32, u32>("settings").unwrap();
-    d.insert(&1, &1).unwrap();
+    d.insert(1, 1).unwrap();
     first.shutdown().unwrap();
-    assert!(d.get(&1).unwrap_err().is_gone());
+    assert!(d.get(1).unwrap_err().is_gone());
     let _second = Manager::builder()
         .address(address)
         .authkey(b"the key")
         .start()
         .unwrap();
     client.dict_named::<u32, u32>("settings").unwrap();
-    assert_eq!(d.get(&1).unwrap(), None, "a new manager, reached again");
-    d.insert(&2, &2).unwrap();
+    assert_eq!(d.get(1).unwrap(), None, "a new manager, reached again");
+    d.insert(2, 2).unwrap();
 }
 
 /// A user type whose methods use proxies of their own manager: to write a note in a dict, to call
@@ -943,7 +943,7 @@ fn ten_thousand_lock_proxies_in_a_process_use_a_few_connections_and_lock_nobody_
     assert_eq!(stats.objects, 10_000);
     // Every other process goes on, with locks and waits of its own.
     let d = manager.dict::<u32, u32>().unwrap();
-    d.insert(&1, &1).unwrap();
+    d.insert(1, 1).unwrap();
     let mine = manager.lock().unwrap();
     assert!(mine.acquire_timeout(DEADLINE).is_ok());
     // The holder's death releases its ten thousand, each telling its next taker.
@@ -981,7 +981,7 @@ fn a_client_over_its_connection_limit_gets_a_typed_error_and_others_go_on() {
                     std::thread::spawn(move || match lock.acquire_timeout(DEADLINE) {
                         Ok(_guard) => None,
                         Err(e) => {
-                            refused.put(&1).unwrap();
+                            refused.put(1).unwrap();
                             Some(e.code().map(|c| c.to_string()).unwrap_or(e.to_string()))
                         }
                     })
@@ -999,7 +999,7 @@ fn a_client_over_its_connection_limit_gets_a_typed_error_and_others_go_on() {
     }
     // Another client is served meanwhile, its own waits included.
     let other = Manager::connect(manager.address().clone(), manager.authkey()).unwrap();
-    other.dict::<u8, u8>().unwrap().insert(&1, &1).unwrap();
+    other.dict::<u8, u8>().unwrap().insert(1, 1).unwrap();
     assert!(other.lock().unwrap().try_acquire().is_ok());
     drop(held);
     let outcomes = join(waiters);
@@ -1025,7 +1025,7 @@ fn the_servers_connection_limit_is_a_typed_error_not_gone() {
     );
     assert!(refused.to_string().contains("1024"), "{refused}");
     // The starter's proxies go on; and once a slot is free, a client gets in.
-    manager.dict::<u8, u8>().unwrap().insert(&1, &1).unwrap();
+    manager.dict::<u8, u8>().unwrap().insert(1, 1).unwrap();
     drop(taken);
     assert!(wait_for_connections(&manager, 1));
     Manager::connect(manager.address().clone(), manager.authkey()).unwrap();

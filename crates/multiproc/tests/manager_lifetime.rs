@@ -35,10 +35,10 @@ fn churn((manager, cycles): (String, u32)) -> u32 {
     let manager = Manager::connect(address, key.as_bytes()).unwrap();
     for i in 0..cycles {
         match i % 4 {
-            0 => manager.dict::<u32, u32>().unwrap().insert(&i, &i).unwrap(),
-            1 => manager.list_from::<u32>(&[i]).unwrap().push(&i).unwrap(),
+            0 => manager.dict::<u32, u32>().unwrap().insert(i, i).unwrap(),
+            1 => manager.list_from::<u32>(&[i]).unwrap().push(i).unwrap(),
             2 => drop(manager.lock().unwrap().acquire().unwrap()),
-            _ => manager.queue::<u32>().unwrap().put(&i).unwrap(),
+            _ => manager.queue::<u32>().unwrap().put(i).unwrap(),
         }
     }
     cycles
@@ -73,8 +73,8 @@ fn a_hundred_thousand_objects_created_and_dropped_from_four_processes_leave_noth
         after < before + 8 * 1024,
         "the server grew from {before} KiB to {after} KiB resident"
     );
-    kept.insert(&1, &1).unwrap();
-    assert_eq!(kept.get(&1).unwrap(), Some(1));
+    kept.insert(1, 1).unwrap();
+    assert_eq!(kept.get(1).unwrap(), Some(1));
 }
 
 #[test]
@@ -85,7 +85,7 @@ fn clones_share_one_hold_and_the_last_dropped_frees_the_object() {
     let watcher = d.watch().unwrap();
     assert_eq!(objects(&manager), 1);
     drop(d);
-    clone.insert(&1, &2).unwrap();
+    clone.insert(1, 2).unwrap();
     drop(clone);
     assert_eq!(objects(&manager), 1, "the watcher still holds it");
     drop(watcher);
@@ -95,12 +95,12 @@ fn clones_share_one_hold_and_the_last_dropped_frees_the_object() {
     let inner = outer.list_in::<u32>(&"log".to_string()).unwrap();
     drop(inner);
     assert_eq!(objects(&manager), 2, "the slot holds the nested list");
-    outer.remove(&"log".to_string()).unwrap();
+    outer.remove("log").unwrap();
     assert_eq!(objects(&manager), 1);
     outer
         .list_in::<u32>(&"log".to_string())
         .unwrap()
-        .push(&1)
+        .push(1)
         .unwrap();
     drop(outer);
     assert_eq!(objects(&manager), 0, "a dict freed frees what it nests");
@@ -110,18 +110,18 @@ fn clones_share_one_hold_and_the_last_dropped_frees_the_object() {
 fn a_named_object_lives_until_its_name_is_removed_and_its_proxies_are_gone() {
     let manager = Manager::start().unwrap();
     let scores = manager.dict_named::<String, u32>("scores").unwrap();
-    scores.insert(&"ann".to_string(), &3).unwrap();
+    scores.insert("ann", 3).unwrap();
     drop(scores);
     assert_eq!(objects(&manager), 1, "its name holds it");
     let again = manager.dict_named::<String, u32>("scores").unwrap();
-    assert_eq!(again.get(&"ann".to_string()).unwrap(), Some(3));
+    assert_eq!(again.get("ann").unwrap(), Some(3));
     assert!(manager.remove_named("scores").unwrap());
     assert!(!manager.remove_named("scores").unwrap());
     assert_eq!(objects(&manager), 1, "a proxy still holds it");
-    assert_eq!(again.get(&"ann".to_string()).unwrap(), Some(3));
+    assert_eq!(again.get("ann").unwrap(), Some(3));
     // The name now makes a new object.
     let fresh = manager.dict_named::<String, u32>("scores").unwrap();
-    assert_eq!(fresh.get(&"ann".to_string()).unwrap(), None);
+    assert_eq!(fresh.get("ann").unwrap(), None);
     drop(again);
     drop(fresh);
     assert_eq!(objects(&manager), 1, "the new one's name holds it");
@@ -135,7 +135,7 @@ fn late_reader(
 ) -> Result<Option<u32>, String> {
     go.wait_timeout(DEADLINE).map_err(|e| e.to_string())?;
     let d = proxies.recv_timeout(DEADLINE).map_err(|e| e.to_string())?;
-    d.get(&7).map_err(|e| e.to_string())
+    d.get(7).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn a_proxy_in_flight_keeps_its_object_alive_after_its_sender_drops_it() {
     let go = Event::new().unwrap();
     let reader = Process::spawn((there, go.clone()), late_reader).unwrap();
     let d = manager.dict::<u32, u32>().unwrap();
-    d.insert(&7, &49).unwrap();
+    d.insert(7, 49).unwrap();
     here.send(&d).unwrap();
     drop(d);
     assert_eq!(objects(&manager), 1, "the loan holds it");
@@ -203,7 +203,7 @@ fn a_sigkilled_holder_frees_what_only_it_held() {
         "{} objects after the kill",
         objects(&manager)
     );
-    shared.insert(&1, &1).unwrap();
+    shared.insert(1, 1).unwrap();
     assert_eq!(shared.len().unwrap(), 1, "what this process holds lives on");
 }
 
@@ -221,7 +221,7 @@ fn uses_inherited(_: ()) -> String {
 fn forks_with_a_proxy((address, key): (String, Vec<u8>)) -> (String, usize) {
     let manager = Manager::connect(address.as_str(), &key).unwrap();
     let d = manager.dict::<u32, u32>().unwrap();
-    d.insert(&1, &1).unwrap();
+    d.insert(1, 1).unwrap();
     INHERITED.set(d).unwrap();
     let child = Process::builder()
         .start_method(StartMethod::Fork)
@@ -248,9 +248,9 @@ fn a_proxy_inherited_through_fork_is_refused_and_its_parents_connection_stays_in
 
 /// Reads the dict stored under "config" and writes through it.
 fn writes_through_a_stored_proxy(d: DictProxy<String, DictProxy<String, u32>>) -> Option<u32> {
-    let config = d.get(&"config".to_string()).unwrap().expect("stored");
-    config.insert(&"workers".to_string(), &4).unwrap();
-    config.get(&"workers".to_string()).unwrap()
+    let config = d.get("config").unwrap().expect("stored");
+    config.insert("workers", 4).unwrap();
+    config.get("workers").unwrap()
 }
 
 #[test]
@@ -258,19 +258,19 @@ fn a_proxy_stored_in_a_dict_reads_back_live_in_another_process() {
     let manager = Manager::start().unwrap();
     let d = manager.dict::<String, DictProxy<String, u32>>().unwrap();
     let config = manager.dict::<String, u32>().unwrap();
-    d.insert(&"config".to_string(), &config).unwrap();
+    d.insert("config", &config).unwrap();
     drop(config);
     assert_eq!(objects(&manager), 2, "the slot holds the stored dict");
     let child = Process::spawn(d.clone(), writes_through_a_stored_proxy).unwrap();
     assert_eq!(join(child), Some(4));
-    let config = d.get(&"config".to_string()).unwrap().unwrap();
-    assert_eq!(config.get(&"workers".to_string()).unwrap(), Some(4));
+    let config = d.get("config").unwrap().unwrap();
+    assert_eq!(config.get("workers").unwrap(), Some(4));
     // Read twice, the same object.
-    let again = d.get(&"config".to_string()).unwrap().unwrap();
-    again.insert(&"more".to_string(), &1).unwrap();
+    let again = d.get("config").unwrap().unwrap();
+    again.insert("more", 1).unwrap();
     assert_eq!(config.len().unwrap(), 2);
     // Removed from the dict, it lives while a proxy holds it.
-    d.remove(&"config".to_string()).unwrap();
+    d.remove("config").unwrap();
     assert_eq!(config.len().unwrap(), 2);
     drop((config, again));
     assert!(wait_until(|| objects(&manager) == 1));
@@ -287,7 +287,7 @@ fn leaves_a_dict_in_a_queue(
 ) {
     let manager = Manager::connect(address.as_str(), &key).unwrap();
     let d = manager.dict::<String, u32>().unwrap();
-    d.insert(&"n".to_string(), &n).unwrap();
+    d.insert("n", n).unwrap();
     queue.put(&d).unwrap();
 }
 
@@ -304,7 +304,7 @@ fn a_proxy_in_a_queue_outlives_the_process_that_put_it() {
         "the queue's item holds the dict"
     );
     let d = queue.get_timeout(DEADLINE).unwrap();
-    assert_eq!(d.get(&"n".to_string()).unwrap(), Some(7));
+    assert_eq!(d.get("n").unwrap(), Some(7));
     drop(d);
     assert_eq!(objects(&manager), 1, "got and dropped: freed");
 }
@@ -313,8 +313,8 @@ fn a_proxy_in_a_queue_outlives_the_process_that_put_it() {
 fn a_list_of_queues_and_a_cycle_of_namespaces_are_freed_when_unreachable() {
     let manager = Manager::start().unwrap();
     let queues = manager.list::<multiproc::QueueProxy<u32>>().unwrap();
-    queues.push(&manager.queue::<u32>().unwrap()).unwrap();
-    queues.get(0).unwrap().unwrap().put(&5).unwrap();
+    queues.push(manager.queue::<u32>().unwrap()).unwrap();
+    queues.get(0).unwrap().unwrap().put(5).unwrap();
     assert_eq!(queues.get(0).unwrap().unwrap().get().unwrap(), 5);
     assert_eq!(objects(&manager), 2);
     drop(queues);
@@ -324,23 +324,23 @@ fn a_list_of_queues_and_a_cycle_of_namespaces_are_freed_when_unreachable() {
     let me = manager.namespace().unwrap();
     me.set("me", &me).unwrap();
     let myself: multiproc::NamespaceProxy = me.get("me").unwrap();
-    myself.set("n", &1).unwrap();
+    myself.set("n", 1).unwrap();
     assert_eq!(me.get::<u32>("n").unwrap(), 1);
     let (a, b) = (manager.namespace().unwrap(), manager.namespace().unwrap());
     a.set("b", &b).unwrap();
     b.set("a", &a).unwrap();
     let keeper = manager.dict::<String, multiproc::NamespaceProxy>().unwrap();
-    keeper.insert(&"a".to_string(), &a).unwrap();
+    keeper.insert("a", &a).unwrap();
     drop((me, myself, a, b));
     assert_eq!(
         objects(&manager),
         3,
         "the keeper reaches a, and a reaches b"
     );
-    let a = keeper.get(&"a".to_string()).unwrap().unwrap();
+    let a = keeper.get("a").unwrap().unwrap();
     let b: multiproc::NamespaceProxy = a.get("b").unwrap();
     let back: multiproc::NamespaceProxy = b.get("a").unwrap();
-    back.set("seen", &true).unwrap();
+    back.set("seen", true).unwrap();
     assert!(a.get::<bool>("seen").unwrap());
     drop((a, b, back));
     keeper.clear().unwrap();
@@ -353,7 +353,7 @@ fn a_proxy_is_refused_as_a_key_and_in_another_manager_and_a_misread_one_leaks_no
     let other = Manager::start().unwrap();
     let d = manager.dict::<u8, u8>().unwrap();
     let keyed = manager.dict::<DictProxy<u8, u8>, u8>().unwrap();
-    match keyed.insert(&d, &1) {
+    match keyed.insert(&d, 1) {
         Err(ManagerError::Remote {
             code: multiproc::ErrorCode::BadArguments,
             message,
@@ -361,7 +361,7 @@ fn a_proxy_is_refused_as_a_key_and_in_another_manager_and_a_misread_one_leaks_no
         other => panic!("a proxy as a key: {other:?}"),
     }
     let foreign = other.dict::<u8, DictProxy<u8, u8>>().unwrap();
-    match foreign.insert(&1, &d) {
+    match foreign.insert(1, &d) {
         Err(ManagerError::Value(message)) => assert!(message.contains("another manager")),
         other => panic!("a proxy of another manager: {other:?}"),
     }
@@ -369,9 +369,9 @@ fn a_proxy_is_refused_as_a_key_and_in_another_manager_and_a_misread_one_leaks_no
     // The same dict read as holding numbers: the reference is no number, and its hold is given
     // back.
     let stored = manager.dict_named::<u8, DictProxy<u8, u8>>("box").unwrap();
-    stored.insert(&1, &d).unwrap();
+    stored.insert(1, &d).unwrap();
     let misread = manager.dict_named::<u8, u32>("box").unwrap();
-    match misread.get(&1) {
+    match misread.get(1) {
         Err(ManagerError::Value(message)) => assert!(message.contains("proxy"), "{message}"),
         other => panic!("a reference read as a number: {other:?}"),
     }
@@ -389,7 +389,7 @@ fn a_proxy_is_refused_as_a_key_and_in_another_manager_and_a_misread_one_leaks_no
 fn references_in_a_list_are_counted_through_every_edit() {
     let manager = Manager::start().unwrap();
     let l = manager.list::<DictProxy<u8, u8>>().unwrap();
-    l.push(&manager.dict().unwrap()).unwrap();
+    l.push(manager.dict().unwrap()).unwrap();
     l.repeat(3).unwrap();
     assert_eq!(l.len().unwrap(), 3);
     assert_eq!(objects(&manager), 2, "three references to one dict");
@@ -397,7 +397,7 @@ fn references_in_a_list_are_counted_through_every_edit() {
     l.reverse().unwrap();
     assert_eq!(objects(&manager), 2, "one reference left");
     let d = l.pop().unwrap().expect("an item");
-    d.insert(&1, &1).unwrap();
+    d.insert(1, 1).unwrap();
     drop(d);
     assert_eq!(objects(&manager), 1, "popped and dropped: freed");
     let a = manager.dict::<u8, u8>().unwrap();
@@ -405,7 +405,7 @@ fn references_in_a_list_are_counted_through_every_edit() {
     drop(a);
     assert_eq!(objects(&manager), 2);
     assert!(l.sort().is_err(), "proxies have no natural order");
-    l.remove_item(&l.get(0).unwrap().unwrap()).unwrap();
+    l.remove_item(l.get(0).unwrap().unwrap()).unwrap();
     assert_eq!(l.len().unwrap(), 1);
     l.clear().unwrap();
     assert_eq!(objects(&manager), 1);

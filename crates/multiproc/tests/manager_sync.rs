@@ -33,7 +33,7 @@ fn a_manager_lock_excludes_across_processes() {
                     for _ in 0..100 {
                         let _held = lock.acquire().unwrap();
                         let n = d.get(&key).unwrap().unwrap_or(0);
-                        d.insert(&key, &(n + 1)).unwrap(); // read then write, safe under the lock
+                        d.insert(&key, n + 1).unwrap(); // read then write, safe under the lock
                     }
                 },
             )
@@ -43,7 +43,7 @@ fn a_manager_lock_excludes_across_processes() {
     for w in workers {
         join(w);
     }
-    assert_eq!(d.get(&"n".to_string()).unwrap(), Some(400));
+    assert_eq!(d.get("n").unwrap(), Some(400));
     let held = lock.acquire().unwrap();
     let other = lock.clone();
     assert!(matches!(other.try_acquire(), Err(ManagerError::Timeout)));
@@ -67,7 +67,7 @@ fn a_dead_holders_manager_lock_is_released_and_the_waiter_told() {
         (lock.clone(), taken.clone()),
         |(lock, taken): (LockProxy, multiproc::Queue<u32>)| -> () {
             let _held = lock.acquire().unwrap();
-            taken.put(&std::process::id()).unwrap();
+            taken.put(std::process::id()).unwrap();
             common::park_forever()
         },
     )
@@ -95,7 +95,7 @@ fn a_manager_queue_carries_items_between_processes_with_bounds_and_timeouts() {
     let q = manager.queue::<String>().unwrap();
     let producer = Process::spawn(q.clone(), |q: QueueProxy<String>| {
         for i in 0..50 {
-            q.put(&format!("item {i}")).unwrap();
+            q.put(format!("item {i}")).unwrap();
         }
     })
     .unwrap();
@@ -112,16 +112,16 @@ fn a_manager_queue_carries_items_between_processes_with_bounds_and_timeouts() {
     assert!(started.elapsed() >= Duration::from_millis(50));
 
     let bounded = manager.queue_bounded::<u32>(1).unwrap();
-    bounded.put(&1).unwrap();
+    bounded.put(1).unwrap();
     assert!(matches!(
-        bounded.put_timeout(&2, Duration::from_millis(50)),
+        bounded.put_timeout(2, Duration::from_millis(50)),
         Err(ManagerError::Full)
     ));
     assert!(bounded.is_full().unwrap());
     assert_eq!(bounded.max_items().unwrap(), Some(1));
     // A getter in another process makes room.
     let getter = Process::spawn(bounded.clone(), |q: QueueProxy<u32>| q.get().unwrap()).unwrap();
-    bounded.put_timeout(&2, DEADLINE).expect("room came");
+    bounded.put_timeout(2, DEADLINE).expect("room came");
     assert_eq!(join(getter), 1);
     assert_eq!(bounded.len().unwrap(), 1);
 }
@@ -148,7 +148,7 @@ fn a_recursive_lock_is_taken_again_by_its_handle_and_excludes_the_others() {
         |(lock, taken): (RLockProxy, Signal)| -> () {
             let _once = lock.acquire().unwrap();
             let _twice = lock.acquire().unwrap();
-            taken.put(&1).unwrap();
+            taken.put(1).unwrap();
             park_forever()
         },
     )
@@ -212,7 +212,7 @@ fn a_waiter_killed_while_it_waits_takes_no_permit_and_no_item() {
         Process::spawn(
             (none_yet.clone(), waiting.clone()),
             |(s, waiting): (SemaphoreProxy, Signal)| -> () {
-                waiting.put(&1).unwrap();
+                waiting.put(1).unwrap();
                 s.acquire().unwrap();
                 park_forever()
             },
@@ -221,7 +221,7 @@ fn a_waiter_killed_while_it_waits_takes_no_permit_and_no_item() {
         Process::spawn(
             (empty.clone(), waiting.clone()),
             |(q, waiting): (QueueProxy<u32>, Signal)| -> () {
-                waiting.put(&2).unwrap();
+                waiting.put(2).unwrap();
                 q.get().unwrap();
                 park_forever()
             },
@@ -236,7 +236,7 @@ fn a_waiter_killed_while_it_waits_takes_no_permit_and_no_item() {
         let _ = waiter.join_timeout(DEADLINE);
     }
     none_yet.release().unwrap();
-    empty.put(&7).unwrap();
+    empty.put(7).unwrap();
     none_yet
         .acquire_timeout(DEADLINE)
         .expect("the permit is still there");
@@ -255,10 +255,10 @@ fn notify_one_wakes_one_waiter_and_notify_all_the_rest() {
                 (condition.clone(), ready.clone(), woken.clone(), i),
                 |(condition, ready, woken, i): (ConditionProxy, Signal, Signal, u32)| {
                     let mut held = condition.acquire().unwrap();
-                    ready.put(&i).unwrap();
+                    ready.put(i).unwrap();
                     held.wait().unwrap();
                     // The lock is ours again: nobody else holds it now.
-                    woken.put(&i).unwrap();
+                    woken.put(i).unwrap();
                 },
             )
             .unwrap()
@@ -406,7 +406,7 @@ fn a_joinable_queue_is_joined_when_every_item_is_done() {
                 (jobs.clone(), done.clone()),
                 |(jobs, done): (JoinableQueueProxy<u32>, DictProxy<u32, u32>)| {
                     while let Ok(job) = jobs.get_timeout(Duration::from_millis(200)) {
-                        done.insert(&job, &(job * 2)).unwrap();
+                        done.insert(job, job * 2).unwrap();
                         jobs.task_done().unwrap();
                     }
                 },
@@ -415,7 +415,7 @@ fn a_joinable_queue_is_joined_when_every_item_is_done() {
         })
         .collect();
     for job in 0..20 {
-        jobs.put(&job).unwrap();
+        jobs.put(job).unwrap();
     }
     jobs.join_timeout(DEADLINE).expect("every item done");
     assert_eq!(jobs.unfinished().unwrap(), 0);
@@ -429,8 +429,8 @@ fn a_joinable_queue_is_joined_when_every_item_is_done() {
     }
     assert_eq!(refused(jobs.task_done()), ErrorCode::TooManyTaskDone);
     let full = manager.queue_bounded::<u32>(1).unwrap();
-    full.try_put(&1).unwrap();
-    assert!(full.try_put(&2).unwrap_err().is_full());
+    full.try_put(1).unwrap();
+    assert!(full.try_put(2).unwrap_err().is_full());
     assert_eq!(full.try_get().unwrap(), 1);
     assert!(full.try_get().unwrap_err().is_empty());
 }
@@ -440,7 +440,7 @@ fn a_consumer_killed_holding_items_makes_the_managers_join_report_them() {
     let manager = Manager::start().unwrap();
     let jobs = manager.joinable_queue::<u32>().unwrap();
     for job in 0..5 {
-        jobs.put(&job).unwrap();
+        jobs.put(job).unwrap();
     }
     let holding = Signal::new().unwrap();
     let victim = Process::spawn(
@@ -448,7 +448,7 @@ fn a_consumer_killed_holding_items_makes_the_managers_join_report_them() {
         |(jobs, holding): (JoinableQueueProxy<u32>, Signal)| -> () {
             jobs.get().unwrap();
             jobs.get().unwrap();
-            holding.put(&1).unwrap();
+            holding.put(1).unwrap();
             park_forever()
         },
     )
@@ -508,7 +508,7 @@ fn named_objects_are_the_same_in_every_process_and_keep_their_kind() {
             let lock = manager.lock_named("the lock").unwrap();
             let _guard = lock.acquire().unwrap();
             manager.event_named("the event").unwrap().set().unwrap();
-            held.put(&1).unwrap();
+            held.put(1).unwrap();
             park_forever()
         },
     )

@@ -27,7 +27,7 @@ fn a_python_client_written_from_the_protocol_page_shares_objects_with_rust() {
         salary: 100,
         badge: vec![1, 2],
     };
-    staff.insert(&"ann".to_string(), &ann).unwrap();
+    staff.insert("ann", &ann).unwrap();
     let Address::Unix(socket) = manager.address() else {
         panic!("a Unix socket")
     };
@@ -69,12 +69,12 @@ fn a_python_client_written_from_the_protocol_page_shares_objects_with_rust() {
     }
     // What it stored by field name reads here as the struct.
     assert_eq!(
-        staff.get(&"bob".to_string()).unwrap(),
+        staff.get("bob").unwrap(),
         Some(Employee {
             name: "Bob".into(),
             salary: 90,
             badge: vec![3]
         })
     );
-    assert_eq!(staff.get(&"ann".to_string()).unwrap(), Some(ann));
+    assert_eq!(staff.get("ann").unwrap(), Some(ann));
 }

@@ -65,7 +65,7 @@ fn a_closed_or_dead_peer_is_disconnected_not_a_hang() {
     let (here, there) = pipe::<u8>().unwrap();
     join(Process::spawn(there, |conn: Connection<u8>| drop(conn)).unwrap());
     assert!(matches!(here.recv(), Err(RecvError::Disconnected)));
-    assert!(matches!(here.send(&1), Err(SendError::Disconnected)));
+    assert!(matches!(here.send(1), Err(SendError::Disconnected)));
 
     // Held by a child that is SIGKILLed while the parent waits in recv.
     let (here, there) = pipe::<u8>().unwrap();
@@ -73,7 +73,7 @@ fn a_closed_or_dead_peer_is_disconnected_not_a_hang() {
     let mut holder = Process::spawn(
         (there, ready_tx),
         |(conn, ready): (Connection<u8>, multiproc::Sender<()>)| -> () {
-            ready.send(&()).unwrap();
+            ready.send(()).unwrap();
             let _kept = conn;
             park_forever()
         },
@@ -101,7 +101,7 @@ fn timeouts_and_poll() {
             .is_timeout()
     );
     assert!(t0.elapsed() >= Duration::from_millis(50));
-    b.send(&7).unwrap();
+    b.send(7).unwrap();
     assert!(a.poll(DEADLINE).unwrap());
     assert_eq!(a.recv().unwrap(), 7);
     drop(b);
@@ -117,12 +117,12 @@ fn messages_over_the_maximum_are_refused_and_the_pipe_goes_on() {
     let (mut a, mut b) = pipe::<Vec<u8>>().unwrap();
     a.set_max_message_size(1000);
     assert!(matches!(
-        a.send(&vec![0; 2000]),
+        a.send(vec![0; 2000]),
         Err(SendError::TooLarge { max: 1000, .. })
     ));
     b.set_max_message_size(100_000);
-    b.send(&vec![1; 5000]).unwrap(); // fine for b, too large for a
-    b.send(&vec![2; 10]).unwrap();
+    b.send(vec![1; 5000]).unwrap(); // fine for b, too large for a
+    b.send(vec![2; 10]).unwrap();
     assert!(matches!(
         a.recv(),
         Err(RecvError::TooLarge { max: 1000, .. })
@@ -148,9 +148,7 @@ fn a_connection_travels_through_a_pipe() {
     let (reply_here, reply_there) = pipe::<String>().unwrap();
     let child = Process::spawn(control_there, |control: Connection<Connection<String>>| {
         let reply = control.recv().unwrap();
-        reply
-            .send(&"answered on a received connection".to_string())
-            .unwrap();
+        reply.send("answered on a received connection").unwrap();
     })
     .unwrap();
     control_here.send(&reply_there).unwrap();
@@ -167,7 +165,7 @@ fn a_one_way_pipe_carries_messages_from_a_child() {
     let (rx, tx) = Pipe::one_way::<u64>().unwrap();
     let child = Process::spawn(tx, |tx: multiproc::Sender<u64>| {
         for i in 0..10 {
-            tx.send(&i).unwrap();
+            tx.send(i).unwrap();
         }
     })
     .unwrap();
@@ -180,7 +178,7 @@ fn a_one_way_pipe_carries_messages_from_a_child() {
 }
 
 #[test]
-fn pipes_and_queues_take_items_as_what_they_borrow_as() {
+fn pipes_and_queues_take_items_owned_borrowed_or_as_what_they_borrow_as() {
     let (here, there) = multiproc::pipe::<String>().unwrap();
     let queue = multiproc::Queue::<String>::new().unwrap();
     let simple = multiproc::SimpleQueue::<Vec<u8>>::new().unwrap();
@@ -192,13 +190,19 @@ fn pipes_and_queues_take_items_as_what_they_borrow_as() {
             multiproc::SimpleQueue<Vec<u8>>,
         )| {
             there.send("from the pipe").unwrap(); // &str for String
+            there.send(String::from("owned")).unwrap();
             queue.put("from the queue").unwrap();
+            queue.put(format!("owned {}", 1)).unwrap();
             simple.put(&b"bytes"[..]).unwrap(); // &[u8] for Vec<u8>
+            simple.put(*b"array").unwrap(); // an array for Vec<u8>
         },
     )
     .unwrap();
     assert_eq!(here.recv().unwrap(), "from the pipe");
+    assert_eq!(here.recv().unwrap(), "owned");
     assert_eq!(queue.get().unwrap(), "from the queue");
+    assert_eq!(queue.get().unwrap(), "owned 1");
     assert_eq!(simple.get().unwrap(), b"bytes");
+    assert_eq!(simple.get().unwrap(), b"array");
     common::join(child);
 }

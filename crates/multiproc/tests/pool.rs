@@ -98,7 +98,7 @@ fn assert_only_killed(results: &[Result<u64, PoolError>], killed: usize) {
 /// A task that reports its worker's pid on `pids`, then never returns if `x` is the victim.
 fn report_then_hang((x, victim, pids): (u64, u64, Queue<u32>)) -> u64 {
     if x == victim {
-        pids.put(&std::process::id()).unwrap();
+        pids.put(std::process::id()).unwrap();
         park_forever();
     }
     x
@@ -257,9 +257,9 @@ fn no_worker_is_left_after_the_parent_is_killed() {
     let mut parent = Process::spawn(pids.clone(), |pids: Queue<u32>| -> () {
         let pool = Pool::new(2).unwrap();
         let mine: BTreeSet<u32> = pool.map(pid_of, 0..20).unwrap().into_iter().collect();
-        pids.put(&(mine.len() as u32)).unwrap();
+        pids.put(mine.len() as u32).unwrap();
         for pid in mine {
-            pids.put(&pid).unwrap();
+            pids.put(pid).unwrap();
         }
         park_forever()
     })

@@ -347,3 +347,63 @@ fn a_dropped_handle_does_not_stop_its_process() {
         );
     }
 }
+
+#[test]
+fn join_all_starts_them_all_then_joins_them_all_in_order() {
+    let squares = multiproc::join_all((0..4).map(|n| Process::spawn(n, square))).unwrap();
+    assert_eq!(squares, [0, 1, 4, 9]);
+
+    // Side by side: each waits for all three at a barrier, which a start-join-start loop
+    // would never pass.
+    let barrier = multiproc::Barrier::new(3).unwrap();
+    let passed = multiproc::join_all((0..3).map(|_| {
+        Process::spawn(barrier.clone(), |b: multiproc::Barrier| {
+            b.wait_timeout(DEADLINE).is_ok()
+        })
+    }))
+    .unwrap();
+    assert_eq!(passed, [true, true, true]);
+}
+
+#[test]
+fn join_all_joins_every_process_even_after_one_failed() {
+    // The first panics at once; the others end only after all of them reached a barrier, so a
+    // join_all that returned at the first failure would find them still running.
+    let barrier = multiproc::Barrier::new(3).unwrap();
+    let done = multiproc::Value::new(0u32).unwrap();
+    let result = multiproc::join_all((0..4).map(|i| {
+        Process::spawn(
+            (i, barrier.clone(), done.clone()),
+            |(i, barrier, done): (u32, multiproc::Barrier, multiproc::Value<u32>)| {
+                assert!(i != 0, "the first one fails");
+                barrier.wait_timeout(DEADLINE).unwrap();
+                done.fetch_add(1);
+            },
+        )
+    }));
+    match result {
+        Err(multiproc::Error::Join(JoinError::Panicked { message })) => {
+            assert!(message.contains("the first one fails"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(done.get(), 3, "every other process was joined");
+}
+
+#[test]
+fn join_all_returns_a_failed_start_at_once_and_starts_no_more() {
+    let mut asked = 0;
+    let result = multiproc::join_all((0..3).map(|i| {
+        asked += 1;
+        if i == 1 {
+            Process::spawn(Unserializable, |_: Unserializable| 0)
+        } else {
+            Process::spawn(i, square)
+        }
+    }));
+    assert!(
+        matches!(result, Err(multiproc::Error::Spawn(SpawnError::Encode(_)))),
+        "{result:?}"
+    );
+    assert_eq!(asked, 2, "nothing is started after the failed start");
+}

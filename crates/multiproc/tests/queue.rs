@@ -74,7 +74,7 @@ fn four_producers_and_four_consumers_see_every_item_exactly_once_in_order() {
         .map(|p| {
             Process::spawn((queue.clone(), p), |(q, p): (Queue<Option<Item>>, u32)| {
                 for seq in 0..PER_PRODUCER {
-                    q.put(&Some(Item::new(p, seq, item_len(seq)))).unwrap();
+                    q.put(Some(Item::new(p, seq, item_len(seq)))).unwrap();
                 }
             })
             .unwrap()
@@ -114,22 +114,22 @@ fn a_bounded_queue_is_full_and_an_empty_one_is_empty_within_the_timeouts() {
             .is_empty()
     );
     assert!(started.elapsed() >= Duration::from_millis(100));
-    queue.put(&1).unwrap();
-    queue.try_put(&2).unwrap();
+    queue.put(1).unwrap();
+    queue.try_put(2).unwrap();
     assert_eq!(queue.len(), 2);
     assert!(queue.is_full());
-    assert!(matches!(queue.try_put(&3), Err(PutTimeoutError::Full)));
+    assert!(matches!(queue.try_put(3), Err(PutTimeoutError::Full)));
     let started = Instant::now();
     assert!(
         queue
-            .put_timeout(&3, Duration::from_millis(100))
+            .put_timeout(3, Duration::from_millis(100))
             .unwrap_err()
             .is_full()
     );
     assert!(started.elapsed() >= Duration::from_millis(100));
     // A getter in another process makes room for a blocked put.
     let getter = Process::spawn(queue.clone(), |q: Queue<u32>| q.get().unwrap()).unwrap();
-    queue.put_timeout(&3, DEADLINE).unwrap();
+    queue.put_timeout(3, DEADLINE).unwrap();
     assert_eq!(join(getter), 1);
     assert_eq!(
         [queue.get().unwrap(), queue.try_get().unwrap()],
@@ -153,13 +153,13 @@ fn close_wakes_a_blocked_getter_after_the_items_left() {
         }
     })
     .unwrap();
-    queue.put(&1).unwrap();
-    queue.put(&2).unwrap();
+    queue.put(1).unwrap();
+    queue.put(2).unwrap();
     let closer = Process::spawn(queue.clone(), |q: Queue<u32>| q.close()).unwrap();
     join(closer);
     assert_eq!(join(getter), [1, 2]);
     assert!(queue.is_closed());
-    assert!(matches!(queue.put(&3), Err(PutError::Closed)));
+    assert!(matches!(queue.put(3), Err(PutError::Closed)));
     assert!(matches!(
         queue.get_timeout(DEADLINE),
         Err(GetTimeoutError::Get(GetError::Closed))
@@ -170,7 +170,7 @@ fn close_wakes_a_blocked_getter_after_the_items_left() {
 fn a_64_mib_item_crosses_and_an_unserializable_one_fails_at_put() {
     let queue = Queue::<Item>::new().unwrap();
     let producer = Process::spawn(queue.clone(), |q: Queue<Item>| {
-        q.put(&Item::new(1, 2, 64 << 20)).unwrap();
+        q.put(Item::new(1, 2, 64 << 20)).unwrap();
     })
     .unwrap();
     let item = queue.get_timeout(DEADLINE).unwrap();
@@ -192,9 +192,9 @@ fn items_put_just_before_exit_are_not_lost_and_join_does_not_wait_for_them() {
     // 1 MiB and many small ones: Python's Queue deadlocks joining a child whose feeder holds them.
     join(
         Process::spawn(queue.clone(), |q: Queue<Vec<u8>>| {
-            q.put(&vec![7; 1 << 20]).unwrap();
+            q.put(vec![7; 1 << 20]).unwrap();
             for i in 0..1000u32 {
-                q.put(&i.to_le_bytes().to_vec()).unwrap();
+                q.put(i.to_le_bytes().to_vec()).unwrap();
             }
         })
         .unwrap(),
@@ -224,7 +224,7 @@ fn handles_travel_inside_items_and_a_queue_travels_through_a_pipe() {
         let handles = mailbox.get().unwrap();
         handles.counter.fetch_add(5);
         let job = handles.jobs.get().unwrap();
-        handles.reply.send(&format!("job {job} done")).unwrap();
+        handles.reply.send(format!("job {job} done")).unwrap();
     })
     .unwrap();
     parent_end.send(&mailbox).unwrap();
@@ -235,7 +235,7 @@ fn handles_travel_inside_items_and_a_queue_travels_through_a_pipe() {
             jobs: jobs.clone(),
         })
         .unwrap();
-    jobs.put(&42).unwrap();
+    jobs.put(42).unwrap();
     assert_eq!(reply_here.recv_timeout(DEADLINE).unwrap(), "job 42 done");
     join(child);
     assert_eq!(counter.get(), 5);
@@ -249,7 +249,7 @@ fn producers_killed_mid_put_leave_whole_items_and_a_working_queue() {
         let mut producer = Process::spawn((queue.clone(), round), |(q, p): (Queue<Item>, u32)| {
             for seq in 0.. {
                 let len = if seq % 3 == 0 { 4 << 20 } else { item_len(seq) };
-                q.put(&Item::new(p, seq, len)).unwrap();
+                q.put(Item::new(p, seq, len)).unwrap();
             }
         })
         .unwrap();
@@ -272,8 +272,8 @@ fn producers_killed_mid_put_leave_whole_items_and_a_working_queue() {
     // The queue goes on working, for small and side items, across processes.
     join(
         Process::spawn(queue.clone(), |q: Queue<Item>| {
-            q.put(&Item::new(9, 0, 10)).unwrap();
-            q.put(&Item::new(9, 1, 4 << 20)).unwrap();
+            q.put(Item::new(9, 0, 10)).unwrap();
+            q.put(Item::new(9, 1, 4 << 20)).unwrap();
         })
         .unwrap(),
     );
@@ -297,7 +297,7 @@ fn consumers_killed_mid_get_leave_the_queue_working() {
         .unwrap();
         for seq in 0..200 {
             let len = if seq % 4 == 0 { 1 << 20 } else { item_len(seq) };
-            queue.put(&Item::new(round, seq, len)).unwrap();
+            queue.put(Item::new(round, seq, len)).unwrap();
         }
         consumer.kill().unwrap();
         assert!(matches!(
@@ -312,8 +312,8 @@ fn consumers_killed_mid_get_leave_the_queue_working() {
         assert!(last < Some((item.producer, item.seq)), "in order");
         last = Some((item.producer, item.seq));
     }
-    queue.put(&Item::new(7, 7, RING_ITEM_MAX * 2)).unwrap();
-    queue.put(&Item::new(7, 8, 3)).unwrap();
+    queue.put(Item::new(7, 7, RING_ITEM_MAX * 2)).unwrap();
+    queue.put(Item::new(7, 8, 3)).unwrap();
     let getter = Process::spawn(queue.clone(), |q: Queue<Item>| {
         [q.get().unwrap(), q.get().unwrap()]
     })
@@ -329,7 +329,7 @@ fn joinable_queue_join_waits_for_task_done_and_one_too_many_is_an_error() {
     let jobs = JoinableQueue::<u32>::new().unwrap();
     let results = Queue::<u32>::new().unwrap();
     for job in 0..20 {
-        jobs.put(&job).unwrap();
+        jobs.put(job).unwrap();
     }
     assert_eq!(jobs.unfinished(), 20);
     assert_eq!(
@@ -342,7 +342,7 @@ fn joinable_queue_join_waits_for_task_done_and_one_too_many_is_an_error() {
                 (jobs.clone(), results.clone()),
                 |(jobs, results): (JoinableQueue<u32>, Queue<u32>)| {
                     while let Ok(job) = jobs.get() {
-                        results.put(&(job * 2)).unwrap();
+                        results.put(job * 2).unwrap();
                         jobs.task_done().unwrap();
                     }
                 },
@@ -382,12 +382,12 @@ fn a_putter_killed_after_writing_before_committing_leaves_nothing() {
     killed_at_failpoint(
         Process::spawn(queue.clone(), |q: Queue<Item>| {
             multiproc::failpoint::arm(Failpoint::QueueRingWritten);
-            q.put(&Item::new(1, 1, 100)).unwrap();
+            q.put(Item::new(1, 1, 100)).unwrap();
         })
         .unwrap(),
     );
     assert!(queue.is_empty());
-    queue.put(&Item::new(2, 2, 100)).unwrap();
+    queue.put(Item::new(2, 2, 100)).unwrap();
     assert_eq!(queue.get_timeout(DEADLINE).unwrap(), Item::new(2, 2, 100));
 }
 
@@ -398,7 +398,7 @@ fn a_putter_killed_after_committing_before_notifying_still_wakes_the_getter() {
     let getter = Process::spawn(
         (queue.clone(), ready.clone()),
         |(q, ready): (Queue<Item>, Queue<()>)| {
-            ready.put(&()).unwrap();
+            ready.put(()).unwrap();
             q.get().unwrap()
         },
     )
@@ -407,7 +407,7 @@ fn a_putter_killed_after_committing_before_notifying_still_wakes_the_getter() {
     killed_at_failpoint(
         Process::spawn(queue.clone(), |q: Queue<Item>| {
             multiproc::failpoint::arm(Failpoint::QueueCommitted);
-            q.put(&Item::new(1, 1, 100)).unwrap();
+            q.put(Item::new(1, 1, 100)).unwrap();
         })
         .unwrap(),
     );
@@ -422,13 +422,13 @@ fn a_side_putter_killed_after_sending_leaves_an_orphan_that_nobody_gets() {
     killed_at_failpoint(
         Process::spawn(queue.clone(), |q: Queue<Item>| {
             multiproc::failpoint::arm(Failpoint::QueueSideSent);
-            q.put(&Item::new(1, 1, RING_ITEM_MAX * 2)).unwrap();
+            q.put(Item::new(1, 1, RING_ITEM_MAX * 2)).unwrap();
         })
         .unwrap(),
     );
     assert!(queue.is_empty(), "the record was never committed");
-    queue.put(&Item::new(2, 2, RING_ITEM_MAX * 2)).unwrap();
-    queue.put(&Item::new(2, 3, 10)).unwrap();
+    queue.put(Item::new(2, 2, RING_ITEM_MAX * 2)).unwrap();
+    queue.put(Item::new(2, 3, 10)).unwrap();
     assert_eq!(
         queue.get_timeout(DEADLINE).unwrap(),
         Item::new(2, 2, RING_ITEM_MAX * 2)
@@ -440,7 +440,7 @@ fn a_side_putter_killed_after_sending_leaves_an_orphan_that_nobody_gets() {
 fn a_side_getter_killed_after_taking_the_record_loses_only_its_own_item() {
     let queue = Queue::<Item>::new().unwrap();
     for seq in 0..3 {
-        queue.put(&Item::new(1, seq, RING_ITEM_MAX * 2)).unwrap();
+        queue.put(Item::new(1, seq, RING_ITEM_MAX * 2)).unwrap();
     }
     killed_at_failpoint(
         Process::spawn(queue.clone(), |q: Queue<Item>| {
@@ -466,7 +466,7 @@ fn a_side_getter_killed_after_taking_the_record_loses_only_its_own_item() {
 fn a_consumer_killed_holding_items_makes_join_report_them_instead_of_hanging() {
     let jobs = JoinableQueue::<u32>::new().unwrap();
     for job in 0..5 {
-        jobs.put(&job).unwrap();
+        jobs.put(job).unwrap();
     }
     // A consumer takes two, says so, and is killed before declaring them done.
     let holding = Queue::<()>::new().unwrap();
@@ -475,7 +475,7 @@ fn a_consumer_killed_holding_items_makes_join_report_them_instead_of_hanging() {
         |(jobs, holding): (JoinableQueue<u32>, Queue<()>)| {
             jobs.get().unwrap();
             jobs.get().unwrap();
-            holding.put(&()).unwrap();
+            holding.put(()).unwrap();
             common::park_forever()
         },
     )
@@ -501,7 +501,7 @@ fn a_consumer_killed_holding_items_makes_join_report_them_instead_of_hanging() {
     assert_eq!(jobs.unfinished(), 0);
     assert_eq!(jobs.join(), Ok(()));
     // The queue goes on: new items are counted and joined as before.
-    jobs.put(&9).unwrap();
+    jobs.put(9).unwrap();
     assert_eq!(jobs.get().unwrap(), 9);
     jobs.task_done().unwrap();
     assert_eq!(jobs.try_join(), Ok(()));
@@ -510,8 +510,8 @@ fn a_consumer_killed_holding_items_makes_join_report_them_instead_of_hanging() {
 #[test]
 fn a_consumer_killed_between_its_commit_and_its_slot_still_has_its_item_counted_lost() {
     let jobs = JoinableQueue::<u32>::new().unwrap();
-    jobs.put(&1).unwrap();
-    jobs.put(&2).unwrap();
+    jobs.put(1).unwrap();
+    jobs.put(2).unwrap();
     killed_at_failpoint(
         Process::spawn(jobs.clone(), |jobs: JoinableQueue<u32>| {
             multiproc::failpoint::arm(Failpoint::QueueHoldersBehind);
@@ -527,14 +527,14 @@ fn a_consumer_killed_between_its_commit_and_its_slot_still_has_its_item_counted_
         Err(JoinTimeoutError::Lost(TasksLost { items: 1 }))
     );
     // And one killed between declaring an item done and its slot: nothing is lost, the join ends.
-    jobs.put(&3).unwrap();
+    jobs.put(3).unwrap();
     let holding = Queue::<()>::new().unwrap();
     killed_at_failpoint(
         Process::spawn(
             (jobs.clone(), holding.clone()),
             |(jobs, holding): (JoinableQueue<u32>, Queue<()>)| {
                 jobs.get().unwrap();
-                holding.put(&()).unwrap();
+                holding.put(()).unwrap();
                 multiproc::failpoint::arm(Failpoint::QueueHoldersBehind);
                 jobs.task_done().unwrap();
             },

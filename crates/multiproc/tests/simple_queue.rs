@@ -37,7 +37,7 @@ fn four_producers_and_four_consumers_see_every_item_exactly_once() {
                 (queue.clone(), p),
                 |(q, p): (SimpleQueue<Option<u32>>, u32)| {
                     for i in 0..PER_PRODUCER {
-                        q.put(&Some(p * PER_PRODUCER + i)).unwrap();
+                        q.put(Some(p * PER_PRODUCER + i)).unwrap();
                     }
                 },
             )
@@ -48,7 +48,7 @@ fn four_producers_and_four_consumers_see_every_item_exactly_once() {
         join(producer);
     }
     for _ in 0..4 {
-        queue.put(&None).unwrap(); // one stop per consumer
+        queue.put(None).unwrap(); // one stop per consumer
     }
     let mut all = Vec::new();
     for consumer in consumers {
@@ -66,7 +66,7 @@ fn an_item_put_just_before_exit_is_not_lost_and_join_does_not_wait_for_it() {
     // 1 MiB: Python's Queue deadlocks joining a child whose feeder still holds this.
     join(
         Process::spawn(queue.clone(), |q: SimpleQueue<Vec<u8>>| {
-            q.put(&vec![7; 1 << 20]).unwrap()
+            q.put(vec![7; 1 << 20]).unwrap()
         })
         .unwrap(),
     );
@@ -95,7 +95,7 @@ fn a_producer_killed_mid_put_leaves_whole_items_and_a_working_queue() {
     let queue = SimpleQueue::<Vec<u8>>::new().unwrap();
     let mut producer = Process::spawn(queue.clone(), |q: SimpleQueue<Vec<u8>>| -> () {
         for i in 0u8.. {
-            q.put(&vec![i; 4 << 20]).unwrap();
+            q.put(vec![i; 4 << 20]).unwrap();
         }
     })
     .unwrap();
@@ -115,7 +115,7 @@ fn a_producer_killed_mid_put_leaves_whole_items_and_a_working_queue() {
     // And the queue goes on working for everyone else.
     join(
         Process::spawn(queue.clone(), |q: SimpleQueue<Vec<u8>>| {
-            q.put(&vec![42; 10]).unwrap()
+            q.put(vec![42; 10]).unwrap()
         })
         .unwrap(),
     );

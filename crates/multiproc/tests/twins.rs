@@ -48,7 +48,7 @@ fn an_index_past_the_end_reads_none_and_writes_an_error() {
     assert_eq!(twin.get(1), Some(2));
     assert_eq!(proxy.get(1).unwrap(), Some(2));
     assert!(twin.set(3, 0).is_err());
-    assert_eq!(refused(proxy.set(3, &0)), ErrorCode::IndexOutOfRange);
+    assert_eq!(refused(proxy.set(3, 0)), ErrorCode::IndexOutOfRange);
     assert_eq!(twin.len(), proxy.len().unwrap());
 }
 
@@ -71,14 +71,14 @@ fn a_closed_queue_refuses_puts_and_gives_what_is_left() {
     let manager = Manager::start().unwrap();
     let twin = Queue::<u32>::new().unwrap();
     let proxy = manager.queue::<u32>().unwrap();
-    twin.put(&1).unwrap();
-    proxy.put(&1).unwrap();
+    twin.put(1).unwrap();
+    proxy.put(1).unwrap();
     twin.close();
     proxy.close().unwrap();
     assert!(twin.is_closed());
     assert!(proxy.is_closed().unwrap());
-    assert!(twin.put(&2).is_err());
-    assert_eq!(refused(proxy.put(&2)), ErrorCode::Closed);
+    assert!(twin.put(2).is_err());
+    assert_eq!(refused(proxy.put(2)), ErrorCode::Closed);
     assert_eq!(twin.get().unwrap(), 1);
     assert_eq!(proxy.get().unwrap(), 1);
     assert!(matches!(twin.get(), Err(multiproc::GetError::Closed)));
@@ -94,14 +94,14 @@ fn a_bounded_queue_says_full_and_empty() {
     assert_eq!(twin.max_items(), proxy.max_items().unwrap());
     assert!(twin.try_get().unwrap_err().is_empty());
     assert!(proxy.try_get().unwrap_err().is_empty());
-    twin.try_put(&1).unwrap();
-    proxy.try_put(&1).unwrap();
+    twin.try_put(1).unwrap();
+    proxy.try_put(1).unwrap();
     assert!(twin.is_full() && proxy.is_full().unwrap());
-    assert!(twin.try_put(&2).unwrap_err().is_full());
-    assert!(proxy.try_put(&2).unwrap_err().is_full());
+    assert!(twin.try_put(2).unwrap_err().is_full());
+    assert!(proxy.try_put(2).unwrap_err().is_full());
     let short = Duration::from_millis(1);
-    assert!(twin.put_timeout(&2, short).unwrap_err().is_timeout());
-    assert!(proxy.put_timeout(&2, short).unwrap_err().is_timeout());
+    assert!(twin.put_timeout(2, short).unwrap_err().is_timeout());
+    assert!(proxy.put_timeout(2, short).unwrap_err().is_timeout());
 }
 
 #[test]
@@ -109,8 +109,8 @@ fn a_joinable_queue_counts_unfinished_items() {
     let manager = Manager::start().unwrap();
     let twin = JoinableQueue::<u32>::new().unwrap();
     let proxy = manager.joinable_queue::<u32>().unwrap();
-    twin.put(&1).unwrap();
-    proxy.put(&1).unwrap();
+    twin.put(1).unwrap();
+    proxy.put(1).unwrap();
     assert_eq!(twin.unfinished(), 1);
     assert_eq!(proxy.unfinished().unwrap(), 1);
     assert!(twin.try_join().is_err());

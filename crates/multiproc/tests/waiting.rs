@@ -254,22 +254,22 @@ fn queues() {
             .unwrap_err()
             .is_empty()
     );
-    queue.try_put(&1).unwrap();
-    assert!(queue.try_put(&2).unwrap_err().is_full());
-    assert!(queue.put_deadline(&2, past()).unwrap_err().is_timeout());
+    queue.try_put(1).unwrap();
+    assert!(queue.try_put(2).unwrap_err().is_full());
+    assert!(queue.put_deadline(2, past()).unwrap_err().is_timeout());
     let other = queue.clone();
     let helper = soon(move || assert_eq!(other.get().unwrap(), 1));
-    queue.put_timeout(&2, FOREVER).expect("room came");
+    queue.put_timeout(2, FOREVER).expect("room came");
     helper.join().unwrap();
     assert_eq!(queue.get_timeout(FOREVER).unwrap(), 2);
     let other = queue.clone();
-    let helper = soon(move || other.put(&3).unwrap());
+    let helper = soon(move || other.put(3).unwrap());
     assert_eq!(queue.get_timeout(FOREVER).unwrap(), 3);
     helper.join().unwrap();
 
     let jobs = JoinableQueue::<u32>::new().unwrap();
     jobs.try_join().expect("nothing put: nothing unfinished");
-    jobs.put(&1).unwrap();
+    jobs.put(1).unwrap();
     assert_eq!(jobs.try_join(), Err(JoinTimeoutError::Timeout));
     assert_eq!(jobs.join_deadline(past()), Err(JoinTimeoutError::Timeout));
     let other = jobs.clone();
@@ -283,14 +283,14 @@ fn queues() {
     let simple = SimpleQueue::<u32>::new().unwrap();
     assert!(simple.try_get().unwrap_err().is_empty());
     assert!(simple.get_deadline(past()).unwrap_err().is_timeout());
-    simple.try_put(&4).unwrap();
+    simple.try_put(4).unwrap();
     simple
-        .put_deadline(&5, past())
+        .put_deadline(5, past())
         .expect("room now: no wait needed");
     assert_eq!(simple.get_timeout(FOREVER).unwrap(), 4);
     assert_eq!(simple.try_get().unwrap(), 5);
     let other = simple.clone();
-    let helper = soon(move || other.put(&6).unwrap());
+    let helper = soon(move || other.put(6).unwrap());
     assert_eq!(simple.get_timeout(FOREVER).unwrap(), 6);
     helper.join().unwrap();
 }
@@ -324,13 +324,13 @@ fn pipes() {
     ));
     assert!(here.try_recv_bytes().unwrap_err().is_timeout());
     assert!(here.recv_bytes_deadline(past()).unwrap_err().is_timeout());
-    there.try_send(&1).unwrap();
-    there.send_deadline(&2, past()).expect("room now");
+    there.try_send(1).unwrap();
+    there.send_deadline(2, past()).expect("room now");
     there.send_bytes_timeout(&[3], FOREVER).unwrap();
     assert_eq!(here.recv_timeout(FOREVER).unwrap(), 1);
     assert_eq!(here.try_recv().unwrap(), 2);
     assert_eq!(here.recv_bytes_timeout(FOREVER).unwrap(), [3]);
-    let helper = soon(move || there.send(&4).unwrap());
+    let helper = soon(move || there.send(4).unwrap());
     assert_eq!(here.recv_timeout(FOREVER).unwrap(), 4);
     helper.join().unwrap();
 
@@ -369,7 +369,7 @@ fn listeners() {
     ));
     let helper = soon(move || {
         let conn = Client::connect::<u32>(address, b"key").unwrap();
-        conn.send(&7).unwrap();
+        conn.send(7).unwrap();
     });
     let conn = listener.accept_timeout::<u32>(FOREVER).unwrap();
     assert_eq!(conn.recv_timeout(DEADLINE).unwrap(), 7);
@@ -506,18 +506,18 @@ fn manager_queues_and_watchers() {
     let queue = manager.queue_bounded::<u32>(1).unwrap();
     assert!(queue.try_get().unwrap_err().is_empty());
     assert!(queue.get_deadline(past()).unwrap_err().is_timeout());
-    queue.try_put(&1).unwrap();
-    assert!(queue.try_put(&2).unwrap_err().is_full());
-    assert!(queue.put_deadline(&2, past()).unwrap_err().is_timeout());
+    queue.try_put(1).unwrap();
+    assert!(queue.try_put(2).unwrap_err().is_full());
+    assert!(queue.put_deadline(2, past()).unwrap_err().is_timeout());
     let other = queue.clone();
     let helper = soon(move || assert_eq!(other.get().unwrap(), 1));
-    queue.put_timeout(&2, FOREVER).expect("room came");
+    queue.put_timeout(2, FOREVER).expect("room came");
     helper.join().unwrap();
     assert_eq!(queue.get_timeout(FOREVER).unwrap(), 2);
 
     let jobs = manager.joinable_queue::<u32>().unwrap();
     jobs.try_join().unwrap();
-    jobs.put(&1).unwrap();
+    jobs.put(1).unwrap();
     assert!(jobs.try_join().unwrap_err().is_timeout());
     assert!(jobs.join_deadline(past()).unwrap_err().is_timeout());
     let other = jobs.clone();
@@ -533,7 +533,7 @@ fn manager_queues_and_watchers() {
     assert!(changes.try_next().unwrap_err().is_timeout());
     assert!(changes.next_deadline(past()).unwrap_err().is_timeout());
     let other = list.clone();
-    let helper = soon(move || other.push(&7).unwrap());
+    let helper = soon(move || other.push(7).unwrap());
     assert_eq!(
         changes.next_timeout(FOREVER).unwrap(),
         multiproc::ListChange::Appended(7)
@@ -542,7 +542,7 @@ fn manager_queues_and_watchers() {
     let dict = manager.dict::<String, u32>().unwrap();
     let mut changes = dict.watch().unwrap();
     assert!(changes.try_next().unwrap_err().is_timeout());
-    dict.insert(&"a".to_string(), &1).unwrap();
+    dict.insert("a", 1).unwrap();
     assert_eq!(
         changes.next_timeout(FOREVER).unwrap(),
         multiproc::DictChange::Set("a".to_string(), 1)

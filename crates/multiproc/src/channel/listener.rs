@@ -46,7 +46,7 @@ enum Socket {
 /// let address = listener.address().to_string();
 /// let client = Process::spawn(address, |address: String| {
 ///     let conn: Connection<String> = Client::connect(address.as_str(), b"secret key").unwrap();
-///     conn.send(&"hello over TCP".to_string()).unwrap();
+///     conn.send("hello over TCP").unwrap();
 /// })?;
 /// let conn: Connection<String> = listener.accept()?;
 /// assert_eq!(conn.recv()?, "hello over TCP");

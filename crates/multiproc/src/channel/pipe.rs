@@ -8,7 +8,6 @@
 //! `SCM_RIGHTS`. The receiver checks the size before it reads a body, so an oversized message costs
 //! it nothing.
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -21,6 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::stream::{self, Turns};
 use super::{RecvError, RecvTimeoutError, SendError, SendTimeoutError};
+use crate::EncodesAs;
 use crate::deadline;
 use crate::spin::Spinner;
 use crate::sys;
@@ -55,7 +55,7 @@ pub struct Connection<T> {
 ///     let request = conn.recv().unwrap();
 ///     conn.send(&request.to_uppercase()).unwrap();
 /// })?;
-/// here.send(&"hello".to_string())?;
+/// here.send("hello")?;
 /// assert_eq!(here.recv()?, "HELLO");
 /// child.join()?;
 /// assert!(here.recv().is_err()); // the child's end is gone: Disconnected
@@ -325,40 +325,32 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     /// Sends `value`, waiting as long as it takes for the other end to make room. It is
     /// serialized here: a value that does not serialize is [`SendError::Encode`] in the caller,
     /// and nothing is sent.
-    pub fn send<I>(&self, value: &I) -> Result<(), SendError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        blocking(self.send_within(value, None))
+    pub fn send(&self, value: impl EncodesAs<T>) -> Result<(), SendError> {
+        blocking(self.send_within(value.encoded(), None))
     }
 
     /// Sends `value` if the connection takes it now ([`SendTimeoutError::Timeout`] if its buffer
     /// is full: the other end reads too slowly).
-    pub fn try_send<I>(&self, value: &I) -> Result<(), SendTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.send_within(value, Some(Instant::now()))
+    pub fn try_send(&self, value: impl EncodesAs<T>) -> Result<(), SendTimeoutError> {
+        self.send_within(value.encoded(), Some(Instant::now()))
     }
 
     /// Sends `value`, waiting at most `timeout` for room (`Duration::MAX`: as long as it takes).
-    pub fn send_timeout<I>(&self, value: &I, timeout: Duration) -> Result<(), SendTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.send_within(value, deadline::after(timeout))
+    pub fn send_timeout(
+        &self,
+        value: impl EncodesAs<T>,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError> {
+        self.send_within(value.encoded(), deadline::after(timeout))
     }
 
     /// Sends `value`, waiting until `deadline` for room.
-    pub fn send_deadline<I>(&self, value: &I, deadline: Instant) -> Result<(), SendTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.send_within(value, Some(deadline))
+    pub fn send_deadline(
+        &self,
+        value: impl EncodesAs<T>,
+        deadline: Instant,
+    ) -> Result<(), SendTimeoutError> {
+        self.send_within(value.encoded(), Some(deadline))
     }
 
     pub(crate) fn send_within<I: Serialize + ?Sized>(
@@ -522,38 +514,30 @@ impl<T> Receiver<T> {
 
 impl<T: Serialize + DeserializeOwned> Sender<T> {
     /// See [`Connection::send`].
-    pub fn send<I>(&self, value: &I) -> Result<(), SendError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
+    pub fn send(&self, value: impl EncodesAs<T>) -> Result<(), SendError> {
         self.0.send(value)
     }
 
     /// See [`Connection::try_send`].
-    pub fn try_send<I>(&self, value: &I) -> Result<(), SendTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
+    pub fn try_send(&self, value: impl EncodesAs<T>) -> Result<(), SendTimeoutError> {
         self.0.try_send(value)
     }
 
     /// See [`Connection::send_timeout`].
-    pub fn send_timeout<I>(&self, value: &I, timeout: Duration) -> Result<(), SendTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
+    pub fn send_timeout(
+        &self,
+        value: impl EncodesAs<T>,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError> {
         self.0.send_timeout(value, timeout)
     }
 
     /// See [`Connection::send_deadline`].
-    pub fn send_deadline<I>(&self, value: &I, deadline: Instant) -> Result<(), SendTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
+    pub fn send_deadline(
+        &self,
+        value: impl EncodesAs<T>,
+        deadline: Instant,
+    ) -> Result<(), SendTimeoutError> {
         self.0.send_deadline(value, deadline)
     }
 }

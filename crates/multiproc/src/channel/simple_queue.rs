@@ -8,7 +8,6 @@
 //! item whole or absent; an item put just before its process exits stays queued (no feeder thread,
 //! so nothing to flush and no join deadlock).
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use super::{
     Connection, GetError, GetTimeoutError, PutError, PutTimeoutError, RecvError, RecvTimeoutError,
     SendError, SendTimeoutError, pipe,
 };
+use crate::EncodesAs;
 use crate::deadline;
 
 /// A queue shared by processes: any of them may [`put`](Self::put) and [`get`](Self::get); each
@@ -74,41 +74,33 @@ impl<T> SimpleQueue<T> {
 
 impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// Adds an item, waiting as long as it takes for room in the kernel's buffer.
-    pub fn put<I>(&self, item: &I) -> Result<(), PutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
+    pub fn put(&self, item: impl EncodesAs<T>) -> Result<(), PutError> {
         self.put_end.send(item).map_err(put_error)
     }
 
     /// Adds an item if the kernel's buffer takes it now, else [`PutTimeoutError::Full`].
     #[doc(alias = "put_nowait")]
-    pub fn try_put<I>(&self, item: &I) -> Result<(), PutTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.put_within(item, Some(Instant::now()))
+    pub fn try_put(&self, item: impl EncodesAs<T>) -> Result<(), PutTimeoutError> {
+        self.put_within(item.encoded(), Some(Instant::now()))
     }
 
     /// Adds an item, waiting at most `timeout` for room ([`PutTimeoutError::Full`];
     /// `Duration::MAX`: as long as it takes).
-    pub fn put_timeout<I>(&self, item: &I, timeout: Duration) -> Result<(), PutTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.put_within(item, deadline::after(timeout))
+    pub fn put_timeout(
+        &self,
+        item: impl EncodesAs<T>,
+        timeout: Duration,
+    ) -> Result<(), PutTimeoutError> {
+        self.put_within(item.encoded(), deadline::after(timeout))
     }
 
     /// Adds an item, waiting until `deadline` for room ([`PutTimeoutError::Full`]).
-    pub fn put_deadline<I>(&self, item: &I, deadline: Instant) -> Result<(), PutTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.put_within(item, Some(deadline))
+    pub fn put_deadline(
+        &self,
+        item: impl EncodesAs<T>,
+        deadline: Instant,
+    ) -> Result<(), PutTimeoutError> {
+        self.put_within(item.encoded(), Some(deadline))
     }
 
     fn put_within<I: Serialize + ?Sized>(

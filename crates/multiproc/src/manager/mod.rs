@@ -97,7 +97,7 @@ use proxy::from_value;
 ///     .map(|_| {
 ///         Process::spawn(counts.clone(), |counts: DictProxy<String, i64>| {
 ///             for _ in 0..100 {
-///                 counts.incr(&"hits".to_string(), 1).unwrap(); // atomic on the server
+///                 counts.incr("hits", 1).unwrap(); // atomic on the server
 ///             }
 ///         })
 ///     })
@@ -105,7 +105,7 @@ use proxy::from_value;
 /// for w in workers {
 ///     w.join()?;
 /// }
-/// assert_eq!(counts.get(&"hits".to_string())?, Some(400));
+/// assert_eq!(counts.get("hits")?, Some(400));
 /// # Ok(())
 /// # }
 /// ```

@@ -9,6 +9,7 @@ mod bootstrap;
 mod error;
 mod handle;
 mod identity;
+mod many;
 mod reaper;
 mod spawner;
 mod task;
@@ -17,6 +18,7 @@ pub use bootstrap::init;
 pub use error::{ExitStatus, JoinError, SpawnError};
 pub use handle::Process;
 pub use identity::{CurrentProcess, current_process};
+pub use many::join_all;
 
 pub(crate) use bootstrap::is_initialized;
 pub(crate) use task::panic_message;

@@ -28,7 +28,6 @@ mod side;
 pub use joinable::JoinableQueue;
 pub use side::SIDE_BYTES_MAX;
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
@@ -38,6 +37,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{GetError, GetTimeoutError, PutError, PutTimeoutError};
+use crate::EncodesAs;
 use crate::deadline;
 use crate::failpoint::{self, Failpoint};
 use crate::shm::Object;
@@ -254,12 +254,8 @@ impl Deadlines {
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Puts `item` at the back, waiting for room as long as it takes.
-    pub fn put<I>(&self, item: &I) -> Result<(), PutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.put_within(item, Deadlines::FOREVER)
+    pub fn put(&self, item: impl EncodesAs<T>) -> Result<(), PutError> {
+        self.put_within(item.encoded(), Deadlines::FOREVER)
             .map_err(|e| match e {
                 PutTimeoutError::Put(e) => e,
                 PutTimeoutError::Full => unreachable!("no deadline"),
@@ -271,31 +267,27 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// It waits for no room, but may wait briefly for the queue's lock: microseconds while another
     /// process puts, up to 100 ms when the holder died and the lock's liveness check must notice.
     #[doc(alias = "put_nowait")]
-    pub fn try_put<I>(&self, item: &I) -> Result<(), PutTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.put_within(item, Deadlines::now())
+    pub fn try_put(&self, item: impl EncodesAs<T>) -> Result<(), PutTimeoutError> {
+        self.put_within(item.encoded(), Deadlines::now())
     }
 
     /// Puts `item`, waiting at most `timeout` for room ([`PutTimeoutError::Full`];
     /// `Duration::MAX`: as long as it takes). Python: `put(item, timeout=...)`.
-    pub fn put_timeout<I>(&self, item: &I, timeout: Duration) -> Result<(), PutTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.put_within(item, Deadlines::at(deadline::after(timeout)))
+    pub fn put_timeout(
+        &self,
+        item: impl EncodesAs<T>,
+        timeout: Duration,
+    ) -> Result<(), PutTimeoutError> {
+        self.put_within(item.encoded(), Deadlines::at(deadline::after(timeout)))
     }
 
     /// Puts `item`, waiting until `deadline` for room ([`PutTimeoutError::Full`]).
-    pub fn put_deadline<I>(&self, item: &I, deadline: Instant) -> Result<(), PutTimeoutError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.put_within(item, Deadlines::at(Some(deadline)))
+    pub fn put_deadline(
+        &self,
+        item: impl EncodesAs<T>,
+        deadline: Instant,
+    ) -> Result<(), PutTimeoutError> {
+        self.put_within(item.encoded(), Deadlines::at(Some(deadline)))
     }
 
     /// Takes the oldest item, waiting for one as long as it takes.
@@ -574,7 +566,7 @@ mod tests {
     #[test]
     fn a_record_of_no_known_kind_is_damage() {
         let queue = Queue::<Vec<u8>>::with_ring(4096).unwrap();
-        queue.put(&vec![1; 15]).unwrap();
+        queue.put(vec![1; 15]).unwrap();
         // The first record's header, at position 0: a kind no code writes.
         put_lock(&queue).write(0, &((7u64 << 32) | 16).to_le_bytes());
         assert!(matches!(
@@ -586,7 +578,7 @@ mod tests {
     #[test]
     fn a_header_longer_than_the_ring_holds_is_damage() {
         let queue = Queue::<Vec<u8>>::with_ring(4096).unwrap();
-        queue.put(&vec![1; 15]).unwrap();
+        queue.put(vec![1; 15]).unwrap();
         put_lock(&queue).write(0, &((1u64 << 32) | 4000).to_le_bytes());
         assert!(matches!(
             queue.try_get(),
@@ -598,7 +590,7 @@ mod tests {
     fn a_side_record_whose_datagram_never_came_is_damage() {
         let queue = Queue::<Vec<u8>>::with_ring(4096).unwrap();
         // 16 encoded bytes: a record of a side record's size, rewritten as one.
-        queue.put(&vec![1; 15]).unwrap();
+        queue.put(vec![1; 15]).unwrap();
         record::write_side(&mut put_lock(&queue), 0, 99, 16);
         assert!(matches!(
             queue.get(),

@@ -1,12 +1,11 @@
 //! [`DictProxy`]: a dict that lives in the manager.
 
-use std::borrow::Borrow;
-
 use rmpv::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{DictWatcher, ListProxy, Proxy, from_value, optional, proxy, to_value};
+use crate::EncodesAs;
 use crate::manager::ManagerError;
 use crate::manager::handle::Handle;
 use crate::manager::protocol::{Kind, Op};
@@ -22,15 +21,15 @@ proxy! {
     ///
     /// let manager = Manager::start()?;
     /// let scores = manager.dict::<String, i64>()?;
-    /// let per_player = scores.dict_in::<String, i64>(&"by player".to_string())?; // nested, live
+    /// let per_player = scores.dict_in::<String, i64>("by player")?; // nested, live
     /// Process::spawn(per_player.clone(), |d: DictProxy<String, i64>| {
-    ///     d.incr(&"ann".to_string(), 3).unwrap();
+    ///     d.incr("ann", 3).unwrap();
     /// })?
     /// .join()?;
-    /// assert_eq!(per_player.get(&"ann".to_string())?, Some(3));
-    /// scores.insert(&"total".to_string(), &3)?;
-    /// assert_eq!(scores.pop(&"total".to_string())?, 3);
-    /// assert!(scores.pop(&"total".to_string()).is_err()); // KeyMissing, as Python's KeyError
+    /// assert_eq!(per_player.get("ann")?, Some(3));
+    /// scores.insert("total", 3)?;
+    /// assert_eq!(scores.pop("total")?, 3);
+    /// assert!(scores.pop("total").is_err()); // KeyMissing, as Python's KeyError
     /// # Ok(())
     /// # }
     /// ```
@@ -48,10 +47,10 @@ proxy! {
     /// let manager = Manager::start()?;
     /// let settings = manager.dict::<String, DictProxy<String, u32>>()?;
     /// let limits = manager.dict::<String, u32>()?;
-    /// settings.insert(&"limits".to_string(), &limits)?;
+    /// settings.insert("limits", &limits)?;
     /// drop(limits); // the dict holds it now
-    /// let limits = settings.get(&"limits".to_string())?.expect("stored");
-    /// limits.insert(&"workers".to_string(), &4)?; // writes to the shared dict, not to a copy
+    /// let limits = settings.get("limits")?.expect("stored");
+    /// limits.insert("workers", 4)?; // writes to the shared dict, not to a copy
     /// assert_eq!(manager.stats()?.objects, 2);
     /// # Ok(())
     /// # }
@@ -81,9 +80,9 @@ impl<K, V> DictProxy<K, V> {
     }
 }
 
-/// Keys and values are taken borrowed, as anything they borrow as (`&str` for a `String`, `&[T]`
-/// for a `Vec<T>`, as `HashMap::get` takes): `d.insert("ann", &31)` on a `DictProxy<String,
-/// u32>`. (A key is its encoding, and a type and what it borrows as encode alike.)
+/// Keys and values are taken as a user has them, owned or borrowed, or as what they borrow as
+/// (`&str` for a `String`): `d.insert("ann", 31)` on a `DictProxy<String, u32>` (see
+/// [`EncodesAs`]). A key is its encoding, and every form encodes as the key itself.
 impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
     /// Sets `key` to `value`. Python: `d[key] = value`.
     ///
@@ -97,53 +96,38 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// # Ok(())
     /// # }
     /// ```
-    pub fn insert<Q, W>(&self, key: &Q, value: &W) -> Result<(), ManagerError>
-    where
-        K: Borrow<Q>,
-        V: Borrow<W>,
-        Q: Serialize + ?Sized,
-        W: Serialize + ?Sized,
-    {
-        self.call(Op::DictSet, vec![to_value(key)?, to_value(value)?])
-            .map(drop)
+    pub fn insert(
+        &self,
+        key: impl EncodesAs<K>,
+        value: impl EncodesAs<V>,
+    ) -> Result<(), ManagerError> {
+        self.call(
+            Op::DictSet,
+            vec![to_value(key.encoded())?, to_value(value.encoded())?],
+        )
+        .map(drop)
     }
 
     /// The value of `key`, if any. Python: `d.get(key)`.
-    pub fn get<Q>(&self, key: &Q) -> Result<Option<V>, ManagerError>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        optional(self.call(Op::DictGet, vec![to_value(key)?])?)
+    pub fn get(&self, key: impl EncodesAs<K>) -> Result<Option<V>, ManagerError> {
+        optional(self.call(Op::DictGet, vec![to_value(key.encoded())?])?)
     }
 
     /// Whether `key` has a value. Python: `key in d`.
-    pub fn contains_key<Q>(&self, key: &Q) -> Result<bool, ManagerError>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        from_value(self.call(Op::DictContains, vec![to_value(key)?])?)
+    pub fn contains_key(&self, key: impl EncodesAs<K>) -> Result<bool, ManagerError> {
+        from_value(self.call(Op::DictContains, vec![to_value(key.encoded())?])?)
     }
 
     /// Removes `key` and returns its value, if any. Python: `d.pop(key, None)`.
-    pub fn remove<Q>(&self, key: &Q) -> Result<Option<V>, ManagerError>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        optional(self.call(Op::DictPop, vec![to_value(key)?])?)
+    pub fn remove(&self, key: impl EncodesAs<K>) -> Result<Option<V>, ManagerError> {
+        optional(self.call(Op::DictPop, vec![to_value(key.encoded())?])?)
     }
 
     /// Removes `key` and returns its value; an absent key is [`ManagerError::Remote`] with code
     /// [`ErrorCode::KeyMissing`](crate::ErrorCode::KeyMissing). Python: `d.pop(key)`, `del d[key]`.
     #[doc(alias = "del")]
-    pub fn pop<Q>(&self, key: &Q) -> Result<V, ManagerError>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        from_value(self.call(Op::DictDel, vec![to_value(key)?])?)
+    pub fn pop(&self, key: impl EncodesAs<K>) -> Result<V, ManagerError> {
+        from_value(self.call(Op::DictDel, vec![to_value(key.encoded())?])?)
     }
 
     /// Removes the entry inserted last and returns it; an empty dict is [`ManagerError::Remote`]
@@ -154,8 +138,8 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// # multiproc::init();
     /// let manager = multiproc::Manager::start()?;
     /// let d = manager.dict::<String, u32>()?;
-    /// d.insert(&"a".to_string(), &1)?;
-    /// d.insert(&"b".to_string(), &2)?;
+    /// d.insert("a", 1)?;
+    /// d.insert("b", 2)?;
     /// assert_eq!(d.pop_last()?, ("b".to_string(), 2));
     /// assert_eq!(d.keys()?, ["a"]);
     /// # Ok(())
@@ -172,18 +156,21 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// replacing or removing `key` detaches the nested dict: it lives on while its proxies do, as
     /// in Python, and is freed with the last. A value of another kind at `key` is
     /// [`ErrorCode::TypeError`](crate::ErrorCode::TypeError).
-    pub fn dict_in<K2, V2>(&self, key: &K) -> Result<DictProxy<K2, V2>, ManagerError> {
+    pub fn dict_in<K2, V2>(
+        &self,
+        key: impl EncodesAs<K>,
+    ) -> Result<DictProxy<K2, V2>, ManagerError> {
         self.nested(key)
     }
 
     /// The list nested at `key`, created empty if the key is absent; as
     /// [`dict_in`](Self::dict_in).
-    pub fn list_in<T>(&self, key: &K) -> Result<ListProxy<T>, ManagerError> {
+    pub fn list_in<T>(&self, key: impl EncodesAs<K>) -> Result<ListProxy<T>, ManagerError> {
         self.nested(key)
     }
 
-    fn nested<P: Proxy>(&self, key: &K) -> Result<P, ManagerError> {
-        let args = vec![to_value(key)?, Value::from(P::KIND.name())];
+    fn nested<P: Proxy>(&self, key: impl EncodesAs<K>) -> Result<P, ManagerError> {
+        let args = vec![to_value(key.encoded())?, Value::from(P::KIND.name())];
         let id = self.call(Op::DictNested, args)?;
         let id = id
             .as_u64()
@@ -201,83 +188,88 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     }
 
     /// The value of `key`, set to `default` first if it had none, atomically.
-    pub fn setdefault<Q, W>(&self, key: &Q, default: &W) -> Result<V, ManagerError>
-    where
-        K: Borrow<Q>,
-        V: Borrow<W>,
-        Q: Serialize + ?Sized,
-        W: Serialize + ?Sized,
-    {
-        from_value(self.call(Op::DictSetDefault, vec![to_value(key)?, to_value(default)?])?)
+    pub fn setdefault(
+        &self,
+        key: impl EncodesAs<K>,
+        default: impl EncodesAs<V>,
+    ) -> Result<V, ManagerError> {
+        from_value(self.call(
+            Op::DictSetDefault,
+            vec![to_value(key.encoded())?, to_value(default.encoded())?],
+        )?)
     }
 
     /// Adds `delta` to the number at `key` (0 if absent) on the server, atomically, and returns
     /// the sum: the `d[k] += 1` that loses no update. A value that is not a number is
     /// [`ManagerError::Remote`] with code `TypeError`.
-    pub fn incr<D: Serialize + DeserializeOwned, Q>(
+    pub fn incr<D: Serialize + DeserializeOwned>(
         &self,
-        key: &Q,
+        key: impl EncodesAs<K>,
         delta: D,
-    ) -> Result<D, ManagerError>
-    where
-        K: Borrow<Q>,
-        Q: Serialize + ?Sized,
-    {
-        from_value(self.call(Op::DictIncr, vec![to_value(key)?, to_value(&delta)?])?)
+    ) -> Result<D, ManagerError> {
+        from_value(self.call(
+            Op::DictIncr,
+            vec![to_value(key.encoded())?, to_value(&delta)?],
+        )?)
     }
 
     /// Sets `key` to `new` if its value is `expected` (`None`: absent), atomically; returns
     /// whether it did.
-    pub fn compare_and_swap<Q, W>(
+    pub fn compare_and_swap<E: EncodesAs<V>>(
         &self,
-        key: &Q,
-        expected: Option<&W>,
-        new: &W,
-    ) -> Result<bool, ManagerError>
-    where
-        K: Borrow<Q>,
-        V: Borrow<W>,
-        Q: Serialize + ?Sized,
-        W: Serialize + ?Sized,
-    {
+        key: impl EncodesAs<K>,
+        expected: Option<E>,
+        new: E,
+    ) -> Result<bool, ManagerError> {
         let expected = match expected {
-            Some(value) => to_value(value)?,
+            Some(value) => to_value(value.encoded())?,
             None => Value::Nil,
         };
         from_value(self.call(
             Op::DictCompareAndSwap,
-            vec![to_value(key)?, expected, to_value(new)?],
+            vec![to_value(key.encoded())?, expected, to_value(new.encoded())?],
         )?)
     }
 
     /// Sets every pair, in one round trip, atomically.
-    pub fn update<'a>(
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// let manager = multiproc::Manager::start()?;
+    /// let ages = manager.dict::<String, u32>()?;
+    /// ages.update([("ann", 31), ("bob", 42)])?;
+    /// let more = std::collections::HashMap::from([("cy".to_string(), 27)]);
+    /// ages.update(&more)?; // a map's own pairs, borrowed
+    /// assert_eq!(ages.get_many(["ann", "cy", "dan"])?, [Some(31), Some(27), None]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn update<Q: EncodesAs<K>, W: EncodesAs<V>>(
         &self,
-        pairs: impl IntoIterator<Item = (&'a K, &'a V)>,
-    ) -> Result<(), ManagerError>
-    where
-        K: 'a,
-        V: 'a,
-    {
+        pairs: impl IntoIterator<Item = (Q, W)>,
+    ) -> Result<(), ManagerError> {
         let pairs = pairs
             .into_iter()
-            .map(|(k, v)| Ok(Value::Array(vec![to_value(k)?, to_value(v)?])))
+            .map(|(k, v)| {
+                Ok(Value::Array(vec![
+                    to_value(k.encoded())?,
+                    to_value(v.encoded())?,
+                ]))
+            })
             .collect::<Result<Vec<_>, ManagerError>>()?;
         self.call(Op::DictUpdate, vec![Value::Array(pairs)])
             .map(drop)
     }
 
     /// The values of `keys`, in one round trip.
-    pub fn get_many<'a>(
+    pub fn get_many(
         &self,
-        keys: impl IntoIterator<Item = &'a K>,
-    ) -> Result<Vec<Option<V>>, ManagerError>
-    where
-        K: 'a,
-    {
+        keys: impl IntoIterator<Item = impl EncodesAs<K>>,
+    ) -> Result<Vec<Option<V>>, ManagerError> {
         let keys = keys
             .into_iter()
-            .map(to_value)
+            .map(|key| to_value(key.encoded()))
             .collect::<Result<Vec<_>, _>>()?;
         let Value::Array(values) = self.call(Op::DictGetMany, vec![Value::Array(keys)])? else {
             return Err(ManagerError::Protocol("get_many gives an array".into()));
@@ -301,7 +293,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// if d.version()? == before {
     ///     assert_eq!(keys.len(), values.len()); // one consistent view
     /// }
-    /// d.insert(&"a".to_string(), &1)?;
+    /// d.insert("a", 1)?;
     /// assert!(d.version()? > before);
     /// # Ok(())
     /// # }

@@ -51,7 +51,7 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
     /// # multiproc::init();
     /// let manager = multiproc::Manager::start()?;
     /// let ages = manager.dict::<String, u32>()?;
-    /// ages.insert(&"ann".to_string(), &31)?;
+    /// ages.insert("ann", 31)?;
     /// for entry in &ages {
     ///     let (name, age) = entry?;
     ///     assert_eq!((name.as_str(), age), ("ann", 31));

@@ -1,6 +1,5 @@
 //! [`ListProxy`] and [`ArrayProxy`]: a list and a fixed-length array that live in the manager.
 
-use std::borrow::Borrow;
 use std::ops::{Bound, RangeBounds};
 
 use rmpv::Value;
@@ -8,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{ListWatcher, Proxy, from_value, optional, proxy, to_value};
+use crate::EncodesAs;
 use crate::manager::handle::Handle;
 use crate::manager::protocol::{Kind, Op};
 use crate::manager::{ErrorCode, ManagerError};
@@ -24,7 +24,7 @@ proxy! {
     /// # multiproc::init();
     /// let manager = multiproc::Manager::start()?;
     /// let list = manager.list_from(&[1, 2])?;
-    /// list.push(&3)?;
+    /// list.push(3)?;
     /// assert_eq!(list.to_vec()?, [1, 2, 3]);
     /// assert_eq!(list.get(5)?, None);
     /// assert_eq!(list.pop()?, Some(3));
@@ -89,13 +89,12 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     }
 
     /// Sets item `index` (`IndexOutOfRange` past the end). Python: `l[index] = item`.
-    pub fn set<I>(&self, index: usize, item: &I) -> Result<(), ManagerError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
+    pub fn set(&self, index: usize, item: impl EncodesAs<T>) -> Result<(), ManagerError> {
         self.handle
-            .call(Op::ListSet, vec![Value::from(index), to_value(item)?])
+            .call(
+                Op::ListSet,
+                vec![Value::from(index), to_value(item.encoded())?],
+            )
             .map(drop)
     }
 
@@ -109,24 +108,20 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 
     /// Adds `item` at the end. Python: `l.append(item)`.
     #[doc(alias = "append")]
-    pub fn push<I>(&self, item: &I) -> Result<(), ManagerError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
+    pub fn push(&self, item: impl EncodesAs<T>) -> Result<(), ManagerError> {
         self.handle
-            .call(Op::ListAppend, vec![to_value(item)?])
+            .call(Op::ListAppend, vec![to_value(item.encoded())?])
             .map(drop)
     }
 
     /// Adds `items` at the end, in one round trip, atomically.
-    pub fn extend<'a>(&self, items: impl IntoIterator<Item = &'a T>) -> Result<(), ManagerError>
-    where
-        T: 'a,
-    {
+    pub fn extend(
+        &self,
+        items: impl IntoIterator<Item = impl EncodesAs<T>>,
+    ) -> Result<(), ManagerError> {
         let items = items
             .into_iter()
-            .map(to_value)
+            .map(|item| to_value(item.encoded()))
             .collect::<Result<Vec<_>, _>>()?;
         self.handle
             .call(Op::ListExtend, vec![Value::Array(items)])
@@ -134,13 +129,12 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     }
 
     /// Inserts `item` before `index` (at the end if `index` is past it).
-    pub fn insert<I>(&self, index: usize, item: &I) -> Result<(), ManagerError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
+    pub fn insert(&self, index: usize, item: impl EncodesAs<T>) -> Result<(), ManagerError> {
         self.handle
-            .call(Op::ListInsert, vec![Value::from(index), to_value(item)?])
+            .call(
+                Op::ListInsert,
+                vec![Value::from(index), to_value(item.encoded())?],
+            )
             .map(drop)
     }
 
@@ -157,27 +151,36 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # multiproc::init();
     /// let manager = multiproc::Manager::start()?;
     /// let l = manager.list_from(&[3, 1, 3])?;
-    /// assert!(l.contains(&1)?);
-    /// assert_eq!(l.count(&3)?, 2);
-    /// assert_eq!(l.position(&3)?, Some(0));
-    /// assert_eq!(l.position(&7)?, None);
+    /// assert!(l.contains(1)?);
+    /// assert_eq!(l.count(3)?, 2);
+    /// assert_eq!(l.position(3)?, Some(0));
+    /// assert_eq!(l.position(7)?, None);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn contains(&self, item: &T) -> Result<bool, ManagerError> {
-        from_value(self.handle.call(Op::ListContains, vec![to_value(item)?])?)
+    pub fn contains(&self, item: impl EncodesAs<T>) -> Result<bool, ManagerError> {
+        from_value(
+            self.handle
+                .call(Op::ListContains, vec![to_value(item.encoded())?])?,
+        )
     }
 
     /// How many items are `item`. Python: `l.count(item)`.
-    pub fn count(&self, item: &T) -> Result<usize, ManagerError> {
-        from_value(self.handle.call(Op::ListCount, vec![to_value(item)?])?)
+    pub fn count(&self, item: impl EncodesAs<T>) -> Result<usize, ManagerError> {
+        from_value(
+            self.handle
+                .call(Op::ListCount, vec![to_value(item.encoded())?])?,
+        )
     }
 
     /// The index of the first item that is `item`, if any. Python: `l.index(item)`, which raises
     /// `ValueError` where this gives `None`.
     #[doc(alias = "index")]
-    pub fn position(&self, item: &T) -> Result<Option<usize>, ManagerError> {
-        optional(self.handle.call(Op::ListIndex, vec![to_value(item)?])?)
+    pub fn position(&self, item: impl EncodesAs<T>) -> Result<Option<usize>, ManagerError> {
+        optional(
+            self.handle
+                .call(Op::ListIndex, vec![to_value(item.encoded())?])?,
+        )
     }
 
     /// Removes and returns the last item, if any.
@@ -205,9 +208,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// Removes the first item equal to `item` (the same MessagePack encoding);
     /// [`ErrorCode::ItemMissing`] if there is none. Python: `l.remove(item)` (`ValueError`).
     #[doc(alias = "remove")]
-    pub fn remove_item(&self, item: &T) -> Result<(), ManagerError> {
+    pub fn remove_item(&self, item: impl EncodesAs<T>) -> Result<(), ManagerError> {
         self.handle
-            .call(Op::ListRemoveItem, vec![to_value(item)?])
+            .call(Op::ListRemoveItem, vec![to_value(item.encoded())?])
             .map(drop)
     }
 
@@ -230,18 +233,15 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// # }
     /// ```
     #[doc(alias = "splice")]
-    pub fn replace_range<'a>(
+    pub fn replace_range(
         &self,
         range: impl RangeBounds<usize>,
-        items: impl IntoIterator<Item = &'a T>,
-    ) -> Result<(), ManagerError>
-    where
-        T: 'a,
-    {
+        items: impl IntoIterator<Item = impl EncodesAs<T>>,
+    ) -> Result<(), ManagerError> {
         let (start, end) = bounds(range);
         let items = items
             .into_iter()
-            .map(to_value)
+            .map(|item| to_value(item.encoded()))
             .collect::<Result<Vec<_>, _>>()?;
         let args = vec![start, end, Value::Nil, Value::Array(items)];
         self.handle.call(Op::ListSetSlice, args).map(drop)
@@ -299,7 +299,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 /// # multiproc::init();
 /// let manager = multiproc::Manager::start()?;
 /// let numbers = manager.array(&[1, 2, 3])?;
-/// numbers.set(2, &9)?;
+/// numbers.set(2, 9)?;
 /// assert_eq!(numbers.to_vec()?, [1, 2, 9]);
 /// assert_eq!(numbers.get(3)?, None); // past the end
 /// # Ok(())
@@ -346,11 +346,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     }
 
     /// Sets item `index` (`IndexOutOfRange` past the end).
-    pub fn set<I>(&self, index: usize, item: &I) -> Result<(), ManagerError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
+    pub fn set(&self, index: usize, item: impl EncodesAs<T>) -> Result<(), ManagerError> {
         self.0.set(index, item)
     }
 
@@ -364,18 +360,18 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     }
 
     /// Whether an item is `item`, as [`ListProxy::contains`]. Python: `item in a`.
-    pub fn contains(&self, item: &T) -> Result<bool, ManagerError> {
+    pub fn contains(&self, item: impl EncodesAs<T>) -> Result<bool, ManagerError> {
         self.0.contains(item)
     }
 
     /// How many items are `item`, as [`ListProxy::count`].
-    pub fn count(&self, item: &T) -> Result<usize, ManagerError> {
+    pub fn count(&self, item: impl EncodesAs<T>) -> Result<usize, ManagerError> {
         self.0.count(item)
     }
 
     /// The index of the first item that is `item`, as [`ListProxy::position`].
     #[doc(alias = "index")]
-    pub fn position(&self, item: &T) -> Result<Option<usize>, ManagerError> {
+    pub fn position(&self, item: impl EncodesAs<T>) -> Result<Option<usize>, ManagerError> {
         self.0.position(item)
     }
 }
@@ -383,14 +379,11 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
 impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     /// Replaces the items in `range` by as many `items` (the length is fixed: another number is
     /// [`ErrorCode::BadArguments`](crate::ErrorCode::BadArguments)). Python: `a[1:3] = items`.
-    pub fn replace_range<'a>(
+    pub fn replace_range(
         &self,
         range: impl RangeBounds<usize>,
-        items: impl IntoIterator<Item = &'a T>,
-    ) -> Result<(), ManagerError>
-    where
-        T: 'a,
-    {
+        items: impl IntoIterator<Item = impl EncodesAs<T>>,
+    ) -> Result<(), ManagerError> {
         self.0.replace_range(range, items)
     }
 

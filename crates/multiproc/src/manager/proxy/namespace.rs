@@ -31,9 +31,9 @@ proxy! {
 impl NamespaceProxy {
     /// Sets attribute `name`. Python: `ns.name = value`.
     #[doc(alias = "setattr")]
-    pub fn set<T: Serialize>(&self, name: &str, value: &T) -> Result<(), ManagerError> {
+    pub fn set(&self, name: &str, value: impl Serialize) -> Result<(), ManagerError> {
         self.handle
-            .call(Op::DictSet, vec![Value::from(name), to_value(value)?])
+            .call(Op::DictSet, vec![Value::from(name), to_value(&value)?])
             .map(drop)
     }
 

@@ -1,6 +1,5 @@
 //! [`QueueProxy`] and [`JoinableQueueProxy`]: queues that live in the manager.
 
-use std::borrow::Borrow;
 use std::ops::Deref;
 use std::time::{Duration, Instant};
 
@@ -9,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{Proxy, deadline_arg, forever, from_value, proxy, to_value, waited};
+use crate::EncodesAs;
 use crate::channel::TasksLost;
 use crate::deadline;
 use crate::manager::ManagerError;
@@ -26,12 +26,12 @@ proxy! {
     /// # multiproc::init();
     /// let manager = multiproc::Manager::start()?;
     /// let queue = manager.queue_bounded::<u32>(1)?;
-    /// queue.put(&7)?;
-    /// assert!(queue.try_put(&8).unwrap_err().is_full());
+    /// queue.put(7)?;
+    /// assert!(queue.try_put(8).unwrap_err().is_full());
     /// assert_eq!(queue.get()?, 7);
     /// assert!(queue.try_get().unwrap_err().is_empty());
     /// queue.close()?;
-    /// assert!(queue.put(&9).is_err()); // Closed
+    /// assert!(queue.put(9).is_err()); // Closed
     /// # Ok(())
     /// # }
     /// ```
@@ -88,41 +88,33 @@ impl<T> QueueProxy<T> {
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// Puts `item` at the back, waiting for room as long as it takes (a bounded queue).
-    pub fn put<I>(&self, item: &I) -> Result<(), ManagerError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        forever(self.put_within(item, None))
+    pub fn put(&self, item: impl EncodesAs<T>) -> Result<(), ManagerError> {
+        forever(self.put_within(item.encoded(), None))
     }
 
     /// Puts `item` if there is room now, else [`ManagerError::Full`]. Python: `put_nowait`.
     #[doc(alias = "put_nowait")]
-    pub fn try_put<I>(&self, item: &I) -> Result<(), ManagerError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.put_within(item, Some(Instant::now()))
+    pub fn try_put(&self, item: impl EncodesAs<T>) -> Result<(), ManagerError> {
+        self.put_within(item.encoded(), Some(Instant::now()))
     }
 
     /// Puts `item`, waiting at most `timeout` for room ([`ManagerError::Full`]; `Duration::MAX`:
     /// as long as it takes).
-    pub fn put_timeout<I>(&self, item: &I, timeout: Duration) -> Result<(), ManagerError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.put_within(item, deadline::after(timeout))
+    pub fn put_timeout(
+        &self,
+        item: impl EncodesAs<T>,
+        timeout: Duration,
+    ) -> Result<(), ManagerError> {
+        self.put_within(item.encoded(), deadline::after(timeout))
     }
 
     /// Puts `item`, waiting until `deadline` for room ([`ManagerError::Full`]).
-    pub fn put_deadline<I>(&self, item: &I, deadline: Instant) -> Result<(), ManagerError>
-    where
-        T: Borrow<I>,
-        I: Serialize + ?Sized,
-    {
-        self.put_within(item, Some(deadline))
+    pub fn put_deadline(
+        &self,
+        item: impl EncodesAs<T>,
+        deadline: Instant,
+    ) -> Result<(), ManagerError> {
+        self.put_within(item.encoded(), Some(deadline))
     }
 
     fn put_within<I: Serialize + ?Sized>(
@@ -180,7 +172,7 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
 /// # multiproc::init();
 /// let manager = multiproc::Manager::start()?;
 /// let jobs = manager.joinable_queue::<u32>()?;
-/// jobs.put(&7)?;
+/// jobs.put(7)?;
 /// assert_eq!(jobs.get()?, 7);
 /// assert!(jobs.try_join().unwrap_err().is_timeout()); // taken, not yet done
 /// jobs.task_done()?;

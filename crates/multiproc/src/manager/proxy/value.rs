@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{from_value, proxy, to_value};
+use crate::EncodesAs;
 use crate::manager::ManagerError;
 use crate::manager::protocol::{Kind, Op};
 
@@ -21,8 +22,8 @@ proxy! {
     /// let counter = manager.value(&10i64)?;
     /// assert_eq!(counter.fetch_add(5)?, 10); // the value before
     /// assert_eq!(counter.get()?, 15);
-    /// assert_eq!(counter.compare_exchange(&15, &0)?, Ok(15));
-    /// assert_eq!(counter.compare_exchange(&15, &1)?, Err(0)); // it was 0
+    /// assert_eq!(counter.compare_exchange(15, 0)?, Ok(15));
+    /// assert_eq!(counter.compare_exchange(15, 1)?, Err(0)); // it was 0
     /// # Ok(())
     /// # }
     /// ```
@@ -36,9 +37,9 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     }
 
     /// Sets the value.
-    pub fn set(&self, value: &T) -> Result<(), ManagerError> {
+    pub fn set(&self, value: impl EncodesAs<T>) -> Result<(), ManagerError> {
         self.handle
-            .call(Op::ValueSet, vec![to_value(value)?])
+            .call(Op::ValueSet, vec![to_value(value.encoded())?])
             .map(drop)
     }
 
@@ -54,10 +55,14 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
 
     /// Stores `new` if the value is `current`, atomically: `Ok(previous)` if it was stored,
     /// `Err(actual)` if not, as [`Value::compare_exchange`](crate::Value::compare_exchange).
-    pub fn compare_exchange(&self, current: &T, new: &T) -> Result<Result<T, T>, ManagerError> {
+    pub fn compare_exchange<E: EncodesAs<T>>(
+        &self,
+        current: E,
+        new: E,
+    ) -> Result<Result<T, T>, ManagerError> {
         let answer = self.handle.call(
             Op::ValueCompareExchange,
-            vec![to_value(current)?, to_value(new)?],
+            vec![to_value(current.encoded())?, to_value(new.encoded())?],
         )?;
         let (stored, value): (bool, rmpv::Value) = from_value(answer)?;
         let value = from_value(value)?;

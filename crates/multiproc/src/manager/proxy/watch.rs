@@ -275,7 +275,7 @@ macro_rules! next_family {
 /// let config = manager.dict::<String, u32>()?;
 /// let mut changes = config.watch()?;
 /// Process::spawn(config.clone(), |c: DictProxy<String, u32>| {
-///     c.insert("workers", &8).unwrap();
+///     c.insert("workers", 8).unwrap();
 ///     c.remove("workers").unwrap();
 /// })?
 /// .join()?;
