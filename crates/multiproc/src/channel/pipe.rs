@@ -87,7 +87,7 @@ impl<T> Connection<T> {
         Connection {
             socket: Arc::new(socket),
             stream: None,
-            spinner: Arc::default(),
+            spinner: Arc::new(Spinner::round_trips()),
             max_message: DEFAULT_MAX_MESSAGE,
             _messages: PhantomData,
         }
@@ -446,7 +446,7 @@ impl<'de, T> Deserialize<'de> for Connection<T> {
         Ok(Connection {
             socket: Arc::new(socket),
             stream: stream.then(Arc::default),
-            spinner: Arc::default(),
+            spinner: Arc::new(Spinner::round_trips()),
             max_message,
             _messages: PhantomData,
         })

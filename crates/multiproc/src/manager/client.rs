@@ -250,7 +250,7 @@ impl Client {
             authkey: authkey.to_vec(),
             session,
             stream: Mutex::new(open(address, authkey)?),
-            spinner: Spinner::new(),
+            spinner: Spinner::round_trips(),
             next_id: AtomicU64::new(1),
             broken: AtomicBool::new(false),
             remakes,

@@ -319,7 +319,7 @@ impl Server {
             return client;
         };
         let mut reader = BufReader::new(stream);
-        let spinner = Spinner::new();
+        let spinner = Spinner::round_trips();
         let mut first = true;
         loop {
             let read = frame::read_frame_soon(&mut reader, frame::DEFAULT_MAX_FRAME, &spinner);

@@ -27,8 +27,8 @@ pub(crate) use named::{
 };
 pub(crate) use process::{
     ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, kill_self,
-    own_pid, raise_descriptor_limit, replace_stdin_with_null, signal_name, spawn_self, take_stdin,
-    wait_readable, wait_writable,
+    own_pid, raise_descriptor_limit, replace_stdin_with_null, runnable_tasks, signal_name,
+    spawn_self, take_stdin, wait_readable, wait_writable,
 };
 pub(crate) use socket::{Received, recv_with_fds, send_with_fds, seqpacket_pair};
 pub(crate) use stream::{Stream, StreamListener};

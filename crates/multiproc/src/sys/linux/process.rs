@@ -218,3 +218,18 @@ pub(crate) fn kill_self() -> ! {
     // SIGKILL cannot be caught; the process ends before this line.
     std::process::abort()
 }
+
+/// How many tasks on this machine are runnable now, the reader included (the fourth field of
+/// `/proc/loadavg`, `running/total`), and how many CPUs it has online: more tasks than CPUs means
+/// some wait for one. Both count the whole machine (a container's limit is not in them).
+pub(crate) fn runnable_tasks() -> Option<(u32, u32)> {
+    use std::io::Read;
+    let mut buf = [0u8; 128];
+    let mut file = std::fs::File::open("/proc/loadavg").ok()?;
+    let len = file.read(&mut buf).ok()?;
+    let text = std::str::from_utf8(&buf[..len]).ok()?;
+    let (running, _total) = text.split_whitespace().nth(3)?.split_once('/')?;
+    // SAFETY: sysconf takes no pointer and has no precondition.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    Some((running.parse().ok()?, u32::try_from(online).ok()?))
+}
