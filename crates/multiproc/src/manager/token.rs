@@ -172,9 +172,13 @@ impl Token {
                     code: ErrorCode::NotExposed,
                     message: format!("this client knows no operation {op} on an object"),
                 })?;
+        // On the connection a proxy of the object's kind would use: every operation of a kind
+        // that waits on one of the pool, so that a lock's release follows its acquire on the same
+        // connection (and server thread), as a `LockProxy`'s does.
+        let waits = op.may_wait() || op.targets().iter().any(|kind| kind.waits());
         let answer = self
             .handle
-            .call_interruptible(op, args, op.may_wait(), interrupted)?;
+            .call_interruptible(op, args, waits, interrupted)?;
         // What this owner holds, for the release its drop owes (as a lock proxy counts).
         match op {
             Op::LockAcquire if answer.as_str() != Some("timeout") => self.handle.count_held(true),
