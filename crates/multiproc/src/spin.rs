@@ -35,14 +35,16 @@
 //! Where what we wait for is an answer (a manager's connection, both sides; a pipe), polls stop
 //! altogether while every CPU of the machine is wanted: more tasks are runnable than it has CPUs
 //! ([`cpus_to_spare`], from `/proc/loadavg`), and our own yields have not shown that the tasks
-//! wanting them are only our peers. Measured with two busy loops on this project's two-CPU
-//! machines (`../shared/bench`, one run, 10 rounds each): the scheduler puts two threads that
-//! answer each other on one CPU when both sleep between messages, and they then trade it in a
-//! few microseconds; a poller looks like a busy loop itself, gets a CPU of its own beside a busy
-//! process, and every answer waits for that process's turn. Sleeping gave 1.5 to 2.6 times the
-//! manager's round trips and pipe round trips 8 to 14 times shorter, and lost nothing on an idle
-//! machine. The one cost: for about half a second after processes start or end, while the
-//! scheduler moves the threads together, round trips run at a third of the polling rate.
+//! wanting them are only our peers. Why, from the CPUs a client and its server thread ran on
+//! (sampled from `/proc` every 5 ms, two busy loops on a two-CPU machine): when both sleep between
+//! messages, the scheduler soon puts them on one CPU, the busy loops on the other, and they trade
+//! their CPU in microseconds (85 000 queue put+get pairs a second); split over the two CPUs, each
+//! beside a busy loop, every answer waits for a busy loop's turn (10 000 to 25 000). A poller
+//! looks busy itself and is kept split: 40 000, steadily. Measured against polling as before
+//! (`multiproc-bench`, 10 rounds each way, in turn): on the busy machine 1.5 to 2.6 times the
+//! manager's round trips and pipe round trips 8 to 14 times shorter; idle, the same. The cost:
+//! for about half a second after processes start or end, before the scheduler puts the pair
+//! together, round trips run at a third of the polling rate.
 //! A queue's consumer keeps polling: its producer runs as it goes, so an item comes while the
 //! consumer polls even on a busy machine (sleeping there halved a queue's throughput).
 //!
@@ -194,8 +196,8 @@ impl Spinner {
     }
 
     /// A spinner for a place that waits for an answer to what it sent, or for the next request
-    /// after its answer (a manager's connection, a pipe): it never polls while every CPU is
-    /// wanted.
+    /// after its answer (a manager's connection, a pipe): it does not poll while every CPU is
+    /// wanted, unless its yields showed that only our own peers want them.
     pub(crate) const fn round_trips() -> Spinner {
         Spinner {
             round_trips: true,
