@@ -322,3 +322,114 @@ fn a_named_block_shrunk_by_another_process_is_an_error_not_a_crash() {
     ));
     shm.unlink().unwrap();
 }
+
+#[test]
+fn a_lazy_named_block_takes_pages_as_written_and_is_met_by_name() {
+    let reserved_name = name("reserved");
+    let name = name("lazy");
+    let shm = SharedMemory::create_named_lazy(&name, 64 << 20).unwrap();
+    let blocks = |path: &str| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).unwrap().blocks() * 512
+    };
+    let path = format!("/dev/shm/multiproc.{name}");
+    assert!(
+        blocks(&path) < 1 << 20,
+        "64 MiB asked, next to nothing taken"
+    );
+    let mut child = Process::spawn(name.clone(), |name: String| {
+        let same = SharedMemory::open(&name).unwrap();
+        same.write_at(32 << 20, b"from the child").unwrap();
+        same.len()
+    })
+    .unwrap();
+    assert_eq!(child.join_timeout(DEADLINE).unwrap(), 64 << 20);
+    let mut out = [0u8; 14];
+    shm.read_at(32 << 20, &mut out).unwrap();
+    assert_eq!(&out, b"from the child");
+    assert!(blocks(&path) < 1 << 20, "one page written, one taken");
+    // The reserved default takes them all at once.
+    let reserved = SharedMemory::create_named(&reserved_name, 8 << 20).unwrap();
+    assert!(blocks(&format!("/dev/shm/multiproc.{reserved_name}")) >= 8 << 20);
+    reserved.unlink().unwrap();
+    shm.unlink().unwrap();
+}
+
+/// The body of `a_full_memory_filesystem_is_an_error_at_a_lazy_write_and_at_a_reserved_creation`,
+/// run by it in a mount namespace whose /dev/shm is a 1 MiB tmpfs.
+#[test]
+#[ignore = "run by a_full_memory_filesystem_is_an_error_at_a_lazy_write_and_at_a_reserved_creation"]
+fn on_a_full_memory_filesystem() {
+    let lazy = SharedMemory::create_named_lazy("full-lazy", 4 << 20).unwrap();
+    let page = vec![7u8; 4096];
+    let mut failed_at = None;
+    for offset in (0..4 << 20).step_by(4096) {
+        match lazy.write_at(offset, &page) {
+            Ok(()) => {}
+            Err(ShmError::NoSpaceToWrite { offset, len }) => {
+                assert_eq!(len, 4096);
+                failed_at = Some(offset);
+                break;
+            }
+            Err(e) => panic!("a write on a full filesystem: {e}"),
+        }
+    }
+    let failed_at = failed_at.expect("4 MiB do not fit in 1 MiB");
+    assert!(
+        failed_at > 0 && failed_at <= 1 << 20,
+        "failed at {failed_at}"
+    );
+    // What was written is there; the segment works on where its pages exist.
+    let mut out = [0u8; 4];
+    lazy.read_at(0, &mut out).unwrap();
+    assert_eq!(out, [7; 4]);
+    lazy.unlink().unwrap();
+    assert!(matches!(
+        SharedMemory::create_named("full-reserved", 2 << 20),
+        Err(ShmError::OutOfSpace { .. })
+    ));
+    println!("full filesystem: as expected");
+}
+
+#[test]
+fn a_full_memory_filesystem_is_an_error_at_a_lazy_write_and_at_a_reserved_creation() {
+    // A private mount namespace (as an unprivileged user too: a user namespace maps us to root)
+    // whose /dev/shm is a 1 MiB tmpfs; in it, this test binary runs the body above.
+    let exe = std::env::current_exe().unwrap();
+    let script = r#"mount -t tmpfs -o size=1m,mode=1777 tmpfs /dev/shm && exec "$0" "$@""#;
+    let mut child = std::process::Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--propagation",
+            "private",
+        ])
+        .args(["sh", "-c", script])
+        .arg(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "on_a_full_memory_filesystem",
+            "--nocapture",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare (util-linux) runs");
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the body did not end within {DEADLINE:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "{status}: {out}");
+    assert!(out.contains("full filesystem: as expected"), "{out}");
+    assert!(out.contains("1 passed"), "{out}");
+}

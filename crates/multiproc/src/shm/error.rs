@@ -55,6 +55,19 @@ pub enum ShmError {
         /// The bytes its file holds now.
         now: u64,
     },
+    /// A write to a named segment created with
+    /// [`create_named_lazy`](crate::SharedMemory::create_named_lazy) needed a page of memory the
+    /// first time, and the memory filesystem had none left. The bytes before that page may have
+    /// been written; nothing crashed, and the segment works on where its pages exist.
+    #[error(
+        "{len} bytes at offset {offset}: no memory was left for the pages of the named segment (created lazily)"
+    )]
+    NoSpaceToWrite {
+        /// Start of the access.
+        offset: usize,
+        /// Length of the access.
+        len: usize,
+    },
     /// A named segment of this name exists and has a live owner.
     #[error("a shared memory segment named {name:?} already exists")]
     AlreadyExists {

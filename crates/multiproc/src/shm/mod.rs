@@ -12,4 +12,4 @@ mod segment;
 pub use error::ShmError;
 pub(crate) use object::{Object, SharedState};
 pub use plain::{AtomicInteger, ShmSafe};
-pub(crate) use segment::{Backing, Kind, Segment};
+pub(crate) use segment::{Backing, Kind, Pages, Segment};

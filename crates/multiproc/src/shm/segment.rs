@@ -2,7 +2,9 @@
 //! is before trusting it.
 //!
 //! Layout: [`HEADER_LEN`] bytes of [`Header`], then the user's bytes. The size is reserved at creation
-//! (a full memory filesystem is an error then, never a SIGBUS later).
+//! (a full memory filesystem is an error then, never a SIGBUS later), unless a named segment is
+//! asked for lazily ([`Pages::Lazy`]): then a copy that finds no page left is
+//! [`ShmError::NoSpaceToWrite`], told from a shrink by the file's size.
 //!
 //! Anonymous segments are sealed memfds: no process can shrink one under another's mapping, and
 //! the memory is gone when the last process holding it is, however they end. A named segment
@@ -22,6 +24,15 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use super::ShmError;
 use crate::sweep::{self, NAMED_SEGMENTS, SEGMENTS_BEING_MADE};
 use crate::sys::{self, Fault, Mapping, MemFile};
+
+/// Whether a new segment's pages are taken at creation or as they are first written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pages {
+    /// Now: a full memory filesystem is an error at creation, never later.
+    Reserved,
+    /// As written: creation is quicker; a write that finds the filesystem full fails then.
+    Lazy,
+}
 
 /// "multiprc" in ASCII.
 const MAGIC: u64 = u64::from_le_bytes(*b"multiprc");
@@ -96,21 +107,27 @@ impl Segment {
         init: impl FnOnce(*mut u8),
     ) -> Result<Segment, ShmError> {
         let file = MemFile::create("multiproc-shm")?;
-        Segment::build(file, kind, len, true, init)
+        Segment::build(file, kind, len, Pages::Reserved, true, init)
     }
 
-    /// Reserves, seals (if asked), maps and initializes a new segment in `file`.
+    /// Sizes (reserving its pages if asked), seals (if asked), maps and initializes a new segment
+    /// in `file`.
     fn build(
         file: MemFile,
         kind: Kind,
         len: usize,
+        pages: Pages,
         seal: bool,
         init: impl FnOnce(*mut u8),
     ) -> Result<Segment, ShmError> {
         let total = HEADER_LEN
             .checked_add(len)
             .ok_or(ShmError::OutOfSpace { requested: len })?;
-        file.reserve(total as u64).map_err(|e| match e.kind() {
+        let sized = match pages {
+            Pages::Reserved => file.reserve(total as u64),
+            Pages::Lazy => file.set_len(total as u64),
+        };
+        sized.map_err(|e| match e.kind() {
             io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
                 ShmError::OutOfSpace { requested: len }
             }
@@ -220,14 +237,19 @@ impl Segment {
 
     /// Creates the named segment `name` of `len` zeroed bytes, exclusively: an existing live one
     /// is [`ShmError::AlreadyExists`]; one whose owners all died is removed and replaced.
-    pub(crate) fn create_named(name: &str, kind: Kind, len: usize) -> Result<Segment, ShmError> {
+    pub(crate) fn create_named(
+        name: &str,
+        kind: Kind,
+        len: usize,
+        pages: Pages,
+    ) -> Result<Segment, ShmError> {
         check_name(name)?;
         let dir = NAMED_SEGMENTS.open_dir()?;
         let creating = SEGMENTS_BEING_MADE.name(&unique().to_string());
         let fd = sys::create_exclusive(dir.as_fd(), &creating)?;
         let built = sweep::claim(&fd)
             .map_err(ShmError::from)
-            .and_then(|()| Segment::build(MemFile::from_fd(fd), kind, len, false, |_| {}));
+            .and_then(|()| Segment::build(MemFile::from_fd(fd), kind, len, pages, false, |_| {}));
         let segment = match built {
             Ok(segment) => segment,
             Err(e) => {
@@ -369,15 +391,24 @@ impl Segment {
     /// The outcome of a checked copy of `len` bytes at `offset`.
     fn checked(&self, offset: usize, len: usize, copy: Result<(), Fault>) -> Result<(), ShmError> {
         copy.map_err(|fault| match fault {
-            Fault::Gone => ShmError::Shrunk {
-                offset,
-                len,
-                size: self.len,
-                now: self
+            Fault::Gone => {
+                let now = self
                     .file
                     .len()
-                    .map_or(0, |total| total.saturating_sub(HEADER_LEN as u64)),
-            },
+                    .map_or(0, |total| total.saturating_sub(HEADER_LEN as u64));
+                if now >= self.len as u64 {
+                    // The file is whole: the page was never taken, and none was left to take
+                    // (a lazily reserved segment on a full filesystem).
+                    ShmError::NoSpaceToWrite { offset, len }
+                } else {
+                    ShmError::Shrunk {
+                        offset,
+                        len,
+                        size: self.len,
+                        now,
+                    }
+                }
+            }
             Fault::Os(e) => ShmError::Os(e),
         })
     }

@@ -27,15 +27,7 @@ impl MemFile {
     /// available is refused first: a memfd's filesystem has no size limit, and reserving more than
     /// there is would summon the out-of-memory killer instead of an error.
     pub(crate) fn reserve(&self, len: u64) -> io::Result<()> {
-        // Small reservations skip the check (two file reads); the risk is one huge request.
-        const CHECK_ABOVE: u64 = 64 << 20;
-        if len > CHECK_ABOVE && super::available_memory().is_some_and(|available| len > available) {
-            return Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "more shared memory than the memory available",
-            ));
-        }
-        rustix::fs::ftruncate(&self.0, len)?;
+        self.set_len(len)?;
         if len > 0 {
             match rustix::fs::fallocate(&self.0, FallocateFlags::empty(), 0, len) {
                 Ok(()) => {}
@@ -48,6 +40,23 @@ impl MemFile {
                 Err(e) => return Err(e.into()),
             }
         }
+        Ok(())
+    }
+
+    /// Sets the size to `len` and reserves nothing: pages are taken as they are first written,
+    /// and a write when the filesystem is full faults (a SIGBUS through the mapping; an error
+    /// through [`Mapping::copy_in`](super::Mapping::copy_in)). A size beyond the memory available
+    /// is refused, as by [`reserve`](Self::reserve): it could never be filled.
+    pub(crate) fn set_len(&self, len: u64) -> io::Result<()> {
+        // Small sizes skip the check (two file reads); the risk is one huge request.
+        const CHECK_ABOVE: u64 = 64 << 20;
+        if len > CHECK_ABOVE && super::available_memory().is_some_and(|available| len > available) {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "more shared memory than the memory available",
+            ));
+        }
+        rustix::fs::ftruncate(&self.0, len)?;
         Ok(())
     }
 
