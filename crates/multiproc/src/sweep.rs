@@ -18,7 +18,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::sys;
@@ -93,7 +93,7 @@ impl Owned {
         let dir = self.open_dir()?;
         let mut removed = Vec::new();
         for name in sys::list(&self.dir(), self.prefix)? {
-            if self.remove_if_abandoned(&dir, &name) {
+            if self.remove_if_abandoned(dir.as_fd(), &name) {
                 removed.push(name);
             }
         }
@@ -102,7 +102,7 @@ impl Owned {
 
     /// Removes `name` from `dir` if it is ours and abandoned (see the module's rule); whether it
     /// did.
-    pub(crate) fn remove_if_abandoned(&self, dir: &OwnedFd, name: &str) -> bool {
+    pub(crate) fn remove_if_abandoned(&self, dir: BorrowedFd<'_>, name: &str) -> bool {
         if self.maker_runs(name) {
             return false;
         }

@@ -244,7 +244,7 @@ impl Segment {
         pages: Pages,
     ) -> Result<Segment, ShmError> {
         check_name(name)?;
-        let dir = NAMED_SEGMENTS.open_dir()?;
+        let dir = sys::shm_dir_opened()?;
         let creating = SEGMENTS_BEING_MADE.name(&unique().to_string());
         let fd = sys::create_exclusive(dir.as_fd(), &creating)?;
         let built = sweep::claim(&fd)
@@ -265,7 +265,7 @@ impl Segment {
             if !matches!(&renamed, Err(e) if e.kind() == io::ErrorKind::AlreadyExists) {
                 break;
             }
-            NAMED_SEGMENTS.remove_if_abandoned(&dir, &path);
+            NAMED_SEGMENTS.remove_if_abandoned(dir, &path);
             renamed = sys::rename_no_replace(dir.as_fd(), &creating, &path);
         }
         match renamed {
@@ -285,7 +285,7 @@ impl Segment {
     /// Attaches to the named segment `name`. Attaching does not make this process an owner.
     pub(crate) fn open_named(name: &str, kind: Kind) -> Result<Segment, ShmError> {
         check_name(name)?;
-        let dir = NAMED_SEGMENTS.open_dir()?;
+        let dir = sys::shm_dir_opened()?;
         let fd =
             sys::open_own(dir.as_fd(), &NAMED_SEGMENTS.name(name)).map_err(|e| match e.kind() {
                 io::ErrorKind::NotFound => ShmError::NotFound {
@@ -303,7 +303,7 @@ impl Segment {
     /// Removes the name `name`; processes that have the segment keep it.
     pub(crate) fn unlink_named(name: &str) -> Result<(), ShmError> {
         check_name(name)?;
-        let dir = NAMED_SEGMENTS.open_dir()?;
+        let dir = sys::shm_dir_opened()?;
         sys::unlink(dir.as_fd(), &NAMED_SEGMENTS.name(name)).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ShmError::NotFound {
                 name: name.to_owned(),

@@ -26,7 +26,7 @@ pub(crate) use backend::{Fault, Mapping, MemFile};
 pub(crate) use backend::{
     create_exclusive, create_private_dir, file_identity, flock_holders, has_live_owner,
     hold_owner_lock, is_own_dir, list, open_dir, open_own, process_runs, rename_no_replace,
-    shm_dir, unlink,
+    shm_dir, shm_dir_opened, unlink,
 };
 // Packet sockets: pairs, listeners, descriptors passed along.
 pub(crate) use backend::{

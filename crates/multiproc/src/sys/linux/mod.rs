@@ -23,7 +23,7 @@ pub(crate) use mmap::{Fault, Mapping};
 pub(crate) use named::{
     create_exclusive, create_private_dir, file_identity, flock_holders, has_live_owner,
     hold_owner_lock, is_own_dir, list, open_dir, open_own, process_runs, rename_no_replace,
-    shm_dir, unlink,
+    shm_dir, shm_dir_opened, unlink,
 };
 pub(crate) use process::{
     ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, kill_self,

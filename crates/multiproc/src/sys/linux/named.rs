@@ -13,6 +13,17 @@ pub(crate) fn shm_dir() -> PathBuf {
     PathBuf::from("/dev/shm")
 }
 
+/// [`shm_dir`], opened once for the process (for the `*at` calls): it does not move, and each
+/// named segment's creation, attach and unlink saves an open and a close.
+pub(crate) fn shm_dir_opened() -> io::Result<BorrowedFd<'static>> {
+    static OPENED: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(dir) = OPENED.get() {
+        return Ok(dir.as_fd());
+    }
+    let dir = open_dir(&shm_dir())?;
+    Ok(OPENED.get_or_init(|| dir).as_fd())
+}
+
 /// The directory at `path`, for the `*at` calls below.
 pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(
