@@ -4,18 +4,7 @@ multiproc::test_support!();
 
 mod common;
 
-use std::process::Command;
-
 use multiproc::{SharedMemory, ShmError};
-
-fn clean() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_multiproc"))
-        .arg("clean")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn clean_removes_a_dead_owners_segment_and_keeps_a_live_one() {
@@ -23,7 +12,7 @@ fn clean_removes_a_dead_owners_segment_and_keeps_a_live_one() {
     let live = SharedMemory::create_named(&format!("cli-live-{}", std::process::id()), 16).unwrap();
     common::abandoned_block(&dead);
 
-    let printed = clean();
+    let printed = common::multiproc(&["clean"]);
     assert!(
         printed.lines().any(|l| l == format!("removed {dead}")),
         "{printed}"

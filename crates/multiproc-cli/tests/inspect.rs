@@ -7,17 +7,8 @@ mod common;
 
 use std::process::Command;
 
-use common::abandoned_block;
+use common::{abandoned_block, dir_with_key, multiproc};
 use multiproc::{Manager, SharedMemory};
-
-fn multiproc(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_multiproc"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{args:?}: {out:?}");
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn ls_lists_blocks_and_manager_sockets_with_their_owners() {
@@ -85,11 +76,7 @@ fn ls_lists_blocks_and_manager_sockets_with_their_owners() {
 
 #[test]
 fn stats_prints_a_managers_counters() {
-    let dir = std::env::temp_dir().join(format!("multiproc-cli-stats-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("key");
-    std::fs::write(&key_file, b"stats key").unwrap();
+    let (dir, key_file) = dir_with_key("stats", b"stats key");
     let manager = Manager::builder().authkey(b"stats key").start().unwrap();
     let _d = manager.dict::<String, u32>().unwrap();
     let _l = manager.list::<u32>().unwrap();

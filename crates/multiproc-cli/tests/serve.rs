@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use multiproc::Manager;
 
+mod common;
+
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A `multiproc serve` process, killed however the test ends: a survivor would hold the test's
@@ -68,10 +70,7 @@ fn connect(socket: &std::path::Path, key: &[u8]) -> Manager {
 
 #[test]
 fn serve_runs_a_manager_until_a_client_shuts_it_down() {
-    let dir = std::env::temp_dir().join(format!("multiproc-cli-serve-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("key");
-    std::fs::write(&key_file, b"a key from a file").unwrap();
+    let (dir, key_file) = common::dir_with_key("serve", b"a key from a file");
     let socket = dir.join("manager.sock");
     let _ = std::fs::remove_file(&socket);
     let mut server = Server::start(&socket, &key_file, Stdio::piped());
@@ -111,10 +110,7 @@ fn serve_runs_a_manager_until_a_client_shuts_it_down() {
 
 #[test]
 fn serve_refuses_an_open_interface_without_the_opt_in() {
-    let dir = std::env::temp_dir().join(format!("multiproc-cli-open-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("key");
-    std::fs::write(&key_file, b"k").unwrap();
+    let (dir, key_file) = common::dir_with_key("open", b"k");
     let out = Command::new(env!("CARGO_BIN_EXE_multiproc"))
         .args(["serve", "--address", "0.0.0.0:0", "--authkey-file"])
         .arg(&key_file)
@@ -130,10 +126,7 @@ fn serve_refuses_an_open_interface_without_the_opt_in() {
 
 #[test]
 fn a_standard_error_that_nobody_reads_does_not_stop_the_server() {
-    let dir = std::env::temp_dir().join(format!("multiproc-cli-stuck-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("key");
-    std::fs::write(&key_file, b"stuck key").unwrap();
+    let (dir, key_file) = common::dir_with_key("stuck", b"stuck key");
     let socket = dir.join("manager.sock");
     let _ = std::fs::remove_file(&socket);
     // A small pipe for the server's standard error, never read.
@@ -187,11 +180,7 @@ fn a_server_started_by_another_program_serves_the_socket_it_was_given_and_dies_w
     use std::os::fd::AsRawFd;
     // The starter is bash, not a multiproc program: it passes the socket as descriptor 3
     // (socket activation) and its own pid, and is then killed.
-    let dir = std::env::temp_dir().join(format!("multiproc-cli-activated-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("key");
-    std::fs::write(&key_file, b"the starter's key").unwrap();
+    let (dir, key_file) = common::dir_with_key("activated", b"the starter's key");
     let socket = dir.join("manager.sock");
     let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     rustix::io::fcntl_setfd(&listener, rustix::io::FdFlags::empty()).unwrap();
@@ -244,10 +233,7 @@ fn a_server_started_by_another_program_serves_the_socket_it_was_given_and_dies_w
 
 #[test]
 fn serve_without_a_passed_socket_or_with_a_parent_already_gone_fails_at_once() {
-    let dir = std::env::temp_dir().join(format!("multiproc-cli-refused-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("key");
-    std::fs::write(&key_file, b"k").unwrap();
+    let (dir, key_file) = common::dir_with_key("refused", b"k");
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_multiproc"))
             .arg("serve")
@@ -315,12 +301,8 @@ fn signal(server: &Server, signal: rustix::process::Signal) {
 
 #[test]
 fn serve_says_it_serves_once_it_listens_and_removes_its_socket_when_stopped() {
-    let dir = std::env::temp_dir().join(format!("multiproc-cli-stop-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("key");
     // Written as `echo` would: the newline is part of the key, and the server says so.
-    std::fs::write(&key_file, b"a key\n").unwrap();
+    let (dir, key_file) = common::dir_with_key("stop", b"a key\n");
     let socket = dir.join("manager.sock");
     for stop in [rustix::process::Signal::TERM, rustix::process::Signal::INT] {
         let mut server = Server::start(&socket, &key_file, Stdio::piped());
@@ -342,11 +324,7 @@ fn serve_says_it_serves_once_it_listens_and_removes_its_socket_when_stopped() {
 
 #[test]
 fn a_socket_a_killed_server_left_is_replaced_and_a_live_servers_is_refused() {
-    let dir = std::env::temp_dir().join(format!("multiproc-cli-stale-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let key_file = dir.join("key");
-    std::fs::write(&key_file, b"stale key").unwrap();
+    let (dir, key_file) = common::dir_with_key("stale", b"stale key");
     let socket = dir.join("manager.sock");
     let mut first = Server::start(&socket, &key_file, Stdio::piped());
     Said::of(&mut first).until("serving on");

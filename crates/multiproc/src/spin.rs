@@ -187,7 +187,7 @@ enum Between {
 
 impl Spinner {
     /// A spinner for a place that waits for what another process sends as it goes (a queue's
-    /// items, a lock's release).
+    /// items, room in it).
     pub(crate) const fn new() -> Spinner {
         Spinner {
             state: AtomicU64::new(CREDIT_MAX | HANDOFF_MAX << HANDOFF_SHIFT),
