@@ -104,6 +104,7 @@
 
 mod address;
 mod channel;
+mod colocate;
 mod deadline;
 mod encodes_as;
 mod error;

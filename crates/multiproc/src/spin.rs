@@ -37,10 +37,11 @@
 //! ([`cpus_to_spare`], from `/proc/loadavg`), and our own yields have not shown that the tasks
 //! wanting them are only our peers. Why, from the CPUs a client and its server thread ran on
 //! (sampled from `/proc` every 5 ms, two busy loops on a two-CPU machine): when both sleep between
-//! messages, the scheduler soon puts them on one CPU, the busy loops on the other, and they trade
-//! their CPU in microseconds (85 000 queue put+get pairs a second); split over the two CPUs, each
-//! beside a busy loop, every answer waits for a busy loop's turn (10 000 to 25 000). A poller
-//! looks busy itself and is kept split: 40 000, steadily. Measured against polling as before
+//! messages on one CPU, they trade it in microseconds (85 000 queue put+get pairs a second); split
+//! over the two CPUs, each beside a busy loop, every answer waits for a busy loop's turn (10 000
+//! to 25 000). A poller looks busy itself and is kept split: 40 000, steadily. The scheduler puts
+//! a sleeping pair on one CPU only some of the time; a manager's client and its server thread are
+//! put there on purpose ([`crate::colocate`]). Measured against polling as before
 //! (`multiproc-bench`, 10 rounds each way, in turn): on the busy machine 1.5 to 2.6 times the
 //! manager's round trips and pipe round trips 8 to 14 times shorter; idle, the same. The cost:
 //! for about half a second after processes start or end, before the scheduler puts the pair
@@ -346,7 +347,7 @@ const SPARE_CHECK_EVERY: Duration = Duration::from_millis(10);
 /// we wait for has one to answer on. Read from the machine at most every [`SPARE_CHECK_EVERY`]
 /// (about 2 µs to read), for the whole process. Where the count cannot be read, CPUs are taken
 /// to be spare, as before this check.
-fn cpus_to_spare() -> bool {
+pub(crate) fn cpus_to_spare() -> bool {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     /// Bit 0: the answer; the rest: when it was read, in microseconds since `EPOCH`.
     static LAST: AtomicU64 = AtomicU64::new(0);

@@ -5,18 +5,21 @@
 //! processes with a busy-loop process per core beside it, and must give every item, answer and
 //! lock, in order, each within the test deadline (how fast is for the benchmarks:
 //! `multiproc-bench`, `../shared/peers/compare-peers --hogs 2`). And a wait that lasts long sleeps:
-//! it uses next to no CPU, however long it waits.
+//! it uses next to no CPU, however long it waits. And on a busy machine the manager's thread that
+//! serves a client follows it onto its CPU (`src/colocate.rs`), and gives the CPU back once the
+//! machine frees up.
 
 multiproc::test_support!();
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{DEADLINE, join};
 use multiproc::{
     Connection, DictProxy, Event, LockProxy, Manager, Process, Queue, QueueProxy, pipe,
 };
+use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 use rustix::time::{ClockId, clock_gettime};
 
 /// Round trips of each kind: enough for every spinner to learn the machine is busy, and to go on.
@@ -28,6 +31,14 @@ fn hog(stop: Event) {
     while !stop.is_set() {
         spins = std::hint::black_box(spins.wrapping_add(1));
     }
+}
+
+/// Taken by each test that keeps the machine busy, so that one's busy loops do not outlast its end
+/// in another's measure of the machine.
+static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn machine() -> std::sync::MutexGuard<'static, ()> {
+    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One busy process per core, stopped (and joined) when dropped.
@@ -96,6 +107,7 @@ fn manager_client(
 
 #[test]
 fn every_kind_of_wait_gives_everything_with_every_core_busy() {
+    let _machine = machine();
     let _hogs = Hogs::start();
 
     // A pipe: ping-pong with a child.
@@ -137,6 +149,82 @@ fn every_kind_of_wait_gives_everything_with_every_core_busy() {
     for client in clients {
         assert_eq!(join(client), (ROUNDS - 1, ROUNDS));
     }
+}
+
+/// The CPUs each thread of process `pid` may run on, as `/proc` lists them (`0-1`, `3`).
+fn allowed_cpus_of_threads(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the manager runs");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .filter_map(|status| {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with("Cpus_allowed_list:"))?;
+            Some(line.split_whitespace().nth(1)?.to_owned())
+        })
+        .collect()
+}
+
+/// Makes dict round trips on `d` until `done` says so of the manager's threads' CPUs; fails at
+/// the deadline.
+fn round_trips_until(
+    d: &DictProxy<String, u32>,
+    pid: u32,
+    what: &str,
+    done: impl Fn(&[String]) -> bool,
+) {
+    let key = "k".to_string();
+    let deadline = Instant::now() + DEADLINE;
+    let mut i = 0;
+    loop {
+        for _ in 0..100 {
+            d.insert(&key, i).unwrap();
+            assert_eq!(d.get(&key).unwrap(), Some(i));
+            i += 1;
+        }
+        let cpus = allowed_cpus_of_threads(pid);
+        if done(&cpus) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {i} round trips, {what}: the manager's threads may run on {cpus:?}"
+        );
+    }
+}
+
+#[test]
+fn on_a_busy_machine_the_serving_thread_follows_its_client_and_lets_go_after() {
+    let _machine = machine();
+    let manager = Manager::start().unwrap();
+    let pid = manager.pid().expect("a manager this process started");
+    let d = manager.dict::<String, u32>().unwrap();
+    let own = sched_getaffinity(None).unwrap();
+    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&c| own.is_set(c)).collect();
+    let all = allowed_cpus_of_threads(pid)[0].clone();
+    let hogs = Hogs::start();
+    // This thread runs on one CPU, then on another: the thread serving it goes along.
+    for &cpu in [cpus[0], cpus[cpus.len() - 1]].iter() {
+        let mut only = CpuSet::new();
+        only.set(cpu);
+        sched_setaffinity(None, &only).unwrap();
+        let pinned = cpu.to_string();
+        round_trips_until(
+            &d,
+            pid,
+            &format!("no thread follows this one onto CPU {cpu}"),
+            |threads| threads.contains(&pinned),
+        );
+    }
+    sched_setaffinity(None, &own).unwrap();
+    // The machine frees up: every thread of the manager may run anywhere again.
+    drop(hogs);
+    round_trips_until(
+        &d,
+        pid,
+        "a thread is still pinned with the machine idle",
+        |threads| threads.iter().all(|t| *t == all),
+    );
 }
 
 /// The CPU time this thread has used.

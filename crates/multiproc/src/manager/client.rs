@@ -32,6 +32,7 @@ use super::{ErrorCode, ManagerError};
 use crate::address::Address;
 use crate::channel::auth::{self, Framing};
 use crate::channel::{ConnectError, HANDSHAKE_TIMEOUT};
+use crate::colocate;
 use crate::spin::Spinner;
 use crate::sys::{self, ProcessId, Stream};
 
@@ -285,6 +286,7 @@ impl Client {
         let context = Context {
             owner,
             chain: chain::current(),
+            cpu: None,
         };
         let request = Request {
             id: 0,
@@ -321,7 +323,10 @@ impl Client {
             op: op.name().to_owned(),
             object,
             args,
-            context: Context::default(),
+            context: Context {
+                cpu: self.cpu_to_share(),
+                ..Context::default()
+            },
             references: false,
         };
         let (_, writer) = &mut *stream;
@@ -409,6 +414,7 @@ impl Client {
     ) -> Result<Value, ManagerError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         request.id = id;
+        request.context.cpu = self.cpu_to_share();
         let payload = wire::encode(&*request);
         if payload.len() > frame::DEFAULT_MAX_FRAME {
             // Refused here: the server would close the connection.
@@ -455,6 +461,15 @@ impl Client {
             Response { id: got, .. } => Err(ManagerError::Protocol(format!(
                 "the answer to request {got} came for {id}"
             ))),
+        }
+    }
+
+    /// The CPU to tell the server, for its thread to run beside this one: on a busy machine, over
+    /// a Unix socket (the server is on this machine). See [`crate::colocate`].
+    fn cpu_to_share(&self) -> Option<u32> {
+        match self.address {
+            Address::Unix(_) => colocate::cpu_to_share(),
+            Address::Tcp(_) => None,
         }
     }
 

@@ -41,5 +41,5 @@ pub(crate) use backend::{
     ChildHandle, RawExitStatus, arm_parent_death_signal, fork_child, is_main_thread, kill_self,
     own_pid, raise_descriptor_limit, replace_stdin_with_null, signal_name, spawn_self, take_stdin,
 };
-// The machine: how many of its tasks want a CPU now.
-pub(crate) use backend::runnable_tasks;
+// The machine: how many of its tasks want a CPU now; which CPU a thread runs on, and may.
+pub(crate) use backend::{CpuAffinity, current_cpu, runnable_tasks};

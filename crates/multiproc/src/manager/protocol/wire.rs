@@ -1,6 +1,7 @@
 //! The messages of the manager protocol, as MessagePack: a request is the array
 //! `[id, op, object, args]`, or `[id, op, object, args, context]` with a map of who asks
-//! ([`Context`]: the owner of what the request takes, the call chain of a hosted method), a
+//! ([`Context`]: the owner of what the request takes, the call chain of a hosted method, the
+//! client's CPU on a busy machine), a
 //! response `[id, {"Ok": value}]` or `[id, {"Err": [code, message]}]`.
 //! Values are plain MessagePack values, so the server computes on them without knowing Rust types.
 //!
@@ -48,6 +49,10 @@ pub(crate) struct Context {
     /// ([`chain`](crate::manager::chain)).
     #[serde(default)]
     pub(crate) chain: Option<u64>,
+    /// The CPU the client ran on as it sent, said by a client on this machine while every CPU is
+    /// wanted, for the thread that serves it to follow ([`crate::colocate`]).
+    #[serde(default)]
+    pub(crate) cpu: Option<u32>,
 }
 
 impl Context {
@@ -60,13 +65,18 @@ impl Context {
 impl Serialize for Context {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let entries = usize::from(self.owner != 0) + usize::from(self.chain.is_some());
+        let entries = usize::from(self.owner != 0)
+            + usize::from(self.chain.is_some())
+            + usize::from(self.cpu.is_some());
         let mut map = serializer.serialize_map(Some(entries))?;
         if self.owner != 0 {
             map.serialize_entry("owner", &self.owner)?;
         }
         if let Some(chain) = self.chain {
             map.serialize_entry("chain", &chain)?;
+        }
+        if let Some(cpu) = self.cpu {
+            map.serialize_entry("cpu", &cpu)?;
         }
         map.end()
     }

@@ -41,6 +41,7 @@ use super::protocol::frame::{self, FrameError};
 use super::protocol::wire::{self, Response, WireError};
 use super::protocol::{Op, VERSION};
 use super::proxy::FreeHook;
+use crate::colocate::Follower;
 use crate::spin::Spinner;
 use crate::sys::{self, Stream, StreamListener};
 pub(crate) use hosted::Methods;
@@ -320,6 +321,7 @@ impl Server {
         };
         let mut reader = BufReader::new(stream);
         let spinner = Spinner::round_trips();
+        let mut follower = Follower::new();
         let mut first = true;
         loop {
             let read = frame::read_frame_soon(&mut reader, frame::DEFAULT_MAX_FRAME, &spinner);
@@ -340,6 +342,7 @@ impl Server {
                 Err(_) => return client, // closed, or a broken stream
             };
             let decoded = wire::decode_request(&payload);
+            follower.follow(decoded.as_ref().ok().and_then(|r| r.context.cpu));
             let caller = Caller {
                 client,
                 handle: decoded.as_ref().map_or(0, |r| r.context.owner),

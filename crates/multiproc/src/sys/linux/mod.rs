@@ -1,5 +1,6 @@
 //! The Linux backend.
 
+mod cpu;
 mod futex;
 mod identity;
 mod listen;
@@ -11,6 +12,7 @@ mod process;
 mod socket;
 mod stream;
 
+pub(crate) use cpu::{CpuAffinity, current_cpu};
 pub(crate) use futex::{futex_wait, futex_wake, futex_wake_all};
 pub(crate) use identity::{ProcessId, thread_id};
 pub(crate) use listen::{
