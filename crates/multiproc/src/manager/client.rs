@@ -330,8 +330,10 @@ impl Client {
             references: false,
         };
         let (_, writer) = &mut *stream;
-        let payload = wire::encode(&request);
-        match frame::write_frame(writer, &payload).and_then(|()| writer.flush()) {
+        match wire::framed(&request)
+            .write_to(writer)
+            .and_then(|()| writer.flush())
+        {
             Ok(()) => {
                 self.unread.fetch_add(1, Ordering::Relaxed);
             }
@@ -415,18 +417,18 @@ impl Client {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         request.id = id;
         request.context.cpu = self.cpu_to_share();
-        let payload = wire::encode(&*request);
-        if payload.len() > frame::DEFAULT_MAX_FRAME {
+        let frame = wire::framed(&*request);
+        if frame.payload_len() > frame::DEFAULT_MAX_FRAME {
             // Refused here: the server would close the connection.
             return Err(ManagerError::FrameTooLarge {
-                len: payload.len(),
+                len: frame.payload_len(),
                 max: frame::DEFAULT_MAX_FRAME,
             });
         }
         let gone = |e: &dyn fmt::Display| ManagerError::Gone {
             reason: e.to_string(),
         };
-        let sent = frame::write_frame(writer, &payload).and_then(|()| writer.flush());
+        let sent = frame.write_to(writer).and_then(|()| writer.flush());
         // A server that refused the connection (a limit) said why and closed: the answer may be
         // there to read even though the request could not be sent. The answers of requests sent
         // without waiting come first, in order.

@@ -31,15 +31,32 @@ pub(crate) enum FrameError {
     Io(#[from] io::Error),
 }
 
-/// Writes one frame.
-pub(crate) fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(payload.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a frame over 4 GiB"))?;
-    let mut frame = Vec::with_capacity(8 + payload.len());
-    frame.extend_from_slice(&MAGIC);
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(payload);
-    out.write_all(&frame)
+/// One frame in one buffer: the header, and the payload encoded right after it, so that it is
+/// neither copied nor sent in two writes.
+pub(crate) struct Frame(Vec<u8>);
+
+impl Frame {
+    /// The frame of the payload `encode` writes.
+    pub(crate) fn of(encode: impl FnOnce(&mut Vec<u8>)) -> Frame {
+        let mut bytes = Vec::with_capacity(128);
+        bytes.extend_from_slice(&MAGIC);
+        bytes.extend_from_slice(&[0; 4]);
+        encode(&mut bytes);
+        Frame(bytes)
+    }
+
+    /// The payload's length.
+    pub(crate) fn payload_len(&self) -> usize {
+        self.0.len() - 8
+    }
+
+    /// Writes the frame to `out`.
+    pub(crate) fn write_to(mut self, out: &mut impl Write) -> io::Result<()> {
+        let len = u32::try_from(self.payload_len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a frame over 4 GiB"))?;
+        self.0[4..8].copy_from_slice(&len.to_be_bytes());
+        out.write_all(&self.0)
+    }
 }
 
 /// Reads one frame of at most `max` payload bytes.

@@ -14,6 +14,7 @@ use rmpv::Value;
 use serde::{Deserialize, Serialize};
 
 use super::super::ErrorCode;
+use super::frame::Frame;
 
 /// Nesting deeper than this in a request is refused (no stack overflow on a hostile payload).
 pub(crate) const MAX_DEPTH: usize = 64;
@@ -22,7 +23,7 @@ pub(crate) const MAX_DEPTH: usize = 64;
 /// of one-byte values could otherwise cost thirty times its size.
 pub(crate) const MAX_VALUES: usize = 1 << 22;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub(crate) struct Request {
     /// Echoed in the response, so requests can be pipelined.
     pub(crate) id: u64,
@@ -31,7 +32,7 @@ pub(crate) struct Request {
     pub(crate) object: u64,
     pub(crate) args: Vec<Value>,
     /// Who asks, beyond the connection.
-    #[serde(default, skip_serializing_if = "Context::is_empty")]
+    #[serde(skip_serializing_if = "Context::is_empty")]
     pub(crate) context: Context,
     /// Whether the arguments hold references to objects (stored proxies), as the scan found.
     #[serde(skip)]
@@ -39,19 +40,16 @@ pub(crate) struct Request {
 }
 
 /// Who asks, beyond the connection: a map of the entries present.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Context {
     /// The owner, among the client's, of what the request takes (a lock): each proxy handle is
     /// one. 0 (absent): the client's own.
-    #[serde(default)]
     pub(crate) owner: u64,
     /// The call chain a request made from inside a hosted method belongs to
     /// ([`chain`](crate::manager::chain)).
-    #[serde(default)]
     pub(crate) chain: Option<u64>,
     /// The CPU the client ran on as it sent, said by a client on this machine while every CPU is
     /// wanted, for the thread that serves it to follow ([`crate::colocate`]).
-    #[serde(default)]
     pub(crate) cpu: Option<u32>,
 }
 
@@ -237,13 +235,107 @@ pub(crate) fn decode_request(payload: &[u8]) -> Result<Request, WireError> {
     // The scan bounded the depth; rmpv's own limit is a second guard.
     let value = rmpv::decode::read_value_with_max_depth(&mut &payload[..], MAX_DEPTH + 4)
         .map_err(|e| refused(e.to_string()))?;
-    let mut request: Request = rmpv::ext::from_value(value).map_err(|e| refused(e.to_string()))?;
+    let mut request = request_of(value)?;
     request.references = references;
     Ok(request)
 }
 
-pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    rmp_serde::to_vec(value).expect("encoding a response does not fail")
+/// The request a decoded array is: its parts moved out, not copied (the arguments may be large).
+fn request_of(value: Value) -> Result<Request, WireError> {
+    let Value::Array(mut fields) = value else {
+        return Err(refused(
+            "a request is an array [id, op, object, args] or [id, op, object, args, context]",
+        ));
+    };
+    if !(4..=5).contains(&fields.len()) {
+        return Err(refused(format!(
+            "a request has 4 or 5 fields, not {}",
+            fields.len()
+        )));
+    }
+    let context = match fields.len() {
+        5 => context_of(fields.pop().expect("5 fields"))?,
+        _ => Context::default(),
+    };
+    let [id, op, object, args]: [Value; 4] = fields.try_into().expect("4 fields");
+    let unsigned = |value: &Value, what: &str| {
+        value.as_u64().ok_or_else(|| {
+            refused(format!(
+                "a request's {what} is an unsigned integer, not {value}"
+            ))
+        })
+    };
+    let id = unsigned(&id, "id")?;
+    let object = unsigned(&object, "object")?;
+    let op = match op {
+        Value::String(op) => op
+            .into_str()
+            .ok_or_else(|| refused("a request's op is not UTF-8"))?,
+        other => return Err(refused(format!("a request's op is a string, not {other}"))),
+    };
+    let args = match args {
+        Value::Array(args) => args,
+        other => {
+            return Err(refused(format!(
+                "a request's args are an array, not {other}"
+            )));
+        }
+    };
+    Ok(Request {
+        id,
+        op,
+        object,
+        args,
+        context,
+        references: false,
+    })
+}
+
+/// A request's context: a map of the entries present; entries of other names are ignored (a
+/// newer client's, say).
+fn context_of(value: Value) -> Result<Context, WireError> {
+    let Value::Map(entries) = value else {
+        return Err(refused(format!(
+            "a request's context is a map, not {value}"
+        )));
+    };
+    let mut context = Context::default();
+    for (key, value) in entries {
+        let Some(name) = key.as_str() else { continue };
+        let number = || {
+            value.as_u64().ok_or_else(|| {
+                refused(format!(
+                    "the context's {name} is an unsigned integer, not {value}"
+                ))
+            })
+        };
+        let optional = || {
+            if value.is_nil() {
+                Ok(None)
+            } else {
+                number().map(Some)
+            }
+        };
+        match name {
+            "owner" => context.owner = number()?,
+            "chain" => context.chain = optional()?,
+            "cpu" => {
+                context.cpu = optional()?
+                    .map(u32::try_from)
+                    .transpose()
+                    .map_err(|_| refused(format!("the context's cpu {value} is not a CPU")))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(context)
+}
+
+/// The frame of a request or a response.
+pub(crate) fn framed<T: Serialize>(message: &T) -> Frame {
+    Frame::of(|bytes| {
+        rmp_serde::encode::write(bytes, message).expect("encoding a message does not fail");
+    })
 }
 
 #[cfg(test)]
@@ -273,6 +365,60 @@ mod tests {
         ]);
         let request = decode_request(&encoded(&request)).unwrap();
         assert_eq!((request.id, request.op.as_str()), (7, "dict.set"));
+    }
+
+    #[test]
+    fn a_context_gives_the_entries_it_names_and_ignores_others() {
+        let with = |context: Value| {
+            let request = Value::Array(vec![
+                1.into(),
+                "lock.acquire".into(),
+                2.into(),
+                Value::Array(vec![]),
+                context,
+            ]);
+            decode_request(&encoded(&request))
+        };
+        let entries = |pairs: Vec<(&str, Value)>| {
+            Value::Map(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        };
+        let context = with(entries(vec![
+            ("owner", 5.into()),
+            ("cpu", 3.into()),
+            ("later", "a newer client's".into()),
+            ("chain", Value::Nil),
+        ]))
+        .unwrap()
+        .context;
+        assert_eq!(
+            context,
+            Context {
+                owner: 5,
+                chain: None,
+                cpu: Some(3)
+            }
+        );
+        // What the client sends decodes to what it meant.
+        let sent = Request {
+            id: 1,
+            op: "x".into(),
+            object: 2,
+            args: vec![],
+            context,
+            references: false,
+        };
+        let mut bytes = Vec::new();
+        framed(&sent).write_to(&mut bytes).unwrap();
+        assert_eq!(decode_request(&bytes[8..]).unwrap().context, context);
+        for bad in [
+            entries(vec![("cpu", (-1).into())]),
+            entries(vec![("cpu", (u64::from(u32::MAX) + 1).into())]),
+            entries(vec![("owner", "me".into())]),
+            Value::Array(vec![]),
+        ] {
+            let refused = with(bad.clone()).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::DecodeError.as_str(), "{bad}");
+        }
     }
 
     #[test]

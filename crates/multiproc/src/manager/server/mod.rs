@@ -450,20 +450,20 @@ impl Server {
 /// Answers request `id`. An answer over the frame cap is replaced by `FrameTooLarge`: the client
 /// stays in step, and only that call fails.
 fn reply(out: &mut impl Write, id: u64, result: Result<Value, WireError>) -> std::io::Result<()> {
-    let mut payload = wire::encode(&Response { id, result });
-    if payload.len() > frame::DEFAULT_MAX_FRAME {
+    let mut frame = wire::framed(&Response { id, result });
+    if frame.payload_len() > frame::DEFAULT_MAX_FRAME {
         let error = WireError::new(
             ErrorCode::FrameTooLarge,
             format!(
                 "an answer of {} bytes is over the limit of {}",
-                payload.len(),
+                frame.payload_len(),
                 frame::DEFAULT_MAX_FRAME
             ),
         );
-        payload = wire::encode(&Response {
+        frame = wire::framed(&Response {
             id,
             result: Err(error),
         });
     }
-    frame::write_frame(out, &payload)
+    frame.write_to(out)
 }
