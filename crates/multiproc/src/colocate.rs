@@ -12,7 +12,9 @@
 //! of a manager connection on this machine), and the thread that serves it follows it there
 //! ([`Follower`]): pinned to that CPU while the hints come, given its own CPUs back when they stop
 //! (the machine freed up). Only our own server threads move; a client's threads stay where the
-//! scheduler puts them.
+//! scheduler puts them. The two ends of a pipe, both a user's threads, say their CPU in each
+//! message instead (the datagram's tag), and a wait for an answer from another CPU polls rather
+//! than sleeps ([`crate::spin::Spinner::peer_ran_on`]).
 
 use crate::sys::{self, CpuAffinity};
 

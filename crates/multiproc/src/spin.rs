@@ -33,15 +33,19 @@
 //! # Round trips on a busy machine
 //!
 //! Where what we wait for is an answer (a manager's connection, both sides; a pipe), polls stop
-//! altogether while every CPU of the machine is wanted: more tasks are runnable than it has CPUs
+//! while every CPU of the machine is wanted: more tasks are runnable than it has CPUs
 //! ([`cpus_to_spare`], from `/proc/loadavg`), and our own yields have not shown that the tasks
-//! wanting them are only our peers. Why, from the CPUs a client and its server thread ran on
+//! wanting them are only our peers; unless the other side said it runs on another CPU
+//! ([`Spinner::peer_ran_on`]): then a poll spins the whole window. Why, from the CPUs a client and its server thread ran on
 //! (sampled from `/proc` every 5 ms, two busy loops on a two-CPU machine): when both sleep between
 //! messages on one CPU, they trade it in microseconds (85 000 queue put+get pairs a second); split
 //! over the two CPUs, each beside a busy loop, every answer waits for a busy loop's turn (10 000
 //! to 25 000). A poller looks busy itself and is kept split: 40 000, steadily. The scheduler puts
 //! a sleeping pair on one CPU only some of the time; a manager's client and its server thread are
-//! put there on purpose ([`crate::colocate`]). Measured against polling as before
+//! put there on purpose ([`crate::colocate`]). A pair that stays split (two processes of a pipe,
+//! which we do not move) polls: its answers come while it does, as on an idle machine (a pipe's
+//! round trip split over two CPUs each busy with a loop: 140 to 175 µs sleeping, 8 to 17 µs
+//! polling). Measured against polling as before
 //! (`multiproc-bench`, 10 rounds each way, in turn): on the busy machine 1.5 to 2.6 times the
 //! manager's round trips and pipe round trips 8 to 14 times shorter; idle, the same. The cost:
 //! for about half a second after processes start or end, before the scheduler puts the pair
@@ -59,7 +63,7 @@
 //! polls that do not yield by [`NO_YIELD_AFTER_CROWDED`].
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// The longest a waiter polls before it sleeps.
@@ -124,6 +128,9 @@ pub(crate) struct Spinner {
     /// What is waited for is an answer: it comes only once the other side has run (see the
     /// module's notes, "round trips").
     round_trips: bool,
+    /// The CPU the other side said it ran on, plus one (0: it did not say): see
+    /// [`peer_ran_on`](Self::peer_ran_on).
+    peer_cpu: AtomicU32,
 }
 
 /// The parts of a spinner's word that polls change.
@@ -193,6 +200,7 @@ impl Spinner {
         Spinner {
             state: AtomicU64::new(CREDIT_MAX | HANDOFF_MAX << HANDOFF_SHIFT),
             round_trips: false,
+            peer_cpu: AtomicU32::new(0),
         }
     }
 
@@ -203,6 +211,28 @@ impl Spinner {
         Spinner {
             round_trips: true,
             ..Spinner::new()
+        }
+    }
+
+    /// Records where the other side of a round trip said it ran when it last sent (`None`: it
+    /// did not say; it says only while every CPU is wanted, see [`crate::colocate`]). While every
+    /// CPU is wanted, an answer from a side on another CPU is polled for, as on a machine with
+    /// CPUs to spare: it runs beside a busy process there, and a sleep here would add a wake-up
+    /// that waits for this CPU's busy process (a C ping-pong over a Unix socket, split over two
+    /// CPUs each busy with a loop: 6 000 round trips a second sleeping, 89 000 polling for 50 µs
+    /// first). One on this CPU is slept for: it can only run once this side stops.
+    pub(crate) fn peer_ran_on(&self, cpu: Option<u32>) {
+        let said = cpu.map_or(0, |cpu| cpu.saturating_add(1));
+        if self.peer_cpu.load(Relaxed) != said {
+            self.peer_cpu.store(said, Relaxed);
+        }
+    }
+
+    /// Whether the other side said it runs on another CPU than this thread's.
+    fn peer_elsewhere(&self) -> bool {
+        match self.peer_cpu.load(Relaxed) {
+            0 => false,
+            said => crate::sys::current_cpu() != Some(said - 1),
         }
     }
 
@@ -263,7 +293,9 @@ impl Spinner {
         let state = State::of(before);
         let peers_only = state.handoff > 0 && state.streak == 0;
         if self.round_trips && !peers_only && !cpus_to_spare() {
-            return None;
+            // Every CPU is wanted: poll the whole window, without yielding and whatever the
+            // credit, for a side on another CPU; sleep for one on this CPU or that did not say.
+            return self.peer_elsewhere().then_some(Advice::Poll);
         }
         let waits = before >> WAITS_SHIFT;
         if state.credit == 0 && waits % PROBE_EVERY != 0 {
@@ -507,7 +539,7 @@ mod tests {
         // A busy process was met (a yield lost a time slice): the tasks wanting the CPUs are not
         // only our peers.
         answers.record(Outcome::Crowded, Between::YieldedAlone);
-        let stopped = std::thread::scope(|s| {
+        let (stopped, by_peer) = std::thread::scope(|s| {
             for _ in 0..=cpus {
                 s.spawn(|| {
                     while !stop.load(Relaxed) {
@@ -528,12 +560,35 @@ mod tests {
             };
             let items = Spinner::new();
             let queue_polls = items.advises_polling().is_some();
+            // On a thread held on one CPU: an answer from a side on another CPU is polled for,
+            // one from a side on this CPU slept for.
+            let by_peer = s
+                .spawn(|| {
+                    let here = crate::sys::current_cpu().expect("sched_getcpu works");
+                    let own = crate::sys::CpuAffinity::of_this_thread().expect("affinity");
+                    assert!(own.pin_to(here));
+                    let here = crate::sys::current_cpu().expect("sched_getcpu works");
+                    answers.peer_ran_on(Some(here + 1));
+                    let elsewhere = answers.advises_polling();
+                    answers.peer_ran_on(Some(here));
+                    let beside = answers.advises_polling();
+                    answers.peer_ran_on(None);
+                    let unsaid = answers.advises_polling();
+                    (elsewhere, beside, unsaid)
+                })
+                .join()
+                .unwrap();
             stop.store(true, Relaxed);
-            stopped && queue_polls
+            (stopped && queue_polls, by_peer)
         });
         assert!(
             stopped,
             "with more busy threads than CPUs, an answer is slept for, an item still polled for"
+        );
+        assert_eq!(
+            by_peer,
+            (Some(Advice::Poll), None, None),
+            "an answer from another CPU is polled for; from this one, or unsaid, slept for"
         );
     }
 

@@ -198,13 +198,15 @@ impl<T> Connection<T> {
         let socket = self.socket.as_fd();
         let room = |deadline| sys::wait_writable(socket, deadline).map_err(SendError::Os);
         let sent = match &self.stream {
-            None if deadline.is_none() => packet::send_parts(socket, bytes, handles, false),
+            None if deadline.is_none() => {
+                packet::send_parts(socket, bytes, handles, cpu_tag(), false)
+            }
             None => {
                 // Prepared once: a large body is copied to its file once, however many tries.
                 let datagram = packet::Outgoing::new(bytes, handles, packet::INLINE_MAX)
                     .map_err(SendError::Os)?;
                 loop {
-                    match datagram.send(socket, 0, true) {
+                    match datagram.send(socket, cpu_tag(), true) {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             if !room(deadline)? {
                                 return Err(SendTimeoutError::Timeout);
@@ -255,15 +257,14 @@ impl<T> Connection<T> {
         // Poll first while polling pays (see `crate::spin`): a reply usually comes within
         // microseconds, and sleeping until woken costs tens of them.
         let mut polled = None;
-        self.spinner.spin(deadline, || {
-            match packet::recv(self.socket.as_fd(), true, self.max_message) {
+        self.spinner
+            .spin(deadline, || match self.recv_packet(true) {
                 Ok(packet::Recv::Empty) => false,
                 received => {
                     polled = Some(received);
                     true
                 }
-            }
-        });
+            });
         if let Some(received) = polled {
             return self.received(received);
         }
@@ -275,11 +276,21 @@ impl<T> Connection<T> {
             }
             // With a deadline the socket was readable: another reader may have been faster, so
             // do not block, look again.
-            match packet::recv(self.socket.as_fd(), deadline.is_some(), self.max_message) {
+            match self.recv_packet(deadline.is_some()) {
                 Ok(packet::Recv::Empty) => continue,
                 received => return self.received(received),
             }
         }
+    }
+
+    /// Receives one datagram, and notes where its sender said it ran.
+    fn recv_packet(&self, nonblocking: bool) -> io::Result<packet::Recv> {
+        let (received, tag) =
+            packet::recv_tagged(self.socket.as_fd(), nonblocking, self.max_message)?;
+        if !matches!(received, packet::Recv::Empty) {
+            self.spinner.peer_ran_on(tag_cpu(tag));
+        }
+        Ok(received)
     }
 
     /// Receives one message from a byte stream.
@@ -319,6 +330,17 @@ impl<T> Connection<T> {
             Err(e) => Err(RecvError::Os(e).into()),
         }
     }
+}
+
+/// A datagram's tag: the CPU this thread runs on, plus one, while every CPU is wanted (the other
+/// end then knows whether to poll for an answer, see [`Spinner::peer_ran_on`]); else 0.
+fn cpu_tag() -> u64 {
+    crate::colocate::cpu_to_share().map_or(0, |cpu| u64::from(cpu) + 1)
+}
+
+/// The CPU a datagram's tag says its sender ran on.
+fn tag_cpu(tag: u64) -> Option<u32> {
+    tag.checked_sub(1).and_then(|cpu| u32::try_from(cpu).ok())
 }
 
 impl<T: Serialize + DeserializeOwned> Connection<T> {

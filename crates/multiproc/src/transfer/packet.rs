@@ -3,7 +3,8 @@
 //! Layout: a 24-byte header (magic `MPK1`, flags, body length, tag; little-endian), then the body
 //! inline. A body longer than the inline limit ([`INLINE_MAX`] unless the sender chose less) is
 //! spilled into a sealed memfd sent as the first descriptor, so a send never waits for the reader
-//! however large the message: the datagram stays small. The tag is the sender's: pipes leave it 0,
+//! however large the message: the datagram stays small. The tag is the sender's: pipes say in it
+//! the CPU they ran on, plus one, while every CPU is wanted (else 0; see `crate::colocate`),
 //! queues number their side-channel items with it.
 
 use std::io::{self, IoSlice};
@@ -24,18 +25,19 @@ pub(crate) const MAX_HANDLES: usize = 252;
 
 /// Sends `message` as one datagram. With `nonblocking`, a full peer queue is `WouldBlock`.
 pub(crate) fn send(socket: BorrowedFd<'_>, message: &Message, nonblocking: bool) -> io::Result<()> {
-    send_parts(socket, &message.bytes, &message.fds, nonblocking)
+    send_parts(socket, &message.bytes, &message.fds, 0, nonblocking)
 }
 
-/// Sends `bytes` with `handles` attached as one datagram, without first gathering them into a
-/// [`Message`].
+/// Sends `bytes` with `handles` attached as one datagram marked with `tag`, without first
+/// gathering them into a [`Message`].
 pub(crate) fn send_parts(
     socket: BorrowedFd<'_>,
     bytes: &[u8],
     handles: &[OwnedFd],
+    tag: u64,
     nonblocking: bool,
 ) -> io::Result<()> {
-    Outgoing::new(bytes, handles, INLINE_MAX)?.send(socket, 0, nonblocking)
+    Outgoing::new(bytes, handles, INLINE_MAX)?.send(socket, tag, nonblocking)
 }
 
 /// A datagram ready to go: the body is in it, or already written to its spill file. Preparing
@@ -213,10 +215,22 @@ impl Datagram {
 /// Receives one message of at most `max_len` bytes. With `nonblocking`, returns [`Recv::Empty`]
 /// instead of waiting. A longer one is [`Recv::TooLarge`], refused before its body is read.
 pub(crate) fn recv(socket: BorrowedFd<'_>, nonblocking: bool, max_len: usize) -> io::Result<Recv> {
+    recv_tagged(socket, nonblocking, max_len).map(|(received, _)| received)
+}
+
+/// [`recv`], and the tag of the datagram received (0 if none was).
+pub(crate) fn recv_tagged(
+    socket: BorrowedFd<'_>,
+    nonblocking: bool,
+    max_len: usize,
+) -> io::Result<(Recv, u64)> {
     match recv_datagram(socket, nonblocking)? {
-        Incoming::Datagram(datagram) => datagram.open(max_len),
-        Incoming::Closed => Ok(Recv::Closed),
-        Incoming::Empty => Ok(Recv::Empty),
+        Incoming::Datagram(datagram) => {
+            let tag = datagram.tag;
+            Ok((datagram.open(max_len)?, tag))
+        }
+        Incoming::Closed => Ok((Recv::Closed, 0)),
+        Incoming::Empty => Ok((Recv::Empty, 0)),
     }
 }
 

@@ -342,7 +342,9 @@ impl Server {
                 Err(_) => return client, // closed, or a broken stream
             };
             let decoded = wire::decode_request(&payload);
-            follower.follow(decoded.as_ref().ok().and_then(|r| r.context.cpu));
+            let client_cpu = decoded.as_ref().ok().and_then(|r| r.context.cpu);
+            follower.follow(client_cpu);
+            spinner.peer_ran_on(client_cpu);
             let caller = Caller {
                 client,
                 handle: decoded.as_ref().map_or(0, |r| r.context.owner),
