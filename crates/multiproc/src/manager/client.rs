@@ -466,11 +466,12 @@ impl Client {
         }
     }
 
-    /// The CPU to tell the server, for its thread to run beside this one: on a busy machine, over
-    /// a Unix socket (the server is on this machine). See [`crate::colocate`].
+    /// The CPU to tell the server, for its thread to run beside this one: on a busy machine, when
+    /// the server is on this machine (a Unix socket, a loopback address). See [`crate::colocate`].
     fn cpu_to_share(&self) -> Option<u32> {
         match self.address {
             Address::Unix(_) => colocate::cpu_to_share(),
+            Address::Tcp(address) if address.ip().is_loopback() => colocate::cpu_to_share(),
             Address::Tcp(_) => None,
         }
     }
