@@ -74,6 +74,19 @@ fn echo(conn: Connection<u32>) {
     }
 }
 
+/// [`echo`], held on one CPU.
+fn echo_on((conn, cpu): (Connection<u32>, usize)) {
+    pin_to(cpu);
+    echo(conn);
+}
+
+/// Holds the calling thread on `cpu`.
+fn pin_to(cpu: usize) {
+    let mut only = CpuSet::new();
+    only.set(cpu);
+    sched_setaffinity(None, &only).unwrap();
+}
+
 /// Puts `0..ROUNDS` on `queue`.
 fn produce(queue: Queue<u32>) {
     for i in 0..ROUNDS {
@@ -117,6 +130,21 @@ fn every_kind_of_wait_gives_everything_with_every_core_busy() {
         here.send(i).unwrap();
         assert_eq!(here.recv_timeout(DEADLINE).unwrap(), i);
     }
+    drop(here);
+    join(echoer);
+
+    // A pipe whose ends are held on two CPUs, each beside a busy loop: they say so in their
+    // messages, and each polls for the other's answer instead of sleeping.
+    let own = sched_getaffinity(None).unwrap();
+    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&c| own.is_set(c)).collect();
+    let (here, there) = pipe::<u32>().unwrap();
+    let echoer = Process::spawn((there, cpus[cpus.len() - 1]), echo_on).unwrap();
+    pin_to(cpus[0]);
+    for i in 0..ROUNDS {
+        here.send(i).unwrap();
+        assert_eq!(here.recv_timeout(DEADLINE).unwrap(), i);
+    }
+    sched_setaffinity(None, &own).unwrap();
     drop(here);
     join(echoer);
 

@@ -332,10 +332,10 @@ impl<T> Connection<T> {
     }
 }
 
-/// A datagram's tag: the CPU this thread runs on, plus one, while every CPU is wanted (the other
-/// end then knows whether to poll for an answer, see [`Spinner::peer_ran_on`]); else 0.
+/// A datagram's tag: the CPU this thread runs on, plus one (0: unknown), for the other end to know
+/// whether to poll for an answer ([`Spinner::peer_ran_on`]). Read without a system call.
 fn cpu_tag() -> u64 {
-    crate::colocate::cpu_to_share().map_or(0, |cpu| u64::from(cpu) + 1)
+    sys::current_cpu().map_or(0, |cpu| u64::from(cpu) + 1)
 }
 
 /// The CPU a datagram's tag says its sender ran on.

@@ -4,8 +4,8 @@
 //! inline. A body longer than the inline limit ([`INLINE_MAX`] unless the sender chose less) is
 //! spilled into a sealed memfd sent as the first descriptor, so a send never waits for the reader
 //! however large the message: the datagram stays small. The tag is the sender's: pipes say in it
-//! the CPU they ran on, plus one, while every CPU is wanted (else 0; see `crate::colocate`),
-//! queues number their side-channel items with it.
+//! the CPU they ran on, plus one (see `crate::spin::Spinner::peer_ran_on`), queues number their
+//! side-channel items with it.
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
