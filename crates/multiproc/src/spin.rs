@@ -36,20 +36,20 @@
 //! while every CPU of the machine is wanted: more tasks are runnable than it has CPUs
 //! ([`cpus_to_spare`], from `/proc/loadavg`), and our own yields have not shown that the tasks
 //! wanting them are only our peers; unless the other side said it runs on another CPU
-//! ([`Spinner::peer_ran_on`]): then a poll spins the whole window. Why, from the CPUs a client and its server thread ran on
-//! (sampled from `/proc` every 5 ms, two busy loops on a two-CPU machine): when both sleep between
-//! messages on one CPU, they trade it in microseconds (85 000 queue put+get pairs a second); split
-//! over the two CPUs, each beside a busy loop, every answer waits for a busy loop's turn (10 000
-//! to 25 000). A poller looks busy itself and is kept split: 40 000, steadily. The scheduler puts
-//! a sleeping pair on one CPU only some of the time; a manager's client and its server thread are
-//! put there on purpose ([`crate::colocate`]). A pair that stays split (two processes of a pipe,
-//! which we do not move) polls: its answers come while it does, as on an idle machine (a pipe's
-//! round trip split over two CPUs each busy with a loop: 140 to 175 µs sleeping, 8 to 17 µs
-//! polling). Measured against polling as before
-//! (`multiproc-bench`, 10 rounds each way, in turn): on the busy machine 1.5 to 2.6 times the
-//! manager's round trips and pipe round trips 8 to 14 times shorter; idle, the same. The cost:
-//! for about half a second after processes start or end, before the scheduler puts the pair
-//! together, round trips run at a third of the polling rate.
+//! ([`Spinner::peer_ran_on`]): then a poll spins the whole window. Why, from the CPUs a client and
+//! its server thread ran on (sampled from `/proc` every 5 ms, two busy loops on a two-CPU machine):
+//! when both sleep between messages on one CPU, they trade it in microseconds (85 000 queue put+get
+//! pairs a second); split over the two CPUs, each beside a busy loop, every answer waits for a busy
+//! loop's turn (10 000 to 25 000). A poller looks busy itself and is kept split: 40 000, steadily.
+//! The scheduler puts a sleeping pair on one CPU only some of the time; a manager's client and its
+//! server thread are put there on purpose ([`crate::colocate`]). A pair that stays split (two
+//! processes of a pipe, which we do not move) polls: its answers come while it does, as on an idle
+//! machine (a pipe's round trip split over two CPUs each busy with a loop: 140 to 175 µs sleeping,
+//! 8 to 17 µs polling). Measured against polling as before (`multiproc-bench`, 10 rounds each way,
+//! in turn): on the busy machine 1.5 to 2.6 times the manager's round trips and pipe round trips 8
+//! to 14 times shorter; idle, the same. The cost: for about half a second after processes start or
+//! end, before the scheduler puts the pair together, round trips run at a third of the polling
+//! rate.
 //! A queue's consumer keeps polling: its producer runs as it goes, so an item comes while the
 //! consumer polls even on a busy machine (sleeping there halved a queue's throughput).
 //!
