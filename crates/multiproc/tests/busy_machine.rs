@@ -80,6 +80,13 @@ fn echo_on((conn, cpu): (Connection<u32>, usize)) {
     echo(conn);
 }
 
+/// The CPUs the calling thread may run on: the set, to give back, and its members in order.
+fn own_cpus() -> (CpuSet, Vec<usize>) {
+    let own = sched_getaffinity(None).unwrap();
+    let cpus = (0..CpuSet::MAX_CPU).filter(|&c| own.is_set(c)).collect();
+    (own, cpus)
+}
+
 /// Holds the calling thread on `cpu`.
 fn pin_to(cpu: usize) {
     let mut only = CpuSet::new();
@@ -135,8 +142,7 @@ fn every_kind_of_wait_gives_everything_with_every_core_busy() {
 
     // A pipe whose ends are held on two CPUs, each beside a busy loop: they say so in their
     // messages, and each polls for the other's answer instead of sleeping.
-    let own = sched_getaffinity(None).unwrap();
-    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&c| own.is_set(c)).collect();
+    let (own, cpus) = own_cpus();
     let (here, there) = pipe::<u32>().unwrap();
     let echoer = Process::spawn((there, cpus[cpus.len() - 1]), echo_on).unwrap();
     pin_to(cpus[0]);
@@ -227,15 +233,12 @@ fn on_a_busy_machine_the_serving_thread_follows_its_client_and_lets_go_after() {
     let manager = Manager::start().unwrap();
     let pid = manager.pid().expect("a manager this process started");
     let d = manager.dict::<String, u32>().unwrap();
-    let own = sched_getaffinity(None).unwrap();
-    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&c| own.is_set(c)).collect();
+    let (own, cpus) = own_cpus();
     let all = allowed_cpus_of_threads(pid)[0].clone();
     let hogs = Hogs::start();
     // This thread runs on one CPU, then on another: the thread serving it goes along.
     for &cpu in [cpus[0], cpus[cpus.len() - 1]].iter() {
-        let mut only = CpuSet::new();
-        only.set(cpu);
-        sched_setaffinity(None, &only).unwrap();
+        pin_to(cpu);
         let pinned = cpu.to_string();
         round_trips_until(
             &d,
