@@ -4,7 +4,9 @@
 //! prints `RESULT <metric> <value> <unit>` lines with the same metric names. Run it through
 //! `../shared/bench/compare --rounds 3 -- target/release/multiproc-bench`.
 //!
-//! `multiproc-bench [FILTER]` runs only the workloads whose name contains FILTER.
+//! `multiproc-bench [FILTER]` runs only the workloads whose name contains FILTER. The `redis`
+//! workload runs against the server at `MULTIPROC_REDIS_URL` (`../shared/bench/with-redis` starts
+//! one), and only when that is set.
 
 mod extras;
 mod manager;
@@ -12,6 +14,7 @@ mod pipe;
 mod pool;
 mod process;
 mod queue;
+mod redis;
 mod value;
 
 /// Prints one result line in the format `compare` reads.
@@ -29,6 +32,7 @@ const WORKLOADS: &[Workload] = &[
     ("queue", queue::run),
     ("pool", pool::run),
     ("manager", manager::run),
+    ("redis", redis::run),
 ];
 
 fn main() -> multiproc::Result<()> {

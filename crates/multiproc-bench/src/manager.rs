@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use multiproc::{Barrier, DictProxy, Manager, Process, Queue};
 
-const N: u64 = 20_000;
+pub(crate) const N: u64 = 20_000;
 const BATCH: u64 = 100;
 const LOCK_PAIRS: u32 = 10_000;
 
@@ -35,7 +35,7 @@ fn client(
 }
 
 /// `N` inserts and `N` gets, `BATCH` per round trip (`update`, `get_many`).
-fn set_get_batched(d: &DictProxy<String, u64>, id: u64) {
+pub(crate) fn set_get_batched(d: &DictProxy<String, u64>, id: u64) {
     let keys: Vec<String> = (0..BATCH).map(|i| format!("b{id}-{i}")).collect();
     for round in 0..N / BATCH {
         let values: Vec<u64> = (0..BATCH).map(|i| round * BATCH + i).collect();
@@ -46,7 +46,7 @@ fn set_get_batched(d: &DictProxy<String, u64>, id: u64) {
 }
 
 /// Two client processes at once, released together; the time until the last one ends.
-fn two_clients(d: &DictProxy<String, u64>, batched: bool) -> multiproc::Result<f64> {
+pub(crate) fn two_clients(d: &DictProxy<String, u64>, batched: bool) -> multiproc::Result<f64> {
     let barrier = Barrier::new(3)?;
     let out = Queue::<f64>::new()?;
     let clients = (0..2)

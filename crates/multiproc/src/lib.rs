@@ -155,8 +155,10 @@ pub use channel::{
 pub use deadline::Timeout;
 pub use encodes_as::EncodesAs;
 pub use error::{Error, Result};
+#[cfg(feature = "redis")]
+pub use manager::RedisOptions;
 pub use manager::{
-    Args, ArrayProxy, BarrierProxy, BoundedSemaphoreProxy, CallError, ConditionProxy,
+    Args, ArrayProxy, Backend, BarrierProxy, BoundedSemaphoreProxy, CallError, ConditionProxy,
     ConditionProxyGuard, DEFAULT_MAX_FRAME, DictChange, DictIter, DictProxy, DictWatcher,
     ErrorCode, EventProxy, JoinableQueueProxy, ListChange, ListIter, ListProxy, ListWatcher,
     LockProxy, LockProxyGuard, Manager, ManagerBuilder, ManagerError, ManagerServer, ManagerStats,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::client::Session;
+use super::client::{Endpoint, Session};
 use super::proxy::{CallError, FreeHook, Handler, Shared, TypeEntry, entry_for};
 use super::{Manager, ManagerError, server};
 use crate::address::Address;
@@ -303,7 +303,7 @@ impl ManagerBuilder {
                 serve_main,
             )
             .map_err(|e| ManagerError::Start(e.to_string()))?;
-        let session = Session::open(&address, &authkey)?;
+        let session = Session::open(&Endpoint::Manager(address), &authkey)?;
         Ok(Manager::new(session, Some(server), dir))
     }
 

@@ -39,41 +39,101 @@ use crate::sys::{self, ProcessId, Stream};
 /// Idle connections a session keeps for calls that wait, at most; more are closed.
 const IDLE_MAX: usize = 8;
 
+/// Where a session's objects live: what a proxy leaving for another process carries (with the
+/// key, apart), and what its session there connects to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Endpoint {
+    /// A manager process.
+    Manager(Address),
+    /// A Redis server and namespace (the key is the URL's password).
+    #[cfg(feature = "redis")]
+    Redis(super::redis::Target),
+}
+
+impl Endpoint {
+    /// Where clients connect: the manager's address, or the Redis server's.
+    pub(crate) fn address(&self) -> Address {
+        match self {
+            Endpoint::Manager(address) => address.clone(),
+            #[cfg(feature = "redis")]
+            Endpoint::Redis(target) => target.address(),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Manager(address) => write!(f, "{address}"),
+            #[cfg(feature = "redis")]
+            Endpoint::Redis(target) => write!(f, "{target}"),
+        }
+    }
+}
+
 /// A process's connections to one manager, as one client (see the module's notes).
 pub(crate) struct Session {
+    pub(crate) endpoint: Endpoint,
+    /// Where clients connect ([`Endpoint::address`], kept).
     pub(crate) address: Address,
+    /// The manager's key, or Redis's password.
     pub(crate) authkey: Vec<u8>,
-    /// The id this client gives the server.
-    id: u64,
-    /// For the calls that do not wait.
-    shared: Client,
-    /// For the calls that wait, each taken for one call.
-    idle: Mutex<Vec<Client>>,
+    link: Link,
     next_owner: AtomicU64,
     /// The process whose session it is.
     pid: u32,
-    /// Tells this manager's references from another's (a hash of its address).
+    /// Tells this manager's references from another's (a hash of its endpoint).
     pub(crate) fingerprint: u64,
 }
 
+/// What a session's calls go through.
+enum Link {
+    /// A manager process's connections.
+    Manager {
+        /// The id this client gives the server.
+        id: u64,
+        /// For the calls that do not wait.
+        shared: Client,
+        /// For the calls that wait, each taken for one call.
+        idle: Mutex<Vec<Client>>,
+    },
+    /// A Redis server's.
+    #[cfg(feature = "redis")]
+    Redis(super::redis::Store),
+}
+
 impl Session {
-    /// A new client of the manager at `address`: connects and authenticates with `authkey`.
-    pub(crate) fn open(address: &Address, authkey: &[u8]) -> Result<Arc<Session>, ManagerError> {
-        let mut id = [0u8; 8];
-        getrandom::fill(&mut id)
-            .map_err(|e| ManagerError::Os(std::io::Error::other(e.to_string())))?;
-        let id = u64::from_ne_bytes(id);
-        let shared = Client::connect(address, authkey, id, true)?;
+    /// A new client of the manager at `endpoint`: connects and authenticates with `authkey`.
+    pub(crate) fn open(endpoint: &Endpoint, authkey: &[u8]) -> Result<Arc<Session>, ManagerError> {
+        let link = match endpoint {
+            Endpoint::Manager(address) => {
+                let mut id = [0u8; 8];
+                getrandom::fill(&mut id)
+                    .map_err(|e| ManagerError::Os(std::io::Error::other(e.to_string())))?;
+                let id = u64::from_ne_bytes(id);
+                Link::Manager {
+                    id,
+                    shared: Client::connect(address, authkey, id, true)?,
+                    idle: Mutex::new(Vec::new()),
+                }
+            }
+            #[cfg(feature = "redis")]
+            Endpoint::Redis(target) => Link::Redis(super::redis::Store::open(target, authkey)?),
+        };
         Ok(Arc::new(Session {
-            address: address.clone(),
+            endpoint: endpoint.clone(),
+            address: endpoint.address(),
             authkey: authkey.to_vec(),
-            id,
-            shared,
-            idle: Mutex::new(Vec::new()),
+            link,
             next_owner: AtomicU64::new(1),
             pid: this_pid(),
-            fingerprint: fingerprint(address),
+            fingerprint: fingerprint(endpoint),
         }))
+    }
+
+    /// Whether its objects are on Redis.
+    pub(crate) fn is_redis(&self) -> bool {
+        !matches!(self.link, Link::Manager { .. })
     }
 
     /// Checks that the references in `args` are of this manager, and cuts their fingerprint
@@ -82,11 +142,18 @@ impl Session {
         for arg in args {
             match arg {
                 Value::Ext(value::REFERENCE_TYPE, bytes) if bytes.len() == 16 => {
+                    if self.is_redis() {
+                        return Err(ManagerError::Value(
+                            "a proxy stored as a value is not on the Redis backend yet \
+                             (docs/redis.md)"
+                                .to_owned(),
+                        ));
+                    }
                     if bytes[8..] != self.fingerprint.to_be_bytes() {
                         return Err(ManagerError::Value(format!(
                             "a proxy of another manager cannot be stored in the one at {}: a \
                              reference is to an object of the same manager",
-                            self.address
+                            self.endpoint
                         )));
                     }
                     bytes.truncate(8);
@@ -125,15 +192,22 @@ impl Session {
     /// without waiting for the answer: a drop never blocks on the server. Nothing is sent from a
     /// forked child (the hold is its parent's), nor on a broken connection (the server gave up
     /// the client's holds when its connections ended).
+    /// On Redis, nothing holds an object: it lives until removed.
     pub(crate) fn release(&self, object: u64) {
-        if self.is_ours().is_ok() {
-            self.shared.send(Op::Release, 0, vec![Value::from(object)]);
+        if let Link::Manager { shared, .. } = &self.link
+            && self.is_ours().is_ok()
+        {
+            shared.send(Op::Release, 0, vec![Value::from(object)]);
         }
     }
 
     /// A loan of `object` for a proxy in flight to another process: the server holds the object
-    /// until the proxy arrives (and claims it) or the loan's grace period ends.
+    /// until the proxy arrives (and claims it) or the loan's grace period ends. (On Redis, none:
+    /// 0.)
     pub(crate) fn lend(&self, object: u64) -> Result<u64, ManagerError> {
+        if self.is_redis() {
+            return Ok(0);
+        }
         let loan = self.call(Op::Lend, 0, vec![Value::from(object)], 0)?;
         loan.as_u64()
             .ok_or_else(|| ManagerError::Protocol(format!("expected a loan, got {loan}")))
@@ -141,6 +215,9 @@ impl Session {
 
     /// Takes a hold of `object` for this client, claiming `loan` (0: none).
     pub(crate) fn hold(&self, object: u64, loan: u64) -> Result<(), ManagerError> {
+        if self.is_redis() {
+            return Ok(());
+        }
         let args = vec![Value::from(object), Value::from(loan)];
         self.call(Op::Hold, 0, args, 0).map(drop)
     }
@@ -159,7 +236,11 @@ impl Session {
         owner: u64,
     ) -> Result<Value, ManagerError> {
         self.outgoing(&mut args)?;
-        self.shared.call(op, object, args, owner, None)
+        match &self.link {
+            Link::Manager { shared, .. } => shared.call(op, object, args, owner, None),
+            #[cfg(feature = "redis")]
+            Link::Redis(store) => store.call(op, object, args, false),
+        }
     }
 
     /// What every call checks before it sends: that this process is the session's, and that
@@ -184,31 +265,32 @@ impl Session {
         interrupted: Option<&dyn Fn() -> bool>,
     ) -> Result<Value, ManagerError> {
         self.outgoing(&mut args)?;
-        let idle = self.lock_idle().pop();
-        let client = match idle {
+        let (id, idle) = match &self.link {
+            Link::Manager { id, idle, .. } => (*id, idle),
+            #[cfg(feature = "redis")]
+            Link::Redis(store) => return store.call(op, object, args, true),
+        };
+        let lock_idle = || idle.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = lock_idle().pop();
+        let client = match taken {
             Some(client) => client,
-            None => Client::connect(&self.address, &self.authkey, self.id, false)?,
+            None => Client::connect(&self.address, &self.authkey, id, false)?,
         };
         let result = client.call(op, object, args, owner, interrupted);
         if !client.is_broken() {
-            let mut idle = self.lock_idle();
+            let mut idle = lock_idle();
             if idle.len() < IDLE_MAX {
                 idle.push(client);
             }
         }
         result
     }
-
-    fn lock_idle(&self) -> MutexGuard<'_, Vec<Client>> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
-            .field("address", &self.address)
-            .field("broken", &self.shared.is_broken())
+            .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -481,11 +563,11 @@ impl Client {
     }
 }
 
-/// A manager's fingerprint, from its address.
-fn fingerprint(address: &Address) -> u64 {
+/// A manager's fingerprint, from its endpoint.
+fn fingerprint(endpoint: &Endpoint) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    address.to_string().hash(&mut hasher);
+    endpoint.to_string().hash(&mut hasher);
     hasher.finish()
 }
 
@@ -515,26 +597,26 @@ fn open(address: &Address, authkey: &[u8]) -> Result<(BufReader<Stream>, Stream)
 /// The sessions this process shares, by manager; and the process they belong to.
 struct Sessions {
     pid: u32,
-    sessions: Vec<(Address, Vec<u8>, Weak<Session>)>,
+    sessions: Vec<(Endpoint, Vec<u8>, Weak<Session>)>,
 }
 
 static SESSIONS: Mutex<Option<Sessions>> = Mutex::new(None);
 
-/// This process's session with the manager at `address`, made if there is none alive: where the
-/// proxies that arrive in a process (as arguments, in messages) connect.
-pub(crate) fn shared(address: &Address, authkey: &[u8]) -> Result<Arc<Session>, ManagerError> {
+/// This process's session with the manager at `endpoint`, made if there is none alive: where
+/// the proxies that arrive in a process (as arguments, in messages) connect.
+pub(crate) fn shared(endpoint: &Endpoint, authkey: &[u8]) -> Result<Arc<Session>, ManagerError> {
     let mut sessions = SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
     let list = this_process(&mut sessions);
-    let alive = list.iter().find_map(|(a, k, session)| {
-        (a == address && k.as_slice() == authkey)
+    let alive = list.iter().find_map(|(e, k, session)| {
+        (e == endpoint && k.as_slice() == authkey)
             .then(|| session.upgrade())
             .flatten()
     });
     if let Some(session) = alive {
         return Ok(session);
     }
-    let session = Session::open(address, authkey)?;
-    list.push((address.clone(), authkey.to_vec(), Arc::downgrade(&session)));
+    let session = Session::open(endpoint, authkey)?;
+    list.push((endpoint.clone(), authkey.to_vec(), Arc::downgrade(&session)));
     Ok(session)
 }
 
@@ -544,10 +626,10 @@ pub(crate) fn register(session: &Arc<Session>) {
     let list = this_process(&mut sessions);
     let known = list
         .iter()
-        .any(|(a, k, _)| *a == session.address && *k == session.authkey);
+        .any(|(e, k, _)| *e == session.endpoint && *k == session.authkey);
     if !known {
         list.push((
-            session.address.clone(),
+            session.endpoint.clone(),
             session.authkey.clone(),
             Arc::downgrade(session),
         ));
@@ -555,7 +637,7 @@ pub(crate) fn register(session: &Arc<Session>) {
 }
 
 /// The live sessions of this process (a forked child forgets its parent's).
-fn this_process(sessions: &mut Option<Sessions>) -> &mut Vec<(Address, Vec<u8>, Weak<Session>)> {
+fn this_process(sessions: &mut Option<Sessions>) -> &mut Vec<(Endpoint, Vec<u8>, Weak<Session>)> {
     let pid = std::process::id();
     if sessions.as_ref().is_none_or(|s| s.pid != pid) {
         *sessions = Some(Sessions {

@@ -215,6 +215,8 @@ error_codes! {
     TooManyConnections,
     /// The client speaks a version of the protocol this server does not (`hello`).
     VersionMismatch,
+    /// The store is out of memory (Redis at its `maxmemory`): the operation wrote nothing.
+    OutOfMemory,
 }
 
 impl fmt::Display for ErrorCode {

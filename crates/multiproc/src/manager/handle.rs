@@ -21,7 +21,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ManagerError;
-use super::client::{self, Session};
+use super::client::{self, Endpoint, Session};
 use super::protocol::{Op, value};
 use crate::address::Address;
 use crate::transfer;
@@ -121,7 +121,7 @@ impl Handle {
         if self.session.is_this_process() {
             return Ok(self.duplicate());
         }
-        let session = client::shared(&self.session.address, &self.session.authkey)?;
+        let session = client::shared(&self.session.endpoint, &self.session.authkey)?;
         session.hold(self.object, 0)?;
         Ok(Handle::adopt(session, self.object, self.waits))
     }
@@ -156,7 +156,7 @@ impl Handle {
 
     pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(name)
-            .field("manager", &self.session.address)
+            .field("manager", &self.session.endpoint)
             .field("object", &self.object)
             .finish()
     }
@@ -185,7 +185,7 @@ struct Wire {
 /// ([`Wire`]), or keyless ([`Handle::keyless`]), the receiver then supplying the key.
 #[derive(Serialize, Deserialize)]
 struct Leaving {
-    address: Address,
+    endpoint: Endpoint,
     object: u64,
     waits: bool,
     /// The loan that keeps the object alive until the proxy arrives.
@@ -196,7 +196,7 @@ impl Leaving {
     /// The handle in the process it arrived in: on that process's session with its manager,
     /// authenticated with `authkey`, the loan claimed.
     fn arrive(self, authkey: &[u8]) -> Result<Handle, ManagerError> {
-        let session = client::shared(&self.address, authkey)?;
+        let session = client::shared(&self.endpoint, authkey)?;
         session.hold(self.object, self.loan)?;
         Ok(Handle::adopt(session, self.object, self.waits))
     }
@@ -224,7 +224,7 @@ impl Handle {
     /// This handle leaving for another process: a loan of its object.
     fn leaving(&self) -> Result<Leaving, ManagerError> {
         Ok(Leaving {
-            address: self.session.address.clone(),
+            endpoint: self.session.endpoint.clone(),
             object: self.object,
             waits: self.waits,
             loan: self.session.lend(self.object)?,
@@ -250,7 +250,7 @@ impl Handle {
 
 /// The address in [`Handle::keyless`]'s bytes.
 pub(crate) fn keyless_address(bytes: &[u8]) -> Result<Address, ManagerError> {
-    leaving_of(bytes).map(|leaving| leaving.address)
+    leaving_of(bytes).map(|leaving| leaving.endpoint.address())
 }
 
 fn leaving_of(bytes: &[u8]) -> Result<Leaving, ManagerError> {

@@ -35,6 +35,8 @@ mod factory;
 mod handle;
 mod protocol;
 mod proxy;
+#[cfg(feature = "redis")]
+mod redis;
 mod server;
 mod token;
 
@@ -67,6 +69,8 @@ pub use proxy::{
     NamespaceProxy, ObjectProxy, QueueProxy, RLockProxy, RLockProxyGuard, Reply, SemaphoreProxy,
     Shared, ValueProxy,
 };
+#[cfg(feature = "redis")]
+pub use redis::RedisOptions;
 pub use token::Token;
 
 use std::fmt;
@@ -79,7 +83,7 @@ use serde::Deserialize;
 use crate::address::Address;
 use crate::process::Process;
 use crate::sweep::{MANAGER_DIRS, OwnedDir};
-use client::Session;
+use client::{Endpoint, Session};
 use protocol::Op;
 use proxy::from_value;
 
@@ -214,11 +218,45 @@ impl Manager {
     /// Connects to the manager at `address` (a Unix socket path or `"host:port"`) with
     /// `authkey`: a new client of it, whose proxies share its connections.
     pub fn connect(address: impl Into<Address>, authkey: &[u8]) -> Result<Manager, ManagerError> {
-        let session = Session::open(&address.into(), authkey)?;
+        let session = Session::open(&Endpoint::Manager(address.into()), authkey)?;
         Ok(Manager::new(session, None, None))
     }
 
-    /// Where clients connect.
+    /// Connects to Redis (or Valkey) at `url` (`redis://[user:password@]host[:port][/db]`,
+    /// `redis+unix:///path/to/socket`), in the namespace `"default"`: its proxies are the in-memory
+    /// manager's, on Redis's keys (`docs/redis.md` says what differs). Feature `redis`.
+    ///
+    /// ```no_run
+    /// # fn main() -> multiproc::Result<()> {
+    /// let manager = multiproc::Manager::connect_redis("redis://127.0.0.1:6379/0")?;
+    /// let hits = manager.dict_named::<String, i64>("hits")?;
+    /// hits.incr("home", 1)?; // atomic on Redis, exact to 64 bits
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn connect_redis(url: &str) -> Result<Manager, ManagerError> {
+        Manager::redis(RedisOptions::new(url))
+    }
+
+    /// Connects to Redis as `options` say (a namespace, a connect timeout). Feature `redis`.
+    #[cfg(feature = "redis")]
+    pub fn redis(options: RedisOptions) -> Result<Manager, ManagerError> {
+        let (target, password) = options.target()?;
+        let session = Session::open(&Endpoint::Redis(target), &password)?;
+        Ok(Manager::new(session, None, None))
+    }
+
+    /// What holds its objects: a manager process, or Redis.
+    pub fn backend(&self) -> Backend {
+        match self.session.is_redis() {
+            false => Backend::Manager,
+            true => Backend::Redis,
+        }
+    }
+
+    /// Where clients connect: the manager's address, or, on Redis, the Redis server's (its
+    /// socket's path, or its TCP address).
     pub fn address(&self) -> &Address {
         &self.session.address
     }
@@ -301,10 +339,20 @@ impl Drop for Manager {
 impl fmt::Debug for Manager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Manager")
-            .field("address", &self.session.address)
+            .field("endpoint", &self.session.endpoint)
             .field("started_here", &self.server.is_some())
             .finish()
     }
+}
+
+/// What holds a manager's objects ([`Manager::backend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// A manager process of ours ([`Manager::start`], [`Manager::connect`]).
+    Manager,
+    /// Redis or Valkey ([`Manager::connect_redis`]; feature `redis`).
+    Redis,
 }
 
 /// A manager's counters ([`Manager::stats`]).

@@ -2,6 +2,8 @@
 //! are not ours, flags in shared memory, and a watchdog that ends a test binary that hangs.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod redis;
+
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 

@@ -589,7 +589,11 @@ mod tests {
                 super::super::DEFAULT_LOAN_GRACE,
             )
         });
-        let session = Session::open(&address, b"key").unwrap();
+        let session = Session::open(
+            &crate::manager::client::Endpoint::Manager(address.clone()),
+            b"key",
+        )
+        .unwrap();
         let call = |op, object, args| session.call(op, object, args, 0);
         let objects: Vec<(Kind, u64)> = Kind::ALL
             .into_iter()

@@ -17,7 +17,7 @@
 //! Objects hold MessagePack values: the server never runs code that came over the wire; it stores,
 //! compares and adds values, and calls the methods of user types compiled into it.
 
-mod data;
+pub(crate) mod data;
 mod dict;
 mod dispatch;
 mod gate;

@@ -1,0 +1,448 @@
+//! The manager's objects on Redis (or Valkey): the same proxies, their operations run as one Lua
+//! script each (`ops.lua`) on keys under `mp:{<namespace>:<id>}:`. `docs/redis.md` says what
+//! carries over and what differs.
+//!
+//! A process's [`Store`] for one server and namespace is its session's link: one connection for
+//! the calls that do not wait, made again after it breaks, and a pool for the calls that may wait
+//! (a blocked `BLMOVE` holds its connection). A call whose connection fails is `Gone` and is never
+//! sent again: it may have run (an increment, a push). The next call connects anew.
+//!
+//! Objects have 64-bit ids, as the in-memory manager's: random for new objects (the top bit
+//! clear), derived from the name for named ones (the top bit set; the meta hash keeps the name,
+//! so a collision of two names is an error, not a shared object).
+
+mod ops;
+
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{ErrorCode, ManagerError};
+use crate::address::Address;
+use crate::channel::ConnectError;
+
+/// How long a connection may take, by default.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an answer to a call that does not wait may take before the connection is given up.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle connections kept for calls that wait, at most.
+const IDLE_MAX: usize = 8;
+
+/// Where and how to reach Redis: for [`Manager::redis`](crate::Manager::redis).
+///
+/// ```no_run
+/// # fn main() -> multiproc::Result<()> {
+/// use std::time::Duration;
+/// use multiproc::{Manager, RedisOptions};
+///
+/// let options = RedisOptions::new("redis://127.0.0.1:6379/0")
+///     .namespace("job-42")
+///     .connect_timeout(Duration::from_secs(2));
+/// let manager = Manager::redis(options)?;
+/// let counts = manager.dict_named::<String, i64>("counts")?;
+/// counts.incr("runs", 1)?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    url: String,
+    namespace: String,
+    connect_timeout: Duration,
+}
+
+impl RedisOptions {
+    /// Redis at `url`: `redis://[user:password@]host[:port][/db]`, or a Unix socket,
+    /// `redis+unix:///path/to/socket` (`unix:///path` too).
+    pub fn new(url: impl Into<String>) -> RedisOptions {
+        RedisOptions {
+            url: url.into(),
+            namespace: "default".to_owned(),
+            connect_timeout: CONNECT_TIMEOUT,
+        }
+    }
+
+    /// The namespace the objects live in (`"default"` unless said): managers on one server with
+    /// different namespaces share nothing, not even names.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> RedisOptions {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// How long connecting (and each reconnection) may take: 5 s unless said.
+    pub fn connect_timeout(mut self, timeout: Duration) -> RedisOptions {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The target and the secret (the URL's password), apart.
+    pub(crate) fn target(&self) -> Result<(Target, Vec<u8>), ManagerError> {
+        if self.namespace.contains(['{', '}']) {
+            return Err(ManagerError::Value(format!(
+                "a namespace has no braces (Redis reads them as a hash tag): {:?}",
+                self.namespace
+            )));
+        }
+        let (url, password) = split_password(&self.url);
+        let target = Target {
+            url,
+            namespace: self.namespace.clone(),
+            connect_timeout_ms: u64::try_from(self.connect_timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        // Checked here, so that a bad URL is an error of the call that gave it.
+        target.info(&password)?;
+        Ok((target, password))
+    }
+}
+
+/// A Redis server and namespace, as a proxy carries it to another process: the URL without its
+/// password (which travels apart, as a manager's key does).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct Target {
+    url: String,
+    namespace: String,
+    connect_timeout_ms: u64,
+}
+
+impl Target {
+    /// How redis-rs connects, the password put back.
+    fn info(&self, password: &[u8]) -> Result<redis::ConnectionInfo, ManagerError> {
+        let mut url = self.url.clone();
+        if !password.is_empty() {
+            let password = std::str::from_utf8(password)
+                .map_err(|_| ManagerError::Value("a Redis password is UTF-8".to_owned()))?;
+            url = put_password(&url, password);
+        }
+        redis::IntoConnectionInfo::into_connection_info(url.as_str())
+            .map_err(|e| ManagerError::Value(format!("not a Redis URL: {}: {e}", self.url)))
+    }
+
+    /// The server's address, as [`Manager::address`](crate::Manager::address) gives it: its
+    /// socket's path, or its TCP address (the host resolved; unspecified if it does not resolve).
+    pub(crate) fn address(&self) -> Address {
+        let Ok(info) = redis::IntoConnectionInfo::into_connection_info(self.url.as_str()) else {
+            return Address::Tcp(([0, 0, 0, 0], 0).into());
+        };
+        match info.addr() {
+            redis::ConnectionAddr::Unix(path) => Address::Unix(path.clone()),
+            redis::ConnectionAddr::Tcp(host, port)
+            | redis::ConnectionAddr::TcpTls { host, port, .. } => {
+                use std::net::ToSocketAddrs;
+                let resolved = (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut all| all.next());
+                Address::Tcp(resolved.unwrap_or_else(|| ([0, 0, 0, 0], *port).into()))
+            }
+            _ => Address::Tcp(([0, 0, 0, 0], 0).into()),
+        }
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// The prefix of every key of `object`.
+    fn prefix(&self, object: u64) -> String {
+        format!("mp:{{{}:{object:016x}}}:", self.namespace)
+    }
+
+    /// The id of the object named `name`.
+    fn named_id(&self, name: &str) -> u64 {
+        let mut hash = Sha256::new();
+        hash.update(b"multiproc name\0");
+        hash.update(self.namespace.as_bytes());
+        hash.update(b"\0");
+        hash.update(name.as_bytes());
+        let digest = hash.finalize();
+        let bytes: [u8; 8] = digest[..8].try_into().expect("a SHA-256 has 32 bytes");
+        u64::from_be_bytes(bytes) | NAMED
+    }
+}
+
+/// The top bit of a named object's id.
+const NAMED: u64 = 1 << 63;
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (namespace {})", self.url, self.namespace)
+    }
+}
+
+/// Whether `url` is of a Unix socket: its password is then its query's `pass`.
+fn is_unix(url: &str) -> bool {
+    url.starts_with("redis+unix://") || url.starts_with("unix://")
+}
+
+/// `url` without its password (of its user information, or a socket URL's `pass=`), and the
+/// password (empty if none).
+fn split_password(url: &str) -> (String, Vec<u8>) {
+    if is_unix(url) {
+        let Some((path, query)) = url.split_once('?') else {
+            return (url.to_owned(), Vec::new());
+        };
+        let mut password = Vec::new();
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| match pair.strip_prefix("pass=") {
+                Some(pass) => {
+                    password = pass.as_bytes().to_vec();
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let without = match kept.is_empty() {
+            true => path.to_owned(),
+            false => format!("{path}?{}", kept.join("&")),
+        };
+        return (without, password);
+    }
+    let Some(scheme_end) = url.find("://") else {
+        return (url.to_owned(), Vec::new());
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return (url.to_owned(), Vec::new());
+    };
+    let user_info = &rest[..at];
+    let Some(colon) = user_info.find(':') else {
+        return (url.to_owned(), Vec::new());
+    };
+    let password = user_info.as_bytes()[colon + 1..].to_vec();
+    let user = &user_info[..colon];
+    let after = if user.is_empty() { at + 1 } else { at };
+    let without = format!("{}{user}{}", &url[..scheme_end + 3], &rest[after..]);
+    (without, password)
+}
+
+/// [`split_password`] undone.
+fn put_password(url: &str, password: &str) -> String {
+    if is_unix(url) {
+        let joint = if url.contains('?') { '&' } else { '?' };
+        return format!("{url}{joint}pass={password}");
+    }
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}{}:{password}{}",
+            &url[..scheme_end + 3],
+            &rest[..at],
+            &rest[at..]
+        ),
+        None => format!("{}:{password}@{rest}", &url[..scheme_end + 3]),
+    }
+}
+
+/// A process's connections to one Redis server and namespace (see the module's notes).
+pub(crate) struct Store {
+    pub(crate) target: Target,
+    info: redis::ConnectionInfo,
+    /// For the calls that do not wait; `None` after it broke, until the next call.
+    shared: Mutex<Option<redis::Connection>>,
+    /// For the calls that wait, each taken for one call.
+    idle: Mutex<Vec<redis::Connection>>,
+}
+
+impl Store {
+    /// Connects to `target` with `password`, and checks that it is Redis.
+    pub(crate) fn open(target: &Target, password: &[u8]) -> Result<Store, ManagerError> {
+        let info = target.info(password)?;
+        let store = Store {
+            target: target.clone(),
+            info,
+            shared: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
+        };
+        let connection = store.connect()?;
+        *lock(&store.shared) = Some(connection);
+        Ok(store)
+    }
+
+    /// A new connection, checked with a `PING`.
+    fn connect(&self) -> Result<redis::Connection, ManagerError> {
+        let timeout = self.target.connect_timeout();
+        let client = redis::Client::open(self.info.clone()).map_err(|e| self.refused(&e))?;
+        let mut connection = client
+            .get_connection_with_timeout(timeout)
+            .map_err(|e| self.refused(&e))?;
+        let set = connection
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| connection.set_write_timeout(Some(timeout)));
+        set.map_err(|e| self.refused(&e))?;
+        let pong: redis::Value = redis::cmd("PING")
+            .query(&mut connection)
+            .map_err(|e| self.refused(&e))?;
+        let is_pong = match &pong {
+            redis::Value::SimpleString(s) => s == "PONG",
+            redis::Value::BulkString(s) => s == b"PONG",
+            _ => false,
+        };
+        if !is_pong {
+            return Err(ManagerError::Connect(ConnectError::Protocol(
+                "not a Redis server: its answer to PING was not PONG",
+            )));
+        }
+        connection
+            .set_read_timeout(Some(ANSWER_TIMEOUT))
+            .map_err(|e| self.refused(&e))?;
+        Ok(connection)
+    }
+
+    /// A failure to connect, as its error.
+    fn refused(&self, e: &redis::RedisError) -> ManagerError {
+        match error(e) {
+            ManagerError::Gone { reason } => ManagerError::Gone {
+                reason: format!("cannot connect to Redis at {}: {reason}", self.target),
+            },
+            ManagerError::Protocol(_) => ManagerError::Connect(ConnectError::Protocol(
+                "not a Redis server: it did not answer as Redis does",
+            )),
+            other => other,
+        }
+    }
+
+    /// Runs `op` on `object` (0: the manager's own operations) on the shared connection, or on
+    /// one of the pool if `waits`.
+    pub(crate) fn call(
+        &self,
+        op: super::protocol::Op,
+        object: u64,
+        args: Vec<rmpv::Value>,
+        waits: bool,
+    ) -> Result<rmpv::Value, ManagerError> {
+        if waits {
+            let idle = lock(&self.idle).pop();
+            let mut connection = match idle {
+                Some(connection) => connection,
+                None => self.connect()?,
+            };
+            let result = ops::run(self, &mut connection, op, object, args);
+            if !matches!(result, Err(ManagerError::Gone { .. })) {
+                let mut idle = lock(&self.idle);
+                if idle.len() < IDLE_MAX {
+                    idle.push(connection);
+                }
+            }
+            return result;
+        }
+        let mut shared = lock(&self.shared);
+        let connection = match &mut *shared {
+            Some(connection) => connection,
+            None => shared.insert(self.connect()?),
+        };
+        let result = ops::run(self, connection, op, object, args);
+        if matches!(result, Err(ManagerError::Gone { .. })) {
+            // Given up: a connection that failed mid-call may hold a late answer.
+            *shared = None;
+        }
+        result
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A Redis error as the manager's: the server's codes of `ops.lua` are the protocol's; a broken
+/// connection or a server that cannot serve now is `Gone`.
+fn error(e: &redis::RedisError) -> ManagerError {
+    let gone = |what: &str| ManagerError::Gone {
+        reason: format!("Redis: {what}"),
+    };
+    if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+        return gone(&e.to_string());
+    }
+    if e.kind() == redis::ErrorKind::AuthenticationFailed {
+        return ManagerError::Connect(ConnectError::AuthFailed);
+    }
+    let Some(code) = e.code() else {
+        return ManagerError::Protocol(format!("Redis: {e}"));
+    };
+    let detail = e.detail().unwrap_or("").to_owned();
+    match code {
+        "WRONGPASS" | "NOAUTH" | "NOPERM" => ManagerError::Connect(ConnectError::AuthFailed),
+        "LOADING" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MASTERDOWN" | "READONLY" => {
+            gone(&format!("{code} {detail}"))
+        }
+        "WRONGTYPE" => ManagerError::Remote {
+            code: ErrorCode::WrongKind,
+            message: format!(
+                "a key under this namespace's prefix is not of the type this object uses (another \
+                 program wrote it): {detail}"
+            ),
+        },
+        "OOM" => ManagerError::Remote {
+            code: ErrorCode::OutOfMemory,
+            message: format!("Redis is out of memory (its maxmemory): {detail}"),
+        },
+        _ => ManagerError::Remote {
+            code: ErrorCode::parse(code),
+            message: detail,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_travels_apart_from_its_url() {
+        for (url, bare, password) in [
+            (
+                "redis://:s3cret@host:6379/0",
+                "redis://host:6379/0",
+                "s3cret",
+            ),
+            ("redis://me:pa%40ss@host/1", "redis://me@host/1", "pa%40ss"),
+            ("redis://host:6379", "redis://host:6379", ""),
+            ("redis+unix:///tmp/r.sock", "redis+unix:///tmp/r.sock", ""),
+            (
+                "redis+unix:///tmp/r.sock?pass=pw",
+                "redis+unix:///tmp/r.sock",
+                "pw",
+            ),
+            ("unix:///r.sock?db=2&pass=pw", "unix:///r.sock?db=2", "pw"),
+        ] {
+            let (without, got) = split_password(url);
+            assert_eq!(
+                (without.as_str(), got.as_slice()),
+                (bare, password.as_bytes())
+            );
+            if !password.is_empty() {
+                assert_eq!(put_password(&without, password), url);
+            }
+        }
+    }
+
+    #[test]
+    fn named_ids_are_of_the_namespace_and_never_a_new_objects() {
+        let (target, _) = RedisOptions::new("redis://host").target().unwrap();
+        let (other, _) = RedisOptions::new("redis://host")
+            .namespace("other")
+            .target()
+            .unwrap();
+        let id = target.named_id("counts");
+        assert_eq!(id, target.named_id("counts"));
+        assert_ne!(id, other.named_id("counts"));
+        assert_ne!(id, target.named_id("count"));
+        assert_ne!(id & NAMED, 0);
+        assert_eq!(target.prefix(0x2a), "mp:{default:000000000000002a}:");
+        assert!(
+            RedisOptions::new("redis://h")
+                .namespace("{x}")
+                .target()
+                .is_err()
+        );
+        assert!(RedisOptions::new("http://h").target().is_err());
+    }
+}

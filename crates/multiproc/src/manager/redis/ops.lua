@@ -1,0 +1,542 @@
+-- The operations of the manager's protocol on Redis, one script: `EVALSHA <sha> 1 <prefix> <op>
+-- <kinds> <args...>`. Every key of an object starts with `prefix` (`mp:{<namespace>:<id>}:`, one
+-- hash tag: one slot); `kinds` are the kinds the operation applies to, space-separated ('' for
+-- the manager's own operations); each argument is one value's MessagePack encoding.
+--
+-- Values are never decoded here (Redis's own cmsgpack loses 64-bit integers): keys and items are
+-- compared byte for byte, as the in-memory manager compares encodings, and `add` reads the only
+-- encodings it needs, numbers, exactly. Errors are replied as `<Code> <message>`, the codes of
+-- docs/manager-protocol.md. Every script checks everything before its first write: Redis does not
+-- roll a script back.
+--
+-- Parts of an object: `m` its meta hash (kind, name, seq, ver, len), `h` a dict's hash (key ->
+-- value), `o` a dict's order (key -> the sequence number of its first insertion), `l` a list, `v`
+-- a value.
+
+local P = KEYS[1]
+local op = ARGV[1]
+local kinds = ARGV[2]
+
+local M, H, O, L, V = P .. 'm', P .. 'h', P .. 'o', P .. 'l', P .. 'v'
+local TWO32 = 4294967296
+local NIL = '\192' -- MessagePack nil
+-- Never a MessagePack value (0xc1 is reserved): marks one item of a list while a script works.
+local MARK = '\193'
+
+local function fail(code, message)
+  error({ err = code .. ' ' .. message })
+end
+
+local function arg(i)
+  local a = ARGV[2 + i]
+  if a == nil then
+    fail('BadArguments', 'argument ' .. (i - 1) .. ' missing')
+  end
+  return a
+end
+
+-- The object's kind, checked against the operation's.
+local function kind_of()
+  local kind = redis.call('HGET', M, 'kind')
+  if not kind then
+    fail('UnknownObject', 'no object at ' .. P .. ' (never made, removed, or the server lost it)')
+  end
+  if kinds ~= '' and not string.find(' ' .. kinds .. ' ', ' ' .. kind .. ' ', 1, true) then
+    fail('NotExposed', 'no operation ' .. op .. ' on a ' .. kind)
+  end
+  return kind
+end
+
+local function changed()
+  redis.call('HINCRBY', M, 'ver', 1)
+end
+
+-- Numbers -------------------------------------------------------------------------------------
+
+-- An encoded number: 'i', hi, lo for an integer (hi * 2^32 + lo, 0 <= lo < 2^32: every 64-bit
+-- integer, signed or not, exactly), 'f', x for a float; nil for anything else.
+local function number(s)
+  local n, b = #s, string.byte(s, 1)
+  if not b then
+    return nil
+  end
+  local function small(v)
+    if v < 0 then
+      return 'i', -1, v + TWO32
+    end
+    return 'i', 0, v
+  end
+  if b <= 0x7f and n == 1 then return 'i', 0, b end
+  if b >= 0xe0 and n == 1 then return small(b - 256) end
+  if b == 0xcc and n == 2 then return 'i', 0, string.byte(s, 2) end
+  if b == 0xcd and n == 3 then return 'i', 0, (struct.unpack('>H', s, 2)) end
+  if b == 0xce and n == 5 then return 'i', 0, (struct.unpack('>I4', s, 2)) end
+  if b == 0xcf and n == 9 then
+    local hi, lo = struct.unpack('>I4I4', s, 2)
+    return 'i', hi, lo
+  end
+  if b == 0xd0 and n == 2 then return small((struct.unpack('b', s, 2))) end
+  if b == 0xd1 and n == 3 then return small((struct.unpack('>h', s, 2))) end
+  if b == 0xd2 and n == 5 then return small((struct.unpack('>i4', s, 2))) end
+  if b == 0xd3 and n == 9 then
+    local hi, lo = struct.unpack('>i4I4', s, 2)
+    return 'i', hi, lo
+  end
+  if b == 0xca and n == 5 then return 'f', (struct.unpack('>f', s, 2)) end
+  if b == 0xcb and n == 9 then return 'f', (struct.unpack('>d', s, 2)) end
+  return nil
+end
+
+-- An integer's canonical encoding (the smallest, as rmpv writes it).
+local function integer(hi, lo)
+  if hi == 0 then
+    if lo < 128 then return string.char(lo) end
+    if lo < 256 then return '\204' .. string.char(lo) end
+    if lo < 65536 then return '\205' .. struct.pack('>H', lo) end
+    return '\206' .. struct.pack('>I4', lo)
+  end
+  if hi > 0 then
+    return '\207' .. struct.pack('>I4I4', hi, lo)
+  end
+  if hi == -1 and lo >= 2147483648 then
+    local v = lo - TWO32
+    if v >= -32 then return string.char(v + 256) end
+    if v >= -128 then return '\208' .. struct.pack('b', v) end
+    if v >= -32768 then return '\209' .. struct.pack('>h', v) end
+    return '\210' .. struct.pack('>i4', v)
+  end
+  return '\211' .. struct.pack('>i4I4', hi, lo)
+end
+
+-- a + b, as the in-memory manager adds (server/data.rs, `add`): integers exactly, the sum
+-- between i64::MIN and u64::MAX or `Overflow`; a float on either side makes a float; anything
+-- else is a `TypeError`. `a` false is an absent value: 0.
+local function add(a, b)
+  local ta, ha, la = 'i', 0, 0
+  if a then
+    ta, ha, la = number(a)
+  end
+  local tb, hb, lb = number(b)
+  if not ta or not tb then
+    fail('TypeError', 'cannot add: both sides must be numbers')
+  end
+  if ta == 'i' and tb == 'i' then
+    local lo, hi = la + lb, ha + hb
+    if lo >= TWO32 then
+      lo, hi = lo - TWO32, hi + 1
+    end
+    if hi < -2147483648 or hi > 4294967295 then
+      fail('Overflow', 'the sum is beyond 64 bits (i64::MIN to u64::MAX)')
+    end
+    return integer(hi, lo)
+  end
+  local x = ta == 'i' and ha * TWO32 + la or ha
+  local y = tb == 'i' and hb * TWO32 + lb or hb
+  return '\203' .. struct.pack('>d', x + y)
+end
+
+-- Objects ---------------------------------------------------------------------------------------
+
+-- Makes the object of `kind` from the arguments (a list's or an array's items, a value).
+local function make(kind, first)
+  redis.call('HSET', M, 'kind', kind, 'ver', 0, 'seq', 0)
+  if kind == 'list' or kind == 'array' then
+    local n = #ARGV - first + 1
+    for i = first, #ARGV, 1000 do
+      redis.call('RPUSH', L, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+    end
+    if kind == 'array' then
+      redis.call('HSET', M, 'len', n)
+    end
+  elseif kind == 'value' then
+    redis.call('SET', V, ARGV[first])
+  end
+end
+
+local ops = {}
+
+-- create <kind> <args...>: 1, or 0 if the id is taken (the client draws another).
+ops['create'] = function()
+  local kind = arg(1)
+  if redis.call('EXISTS', M) == 1 then
+    return 0
+  end
+  make(kind, 4)
+  return 1
+end
+
+-- named <kind> <name> <args...>: 1 if made, 0 if it was there (of the same kind).
+ops['named'] = function()
+  local kind, name = arg(1), arg(2)
+  local there = redis.call('HMGET', M, 'kind', 'name')
+  if there[1] then
+    if there[2] ~= name then
+      fail('WrongKind', 'the name ' .. name .. ' collides with another object (' .. P .. ')')
+    end
+    if there[1] ~= kind then
+      fail('WrongKind', 'the name ' .. name .. ' is a ' .. there[1] .. ', not a ' .. kind)
+    end
+    return 0
+  end
+  make(kind, 5)
+  redis.call('HSET', M, 'name', name)
+  return 1
+end
+
+-- remove <name>: removes the object if it is the one of that name; 1 if it was.
+ops['remove'] = function()
+  if redis.call('HGET', M, 'name') ~= arg(1) then
+    return 0
+  end
+  redis.call('UNLINK', M, H, O, L, V)
+  return 1
+end
+
+ops['kind'] = function()
+  return kind_of()
+end
+
+-- Dicts -----------------------------------------------------------------------------------------
+
+local function is_string(encoded)
+  local b = string.byte(encoded, 1)
+  return b and ((b >= 0xa0 and b <= 0xbf) or (b >= 0xd9 and b <= 0xdb))
+end
+
+-- The dict's key argument `i`; a namespace's attribute names are strings.
+local function key(kind, i)
+  local k = arg(i)
+  if kind == 'namespace' and not is_string(k) then
+    fail('BadArguments', "a namespace's attribute names are strings")
+  end
+  return k
+end
+
+local function put(k, v)
+  if redis.call('HSET', H, k, v) == 1 then
+    redis.call('ZADD', O, redis.call('HINCRBY', M, 'seq', 1), k)
+  end
+  changed()
+end
+
+local function take(k)
+  redis.call('HDEL', H, k)
+  redis.call('ZREM', O, k)
+  changed()
+end
+
+local function missing(k)
+  fail('KeyMissing', 'no such key')
+end
+
+-- The values under `keys`, false where absent.
+local function values_of(keys)
+  local out = {}
+  for i = 1, #keys, 1000 do
+    local part = redis.call('HMGET', H, unpack(keys, i, math.min(i + 999, #keys)))
+    for _, v in ipairs(part) do
+      out[#out + 1] = v
+    end
+  end
+  return out
+end
+
+ops['dict.len'] = function() kind_of() return redis.call('HLEN', H) end
+ops['dict.version'] = function()
+  kind_of()
+  return tonumber(redis.call('HGET', M, 'ver') or 0)
+end
+ops['dict.get'] = function() kind_of() return redis.call('HGET', H, arg(1)) end
+ops['dict.getitem'] = function()
+  local k = key(kind_of(), 1)
+  return redis.call('HGET', H, k) or missing(k)
+end
+ops['dict.contains'] = function()
+  local k = key(kind_of(), 1)
+  return redis.call('HEXISTS', H, k)
+end
+ops['dict.set'] = function()
+  local k = key(kind_of(), 1)
+  put(k, arg(2))
+  return NIL
+end
+-- pop and del: the value removed; pop of an absent key is nil, del's is `KeyMissing`.
+ops['dict.pop'] = function()
+  kind_of()
+  local k = arg(1)
+  local v = redis.call('HGET', H, k)
+  if v then take(k) end
+  return v
+end
+ops['dict.del'] = function()
+  local k = key(kind_of(), 1)
+  local v = redis.call('HGET', H, k) or missing(k)
+  take(k)
+  return v
+end
+ops['dict.popitem'] = function()
+  kind_of()
+  local last = redis.call('ZRANGE', O, -1, -1)[1]
+  if not last then
+    fail('KeyMissing', 'popitem: the dict is empty')
+  end
+  local v = redis.call('HGET', H, last)
+  take(last)
+  return { last, v }
+end
+ops['dict.keys'] = function() kind_of() return redis.call('ZRANGE', O, 0, -1) end
+ops['dict.values'] = function()
+  kind_of()
+  return values_of(redis.call('ZRANGE', O, 0, -1))
+end
+-- items: key, value, key, value, ...
+ops['dict.items'] = function()
+  kind_of()
+  local keys = redis.call('ZRANGE', O, 0, -1)
+  local values = values_of(keys)
+  local out = {}
+  for i, k in ipairs(keys) do
+    out[2 * i - 1], out[2 * i] = k, values[i]
+  end
+  return out
+end
+ops['dict.clear'] = function()
+  kind_of()
+  redis.call('DEL', H, O)
+  changed()
+  return NIL
+end
+ops['dict.setdefault'] = function()
+  kind_of()
+  local k, default = arg(1), arg(2)
+  local v = redis.call('HGET', H, k)
+  if v then return v end
+  put(k, default)
+  return default
+end
+ops['dict.incr'] = function()
+  kind_of()
+  local k = arg(1)
+  local sum = add(redis.call('HGET', H, k), arg(2))
+  put(k, sum)
+  return sum
+end
+-- compare_and_swap <key> <expected> <new>: nil expected means absent; 1 if swapped.
+ops['dict.compare_and_swap'] = function()
+  kind_of()
+  local k, expected, new = arg(1), arg(2), arg(3)
+  local current = redis.call('HGET', H, k)
+  local matches
+  if current then matches = current == expected else matches = expected == NIL end
+  if not matches then return 0 end
+  put(k, new)
+  return 1
+end
+-- update <key> <value> <key> <value> ...
+ops['dict.update'] = function()
+  kind_of()
+  if (#ARGV - 2) % 2 ~= 0 then
+    fail('BadArguments', 'a pair is [key, value]')
+  end
+  for i = 3, #ARGV, 2 do
+    put(ARGV[i], ARGV[i + 1])
+  end
+  return NIL
+end
+ops['dict.get_many'] = function()
+  kind_of()
+  local keys = {}
+  for i = 3, #ARGV do keys[#keys + 1] = ARGV[i] end
+  return values_of(keys)
+end
+
+-- Values ----------------------------------------------------------------------------------------
+
+ops['value.get'] = function() kind_of() return redis.call('GET', V) end
+ops['value.set'] = function()
+  kind_of()
+  redis.call('SET', V, arg(1))
+  return NIL
+end
+ops['value.fetch_add'] = function()
+  kind_of()
+  local old = redis.call('GET', V)
+  redis.call('SET', V, add(old, arg(1)))
+  return old
+end
+-- compare_exchange <expected> <new>: { 1 if stored, the value before }
+ops['value.compare_exchange'] = function()
+  kind_of()
+  local current = redis.call('GET', V)
+  if current == arg(1) then
+    redis.call('SET', V, arg(2))
+    return { 1, current }
+  end
+  return { 0, current }
+end
+
+-- Lists -----------------------------------------------------------------------------------------
+
+ops['list.len'] = function() kind_of() return redis.call('LLEN', L) end
+ops['list.all'] = function() kind_of() return redis.call('LRANGE', L, 0, -1) end
+-- Index arguments are integers in decimal (the client decodes them): negative counts from the end.
+
+-- range <start> <end>: clamped to the list as Python's slices are.
+ops['list.range'] = function()
+  kind_of()
+  local len = redis.call('LLEN', L)
+  local a, b = tonumber(arg(1)), tonumber(arg(2))
+  if a < 0 then a = math.max(a + len, 0) end
+  if b < 0 then b = math.max(b + len, 0) end
+  a, b = math.min(a, len), math.min(b, len)
+  if b <= a then return {} end
+  return redis.call('LRANGE', L, a, b - 1)
+end
+-- Index argument `i` as a position in the list, and the list's length.
+local function position(i)
+  local len = redis.call('LLEN', L)
+  local n = tonumber(arg(i))
+  local at = n
+  if at < 0 then at = at + len end
+  if at < 0 or at >= len then
+    fail('IndexOutOfRange', 'index ' .. n .. ' out of range for length ' .. len)
+  end
+  return at, len
+end
+ops['list.get'] = function()
+  kind_of()
+  return redis.call('LINDEX', L, (position(1)))
+end
+ops['list.set'] = function()
+  kind_of()
+  redis.call('LSET', L, (position(1)), arg(2))
+  changed()
+  return NIL
+end
+ops['list.incr'] = function()
+  kind_of()
+  local at = position(1)
+  local sum = add(redis.call('LINDEX', L, at), arg(2))
+  redis.call('LSET', L, at, sum)
+  changed()
+  return sum
+end
+ops['list.append'] = function()
+  kind_of()
+  redis.call('RPUSH', L, arg(1))
+  changed()
+  return NIL
+end
+ops['list.extend'] = function()
+  kind_of()
+  for i = 3, #ARGV, 1000 do
+    redis.call('RPUSH', L, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+  changed()
+  return NIL
+end
+-- Removes the item at `at` (an index in the list): O(n) in Redis, one script.
+local function remove_at(at)
+  local item = redis.call('LINDEX', L, at)
+  redis.call('LSET', L, at, MARK)
+  redis.call('LREM', L, 1, MARK)
+  changed()
+  return item
+end
+-- pop [i]: the last item (nil if empty), or the one at i (`IndexOutOfRange` outside the list).
+ops['list.pop'] = function()
+  kind_of()
+  if #ARGV < 3 then
+    local item = redis.call('RPOP', L)
+    if item then changed() end
+    return item
+  end
+  return remove_at((position(1)))
+end
+ops['list.remove'] = function()
+  kind_of()
+  return remove_at((position(1)))
+end
+-- insert <i>: before the item at i, clamped to the list as Python's `insert` does.
+ops['list.insert'] = function()
+  kind_of()
+  local len = redis.call('LLEN', L)
+  local at = tonumber(arg(1))
+  if at < 0 then at = math.max(at + len, 0) end
+  local item = arg(2)
+  if at >= len then
+    redis.call('RPUSH', L, item)
+  elseif at == 0 then
+    redis.call('LPUSH', L, item)
+  else
+    local there = redis.call('LINDEX', L, at)
+    redis.call('LSET', L, at, MARK)
+    redis.call('LINSERT', L, 'BEFORE', MARK, item)
+    redis.call('LSET', L, at + 1, there)
+  end
+  changed()
+  return NIL
+end
+ops['list.remove_item'] = function()
+  kind_of()
+  if redis.call('LREM', L, 1, arg(1)) == 0 then
+    fail('ItemMissing', 'remove_item: the item is not in the list')
+  end
+  changed()
+  return NIL
+end
+ops['list.clear'] = function()
+  kind_of()
+  redis.call('DEL', L)
+  changed()
+  return NIL
+end
+ops['list.contains'] = function()
+  kind_of()
+  return redis.call('LPOS', L, arg(1)) and 1 or 0
+end
+ops['list.count'] = function()
+  kind_of()
+  return #redis.call('LPOS', L, arg(1), 'COUNT', 0)
+end
+ops['list.index'] = function()
+  kind_of()
+  return redis.call('LPOS', L, arg(1))
+end
+-- snapshot: { version, items } for an operation the client runs itself (a sort, a slice).
+ops['list.snapshot'] = function()
+  local kind = kind_of()
+  return { tonumber(redis.call('HGET', M, 'ver') or 0), kind, redis.call('LRANGE', L, 0, -1) }
+end
+-- replace <version> <items...>: the list's items, if it is still at `version` (else 0).
+ops['list.replace'] = function()
+  kind_of()
+  if tonumber(redis.call('HGET', M, 'ver') or 0) ~= tonumber(arg(1)) then
+    return 0
+  end
+  redis.call('DEL', L)
+  for i = 4, #ARGV, 1000 do
+    redis.call('RPUSH', L, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+  changed()
+  return 1
+end
+
+local run = ops[op]
+if not run then
+  return redis.error_reply('NotExposed no operation ' .. tostring(op) .. ' on Redis')
+end
+local ok, result = pcall(run)
+if ok then
+  return result
+end
+-- An error of ours (`fail`) or of Redis's (WRONGTYPE, OOM) comes as its text or its table: its
+-- first word is its code. Anything else is a fault of the script's.
+if type(result) == 'table' and result.err then
+  result = result.err
+end
+result = tostring(result)
+if string.find(result, '^%u%w* ') then
+  return redis.error_reply(result)
+end
+return redis.error_reply('MethodFailed ' .. result)

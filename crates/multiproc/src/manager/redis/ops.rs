@@ -1,0 +1,418 @@
+//! The protocol's operations as calls of `ops.lua`, and their answers as the in-memory manager
+//! gives them: each operation is one script, one round trip. The list operations that rearrange
+//! the whole list (slices, sort, reverse, repeat) read the list, run the in-memory manager's own
+//! code on it here, and write it back only if nobody changed it meanwhile (else they run again).
+
+use std::sync::LazyLock;
+
+use rmpv::Value;
+
+use super::super::protocol::{Kind, Op, frame};
+use super::super::server::data;
+use super::super::{ErrorCode, ManagerError};
+use super::{Store, error};
+
+/// The script, and its SHA-1 for `EVALSHA`.
+static SCRIPT: LazyLock<(&str, String)> = LazyLock::new(|| {
+    let source = include_str!("ops.lua");
+    (source, redis::Script::new(source).get_hash().to_owned())
+});
+
+/// How an answer of the script becomes the protocol's.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// An encoded value.
+    Encoded,
+    /// An encoded value or nil: `[value]` or nil.
+    Optional,
+    /// An integer.
+    Integer,
+    /// An integer or nil: `[integer]` or nil.
+    OptionalInteger,
+    /// 0 or 1.
+    Bool,
+    /// Nothing (the script says nil).
+    Nil,
+    /// Encoded values.
+    Values,
+    /// Encoded values or nils, each `[value]` or nil.
+    Optionals,
+    /// key, value, key, value, ...: `[[key, value], ...]`.
+    Pairs,
+    /// `[key, value]`, encoded.
+    Pair,
+    /// `[0 or 1, value]`.
+    Exchange,
+    /// A kind's name.
+    Text,
+}
+
+/// Runs `op` on `object` on `connection`.
+pub(super) fn run(
+    store: &Store,
+    connection: &mut redis::Connection,
+    op: Op,
+    object: u64,
+    args: Vec<Value>,
+) -> Result<Value, ManagerError> {
+    let target = &store.target;
+    match op {
+        Op::Create(kind) => {
+            let (kind, rest) = creation(kind, args)?;
+            loop {
+                let id = random_id()?;
+                let mut argv = vec![b"create".to_vec(), Vec::new(), kind.name().into()];
+                argv.extend(rest.iter().cloned());
+                if script(connection, &target.prefix(id), argv)? == redis::Value::Int(1) {
+                    return Ok(Value::from(id));
+                }
+            }
+        }
+        Op::Named => {
+            let mut args = args.into_iter();
+            let name = text(args.next())?;
+            let kind = text(args.next())?;
+            let kind = Kind::parse(&kind)
+                .ok_or_else(|| bad(format!("no kind of object is called {kind}")))?;
+            let (kind, rest) = creation(kind, args.collect())?;
+            let id = target.named_id(&name);
+            let mut argv = vec![
+                b"named".to_vec(),
+                Vec::new(),
+                kind.name().into(),
+                name.into_bytes(),
+            ];
+            argv.extend(rest);
+            script(connection, &target.prefix(id), argv)?;
+            Ok(Value::from(id))
+        }
+        Op::RemoveNamed => {
+            let name = text(args.into_iter().next())?;
+            let argv = vec![b"remove".to_vec(), Vec::new(), name.clone().into_bytes()];
+            let removed = script(connection, &target.prefix(target.named_id(&name)), argv)?;
+            Ok(Value::from(removed == redis::Value::Int(1)))
+        }
+        Op::KindOf => {
+            let id = args
+                .first()
+                .and_then(Value::as_u64)
+                .ok_or_else(|| bad("kind takes an object id"))?;
+            let argv = vec![b"kind".to_vec(), Vec::new()];
+            answer(Answer::Text, script(connection, &target.prefix(id), argv)?)
+        }
+        Op::Ping => {
+            let _: redis::Value = redis::cmd("PING")
+                .query(connection)
+                .map_err(|e| error(&e))?;
+            Ok(Value::Nil)
+        }
+        Op::Shutdown => Ok(Value::Nil), // nothing of ours to stop: the server is Redis's
+        op if op.on_manager() => Err(not_on_redis(op.name())),
+        op if rewrites_whole_list(op) => whole_list(connection, &target.prefix(object), op, &args),
+        op => {
+            let (shape, argv) = call_of(op, &args)?;
+            let mut full = vec![op.name().as_bytes().to_vec(), kinds(op)];
+            full.extend(argv);
+            answer(shape, script(connection, &target.prefix(object), full)?)
+        }
+    }
+}
+
+/// The arguments of a creation of `kind`, as `ops.lua` takes them (a list's items one by one);
+/// the kinds not yet on Redis are refused.
+fn creation(kind: Kind, args: Vec<Value>) -> Result<(Kind, Vec<Vec<u8>>), ManagerError> {
+    let rest = match kind {
+        Kind::Dict | Kind::Namespace => Vec::new(),
+        Kind::List | Kind::Array => match args.into_iter().next() {
+            Some(Value::Array(items)) => items.iter().map(encode).collect(),
+            None | Some(Value::Nil) => Vec::new(),
+            Some(_) => return Err(bad("a list is made from [items]")),
+        },
+        Kind::Value => vec![encode(args.first().unwrap_or(&Value::Nil))],
+        other => return Err(not_on_redis(other.name())),
+    };
+    Ok((kind, rest))
+}
+
+fn not_on_redis(what: &str) -> ManagerError {
+    ManagerError::Remote {
+        code: ErrorCode::NotExposed,
+        message: format!("{what} is not on the Redis backend yet (docs/redis.md)"),
+    }
+}
+
+/// The kinds `op` applies to, as `ops.lua` checks them.
+fn kinds(op: Op) -> Vec<u8> {
+    let names: Vec<&str> = op.targets().iter().map(|kind| kind.name()).collect();
+    names.join(" ").into_bytes()
+}
+
+/// What `ops.lua` takes for `op` and how its answer reads.
+fn call_of(op: Op, args: &[Value]) -> Result<(Answer, Vec<Vec<u8>>), ManagerError> {
+    use Answer::*;
+    let each = || args.iter().map(encode).collect::<Vec<_>>();
+    Ok(match op {
+        Op::DictLen | Op::DictVersion | Op::ListLen | Op::ListCount => (Integer, each()),
+        Op::DictGet | Op::DictPop => (Optional, each()),
+        Op::DictGetItem
+        | Op::DictDel
+        | Op::DictSetDefault
+        | Op::DictIncr
+        | Op::ValueGet
+        | Op::ValueFetchAdd => (Encoded, each()),
+        Op::DictContains | Op::DictCompareAndSwap | Op::ListContains => (Bool, each()),
+        Op::DictSet | Op::DictClear | Op::ValueSet | Op::ListAppend | Op::ListRemoveItem => {
+            (Nil, each())
+        }
+        Op::ListClear => (Nil, Vec::new()),
+        Op::DictPopItem => (Pair, Vec::new()),
+        Op::DictKeys | Op::ListAll => (Values, Vec::new()),
+        Op::DictValues => (Values, Vec::new()),
+        Op::DictItems => (Pairs, Vec::new()),
+        Op::DictUpdate => {
+            let Some(Value::Array(pairs)) = args.first() else {
+                return Err(bad("update takes [[key, value], ...]"));
+            };
+            let mut flat = Vec::with_capacity(pairs.len() * 2);
+            for pair in pairs {
+                let Some([key, value]) = pair.as_array().map(Vec::as_slice) else {
+                    return Err(bad("a pair is [key, value]"));
+                };
+                flat.push(encode(key));
+                flat.push(encode(value));
+            }
+            (Nil, flat)
+        }
+        Op::DictGetMany => {
+            let Some(Value::Array(keys)) = args.first() else {
+                return Err(bad("get_many takes [key, ...]"));
+            };
+            (Optionals, keys.iter().map(encode).collect())
+        }
+        Op::ListExtend => {
+            let Some(Value::Array(items)) = args.first() else {
+                return Err(bad("extend takes [items]"));
+            };
+            (Nil, items.iter().map(encode).collect())
+        }
+        Op::ValueCompareExchange => (Exchange, each()),
+        Op::ListIndex => (OptionalInteger, each()),
+        Op::ListRange => (Values, vec![index(args, 0)?, index(args, 1)?]),
+        Op::ListGet | Op::ListRemove => (Encoded, vec![index(args, 0)?]),
+        Op::ListSet => (Nil, vec![index(args, 0)?, encode(item(args, 1)?)]),
+        Op::ListIncr => (Encoded, vec![index(args, 0)?, encode(item(args, 1)?)]),
+        Op::ListInsert => (Nil, vec![index(args, 0)?, encode(item(args, 1)?)]),
+        Op::ListPop => match args.first() {
+            None | Some(rmpv::Value::Nil) => (Optional, Vec::new()),
+            Some(_) => (Optional, vec![index(args, 0)?]),
+        },
+        other => return Err(not_on_redis(other.name())),
+    })
+}
+
+/// Whether `op` rearranges a list as a whole: run here on a snapshot ([`whole_list`]).
+fn rewrites_whole_list(op: Op) -> bool {
+    matches!(
+        op,
+        Op::ListSlice
+            | Op::ListSetSlice
+            | Op::ListDelSlice
+            | Op::ListReverse
+            | Op::ListSort
+            | Op::ListRepeat
+    )
+}
+
+/// Runs `op` on a snapshot of the list with the in-memory manager's code, and writes the result
+/// back if the list did not change meanwhile; else again, on a new snapshot.
+fn whole_list(
+    connection: &mut redis::Connection,
+    prefix: &str,
+    op: Op,
+    args: &[Value],
+) -> Result<Value, ManagerError> {
+    loop {
+        let snapshot = script(
+            connection,
+            prefix,
+            vec![b"list.snapshot".to_vec(), kinds(op)],
+        )?;
+        let redis::Value::Array(parts) = snapshot else {
+            return Err(unexpected(&snapshot));
+        };
+        let [version, kind, items] = <[redis::Value; 3]>::try_from(parts)
+            .map_err(|parts| unexpected(&redis::Value::Array(parts)))?;
+        let (redis::Value::Int(version), redis::Value::BulkString(kind)) = (&version, &kind) else {
+            return Err(unexpected(&version));
+        };
+        let mut list = match answer(Answer::Values, items)? {
+            Value::Array(list) => list,
+            other => return Err(ManagerError::Protocol(format!("not a list: {other}"))),
+        };
+        let fixed = kind.as_slice() == Kind::Array.name().as_bytes();
+        let outcome =
+            data::list_op(&mut list, op, args, fixed).map_err(|e| ManagerError::Remote {
+                code: ErrorCode::parse(&e.code),
+                message: e.message,
+            })?;
+        if op == Op::ListSlice {
+            return Ok(outcome.reply);
+        }
+        let mut argv = vec![
+            b"list.replace".to_vec(),
+            kinds(op),
+            version.to_string().into_bytes(),
+        ];
+        argv.extend(list.iter().map(encode));
+        if script(connection, prefix, argv)? == redis::Value::Int(1) {
+            return Ok(outcome.reply);
+        }
+    }
+}
+
+/// Calls `ops.lua` on the object at `prefix` with `argv` (the operation first): `EVALSHA`, or
+/// `EVAL` if the server does not have the script (after a restart or a `SCRIPT FLUSH`; it did
+/// not run, so running it now runs it once).
+fn script(
+    connection: &mut redis::Connection,
+    prefix: &str,
+    argv: Vec<Vec<u8>>,
+) -> Result<redis::Value, ManagerError> {
+    let size: usize = argv.iter().map(Vec::len).sum();
+    if size > frame::DEFAULT_MAX_FRAME {
+        return Err(ManagerError::FrameTooLarge {
+            len: size,
+            max: frame::DEFAULT_MAX_FRAME,
+        });
+    }
+    let (source, sha) = &*SCRIPT;
+    let command = |name: &str, body: &str| {
+        let mut command = redis::cmd(name);
+        command.arg(body).arg(1).arg(prefix).arg(&argv);
+        command
+    };
+    let answer = command("EVALSHA", sha).query::<redis::Value>(connection);
+    match answer {
+        Err(e) if e.code() == Some("NOSCRIPT") => command("EVAL", source)
+            .query::<redis::Value>(connection)
+            .map_err(|e| error(&e)),
+        other => other.map_err(|e| error(&e)),
+    }
+}
+
+/// The script's answer `raw` as the protocol's, read as `shape` says.
+fn answer(shape: Answer, raw: redis::Value) -> Result<Value, ManagerError> {
+    use redis::Value as R;
+    let optional = |raw: R| -> Result<Value, ManagerError> {
+        Ok(match raw {
+            R::Nil => Value::Nil,
+            other => Value::Array(vec![decode(other)?]),
+        })
+    };
+    let many = |raw: R, each: &dyn Fn(R) -> Result<Value, ManagerError>| match raw {
+        R::Array(items) => items
+            .into_iter()
+            .map(each)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        other => Err(unexpected(&other)),
+    };
+    match (shape, raw) {
+        (Answer::Encoded, raw) => decode(raw),
+        (Answer::Optional, raw) => optional(raw),
+        (Answer::Integer, R::Int(n)) => Ok(Value::from(n)),
+        (Answer::OptionalInteger, R::Nil) => Ok(Value::Nil),
+        (Answer::OptionalInteger, R::Int(n)) => Ok(Value::Array(vec![Value::from(n)])),
+        (Answer::Bool, R::Int(n)) => Ok(Value::from(n != 0)),
+        (Answer::Nil, _) => Ok(Value::Nil),
+        (Answer::Values, raw) => many(raw, &decode),
+        (Answer::Optionals, raw) => many(raw, &optional),
+        (Answer::Pairs, R::Array(flat)) => {
+            let mut pairs = Vec::with_capacity(flat.len() / 2);
+            let mut flat = flat.into_iter();
+            while let (Some(key), Some(value)) = (flat.next(), flat.next()) {
+                pairs.push(Value::Array(vec![decode(key)?, decode(value)?]));
+            }
+            Ok(Value::Array(pairs))
+        }
+        (Answer::Pair, raw) => many(raw, &decode),
+        (Answer::Exchange, R::Array(parts)) if parts.len() == 2 => {
+            let mut parts = parts.into_iter();
+            let stored = parts.next() == Some(R::Int(1));
+            let previous = decode(parts.next().unwrap_or(R::Nil))?;
+            Ok(Value::Array(vec![Value::from(stored), previous]))
+        }
+        (Answer::Text, R::BulkString(bytes)) => String::from_utf8(bytes)
+            .map(Value::from)
+            .map_err(|e| ManagerError::Protocol(format!("a kind that is not text: {e}"))),
+        (_, other) => Err(unexpected(&other)),
+    }
+}
+
+/// An encoded value from Redis.
+fn decode(raw: redis::Value) -> Result<Value, ManagerError> {
+    match raw {
+        redis::Value::BulkString(bytes) => {
+            rmpv::decode::read_value_with_max_depth(&mut bytes.as_slice(), 1024).map_err(|e| {
+                ManagerError::Protocol(format!(
+                    "a value in Redis that is not MessagePack (another program wrote it?): {e}"
+                ))
+            })
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn unexpected(raw: &redis::Value) -> ManagerError {
+    ManagerError::Protocol(format!(
+        "an answer from Redis this client does not read: {raw:?}"
+    ))
+}
+
+/// `value`'s MessagePack encoding: its identity as a key or an item.
+fn encode(value: &Value) -> Vec<u8> {
+    data::key_of(value)
+}
+
+fn bad(message: impl Into<String>) -> ManagerError {
+    ManagerError::Remote {
+        code: ErrorCode::BadArguments,
+        message: message.into(),
+    }
+}
+
+fn text(value: Option<Value>) -> Result<String, ManagerError> {
+    match value {
+        Some(Value::String(s)) => s.into_str().ok_or_else(|| bad("a name is UTF-8 text")),
+        _ => Err(bad("a name is text")),
+    }
+}
+
+fn item(args: &[Value], i: usize) -> Result<&Value, ManagerError> {
+    args.get(i)
+        .ok_or_else(|| bad(format!("argument {i} missing")))
+}
+
+/// Index argument `i`, an integer (negative from the end), in decimal for the script.
+fn index(args: &[Value], i: usize) -> Result<Vec<u8>, ManagerError> {
+    let value = item(args, i)?;
+    let n = match (value.as_i64(), value.as_u64()) {
+        (Some(n), _) => i128::from(n),
+        (None, Some(n)) => i128::from(n),
+        _ => return Err(bad(format!("an index is an integer, not {value}"))),
+    };
+    Ok(n.to_string().into_bytes())
+}
+
+/// A new object's id: random, the top bit clear (named objects have it set), never 0.
+fn random_id() -> Result<u64, ManagerError> {
+    loop {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| ManagerError::Os(std::io::Error::other(e.to_string())))?;
+        let id = u64::from_ne_bytes(bytes) & !super::NAMED;
+        if id != 0 {
+            return Ok(id);
+        }
+    }
+}

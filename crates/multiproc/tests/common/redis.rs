@@ -1,0 +1,161 @@
+//! A real redis-server for a test: started on a private Unix socket in a fresh directory (no TCP
+//! port to clash), without persistence, and killed by its pid when dropped (or when the thread
+//! that started it ends: it dies with its parent). On a machine without redis-server, the first
+//! test installs Debian's package (the test command installs what it needs); if that fails, so do
+//! the tests: never a skip.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer its first PING.
+const READY: Duration = Duration::from_secs(10);
+
+pub struct RedisServer {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    /// A new server, up (answering PING).
+    pub fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    /// A new server with more `redis-server` options (`["--maxmemory", "1mb"]`).
+    pub fn start_with(options: &[&str]) -> RedisServer {
+        installed();
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "multiproc-redis-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = std::fs::File::create(dir.join("log")).unwrap();
+        let socket = dir.join("r.sock");
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&socket)
+            .args([
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
+            .arg(&dir)
+            .args(options)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // SAFETY: the closure runs in the child between fork and exec, and only makes one system
+        // call (prctl: async-signal-safe), asking the kernel to kill the server with the thread
+        // that started it.
+        #[allow(unsafe_code)]
+        unsafe {
+            command.pre_exec(|| {
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::KILL,
+                ))
+                .map_err(std::io::Error::from)
+            });
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run redis-server: {e}"));
+        let server = RedisServer { child, dir };
+        let start = Instant::now();
+        while !server.answers_ping() {
+            assert!(
+                start.elapsed() < READY,
+                "redis-server did not answer within {READY:?}; its log:\n{}",
+                std::fs::read_to_string(server.dir.join("log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        server
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis+unix://{}", self.socket().display())
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("r.sock")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends one command (its words) and gives the raw answer.
+    pub fn command(&self, words: &[&str]) -> String {
+        let mut stream = UnixStream::connect(self.socket()).unwrap();
+        stream.set_read_timeout(Some(READY)).unwrap();
+        let mut request = format!("*{}\r\n", words.len());
+        for word in words {
+            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+        }
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = vec![0u8; 1 << 16];
+        let n = stream.read(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    }
+
+    fn answers_ping(&self) -> bool {
+        let Ok(mut stream) = UnixStream::connect(self.socket()) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut answer = [0u8; 6];
+        // PONG, or NOAUTH from a server with a password: up either way.
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut answer).is_ok()
+            && (&answer == b"+PONG\r" || &answer == b"-NOAUT")
+    }
+}
+
+/// Installs redis-server (Debian's package) if this machine has none: once per test binary.
+fn installed() {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let runs = |program: &str, args: &[&str]| {
+            Command::new(program)
+                .args(args)
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        if runs("redis-server", &["--version"]) {
+            return;
+        }
+        eprintln!(
+            "redis-server is missing: installing Debian's package (apt-get install redis-server)"
+        );
+        let script = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                      redis-server && (systemctl stop redis-server 2>/dev/null || true)";
+        assert!(
+            runs("sh", &["-c", script]) && runs("redis-server", &["--version"]),
+            "redis-server is missing and could not be installed (apt-get install redis-server): \
+             the Redis tests need a real server"
+        );
+    });
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

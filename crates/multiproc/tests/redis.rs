@@ -1,0 +1,235 @@
+//! The manager's proxies on Redis, against a real redis-server each test starts
+//! (`common::redis`): the data suite that `manager.rs` runs on a manager process, and what is
+//! Redis's own (objects outlive their proxies, the URL's forms, its errors).
+
+multiproc::test_support!();
+
+mod common;
+
+use common::redis::RedisServer;
+use common::{join, refused};
+use multiproc::{Backend, ErrorCode, Manager, ManagerError, Process, RedisOptions};
+
+/// The data suite's backend here: a Redis server of its own for each test, and a manager on it.
+mod backend {
+    use super::RedisServer;
+
+    /// A manager on a server that lives as long as it does.
+    pub struct Served {
+        pub manager: multiproc::Manager,
+        _server: RedisServer,
+    }
+
+    impl std::ops::Deref for Served {
+        type Target = multiproc::Manager;
+        fn deref(&self) -> &multiproc::Manager {
+            &self.manager
+        }
+    }
+
+    impl Served {
+        pub fn shutdown(self) -> Result<(), multiproc::ManagerError> {
+            self.manager.shutdown()
+        }
+    }
+
+    pub fn manager() -> Served {
+        let server = RedisServer::start();
+        Served {
+            manager: multiproc::Manager::connect_redis(&server.url()).unwrap(),
+            _server: server,
+        }
+    }
+}
+
+#[path = "suite/data.rs"]
+mod data;
+
+#[test]
+fn unrelated_processes_meet_at_a_named_dict_on_redis() {
+    let server = RedisServer::start();
+    let manager = Manager::connect_redis(&server.url()).unwrap();
+    assert_eq!(manager.backend(), Backend::Redis);
+    assert_eq!(
+        manager.address(),
+        &multiproc::Address::Unix(server.socket()),
+        "the server's address"
+    );
+    // The child gets only the URL.
+    join(
+        Process::spawn(server.url(), |url: String| {
+            let manager = Manager::connect_redis(&url).unwrap();
+            let results = manager.dict_named::<u32, String>("results").unwrap();
+            results.insert(1, "from the child".to_string()).unwrap();
+        })
+        .unwrap(),
+    );
+    let results = manager.dict_named::<u32, String>("results").unwrap();
+    assert_eq!(results.get(1).unwrap().as_deref(), Some("from the child"));
+    // Another kind under that name is refused; another namespace has names of its own.
+    assert_eq!(
+        refused(manager.list_named::<u32>("results")),
+        ErrorCode::WrongKind
+    );
+    let other = Manager::redis(RedisOptions::new(server.url()).namespace("other")).unwrap();
+    assert!(
+        other
+            .dict_named::<u32, String>("results")
+            .unwrap()
+            .is_empty()
+            .unwrap()
+    );
+    // A named object lives until its name is removed, on Redis as nothing holds it.
+    assert!(manager.remove_named("results").unwrap());
+    assert!(!manager.remove_named("results").unwrap());
+    assert_eq!(refused(results.len()), ErrorCode::UnknownObject);
+    assert!(
+        manager
+            .dict_named::<u32, String>("results")
+            .unwrap()
+            .is_empty()
+            .unwrap()
+    );
+}
+
+#[test]
+fn increments_are_exact_to_64_bits_as_on_the_manager() {
+    // Redis's own Lua MessagePack loses integers past 2^53; the scripts never decode values.
+    let server = RedisServer::start();
+    let redis = Manager::connect_redis(&server.url()).unwrap();
+    let memory = Manager::start().unwrap();
+    let on_redis = redis.dict::<String, rmpv::Value>().unwrap();
+    let in_memory = memory.dict::<String, rmpv::Value>().unwrap();
+    let cases: Vec<(rmpv::Value, rmpv::Value)> = vec![
+        ((1i64 << 53) + 1).into(),
+        i64::MAX.into(),
+        i64::MIN.into(),
+        u64::MAX.into(),
+        (-1i64).into(),
+        0.into(),
+        (-33i64).into(),
+        (1i64 << 31).into(),
+        (-(1i64 << 31) - 1).into(),
+        1.5f64.into(),
+        rmpv::Value::F32(0.25),
+        "text".into(),
+        rmpv::Value::Nil,
+    ]
+    .into_iter()
+    .flat_map(|a: rmpv::Value| {
+        let deltas: Vec<rmpv::Value> = vec![
+            1.into(),
+            (-1i64).into(),
+            i64::MAX.into(),
+            i64::MIN.into(),
+            u64::MAX.into(),
+            0.5f64.into(),
+            255.into(),
+            (-129i64).into(),
+            65536.into(),
+        ];
+        deltas.into_iter().map(move |d| (a.clone(), d))
+    })
+    .collect();
+    for (i, (start, delta)) in cases.into_iter().enumerate() {
+        let key = format!("k{i}");
+        on_redis.insert(&key, &start).unwrap();
+        in_memory.insert(&key, &start).unwrap();
+        let here = in_memory.incr(&key, delta.clone());
+        let there = on_redis.incr(&key, delta.clone());
+        match (&here, &there) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{start} + {delta}"),
+            (Err(a), Err(b)) => assert_eq!(a.code(), b.code(), "{start} + {delta}"),
+            _ => panic!("{start} + {delta}: the manager says {here:?}, Redis {there:?}"),
+        }
+        // And what is stored, byte for byte as the manager stores it.
+        assert_eq!(
+            on_redis.get(&key).unwrap(),
+            in_memory.get(&key).unwrap(),
+            "{start} + {delta}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_password_a_server_that_is_not_redis_and_a_dead_one_are_typed_errors() {
+    let server = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let socket = server.socket();
+    let right = format!("redis+unix://{}?pass=s3cret", socket.display());
+    let wrong = format!("redis+unix://{}?pass=nope", socket.display());
+    let manager = Manager::connect_redis(&right).unwrap();
+    // A proxy carries the password to a child apart from the URL, as a manager's key travels.
+    let shared = manager.dict::<u8, u8>().unwrap();
+    join(
+        Process::spawn(shared.clone(), |d: multiproc::DictProxy<u8, u8>| {
+            d.insert(1, 2).unwrap();
+        })
+        .unwrap(),
+    );
+    assert_eq!(shared.get(1).unwrap(), Some(2));
+    assert!(!format!("{shared:?}").contains("s3cret"), "{shared:?}");
+    assert!(matches!(
+        Manager::connect_redis(&wrong),
+        Err(ManagerError::Connect(multiproc::ConnectError::AuthFailed))
+    ));
+    // A manager process is not Redis.
+    let ours = Manager::start().unwrap();
+    let multiproc::Address::Unix(path) = ours.address().clone() else {
+        unreachable!("a started manager is on a Unix socket");
+    };
+    let not_redis = Manager::redis(
+        RedisOptions::new(format!("redis+unix://{}", path.display()))
+            .connect_timeout(std::time::Duration::from_secs(2)),
+    );
+    assert!(
+        matches!(
+            not_redis,
+            Err(ManagerError::Connect(_) | ManagerError::Gone { .. })
+        ),
+        "{not_redis:?}"
+    );
+    // A server that died: the call in flight is Gone; so is the next, until one is there.
+    let d = manager.dict::<u8, u8>().unwrap();
+    drop(server);
+    assert!(matches!(d.insert(1, 1), Err(ManagerError::Gone { .. })));
+    assert!(matches!(d.len(), Err(ManagerError::Gone { .. })));
+    assert!(matches!(
+        Manager::connect_redis("redis://:x@"),
+        Err(ManagerError::Value(_) | ManagerError::Gone { .. })
+    ));
+}
+
+#[test]
+fn a_foreign_key_under_our_prefix_and_a_full_server_are_typed_errors() {
+    let server =
+        RedisServer::start_with(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]);
+    let manager = Manager::connect_redis(&server.url()).unwrap();
+    let d = manager.dict_named::<String, String>("d").unwrap();
+    d.insert("k", "v").unwrap();
+    // Another program writes a string where the dict keeps its hash.
+    let keys = server.command(&["KEYS", "mp:*:h"]);
+    let key = keys
+        .lines()
+        .find(|l| l.starts_with("mp:"))
+        .expect("the dict's hash");
+    server.command(&["DEL", key]);
+    server.command(&["SET", key, "not ours"]);
+    assert_eq!(refused(d.get("k")), ErrorCode::WrongKind);
+    // Filling the server: refused as out of memory, and nothing half-written.
+    let list = manager.list::<String>().unwrap();
+    let big = "x".repeat(64 * 1024);
+    let mut refusals = 0;
+    for _ in 0..200 {
+        match list.push(&big) {
+            Ok(()) => {}
+            Err(e) => {
+                assert_eq!(e.code(), Some(&ErrorCode::OutOfMemory), "{e}");
+                refusals += 1;
+                break;
+            }
+        }
+    }
+    assert_eq!(refusals, 1, "a 2 MiB server refused 12 MiB");
+    let len = list.len().unwrap();
+    assert!(len > 0 && list.get(len - 1).unwrap() == Some(big));
+}
