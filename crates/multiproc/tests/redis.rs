@@ -233,3 +233,17 @@ fn a_foreign_key_under_our_prefix_and_a_full_server_are_typed_errors() {
     let len = list.len().unwrap();
     assert!(len > 0 && list.get(len - 1).unwrap() == Some(big));
 }
+
+#[test]
+fn a_flushed_library_is_loaded_again_and_the_call_runs_once() {
+    let server = RedisServer::start();
+    let manager = Manager::connect_redis(&server.url()).unwrap();
+    let d = manager.dict::<String, i64>().unwrap();
+    assert_eq!(d.incr("n", 1).unwrap(), 1);
+    // Another program (or a restart without persistence) drops our functions: the next call
+    // finds them missing, loads them, and runs once.
+    assert!(server.command(&["FUNCTION", "FLUSH"]).starts_with("+OK"));
+    assert_eq!(d.incr("n", 1).unwrap(), 2);
+    assert!(server.command(&["SCRIPT", "FLUSH"]).starts_with("+OK"));
+    assert_eq!(d.incr("n", 1).unwrap(), 3);
+}

@@ -116,8 +116,11 @@ impl Target {
                 .map_err(|_| ManagerError::Value("a Redis password is UTF-8".to_owned()))?;
             url = put_password(&url, password);
         }
-        redis::IntoConnectionInfo::into_connection_info(url.as_str())
-            .map_err(|e| ManagerError::Value(format!("not a Redis URL: {}: {e}", self.url)))
+        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
+            .map_err(|e| ManagerError::Value(format!("not a Redis URL: {}: {e}", self.url)))?;
+        // Each call is one request and one answer: nothing to gain from Nagle's wait.
+        let tcp = redis::io::tcp::TcpSettings::default().set_nodelay(true);
+        Ok(info.set_tcp_settings(tcp))
     }
 
     /// The server's address, as [`Manager::address`](crate::Manager::address) gives it: its

@@ -1,7 +1,9 @@
--- The operations of the manager's protocol on Redis, one script: `EVALSHA <sha> 1 <prefix> <op>
--- <kinds> <args...>`. Every key of an object starts with `prefix` (`mp:{<namespace>:<id>}:`, one
--- hash tag: one slot); `kinds` are the kinds the operation applies to, space-separated ('' for
--- the manager's own operations); each argument is one value's MessagePack encoding.
+-- The operations of the manager's protocol on Redis: a function library (Redis 7's `FUNCTION
+-- LOAD`, so that this chunk runs once, not at every call), whose one function `main` the client
+-- registers under a name with this file's hash (ops.rs), and calls as `FCALL <name> 1 <prefix>
+-- <op> <kinds> <args...>`. Every key of an object starts with `prefix` (`mp:{<namespace>:<id>}:`,
+-- one hash tag: one slot); `kinds` are the kinds the operation applies to, space-separated (''
+-- for the manager's own operations); each argument is one value's MessagePack encoding.
 --
 -- Values are never decoded here (Redis's own cmsgpack loses 64-bit integers): keys and items are
 -- compared byte for byte, as the in-memory manager compares encodings, and `add` reads the only
@@ -13,11 +15,10 @@
 -- value), `o` a dict's order (key -> the sequence number of its first insertion), `l` a list, `v`
 -- a value.
 
-local P = KEYS[1]
-local op = ARGV[1]
-local kinds = ARGV[2]
+-- The call's keys and arguments, and what they name: set by `main` at each call (Redis runs one
+-- call at a time).
+local KEYS, ARGV, P, op, kinds, M, H, O, L, V
 
-local M, H, O, L, V = P .. 'm', P .. 'h', P .. 'o', P .. 'l', P .. 'v'
 local TWO32 = 4294967296
 local NIL = '\192' -- MessagePack nil
 -- Never a MessagePack value (0xc1 is reserved): marks one item of a list while a script works.
@@ -522,21 +523,26 @@ ops['list.replace'] = function()
   return 1
 end
 
-local run = ops[op]
-if not run then
-  return redis.error_reply('NotExposed no operation ' .. tostring(op) .. ' on Redis')
+local function main(keys, args)
+  KEYS, ARGV = keys, args
+  P, op, kinds = KEYS[1], ARGV[1], ARGV[2]
+  M, H, O, L, V = P .. 'm', P .. 'h', P .. 'o', P .. 'l', P .. 'v'
+  local run = ops[op]
+  if not run then
+    return redis.error_reply('NotExposed no operation ' .. tostring(op) .. ' on Redis')
+  end
+  local ok, result = pcall(run)
+  if ok then
+    return result
+  end
+  -- An error of ours (`fail`) or of Redis's (WRONGTYPE, OOM) comes as its text or its table: its
+  -- first word is its code. Anything else is a fault of the script's.
+  if type(result) == 'table' and result.err then
+    result = result.err
+  end
+  result = tostring(result)
+  if string.find(result, '^%u%w* ') then
+    return redis.error_reply(result)
+  end
+  return redis.error_reply('MethodFailed ' .. result)
 end
-local ok, result = pcall(run)
-if ok then
-  return result
-end
--- An error of ours (`fail`) or of Redis's (WRONGTYPE, OOM) comes as its text or its table: its
--- first word is its code. Anything else is a fault of the script's.
-if type(result) == 'table' and result.err then
-  result = result.err
-end
-result = tostring(result)
-if string.find(result, '^%u%w* ') then
-  return redis.error_reply(result)
-end
-return redis.error_reply('MethodFailed ' .. result)

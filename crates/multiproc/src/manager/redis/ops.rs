@@ -12,10 +12,15 @@ use super::super::server::data;
 use super::super::{ErrorCode, ManagerError};
 use super::{Store, error};
 
-/// The script, and its SHA-1 for `EVALSHA`.
-static SCRIPT: LazyLock<(&str, String)> = LazyLock::new(|| {
+/// The function library (`ops.lua`, named and registered), and its function's name: both carry
+/// the file's hash, so that clients of two versions of multiproc on one server each call their
+/// own.
+static LIBRARY: LazyLock<(String, String)> = LazyLock::new(|| {
     let source = include_str!("ops.lua");
-    (source, redis::Script::new(source).get_hash().to_owned())
+    let hash = redis::Script::new(source).get_hash().to_owned();
+    let name = format!("multiproc_{}", &hash[..16]);
+    let library = format!("#!lua name={name}\n{source}\nredis.register_function('{name}', main)\n");
+    (library, name)
 });
 
 /// How an answer of the script becomes the protocol's.
@@ -270,9 +275,9 @@ fn whole_list(
     }
 }
 
-/// Calls `ops.lua` on the object at `prefix` with `argv` (the operation first): `EVALSHA`, or
-/// `EVAL` if the server does not have the script (after a restart or a `SCRIPT FLUSH`; it did
-/// not run, so running it now runs it once).
+/// Calls `ops.lua` on the object at `prefix` with `argv` (the operation first): `FCALL`, after
+/// loading the library if the server does not have it (a new server, a restart, a `FUNCTION
+/// FLUSH`: the call did not run, so running it now runs it once).
 fn script(
     connection: &mut redis::Connection,
     prefix: &str,
@@ -285,18 +290,44 @@ fn script(
             max: frame::DEFAULT_MAX_FRAME,
         });
     }
-    let (source, sha) = &*SCRIPT;
-    let command = |name: &str, body: &str| {
-        let mut command = redis::cmd(name);
-        command.arg(body).arg(1).arg(prefix).arg(&argv);
-        command
-    };
-    let answer = command("EVALSHA", sha).query::<redis::Value>(connection);
-    match answer {
-        Err(e) if e.code() == Some("NOSCRIPT") => command("EVAL", source)
-            .query::<redis::Value>(connection)
-            .map_err(|e| error(&e)),
+    let (_, name) = &*LIBRARY;
+    let mut call = redis::cmd("FCALL");
+    call.arg(name).arg(1).arg(prefix).arg(&argv);
+    match call.query::<redis::Value>(connection) {
+        Err(e) if is_function_missing(&e) => {
+            load(connection)?;
+            call.query::<redis::Value>(connection)
+                .map_err(|e| error(&e))
+        }
         other => other.map_err(|e| error(&e)),
+    }
+}
+
+fn is_function_missing(e: &redis::RedisError) -> bool {
+    e.code() == Some("ERR") && e.detail().is_some_and(|d| d.contains("Function not found"))
+}
+
+/// Loads the library on the server (one that has it already keeps it).
+pub(super) fn load(connection: &mut redis::Connection) -> Result<(), ManagerError> {
+    let (library, _) = &*LIBRARY;
+    match redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(library)
+        .query::<redis::Value>(connection)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.detail().is_some_and(|d| d.contains("already exists")) => Ok(()),
+        Err(e)
+            if e.code() == Some("ERR")
+                && e.detail().is_some_and(|d| d.contains("unknown command")) =>
+        {
+            Err(ManagerError::Connect(
+                crate::channel::ConnectError::Protocol(
+                    "this Redis has no functions (FUNCTION LOAD): the backend needs Redis 7 or Valkey 7.2",
+                ),
+            ))
+        }
+        Err(e) => Err(error(&e)),
     }
 }
 
