@@ -1,7 +1,8 @@
 //! The twin of `bench_redis.py`: the manager's dict proxy on Redis (the backend of the feature
 //! `redis`) against what a Python user does with redis-py on the same server. 20k insert + get
 //! pairs from this process, then from 2 client processes at once, then `update` + `get_many` of
-//! 100 pairs per round trip (against 100 HSETs and 100 HGETs pipelined). Runs only when
+//! 100 pairs per round trip (against 100 HSETs and 100 HGETs pipelined); a lock's acquire +
+//! release (against redis-py's `Lock`). Runs only when
 //! `MULTIPROC_REDIS_URL` says where the server is.
 
 use std::time::Instant;
@@ -54,6 +55,18 @@ pub(crate) fn run() -> multiproc::Result<()> {
         "redis_dict_1client_roundtrips_per_s_batched",
         2.0 * N as f64 / t0.elapsed().as_secs_f64(),
         "ops/s",
+    );
+
+    // As the twin: N / 2 acquire + release pairs of one lock (a lease, renewed while held).
+    let lock = manager.lock()?;
+    let t0 = Instant::now();
+    for _ in 0..N / 2 {
+        drop(lock.acquire()?);
+    }
+    crate::result(
+        "redis_lock_acquire_release_per_s",
+        (N / 2) as f64 / t0.elapsed().as_secs_f64(),
+        "pairs/s",
     );
     Ok(())
 }

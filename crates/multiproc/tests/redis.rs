@@ -247,3 +247,143 @@ fn a_flushed_library_is_loaded_again_and_the_call_runs_once() {
     assert!(server.command(&["SCRIPT", "FLUSH"]).starts_with("+OK"));
     assert_eq!(d.incr("n", 1).unwrap(), 3);
 }
+
+/// A manager on `server` whose locks are leases of `LEASE`.
+fn leased(server: &RedisServer) -> Manager {
+    Manager::redis(RedisOptions::new(server.url()).lease(LEASE)).unwrap()
+}
+
+const LEASE: std::time::Duration = std::time::Duration::from_millis(300);
+
+#[test]
+fn a_lock_on_redis_is_owned_by_its_handle_and_counts_a_recursive_ones_depth() {
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let lock = manager.lock().unwrap();
+    let held = lock.acquire().unwrap();
+    assert!(!held.owner_died());
+    assert!(lock.is_locked().unwrap());
+    assert_eq!(refused(lock.try_acquire()), ErrorCode::WouldDeadlock);
+    let other = lock.clone(); // another owner
+    assert!(other.try_acquire().unwrap_err().is_timeout());
+    assert!(
+        other
+            .acquire_timeout(std::time::Duration::from_millis(50))
+            .unwrap_err()
+            .is_timeout()
+    );
+    drop(held);
+    assert!(!lock.is_locked().unwrap());
+    drop(other.try_acquire().unwrap());
+
+    let rlock = manager.rlock_named("r").unwrap();
+    let outer = rlock.acquire().unwrap();
+    let inner = rlock.acquire().unwrap();
+    assert_eq!(rlock.depth().unwrap(), 2);
+    drop(inner);
+    assert!(rlock.clone().try_acquire().is_err());
+    drop(outer);
+    assert_eq!(rlock.depth().unwrap(), 0);
+    assert_eq!(refused(rlock.release()), ErrorCode::NotOwner);
+    // A waiter is woken by the release, not by its next look.
+    let taken = rlock.acquire().unwrap();
+    let waiter = {
+        let rlock = rlock.clone();
+        std::thread::spawn(move || {
+            rlock
+                .acquire_timeout(common::DEADLINE)
+                .map(|g| g.owner_died())
+        })
+    };
+    drop(taken);
+    assert!(!waiter.join().unwrap().unwrap());
+}
+
+#[test]
+fn a_live_holder_keeps_its_lease_past_its_length() {
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let lock = manager.lock_named("kept").unwrap();
+    let held = lock.acquire().unwrap();
+    // Three leases long: the holder's process renews it meanwhile.
+    std::thread::sleep(3 * LEASE);
+    let url = server.url();
+    let tried = join(
+        Process::spawn(url, |url: String| {
+            let manager = Manager::redis(RedisOptions::new(url).lease(LEASE)).unwrap();
+            manager.lock_named("kept").unwrap().try_acquire().is_ok()
+        })
+        .unwrap(),
+    );
+    assert!(!tried, "another process took a lock whose holder lives");
+    drop(held);
+    assert!(!lock.acquire().unwrap().owner_died());
+}
+
+/// In a child: takes the lock, says so, waits for `go`, then gives it up and tries again: the
+/// guard's release (its lease lapsed) and whether the lock was free.
+fn hold_until_told((url, held, go): (String, multiproc::Event, multiproc::Event)) -> (bool, bool) {
+    let manager = Manager::redis(RedisOptions::new(url).lease(LEASE)).unwrap();
+    let lock = manager.lock_named("leased").unwrap();
+    let guard = lock.acquire().unwrap();
+    held.set();
+    go.wait_timeout(common::DEADLINE).unwrap();
+    let was_mine = lock.is_locked().unwrap();
+    drop(guard);
+    (was_mine, lock.try_acquire().is_ok())
+}
+
+#[test]
+fn a_stopped_holder_loses_its_lease_and_the_next_taker_is_told() {
+    use rustix::process::{Pid, Signal, kill_process};
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let lock = manager.lock_named("leased").unwrap();
+    let (held, go) = (
+        multiproc::Event::new().unwrap(),
+        multiproc::Event::new().unwrap(),
+    );
+    let child = Process::spawn((server.url(), held.clone(), go.clone()), hold_until_told).unwrap();
+    held.wait_timeout(common::DEADLINE).unwrap();
+    let pid = Pid::from_raw(child.pid() as i32).unwrap();
+    kill_process(pid, Signal::STOP).unwrap();
+    // Stopped, it renews nothing: within about a lease the lock is the next taker's, who is told.
+    let taken = lock.acquire_timeout(common::DEADLINE);
+    kill_process(pid, Signal::CONT).unwrap();
+    let taken = taken.unwrap();
+    assert!(taken.owner_died(), "the lapsed holder is reported");
+    go.set();
+    let (locked, free) = join(child);
+    assert!(locked, "the lock is held (by the next taker)");
+    assert!(
+        !free,
+        "the resumed holder does not get it back while the next holds it"
+    );
+    drop(taken);
+    assert!(!lock.acquire().unwrap().owner_died(), "told once");
+}
+
+#[test]
+fn a_killed_holders_lock_is_the_next_takers_after_its_lease() {
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let lock = manager.lock_named("killed").unwrap();
+    let held = multiproc::Event::new().unwrap();
+    let mut child = Process::spawn(
+        (server.url(), held.clone()),
+        |(url, held): (String, multiproc::Event)| {
+            let manager = Manager::redis(RedisOptions::new(url).lease(LEASE)).unwrap();
+            let lock = manager.lock_named("killed").unwrap();
+            let guard = lock.acquire().unwrap();
+            held.set();
+            std::thread::sleep(common::DEADLINE); // until killed
+            drop(guard);
+        },
+    )
+    .unwrap();
+    held.wait_timeout(common::DEADLINE).unwrap();
+    child.kill().unwrap();
+    let _ = child.join_timeout(common::DEADLINE);
+    let taken = lock.acquire_timeout(common::DEADLINE).unwrap();
+    assert!(taken.owner_died());
+}

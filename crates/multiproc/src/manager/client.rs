@@ -239,7 +239,7 @@ impl Session {
         match &self.link {
             Link::Manager { shared, .. } => shared.call(op, object, args, owner, None),
             #[cfg(feature = "redis")]
-            Link::Redis(store) => store.call(op, object, args, false),
+            Link::Redis(store) => store.call(op, object, args, owner, false),
         }
     }
 
@@ -268,7 +268,7 @@ impl Session {
         let (id, idle) = match &self.link {
             Link::Manager { id, idle, .. } => (*id, idle),
             #[cfg(feature = "redis")]
-            Link::Redis(store) => return store.call(op, object, args, true),
+            Link::Redis(store) => return store.call(op, object, args, owner, true),
         };
         let lock_idle = || idle.lock().unwrap_or_else(|e| e.into_inner());
         let taken = lock_idle().pop();

@@ -217,6 +217,9 @@ error_codes! {
     VersionMismatch,
     /// The store is out of memory (Redis at its `maxmemory`): the operation wrote nothing.
     OutOfMemory,
+    /// A lock's lease lapsed before its holder released it (the Redis backend: its process did
+    /// not renew it in time, stopped or cut off); another may hold the lock since.
+    LeaseExpired,
 }
 
 impl fmt::Display for ErrorCode {

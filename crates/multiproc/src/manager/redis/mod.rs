@@ -1,16 +1,18 @@
-//! The manager's objects on Redis (or Valkey): the same proxies, their operations run as one Lua
-//! script each (`ops.lua`) on keys under `mp:{<namespace>:<id>}:`. `docs/redis.md` says what
-//! carries over and what differs.
+//! The manager's objects on Redis (or Valkey): the same proxies, their operations run as one call
+//! each of a Lua function library (`ops.lua`, through `ops`) on keys under
+//! `mp:{<namespace>:<id>}:`; locks are leases (`lease`). `docs/redis.md` says what carries over and
+//! what differs.
 //!
 //! A process's [`Store`] for one server and namespace is its session's link: one connection for
 //! the calls that do not wait, made again after it breaks, and a pool for the calls that may wait
-//! (a blocked `BLMOVE` holds its connection). A call whose connection fails is `Gone` and is never
+//! (a lock's waiter, blocked in `BLPOP`, holds its connection). A call whose connection fails is `Gone` and is never
 //! sent again: it may have run (an increment, a push). The next call connects anew.
 //!
 //! Objects have 64-bit ids, as the in-memory manager's: random for new objects (the top bit
 //! clear), derived from the name for named ones (the top bit set; the meta hash keeps the name,
 //! so a collision of two names is an error, not a shared object).
 
+mod lease;
 mod ops;
 
 use std::fmt;
@@ -26,6 +28,8 @@ use crate::channel::ConnectError;
 
 /// How long a connection may take, by default.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a lock's lease lasts unless its holder renews it, by default.
+const LEASE: Duration = Duration::from_secs(10);
 /// How long an answer to a call that does not wait may take before the connection is given up.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Idle connections kept for calls that wait, at most.
@@ -52,6 +56,7 @@ pub struct RedisOptions {
     url: String,
     namespace: String,
     connect_timeout: Duration,
+    lease: Duration,
 }
 
 impl RedisOptions {
@@ -62,7 +67,16 @@ impl RedisOptions {
             url: url.into(),
             namespace: "default".to_owned(),
             connect_timeout: CONNECT_TIMEOUT,
+            lease: LEASE,
         }
+    }
+
+    /// How long a taken lock stays taken unless its holder's process renews it (10 s unless said;
+    /// at least 30 ms). The process renews what it holds every third of a lease; a holder that
+    /// dies or stops for longer loses the lock, and the next taker is told that the owner died.
+    pub fn lease(mut self, lease: Duration) -> RedisOptions {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
     }
 
     /// The namespace the objects live in (`"default"` unless said): managers on one server with
@@ -91,6 +105,7 @@ impl RedisOptions {
             url,
             namespace: self.namespace.clone(),
             connect_timeout_ms: u64::try_from(self.connect_timeout.as_millis()).unwrap_or(u64::MAX),
+            lease_ms: u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX),
         };
         // Checked here, so that a bad URL is an error of the call that gave it.
         target.info(&password)?;
@@ -105,6 +120,7 @@ pub(crate) struct Target {
     url: String,
     namespace: String,
     connect_timeout_ms: u64,
+    lease_ms: u64,
 }
 
 impl Target {
@@ -146,6 +162,10 @@ impl Target {
 
     fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
     }
 
     /// The prefix of every key of `object`.
@@ -253,6 +273,10 @@ pub(crate) struct Store {
     shared: Mutex<Option<redis::Connection>>,
     /// For the calls that wait, each taken for one call.
     idle: Mutex<Vec<redis::Connection>>,
+    /// This process's id among the server's clients (random): its owners' tokens start with it.
+    id: u64,
+    /// The locks this process holds, renewed while it does.
+    leases: std::sync::Arc<lease::Leases>,
 }
 
 impl Store {
@@ -264,6 +288,8 @@ impl Store {
             info,
             shared: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
+            id: ops::random_id()?,
+            leases: Default::default(),
         };
         let connection = store.connect()?;
         *lock(&store.shared) = Some(connection);
@@ -313,22 +339,34 @@ impl Store {
         }
     }
 
-    /// Runs `op` on `object` (0: the manager's own operations) on the shared connection, or on
-    /// one of the pool if `waits`.
+    /// Runs `op` on `object` (0: the manager's own operations) for `owner` on the shared
+    /// connection, or on one of the pool if `waits`.
     pub(crate) fn call(
         &self,
         op: super::protocol::Op,
         object: u64,
         args: Vec<rmpv::Value>,
+        owner: u64,
         waits: bool,
     ) -> Result<rmpv::Value, ManagerError> {
+        use super::protocol::Op;
+        let run = |connection: &mut redis::Connection| match op {
+            Op::LockAcquire | Op::LockRelease | Op::LockState => {
+                lease::run(self, connection, op, object, owner, &args)
+            }
+            Op::OwnerEnd => {
+                lease::owner_end(self, connection, owner);
+                Ok(rmpv::Value::Nil)
+            }
+            _ => ops::run(self, connection, op, object, args),
+        };
         if waits {
             let idle = lock(&self.idle).pop();
             let mut connection = match idle {
                 Some(connection) => connection,
                 None => self.connect()?,
             };
-            let result = ops::run(self, &mut connection, op, object, args);
+            let result = run(&mut connection);
             if !matches!(result, Err(ManagerError::Gone { .. })) {
                 let mut idle = lock(&self.idle);
                 if idle.len() < IDLE_MAX {
@@ -342,7 +380,7 @@ impl Store {
             Some(connection) => connection,
             None => shared.insert(self.connect()?),
         };
-        let result = ops::run(self, connection, op, object, args);
+        let result = run(connection);
         if matches!(result, Err(ManagerError::Gone { .. })) {
             // Given up: a connection that failed mid-call may hold a late answer.
             *shared = None;

@@ -189,7 +189,7 @@ ops['remove'] = function()
   if redis.call('HGET', M, 'name') ~= arg(1) then
     return 0
   end
-  redis.call('UNLINK', M, H, O, L, V)
+  redis.call('UNLINK', M, H, O, L, V, P .. 'own', P .. 'state', P .. 'depth', P .. 'fence', P .. 'w')
   return 1
 end
 
@@ -504,6 +504,76 @@ ops['list.index'] = function()
   kind_of()
   return redis.call('LPOS', L, arg(1))
 end
+-- Locks -----------------------------------------------------------------------------------------
+--
+-- A lock is a lease: `own` holds the holder's token and expires unless the holder's process renews
+-- it; `state` says 'held' from an acquisition to its release, so that a lease that lapsed without
+-- a release tells the next taker its holder died; `fence` counts acquisitions (a token that only
+-- grows); `depth` a recursive lock's acquisitions; `w` a wake list that a release pushes to, where
+-- a waiter blocks (BLPOP) between its attempts.
+
+-- acquire <token> <lease ms>: { 'acquired' | 'owner_died' | 'busy', fence }
+ops['lock.acquire'] = function()
+  local kind = kind_of()
+  local token, lease = arg(1), arg(2)
+  local own, state, depth = P .. 'own', P .. 'state', P .. 'depth'
+  local holder = redis.call('GET', own)
+  if holder == token then
+    if kind == 'lock' then
+      fail('WouldDeadlock', 'this handle already holds the lock')
+    end
+    redis.call('INCR', depth)
+    redis.call('PEXPIRE', own, lease)
+    return { 'acquired', tonumber(redis.call('GET', P .. 'fence') or 0) }
+  end
+  if holder then
+    return { 'busy', 0 }
+  end
+  local died = redis.call('GET', state) == 'held'
+  redis.call('SET', own, token, 'PX', lease)
+  redis.call('SET', state, 'held')
+  redis.call('SET', depth, 1)
+  local fence = redis.call('INCR', P .. 'fence')
+  if died then
+    return { 'owner_died', fence }
+  end
+  return { 'acquired', fence }
+end
+-- release <token> <lease ms>: one acquisition; the last wakes a waiter.
+ops['lock.release'] = function()
+  kind_of()
+  local token, lease = arg(1), arg(2)
+  local own, depth = P .. 'own', P .. 'depth'
+  if redis.call('GET', own) ~= token then
+    fail('NotOwner', 'the lock is not held by this handle')
+  end
+  if redis.call('DECR', depth) > 0 then
+    return NIL
+  end
+  redis.call('DEL', own, P .. 'state', depth, P .. 'w')
+  redis.call('RPUSH', P .. 'w', '1')
+  redis.call('PEXPIRE', P .. 'w', lease)
+  return NIL
+end
+-- renew <token> <lease ms>: 1 if the lease is still this token's (and now longer).
+ops['lock.renew'] = function()
+  if redis.call('GET', P .. 'own') ~= arg(1) then
+    return 0
+  end
+  redis.call('PEXPIRE', P .. 'own', arg(2))
+  return 1
+end
+-- state <token>: { held by anyone, this token's depth }
+ops['lock.state'] = function()
+  kind_of()
+  local holder = redis.call('GET', P .. 'own')
+  local mine = 0
+  if holder and holder == arg(1) then
+    mine = tonumber(redis.call('GET', P .. 'depth') or 0)
+  end
+  return { holder and 1 or 0, mine }
+end
+
 -- snapshot: { version, items } for an operation the client runs itself (a sort, a slice).
 ops['list.snapshot'] = function()
   local kind = kind_of()

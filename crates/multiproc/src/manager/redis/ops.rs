@@ -1,5 +1,5 @@
 //! The protocol's operations as calls of `ops.lua`, and their answers as the in-memory manager
-//! gives them: each operation is one script, one round trip. The list operations that rearrange
+//! gives them: each operation is one call of its function, one round trip. The list operations that rearrange
 //! the whole list (slices, sort, reverse, repeat) read the list, run the in-memory manager's own
 //! code on it here, and write it back only if nobody changed it meanwhile (else they run again).
 
@@ -134,12 +134,13 @@ fn creation(kind: Kind, args: Vec<Value>) -> Result<(Kind, Vec<Vec<u8>>), Manage
             Some(_) => return Err(bad("a list is made from [items]")),
         },
         Kind::Value => vec![encode(args.first().unwrap_or(&Value::Nil))],
+        Kind::Lock | Kind::RLock => Vec::new(),
         other => return Err(not_on_redis(other.name())),
     };
     Ok((kind, rest))
 }
 
-fn not_on_redis(what: &str) -> ManagerError {
+pub(super) fn not_on_redis(what: &str) -> ManagerError {
     ManagerError::Remote {
         code: ErrorCode::NotExposed,
         message: format!("{what} is not on the Redis backend yet (docs/redis.md)"),
@@ -147,7 +148,7 @@ fn not_on_redis(what: &str) -> ManagerError {
 }
 
 /// The kinds `op` applies to, as `ops.lua` checks them.
-fn kinds(op: Op) -> Vec<u8> {
+pub(super) fn kinds(op: Op) -> Vec<u8> {
     let names: Vec<&str> = op.targets().iter().map(|kind| kind.name()).collect();
     names.join(" ").into_bytes()
 }
@@ -278,7 +279,7 @@ fn whole_list(
 /// Calls `ops.lua` on the object at `prefix` with `argv` (the operation first): `FCALL`, after
 /// loading the library if the server does not have it (a new server, a restart, a `FUNCTION
 /// FLUSH`: the call did not run, so running it now runs it once).
-fn script(
+pub(super) fn script(
     connection: &mut redis::Connection,
     prefix: &str,
     argv: Vec<Vec<u8>>,
@@ -394,7 +395,7 @@ fn decode(raw: redis::Value) -> Result<Value, ManagerError> {
     }
 }
 
-fn unexpected(raw: &redis::Value) -> ManagerError {
+pub(super) fn unexpected(raw: &redis::Value) -> ManagerError {
     ManagerError::Protocol(format!(
         "an answer from Redis this client does not read: {raw:?}"
     ))
@@ -405,7 +406,7 @@ fn encode(value: &Value) -> Vec<u8> {
     data::key_of(value)
 }
 
-fn bad(message: impl Into<String>) -> ManagerError {
+pub(super) fn bad(message: impl Into<String>) -> ManagerError {
     ManagerError::Remote {
         code: ErrorCode::BadArguments,
         message: message.into(),
@@ -436,7 +437,7 @@ fn index(args: &[Value], i: usize) -> Result<Vec<u8>, ManagerError> {
 }
 
 /// A new object's id: random, the top bit clear (named objects have it set), never 0.
-fn random_id() -> Result<u64, ManagerError> {
+pub(super) fn random_id() -> Result<u64, ManagerError> {
     loop {
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes)

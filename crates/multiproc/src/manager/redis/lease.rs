@@ -1,0 +1,227 @@
+//! Locks on Redis, as leases: Redis cannot know that a holder's process died, so a taken lock is
+//! a key that expires unless its holder's process renews it. A thread of the process renews every
+//! lease it holds (a third of the lease at a time); a holder that dies, or stops (SIGSTOP, a
+//! pause), renews nothing, its lease lapses, and the next taker is told that the owner died. A
+//! waiter blocks on the lock's wake list between its attempts, at most a quarter of a lease at a
+//! time, so that a lapsed lease is seen without a release to wake anyone.
+//!
+//! An owner is a handle (as on the manager): its token is the store's random id and the handle's
+//! owner number.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use rmpv::Value;
+
+use super::super::protocol::Op;
+use super::super::{ErrorCode, ManagerError};
+use super::{ANSWER_TIMEOUT, Store, error, lock, ops};
+
+/// What a process holds: each lock (object) and owner, with its depth.
+#[derive(Default)]
+pub(super) struct Leases {
+    held: Mutex<HashMap<(u64, u64), u32>>,
+    /// Whether the thread that renews them runs.
+    renewing: Mutex<bool>,
+}
+
+/// Runs a lock operation (`lock.acquire`, `lock.release`, `lock.state`) for `owner`.
+pub(super) fn run(
+    store: &Store,
+    connection: &mut redis::Connection,
+    op: Op,
+    object: u64,
+    owner: u64,
+    args: &[Value],
+) -> Result<Value, ManagerError> {
+    let prefix = store.target.prefix(object);
+    let token = store.token(owner);
+    let lease = store.target.lease().as_millis().to_string().into_bytes();
+    let call = |connection: &mut redis::Connection, name: &str| {
+        let argv = vec![
+            name.as_bytes().to_vec(),
+            ops::kinds(op),
+            token.clone().into_bytes(),
+            lease.clone(),
+        ];
+        ops::script(connection, &prefix, argv)
+    };
+    match op {
+        Op::LockAcquire => {
+            let deadline = match args.first() {
+                None | Some(Value::Nil) => None,
+                Some(ms) => {
+                    let ms = ms
+                        .as_u64()
+                        .ok_or_else(|| ops::bad("a timeout is in milliseconds"))?;
+                    Instant::now().checked_add(Duration::from_millis(ms))
+                }
+            };
+            loop {
+                let answer = call(connection, "lock.acquire")?;
+                let status = match &answer {
+                    redis::Value::Array(parts) => match parts.first() {
+                        Some(redis::Value::BulkString(status)) => status.clone(),
+                        _ => return Err(ops::unexpected(&answer)),
+                    },
+                    _ => return Err(ops::unexpected(&answer)),
+                };
+                if status != b"busy" {
+                    store.leases_taken(object, owner);
+                    let status = String::from_utf8_lossy(&status).into_owned();
+                    return Ok(Value::from(status));
+                }
+                let now = Instant::now();
+                if deadline.is_some_and(|d| d <= now) {
+                    return Ok(Value::from("timeout"));
+                }
+                let slice = (store.target.lease() / 4)
+                    .clamp(Duration::from_millis(10), Duration::from_secs(1));
+                let slice = deadline.map_or(slice, |d| slice.min(d - now));
+                wait_for_release(connection, &format!("{prefix}w"), slice)?;
+            }
+        }
+        Op::LockRelease => {
+            let held = store.leases_released(object, owner);
+            match call(connection, "lock.release") {
+                Err(ManagerError::Remote { code, .. }) if code == ErrorCode::NotOwner && held => {
+                    Err(ManagerError::Remote {
+                        code: ErrorCode::LeaseExpired,
+                        message: "this handle's lease on the lock lapsed before its release \
+                                  (its process did not renew it in time): another may hold it"
+                            .to_owned(),
+                    })
+                }
+                other => other.map(|_| Value::Nil),
+            }
+        }
+        Op::LockState => {
+            let answer = call(connection, "lock.state")?;
+            match answer {
+                redis::Value::Array(parts) => match parts.as_slice() {
+                    [redis::Value::Int(held), redis::Value::Int(depth)] => Ok(Value::Array(vec![
+                        Value::from(*held != 0),
+                        Value::from(*depth),
+                    ])),
+                    _ => Err(ops::unexpected(&redis::Value::Array(parts))),
+                },
+                other => Err(ops::unexpected(&other)),
+            }
+        }
+        other => Err(ops::not_on_redis(other.name())),
+    }
+}
+
+/// Blocks on `wake` (a lock's wake list) for at most `slice`.
+fn wait_for_release(
+    connection: &mut redis::Connection,
+    wake: &str,
+    slice: Duration,
+) -> Result<(), ManagerError> {
+    let seconds = slice.as_secs_f64().max(0.01);
+    connection
+        .set_read_timeout(Some(slice + ANSWER_TIMEOUT))
+        .map_err(|e| error(&e))?;
+    let woken = redis::cmd("BLPOP")
+        .arg(wake)
+        .arg(format!("{seconds:.3}"))
+        .query::<redis::Value>(connection);
+    connection
+        .set_read_timeout(Some(ANSWER_TIMEOUT))
+        .map_err(|e| error(&e))?;
+    woken.map(drop).map_err(|e| error(&e))
+}
+
+/// Releases every lock `owner` still holds (its handle was dropped with a guard forgotten).
+pub(super) fn owner_end(store: &Store, connection: &mut redis::Connection, owner: u64) {
+    let objects: Vec<(u64, u32)> = lock(&store.leases.held)
+        .iter()
+        .filter(|((_, o), _)| *o == owner)
+        .map(|((object, _), depth)| (*object, *depth))
+        .collect();
+    for (object, depth) in objects {
+        for _ in 0..depth {
+            let _ = run(store, connection, Op::LockRelease, object, owner, &[]);
+        }
+    }
+}
+
+impl Store {
+    fn token(&self, owner: u64) -> String {
+        format!("{:016x}:{owner}", self.id)
+    }
+
+    /// Counts an acquisition, and makes sure its lease is renewed.
+    fn leases_taken(&self, object: u64, owner: u64) {
+        *lock(&self.leases.held).entry((object, owner)).or_insert(0) += 1;
+        let mut renewing = lock(&self.leases.renewing);
+        if !*renewing {
+            *renewing = true;
+            let leases = Arc::downgrade(&self.leases);
+            let (target, info, id) = (self.target.clone(), self.info.clone(), self.id);
+            let spawned = std::thread::Builder::new()
+                .name("multiproc-redis-lease".into())
+                .spawn(move || renew(leases, target, info, id));
+            *renewing = spawned.is_ok();
+        }
+    }
+
+    /// Counts a release; whether this owner held the lock.
+    fn leases_released(&self, object: u64, owner: u64) -> bool {
+        let mut held = lock(&self.leases.held);
+        match held.get_mut(&(object, owner)) {
+            Some(depth) => {
+                *depth -= 1;
+                if *depth == 0 {
+                    held.remove(&(object, owner));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The renewing thread: every third of a lease, renews each lease the process holds, until the
+/// store is gone.
+fn renew(leases: Weak<Leases>, target: super::Target, info: redis::ConnectionInfo, id: u64) {
+    let mut connection: Option<redis::Connection> = None;
+    let lease = target.lease();
+    let millis = lease.as_millis().to_string().into_bytes();
+    loop {
+        std::thread::sleep(lease / 3);
+        let Some(leases) = leases.upgrade() else {
+            return;
+        };
+        let held: Vec<(u64, u64)> = lock(&leases.held).keys().copied().collect();
+        if held.is_empty() {
+            continue;
+        }
+        if connection.is_none() {
+            connection = redis::Client::open(info.clone())
+                .and_then(|client| client.get_connection_with_timeout(target.connect_timeout()))
+                .ok();
+        }
+        let Some(conn) = connection.as_mut() else {
+            continue;
+        };
+        for (object, owner) in held {
+            let argv = vec![
+                b"lock.renew".to_vec(),
+                Vec::new(),
+                format!("{id:016x}:{owner}").into_bytes(),
+                millis.clone(),
+            ];
+            // A lease found taken by another (it lapsed) stays counted: its release then says
+            // `LeaseExpired`.
+            match ops::script(conn, &target.prefix(object), argv) {
+                Ok(_) => {}
+                Err(_) => {
+                    connection = None;
+                    break;
+                }
+            }
+        }
+    }
+}
