@@ -166,7 +166,9 @@ with SyncManager(authkey=b"python's key") as m:
     assert staff["bob"] == {"name": "Bob", "salary": 90, "badge": b"\x03"}, staff["bob"]
     assert [jobs.get(timeout=10) for _ in range(3)] == [0, 1, 2]
     door.release()
-print("python saw rust", flush=True)
+    print("python saw rust", flush=True)
+    # The manager lives until Rust says it took the lock (leaving `with` shuts it down).
+    assert sys.stdin.readline() == "taken\n"
 "#;
 
 #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
@@ -331,11 +333,13 @@ fn a_rust_process_joins_a_python_managers_dict_queue_and_lock() {
     assert!(door.try_acquire().is_err(), "the Python process holds it");
     let mut stdin = python.0.stdin.take().unwrap();
     stdin.write_all(b"done\n").unwrap();
-    drop(stdin);
+    stdin.flush().unwrap();
     // The Python process released the lock once it had checked: it is free for Rust now.
     let taken = door.acquire_timeout(Duration::from_secs(30)).unwrap();
     drop(taken);
     assert_eq!(next_line(), "python saw rust");
+    stdin.write_all(b"taken\n").unwrap();
+    drop(stdin);
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(status) = python.0.try_wait().unwrap() {

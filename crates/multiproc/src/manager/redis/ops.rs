@@ -1,7 +1,8 @@
 //! The protocol's operations as calls of `ops.lua`, and their answers as the in-memory manager
-//! gives them: each operation is one call of its function, one round trip. The list operations that rearrange
-//! the whole list (slices, sort, reverse, repeat) read the list, run the in-memory manager's own
-//! code on it here, and write it back only if nobody changed it meanwhile (else they run again).
+//! gives them: each operation is one call of its function, one round trip. The list operations
+//! that rearrange the whole list (slices, sort, reverse, repeat) read the list, run the in-memory
+//! manager's own code on it here, and write it back only if nobody changed it meanwhile (else they
+//! run again).
 
 use std::sync::LazyLock;
 
