@@ -1,8 +1,9 @@
 //! The twin of `bench_redis.py`: the manager's dict proxy on Redis (the backend of the feature
 //! `redis`) against what a Python user does with redis-py on the same server. 20k insert + get
 //! pairs from this process, then from 2 client processes at once, then `update` + `get_many` of
-//! 100 pairs per round trip (against 100 HSETs and 100 HGETs pipelined); a lock's acquire +
-//! release (against redis-py's `Lock`). Runs only when
+//! 100 pairs per round trip (against 100 HSETs and 100 HGETs pipelined); a queue's put + get
+//! (against RPUSH, BLMOVE into a pending list and LREM); a lock's acquire + release (against
+//! redis-py's `Lock`). Runs only when
 //! `MULTIPROC_REDIS_URL` says where the server is.
 
 use std::time::Instant;
@@ -55,6 +56,20 @@ pub(crate) fn run() -> multiproc::Result<()> {
         "redis_dict_1client_roundtrips_per_s_batched",
         2.0 * N as f64 / t0.elapsed().as_secs_f64(),
         "ops/s",
+    );
+
+    // As the twin: N / 2 put + get pairs (at least once: each get moves its item into this
+    // consumer's pending list, where the next get acknowledges it).
+    let queue = manager.queue::<u64>()?;
+    let t0 = Instant::now();
+    for i in 0..N / 2 {
+        queue.put(i)?;
+        queue.get()?;
+    }
+    crate::result(
+        "redis_queue_put_get_pairs_per_s",
+        (N / 2) as f64 / t0.elapsed().as_secs_f64(),
+        "pairs/s",
     );
 
     // As the twin: N / 2 acquire + release pairs of one lock (a lease, renewed while held).

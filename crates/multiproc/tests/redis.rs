@@ -387,3 +387,140 @@ fn a_killed_holders_lock_is_the_next_takers_after_its_lease() {
     let taken = lock.acquire_timeout(common::DEADLINE).unwrap();
     assert!(taken.owner_died());
 }
+
+#[test]
+fn a_queue_on_redis_does_what_the_managers_does_across_processes() {
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let q = manager.queue::<String>().unwrap();
+    assert!(q.try_get().unwrap_err().is_empty());
+    assert!(
+        q.get_timeout(std::time::Duration::from_millis(50))
+            .unwrap_err()
+            .is_empty()
+    );
+    let child = Process::spawn(q.clone(), |q: multiproc::QueueProxy<String>| {
+        for i in 0..50 {
+            q.put(format!("item {i}")).unwrap();
+        }
+    })
+    .unwrap();
+    // Blocked in BLMOVE until the child's first put.
+    let got: Vec<String> = (0..50).map(|_| q.get().unwrap()).collect();
+    join(child);
+    assert_eq!(
+        got,
+        (0..50).map(|i| format!("item {i}")).collect::<Vec<_>>()
+    );
+    assert!(q.is_empty().unwrap());
+    assert_eq!(q.max_items().unwrap(), None);
+    q.put("last".to_string()).unwrap();
+    q.close().unwrap();
+    assert!(q.is_closed().unwrap());
+    assert_eq!(refused(q.put("more".to_string())), ErrorCode::Closed);
+    assert_eq!(q.get().unwrap(), "last");
+    assert_eq!(refused(q.get()), ErrorCode::Closed);
+
+    let bounded = manager.queue_bounded::<u8>(2).unwrap();
+    bounded.put(1).unwrap();
+    bounded.put(2).unwrap();
+    assert!(bounded.is_full().unwrap());
+    assert!(bounded.try_put(3).unwrap_err().is_full());
+    assert_eq!(bounded.get().unwrap(), 1);
+    bounded.put_timeout(3, common::DEADLINE).unwrap();
+    assert_eq!(
+        refused(manager.queue_bounded::<u8>(0)),
+        ErrorCode::BadArguments
+    );
+
+    let jobs = manager.joinable_queue_named::<u32>("jobs").unwrap();
+    assert!(jobs.try_join().is_ok());
+    for i in 0..3 {
+        jobs.put(i).unwrap();
+    }
+    assert!(jobs.try_join().unwrap_err().is_timeout());
+    let worker = Process::spawn(jobs.clone(), |jobs: multiproc::JoinableQueueProxy<u32>| {
+        for _ in 0..3 {
+            jobs.get().unwrap();
+            jobs.task_done().unwrap();
+        }
+    })
+    .unwrap();
+    jobs.join_timeout(common::DEADLINE).unwrap();
+    join(worker);
+    assert_eq!(jobs.unfinished().unwrap(), 0);
+    assert_eq!(refused(jobs.task_done()), ErrorCode::TooManyTaskDone);
+}
+
+/// A consumer: takes items, says each (through `seen`) before it declares it done.
+fn consume((jobs, seen): (multiproc::JoinableQueueProxy<u32>, multiproc::Queue<u32>)) {
+    loop {
+        let item = jobs.get().unwrap();
+        seen.put(item).unwrap();
+        jobs.task_done().unwrap();
+    }
+}
+
+#[test]
+fn consumers_killed_mid_get_and_before_task_done_lose_no_item() {
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let jobs = manager.joinable_queue::<u32>().unwrap();
+    let seen = multiproc::Queue::<u32>::new().unwrap();
+    const ITEMS: u32 = 300;
+    // A consumer blocked in BLMOVE (the queue empty), killed: it takes nothing with it.
+    let mut blocked = Process::spawn((jobs.clone(), seen.clone()), consume).unwrap();
+    assert!(
+        common::wait_until(|| server.command(&["CLIENT", "LIST"]).contains("cmd=blmove")),
+        "the consumer blocks in BLMOVE"
+    );
+    blocked.kill().unwrap();
+    let _ = blocked.join_timeout(common::DEADLINE);
+    // A consumer killed right after a get, before its task_done: the item comes again.
+    let taken = multiproc::Event::new().unwrap();
+    let mut holder = Process::spawn(
+        (jobs.clone(), taken.clone()),
+        |(jobs, taken): (multiproc::JoinableQueueProxy<u32>, multiproc::Event)| {
+            let _item = jobs.get().unwrap();
+            taken.set();
+            std::thread::sleep(common::DEADLINE); // until killed, never done
+        },
+    )
+    .unwrap();
+    jobs.put(0).unwrap();
+    taken.wait_timeout(common::DEADLINE).unwrap();
+    holder.kill().unwrap();
+    let _ = holder.join_timeout(common::DEADLINE);
+    for i in 1..ITEMS {
+        jobs.put(i).unwrap();
+    }
+    // Live consumers, one of them killed half-way.
+    let live: Vec<_> = (0..2)
+        .map(|_| Process::spawn((jobs.clone(), seen.clone()), consume).unwrap())
+        .collect();
+    let mut count = std::collections::HashMap::<u32, u32>::new();
+    let mut victim = Process::spawn((jobs.clone(), seen.clone()), consume).unwrap();
+    let mut kills = 2;
+    while count.len() < ITEMS as usize {
+        let item = seen
+            .get_timeout(common::DEADLINE)
+            .expect("every item comes");
+        *count.entry(item).or_default() += 1;
+        if count.len() == ITEMS as usize / 2 && kills == 2 {
+            victim.kill().unwrap();
+            let _ = victim.join_timeout(common::DEADLINE);
+            kills += 1;
+        }
+    }
+    jobs.join_timeout(common::DEADLINE)
+        .expect("join returns once every item is done");
+    let duplicates: u32 = count.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates <= kills,
+        "{duplicates} duplicates for {kills} kills"
+    );
+    for mut consumer in live {
+        consumer.kill().unwrap();
+        let _ = consumer.join_timeout(common::DEADLINE);
+    }
+}

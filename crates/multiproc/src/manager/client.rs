@@ -192,12 +192,16 @@ impl Session {
     /// without waiting for the answer: a drop never blocks on the server. Nothing is sent from a
     /// forked child (the hold is its parent's), nor on a broken connection (the server gave up
     /// the client's holds when its connections ended).
-    /// On Redis, nothing holds an object: it lives until removed.
+    /// On Redis, nothing holds an object (it lives until removed): a queue's consumers of this
+    /// process are told that what they got was delivered.
     pub(crate) fn release(&self, object: u64) {
-        if let Link::Manager { shared, .. } = &self.link
-            && self.is_ours().is_ok()
-        {
-            shared.send(Op::Release, 0, vec![Value::from(object)]);
+        if self.is_ours().is_err() {
+            return;
+        }
+        match &self.link {
+            Link::Manager { shared, .. } => shared.send(Op::Release, 0, vec![Value::from(object)]),
+            #[cfg(feature = "redis")]
+            Link::Redis(store) => store.release(object),
         }
     }
 

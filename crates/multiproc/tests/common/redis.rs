@@ -154,6 +154,12 @@ fn installed() {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "redis-server's log (the test failed):\n{}",
+                std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);

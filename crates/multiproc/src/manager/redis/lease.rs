@@ -16,12 +16,14 @@ use rmpv::Value;
 
 use super::super::protocol::Op;
 use super::super::{ErrorCode, ManagerError};
-use super::{ANSWER_TIMEOUT, Store, error, lock, ops};
+use super::{Store, lock, ops};
 
-/// What a process holds: each lock (object) and owner, with its depth.
+/// What a process holds: each lock (object) and owner, with its depth; and each queue (object)
+/// and its consumer (owner), whose pending items are its own while its lease lasts.
 #[derive(Default)]
 pub(super) struct Leases {
     held: Mutex<HashMap<(u64, u64), u32>>,
+    consumers: Mutex<std::collections::HashSet<(u64, u64)>>,
     /// Whether the thread that renews them runs.
     renewing: Mutex<bool>,
 }
@@ -79,7 +81,7 @@ pub(super) fn run(
                 let slice = (store.target.lease() / 4)
                     .clamp(Duration::from_millis(10), Duration::from_secs(1));
                 let slice = deadline.map_or(slice, |d| slice.min(d - now));
-                wait_for_release(connection, &format!("{prefix}w"), slice)?;
+                super::queue::block(connection, "BLPOP", &[format!("{prefix}w")], slice)?;
             }
         }
         Op::LockRelease => {
@@ -113,26 +115,6 @@ pub(super) fn run(
     }
 }
 
-/// Blocks on `wake` (a lock's wake list) for at most `slice`.
-fn wait_for_release(
-    connection: &mut redis::Connection,
-    wake: &str,
-    slice: Duration,
-) -> Result<(), ManagerError> {
-    let seconds = slice.as_secs_f64().max(0.01);
-    connection
-        .set_read_timeout(Some(slice + ANSWER_TIMEOUT))
-        .map_err(|e| error(&e))?;
-    let woken = redis::cmd("BLPOP")
-        .arg(wake)
-        .arg(format!("{seconds:.3}"))
-        .query::<redis::Value>(connection);
-    connection
-        .set_read_timeout(Some(ANSWER_TIMEOUT))
-        .map_err(|e| error(&e))?;
-    woken.map(drop).map_err(|e| error(&e))
-}
-
 /// Releases every lock `owner` still holds (its handle was dropped with a guard forgotten).
 pub(super) fn owner_end(store: &Store, connection: &mut redis::Connection, owner: u64) {
     let objects: Vec<(u64, u32)> = lock(&store.leases.held)
@@ -148,13 +130,55 @@ pub(super) fn owner_end(store: &Store, connection: &mut redis::Connection, owner
 }
 
 impl Store {
-    fn token(&self, owner: u64) -> String {
+    pub(super) fn token(&self, owner: u64) -> String {
         format!("{:016x}:{owner}", self.id)
     }
 
     /// Counts an acquisition, and makes sure its lease is renewed.
     fn leases_taken(&self, object: u64, owner: u64) {
         *lock(&self.leases.held).entry((object, owner)).or_insert(0) += 1;
+        self.renewing();
+    }
+
+    /// Makes `owner` a consumer of queue `object` whose lease is renewed from now on.
+    pub(super) fn consumer_lease(&self, object: u64, owner: u64) {
+        if lock(&self.leases.consumers).insert((object, owner)) {
+            self.renewing();
+        }
+    }
+
+    /// This process let go of queue `object` (its last proxy was dropped): what its consumers
+    /// have pending was delivered, and they are consumers no more.
+    pub(super) fn let_go(&self, connection: &mut redis::Connection, object: u64) {
+        let owners: Vec<u64> = {
+            let mut consumers = lock(&self.leases.consumers);
+            let owners = consumers
+                .iter()
+                .filter(|(o, _)| *o == object)
+                .map(|(_, owner)| *owner)
+                .collect();
+            consumers.retain(|(o, _)| *o != object);
+            owners
+        };
+        for owner in owners {
+            let argv = vec![
+                b"queue.ack".to_vec(),
+                Vec::new(),
+                self.token(owner).into_bytes(),
+            ];
+            let _ = ops::script(connection, &self.target.prefix(object), argv);
+        }
+    }
+
+    /// Whether this process has consumers of queue `object`.
+    pub(crate) fn consumes(&self, object: u64) -> bool {
+        lock(&self.leases.consumers)
+            .iter()
+            .any(|(o, _)| *o == object)
+    }
+
+    /// Starts the renewing thread, if it does not run.
+    fn renewing(&self) {
         let mut renewing = lock(&self.leases.renewing);
         if !*renewing {
             *renewing = true;
@@ -194,7 +218,15 @@ fn renew(leases: Weak<Leases>, target: super::Target, info: redis::ConnectionInf
         let Some(leases) = leases.upgrade() else {
             return;
         };
-        let held: Vec<(u64, u64)> = lock(&leases.held).keys().copied().collect();
+        let held: Vec<(u64, u64, &str)> = lock(&leases.held)
+            .keys()
+            .map(|&(object, owner)| (object, owner, "lock.renew"))
+            .chain(
+                lock(&leases.consumers)
+                    .iter()
+                    .map(|&(object, owner)| (object, owner, "queue.renew")),
+            )
+            .collect();
         if held.is_empty() {
             continue;
         }
@@ -206,9 +238,9 @@ fn renew(leases: Weak<Leases>, target: super::Target, info: redis::ConnectionInf
         let Some(conn) = connection.as_mut() else {
             continue;
         };
-        for (object, owner) in held {
+        for (object, owner, renewal) in held {
             let argv = vec![
-                b"lock.renew".to_vec(),
+                renewal.as_bytes().to_vec(),
                 Vec::new(),
                 format!("{id:016x}:{owner}").into_bytes(),
                 millis.clone(),

@@ -5,8 +5,9 @@
 //!
 //! A process's [`Store`] for one server and namespace is its session's link: one connection for
 //! the calls that do not wait, made again after it breaks, and a pool for the calls that may wait
-//! (a lock's waiter, blocked in `BLPOP`, holds its connection). A call whose connection fails is `Gone` and is never
-//! sent again: it may have run (an increment, a push). The next call connects anew.
+//! (a lock's waiter blocked in `BLPOP`, a queue's getter in `BLMOVE`, holds its connection). A
+//! call whose connection fails is `Gone` and is never sent again: it may have run (an increment,
+//! a push). The next call connects anew.
 //!
 //! Objects have 64-bit ids, as the in-memory manager's: random for new objects (the top bit
 //! clear), derived from the name for named ones (the top bit set; the meta hash keeps the name,
@@ -14,6 +15,7 @@
 
 mod lease;
 mod ops;
+mod queue;
 
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
@@ -339,6 +341,23 @@ impl Store {
         }
     }
 
+    /// This process let go of `object` (its last proxy was dropped): a queue's items that its
+    /// consumers got are delivered (without this, they would come again once their lease lapsed).
+    pub(crate) fn release(&self, object: u64) {
+        if !self.consumes(object) {
+            return;
+        }
+        let mut shared = lock(&self.shared);
+        let connection = match &mut *shared {
+            Some(connection) => connection,
+            None => match self.connect() {
+                Ok(connection) => shared.insert(connection),
+                Err(_) => return,
+            },
+        };
+        self.let_go(connection, object);
+    }
+
     /// Runs `op` on `object` (0: the manager's own operations) for `owner` on the shared
     /// connection, or on one of the pool if `waits`.
     pub(crate) fn call(
@@ -354,6 +373,12 @@ impl Store {
             Op::LockAcquire | Op::LockRelease | Op::LockState => {
                 lease::run(self, connection, op, object, owner, &args)
             }
+            Op::QueuePut
+            | Op::QueueGet
+            | Op::QueueState
+            | Op::QueueClose
+            | Op::QueueTaskDone
+            | Op::QueueJoin => queue::run(self, connection, op, object, owner, &args),
             Op::OwnerEnd => {
                 lease::owner_end(self, connection, owner);
                 Ok(rmpv::Value::Nil)

@@ -151,6 +151,8 @@ local function make(kind, first)
     end
   elseif kind == 'value' then
     redis.call('SET', V, ARGV[first])
+  elseif kind == 'queue' and ARGV[first] then
+    redis.call('HSET', M, 'max', ARGV[first])
   end
 end
 
@@ -189,7 +191,11 @@ ops['remove'] = function()
   if redis.call('HGET', M, 'name') ~= arg(1) then
     return 0
   end
-  redis.call('UNLINK', M, H, O, L, V, P .. 'own', P .. 'state', P .. 'depth', P .. 'fence', P .. 'w')
+  for _, c in ipairs(redis.call('SMEMBERS', P .. 'consumers')) do
+    redis.call('UNLINK', P .. 'pend:' .. c, P .. 'lease:' .. c)
+  end
+  redis.call('UNLINK', M, H, O, L, V, P .. 'own', P .. 'state', P .. 'depth', P .. 'fence', P .. 'w',
+    P .. 'q', P .. 'unfinished', P .. 'consumers', P .. 'wput', P .. 'wjoin')
   return 1
 end
 
@@ -572,6 +578,111 @@ ops['lock.state'] = function()
     mine = tonumber(redis.call('GET', P .. 'depth') or 0)
   end
   return { holder and 1 or 0, mine }
+end
+
+-- Queues ----------------------------------------------------------------------------------------
+--
+-- At least once: `q` holds the items; a get moves one into its consumer's pending list
+-- `pend:<consumer>` (never outside a list, even while it travels), where it stays until that
+-- consumer's next get or `task_done`. A consumer is a handle with a lease `lease:<consumer>`,
+-- renewed by its process; a get first gives back, to the head of the queue, what consumers whose
+-- lease lapsed (dead, stopped) had pending. `unfinished` counts items put and not yet done;
+-- `consumers` names the consumers; `wput` and `wjoin` are wake lists for a bounded queue's putters
+-- and for `join`.
+
+local function reap()
+  for _, c in ipairs(redis.call('SMEMBERS', P .. 'consumers')) do
+    if redis.call('EXISTS', P .. 'lease:' .. c) == 0 then
+      local pending = P .. 'pend:' .. c
+      while redis.call('LMOVE', pending, P .. 'q', 'RIGHT', 'LEFT') do end
+      redis.call('SREM', P .. 'consumers', c)
+    end
+  end
+end
+
+local function wake(list, lease)
+  redis.call('DEL', list)
+  redis.call('RPUSH', list, '1')
+  redis.call('PEXPIRE', list, lease)
+end
+
+-- put <item> <lease ms>: 'ok', or 'full' (a bounded queue: the caller waits and tries again).
+ops['queue.put'] = function()
+  kind_of()
+  local item = arg(1)
+  local meta = redis.call('HMGET', M, 'closed', 'max')
+  if meta[1] then
+    fail('Closed', 'the queue is closed')
+  end
+  if meta[2] and redis.call('LLEN', P .. 'q') >= tonumber(meta[2]) then
+    return 'full'
+  end
+  redis.call('RPUSH', P .. 'q', item)
+  redis.call('INCR', P .. 'unfinished')
+  return 'ok'
+end
+-- get <consumer> <lease ms>: { item }, or 'empty' (the caller then blocks in BLMOVE into its
+-- pending list, its lease taken here); `Closed` once closed and empty.
+ops['queue.get'] = function()
+  kind_of()
+  local consumer, lease = arg(1), arg(2)
+  local pending = P .. 'pend:' .. consumer
+  reap()
+  redis.call('DEL', pending) -- what it got before was delivered
+  redis.call('SET', P .. 'lease:' .. consumer, '1', 'PX', lease)
+  redis.call('SADD', P .. 'consumers', consumer)
+  local item = redis.call('LMOVE', P .. 'q', pending, 'LEFT', 'RIGHT')
+  local meta = redis.call('HMGET', M, 'closed', 'max')
+  if item then
+    if meta[2] then wake(P .. 'wput', lease) end
+    return { item }
+  end
+  if meta[1] then
+    fail('Closed', 'the queue is closed and empty')
+  end
+  return 'empty'
+end
+-- ack <consumer>: what the consumer has pending was delivered (its process let go of the
+-- queue): it is no longer a consumer.
+ops['queue.ack'] = function()
+  local consumer = arg(1)
+  redis.call('DEL', P .. 'pend:' .. consumer, P .. 'lease:' .. consumer)
+  redis.call('SREM', P .. 'consumers', consumer)
+  return 1
+end
+-- renew <consumer> <lease ms>: the consumer's lease, longer.
+ops['queue.renew'] = function()
+  redis.call('SET', P .. 'lease:' .. arg(1), '1', 'PX', arg(2))
+  return 1
+end
+-- task_done <consumer> <lease ms>
+ops['queue.task_done'] = function()
+  kind_of()
+  local consumer, lease = arg(1), arg(2)
+  local unfinished = tonumber(redis.call('GET', P .. 'unfinished') or 0)
+  if unfinished <= 0 then
+    fail('TooManyTaskDone', 'task_done called more times than items were put')
+  end
+  redis.call('DECR', P .. 'unfinished')
+  redis.call('LPOP', P .. 'pend:' .. consumer)
+  if unfinished == 1 then wake(P .. 'wjoin', lease) end
+  return NIL
+end
+ops['queue.close'] = function()
+  kind_of()
+  redis.call('HSET', M, 'closed', '1')
+  return NIL
+end
+-- state: { items, the bound or -1, closed, unfinished }
+ops['queue.state'] = function()
+  kind_of()
+  local meta = redis.call('HMGET', M, 'closed', 'max')
+  return {
+    redis.call('LLEN', P .. 'q'),
+    tonumber(meta[2] or -1),
+    meta[1] and 1 or 0,
+    tonumber(redis.call('GET', P .. 'unfinished') or 0),
+  }
 end
 
 -- snapshot: { version, items } for an operation the client runs itself (a sort, a slice).

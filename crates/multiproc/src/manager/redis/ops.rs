@@ -136,6 +136,15 @@ fn creation(kind: Kind, args: Vec<Value>) -> Result<(Kind, Vec<Vec<u8>>), Manage
         },
         Kind::Value => vec![encode(args.first().unwrap_or(&Value::Nil))],
         Kind::Lock | Kind::RLock => Vec::new(),
+        Kind::Queue => match args.first() {
+            None | Some(Value::Nil) => Vec::new(),
+            Some(max) => match max.as_u64() {
+                Some(0) | None => {
+                    return Err(bad("a queue's bound is at least 1 (nil: no bound)"));
+                }
+                Some(max) => vec![max.to_string().into_bytes()],
+            },
+        },
         other => return Err(not_on_redis(other.name())),
     };
     Ok((kind, rest))
@@ -383,7 +392,7 @@ fn answer(shape: Answer, raw: redis::Value) -> Result<Value, ManagerError> {
 }
 
 /// An encoded value from Redis.
-fn decode(raw: redis::Value) -> Result<Value, ManagerError> {
+pub(super) fn decode(raw: redis::Value) -> Result<Value, ManagerError> {
     match raw {
         redis::Value::BulkString(bytes) => {
             rmpv::decode::read_value_with_max_depth(&mut bytes.as_slice(), 1024).map_err(|e| {
