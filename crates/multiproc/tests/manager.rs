@@ -436,34 +436,6 @@ fn a_child_shares_one_connection_for_its_data_proxies() {
     let _ = child.join_timeout(DEADLINE);
 }
 
-#[test]
-fn a_forked_child_does_not_use_the_connection_its_parent_shares() {
-    let manager = Manager::start().unwrap();
-    let counts = manager.dict::<String, u32>().unwrap();
-    // A child that shares a connection, then forks a grandchild given the same dict: both count
-    // at once. On one socket, their requests and answers would cross.
-    let total = join(
-        Process::spawn(counts.clone(), |counts: DictProxy<String, u32>| {
-            counts.incr("warm", 1).unwrap();
-            let grandchild = Process::builder()
-                .start_method(multiproc::StartMethod::Fork)
-                .spawn(counts.clone(), |counts: DictProxy<String, u32>| {
-                    for _ in 0..300 {
-                        counts.incr("grandchild", 1).unwrap();
-                    }
-                })
-                .unwrap();
-            for _ in 0..300 {
-                counts.incr("child", 1).unwrap();
-            }
-            grandchild.join().unwrap();
-            counts.get("grandchild").unwrap().unwrap() + counts.get("child").unwrap().unwrap()
-        })
-        .unwrap(),
-    );
-    assert_eq!(total, 600);
-}
-
 /// Takes the lock through its token, writes through the dict's token, and returns without
 /// releasing the lock: dropping the token releases it, as a forgotten guard would.
 fn uses_tokens((lock, d): (multiproc::Token, multiproc::Token)) -> Option<i64> {

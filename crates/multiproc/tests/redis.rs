@@ -524,3 +524,79 @@ fn consumers_killed_mid_get_and_before_task_done_lose_no_item() {
         let _ = consumer.join_timeout(common::DEADLINE);
     }
 }
+
+/// Runs `call` on a thread; what it returned and how long after `kill` it did, `kill` run once
+/// the call is under way (`started` says so: the waits it starts are blocked in Redis).
+fn gone_after<T: Send + 'static + std::fmt::Debug>(
+    server: &mut RedisServer,
+    blocked_in: &str,
+    call: impl FnOnce() -> Result<T, ManagerError> + Send + 'static,
+) -> (Result<T, ManagerError>, std::time::Duration) {
+    let (done, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(call());
+    });
+    let blocked = format!("cmd={blocked_in}");
+    assert!(
+        common::wait_until(|| server.command(&["CLIENT", "LIST"]).contains(&blocked)),
+        "the call blocks in {blocked_in}"
+    );
+    let killed = std::time::Instant::now();
+    server.kill();
+    let result = answer
+        .recv_timeout(common::DEADLINE)
+        .expect("the call returned");
+    (result, killed.elapsed())
+}
+
+#[test]
+fn a_killed_server_is_gone_at_once_for_a_blocked_get_a_lock_wait_and_a_write() {
+    let mut server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let manager = leased(&server);
+    let d = manager.dict_named::<String, u32>("kept").unwrap();
+    d.insert("k", 7).unwrap();
+    let q = manager.queue_named::<u32>("q").unwrap();
+    let (got, after) = gone_after(&mut server, "blmove", move || q.get());
+    assert!(matches!(got, Err(ManagerError::Gone { .. })), "{got:?}");
+    assert!(after < std::time::Duration::from_secs(2), "{after:?}");
+
+    server.restart();
+    let lock = manager.lock_named("door").unwrap();
+    let held = lock.acquire().unwrap();
+    let waiter = lock.clone();
+    let (got, after) = gone_after(&mut server, "blpop", move || {
+        waiter.acquire().map(|g| g.owner_died())
+    });
+    assert!(matches!(got, Err(ManagerError::Gone { .. })), "{got:?}");
+    assert!(after < std::time::Duration::from_secs(2), "{after:?}");
+    drop(held);
+    // A write to a dead server: Gone, never sent again.
+    assert!(matches!(d.insert("k", 8), Err(ManagerError::Gone { .. })));
+
+    // Back on the same socket, with its append-only file: the next call connects, and the data
+    // written before the kill is there.
+    server.restart();
+    assert_eq!(d.get("k").unwrap(), Some(7));
+    let again = leased(&server);
+    assert_eq!(
+        again
+            .dict_named::<String, u32>("kept")
+            .unwrap()
+            .get("k")
+            .unwrap(),
+        Some(7)
+    );
+}
+
+#[test]
+fn a_restarted_server_without_persistence_has_no_objects_and_says_so() {
+    let mut server = RedisServer::start();
+    let manager = leased(&server);
+    let d = manager.dict::<String, u32>().unwrap();
+    d.insert("k", 1).unwrap();
+    server.restart();
+    // The first call after the restart finds its connection closed before it wrote, and sends on
+    // a new one; the object is gone, and no call works on an empty dict in its place.
+    assert_eq!(refused(d.len()), ErrorCode::UnknownObject);
+    assert_eq!(refused(d.insert("k", 2)), ErrorCode::UnknownObject);
+}

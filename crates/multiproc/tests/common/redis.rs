@@ -18,6 +18,7 @@ const READY: Duration = Duration::from_secs(10);
 pub struct RedisServer {
     child: Child,
     dir: PathBuf,
+    options: Vec<String>,
 }
 
 impl RedisServer {
@@ -37,54 +38,87 @@ impl RedisServer {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let log = std::fs::File::create(dir.join("log")).unwrap();
-        let socket = dir.join("r.sock");
-        let mut command = Command::new("redis-server");
-        command
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
-            .args([
-                "--unixsocketperm",
-                "700",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-            ])
-            .arg(&dir)
-            .args(options)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        // SAFETY: the closure runs in the child between fork and exec, and only makes one system
-        // call (prctl: async-signal-safe), asking the kernel to kill the server with the thread
-        // that started it.
-        #[allow(unsafe_code)]
-        unsafe {
-            command.pre_exec(|| {
-                rustix::process::set_parent_process_death_signal(Some(
-                    rustix::process::Signal::KILL,
-                ))
-                .map_err(std::io::Error::from)
-            });
-        }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run redis-server: {e}"));
-        let server = RedisServer { child, dir };
-        let start = Instant::now();
-        while !server.answers_ping() {
-            assert!(
-                start.elapsed() < READY,
-                "redis-server did not answer within {READY:?}; its log:\n{}",
-                std::fs::read_to_string(server.dir.join("log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let options: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+        let child = spawn(&dir, &options);
+        let server = RedisServer {
+            child,
+            dir,
+            options,
+        };
+        server.ready();
         server
     }
 
+    /// Kills the server (SIGKILL, by its pid): what it had not written to disk is lost.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again, on the same socket and directory, with the same options.
+    pub fn restart(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(self.socket());
+        self.child = spawn(&self.dir, &self.options);
+        self.ready();
+    }
+
+    /// Waits until it answers PING.
+    fn ready(&self) {
+        let start = Instant::now();
+        while !self.answers_ping() {
+            assert!(
+                start.elapsed() < READY,
+                "redis-server did not answer within {READY:?}; its log:\n{}",
+                std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// A redis-server in `dir` with `options` (later ones win over the defaults).
+fn spawn(dir: &std::path::Path, options: &[String]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("log"))
+        .unwrap();
+    let socket = dir.join("r.sock");
+    let mut command = Command::new("redis-server");
+    command
+        .args(["--port", "0", "--unixsocket"])
+        .arg(&socket)
+        .args([
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+        ])
+        .arg(dir)
+        .args(options)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    // SAFETY: the closure runs in the child between fork and exec, and only makes one system
+    // call (prctl: async-signal-safe), asking the kernel to kill the server with the thread
+    // that started it.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run redis-server: {e}"))
+}
+
+impl RedisServer {
     /// Its URL.
     pub fn url(&self) -> String {
         format!("redis+unix://{}", self.socket().display())

@@ -411,3 +411,31 @@ fn keys_and_values_are_taken_owned_borrowed_or_as_what_they_borrow_as() {
     assert_eq!(names.len().unwrap(), 4);
     manager.shutdown().unwrap();
 }
+
+#[test]
+fn a_forked_child_does_not_use_the_connection_its_parent_shares() {
+    let manager = manager();
+    let counts = manager.dict::<String, u32>().unwrap();
+    // A child that shares a connection, then forks a grandchild given the same dict: both count
+    // at once. On one socket, their requests and answers would cross.
+    let total = join(
+        Process::spawn(counts.clone(), |counts: DictProxy<String, u32>| {
+            counts.incr("warm", 1).unwrap();
+            let grandchild = Process::builder()
+                .start_method(multiproc::StartMethod::Fork)
+                .spawn(counts.clone(), |counts: DictProxy<String, u32>| {
+                    for _ in 0..300 {
+                        counts.incr("grandchild", 1).unwrap();
+                    }
+                })
+                .unwrap();
+            for _ in 0..300 {
+                counts.incr("child", 1).unwrap();
+            }
+            grandchild.join().unwrap();
+            counts.get("grandchild").unwrap().unwrap() + counts.get("child").unwrap().unwrap()
+        })
+        .unwrap(),
+    );
+    assert_eq!(total, 600);
+}

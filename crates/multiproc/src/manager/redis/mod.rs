@@ -383,7 +383,7 @@ impl Store {
                 lease::owner_end(self, connection, owner);
                 Ok(rmpv::Value::Nil)
             }
-            _ => ops::run(self, connection, op, object, args),
+            _ => ops::run(self, connection, op, object, &args),
         };
         if waits {
             let idle = lock(&self.idle).pop();
@@ -391,7 +391,11 @@ impl Store {
                 Some(connection) => connection,
                 None => self.connect()?,
             };
-            let result = run(&mut connection);
+            let mut result = run(&mut connection);
+            if unsent(&result) {
+                connection = self.connect()?;
+                result = run(&mut connection);
+            }
             if !matches!(result, Err(ManagerError::Gone { .. })) {
                 let mut idle = lock(&self.idle);
                 if idle.len() < IDLE_MAX {
@@ -405,7 +409,11 @@ impl Store {
             Some(connection) => connection,
             None => shared.insert(self.connect()?),
         };
-        let result = run(connection);
+        let mut result = run(connection);
+        if unsent(&result) {
+            *connection = self.connect()?;
+            result = run(connection);
+        }
         if matches!(result, Err(ManagerError::Gone { .. })) {
             // Given up: a connection that failed mid-call may hold a late answer.
             *shared = None;
@@ -418,12 +426,30 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Why a call was not sent: its connection had closed (the server died or restarted since the
+/// last call). The call is then sent once more, on a new connection.
+const UNSENT: &str = "Redis: the connection had closed before the request was written";
+
+/// Whether `result` is a call that was not sent ([`UNSENT`]).
+fn unsent<T>(result: &Result<T, ManagerError>) -> bool {
+    matches!(result, Err(ManagerError::Gone { reason }) if reason == UNSENT)
+}
+
 /// A Redis error as the manager's: the server's codes of `ops.lua` are the protocol's; a broken
 /// connection or a server that cannot serve now is `Gone`.
 fn error(e: &redis::RedisError) -> ManagerError {
     let gone = |what: &str| ManagerError::Gone {
         reason: format!("Redis: {what}"),
     };
+    // A broken pipe is a write to a connection the server had closed: the request did not reach
+    // it (a server runs no half-received command).
+    // (redis-rs keeps the I/O error to itself, but says its code: EPIPE is 32 on Linux.)
+    let broken_pipe = format!("(os error {})", libc::EPIPE);
+    if e.is_io_error() && e.to_string().contains(&broken_pipe) {
+        return ManagerError::Gone {
+            reason: UNSENT.to_owned(),
+        };
+    }
     if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
         return gone(&e.to_string());
     }

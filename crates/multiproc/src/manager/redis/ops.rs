@@ -59,12 +59,12 @@ pub(super) fn run(
     connection: &mut redis::Connection,
     op: Op,
     object: u64,
-    args: Vec<Value>,
+    args: &[Value],
 ) -> Result<Value, ManagerError> {
     let target = &store.target;
     match op {
         Op::Create(kind) => {
-            let (kind, rest) = creation(kind, args)?;
+            let (kind, rest) = creation(kind, args.to_vec())?;
             loop {
                 let id = random_id()?;
                 let mut argv = vec![b"create".to_vec(), Vec::new(), kind.name().into()];
@@ -75,7 +75,7 @@ pub(super) fn run(
             }
         }
         Op::Named => {
-            let mut args = args.into_iter();
+            let mut args = args.iter().cloned();
             let name = text(args.next())?;
             let kind = text(args.next())?;
             let kind = Kind::parse(&kind)
@@ -93,7 +93,7 @@ pub(super) fn run(
             Ok(Value::from(id))
         }
         Op::RemoveNamed => {
-            let name = text(args.into_iter().next())?;
+            let name = text(args.first().cloned())?;
             let argv = vec![b"remove".to_vec(), Vec::new(), name.clone().into_bytes()];
             let removed = script(connection, &target.prefix(target.named_id(&name)), argv)?;
             Ok(Value::from(removed == redis::Value::Int(1)))
@@ -114,9 +114,9 @@ pub(super) fn run(
         }
         Op::Shutdown => Ok(Value::Nil), // nothing of ours to stop: the server is Redis's
         op if op.on_manager() => Err(not_on_redis(op.name())),
-        op if rewrites_whole_list(op) => whole_list(connection, &target.prefix(object), op, &args),
+        op if rewrites_whole_list(op) => whole_list(connection, &target.prefix(object), op, args),
         op => {
-            let (shape, argv) = call_of(op, &args)?;
+            let (shape, argv) = call_of(op, args)?;
             let mut full = vec![op.name().as_bytes().to_vec(), kinds(op)];
             full.extend(argv);
             answer(shape, script(connection, &target.prefix(object), full)?)
