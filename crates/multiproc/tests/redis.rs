@@ -33,10 +33,12 @@ mod backend {
         }
     }
 
+    /// Leases of 300 ms: a dead holder's lock is the next taker's soon.
     pub fn manager() -> Served {
         let server = RedisServer::start();
+        let options = multiproc::RedisOptions::new(server.url()).lease(super::LEASE);
         Served {
-            manager: multiproc::Manager::connect_redis(&server.url()).unwrap(),
+            manager: multiproc::Manager::redis(options).unwrap(),
             _server: server,
         }
     }
@@ -44,6 +46,9 @@ mod backend {
 
 #[path = "suite/data.rs"]
 mod data;
+
+#[path = "suite/waits.rs"]
+mod waits;
 
 #[test]
 fn unrelated_processes_meet_at_a_named_dict_on_redis() {

@@ -16,6 +16,7 @@
 mod lease;
 mod ops;
 mod queue;
+mod signals;
 
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
@@ -379,6 +380,13 @@ impl Store {
             | Op::QueueClose
             | Op::QueueTaskDone
             | Op::QueueJoin => queue::run(self, connection, op, object, owner, &args),
+            Op::SemaphoreAcquire
+            | Op::SemaphoreRelease
+            | Op::SemaphoreValue
+            | Op::EventSet
+            | Op::EventClear
+            | Op::EventIsSet
+            | Op::EventWait => signals::run(self, connection, op, object, &args),
             Op::OwnerEnd => {
                 lease::owner_end(self, connection, owner);
                 Ok(rmpv::Value::Nil)

@@ -153,6 +153,11 @@ local function make(kind, first)
     redis.call('SET', V, ARGV[first])
   elseif kind == 'queue' and ARGV[first] then
     redis.call('HSET', M, 'max', ARGV[first])
+  elseif kind == 'semaphore' or kind == 'bounded_semaphore' then
+    redis.call('SET', P .. 'sem', ARGV[first])
+    if kind == 'bounded_semaphore' then
+      redis.call('HSET', M, 'bound', ARGV[first])
+    end
   end
 end
 
@@ -195,7 +200,8 @@ ops['remove'] = function()
     redis.call('UNLINK', P .. 'pend:' .. c, P .. 'lease:' .. c)
   end
   redis.call('UNLINK', M, H, O, L, V, P .. 'own', P .. 'state', P .. 'depth', P .. 'fence', P .. 'w',
-    P .. 'q', P .. 'unfinished', P .. 'consumers', P .. 'wput', P .. 'wjoin')
+    P .. 'q', P .. 'unfinished', P .. 'consumers', P .. 'wput', P .. 'wjoin', P .. 'sem',
+    P .. 'wsem', P .. 'flag', P .. 'waiting', P .. 'wev')
   return 1
 end
 
@@ -683,6 +689,74 @@ ops['queue.state'] = function()
     meta[1] and 1 or 0,
     tonumber(redis.call('GET', P .. 'unfinished') or 0),
   }
+end
+
+-- Semaphores and events -------------------------------------------------------------------------
+--
+-- A semaphore's permits are `sem` (belonging to nobody, as on the manager; a bounded one's bound
+-- is the meta's `bound`); an event's flag is `flag`. Waiters block on the wake lists `wsem` and
+-- `wev` between their looks; an event's waiters count themselves in `waiting`, so that a set
+-- wakes them all.
+
+-- acquire: 'acquired', or 'busy' (the caller waits and looks again)
+ops['semaphore.acquire'] = function()
+  kind_of()
+  if tonumber(redis.call('GET', P .. 'sem') or 0) > 0 then
+    redis.call('DECR', P .. 'sem')
+    return 'acquired'
+  end
+  return 'busy'
+end
+-- release <lease ms>
+ops['semaphore.release'] = function()
+  kind_of()
+  local bound = redis.call('HGET', M, 'bound')
+  if bound and tonumber(redis.call('GET', P .. 'sem') or 0) >= tonumber(bound) then
+    fail('TooManyReleases', 'the bounded semaphore is released more times than acquired')
+  end
+  redis.call('INCR', P .. 'sem')
+  wake(P .. 'wsem', arg(1))
+  return NIL
+end
+ops['semaphore.value'] = function()
+  kind_of()
+  return tonumber(redis.call('GET', P .. 'sem') or 0)
+end
+-- set <lease ms>: the flag, and a wake for every waiter
+ops['event.set'] = function()
+  kind_of()
+  redis.call('SET', P .. 'flag', '1')
+  local waiting = tonumber(redis.call('GET', P .. 'waiting') or 0)
+  redis.call('DEL', P .. 'wev')
+  for _ = 1, math.max(waiting, 1) do
+    redis.call('RPUSH', P .. 'wev', '1')
+  end
+  redis.call('PEXPIRE', P .. 'wev', arg(1))
+  return NIL
+end
+ops['event.clear'] = function()
+  kind_of()
+  redis.call('DEL', P .. 'flag')
+  return NIL
+end
+ops['event.is_set'] = function()
+  kind_of()
+  return redis.call('EXISTS', P .. 'flag')
+end
+-- wait <'enter' | 'again' | 'leave'>: 1 if set (the waiter is done), else 0. A waiter enters
+-- (counted), looks again after each wake or slice, and leaves at its deadline.
+ops['event.wait'] = function()
+  kind_of()
+  local step = arg(1)
+  local set = redis.call('EXISTS', P .. 'flag') == 1
+  if step == 'leave' or (set and step == 'again') then
+    if tonumber(redis.call('GET', P .. 'waiting') or 0) > 0 then
+      redis.call('DECR', P .. 'waiting')
+    end
+  elseif step == 'enter' and not set then
+    redis.call('INCR', P .. 'waiting')
+  end
+  return set and 1 or 0
 end
 
 -- snapshot: { version, items } for an operation the client runs itself (a sort, a slice).

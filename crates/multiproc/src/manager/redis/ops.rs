@@ -135,7 +135,11 @@ fn creation(kind: Kind, args: Vec<Value>) -> Result<(Kind, Vec<Vec<u8>>), Manage
             Some(_) => return Err(bad("a list is made from [items]")),
         },
         Kind::Value => vec![encode(args.first().unwrap_or(&Value::Nil))],
-        Kind::Lock | Kind::RLock => Vec::new(),
+        Kind::Lock | Kind::RLock | Kind::Event => Vec::new(),
+        Kind::Semaphore | Kind::BoundedSemaphore => match args.first().and_then(Value::as_u64) {
+            Some(value) => vec![value.to_string().into_bytes()],
+            None => return Err(bad("a semaphore is made from its number of permits")),
+        },
         Kind::Queue => match args.first() {
             None | Some(Value::Nil) => Vec::new(),
             Some(max) => match max.as_u64() {

@@ -129,7 +129,7 @@ pub(super) fn run(
 }
 
 /// A wait's deadline from its argument (milliseconds, or nil: none).
-fn deadline(arg: Option<&Value>) -> Result<Option<Instant>, ManagerError> {
+pub(super) fn deadline(arg: Option<&Value>) -> Result<Option<Instant>, ManagerError> {
     match arg {
         None | Some(Value::Nil) => Ok(None),
         Some(ms) => {
@@ -143,7 +143,7 @@ fn deadline(arg: Option<&Value>) -> Result<Option<Instant>, ManagerError> {
 
 /// How long to block before looking again: `slice`, or less if the deadline is nearer; `None`
 /// once it passed.
-fn left(deadline: Option<Instant>, slice: Duration) -> Option<Duration> {
+pub(super) fn left(deadline: Option<Instant>, slice: Duration) -> Option<Duration> {
     let now = Instant::now();
     match deadline {
         None => Some(slice),

@@ -1,0 +1,76 @@
+//! Semaphores and events on Redis: one script per look, and between looks a wait on the object's
+//! wake list (`BLPOP`), at most a quarter of a lease at a time. A release pushes a wake, a set
+//! pushes one for every waiter counted.
+
+use std::time::Duration;
+
+use rmpv::Value;
+
+use super::super::ManagerError;
+use super::super::protocol::Op;
+use super::queue::{block, deadline, left};
+use super::{Store, ops};
+
+/// Runs a semaphore's or an event's operation.
+pub(super) fn run(
+    store: &Store,
+    connection: &mut redis::Connection,
+    op: Op,
+    object: u64,
+    args: &[Value],
+) -> Result<Value, ManagerError> {
+    let prefix = store.target.prefix(object);
+    let lease = store.target.lease().as_millis().to_string().into_bytes();
+    let call = |connection: &mut redis::Connection, name: &str, rest: Vec<Vec<u8>>| {
+        let mut argv = vec![name.as_bytes().to_vec(), ops::kinds(op)];
+        argv.extend(rest);
+        ops::script(connection, &prefix, argv)
+    };
+    let slice = (store.target.lease() / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let is = |answer: &redis::Value, text: &[u8]| matches!(answer, redis::Value::BulkString(s) if s == text);
+    match op {
+        Op::SemaphoreAcquire => {
+            let deadline = deadline(args.first())?;
+            loop {
+                let answer = call(connection, "semaphore.acquire", Vec::new())?;
+                if is(&answer, b"acquired") {
+                    return Ok(Value::from("acquired"));
+                }
+                let Some(wait) = left(deadline, slice) else {
+                    return Ok(Value::from("timeout"));
+                };
+                block(connection, "BLPOP", &[format!("{prefix}wsem")], wait)?;
+            }
+        }
+        Op::SemaphoreRelease => {
+            call(connection, "semaphore.release", vec![lease]).map(|_| Value::Nil)
+        }
+        Op::SemaphoreValue => match call(connection, "semaphore.value", Vec::new())? {
+            redis::Value::Int(n) => Ok(Value::from(n)),
+            other => Err(ops::unexpected(&other)),
+        },
+        Op::EventSet => call(connection, "event.set", vec![lease]).map(|_| Value::Nil),
+        Op::EventClear => call(connection, "event.clear", Vec::new()).map(|_| Value::Nil),
+        Op::EventIsSet => match call(connection, "event.is_set", Vec::new())? {
+            redis::Value::Int(n) => Ok(Value::from(n != 0)),
+            other => Err(ops::unexpected(&other)),
+        },
+        Op::EventWait => {
+            let deadline = deadline(args.first())?;
+            let mut step = "enter";
+            loop {
+                let answer = call(connection, "event.wait", vec![step.into()])?;
+                if answer == redis::Value::Int(1) {
+                    return Ok(Value::Nil);
+                }
+                let Some(wait) = left(deadline, slice) else {
+                    call(connection, "event.wait", vec![b"leave".to_vec()])?;
+                    return Ok(Value::from("timeout"));
+                };
+                block(connection, "BLPOP", &[format!("{prefix}wev")], wait)?;
+                step = "again";
+            }
+        }
+        other => Err(ops::not_on_redis(other.name())),
+    }
+}

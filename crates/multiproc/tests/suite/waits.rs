@@ -1,0 +1,231 @@
+//! The waiting objects' suite, one source for every backend: locks and recursive locks (a dead
+//! holder's lock is the next taker's, who is told), semaphores, events and queues (joinable or
+//! not) across processes, as `manager_sync.rs` runs it on a manager process and `redis.rs` on a
+//! real redis-server. The file that includes it gives `backend::manager()`.
+
+use std::time::{Duration, Instant};
+
+use multiproc::{
+    BoundedSemaphoreProxy, DictProxy, ErrorCode, EventProxy, JoinableQueueProxy, LockProxy,
+    ManagerError, Process, QueueProxy, RLockProxy, ValueProxy,
+};
+
+use super::backend::manager;
+use crate::common::{DEADLINE, join, park_forever, refused, sigkill};
+
+/// A local queue on which children say that they got somewhere.
+type Signal = multiproc::Queue<u32>;
+
+#[test]
+fn a_manager_lock_excludes_across_processes() {
+    let manager = manager();
+    let lock = manager.lock().unwrap();
+    let d = manager.dict::<String, i64>().unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            Process::spawn(
+                (lock.clone(), d.clone()),
+                |(lock, d): (LockProxy, DictProxy<String, i64>)| {
+                    let key = "n".to_string();
+                    for _ in 0..100 {
+                        let _held = lock.acquire().unwrap();
+                        let n = d.get(&key).unwrap().unwrap_or(0);
+                        d.insert(&key, n + 1).unwrap(); // read then write, safe under the lock
+                    }
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    for w in workers {
+        join(w);
+    }
+    assert_eq!(d.get("n").unwrap(), Some(400));
+    let held = lock.acquire().unwrap();
+    let other = lock.clone();
+    assert!(matches!(other.try_acquire(), Err(ManagerError::Timeout)));
+    assert!(
+        other
+            .acquire_timeout(Duration::from_millis(50))
+            .unwrap_err()
+            .is_timeout()
+    );
+    assert!(lock.is_locked().unwrap());
+    drop(held);
+    assert!(other.try_acquire().is_ok());
+}
+
+#[test]
+fn a_manager_queue_carries_items_between_processes_with_bounds_and_timeouts() {
+    let manager = manager();
+    let q = manager.queue::<String>().unwrap();
+    let producer = Process::spawn(q.clone(), |q: QueueProxy<String>| {
+        for i in 0..50 {
+            q.put(format!("item {i}")).unwrap();
+        }
+    })
+    .unwrap();
+    for i in 0..50 {
+        assert_eq!(q.get().unwrap(), format!("item {i}"));
+    }
+    join(producer);
+    assert!(q.is_empty().unwrap());
+    let started = Instant::now();
+    assert!(matches!(
+        q.get_timeout(Duration::from_millis(50)),
+        Err(ManagerError::Empty)
+    ));
+    assert!(started.elapsed() >= Duration::from_millis(50));
+
+    let bounded = manager.queue_bounded::<u32>(1).unwrap();
+    bounded.put(1).unwrap();
+    assert!(matches!(
+        bounded.put_timeout(2, Duration::from_millis(50)),
+        Err(ManagerError::Full)
+    ));
+    assert!(bounded.is_full().unwrap());
+    assert_eq!(bounded.max_items().unwrap(), Some(1));
+    // A getter in another process makes room.
+    let getter = Process::spawn(bounded.clone(), |q: QueueProxy<u32>| q.get().unwrap()).unwrap();
+    bounded.put_timeout(2, DEADLINE).expect("room came");
+    assert_eq!(join(getter), 1);
+    assert_eq!(bounded.len().unwrap(), 1);
+}
+
+#[test]
+fn a_recursive_lock_is_taken_again_by_its_handle_and_excludes_the_others() {
+    let manager = manager();
+    let lock = manager.rlock().unwrap();
+    let first = lock.acquire().unwrap();
+    let second = lock.acquire().unwrap();
+    let other = lock.clone();
+    assert_eq!(lock.depth().unwrap(), 2);
+    assert_eq!(other.depth().unwrap(), 0);
+    assert!(other.try_acquire().unwrap_err().is_timeout());
+    drop(second);
+    assert!(other.try_acquire().is_err(), "still held once");
+    drop(first);
+    assert!(other.try_acquire().is_ok());
+
+    // A holder that dies: released, and the next taker told.
+    let taken = Signal::new().unwrap();
+    let mut holder = Process::spawn(
+        (lock.clone(), taken.clone()),
+        |(lock, taken): (RLockProxy, Signal)| -> () {
+            let _once = lock.acquire().unwrap();
+            let _twice = lock.acquire().unwrap();
+            taken.put(1).unwrap();
+            park_forever()
+        },
+    )
+    .unwrap();
+    taken.get_timeout(DEADLINE).unwrap();
+    sigkill(holder.pid());
+    let _ = holder.join_timeout(DEADLINE);
+    let guard = lock.acquire_timeout(DEADLINE).expect("released");
+    assert!(guard.owner_died());
+}
+
+#[test]
+fn a_bounded_semaphore_admits_at_most_its_value_across_processes() {
+    let manager = manager();
+    let slots = manager.bounded_semaphore(2).unwrap();
+    let inside = manager.value(&0i64).unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            Process::spawn(
+                (slots.clone(), inside.clone()),
+                |(slots, inside): (BoundedSemaphoreProxy, ValueProxy<i64>)| {
+                    let mut most = 0;
+                    for _ in 0..50 {
+                        slots.acquire().unwrap();
+                        most = most.max(inside.fetch_add(1).unwrap() + 1);
+                        inside.fetch_add(-1).unwrap();
+                        slots.release().unwrap();
+                    }
+                    most
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    let most = workers.into_iter().map(join).max().unwrap();
+    assert!((1..=2).contains(&most), "{most} inside at once");
+    assert_eq!(slots.value().unwrap(), 2);
+    assert_eq!(refused(slots.release()), ErrorCode::TooManyReleases);
+    assert!(slots.try_acquire().is_ok() && slots.try_acquire().is_ok());
+    assert!(matches!(slots.try_acquire(), Err(ManagerError::Timeout)));
+    assert!(
+        slots
+            .acquire_timeout(Duration::from_millis(20))
+            .unwrap_err()
+            .is_timeout()
+    );
+    // A plain semaphore has no bound.
+    let signals = manager.semaphore(0).unwrap();
+    signals.release().unwrap();
+    signals.release().unwrap();
+    assert_eq!(signals.value().unwrap(), 2);
+}
+
+#[test]
+fn an_event_wakes_its_waiters_in_other_processes() {
+    let manager = manager();
+    let go = manager.event().unwrap();
+    assert!(!go.is_set().unwrap());
+    assert!(matches!(
+        go.wait_timeout(Duration::from_millis(20)),
+        Err(ManagerError::Timeout)
+    ));
+    assert!(go.try_wait().unwrap_err().is_timeout());
+    let waiters: Vec<_> = (0..3)
+        .map(|_| Process::spawn(go.clone(), |go: EventProxy| go.wait().unwrap()).unwrap())
+        .collect();
+    go.set().unwrap();
+    for w in waiters {
+        join(w);
+    }
+    assert!(go.is_set().unwrap() && go.try_wait().is_ok());
+    go.clear().unwrap();
+    assert!(!go.is_set().unwrap());
+}
+
+#[test]
+fn a_joinable_queue_is_joined_when_every_item_is_done() {
+    let manager = manager();
+    let jobs = manager.joinable_queue::<u32>().unwrap();
+    let done = manager.dict::<u32, u32>().unwrap();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            Process::spawn(
+                (jobs.clone(), done.clone()),
+                |(jobs, done): (JoinableQueueProxy<u32>, DictProxy<u32, u32>)| {
+                    while let Ok(job) = jobs.get_timeout(Duration::from_millis(200)) {
+                        done.insert(job, job * 2).unwrap();
+                        jobs.task_done().unwrap();
+                    }
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    for job in 0..20 {
+        jobs.put(job).unwrap();
+    }
+    jobs.join_timeout(DEADLINE).expect("every item done");
+    assert_eq!(jobs.unfinished().unwrap(), 0);
+    assert_eq!(
+        done.len().unwrap(),
+        20,
+        "join returned once every item was done"
+    );
+    for w in workers {
+        join(w);
+    }
+    assert_eq!(refused(jobs.task_done()), ErrorCode::TooManyTaskDone);
+    let full = manager.queue_bounded::<u32>(1).unwrap();
+    full.try_put(1).unwrap();
+    assert!(full.try_put(2).unwrap_err().is_full());
+    assert_eq!(full.try_get().unwrap(), 1);
+    assert!(full.try_get().unwrap_err().is_empty());
+}
