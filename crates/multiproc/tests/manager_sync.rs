@@ -19,10 +19,10 @@ mod waits;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{DEADLINE, join, park_forever, refused, sigkill, wait_until};
+use common::{DEADLINE, join, park_forever, refused, sigkill};
 use multiproc::{
-    BarrierProxy, ConditionProxy, ErrorCode, JoinableQueueProxy, LockProxy, Manager, ManagerError,
-    Process, QueueProxy, SemaphoreProxy, ValueProxy,
+    ConditionProxy, ErrorCode, JoinableQueueProxy, LockProxy, Manager, ManagerError, Process,
+    QueueProxy, SemaphoreProxy, ValueProxy,
 };
 
 /// A local queue on which children say that they got somewhere.
@@ -178,56 +178,6 @@ fn a_condition_waits_while_a_predicate_holds() {
         join(p);
     }
     assert_eq!(count.get().unwrap(), 3);
-}
-
-#[test]
-fn a_barrier_releases_its_parties_together_and_breaks_when_one_cannot_come() {
-    let manager = Manager::start().unwrap();
-    let barrier = manager.barrier(3).unwrap();
-    assert_eq!(barrier.parties().unwrap(), 3);
-    let children: Vec<_> = (0..2)
-        .map(|_| Process::spawn(barrier.clone(), |b: BarrierProxy| b.wait().unwrap()).unwrap())
-        .collect();
-    let mine = barrier.wait_timeout(DEADLINE).unwrap();
-    let indexes: BTreeSet<usize> = children.into_iter().map(join).chain([mine]).collect();
-    assert_eq!(indexes, BTreeSet::from([0, 1, 2]));
-
-    // A timeout breaks it for everyone, until a reset: this waiter is told it timed out.
-    assert!(matches!(
-        barrier.wait_timeout(Duration::from_millis(20)),
-        Err(ManagerError::Timeout)
-    ));
-    assert!(barrier.is_broken().unwrap());
-    assert_eq!(refused(barrier.wait()), ErrorCode::BrokenBarrier);
-    barrier.reset().unwrap();
-    assert!(!barrier.is_broken().unwrap());
-
-    // A waiter that dies breaks it too: the others are not left waiting for it.
-    let mut doomed = Process::spawn(barrier.clone(), |b: BarrierProxy| -> () {
-        let _ = b.wait();
-        park_forever()
-    })
-    .unwrap();
-    assert!(wait_until(|| barrier.n_waiting().unwrap() == 1));
-    sigkill(doomed.pid());
-    let _ = doomed.join_timeout(DEADLINE);
-    assert_eq!(
-        refused(barrier.wait_timeout(DEADLINE)),
-        ErrorCode::BrokenBarrier
-    );
-
-    // An abort wakes a waiter with the error; a reset wakes one with the error too.
-    for end in ["abort", "reset"] {
-        barrier.reset().unwrap();
-        let waiter = Process::spawn(barrier.clone(), |b: BarrierProxy| b.wait().is_err()).unwrap();
-        assert!(wait_until(|| barrier.n_waiting().unwrap() == 1));
-        if end == "abort" {
-            barrier.abort().unwrap();
-        } else {
-            barrier.reset().unwrap();
-        }
-        assert!(join(waiter), "{end}: the waiter got BrokenBarrier");
-    }
 }
 
 #[test]

@@ -1,17 +1,19 @@
 //! The waiting objects' suite, one source for every backend: locks and recursive locks (a dead
-//! holder's lock is the next taker's, who is told), semaphores, events and queues (joinable or
-//! not) across processes, as `manager_sync.rs` runs it on a manager process and `redis.rs` on a
-//! real redis-server. The file that includes it gives `backend::manager()`.
+//! holder's lock is the next taker's, who is told), semaphores, events, barriers (a dead party
+//! breaks it) and queues (joinable or not) across processes, as `manager_sync.rs` runs it on a
+//! manager process and `redis.rs` on a real redis-server. The file that includes it gives
+//! `backend::manager()`.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use multiproc::{
-    BoundedSemaphoreProxy, DictProxy, ErrorCode, EventProxy, JoinableQueueProxy, LockProxy,
-    ManagerError, Process, QueueProxy, RLockProxy, ValueProxy,
+    BarrierProxy, BoundedSemaphoreProxy, DictProxy, ErrorCode, EventProxy, JoinableQueueProxy,
+    LockProxy, ManagerError, Process, QueueProxy, RLockProxy, ValueProxy,
 };
 
 use super::backend::manager;
-use crate::common::{DEADLINE, join, park_forever, refused, sigkill};
+use crate::common::{DEADLINE, join, park_forever, refused, sigkill, wait_until};
 
 /// A local queue on which children say that they got somewhere.
 type Signal = multiproc::Queue<u32>;
@@ -228,4 +230,54 @@ fn a_joinable_queue_is_joined_when_every_item_is_done() {
     assert!(full.try_put(2).unwrap_err().is_full());
     assert_eq!(full.try_get().unwrap(), 1);
     assert!(full.try_get().unwrap_err().is_empty());
+}
+
+#[test]
+fn a_barrier_releases_its_parties_together_and_breaks_when_one_cannot_come() {
+    let manager = manager();
+    let barrier = manager.barrier(3).unwrap();
+    assert_eq!(barrier.parties().unwrap(), 3);
+    let children: Vec<_> = (0..2)
+        .map(|_| Process::spawn(barrier.clone(), |b: BarrierProxy| b.wait().unwrap()).unwrap())
+        .collect();
+    let mine = barrier.wait_timeout(DEADLINE).unwrap();
+    let indexes: BTreeSet<usize> = children.into_iter().map(join).chain([mine]).collect();
+    assert_eq!(indexes, BTreeSet::from([0, 1, 2]));
+
+    // A timeout breaks it for everyone, until a reset: this waiter is told it timed out.
+    assert!(matches!(
+        barrier.wait_timeout(Duration::from_millis(20)),
+        Err(ManagerError::Timeout)
+    ));
+    assert!(barrier.is_broken().unwrap());
+    assert_eq!(refused(barrier.wait()), ErrorCode::BrokenBarrier);
+    barrier.reset().unwrap();
+    assert!(!barrier.is_broken().unwrap());
+
+    // A waiter that dies breaks it too: the others are not left waiting for it.
+    let mut doomed = Process::spawn(barrier.clone(), |b: BarrierProxy| -> () {
+        let _ = b.wait();
+        park_forever()
+    })
+    .unwrap();
+    assert!(wait_until(|| barrier.n_waiting().unwrap() == 1));
+    sigkill(doomed.pid());
+    let _ = doomed.join_timeout(DEADLINE);
+    assert_eq!(
+        refused(barrier.wait_timeout(DEADLINE)),
+        ErrorCode::BrokenBarrier
+    );
+
+    // An abort wakes a waiter with the error; a reset wakes one with the error too.
+    for end in ["abort", "reset"] {
+        barrier.reset().unwrap();
+        let waiter = Process::spawn(barrier.clone(), |b: BarrierProxy| b.wait().is_err()).unwrap();
+        assert!(wait_until(|| barrier.n_waiting().unwrap() == 1));
+        if end == "abort" {
+            barrier.abort().unwrap();
+        } else {
+            barrier.reset().unwrap();
+        }
+        assert!(join(waiter), "{end}: the waiter got BrokenBarrier");
+    }
 }

@@ -386,7 +386,11 @@ impl Store {
             | Op::EventSet
             | Op::EventClear
             | Op::EventIsSet
-            | Op::EventWait => signals::run(self, connection, op, object, &args),
+            | Op::EventWait
+            | Op::BarrierWait
+            | Op::BarrierAbort
+            | Op::BarrierReset
+            | Op::BarrierState => signals::run(self, connection, op, object, owner, &args),
             Op::OwnerEnd => {
                 lease::owner_end(self, connection, owner);
                 Ok(rmpv::Value::Nil)

@@ -158,6 +158,8 @@ local function make(kind, first)
     if kind == 'bounded_semaphore' then
       redis.call('HSET', M, 'bound', ARGV[first])
     end
+  elseif kind == 'barrier' then
+    redis.call('HSET', M, 'parties', ARGV[first])
   end
 end
 
@@ -201,7 +203,8 @@ ops['remove'] = function()
   end
   redis.call('UNLINK', M, H, O, L, V, P .. 'own', P .. 'state', P .. 'depth', P .. 'fence', P .. 'w',
     P .. 'q', P .. 'unfinished', P .. 'consumers', P .. 'wput', P .. 'wjoin', P .. 'sem',
-    P .. 'wsem', P .. 'flag', P .. 'waiting', P .. 'wev')
+    P .. 'wsem', P .. 'flag', P .. 'waiting', P .. 'wev', P .. 'bgen', P .. 'bcount',
+    P .. 'barrived', P .. 'bbroken', P .. 'wb')
   return 1
 end
 
@@ -757,6 +760,116 @@ ops['event.wait'] = function()
     redis.call('INCR', P .. 'waiting')
   end
   return set and 1 or 0
+end
+
+-- Barriers --------------------------------------------------------------------------------------
+--
+-- `bgen` counts the rounds, `bcount` the parties arrived in this one, `barrived` their tokens,
+-- each with a lease `blease:<token>` that its waiter renews at every look (a waiter that dies or
+-- stops renews nothing: once its lease lapses, the others' next look breaks the barrier);
+-- `bbroken` says broken; `breset:<round>` that a reset ended that round; `wb` wakes the waiters.
+
+local function barrier_wake(lease)
+  local parties = tonumber(redis.call('HGET', M, 'parties'))
+  redis.call('DEL', P .. 'wb')
+  for _ = 1, parties do
+    redis.call('RPUSH', P .. 'wb', '1')
+  end
+  redis.call('PEXPIRE', P .. 'wb', lease)
+end
+
+local function barrier_break(lease)
+  redis.call('SET', P .. 'bbroken', '1')
+  barrier_wake(lease)
+end
+
+local function broken_barrier()
+  fail('BrokenBarrier', 'the barrier is broken')
+end
+
+-- arrive <token> <lease ms>: { index, round, 1 if this arrival released the round }
+ops['barrier.arrive'] = function()
+  kind_of()
+  local token, lease = arg(1), arg(2)
+  if redis.call('EXISTS', P .. 'bbroken') == 1 then broken_barrier() end
+  local parties = tonumber(redis.call('HGET', M, 'parties'))
+  local round = tonumber(redis.call('GET', P .. 'bgen') or 0)
+  local index = tonumber(redis.call('GET', P .. 'bcount') or 0)
+  if index + 1 == parties then
+    for _, t in ipairs(redis.call('SMEMBERS', P .. 'barrived')) do
+      redis.call('DEL', P .. 'blease:' .. t)
+    end
+    redis.call('DEL', P .. 'barrived', P .. 'bcount')
+    redis.call('INCR', P .. 'bgen')
+    barrier_wake(lease)
+    return { index, round, 1 }
+  end
+  redis.call('INCR', P .. 'bcount')
+  redis.call('SADD', P .. 'barrived', token)
+  redis.call('SET', P .. 'blease:' .. token, '1', 'PX', lease)
+  return { index, round, 0 }
+end
+-- look <token> <lease ms> <round>: 1 once the round passed; `BrokenBarrier` if it broke, was
+-- reset, or a party's lease lapsed (which breaks it). Renews this waiter's lease.
+ops['barrier.look'] = function()
+  kind_of()
+  local token, lease, round = arg(1), arg(2), tonumber(arg(3))
+  if tonumber(redis.call('GET', P .. 'bgen') or 0) ~= round then
+    if redis.call('EXISTS', P .. 'breset:' .. round) == 1 then broken_barrier() end
+    return 1
+  end
+  if redis.call('EXISTS', P .. 'bbroken') == 1 then broken_barrier() end
+  redis.call('SET', P .. 'blease:' .. token, '1', 'PX', lease)
+  for _, t in ipairs(redis.call('SMEMBERS', P .. 'barrived')) do
+    if redis.call('EXISTS', P .. 'blease:' .. t) == 0 then
+      barrier_break(lease)
+      broken_barrier()
+    end
+  end
+  return 0
+end
+-- leave <token> <lease ms> <round>: this waiter's deadline came; it breaks the round (if it had
+-- not passed). 1 if it had passed meanwhile.
+ops['barrier.leave'] = function()
+  kind_of()
+  local token, lease, round = arg(1), arg(2), tonumber(arg(3))
+  if tonumber(redis.call('GET', P .. 'bgen') or 0) ~= round then
+    return 1
+  end
+  redis.call('SREM', P .. 'barrived', token)
+  redis.call('DEL', P .. 'blease:' .. token)
+  if tonumber(redis.call('GET', P .. 'bcount') or 0) > 0 then
+    redis.call('DECR', P .. 'bcount')
+  end
+  barrier_break(lease)
+  return 0
+end
+ops['barrier.abort'] = function()
+  kind_of()
+  barrier_break(arg(2))
+  return NIL
+end
+ops['barrier.reset'] = function()
+  kind_of()
+  local round = tonumber(redis.call('GET', P .. 'bgen') or 0)
+  if tonumber(redis.call('GET', P .. 'bcount') or 0) > 0 then
+    redis.call('SET', P .. 'breset:' .. round, '1', 'PX', 3600000)
+  end
+  for _, t in ipairs(redis.call('SMEMBERS', P .. 'barrived')) do
+    redis.call('DEL', P .. 'blease:' .. t)
+  end
+  redis.call('DEL', P .. 'barrived', P .. 'bcount', P .. 'bbroken')
+  redis.call('INCR', P .. 'bgen')
+  barrier_wake(arg(2))
+  return NIL
+end
+-- state: { parties, waiting (0 if broken), broken }
+ops['barrier.state'] = function()
+  kind_of()
+  local broken = redis.call('EXISTS', P .. 'bbroken') == 1
+  local count = tonumber(redis.call('GET', P .. 'bcount') or 0)
+  if broken then count = 0 end
+  return { tonumber(redis.call('HGET', M, 'parties')), count, broken and 1 or 0 }
 end
 
 -- snapshot: { version, items } for an operation the client runs itself (a sort, a slice).

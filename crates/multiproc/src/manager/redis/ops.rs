@@ -136,6 +136,10 @@ fn creation(kind: Kind, args: Vec<Value>) -> Result<(Kind, Vec<Vec<u8>>), Manage
         },
         Kind::Value => vec![encode(args.first().unwrap_or(&Value::Nil))],
         Kind::Lock | Kind::RLock | Kind::Event => Vec::new(),
+        Kind::Barrier => match args.first().and_then(Value::as_u64) {
+            Some(0) | None => return Err(bad("a barrier is for at least 1 party")),
+            Some(parties) => vec![parties.to_string().into_bytes()],
+        },
         Kind::Semaphore | Kind::BoundedSemaphore => match args.first().and_then(Value::as_u64) {
             Some(value) => vec![value.to_string().into_bytes()],
             None => return Err(bad("a semaphore is made from its number of permits")),

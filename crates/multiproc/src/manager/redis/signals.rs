@@ -1,6 +1,8 @@
-//! Semaphores and events on Redis: one script per look, and between looks a wait on the object's
-//! wake list (`BLPOP`), at most a quarter of a lease at a time. A release pushes a wake, a set
-//! pushes one for every waiter counted.
+//! Semaphores, events and barriers on Redis: one script per look, and between looks a wait on the
+//! object's wake list (`BLPOP`), at most a quarter of a lease at a time. A release pushes a wake,
+//! a set pushes one for every waiter counted, a barrier's last arrival one for every party. A
+//! barrier's waiter renews its own lease at every look: one that dies or stops lets it lapse, and
+//! the next look of another breaks the barrier.
 
 use std::time::Duration;
 
@@ -11,12 +13,13 @@ use super::super::protocol::Op;
 use super::queue::{block, deadline, left};
 use super::{Store, ops};
 
-/// Runs a semaphore's or an event's operation.
+/// Runs a semaphore's, an event's or a barrier's operation, for `owner`.
 pub(super) fn run(
     store: &Store,
     connection: &mut redis::Connection,
     op: Op,
     object: u64,
+    owner: u64,
     args: &[Value],
 ) -> Result<Value, ManagerError> {
     let prefix = store.target.prefix(object);
@@ -71,6 +74,65 @@ pub(super) fn run(
                 step = "again";
             }
         }
+        Op::BarrierWait => {
+            let deadline = deadline(args.first())?;
+            let token = store.token(owner).into_bytes();
+            let arrived = call(
+                connection,
+                "barrier.arrive",
+                vec![token.clone(), lease.clone()],
+            )?;
+            let (index, round, released) = match &arrived {
+                redis::Value::Array(parts) => match parts.as_slice() {
+                    [
+                        redis::Value::Int(i),
+                        redis::Value::Int(r),
+                        redis::Value::Int(d),
+                    ] => (*i, *r, *d != 0),
+                    _ => return Err(ops::unexpected(&arrived)),
+                },
+                _ => return Err(ops::unexpected(&arrived)),
+            };
+            if released {
+                return Ok(Value::from(index));
+            }
+            let round = round.to_string().into_bytes();
+            let rest = || vec![token.clone(), lease.clone(), round.clone()];
+            loop {
+                if call(connection, "barrier.look", rest())? == redis::Value::Int(1) {
+                    return Ok(Value::from(index));
+                }
+                let Some(wait) = left(deadline, slice) else {
+                    return match call(connection, "barrier.leave", rest())? {
+                        redis::Value::Int(1) => Ok(Value::from(index)),
+                        _ => Ok(Value::from("timeout")),
+                    };
+                };
+                block(connection, "BLPOP", &[format!("{prefix}wb")], wait)?;
+            }
+        }
+        Op::BarrierAbort | Op::BarrierReset => {
+            let name = match op {
+                Op::BarrierAbort => "barrier.abort",
+                _ => "barrier.reset",
+            };
+            call(connection, name, vec![Vec::new(), lease]).map(|_| Value::Nil)
+        }
+        Op::BarrierState => match call(connection, "barrier.state", Vec::new())? {
+            redis::Value::Array(parts) => match parts.as_slice() {
+                [
+                    redis::Value::Int(parties),
+                    redis::Value::Int(count),
+                    redis::Value::Int(b),
+                ] => Ok(Value::Array(vec![
+                    Value::from(*parties),
+                    Value::from(*count),
+                    Value::from(*b != 0),
+                ])),
+                _ => Err(ops::unexpected(&redis::Value::Array(parts))),
+            },
+            other => Err(ops::unexpected(&other)),
+        },
         other => Err(ops::not_on_redis(other.name())),
     }
 }
