@@ -16,13 +16,10 @@ mod backend {
 #[path = "suite/waits.rs"]
 mod waits;
 
-use std::collections::BTreeSet;
-use std::time::Duration;
-
 use common::{DEADLINE, join, park_forever, refused, sigkill};
 use multiproc::{
-    ConditionProxy, ErrorCode, JoinableQueueProxy, LockProxy, Manager, ManagerError, Process,
-    QueueProxy, SemaphoreProxy, ValueProxy,
+    ErrorCode, JoinableQueueProxy, LockProxy, Manager, ManagerError, Process, QueueProxy,
+    SemaphoreProxy,
 };
 
 /// A local queue on which children say that they got somewhere.
@@ -98,86 +95,6 @@ fn a_waiter_killed_while_it_waits_takes_no_permit_and_no_item() {
         .acquire_timeout(DEADLINE)
         .expect("the permit is still there");
     assert_eq!(empty.get_timeout(DEADLINE).unwrap(), 7, "so is the item");
-}
-
-#[test]
-fn notify_one_wakes_one_waiter_and_notify_all_the_rest() {
-    let manager = Manager::start().unwrap();
-    let condition = manager.condition().unwrap();
-    let woken = Signal::new().unwrap();
-    let ready = Signal::new().unwrap();
-    let waiters: Vec<_> = (0..2)
-        .map(|i| {
-            Process::spawn(
-                (condition.clone(), ready.clone(), woken.clone(), i),
-                |(condition, ready, woken, i): (ConditionProxy, Signal, Signal, u32)| {
-                    let mut held = condition.acquire().unwrap();
-                    ready.put(i).unwrap();
-                    held.wait().unwrap();
-                    // The lock is ours again: nobody else holds it now.
-                    woken.put(i).unwrap();
-                },
-            )
-            .unwrap()
-        })
-        .collect();
-    for _ in 0..2 {
-        ready.get_timeout(DEADLINE).unwrap();
-    }
-    // Both said they were ready while holding the lock, and release it only by waiting: once we
-    // hold it, both wait.
-    let held = condition.acquire().unwrap();
-    condition.notify_one().unwrap();
-    drop(held);
-    let first = woken.get_timeout(DEADLINE).unwrap();
-    assert!(
-        woken.get_timeout(Duration::from_millis(100)).is_err(),
-        "notify_one woke one waiter"
-    );
-    condition.notify_all().unwrap();
-    let second = woken.get_timeout(DEADLINE).unwrap();
-    assert_eq!(BTreeSet::from([first, second]), BTreeSet::from([0, 1]));
-    for w in waiters {
-        join(w);
-    }
-    // Nobody notifies: the wait times out, with the lock taken back.
-    let mut held = condition.acquire().unwrap();
-    assert!(matches!(
-        held.wait_timeout(Duration::from_millis(20)),
-        Err(ManagerError::Timeout)
-    ));
-    assert!(condition.clone().try_acquire().unwrap_err().is_timeout());
-    assert!(
-        held.wait_timeout_while(Duration::from_millis(20), || true)
-            .unwrap_err()
-            .is_timeout()
-    );
-}
-
-#[test]
-fn a_condition_waits_while_a_predicate_holds() {
-    let manager = Manager::start().unwrap();
-    let (ready, count) = (manager.condition().unwrap(), manager.value(&0u32).unwrap());
-    let producers: Vec<_> = (0..3)
-        .map(|_| {
-            Process::spawn(
-                (ready.clone(), count.clone()),
-                |(ready, count): (ConditionProxy, ValueProxy<u32>)| {
-                    let _held = ready.acquire().unwrap();
-                    count.fetch_add(1).unwrap();
-                    ready.notify_all().unwrap();
-                },
-            )
-            .unwrap()
-        })
-        .collect();
-    let mut held = ready.acquire().unwrap();
-    held.wait_while(|| count.get().unwrap() < 3).unwrap();
-    drop(held);
-    for p in producers {
-        join(p);
-    }
-    assert_eq!(count.get().unwrap(), 3);
 }
 
 #[test]

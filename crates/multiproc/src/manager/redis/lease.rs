@@ -78,9 +78,7 @@ pub(super) fn run(
                 if deadline.is_some_and(|d| d <= now) {
                     return Ok(Value::from("timeout"));
                 }
-                let slice = (store.target.lease() / 4)
-                    .clamp(Duration::from_millis(10), Duration::from_secs(1));
-                let slice = deadline.map_or(slice, |d| slice.min(d - now));
+                let slice = deadline.map_or(slice(store), |d| slice(store).min(d - now));
                 super::queue::block(connection, "BLPOP", &[format!("{prefix}w")], slice)?;
             }
         }
@@ -111,8 +109,108 @@ pub(super) fn run(
                 other => Err(ops::unexpected(&other)),
             }
         }
+        Op::ConditionWait => condition_wait(store, connection, &prefix, op, &token, &lease, args),
+        Op::ConditionNotify => {
+            let count = match args.first() {
+                None | Some(Value::Nil) => Vec::new(),
+                Some(n) => n
+                    .as_u64()
+                    .ok_or_else(|| ops::bad("notify takes a count or nil"))?
+                    .to_string()
+                    .into_bytes(),
+            };
+            let argv = vec![
+                b"condition.notify".to_vec(),
+                ops::kinds(op),
+                count,
+                lease.clone(),
+            ];
+            match ops::script(connection, &prefix, argv)? {
+                redis::Value::Int(n) => Ok(Value::from(n)),
+                other => Err(ops::unexpected(&other)),
+            }
+        }
         other => Err(ops::not_on_redis(other.name())),
     }
+}
+
+/// `condition.wait [timeout_ms or nil]`: releases the lock (every acquisition of this owner),
+/// waits to be notified or for the deadline, renewing its ticket's lease at every look, then takes
+/// the lock back at its depth, waiting as long as it takes: `[notified, owner_died]`.
+fn condition_wait(
+    store: &Store,
+    connection: &mut redis::Connection,
+    prefix: &str,
+    op: Op,
+    token: &str,
+    lease: &[u8],
+    args: &[Value],
+) -> Result<Value, ManagerError> {
+    let deadline = super::queue::deadline(args.first())?;
+    let call = |connection: &mut redis::Connection, name: &str, rest: Vec<Vec<u8>>| {
+        let mut argv = vec![name.as_bytes().to_vec(), ops::kinds(op)];
+        argv.extend(rest);
+        ops::script(connection, prefix, argv)
+    };
+    let queued = call(
+        connection,
+        "condition.wait",
+        vec![token.as_bytes().to_vec(), lease.to_vec()],
+    )?;
+    let (ticket, depth) = match &queued {
+        redis::Value::Array(parts) => match parts.as_slice() {
+            [redis::Value::Int(ticket), redis::Value::Int(depth)] => (*ticket, *depth),
+            _ => return Err(ops::unexpected(&queued)),
+        },
+        _ => return Err(ops::unexpected(&queued)),
+    };
+    let ticket = ticket.to_string().into_bytes();
+    let look = |connection: &mut redis::Connection, leaving: &[u8]| {
+        call(
+            connection,
+            "condition.look",
+            vec![ticket.clone(), lease.to_vec(), leaving.to_vec()],
+        )
+        .map(|answer| answer == redis::Value::Int(1))
+    };
+    let slice = slice(store);
+    let wake = format!("{prefix}cw:{}", String::from_utf8_lossy(&ticket));
+    let notified = loop {
+        if look(connection, b"0")? {
+            break true;
+        }
+        let Some(wait) = super::queue::left(deadline, slice) else {
+            break look(connection, b"1")?;
+        };
+        super::queue::block(connection, "BLPOP", std::slice::from_ref(&wake), wait)?;
+    };
+    let depth = depth.to_string().into_bytes();
+    loop {
+        let answer = call(
+            connection,
+            "condition.retake",
+            vec![token.as_bytes().to_vec(), lease.to_vec(), depth.clone()],
+        )?;
+        let status = match &answer {
+            redis::Value::Array(parts) => match parts.first() {
+                Some(redis::Value::BulkString(status)) => status.clone(),
+                _ => return Err(ops::unexpected(&answer)),
+            },
+            _ => return Err(ops::unexpected(&answer)),
+        };
+        if status != b"busy" {
+            return Ok(Value::Array(vec![
+                Value::from(notified),
+                Value::from(status == b"owner_died"),
+            ]));
+        }
+        super::queue::block(connection, "BLPOP", &[format!("{prefix}w")], slice)?;
+    }
+}
+
+/// How long a waiter blocks between looks: a quarter of a lease, within 10 ms and 1 s.
+fn slice(store: &Store) -> Duration {
+    (store.target.lease() / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
 /// Releases every lock `owner` still holds (its handle was dropped with a guard forgotten).

@@ -371,9 +371,11 @@ impl Store {
     ) -> Result<rmpv::Value, ManagerError> {
         use super::protocol::Op;
         let run = |connection: &mut redis::Connection| match op {
-            Op::LockAcquire | Op::LockRelease | Op::LockState => {
-                lease::run(self, connection, op, object, owner, &args)
-            }
+            Op::LockAcquire
+            | Op::LockRelease
+            | Op::LockState
+            | Op::ConditionWait
+            | Op::ConditionNotify => lease::run(self, connection, op, object, owner, &args),
             Op::QueuePut
             | Op::QueueGet
             | Op::QueueState

@@ -204,7 +204,7 @@ ops['remove'] = function()
   redis.call('UNLINK', M, H, O, L, V, P .. 'own', P .. 'state', P .. 'depth', P .. 'fence', P .. 'w',
     P .. 'q', P .. 'unfinished', P .. 'consumers', P .. 'wput', P .. 'wjoin', P .. 'sem',
     P .. 'wsem', P .. 'flag', P .. 'waiting', P .. 'wev', P .. 'bgen', P .. 'bcount',
-    P .. 'barrived', P .. 'bbroken', P .. 'wb')
+    P .. 'barrived', P .. 'bbroken', P .. 'wb', P .. 'cticket', P .. 'cwaiting', P .. 'cnotified')
   return 1
 end
 
@@ -870,6 +870,82 @@ ops['barrier.state'] = function()
   local count = tonumber(redis.call('GET', P .. 'bcount') or 0)
   if broken then count = 0 end
   return { tonumber(redis.call('HGET', M, 'parties')), count, broken and 1 or 0 }
+end
+
+-- Conditions ------------------------------------------------------------------------------------
+--
+-- A condition's lock is a recursive lease lock (the lock operations above). A waiter releases it,
+-- takes a ticket (`cticket`), queues it in `cwaiting` with a lease `clease:<ticket>` that it
+-- renews at every look, and waits on its own wake list `cw:<ticket>`; a notify moves the first
+-- live tickets (a lapsed lease is a dead waiter: skipped) to `cnotified` and wakes them.
+
+-- wait <token> <lease ms>: { ticket, depth }: the lock released (every acquisition of this
+-- token), the ticket queued.
+ops['condition.wait'] = function()
+  kind_of()
+  local token, lease = arg(1), arg(2)
+  if redis.call('GET', P .. 'own') ~= token then
+    fail('NotOwner', 'cannot wait on a condition whose lock this handle does not hold')
+  end
+  local depth = tonumber(redis.call('GET', P .. 'depth') or 1)
+  redis.call('DEL', P .. 'own', P .. 'state', P .. 'depth')
+  wake(P .. 'w', lease)
+  local ticket = redis.call('INCR', P .. 'cticket')
+  redis.call('RPUSH', P .. 'cwaiting', ticket)
+  redis.call('SET', P .. 'clease:' .. ticket, '1', 'PX', lease)
+  return { ticket, depth }
+end
+-- look <ticket> <lease ms> <leaving>: 1 if notified (the ticket is done); else 0, the lease
+-- renewed, or with `leaving` 1 the ticket withdrawn.
+ops['condition.look'] = function()
+  kind_of()
+  local ticket, lease, leaving = arg(1), arg(2), arg(3) == '1'
+  if redis.call('SREM', P .. 'cnotified', ticket) == 1 then
+    redis.call('DEL', P .. 'clease:' .. ticket, P .. 'cw:' .. ticket)
+    return 1
+  end
+  if leaving then
+    redis.call('LREM', P .. 'cwaiting', 1, ticket)
+    redis.call('DEL', P .. 'clease:' .. ticket, P .. 'cw:' .. ticket)
+  else
+    redis.call('SET', P .. 'clease:' .. ticket, '1', 'PX', lease)
+  end
+  return 0
+end
+-- retake <token> <lease ms> <depth>: the lock back at `depth`: { 'acquired' | 'owner_died' |
+-- 'busy', fence }
+ops['condition.retake'] = function()
+  kind_of()
+  local token, lease, depth = arg(1), arg(2), arg(3)
+  if redis.call('EXISTS', P .. 'own') == 1 then
+    return { 'busy', 0 }
+  end
+  local died = redis.call('GET', P .. 'state') == 'held'
+  redis.call('SET', P .. 'own', token, 'PX', lease)
+  redis.call('SET', P .. 'state', 'held')
+  redis.call('SET', P .. 'depth', depth)
+  local fence = redis.call('INCR', P .. 'fence')
+  if died then
+    return { 'owner_died', fence }
+  end
+  return { 'acquired', fence }
+end
+-- notify <count or ''> <lease ms>: how many live waiters it woke (all if no count).
+ops['condition.notify'] = function()
+  kind_of()
+  local n = tonumber(arg(1))
+  local lease = arg(2)
+  local woken = 0
+  while n == nil or woken < n do
+    local ticket = redis.call('LPOP', P .. 'cwaiting')
+    if not ticket then break end
+    if redis.call('EXISTS', P .. 'clease:' .. ticket) == 1 then
+      redis.call('SADD', P .. 'cnotified', ticket)
+      wake(P .. 'cw:' .. ticket, lease)
+      woken = woken + 1
+    end
+  end
+  return woken
 end
 
 -- snapshot: { version, items } for an operation the client runs itself (a sort, a slice).

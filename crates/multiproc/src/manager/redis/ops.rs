@@ -14,15 +14,50 @@ use super::super::{ErrorCode, ManagerError};
 use super::{Store, error};
 
 /// The function library (`ops.lua`, named and registered), and its function's name: both carry
-/// the file's hash, so that clients of two versions of multiproc on one server each call their
+/// the library's hash, so that clients of two versions of multiproc on one server each call their
 /// own.
 static LIBRARY: LazyLock<(String, String)> = LazyLock::new(|| {
-    let source = include_str!("ops.lua");
-    let hash = redis::Script::new(source).get_hash().to_owned();
+    // The operations that only read are a function of their own, flagged `no-writes`: Redis
+    // runs them on a server at its `maxmemory` too (and on replicas).
+    let body = |name: &str| {
+        format!(
+            "{}\nredis.register_function('{name}', main)\nredis.register_function{{\
+             function_name='{name}_ro', callback=main, flags={{'no-writes'}}}}\n",
+            include_str!("ops.lua")
+        )
+    };
+    let hash = redis::Script::new(&body("NAME")).get_hash().to_owned();
     let name = format!("multiproc_{}", &hash[..16]);
-    let library = format!("#!lua name={name}\n{source}\nredis.register_function('{name}', main)\n");
-    (library, name)
+    (format!("#!lua name={name}\n{}", body(&name)), name)
 });
+
+/// The operations of `ops.lua` that only read (called through the `no-writes` function).
+const READ_ONLY: &[&str] = &[
+    "kind",
+    "dict.len",
+    "dict.version",
+    "dict.get",
+    "dict.getitem",
+    "dict.contains",
+    "dict.keys",
+    "dict.values",
+    "dict.items",
+    "dict.get_many",
+    "value.get",
+    "list.len",
+    "list.all",
+    "list.range",
+    "list.get",
+    "list.contains",
+    "list.count",
+    "list.index",
+    "list.snapshot",
+    "lock.state",
+    "queue.state",
+    "semaphore.value",
+    "event.is_set",
+    "barrier.state",
+];
 
 /// How an answer of the script becomes the protocol's.
 #[derive(Clone, Copy)]
@@ -135,7 +170,7 @@ fn creation(kind: Kind, args: Vec<Value>) -> Result<(Kind, Vec<Vec<u8>>), Manage
             Some(_) => return Err(bad("a list is made from [items]")),
         },
         Kind::Value => vec![encode(args.first().unwrap_or(&Value::Nil))],
-        Kind::Lock | Kind::RLock | Kind::Event => Vec::new(),
+        Kind::Lock | Kind::RLock | Kind::Condition | Kind::Event => Vec::new(),
         Kind::Barrier => match args.first().and_then(Value::as_u64) {
             Some(0) | None => return Err(bad("a barrier is for at least 1 party")),
             Some(parties) => vec![parties.to_string().into_bytes()],
@@ -310,8 +345,22 @@ pub(super) fn script(
         });
     }
     let (_, name) = &*LIBRARY;
-    let mut call = redis::cmd("FCALL");
-    call.arg(name).arg(1).arg(prefix).arg(&argv);
+    let reads = argv
+        .first()
+        .is_some_and(|op| READ_ONLY.iter().any(|r| r.as_bytes() == op.as_slice()));
+    let mut call = match reads {
+        true => {
+            let mut call = redis::cmd("FCALL_RO");
+            call.arg(format!("{name}_ro"));
+            call
+        }
+        false => {
+            let mut call = redis::cmd("FCALL");
+            call.arg(name);
+            call
+        }
+    };
+    call.arg(1).arg(prefix).arg(&argv);
     match call.query::<redis::Value>(connection) {
         Err(e) if is_function_missing(&e) => {
             load(connection)?;
