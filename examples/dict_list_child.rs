@@ -26,7 +26,7 @@ fn work((d, l): (DictProxy<String, String>, ListProxy<i32>)) {
 }
 
 pub fn run() -> multiproc::Result<()> {
-    let manager = Manager::start()?;
+    let manager = Manager::from_env()?; // on Redis if MULTIPROC_REDIS_URL says where
     let d = manager.dict::<String, String>()?;
     let l = manager.list_from(&[0, 1, 2, 3, 4])?;
     Process::spawn((d.clone(), l.clone()), work)?.join()?;

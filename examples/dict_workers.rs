@@ -23,7 +23,7 @@ fn work((d, i): (DictProxy<u32, u32>, u32)) {
 }
 
 pub fn run() -> multiproc::Result<()> {
-    let manager = Manager::start()?;
+    let manager = Manager::from_env()?; // on Redis if MULTIPROC_REDIS_URL says where
     let d = manager.dict::<u32, u32>()?;
     multiproc::join_all((0..10).map(|i| Process::spawn((d.clone(), i), work)))?;
     let mut pairs = d.items()?;

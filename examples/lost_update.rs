@@ -42,7 +42,7 @@ fn total(d: &DictProxy<String, i64>, work: fn(DictProxy<String, i64>)) -> multip
 }
 
 pub fn run() -> multiproc::Result<()> {
-    let manager = Manager::start()?;
+    let manager = Manager::from_env()?; // on Redis if MULTIPROC_REDIS_URL says where
     let d = manager.dict::<String, i64>()?;
     println!("read then write: {} of 20000", total(&d, read_then_write)?);
     println!("incr: {} of 20000", total(&d, atomic)?);

@@ -38,7 +38,7 @@ fn work((list, dict, _array, value, lock): Shared) {
 }
 
 pub fn run() -> multiproc::Result<()> {
-    let manager = Manager::start()?;
+    let manager = Manager::from_env()?; // on Redis if MULTIPROC_REDIS_URL says where
     let list = manager.list_from(&[1, 2, 3, 4, 5])?;
     let dict = manager.dict::<i32, String>()?;
     let array = manager.array(&(0..10).collect::<Vec<i32>>())?;

@@ -6,10 +6,17 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Runs a built example and returns its standard output; panics on failure or after `DEADLINE`.
 fn run_example(name: &str) -> String {
+    run_example_with(name, &[])
+}
+
+/// [`run_example`], with more environment variables.
+fn run_example_with(name: &str, env: &[(&str, &str)]) -> String {
     let exe = std::env::current_exe().unwrap();
     let path: PathBuf = exe
         .parent()
@@ -22,7 +29,11 @@ fn run_example(name: &str) -> String {
         "{} is not built: run the whole suite with `cargo test --workspace`",
         path.display()
     );
-    let mut child = Command::new(&path).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(&path)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut out = String::new();
@@ -232,6 +243,29 @@ fn each_scenario_prints_what_it_should() {
         println!("{number} {name}: {} lines", lines.len());
         check(&lines);
     }
+}
+
+/// The scenarios whose objects are all on the Redis backend, with `MULTIPROC_REDIS_URL` set:
+/// the same programs, the same output, their objects on a real redis-server.
+#[test]
+fn the_scenarios_on_redis_print_what_they_should() {
+    let server = common::redis::RedisServer::start();
+    let url = server.url();
+    for (number, name, check) in SCENARIOS {
+        if !["S1", "S5", "S7", "S13"].contains(number) {
+            continue;
+        }
+        let out = run_example_with(name, &[("MULTIPROC_REDIS_URL", &url)]);
+        let lines: Vec<&str> = out.lines().collect();
+        println!("{number} {name} on Redis: {} lines", lines.len());
+        check(&lines);
+    }
+    // They were on Redis: their objects are there.
+    let keys = server.command(&["DBSIZE"]);
+    assert!(
+        !keys.starts_with(":0\r"),
+        "nothing was stored on Redis: {keys}"
+    );
 }
 
 #[test]

@@ -247,6 +247,24 @@ impl Manager {
         Ok(Manager::new(session, None, None))
     }
 
+    /// A manager as the environment says: on Redis if `MULTIPROC_REDIS_URL` is set (as
+    /// [`connect_redis`](Self::connect_redis) with that URL), else a new manager process
+    /// ([`start`](Self::start)). For programs that run either way unchanged, as the scenarios of
+    /// `examples/` do. The variable set in a build without the feature `redis` is an error, not a
+    /// silent fallback.
+    pub fn from_env() -> Result<Manager, ManagerError> {
+        match std::env::var("MULTIPROC_REDIS_URL") {
+            Err(_) => Manager::start(),
+            #[cfg(feature = "redis")]
+            Ok(url) => Manager::connect_redis(&url),
+            #[cfg(not(feature = "redis"))]
+            Ok(_) => Err(ManagerError::Start(
+                "MULTIPROC_REDIS_URL is set, but multiproc was built without its feature `redis`"
+                    .to_owned(),
+            )),
+        }
+    }
+
     /// What holds its objects: a manager process, or Redis.
     pub fn backend(&self) -> Backend {
         match self.session.is_redis() {
