@@ -327,15 +327,19 @@ fn a_live_holder_keeps_its_lease_past_its_length() {
 
 /// In a child: takes the lock, says so, waits for `go`, then gives it up and tries again: the
 /// guard's release (its lease lapsed) and whether the lock was free.
-fn hold_until_told((url, held, go): (String, multiproc::Event, multiproc::Event)) -> (bool, bool) {
+fn hold_until_told(
+    (url, held, go): (String, multiproc::Event, multiproc::Event),
+) -> (bool, bool, u64, bool) {
     let manager = Manager::redis(RedisOptions::new(url).lease(LEASE)).unwrap();
     let lock = manager.lock_named("leased").unwrap();
     let guard = lock.acquire().unwrap();
     held.set();
     go.wait_timeout(common::DEADLINE).unwrap();
-    let was_mine = lock.is_locked().unwrap();
+    let locked = lock.is_locked().unwrap();
+    let still_mine = guard.is_still_held().unwrap();
+    let fence = guard.fencing_token();
     drop(guard);
-    (was_mine, lock.try_acquire().is_ok())
+    (locked, still_mine, fence, lock.try_acquire().is_ok())
 }
 
 #[test]
@@ -357,9 +361,16 @@ fn a_stopped_holder_loses_its_lease_and_the_next_taker_is_told() {
     kill_process(pid, Signal::CONT).unwrap();
     let taken = taken.unwrap();
     assert!(taken.owner_died(), "the lapsed holder is reported");
+    assert!(taken.is_still_held().unwrap());
     go.set();
-    let (locked, free) = join(child);
+    let (locked, still_mine, old_fence, free) = join(child);
     assert!(locked, "the lock is held (by the next taker)");
+    assert!(!still_mine, "the resumed holder knows it lost the lease");
+    assert!(
+        taken.fencing_token() > old_fence,
+        "the next holder's token is larger: {} after {old_fence}",
+        taken.fencing_token()
+    );
     assert!(
         !free,
         "the resumed holder does not get it back while the next holds it"

@@ -361,3 +361,30 @@ fn a_condition_waits_while_a_predicate_holds() {
     }
     assert_eq!(count.get().unwrap(), 3);
 }
+
+#[test]
+fn every_acquisition_of_a_lock_has_a_larger_fencing_token_in_any_process() {
+    let manager = manager();
+    let lock = manager.lock_named("fenced").unwrap();
+    let guard = lock.acquire().unwrap();
+    assert!(guard.is_still_held().unwrap());
+    let first = guard.fencing_token();
+    drop(guard);
+    let theirs = join(
+        Process::spawn(lock.clone(), |lock: LockProxy| {
+            lock.acquire().unwrap().fencing_token()
+        })
+        .unwrap(),
+    );
+    assert!(theirs > first, "{theirs} after {first}");
+    let again = lock.acquire().unwrap();
+    assert!(again.fencing_token() > theirs);
+    // A recursive lock: the handle that holds it takes it again under the same token.
+    let rlock = manager.rlock().unwrap();
+    let outer = rlock.acquire().unwrap();
+    let inner = rlock.acquire().unwrap();
+    assert_eq!(inner.fencing_token(), outer.fencing_token());
+    let token = outer.fencing_token();
+    drop((inner, outer));
+    assert!(rlock.acquire().unwrap().fencing_token() > token);
+}

@@ -42,6 +42,9 @@ proxy! {
 pub struct ConditionProxyGuard<'a> {
     proxy: &'a ConditionProxy,
     owner_died: bool,
+    /// (A wait takes the lock anew: a condition's guard gives no token.)
+    #[allow(dead_code)]
+    fence: u64,
 }
 
 acquire_family!(ConditionProxy, ConditionProxyGuard);

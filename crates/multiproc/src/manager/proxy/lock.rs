@@ -44,14 +44,20 @@ macro_rules! acquire_family {
                 deadline: Option<std::time::Instant>,
             ) -> Result<$guard<'_>, $crate::manager::ManagerError> {
                 use $crate::manager::proxy::{deadline_arg, waited};
+                // `true`: the answer says the acquisition's fencing token too.
                 let answer = self.handle.call(
                     $crate::manager::protocol::Op::LockAcquire,
-                    vec![deadline_arg(deadline)],
+                    vec![deadline_arg(deadline), rmpv::Value::from(true)],
                 )?;
-                let owner_died = match waited(answer, $crate::manager::ManagerError::Timeout)? {
-                    answer if answer.as_str() == Some("acquired") => false,
-                    answer if answer.as_str() == Some("owner_died") => true,
-                    answer => {
+                let answer = waited(answer, $crate::manager::ManagerError::Timeout)?;
+                let (status, fence) = match answer.as_array().map(Vec::as_slice) {
+                    Some([status, fence]) => (status.as_str(), fence.as_u64()),
+                    _ => (None, None),
+                };
+                let owner_died = match (status, fence) {
+                    (Some("acquired"), Some(_)) => false,
+                    (Some("owner_died"), Some(_)) => true,
+                    _ => {
                         return Err($crate::manager::ManagerError::Protocol(format!(
                             "lock.acquire gave {answer}"
                         )));
@@ -61,6 +67,7 @@ macro_rules! acquire_family {
                 Ok($guard {
                     proxy: self,
                     owner_died,
+                    fence: fence.unwrap_or(0),
                 })
             }
 
@@ -85,6 +92,13 @@ macro_rules! acquire_family {
             /// [`Manager`](crate::Manager)).
             pub fn owner_died(&self) -> bool {
                 self.owner_died
+            }
+
+            /// Whether this guard's handle still holds the lock: one round trip. Always so on a
+            /// manager process while the guard lives; on Redis, false once the lease lapsed (the
+            /// process stopped or lost Redis for longer than a lease), when another may hold it.
+            pub fn is_still_held(&self) -> Result<bool, $crate::manager::ManagerError> {
+                Ok(self.proxy.state()?.1 > 0)
             }
         }
 
@@ -138,9 +152,32 @@ proxy! {
 pub struct LockProxyGuard<'a> {
     proxy: &'a LockProxy,
     owner_died: bool,
+    fence: u64,
 }
 
 acquire_family!(LockProxy, LockProxyGuard);
+
+impl LockProxyGuard<'_> {
+    /// The acquisition's fencing token: every acquisition of the lock gets a larger one than all
+    /// before it. A resource that remembers the largest token it saw and refuses writes carrying
+    /// a smaller one is safe from a holder that lost the lock without knowing (on Redis, a lease
+    /// that lapsed while its process was stopped). Kleppmann's fencing token.
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// let manager = multiproc::Manager::start()?;
+    /// let lock = manager.lock()?;
+    /// let first = lock.acquire()?.fencing_token();
+    /// let second = lock.acquire()?.fencing_token();
+    /// assert!(second > first);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fencing_token(&self) -> u64 {
+        self.fence
+    }
+}
 
 proxy! {
     /// A recursive lock that lives in a [`Manager`](crate::Manager): [`RLock`](crate::RLock)'s
@@ -171,9 +208,18 @@ proxy! {
 pub struct RLockProxyGuard<'a> {
     proxy: &'a RLockProxy,
     owner_died: bool,
+    fence: u64,
 }
 
 acquire_family!(RLockProxy, RLockProxyGuard);
+
+impl RLockProxyGuard<'_> {
+    /// The fencing token of the acquisition that took the lock (an acquisition by the handle
+    /// that holds it already keeps it): see [`LockProxyGuard::fencing_token`].
+    pub fn fencing_token(&self) -> u64 {
+        self.fence
+    }
+}
 
 impl RLockProxy {
     /// Releases one acquisition held by this handle, Python style: for one whose guard was given

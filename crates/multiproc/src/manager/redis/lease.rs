@@ -60,19 +60,25 @@ pub(super) fn run(
                     Instant::now().checked_add(Duration::from_millis(ms))
                 }
             };
+            let with_fence = args.get(1).and_then(Value::as_bool) == Some(true);
             loop {
                 let answer = call(connection, "lock.acquire")?;
-                let status = match &answer {
-                    redis::Value::Array(parts) => match parts.first() {
-                        Some(redis::Value::BulkString(status)) => status.clone(),
+                let (status, fence) = match &answer {
+                    redis::Value::Array(parts) => match parts.as_slice() {
+                        [redis::Value::BulkString(status), redis::Value::Int(fence)] => {
+                            (status.clone(), *fence)
+                        }
                         _ => return Err(ops::unexpected(&answer)),
                     },
                     _ => return Err(ops::unexpected(&answer)),
                 };
                 if status != b"busy" {
                     store.leases_taken(object, owner);
-                    let status = String::from_utf8_lossy(&status).into_owned();
-                    return Ok(Value::from(status));
+                    let status = Value::from(String::from_utf8_lossy(&status).into_owned());
+                    return Ok(match with_fence {
+                        true => Value::Array(vec![status, Value::from(fence)]),
+                        false => status,
+                    });
                 }
                 let now = Instant::now();
                 if deadline.is_some_and(|d| d <= now) {

@@ -27,12 +27,14 @@ pub(crate) struct Owner {
     pub(crate) handle: u64,
 }
 
-/// A lock's state. `depth` counts a recursive lock's acquisitions by its owner.
+/// A lock's state. `depth` counts a recursive lock's acquisitions by its owner; `fence` every
+/// acquisition so far (a fencing token: it only grows).
 #[derive(Default)]
 pub(crate) struct Lock {
     owner: Option<Owner>,
     depth: u32,
     owner_died: bool,
+    fence: u64,
 }
 
 /// A counting semaphore; a bounded one refuses to go above its bound.
@@ -212,6 +214,7 @@ fn try_take(lock: &mut Lock, me: Owner, recursive: bool) -> Result<Option<Value>
     }
     lock.owner = Some(me);
     lock.depth = 1;
+    lock.fence += 1;
     let died = std::mem::take(&mut lock.owner_died);
     Ok(Some(Value::from(if died {
         "owner_died"
@@ -296,10 +299,9 @@ impl Server {
                 _ => continue,
             };
             if lock.owner.is_some_and(&releases) {
-                *lock = Lock {
-                    owner_died: true,
-                    ..Lock::default()
-                };
+                lock.owner = None;
+                lock.depth = 0;
+                lock.owner_died = true;
                 released = true;
             }
         }
@@ -322,9 +324,16 @@ impl Server {
         match op {
             Op::LockAcquire => {
                 let deadline = deadline_arg(args, 0)?;
+                let with_fence = args.get(1).and_then(Value::as_bool) == Some(true);
                 let waited = self.wait(table, caller, deadline, |table| {
                     let (lock, recursive) = lock_in(table, object)?;
-                    try_take(lock, me, recursive)
+                    let taken = try_take(lock, me, recursive)?;
+                    Ok(match (taken, with_fence) {
+                        (Some(status), true) => {
+                            Some(Value::Array(vec![status, Value::from(lock.fence)]))
+                        }
+                        (taken, _) => taken,
+                    })
                 });
                 finish(waited?)
             }
@@ -574,7 +583,8 @@ impl Server {
             ));
         }
         let depth = condition.lock.depth;
-        condition.lock = Lock::default();
+        condition.lock.owner = None;
+        condition.lock.depth = 0;
         let ticket = condition.next_ticket;
         condition.next_ticket += 1;
         condition.waiting.push_back(ticket);
@@ -603,6 +613,7 @@ impl Server {
             }
             condition.lock.owner = Some(me);
             condition.lock.depth = depth;
+            condition.lock.fence += 1;
             Ok(Some(std::mem::take(&mut condition.lock.owner_died)))
         });
         match waited? {
