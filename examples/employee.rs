@@ -41,7 +41,12 @@ fn work(employee: ObjectProxy<Employee>) {
 }
 
 pub fn run() -> multiproc::Result<()> {
-    let manager = Manager::builder().register::<Employee>().start()?;
+    // A manager process runs the methods, so it is told the type; on Redis (MULTIPROC_REDIS_URL
+    // set) each caller runs them itself.
+    let manager = match std::env::var_os("MULTIPROC_REDIS_URL") {
+        Some(_) => Manager::from_env()?,
+        None => Manager::builder().register::<Employee>().start()?,
+    };
     let employee = manager.create(&Employee {
         name: "zhangsan".into(),
         salary: 1000,

@@ -616,3 +616,64 @@ fn a_restarted_server_without_persistence_has_no_objects_and_says_so() {
     assert_eq!(refused(d.len()), ErrorCode::UnknownObject);
     assert_eq!(refused(d.insert("k", 2)), ErrorCode::UnknownObject);
 }
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Tally {
+    total: i64,
+}
+
+#[multiproc::shared]
+impl Tally {
+    pub fn add(&mut self, by: i64) -> i64 {
+        self.total += by;
+        self.total
+    }
+
+    pub fn check(&self, limit: i64) -> Result<i64, String> {
+        if self.total > limit {
+            return Err(format!("{} is over {limit}", self.total));
+        }
+        Ok(self.total)
+    }
+
+    pub fn add_then_panic(&mut self) {
+        self.total += 1_000_000;
+        panic!("half-way");
+    }
+}
+
+#[test]
+fn a_user_types_methods_run_in_their_callers_and_no_update_is_lost() {
+    use TallyMethods;
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let tally = manager.create_named("tally", &Tally { total: 0 }).unwrap();
+    // Four processes at once: each call reads, runs, and writes only if nobody wrote meanwhile.
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            Process::spawn(tally.clone(), |tally: multiproc::ObjectProxy<Tally>| {
+                for _ in 0..50 {
+                    tally.add(1).unwrap();
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for w in workers {
+        join(w);
+    }
+    assert_eq!(tally.get().unwrap().total, 200);
+    assert_eq!(tally.check(500).unwrap(), 200);
+    let failed = tally.check(100);
+    assert!(
+        matches!(&failed, Err(ManagerError::Remote { code: ErrorCode::MethodFailed, message }) if message.contains("over 100")),
+        "{failed:?}"
+    );
+    // A method that panics writes nothing.
+    assert_eq!(refused(tally.add_then_panic()), ErrorCode::Panicked);
+    assert_eq!(tally.get().unwrap().total, 200);
+    assert_eq!(
+        refused(tally.call::<_, ()>("no_such_method", &())),
+        ErrorCode::NotExposed
+    );
+}

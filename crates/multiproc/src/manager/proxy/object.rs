@@ -181,6 +181,26 @@ fn code_of(error: CallError) -> (String, String) {
 /// A registered type's dispatch, as an entry point of this executable.
 pub(crate) type TypeEntry = EntryPoint<MethodCall, MethodOutcome>;
 
+/// What runs a method of one type on a state: `dispatch::<T>`.
+pub(crate) type Dispatch = fn(MethodCall) -> MethodOutcome;
+
+/// The types whose methods this process runs itself (the Redis backend's calls), by name.
+static KNOWN: std::sync::Mutex<Vec<(&'static str, Dispatch)>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes `T`'s methods runnable in this process by its name ([`dispatcher`]).
+fn known<T: Shared>() {
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if !known.iter().any(|(name, _)| *name == T::TYPE_NAME) {
+        known.push((T::TYPE_NAME, dispatch::<T>));
+    }
+}
+
+/// What runs a method of the type called `name` in this process, if a proxy of it called one.
+pub(crate) fn dispatcher(name: &str) -> Option<Dispatch> {
+    let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    known.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
 /// The dispatch entry point of `T`.
 pub(crate) fn entry_for<T: Shared>() -> TypeEntry {
     EntryPoint::new(dispatch::<T>, apply)
@@ -212,24 +232,25 @@ proxy! {
     pub struct ObjectProxy<T> = Kind::Object;
 }
 
-impl<T> ObjectProxy<T> {
+impl<T: Shared> ObjectProxy<T> {
     /// Calls `method` with `args` (a tuple for several, `()` for none) on the server and returns
     /// its result as an `R`. Atomic: no other call of this object runs in between (a call waits
     /// for the one before it, on a connection taken for it, so that the wait holds up no other
-    /// proxy).
+    /// proxy). On Redis the method runs in this process, on the state it reads, and its new state
+    /// is written only if no other call wrote meanwhile, else it runs again on the new state: still
+    /// atomic, but a method may run more than once (`docs/redis.md`).
     pub fn call<A: Serialize, R: DeserializeOwned>(
         &self,
         method: &str,
         args: &A,
     ) -> Result<R, ManagerError> {
+        known::<T>();
         from_value(
             self.handle
                 .call(Op::ObjectCall, vec![Value::from(method), to_value(args)?])?,
         )
     }
-}
 
-impl<T: Shared> ObjectProxy<T> {
     /// A copy of the object's state now.
     pub fn get(&self) -> Result<T, ManagerError> {
         from_value(self.handle.call(Op::ObjectGet, Vec::new())?)

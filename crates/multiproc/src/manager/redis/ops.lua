@@ -160,6 +160,9 @@ local function make(kind, first)
     end
   elseif kind == 'barrier' then
     redis.call('HSET', M, 'parties', ARGV[first])
+  elseif kind == 'object' then
+    redis.call('HSET', M, 'type', ARGV[first])
+    redis.call('SET', V, ARGV[first + 1])
   end
 end
 
@@ -946,6 +949,28 @@ ops['condition.notify'] = function()
     end
   end
   return woken
+end
+
+-- User types ------------------------------------------------------------------------------------
+--
+-- The object's state is `v` (its encoding), its type's name the meta's `type`. A method runs in
+-- the caller's process, on a snapshot; its new state is written only if nothing was written since.
+
+-- object.snapshot: { version, type, state }
+ops['object.snapshot'] = function()
+  kind_of()
+  local meta = redis.call('HMGET', M, 'ver', 'type')
+  return { tonumber(meta[1] or 0), meta[2], redis.call('GET', V) }
+end
+-- object.replace <version> <state>: 1 if written (nothing was written since the snapshot), else 0
+ops['object.replace'] = function()
+  kind_of()
+  if tonumber(redis.call('HGET', M, 'ver') or 0) ~= tonumber(arg(1)) then
+    return 0
+  end
+  redis.call('SET', V, arg(2))
+  changed()
+  return 1
 end
 
 -- snapshot: { version, items } for an operation the client runs itself (a sort, a slice).

@@ -52,6 +52,7 @@ const READ_ONLY: &[&str] = &[
     "list.count",
     "list.index",
     "list.snapshot",
+    "object.snapshot",
     "lock.state",
     "queue.state",
     "semaphore.value",
@@ -150,6 +151,14 @@ pub(super) fn run(
         Op::Shutdown => Ok(Value::Nil), // nothing of ours to stop: the server is Redis's
         op if op.on_manager() => Err(not_on_redis(op.name())),
         op if rewrites_whole_list(op) => whole_list(connection, &target.prefix(object), op, args),
+        Op::ObjectCall => object_call(connection, &target.prefix(object), args),
+        Op::ObjectGet => {
+            let argv = vec![b"object.snapshot".to_vec(), kinds(op)];
+            match script(connection, &target.prefix(object), argv)? {
+                redis::Value::Array(mut parts) if parts.len() == 3 => decode(parts.remove(2)),
+                other => Err(unexpected(&other)),
+            }
+        }
         op => {
             let (shape, argv) = call_of(op, args)?;
             let mut full = vec![op.name().as_bytes().to_vec(), kinds(op)];
@@ -160,7 +169,7 @@ pub(super) fn run(
 }
 
 /// The arguments of a creation of `kind`, as `ops.lua` takes them (a list's items one by one);
-/// the kinds not yet on Redis are refused.
+/// what the in-memory manager would refuse is refused here too.
 fn creation(kind: Kind, args: Vec<Value>) -> Result<(Kind, Vec<Vec<u8>>), ManagerError> {
     let rest = match kind {
         Kind::Dict | Kind::Namespace => Vec::new(),
@@ -171,6 +180,10 @@ fn creation(kind: Kind, args: Vec<Value>) -> Result<(Kind, Vec<Vec<u8>>), Manage
         },
         Kind::Value => vec![encode(args.first().unwrap_or(&Value::Nil))],
         Kind::Lock | Kind::RLock | Kind::Condition | Kind::Event => Vec::new(),
+        Kind::Object => match args.as_slice() {
+            [Value::String(name), state] => vec![name.as_bytes().to_vec(), encode(state)],
+            _ => return Err(bad("a user type's object is made from [type name, state]")),
+        },
         Kind::Barrier => match args.first().and_then(Value::as_u64) {
             Some(0) | None => return Err(bad("a barrier is for at least 1 party")),
             Some(parties) => vec![parties.to_string().into_bytes()],
@@ -188,7 +201,6 @@ fn creation(kind: Kind, args: Vec<Value>) -> Result<(Kind, Vec<Vec<u8>>), Manage
                 Some(max) => vec![max.to_string().into_bytes()],
             },
         },
-        other => return Err(not_on_redis(other.name())),
     };
     Ok((kind, rest))
 }
@@ -326,6 +338,68 @@ fn whole_list(
         if script(connection, prefix, argv)? == redis::Value::Int(1) {
             return Ok(outcome.reply);
         }
+    }
+}
+
+/// `object.call [method, args]`: runs the method in this process on a snapshot of the object, and
+/// writes its new state if nothing was written since; else again, after a short random pause (so
+/// that callers racing for one object do not keep colliding).
+fn object_call(
+    connection: &mut redis::Connection,
+    prefix: &str,
+    args: &[Value],
+) -> Result<Value, ManagerError> {
+    let (Some(Value::String(method)), Some(call_args)) = (args.first(), args.get(1)) else {
+        return Err(bad("object.call takes [method, args]"));
+    };
+    let method = method
+        .as_str()
+        .ok_or_else(|| bad("a method's name is UTF-8 text"))?;
+    let mut pause = std::time::Duration::from_micros(50);
+    loop {
+        let argv = vec![b"object.snapshot".to_vec(), kinds(Op::ObjectCall)];
+        let snapshot = script(connection, prefix, argv)?;
+        let redis::Value::Array(parts) = snapshot else {
+            return Err(unexpected(&snapshot));
+        };
+        let [version, type_name, state] = <[redis::Value; 3]>::try_from(parts)
+            .map_err(|parts| unexpected(&redis::Value::Array(parts)))?;
+        let (redis::Value::Int(version), redis::Value::BulkString(type_name)) =
+            (&version, &type_name)
+        else {
+            return Err(unexpected(&version));
+        };
+        let type_name = String::from_utf8_lossy(type_name).into_owned();
+        let dispatch =
+            super::super::proxy::dispatcher(&type_name).ok_or_else(|| ManagerError::Remote {
+                code: ErrorCode::NotExposed,
+                message: format!(
+                    "this process does not know the type {type_name}: on Redis, a method runs \
+                     in its caller, through a typed ObjectProxy<{type_name}>"
+                ),
+            })?;
+        let call = super::super::proxy::MethodCall {
+            state: decode(state)?,
+            method: method.to_owned(),
+            args: call_args.clone(),
+        };
+        let (state, reply) = dispatch(call).map_err(|(code, message)| ManagerError::Remote {
+            code: ErrorCode::parse(&code),
+            message,
+        })?;
+        let argv = vec![
+            b"object.replace".to_vec(),
+            kinds(Op::ObjectCall),
+            version.to_string().into_bytes(),
+            encode(&state),
+        ];
+        if script(connection, prefix, argv)? == redis::Value::Int(1) {
+            return Ok(reply);
+        }
+        let mut jitter = [0u8; 1];
+        let _ = getrandom::fill(&mut jitter);
+        std::thread::sleep(pause.mul_f64(0.5 + f64::from(jitter[0]) / 255.0));
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
     }
 }
 
