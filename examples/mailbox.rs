@@ -26,7 +26,7 @@ fn start(list: &ListProxy<u32>) -> multiproc::Result<[Process<()>; 2]> {
 }
 
 pub fn run() -> multiproc::Result<()> {
-    let manager = Manager::start()?;
+    let manager = Manager::from_env()?; // on Redis if MULTIPROC_REDIS_URL says where
 
     let polled = manager.list::<u32>()?;
     let producers = start(&polled)?;

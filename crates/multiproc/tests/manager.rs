@@ -44,23 +44,6 @@ fn unrelated_processes_meet_at_a_named_dict() {
 }
 
 #[test]
-fn a_dict_watcher_sees_a_popped_entry_as_removed() {
-    let manager = Manager::start().unwrap();
-    let d = manager.dict::<String, u32>().unwrap();
-    let mut changes = d.watch().unwrap();
-    d.insert("z", 1).unwrap();
-    assert_eq!(d.pop_last().unwrap(), ("z".to_string(), 1));
-    assert_eq!(
-        changes.next_timeout(DEADLINE).unwrap(),
-        DictChange::Set("z".to_string(), 1)
-    );
-    assert_eq!(
-        changes.next_timeout(DEADLINE).unwrap(),
-        DictChange::Removed("z".to_string())
-    );
-}
-
-#[test]
 fn a_manager_over_tcp_serves_children_and_refuses_an_open_interface() {
     let manager = Manager::builder()
         .address("127.0.0.1:0")
@@ -186,39 +169,6 @@ fn a_registered_types_methods_run_on_the_server_and_a_panic_is_the_callers_error
         plain.create(&Account { balance: 0 }),
         Err(ManagerError::Remote { code, .. }) if code == ErrorCode::NotExposed
     ));
-}
-
-#[test]
-fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
-    let manager = Manager::start().unwrap();
-    let list = manager.list_from(&[0u32]).unwrap();
-    list.push(1).unwrap(); // before the watch: not seen
-    let mut watcher = list.watch().unwrap();
-    assert!(matches!(
-        watcher.next_timeout(Duration::from_millis(20)),
-        Err(ManagerError::Timeout)
-    ));
-    join(
-        Process::spawn(list.clone(), |list: ListProxy<u32>| {
-            list.push(2).unwrap();
-            list.extend([3, 4]).unwrap();
-            list.set(0, 9).unwrap();
-        })
-        .unwrap(),
-    );
-    let mut seen = Vec::new();
-    while let Ok(change) = watcher.next_timeout(Duration::from_millis(200)) {
-        seen.push(change);
-    }
-    assert_eq!(
-        seen,
-        [
-            multiproc::ListChange::Appended(2),
-            multiproc::ListChange::Appended(3),
-            multiproc::ListChange::Appended(4),
-            multiproc::ListChange::Set(0, 9),
-        ]
-    );
 }
 
 #[test]

@@ -677,3 +677,57 @@ fn a_user_types_methods_run_in_their_callers_and_no_update_is_lost() {
         ErrorCode::NotExposed
     );
 }
+
+/// Edits a dict and a list as every kind of change does, from another process.
+fn edit_everything((d, l): (multiproc::DictProxy<String, i64>, multiproc::ListProxy<i64>)) {
+    let k = |s: &str| s.to_string();
+    d.insert(k("a"), 1).unwrap();
+    d.incr(k("a"), 2i64).unwrap();
+    d.setdefault(k("a"), 100).unwrap(); // present: no change
+    d.compare_and_swap(k("a"), Some(&3), &4).unwrap();
+    d.update([(&k("b"), &5)]).unwrap();
+    d.remove(k("b")).unwrap();
+    d.pop_last().unwrap();
+    d.insert(k("c"), 6).unwrap();
+    d.clear().unwrap();
+    l.push(3).unwrap();
+    l.extend([1, 2]).unwrap();
+    l.insert(0, 0).unwrap();
+    l.insert(99, 9).unwrap();
+    l.set(1, 10).unwrap();
+    l.incr(1, 1i64).unwrap();
+    l.remove(3).unwrap();
+    l.pop().unwrap();
+    l.remove_item(0).unwrap();
+    l.sort().unwrap();
+    l.clear().unwrap();
+}
+
+#[test]
+fn watchers_see_the_changes_the_managers_watchers_see() {
+    let server = RedisServer::start();
+    let redis = leased(&server);
+    let memory = Manager::start().unwrap();
+    let mut seen = Vec::new();
+    for manager in [&redis, &memory] {
+        let d = manager.dict::<String, i64>().unwrap();
+        let l = manager.list::<i64>().unwrap();
+        let mut dict_changes = d.watch().unwrap();
+        let mut list_changes = l.watch().unwrap();
+        join(Process::spawn((d.clone(), l.clone()), edit_everything).unwrap());
+        let mut dict_seen = Vec::new();
+        while let Ok(change) = dict_changes.next_timeout(std::time::Duration::from_millis(200)) {
+            dict_seen.push(change);
+        }
+        let mut list_seen = Vec::new();
+        while let Ok(change) = list_changes.next_timeout(std::time::Duration::from_millis(200)) {
+            list_seen.push(change);
+        }
+        assert!(
+            dict_seen.len() >= 8 && list_seen.len() >= 10,
+            "{dict_seen:?} {list_seen:?}"
+        );
+        seen.push((dict_seen, list_seen));
+    }
+    assert_eq!(seen[0], seen[1], "Redis's changes, then the manager's");
+}

@@ -1,13 +1,15 @@
 //! The data objects' suite, one source for every backend: dicts, namespaces, lists, arrays and
-//! values across processes, as `manager.rs` runs it on a manager process and `redis.rs` on a real
+//! values across processes (and their watchers), as `manager.rs` runs it on a manager process and `redis.rs` on a real
 //! redis-server. The file that includes it gives `backend::manager()`.
+
+use std::time::Duration;
 
 use multiproc::{
     DictProxy, ErrorCode, ListProxy, ManagerError, NamespaceProxy, Process, ValueProxy,
 };
 
 use super::backend::manager;
-use crate::common::join;
+use crate::common::{DEADLINE, join};
 
 #[test]
 fn a_dict_does_what_a_dict_does() {
@@ -438,4 +440,54 @@ fn a_forked_child_does_not_use_the_connection_its_parent_shares() {
         .unwrap(),
     );
     assert_eq!(total, 600);
+}
+
+#[test]
+fn a_watcher_sees_every_change_made_by_other_processes_in_order() {
+    let manager = manager();
+    let list = manager.list_from(&[0u32]).unwrap();
+    list.push(1).unwrap(); // before the watch: not seen
+    let mut watcher = list.watch().unwrap();
+    assert!(matches!(
+        watcher.next_timeout(Duration::from_millis(20)),
+        Err(ManagerError::Timeout)
+    ));
+    join(
+        Process::spawn(list.clone(), |list: ListProxy<u32>| {
+            list.push(2).unwrap();
+            list.extend([3, 4]).unwrap();
+            list.set(0, 9).unwrap();
+        })
+        .unwrap(),
+    );
+    let mut seen = Vec::new();
+    while let Ok(change) = watcher.next_timeout(Duration::from_millis(200)) {
+        seen.push(change);
+    }
+    assert_eq!(
+        seen,
+        [
+            multiproc::ListChange::Appended(2),
+            multiproc::ListChange::Appended(3),
+            multiproc::ListChange::Appended(4),
+            multiproc::ListChange::Set(0, 9),
+        ]
+    );
+}
+
+#[test]
+fn a_dict_watcher_sees_a_popped_entry_as_removed() {
+    let manager = manager();
+    let d = manager.dict::<String, u32>().unwrap();
+    let mut changes = d.watch().unwrap();
+    d.insert("z", 1).unwrap();
+    assert_eq!(d.pop_last().unwrap(), ("z".to_string(), 1));
+    assert_eq!(
+        changes.next_timeout(DEADLINE).unwrap(),
+        multiproc::DictChange::Set("z".to_string(), 1)
+    );
+    assert_eq!(
+        changes.next_timeout(DEADLINE).unwrap(),
+        multiproc::DictChange::Removed("z".to_string())
+    );
 }

@@ -37,8 +37,13 @@ local function arg(i)
 end
 
 -- The object's kind, checked against the operation's.
+-- Whether the object is watched (its changes are logged): read by `kind_of`.
+local watched = false
+
 local function kind_of()
-  local kind = redis.call('HGET', M, 'kind')
+  local meta = redis.call('HMGET', M, 'kind', 'watched')
+  local kind = meta[1]
+  watched = meta[2] == '1'
   if not kind then
     fail('UnknownObject', 'no object at ' .. P .. ' (never made, removed, or the server lost it)')
   end
@@ -51,6 +56,25 @@ end
 local function changed()
   redis.call('HINCRBY', M, 'ver', 1)
 end
+
+-- Logs a change for the watchers, if the object is watched: `[tag, parts...]`, each part an
+-- encoding already (a key, a value, an index's `integer`), numbered by `lver`, in the stream
+-- `log` (its last 4096 entries, ids `<number>-0`).
+local function log_event(event)
+  if not watched then
+    return
+  end
+  local n = redis.call('HINCRBY', M, 'lver', 1)
+  redis.call('XADD', P .. 'log', 'MAXLEN', 4096, n .. '-0', 'e', event)
+end
+
+local function log(tag, ...)
+  if watched then
+    local parts = { ... }
+    log_event(string.char(0x91 + #parts) .. string.char(0xa0 + #tag) .. tag .. table.concat(parts))
+  end
+end
+
 
 -- Numbers -------------------------------------------------------------------------------------
 
@@ -207,12 +231,36 @@ ops['remove'] = function()
   redis.call('UNLINK', M, H, O, L, V, P .. 'own', P .. 'state', P .. 'depth', P .. 'fence', P .. 'w',
     P .. 'q', P .. 'unfinished', P .. 'consumers', P .. 'wput', P .. 'wjoin', P .. 'sem',
     P .. 'wsem', P .. 'flag', P .. 'waiting', P .. 'wev', P .. 'bgen', P .. 'bcount',
-    P .. 'barrived', P .. 'bbroken', P .. 'wb', P .. 'cticket', P .. 'cwaiting', P .. 'cnotified')
+    P .. 'barrived', P .. 'bbroken', P .. 'wb', P .. 'cticket', P .. 'cwaiting', P .. 'cnotified',
+    P .. 'log')
   return 1
 end
 
 ops['kind'] = function()
   return kind_of()
+end
+
+-- watch.read <since or 'start'>: { version, changes or false (none yet), missed }. The first
+-- watch makes the object watched: its changes are logged from then on.
+ops['watch.read'] = function()
+  kind_of()
+  redis.call('HSET', M, 'watched', '1')
+  local version = tonumber(redis.call('HGET', M, 'lver') or 0)
+  local since = arg(1)
+  if since == 'start' or version <= tonumber(since) then
+    return { version, false, 0 }
+  end
+  local entries = redis.call('XRANGE', P .. 'log', '(' .. since .. '-0', '+')
+  local changes, first = {}, nil
+  for i, entry in ipairs(entries) do
+    changes[i] = entry[2][2]
+    first = first or tonumber(string.match(entry[1], '^(%d+)'))
+  end
+  local missed = 0
+  if first == nil or first > tonumber(since) + 1 then
+    missed = 1
+  end
+  return { version, changes, missed }
 end
 
 -- Dicts -----------------------------------------------------------------------------------------
@@ -236,12 +284,14 @@ local function put(k, v)
     redis.call('ZADD', O, redis.call('HINCRBY', M, 'seq', 1), k)
   end
   changed()
+  log('set', k, v)
 end
 
 local function take(k)
   redis.call('HDEL', H, k)
   redis.call('ZREM', O, k)
   changed()
+  log('del', k)
 end
 
 local function missing(k)
@@ -323,6 +373,7 @@ ops['dict.clear'] = function()
   kind_of()
   redis.call('DEL', H, O)
   changed()
+  log('clear')
   return NIL
 end
 ops['dict.setdefault'] = function()
@@ -428,8 +479,10 @@ ops['list.get'] = function()
 end
 ops['list.set'] = function()
   kind_of()
-  redis.call('LSET', L, (position(1)), arg(2))
+  local at = position(1)
+  redis.call('LSET', L, at, arg(2))
   changed()
+  log('set', integer(0, at), arg(2))
   return NIL
 end
 ops['list.incr'] = function()
@@ -438,12 +491,14 @@ ops['list.incr'] = function()
   local sum = add(redis.call('LINDEX', L, at), arg(2))
   redis.call('LSET', L, at, sum)
   changed()
+  log('set', integer(0, at), sum)
   return sum
 end
 ops['list.append'] = function()
   kind_of()
   redis.call('RPUSH', L, arg(1))
   changed()
+  log('append', arg(1))
   return NIL
 end
 ops['list.extend'] = function()
@@ -452,6 +507,9 @@ ops['list.extend'] = function()
     redis.call('RPUSH', L, unpack(ARGV, i, math.min(i + 999, #ARGV)))
   end
   changed()
+  for i = 3, #ARGV do
+    log('append', ARGV[i])
+  end
   return NIL
 end
 -- Removes the item at `at` (an index in the list): O(n) in Redis, one script.
@@ -460,14 +518,19 @@ local function remove_at(at)
   redis.call('LSET', L, at, MARK)
   redis.call('LREM', L, 1, MARK)
   changed()
+  log('remove', integer(0, at))
   return item
 end
 -- pop [i]: the last item (nil if empty), or the one at i (`IndexOutOfRange` outside the list).
 ops['list.pop'] = function()
   kind_of()
   if #ARGV < 3 then
+    local len = redis.call('LLEN', L)
     local item = redis.call('RPOP', L)
-    if item then changed() end
+    if item then
+      changed()
+      log('remove', integer(0, len - 1))
+    end
     return item
   end
   return remove_at((position(1)))
@@ -483,6 +546,7 @@ ops['list.insert'] = function()
   local at = tonumber(arg(1))
   if at < 0 then at = math.max(at + len, 0) end
   local item = arg(2)
+  at = math.min(at, len)
   if at >= len then
     redis.call('RPUSH', L, item)
   elseif at == 0 then
@@ -494,20 +558,23 @@ ops['list.insert'] = function()
     redis.call('LSET', L, at + 1, there)
   end
   changed()
+  log('insert', integer(0, at), item)
   return NIL
 end
 ops['list.remove_item'] = function()
   kind_of()
-  if redis.call('LREM', L, 1, arg(1)) == 0 then
+  local at = redis.call('LPOS', L, arg(1))
+  if not at then
     fail('ItemMissing', 'remove_item: the item is not in the list')
   end
-  changed()
+  remove_at(at)
   return NIL
 end
 ops['list.clear'] = function()
   kind_of()
   redis.call('DEL', L)
   changed()
+  log('clear')
   return NIL
 end
 ops['list.contains'] = function()
@@ -978,17 +1045,22 @@ ops['list.snapshot'] = function()
   local kind = kind_of()
   return { tonumber(redis.call('HGET', M, 'ver') or 0), kind, redis.call('LRANGE', L, 0, -1) }
 end
--- replace <version> <items...>: the list's items, if it is still at `version` (else 0).
+-- replace <version> <n> <items...> <changes...>: the list's n items, if it is still at `version`
+-- (else 0); the changes (encoded, as the in-memory manager logs them) for its watchers.
 ops['list.replace'] = function()
   kind_of()
   if tonumber(redis.call('HGET', M, 'ver') or 0) ~= tonumber(arg(1)) then
     return 0
   end
+  local last = 4 + tonumber(arg(2))
   redis.call('DEL', L)
-  for i = 4, #ARGV, 1000 do
-    redis.call('RPUSH', L, unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  for i = 5, last, 1000 do
+    redis.call('RPUSH', L, unpack(ARGV, i, math.min(i + 999, last)))
   end
   changed()
+  for i = last + 1, #ARGV do
+    log_event(ARGV[i])
+  end
   return 1
 end
 

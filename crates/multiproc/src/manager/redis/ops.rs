@@ -152,6 +152,7 @@ pub(super) fn run(
         op if op.on_manager() => Err(not_on_redis(op.name())),
         op if rewrites_whole_list(op) => whole_list(connection, &target.prefix(object), op, args),
         Op::ObjectCall => object_call(connection, &target.prefix(object), args),
+        Op::Watch => watch(connection, &target.prefix(object), args, &store.target),
         Op::ObjectGet => {
             let argv = vec![b"object.snapshot".to_vec(), kinds(op)];
             match script(connection, &target.prefix(object), argv)? {
@@ -333,11 +334,82 @@ fn whole_list(
             b"list.replace".to_vec(),
             kinds(op),
             version.to_string().into_bytes(),
+            list.len().to_string().into_bytes(),
         ];
         argv.extend(list.iter().map(encode));
+        argv.extend(outcome.events.iter().map(encode));
         if script(connection, prefix, argv)? == redis::Value::Int(1) {
             return Ok(outcome.reply);
         }
+    }
+}
+
+/// `watch [since, timeout_ms or nil]`: the changes after version `since` once there are some (a
+/// wait in `XREAD BLOCK` on the object's log), or none at the deadline.
+fn watch(
+    connection: &mut redis::Connection,
+    prefix: &str,
+    args: &[Value],
+    target: &super::Target,
+) -> Result<Value, ManagerError> {
+    let since = args
+        .first()
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad("since is a version number"))?;
+    let deadline = super::queue::deadline(args.get(1))?;
+    let asked = match since {
+        u64::MAX => b"start".to_vec(),
+        since => since.to_string().into_bytes(),
+    };
+    let slice = (target.lease() / 4).clamp(
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_secs(1),
+    );
+    loop {
+        let argv = vec![b"watch.read".to_vec(), kinds(Op::Watch), asked.clone()];
+        let answer = script(connection, prefix, argv)?;
+        let redis::Value::Array(parts) = answer else {
+            return Err(unexpected(&answer));
+        };
+        let [version, changes, missed] = <[redis::Value; 3]>::try_from(parts)
+            .map_err(|parts| unexpected(&redis::Value::Array(parts)))?;
+        let redis::Value::Int(version) = version else {
+            return Err(unexpected(&version));
+        };
+        if let redis::Value::Array(changes) = changes {
+            let changes = changes
+                .into_iter()
+                .map(decode)
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Value::Array(vec![
+                Value::from(version),
+                Value::Array(changes),
+                Value::from(missed == redis::Value::Int(1)),
+            ]));
+        }
+        let Some(wait) = super::queue::left(deadline, slice) else {
+            return Ok(Value::Array(vec![
+                Value::from(version),
+                Value::Array(Vec::new()),
+                Value::from(false),
+            ]));
+        };
+        // Blocks until an entry after the current version is logged (or the slice ends).
+        let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        connection
+            .set_read_timeout(Some(wait + super::ANSWER_TIMEOUT))
+            .map_err(|e| error(&e))?;
+        let read = redis::cmd("XREAD")
+            .arg("BLOCK")
+            .arg(millis)
+            .arg("STREAMS")
+            .arg(format!("{prefix}log"))
+            .arg(format!("{version}-0"))
+            .query::<redis::Value>(connection);
+        connection
+            .set_read_timeout(Some(super::ANSWER_TIMEOUT))
+            .map_err(|e| error(&e))?;
+        read.map_err(|e| error(&e))?;
     }
 }
 
