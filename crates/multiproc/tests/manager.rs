@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use common::{DEADLINE, join, refused};
 use multiproc::{
-    Address, ConnectError, DictChange, DictProxy, ErrorCode, ListChange, ListProxy, Manager,
-    ManagerError, NamespaceProxy, Process, ValueProxy,
+    Address, ConnectError, DictProxy, ErrorCode, ListChange, ListProxy, Manager, ManagerError,
+    NamespaceProxy, Process, ValueProxy,
 };
 
 #[test]
@@ -217,96 +217,6 @@ fn nested_containers_stay_live_in_every_process() {
         "the detached dict outlived its last proxy: {:?}",
         manager.stats()
     );
-}
-
-#[test]
-fn nested_lists_and_the_nesting_limit() {
-    let manager = Manager::start().unwrap();
-    let jobs = manager.dict::<String, Vec<u32>>().unwrap();
-    let log = jobs.list_in::<u32>(&"done".to_string()).unwrap();
-    let workers: Vec<_> = (0..3)
-        .map(|i| {
-            Process::spawn(
-                (jobs.clone(), i),
-                |(jobs, i): (DictProxy<String, Vec<u32>>, u32)| {
-                    jobs.list_in::<u32>(&"done".to_string())
-                        .unwrap()
-                        .push(i)
-                        .unwrap();
-                },
-            )
-            .unwrap()
-        })
-        .collect();
-    for w in workers {
-        join(w);
-    }
-    let mut done = jobs.get("done").unwrap().unwrap();
-    done.sort();
-    assert_eq!(done, [0, 1, 2]);
-    assert_eq!(log.len().unwrap(), 3);
-    // 32 levels deep at most.
-    let mut level = manager.dict::<u8, u8>().unwrap();
-    let mut refused = None;
-    for depth in 1..=40 {
-        match level.dict_in::<u8, u8>(&0) {
-            Ok(next) => level = next,
-            Err(e) => {
-                refused = Some((depth, e));
-                break;
-            }
-        }
-    }
-    assert!(matches!(
-        refused,
-        Some((
-            33,
-            ManagerError::Remote {
-                code: ErrorCode::NestingTooDeep,
-                ..
-            }
-        ))
-    ));
-}
-
-#[test]
-fn a_dict_watcher_sees_every_kind_of_change_in_order() {
-    let manager = Manager::start().unwrap();
-    let d = manager.dict::<String, i64>().unwrap();
-    d.insert("before", 0).unwrap(); // not seen: before the watch
-    let mut watcher = d.watch().unwrap();
-    assert!(watcher.try_next().unwrap_err().is_timeout());
-    join(
-        Process::spawn(d.clone(), |d: DictProxy<String, i64>| {
-            let k = |s: &str| s.to_string();
-            d.insert(k("a"), 1).unwrap();
-            d.incr(k("a"), 2i64).unwrap();
-            d.setdefault(k("a"), 100).unwrap(); // present: no change
-            d.compare_and_swap(k("a"), Some(&3), &4).unwrap();
-            d.update([(&k("b"), &5)]).unwrap();
-            d.remove(k("b")).unwrap();
-            d.dict_in::<u8, u8>(&k("n")).unwrap();
-            d.clear().unwrap();
-        })
-        .unwrap(),
-    );
-    let k = |s: &str| s.to_string();
-    let seen: Vec<_> = (0..7)
-        .map(|_| watcher.next_timeout(DEADLINE).expect("a change"))
-        .collect();
-    assert_eq!(
-        seen,
-        [
-            DictChange::Set(k("a"), 1),
-            DictChange::Set(k("a"), 3),
-            DictChange::Set(k("a"), 4),
-            DictChange::Set(k("b"), 5),
-            DictChange::Removed(k("b")),
-            DictChange::Nested(k("n")),
-            DictChange::Cleared,
-        ]
-    );
-    assert!(watcher.try_next().unwrap_err().is_timeout());
 }
 
 #[test]

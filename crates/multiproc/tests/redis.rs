@@ -731,3 +731,54 @@ fn watchers_see_the_changes_the_managers_watchers_see() {
     }
     assert_eq!(seen[0], seen[1], "Redis's changes, then the manager's");
 }
+
+#[test]
+fn nested_containers_stay_live_on_redis_and_go_with_their_key() {
+    use std::collections::HashMap;
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let outer = manager
+        .dict_named::<String, HashMap<String, u32>>("outer")
+        .unwrap();
+    let inner = outer.dict_in::<String, u32>(&"inner".to_string()).unwrap();
+    join(
+        Process::spawn(
+            outer.clone(),
+            |outer: multiproc::DictProxy<String, HashMap<String, u32>>| {
+                let inner = outer.dict_in::<String, u32>(&"inner".to_string()).unwrap();
+                inner.insert("x", 1).unwrap();
+                inner.incr("x", 10u32).unwrap();
+            },
+        )
+        .unwrap(),
+    );
+    assert_eq!(inner.get("x").unwrap(), Some(11));
+    // Reading the outer key gives a copy of the nested dict, in every read.
+    let copy = outer.get("inner").unwrap().unwrap();
+    assert_eq!(copy.get("x"), Some(&11));
+    assert_eq!(outer.items().unwrap()[0].1, copy);
+    assert_eq!(outer.get_many(["inner"]).unwrap(), [Some(copy.clone())]);
+    // A plain value is not a container; a value may not forge the nesting mark.
+    let plain = manager.dict::<String, rmpv::Value>().unwrap();
+    plain.insert("n", rmpv::Value::from(1)).unwrap();
+    assert_eq!(
+        refused(plain.dict_in::<u8, u8>(&"n".to_string())),
+        ErrorCode::TypeError
+    );
+    let raw = manager.create_token("dict", vec![]).unwrap();
+    let forged = rmpv::Value::Ext(1, vec![0; 8]);
+    let refused_forgery = raw.call("dict.set", vec!["f".into(), forged]);
+    assert!(
+        matches!(refused_forgery, Err(ManagerError::Value(_))),
+        "{refused_forgery:?}"
+    );
+    // Replacing the key removes the nested dict on Redis (nothing holds objects there).
+    outer.insert("inner", HashMap::new()).unwrap();
+    assert_eq!(outer.get("inner").unwrap(), Some(HashMap::new()));
+    assert_eq!(refused(inner.get("x")), ErrorCode::UnknownObject);
+    // Removing the outer dict's name removes what it nests.
+    let again = outer.dict_in::<String, u32>(&"again".to_string()).unwrap();
+    again.insert("y", 2).unwrap();
+    assert!(manager.remove_named("outer").unwrap());
+    assert_eq!(refused(again.len()), ErrorCode::UnknownObject);
+}

@@ -491,3 +491,93 @@ fn a_dict_watcher_sees_a_popped_entry_as_removed() {
         multiproc::DictChange::Removed("z".to_string())
     );
 }
+
+#[test]
+fn nested_lists_and_the_nesting_limit() {
+    let manager = manager();
+    let jobs = manager.dict::<String, Vec<u32>>().unwrap();
+    let log = jobs.list_in::<u32>(&"done".to_string()).unwrap();
+    let workers: Vec<_> = (0..3)
+        .map(|i| {
+            Process::spawn(
+                (jobs.clone(), i),
+                |(jobs, i): (DictProxy<String, Vec<u32>>, u32)| {
+                    jobs.list_in::<u32>(&"done".to_string())
+                        .unwrap()
+                        .push(i)
+                        .unwrap();
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    for w in workers {
+        join(w);
+    }
+    let mut done = jobs.get("done").unwrap().unwrap();
+    done.sort();
+    assert_eq!(done, [0, 1, 2]);
+    assert_eq!(log.len().unwrap(), 3);
+    // 32 levels deep at most.
+    let mut level = manager.dict::<u8, u8>().unwrap();
+    let mut refused = None;
+    for depth in 1..=40 {
+        match level.dict_in::<u8, u8>(&0) {
+            Ok(next) => level = next,
+            Err(e) => {
+                refused = Some((depth, e));
+                break;
+            }
+        }
+    }
+    assert!(matches!(
+        refused,
+        Some((
+            33,
+            ManagerError::Remote {
+                code: ErrorCode::NestingTooDeep,
+                ..
+            }
+        ))
+    ));
+}
+
+#[test]
+fn a_dict_watcher_sees_every_kind_of_change_in_order() {
+    let manager = manager();
+    let d = manager.dict::<String, i64>().unwrap();
+    d.insert("before", 0).unwrap(); // not seen: before the watch
+    let mut watcher = d.watch().unwrap();
+    assert!(watcher.try_next().unwrap_err().is_timeout());
+    join(
+        Process::spawn(d.clone(), |d: DictProxy<String, i64>| {
+            let k = |s: &str| s.to_string();
+            d.insert(k("a"), 1).unwrap();
+            d.incr(k("a"), 2i64).unwrap();
+            d.setdefault(k("a"), 100).unwrap(); // present: no change
+            d.compare_and_swap(k("a"), Some(&3), &4).unwrap();
+            d.update([(&k("b"), &5)]).unwrap();
+            d.remove(k("b")).unwrap();
+            d.dict_in::<u8, u8>(&k("n")).unwrap();
+            d.clear().unwrap();
+        })
+        .unwrap(),
+    );
+    let k = |s: &str| s.to_string();
+    let seen: Vec<_> = (0..7)
+        .map(|_| watcher.next_timeout(DEADLINE).expect("a change"))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            multiproc::DictChange::Set(k("a"), 1),
+            multiproc::DictChange::Set(k("a"), 3),
+            multiproc::DictChange::Set(k("a"), 4),
+            multiproc::DictChange::Set(k("b"), 5),
+            multiproc::DictChange::Removed(k("b")),
+            multiproc::DictChange::Nested(k("n")),
+            multiproc::DictChange::Cleared,
+        ]
+    );
+    assert!(watcher.try_next().unwrap_err().is_timeout());
+}

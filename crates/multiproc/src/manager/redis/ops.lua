@@ -37,13 +37,16 @@ local function arg(i)
 end
 
 -- The object's kind, checked against the operation's.
--- Whether the object is watched (its changes are logged): read by `kind_of`.
-local watched = false
+-- Whether the object is watched (its changes are logged), and whether a dict has ever had a
+-- nested container: read by `kind_of`.
+local watched, nests = false, false
+-- Removes a nested container and what it nests (defined with nesting, below).
+local drop
 
 local function kind_of()
-  local meta = redis.call('HMGET', M, 'kind', 'watched')
+  local meta = redis.call('HMGET', M, 'kind', 'watched', 'nests')
   local kind = meta[1]
-  watched = meta[2] == '1'
+  watched, nests = meta[2] == '1', meta[3] == '1'
   if not kind then
     fail('UnknownObject', 'no object at ' .. P .. ' (never made, removed, or the server lost it)')
   end
@@ -225,6 +228,9 @@ ops['remove'] = function()
   if redis.call('HGET', M, 'name') ~= arg(1) then
     return 0
   end
+  for _, v in ipairs(redis.call('HVALS', H)) do
+    drop(v)
+  end
   for _, c in ipairs(redis.call('SMEMBERS', P .. 'consumers')) do
     redis.call('UNLINK', P .. 'pend:' .. c, P .. 'lease:' .. c)
   end
@@ -279,7 +285,72 @@ local function key(kind, i)
   return k
 end
 
+-- Nesting ---------------------------------------------------------------------------------------
+--
+-- A dict's slot may hold a nested dict or list: an object of its own, under its own prefix, its
+-- slot a marker (MessagePack extension 1, the manager's own: `fixext8`, the child's id in 8
+-- bytes). Reading the slot gives a copy of the child (its map or array, built from the stored
+-- encodings without decoding them); replacing or removing it removes the child and what it nests.
+
+local function is_marker(v)
+  return v and #v == 10 and string.byte(v, 1) == 0xd7 and string.byte(v, 2) == 1
+end
+
+local function child_prefix(marker)
+  local hex = string.gsub(string.sub(marker, 3), '.', function(c)
+    return string.format('%02x', string.byte(c))
+  end)
+  return string.match(P, '^(mp:{.*:)%x+}:$') .. hex .. '}:'
+end
+
+local function header(n, small, base)
+  if n < 16 then return string.char(small + n) end
+  if n < 65536 then return string.char(base) .. struct.pack('>H', n) end
+  return string.char(base + 1) .. struct.pack('>I4', n)
+end
+
+-- `v`, or for a marker a copy of its container.
+local function expand(v, depth)
+  if not nests or not is_marker(v) then
+    return v
+  end
+  depth = depth or 0
+  if depth > 40 then
+    fail('NestingTooDeep', 'containers nested beyond the limit')
+  end
+  local c = child_prefix(v)
+  local kind = redis.call('HGET', c .. 'm', 'kind')
+  if kind == 'dict' then
+    local keys = redis.call('ZRANGE', c .. 'o', 0, -1)
+    local parts = {}
+    for _, k in ipairs(keys) do
+      parts[#parts + 1] = k
+      parts[#parts + 1] = expand(redis.call('HGET', c .. 'h', k), depth + 1)
+    end
+    return header(#keys, 0x80, 0xde) .. table.concat(parts)
+  elseif kind == 'list' then
+    local items = redis.call('LRANGE', c .. 'l', 0, -1)
+    return header(#items, 0x90, 0xdc) .. table.concat(items)
+  end
+  return NIL
+end
+
+-- Removes the container a marker `v` names, with what it nests.
+drop = function(v)
+  if not is_marker(v) then
+    return
+  end
+  local c = child_prefix(v)
+  for _, inner in ipairs(redis.call('HVALS', c .. 'h')) do
+    drop(inner)
+  end
+  redis.call('UNLINK', c .. 'm', c .. 'h', c .. 'o', c .. 'l', c .. 'log')
+end
+
 local function put(k, v)
+  if nests then
+    drop(redis.call('HGET', H, k))
+  end
   if redis.call('HSET', H, k, v) == 1 then
     redis.call('ZADD', O, redis.call('HINCRBY', M, 'seq', 1), k)
   end
@@ -288,6 +359,9 @@ local function put(k, v)
 end
 
 local function take(k)
+  if nests then
+    drop(redis.call('HGET', H, k))
+  end
   redis.call('HDEL', H, k)
   redis.call('ZREM', O, k)
   changed()
@@ -303,8 +377,8 @@ local function values_of(keys)
   local out = {}
   for i = 1, #keys, 1000 do
     local part = redis.call('HMGET', H, unpack(keys, i, math.min(i + 999, #keys)))
-    for _, v in ipairs(part) do
-      out[#out + 1] = v
+    for j = 1, math.min(999, #keys - i) + 1 do
+      out[#out + 1] = expand(part[j])
     end
   end
   return out
@@ -315,10 +389,10 @@ ops['dict.version'] = function()
   kind_of()
   return tonumber(redis.call('HGET', M, 'ver') or 0)
 end
-ops['dict.get'] = function() kind_of() return redis.call('HGET', H, arg(1)) end
+ops['dict.get'] = function() kind_of() return expand(redis.call('HGET', H, arg(1))) end
 ops['dict.getitem'] = function()
   local k = key(kind_of(), 1)
-  return redis.call('HGET', H, k) or missing(k)
+  return expand(redis.call('HGET', H, k) or missing(k))
 end
 ops['dict.contains'] = function()
   local k = key(kind_of(), 1)
@@ -333,13 +407,13 @@ end
 ops['dict.pop'] = function()
   kind_of()
   local k = arg(1)
-  local v = redis.call('HGET', H, k)
+  local v = expand(redis.call('HGET', H, k))
   if v then take(k) end
   return v
 end
 ops['dict.del'] = function()
   local k = key(kind_of(), 1)
-  local v = redis.call('HGET', H, k) or missing(k)
+  local v = expand(redis.call('HGET', H, k) or missing(k))
   take(k)
   return v
 end
@@ -349,7 +423,7 @@ ops['dict.popitem'] = function()
   if not last then
     fail('KeyMissing', 'popitem: the dict is empty')
   end
-  local v = redis.call('HGET', H, last)
+  local v = expand(redis.call('HGET', H, last))
   take(last)
   return { last, v }
 end
@@ -371,6 +445,11 @@ ops['dict.items'] = function()
 end
 ops['dict.clear'] = function()
   kind_of()
+  if nests then
+    for _, v in ipairs(redis.call('HVALS', H)) do
+      drop(v)
+    end
+  end
   redis.call('DEL', H, O)
   changed()
   log('clear')
@@ -380,7 +459,7 @@ ops['dict.setdefault'] = function()
   kind_of()
   local k, default = arg(1), arg(2)
   local v = redis.call('HGET', H, k)
-  if v then return v end
+  if v then return expand(v) end
   put(k, default)
   return default
 end
@@ -412,6 +491,39 @@ ops['dict.update'] = function()
     put(ARGV[i], ARGV[i + 1])
   end
   return NIL
+end
+-- nested <key> <kind> <id>: the id (8 bytes) of the container nested at key, made (with `id`, a
+-- new one the client drew) if the key is absent.
+ops['dict.nested'] = function()
+  kind_of()
+  local k, kind, id = arg(1), arg(2), arg(3)
+  local there = redis.call('HGET', H, k)
+  if there then
+    if is_marker(there) and redis.call('HGET', child_prefix(there) .. 'm', 'kind') == kind then
+      return string.sub(there, 3)
+    end
+    fail('TypeError', 'the value at this key is not a ' .. kind)
+  end
+  if kind ~= 'dict' and kind ~= 'list' then
+    fail('BadArguments', 'a nested container is a dict or a list')
+  end
+  local depth = tonumber(redis.call('HGET', M, 'depth') or 0) + 1
+  if depth > 32 then
+    fail('NestingTooDeep', 'containers nest 32 levels at most')
+  end
+  local marker = '\215\001' .. id
+  local c = child_prefix(marker)
+  if redis.call('EXISTS', c .. 'm') == 1 then
+    return false -- the id is taken: the client draws another
+  end
+  redis.call('HSET', c .. 'm', 'kind', kind, 'ver', 0, 'seq', 0, 'depth', depth)
+  redis.call('HSET', M, 'nests', '1')
+  if redis.call('HSET', H, k, marker) == 1 then
+    redis.call('ZADD', O, redis.call('HINCRBY', M, 'seq', 1), k)
+  end
+  changed()
+  log('nested', k, string.char(0xa0 + #kind) .. kind)
+  return id
 end
 ops['dict.get_many'] = function()
   kind_of()

@@ -98,6 +98,13 @@ pub(super) fn run(
     args: &[Value],
 ) -> Result<Value, ManagerError> {
     let target = &store.target;
+    if args.iter().any(holds_nested_slot) {
+        return Err(ManagerError::Value(
+            "a value holds MessagePack extension 1, the manager's own mark of a nested container: \
+             values may not"
+                .to_owned(),
+        ));
+    }
     match op {
         Op::Create(kind) => {
             let (kind, rest) = creation(kind, args.to_vec())?;
@@ -153,6 +160,32 @@ pub(super) fn run(
         op if rewrites_whole_list(op) => whole_list(connection, &target.prefix(object), op, args),
         Op::ObjectCall => object_call(connection, &target.prefix(object), args),
         Op::Watch => watch(connection, &target.prefix(object), args, &store.target),
+        Op::DictNested => {
+            let (Some(key), Some(kind)) = (args.first(), args.get(1)) else {
+                return Err(bad("dict.nested takes [key, \"dict\" or \"list\"]"));
+            };
+            let kind = kind
+                .as_str()
+                .ok_or_else(|| bad("a nested container's kind is text"))?;
+            loop {
+                let id = random_id()?;
+                let argv = vec![
+                    b"dict.nested".to_vec(),
+                    kinds(op),
+                    encode(key),
+                    kind.as_bytes().to_vec(),
+                    id.to_be_bytes().to_vec(),
+                ];
+                match script(connection, &target.prefix(object), argv)? {
+                    redis::Value::BulkString(bytes) if bytes.len() == 8 => {
+                        let id: [u8; 8] = bytes.try_into().expect("8 bytes");
+                        return Ok(Value::from(u64::from_be_bytes(id)));
+                    }
+                    redis::Value::Nil => {} // the id was taken: another
+                    other => return Err(unexpected(&other)),
+                }
+            }
+        }
         Op::ObjectGet => {
             let argv = vec![b"object.snapshot".to_vec(), kinds(op)];
             match script(connection, &target.prefix(object), argv)? {
@@ -341,6 +374,18 @@ fn whole_list(
         if script(connection, prefix, argv)? == redis::Value::Int(1) {
             return Ok(outcome.reply);
         }
+    }
+}
+
+/// Whether `value` holds the extension the scripts mark nested containers with.
+fn holds_nested_slot(value: &Value) -> bool {
+    match value {
+        Value::Ext(1, _) => true,
+        Value::Array(items) => items.iter().any(holds_nested_slot),
+        Value::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| holds_nested_slot(k) || holds_nested_slot(v)),
+        _ => false,
     }
 }
 
