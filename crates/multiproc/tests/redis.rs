@@ -782,3 +782,46 @@ fn nested_containers_stay_live_on_redis_and_go_with_their_key() {
     assert!(manager.remove_named("outer").unwrap());
     assert_eq!(refused(again.len()), ErrorCode::UnknownObject);
 }
+
+/// In a child: writes through the dict stored under "config", and takes the lock stored in the
+/// queue.
+fn uses_stored_proxies(
+    (d, q): (
+        multiproc::DictProxy<String, multiproc::DictProxy<String, u32>>,
+        multiproc::QueueProxy<multiproc::LockProxy>,
+    ),
+) -> (Option<u32>, bool) {
+    let config = d.get("config").unwrap().expect("stored");
+    config.insert("workers", 4).unwrap();
+    let lock = q.get().unwrap();
+    let free = lock.try_acquire().is_ok();
+    (config.get("workers").unwrap(), free)
+}
+
+#[test]
+fn proxies_stored_as_values_read_back_live_in_another_process() {
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let d = manager
+        .dict::<String, multiproc::DictProxy<String, u32>>()
+        .unwrap();
+    let config = manager.dict::<String, u32>().unwrap();
+    d.insert("config", &config).unwrap();
+    let q = manager.queue::<multiproc::LockProxy>().unwrap();
+    let lock = manager.lock().unwrap();
+    q.put(&lock).unwrap();
+    let (workers, free) =
+        join(Process::spawn((d.clone(), q.clone()), uses_stored_proxies).unwrap());
+    assert_eq!((workers, free), (Some(4), true));
+    assert_eq!(config.get("workers").unwrap(), Some(4));
+    let again = d.get("config").unwrap().unwrap();
+    again.insert("more", 1).unwrap();
+    assert_eq!(config.len().unwrap(), 2, "the same object");
+    // A proxy of another manager is refused before anything is sent.
+    let other = Manager::start().unwrap();
+    let foreign = other.dict::<String, u32>().unwrap();
+    assert!(matches!(
+        d.insert("x", &foreign),
+        Err(ManagerError::Value(_))
+    ));
+}

@@ -142,13 +142,6 @@ impl Session {
         for arg in args {
             match arg {
                 Value::Ext(value::REFERENCE_TYPE, bytes) if bytes.len() == 16 => {
-                    if self.is_redis() {
-                        return Err(ManagerError::Value(
-                            "a proxy stored as a value is not on the Redis backend yet \
-                             (docs/redis.md)"
-                                .to_owned(),
-                        ));
-                    }
                     if bytes[8..] != self.fingerprint.to_be_bytes() {
                         return Err(ManagerError::Value(format!(
                             "a proxy of another manager cannot be stored in the one at {}: a \
