@@ -325,21 +325,31 @@ fn a_live_holder_keeps_its_lease_past_its_length() {
     assert!(!lock.acquire().unwrap().owner_died());
 }
 
-/// In a child: takes the lock, says so, waits for `go`, then gives it up and tries again: the
-/// guard's release (its lease lapsed) and whether the lock was free.
+/// In a child: takes the lock, says so, waits for `go`, then writes to the dict "data" fenced
+/// with its token, gives the lock up and tries again. Says whether the lock was held, whether
+/// still by it, its token, its fenced write's refusal, and whether it got the lock again.
 fn hold_until_told(
     (url, held, go): (String, multiproc::Event, multiproc::Event),
-) -> (bool, bool, u64, bool) {
+) -> (bool, bool, u64, Option<String>, bool) {
     let manager = Manager::redis(RedisOptions::new(url).lease(LEASE)).unwrap();
     let lock = manager.lock_named("leased").unwrap();
+    let data = manager.dict_named::<String, String>("data").unwrap();
     let guard = lock.acquire().unwrap();
     held.set();
     go.wait_timeout(common::DEADLINE).unwrap();
     let locked = lock.is_locked().unwrap();
     let still_mine = guard.is_still_held().unwrap();
     let fence = guard.fencing_token();
+    let written = data.fenced(fence).insert("by", "the stopped holder");
+    let refusal = written.err().and_then(|e| Some(e.code()?.to_string()));
     drop(guard);
-    (locked, still_mine, fence, lock.try_acquire().is_ok())
+    (
+        locked,
+        still_mine,
+        fence,
+        refusal,
+        lock.try_acquire().is_ok(),
+    )
 }
 
 #[test]
@@ -362,8 +372,18 @@ fn a_stopped_holder_loses_its_lease_and_the_next_taker_is_told() {
     let taken = taken.unwrap();
     assert!(taken.owner_died(), "the lapsed holder is reported");
     assert!(taken.is_still_held().unwrap());
+    let data = manager.dict_named::<String, String>("data").unwrap();
+    data.fenced(taken.fencing_token())
+        .insert("by", "the next holder")
+        .unwrap();
     go.set();
-    let (locked, still_mine, old_fence, free) = join(child);
+    let (locked, still_mine, old_fence, refusal, free) = join(child);
+    assert_eq!(
+        refusal.as_deref(),
+        Some("StaleFence"),
+        "the resumed holder's write is refused"
+    );
+    assert_eq!(data.get("by").unwrap().as_deref(), Some("the next holder"));
     assert!(locked, "the lock is held (by the next taker)");
     assert!(!still_mine, "the resumed holder knows it lost the lease");
     assert!(

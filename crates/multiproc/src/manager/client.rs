@@ -71,6 +71,14 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// Who a call is for: an owner within the client (a handle), and the fencing token its view
+/// carries, if any.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Who {
+    pub(crate) owner: u64,
+    pub(crate) fence: Option<u64>,
+}
+
 /// A process's connections to one manager, as one client (see the module's notes).
 pub(crate) struct Session {
     pub(crate) endpoint: Endpoint,
@@ -229,15 +237,47 @@ impl Session {
         &self,
         op: Op,
         object: u64,
-        mut args: Vec<Value>,
+        args: Vec<Value>,
         owner: u64,
     ) -> Result<Value, ManagerError> {
+        self.call_as(op, object, args, Who { owner, fence: None }, false, None)
+    }
+
+    /// [`call`](Self::call), for `who`; if `waits` (the operation may wait: a lock's acquire, a
+    /// queue's get), on a connection of the pool, taken for this call. `interrupted`, if any, is
+    /// asked every 25 ms while the call waits: see [`Client::call`].
+    pub(crate) fn call_as(
+        &self,
+        op: Op,
+        object: u64,
+        mut args: Vec<Value>,
+        who: Who,
+        waits: bool,
+        interrupted: Option<&dyn Fn() -> bool>,
+    ) -> Result<Value, ManagerError> {
         self.outgoing(&mut args)?;
-        match &self.link {
-            Link::Manager { shared, .. } => shared.call(op, object, args, owner, None),
+        let (id, idle) = match &self.link {
+            Link::Manager { shared, .. } if !waits => {
+                return shared.call(op, object, args, who, None);
+            }
+            Link::Manager { id, idle, .. } => (*id, idle),
             #[cfg(feature = "redis")]
-            Link::Redis(store) => store.call(op, object, args, owner, false),
+            Link::Redis(store) => return store.call(op, object, args, who, waits),
+        };
+        let lock_idle = || idle.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = lock_idle().pop();
+        let client = match taken {
+            Some(client) => client,
+            None => Client::connect(&self.address, &self.authkey, id, false)?,
+        };
+        let result = client.call(op, object, args, who, interrupted);
+        if !client.is_broken() {
+            let mut idle = lock_idle();
+            if idle.len() < IDLE_MAX {
+                idle.push(client);
+            }
         }
+        result
     }
 
     /// What every call checks before it sends: that this process is the session's, and that
@@ -248,39 +288,6 @@ impl Session {
             self.own_references(args)?;
         }
         Ok(())
-    }
-
-    /// [`call`](Self::call), for an operation that may wait: on a connection of the pool, taken
-    /// for this call. `interrupted`, if any, is asked every 25 ms while the call
-    /// waits: see [`Client::call`].
-    pub(crate) fn call_waiting(
-        &self,
-        op: Op,
-        object: u64,
-        mut args: Vec<Value>,
-        owner: u64,
-        interrupted: Option<&dyn Fn() -> bool>,
-    ) -> Result<Value, ManagerError> {
-        self.outgoing(&mut args)?;
-        let (id, idle) = match &self.link {
-            Link::Manager { id, idle, .. } => (*id, idle),
-            #[cfg(feature = "redis")]
-            Link::Redis(store) => return store.call(op, object, args, owner, true),
-        };
-        let lock_idle = || idle.lock().unwrap_or_else(|e| e.into_inner());
-        let taken = lock_idle().pop();
-        let client = match taken {
-            Some(client) => client,
-            None => Client::connect(&self.address, &self.authkey, id, false)?,
-        };
-        let result = client.call(op, object, args, owner, interrupted);
-        if !client.is_broken() {
-            let mut idle = lock_idle();
-            if idle.len() < IDLE_MAX {
-                idle.push(client);
-            }
-        }
-        result
     }
 }
 
@@ -359,13 +366,14 @@ impl Client {
         op: Op,
         object: u64,
         args: Vec<Value>,
-        owner: u64,
+        who: Who,
         interrupted: Option<&dyn Fn() -> bool>,
     ) -> Result<Value, ManagerError> {
         let context = Context {
-            owner,
+            owner: who.owner,
             chain: chain::current(),
             cpu: None,
+            fence: who.fence,
         };
         let request = Request {
             id: 0,

@@ -220,6 +220,10 @@ error_codes! {
     /// A lock's lease lapsed before its holder released it (the Redis backend: its process did
     /// not renew it in time, stopped or cut off); another may hold the lock since.
     LeaseExpired,
+    /// A request fenced with a lock's fencing token older than one the object has seen: a later
+    /// holder of the lock wrote since, and this one's write is refused (it may not know it lost
+    /// the lock). Nothing was changed.
+    StaleFence,
 }
 
 impl fmt::Display for ErrorCode {

@@ -21,7 +21,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ManagerError;
-use super::client::{self, Endpoint, Session};
+use super::client::{self, Endpoint, Session, Who};
 use super::protocol::{Op, value};
 use crate::address::Address;
 use crate::transfer;
@@ -39,6 +39,8 @@ pub(crate) struct Handle {
     /// Acquisitions taken through this handle and not released: if some are left when it is
     /// dropped (a guard given up with `mem::forget`), the server is told to release them.
     held: AtomicU32,
+    /// The fencing token its calls carry (a fenced view: [`fenced`](Self::fenced)).
+    fence: Option<u64>,
 }
 
 /// One hold of an object by this process's client: given up when dropped.
@@ -75,7 +77,16 @@ impl Handle {
             waits,
             owner,
             held: AtomicU32::new(0),
+            fence: None,
         }
+    }
+
+    /// A handle of the same object whose calls carry the fencing token `token`: the object
+    /// refuses them once it has seen a larger one (`StaleFence`).
+    pub(crate) fn fenced(&self, token: u64) -> Handle {
+        let mut handle = Handle::sharing(self.hold.clone(), self.waits);
+        handle.fence = Some(token);
+        handle
     }
 
     /// Runs `op` on the object, for this handle's owner.
@@ -104,12 +115,13 @@ impl Handle {
         interrupted: Option<&dyn Fn() -> bool>,
     ) -> Result<Value, ManagerError> {
         release_unclaimed();
-        let answer = if waits {
-            self.session
-                .call_waiting(op, self.object, args, self.owner, interrupted)
-        } else {
-            self.session.call(op, self.object, args, self.owner)
-        }?;
+        let who = Who {
+            owner: self.owner,
+            fence: self.fence,
+        };
+        let answer = self
+            .session
+            .call_as(op, self.object, args, who, waits, interrupted)?;
         arrived(&self.session, &answer);
         Ok(answer)
     }
@@ -146,7 +158,9 @@ impl Handle {
     /// Another handle to the object, as a clone of its proxy has: in the same session, and
     /// another owner (for a lock: a clone does not hold what this one took).
     pub(crate) fn duplicate(&self) -> Handle {
-        Handle::sharing(self.hold.clone(), self.waits)
+        let mut handle = Handle::sharing(self.hold.clone(), self.waits);
+        handle.fence = self.fence;
+        handle
     }
 
     /// [`duplicate`](Self::duplicate), whose calls all may wait (a watcher's).

@@ -388,3 +388,51 @@ fn every_acquisition_of_a_lock_has_a_larger_fencing_token_in_any_process() {
     drop((inner, outer));
     assert!(rlock.acquire().unwrap().fencing_token() > token);
 }
+
+#[test]
+fn a_fenced_write_of_an_earlier_holder_is_refused_once_a_later_one_wrote() {
+    let manager = manager();
+    let lock = manager.lock().unwrap();
+    let d = manager.dict::<String, u32>().unwrap();
+    let l = manager.list::<u32>().unwrap();
+    let v = manager.value(&0u32).unwrap();
+    let old = lock.acquire().unwrap().fencing_token();
+    // A later holder, in another process, writes with its token.
+    let new = join(
+        Process::spawn(
+            (lock.clone(), d.clone(), l.clone(), v.clone()),
+            |(lock, d, l, v): (
+                LockProxy,
+                DictProxy<String, u32>,
+                multiproc::ListProxy<u32>,
+                ValueProxy<u32>,
+            )| {
+                let guard = lock.acquire().unwrap();
+                let token = guard.fencing_token();
+                d.fenced(token).insert("k", 2).unwrap();
+                l.fenced(token).push(2).unwrap();
+                v.fenced(token).set(2).unwrap();
+                token
+            },
+        )
+        .unwrap(),
+    );
+    assert!(new > old);
+    // The earlier holder's fenced calls are refused, and change nothing.
+    assert_eq!(refused(d.fenced(old).insert("k", 1)), ErrorCode::StaleFence);
+    assert_eq!(refused(l.fenced(old).push(1)), ErrorCode::StaleFence);
+    assert_eq!(refused(v.fenced(old).set(1)), ErrorCode::StaleFence);
+    assert_eq!(refused(d.fenced(old).get("k")), ErrorCode::StaleFence);
+    assert_eq!(
+        (d.get("k").unwrap(), l.to_vec().unwrap(), v.get().unwrap()),
+        (Some(2), vec![2], 2)
+    );
+    // The later token, and a larger one, still pass; a view's clone keeps its token.
+    d.fenced(new).insert("k", 3).unwrap();
+    let newest = d.fenced(new + 1);
+    newest.clone().insert("k", 4).unwrap();
+    assert_eq!(refused(d.fenced(new).insert("k", 5)), ErrorCode::StaleFence);
+    // Unfenced calls are not checked.
+    d.insert("k", 6).unwrap();
+    assert_eq!(d.get("k").unwrap(), Some(6));
+}

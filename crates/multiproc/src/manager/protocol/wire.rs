@@ -51,6 +51,9 @@ pub(crate) struct Context {
     /// The CPU the client ran on as it sent, said by a client on this machine while every CPU is
     /// wanted, for the thread that serves it to follow ([`crate::colocate`]).
     pub(crate) cpu: Option<u32>,
+    /// A fencing token (a lock acquisition's): the object refuses the request if it has seen a
+    /// larger one (`StaleFence`), else remembers it.
+    pub(crate) fence: Option<u64>,
 }
 
 impl Context {
@@ -65,7 +68,8 @@ impl Serialize for Context {
         use serde::ser::SerializeMap;
         let entries = usize::from(self.owner != 0)
             + usize::from(self.chain.is_some())
-            + usize::from(self.cpu.is_some());
+            + usize::from(self.cpu.is_some())
+            + usize::from(self.fence.is_some());
         let mut map = serializer.serialize_map(Some(entries))?;
         if self.owner != 0 {
             map.serialize_entry("owner", &self.owner)?;
@@ -75,6 +79,9 @@ impl Serialize for Context {
         }
         if let Some(cpu) = self.cpu {
             map.serialize_entry("cpu", &cpu)?;
+        }
+        if let Some(fence) = self.fence {
+            map.serialize_entry("fence", &fence)?;
         }
         map.end()
     }
@@ -319,6 +326,7 @@ fn context_of(value: Value) -> Result<Context, WireError> {
         match name {
             "owner" => context.owner = number()?,
             "chain" => context.chain = optional()?,
+            "fence" => context.fence = optional()?,
             "cpu" => {
                 context.cpu = optional()?
                     .map(u32::try_from)
@@ -387,6 +395,7 @@ mod tests {
             ("cpu", 3.into()),
             ("later", "a newer client's".into()),
             ("chain", Value::Nil),
+            ("fence", 7.into()),
         ]))
         .unwrap()
         .context;
@@ -395,7 +404,8 @@ mod tests {
             Context {
                 owner: 5,
                 chain: None,
-                cpu: Some(3)
+                cpu: Some(3),
+                fence: Some(7),
             }
         );
         // What the client sends decodes to what it meant.

@@ -63,6 +63,32 @@ impl<K, V> DictProxy<K, V> {
         self.handle.call(op, args)
     }
 
+    /// A view of the dict whose calls carry the fencing token `token` (a lock guard's
+    /// [`fencing_token`](crate::LockProxyGuard::fencing_token)): the dict refuses them with
+    /// [`ErrorCode::StaleFence`](crate::ErrorCode::StaleFence), changing nothing, once a call with
+    /// a larger token reached it. So a holder that lost its lock without knowing (its Redis lease
+    /// lapsed while it was stopped) cannot overwrite what the next holder wrote. Unfenced calls
+    /// are not checked.
+    ///
+    /// ```
+    /// # fn main() -> multiproc::Result<()> {
+    /// # multiproc::init();
+    /// let manager = multiproc::Manager::start()?;
+    /// let lock = manager.lock()?;
+    /// let d = manager.dict::<String, u32>()?;
+    /// let old = lock.acquire()?.fencing_token();
+    /// let new = lock.acquire()?.fencing_token(); // a later holder
+    /// d.fenced(new).insert("k", 2)?;
+    /// let stale = d.fenced(old).insert("k", 1);
+    /// assert_eq!(stale.unwrap_err().code(), Some(&multiproc::ErrorCode::StaleFence));
+    /// assert_eq!(d.get("k")?, Some(2));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fenced(&self, token: u64) -> DictProxy<K, V> {
+        DictProxy::from_handle(self.handle.fenced(token))
+    }
+
     /// The number of entries.
     pub fn len(&self) -> Result<usize, ManagerError> {
         from_value(self.call(Op::DictLen, Vec::new())?)

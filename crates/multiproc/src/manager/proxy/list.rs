@@ -61,6 +61,12 @@ fn item_at<T: DeserializeOwned>(
 }
 
 impl<T> ListProxy<T> {
+    /// A view of the list whose calls carry the fencing token `token`: as
+    /// [`DictProxy::fenced`](crate::DictProxy::fenced).
+    pub fn fenced(&self, token: u64) -> ListProxy<T> {
+        ListProxy::from_handle(self.handle.fenced(token))
+    }
+
     /// The number of items.
     pub fn len(&self) -> Result<usize, ManagerError> {
         from_value(self.handle.call(Op::ListLen, Vec::new())?)

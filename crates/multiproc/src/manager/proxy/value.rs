@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{from_value, proxy, to_value};
+use super::{Proxy, from_value, proxy, to_value};
 use crate::EncodesAs;
 use crate::manager::ManagerError;
 use crate::manager::protocol::{Kind, Op};
@@ -31,6 +31,12 @@ proxy! {
 }
 
 impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
+    /// A view of the value whose calls carry the fencing token `token`: as
+    /// [`DictProxy::fenced`](crate::DictProxy::fenced).
+    pub fn fenced(&self, token: u64) -> ValueProxy<T> {
+        ValueProxy::from_handle(self.handle.fenced(token))
+    }
+
     /// The value.
     pub fn get(&self) -> Result<T, ManagerError> {
         from_value(self.handle.call(Op::ValueGet, Vec::new())?)

@@ -366,10 +366,11 @@ impl Store {
         op: super::protocol::Op,
         object: u64,
         args: Vec<rmpv::Value>,
-        owner: u64,
+        who: super::client::Who,
         waits: bool,
     ) -> Result<rmpv::Value, ManagerError> {
         use super::protocol::Op;
+        let owner = who.owner;
         let run = |connection: &mut redis::Connection| match op {
             Op::LockAcquire
             | Op::LockRelease
@@ -397,7 +398,7 @@ impl Store {
                 lease::owner_end(self, connection, owner);
                 Ok(rmpv::Value::Nil)
             }
-            _ => ops::run(self, connection, op, object, &args),
+            _ => ops::run(self, connection, op, object, &args, who.fence),
         };
         if waits {
             let idle = lock(&self.idle).pop();

@@ -1176,15 +1176,34 @@ ops['list.replace'] = function()
   return 1
 end
 
+-- Refuses a call fenced with a token older than one the object saw (`StaleFence`); else the
+-- object's largest token is this one.
+local function fence_check(token)
+  local seen = tonumber(redis.call('HGET', M, 'fence_seen') or 0)
+  if token < seen then
+    fail('StaleFence', 'fencing token ' .. token .. ' is older than ' .. seen
+      .. ', which this object has seen: a later holder of the lock wrote since')
+  end
+  redis.call('HSET', M, 'fence_seen', token)
+end
+
 local function main(keys, args)
   KEYS, ARGV = keys, args
-  P, op, kinds = KEYS[1], ARGV[1], ARGV[2]
+  P, op = KEYS[1], ARGV[1]
+  local fence
+  kinds, fence = string.match(ARGV[2], '^([^|]*)|?(%d*)$')
   M, H, O, L, V = P .. 'm', P .. 'h', P .. 'o', P .. 'l', P .. 'v'
   local run = ops[op]
   if not run then
     return redis.error_reply('NotExposed no operation ' .. tostring(op) .. ' on Redis')
   end
-  local ok, result = pcall(run)
+  local ok, result = pcall(function()
+    if fence ~= '' then
+      kind_of()
+      fence_check(tonumber(fence))
+    end
+    return run()
+  end)
   if ok then
     return result
   end

@@ -96,6 +96,7 @@ pub(super) fn run(
     op: Op,
     object: u64,
     args: &[Value],
+    fence: Option<u64>,
 ) -> Result<Value, ManagerError> {
     let target = &store.target;
     if args.iter().any(holds_nested_slot) {
@@ -157,7 +158,9 @@ pub(super) fn run(
         }
         Op::Shutdown => Ok(Value::Nil), // nothing of ours to stop: the server is Redis's
         op if op.on_manager() => Err(not_on_redis(op.name())),
-        op if rewrites_whole_list(op) => whole_list(connection, &target.prefix(object), op, args),
+        op if rewrites_whole_list(op) => {
+            whole_list(connection, &target.prefix(object), op, args, fence)
+        }
         Op::ObjectCall => object_call(connection, &target.prefix(object), args),
         Op::Watch => watch(connection, &target.prefix(object), args, &store.target),
         Op::DictNested => {
@@ -195,7 +198,7 @@ pub(super) fn run(
         }
         op => {
             let (shape, argv) = call_of(op, args)?;
-            let mut full = vec![op.name().as_bytes().to_vec(), kinds(op)];
+            let mut full = vec![op.name().as_bytes().to_vec(), fenced(kinds(op), fence)];
             full.extend(argv);
             answer(shape, script(connection, &target.prefix(object), full)?)
         }
@@ -244,6 +247,16 @@ pub(super) fn not_on_redis(what: &str) -> ManagerError {
         code: ErrorCode::NotExposed,
         message: format!("{what} is not on the Redis backend yet (docs/redis.md)"),
     }
+}
+
+/// `kinds` with the fencing token a fenced view's call carries (`kinds|token`): the script
+/// refuses the call if the object saw a larger one (`StaleFence`), else remembers it.
+fn fenced(mut kinds: Vec<u8>, fence: Option<u64>) -> Vec<u8> {
+    if let Some(token) = fence {
+        kinds.push(b'|');
+        kinds.extend(token.to_string().into_bytes());
+    }
+    kinds
 }
 
 /// The kinds `op` applies to, as `ops.lua` checks them.
@@ -335,12 +348,13 @@ fn whole_list(
     prefix: &str,
     op: Op,
     args: &[Value],
+    fence: Option<u64>,
 ) -> Result<Value, ManagerError> {
     loop {
         let snapshot = script(
             connection,
             prefix,
-            vec![b"list.snapshot".to_vec(), kinds(op)],
+            vec![b"list.snapshot".to_vec(), fenced(kinds(op), fence)],
         )?;
         let redis::Value::Array(parts) = snapshot else {
             return Err(unexpected(&snapshot));
@@ -365,7 +379,7 @@ fn whole_list(
         }
         let mut argv = vec![
             b"list.replace".to_vec(),
-            kinds(op),
+            fenced(kinds(op), fence),
             version.to_string().into_bytes(),
             list.len().to_string().into_bytes(),
         ];
@@ -536,9 +550,12 @@ pub(super) fn script(
         });
     }
     let (_, name) = &*LIBRARY;
-    let reads = argv
-        .first()
-        .is_some_and(|op| READ_ONLY.iter().any(|r| r.as_bytes() == op.as_slice()));
+    // (A fenced call may write the object's largest token, whatever its operation.)
+    let fenced = argv.get(1).is_some_and(|kinds| kinds.contains(&b'|'));
+    let reads = !fenced
+        && argv
+            .first()
+            .is_some_and(|op| READ_ONLY.iter().any(|r| r.as_bytes() == op.as_slice()));
     let mut call = match reads {
         true => {
             let mut call = redis::cmd("FCALL_RO");

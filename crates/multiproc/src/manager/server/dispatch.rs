@@ -47,6 +47,9 @@ impl Server {
         if !op.targets().contains(&kind) {
             return Err(on(&format!("a {}", kind.name())));
         }
+        if let Some(token) = context.fence {
+            table.fenced(object, token)?;
+        }
         match op {
             Op::Create(_)
             | Op::Hello

@@ -132,6 +132,8 @@ pub(crate) struct Table {
     pub(crate) watched: HashSet<u64>,
     /// The nesting depth of nested containers (absent: top level).
     depth: HashMap<u64, usize>,
+    /// The largest fencing token each object has seen in a request's context.
+    fences: HashMap<u64, u64>,
     /// The user object each waiting call chain waits to run a method of (`hosted`).
     pub(crate) waiting: HashMap<u64, u64>,
     /// Who holds each object.
@@ -142,6 +144,25 @@ pub(crate) struct Table {
     pub(crate) freed_users: Vec<(String, Value)>,
     /// Set when `freed_users` gets one, so that the server looks without the table's lock.
     pub(crate) any_freed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Table {
+    /// Admits a request fenced with `token` on `object`: `StaleFence` if the object saw a larger
+    /// token, else the object's largest token is `token` from now on.
+    pub(crate) fn fenced(&mut self, object: u64, token: u64) -> Result<(), WireError> {
+        let seen = self.fences.entry(object).or_insert(0);
+        if token < *seen {
+            return Err(WireError::new(
+                ErrorCode::StaleFence,
+                format!(
+                    "fencing token {token} is older than {seen}, which this object has seen: \
+                     a later holder of the lock wrote since"
+                ),
+            ));
+        }
+        *seen = token;
+        Ok(())
+    }
 }
 
 pub(crate) fn unknown(object: u64) -> WireError {
@@ -158,6 +179,7 @@ impl Table {
             names: HashMap::new(),
             logs: HashMap::new(),
             watched: HashSet::new(),
+            fences: HashMap::new(),
             depth: HashMap::new(),
             waiting: HashMap::new(),
             lifetimes: Lifetimes::new(grace),
@@ -279,6 +301,7 @@ impl Table {
             self.depth.remove(&id);
             self.logs.remove(&id);
             self.watched.remove(&id);
+            self.fences.remove(&id);
             slots.clear();
             gone.references(&mut slots);
             if let Object::User {
