@@ -845,3 +845,25 @@ fn proxies_stored_as_values_read_back_live_in_another_process() {
         Err(ManagerError::Value(_))
     ));
 }
+
+#[test]
+fn stats_count_the_namespaces_objects_and_redis_clients() {
+    let server = RedisServer::start_with(&["--requirepass", "pw"]);
+    let url = format!("{}?pass=pw", server.url());
+    let manager = Manager::redis(RedisOptions::new(&url).namespace("counted")).unwrap();
+    let other = Manager::redis(RedisOptions::new(&url).namespace("other")).unwrap();
+    assert_eq!(manager.stats().unwrap().objects, 0);
+    let _d = manager.dict::<u8, u8>().unwrap();
+    let l = manager.list_named::<u8>("l").unwrap();
+    let _q = other.queue::<u8>().unwrap();
+    let stats = manager.stats().unwrap();
+    assert_eq!(stats.objects, 2, "this namespace's, not the other's");
+    assert!(stats.connections >= 2, "{stats:?}");
+    assert!(Manager::connect_redis(&format!("{}?pass=nope", server.url())).is_err());
+    assert!(manager.stats().unwrap().auth_failures >= 1);
+    assert!(manager.remove_named("l").unwrap());
+    drop(l);
+    assert_eq!(manager.stats().unwrap().objects, 1);
+    let pong = manager.call("ping", Vec::new()).unwrap();
+    assert_eq!(pong.as_str(), Some("pong"), "ping answers as the manager's");
+}

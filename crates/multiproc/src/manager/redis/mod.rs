@@ -176,6 +176,18 @@ impl Target {
         format!("mp:{{{}:{object:016x}}}:", self.namespace)
     }
 
+    /// A `SCAN` pattern of every object's prefix in the namespace (its glob characters escaped).
+    fn prefix_pattern(&self) -> String {
+        let mut namespace = String::new();
+        for c in self.namespace.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                namespace.push('\\');
+            }
+            namespace.push(c);
+        }
+        format!("mp:{{{namespace}:????????????????}}:")
+    }
+
     /// The id of the object named `name`.
     fn named_id(&self, name: &str) -> u64 {
         let mut hash = Sha256::new();

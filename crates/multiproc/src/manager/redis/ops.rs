@@ -154,8 +154,9 @@ pub(super) fn run(
             let _: redis::Value = redis::cmd("PING")
                 .query(connection)
                 .map_err(|e| error(&e))?;
-            Ok(Value::Nil)
+            Ok(Value::from("pong"))
         }
+        Op::Stats => stats(connection, target),
         Op::Shutdown => Ok(Value::Nil), // nothing of ours to stop: the server is Redis's
         op if op.on_manager() => Err(not_on_redis(op.name())),
         op if rewrites_whole_list(op) => {
@@ -389,6 +390,66 @@ fn whole_list(
             return Ok(outcome.reply);
         }
     }
+}
+
+/// The counters of `stats`: the namespace's objects (a scan of their meta keys), and Redis's own
+/// clients, refused connections and failed authentications (`INFO`).
+fn stats(
+    connection: &mut redis::Connection,
+    target: &super::Target,
+) -> Result<Value, ManagerError> {
+    let pattern = format!("{}m", target.prefix_pattern());
+    let mut cursor = 0u64;
+    let mut objects = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query(connection)
+            .map_err(|e| error(&e))?;
+        objects += keys.len() as u64;
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("everything")
+        .query(connection)
+        .map_err(|e| error(&e))?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| {
+                let value = line.strip_prefix(name)?.strip_prefix(':')?;
+                value.trim().parse::<u64>().ok()
+            })
+            .unwrap_or(0)
+    };
+    // Wrong passwords: Redis 7.0 counts them as WRONGPASS replies (7.2 has a field of its own).
+    let wrong_passwords = info
+        .lines()
+        .find_map(|line| {
+            let count = line.strip_prefix("errorstat_WRONGPASS:count=")?;
+            count.trim().parse::<u64>().ok()
+        })
+        .unwrap_or(0)
+        .max(field("acl_access_denied_auth"));
+    let entries = [
+        ("objects", objects),
+        ("connections", field("connected_clients")),
+        ("handshakes", 0),
+        ("auth_failures", wrong_passwords),
+        ("refused", field("rejected_connections")),
+    ];
+    Ok(Value::Map(
+        entries
+            .into_iter()
+            .map(|(name, n)| (Value::from(name), Value::from(n)))
+            .collect(),
+    ))
 }
 
 /// Whether `value` holds the extension the scripts mark nested containers with.
