@@ -867,3 +867,30 @@ fn stats_count_the_namespaces_objects_and_redis_clients() {
     let pong = manager.call("ping", Vec::new()).unwrap();
     assert_eq!(pong.as_str(), Some("pong"), "ping answers as the manager's");
 }
+
+#[test]
+fn a_manager_on_redis_over_tls_serves_children_and_refuses_an_unknown_authority() {
+    let (server, url, authority) = RedisServer::start_tls();
+    let options = RedisOptions::new(&url).tls_root_certificates(authority);
+    let manager = Manager::redis(options).unwrap();
+    let d = manager.dict::<String, u32>().unwrap();
+    // The child connects over TLS too: the authority travels with the proxy.
+    join(
+        Process::spawn(d.clone(), |d: multiproc::DictProxy<String, u32>| {
+            d.insert("over", 1).unwrap();
+        })
+        .unwrap(),
+    );
+    assert_eq!(d.get("over").unwrap(), Some(1));
+    // Without the authority (the system's roots only), the certificate is not trusted.
+    let untrusted =
+        Manager::redis(RedisOptions::new(&url).connect_timeout(std::time::Duration::from_secs(2)));
+    assert!(
+        matches!(
+            untrusted,
+            Err(ManagerError::Connect(_) | ManagerError::Gone { .. })
+        ),
+        "{untrusted:?}"
+    );
+    drop(server);
+}

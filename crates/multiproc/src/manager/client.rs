@@ -107,7 +107,7 @@ enum Link {
     },
     /// A Redis server's.
     #[cfg(feature = "redis")]
-    Redis(super::redis::Store),
+    Redis(Box<super::redis::Store>),
 }
 
 impl Session {
@@ -126,7 +126,9 @@ impl Session {
                 }
             }
             #[cfg(feature = "redis")]
-            Endpoint::Redis(target) => Link::Redis(super::redis::Store::open(target, authkey)?),
+            Endpoint::Redis(target) => {
+                Link::Redis(Box::new(super::redis::Store::open(target, authkey)?))
+            }
         };
         Ok(Arc::new(Session {
             endpoint: endpoint.clone(),

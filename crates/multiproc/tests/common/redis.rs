@@ -49,6 +49,121 @@ impl RedisServer {
         server
     }
 
+    /// A new server that also serves TLS on a free loopback port, with a certificate (for
+    /// `localhost` and 127.0.0.1) of its own authority: its `rediss://` URL and the authority's
+    /// certificate (PEM).
+    pub fn start_tls() -> (RedisServer, String, Vec<u8>) {
+        installed();
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let scratch = std::env::temp_dir().join(format!(
+            "multiproc-tls-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let file = |name: &str| scratch.join(name).to_str().unwrap().to_owned();
+        std::fs::write(
+            file("leaf.ext"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n\
+             subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        let openssl = |args: &[&str]| {
+            let made = Command::new("openssl")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl makes the test's certificates");
+            assert!(made.success(), "openssl {args:?} failed");
+        };
+        // An authority, and the server's certificate, which it signs.
+        let authority = [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=multiproc test authority",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ];
+        openssl(
+            &[
+                &authority[..],
+                &["-keyout", &file("ca.key"), "-out", &file("ca.pem")],
+            ]
+            .concat(),
+        );
+        let request = [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ];
+        openssl(
+            &[
+                &request[..],
+                &["-keyout", &file("key.pem"), "-out", &file("leaf.csr")],
+            ]
+            .concat(),
+        );
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &file("leaf.csr"),
+            "-CA",
+            &file("ca.pem"),
+            "-CAkey",
+            &file("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &file("leaf.ext"),
+            "-out",
+            &file("cert.pem"),
+        ]);
+        let pem = std::fs::read(file("ca.pem")).unwrap();
+        // A free port now may be taken by the time the server binds it: try a few.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port()
+                .to_string();
+            let server = RedisServer::start_with(&[
+                "--tls-port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--tls-cert-file",
+                &file("cert.pem"),
+                "--tls-key-file",
+                &file("key.pem"),
+                "--tls-ca-cert-file",
+                &file("ca.pem"),
+                "--tls-auth-clients",
+                "no",
+            ]);
+            let log = std::fs::read_to_string(server.dir.join("log")).unwrap_or_default();
+            if !log.contains("Address already in use") {
+                // (The server read its certificate and key as it started.)
+                let _ = std::fs::remove_dir_all(&scratch);
+                return (server, format!("rediss://localhost:{port}"), pem);
+            }
+        }
+        panic!("no free port for the TLS server in five tries");
+    }
+
     /// Kills the server (SIGKILL, by its pid): what it had not written to disk is lost.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -170,14 +285,14 @@ fn installed() {
                 .status()
                 .is_ok_and(|status| status.success())
         };
-        if runs("redis-server", &["--version"]) {
+        if runs("redis-server", &["--version"]) && runs("openssl", &["version"]) {
             return;
         }
         eprintln!(
             "redis-server is missing: installing Debian's package (apt-get install redis-server)"
         );
         let script = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-                      redis-server && (systemctl stop redis-server 2>/dev/null || true)";
+                      redis-server openssl && (systemctl stop redis-server 2>/dev/null || true)";
         assert!(
             runs("sh", &["-c", script]) && runs("redis-server", &["--version"]),
             "redis-server is missing and could not be installed (apt-get install redis-server): \

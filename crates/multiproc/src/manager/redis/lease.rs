@@ -287,10 +287,10 @@ impl Store {
         if !*renewing {
             *renewing = true;
             let leases = Arc::downgrade(&self.leases);
-            let (target, info, id) = (self.target.clone(), self.info.clone(), self.id);
+            let (target, client, id) = (self.target.clone(), self.client.clone(), self.id);
             let spawned = std::thread::Builder::new()
                 .name("multiproc-redis-lease".into())
-                .spawn(move || renew(leases, target, info, id));
+                .spawn(move || renew(leases, target, client, id));
             *renewing = spawned.is_ok();
         }
     }
@@ -313,7 +313,7 @@ impl Store {
 
 /// The renewing thread: every third of a lease, renews each lease the process holds, until the
 /// store is gone.
-fn renew(leases: Weak<Leases>, target: super::Target, info: redis::ConnectionInfo, id: u64) {
+fn renew(leases: Weak<Leases>, target: super::Target, client: redis::Client, id: u64) {
     let mut connection: Option<redis::Connection> = None;
     let lease = target.lease();
     let millis = lease.as_millis().to_string().into_bytes();
@@ -335,8 +335,8 @@ fn renew(leases: Weak<Leases>, target: super::Target, info: redis::ConnectionInf
             continue;
         }
         if connection.is_none() {
-            connection = redis::Client::open(info.clone())
-                .and_then(|client| client.get_connection_with_timeout(target.connect_timeout()))
+            connection = client
+                .get_connection_with_timeout(target.connect_timeout())
                 .ok();
         }
         let Some(conn) = connection.as_mut() else {

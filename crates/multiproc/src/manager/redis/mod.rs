@@ -60,6 +60,7 @@ pub struct RedisOptions {
     namespace: String,
     connect_timeout: Duration,
     lease: Duration,
+    root_certificates: Option<Vec<u8>>,
 }
 
 impl RedisOptions {
@@ -71,7 +72,16 @@ impl RedisOptions {
             namespace: "default".to_owned(),
             connect_timeout: CONNECT_TIMEOUT,
             lease: LEASE,
+            root_certificates: None,
         }
+    }
+
+    /// The certificates (PEM) a `rediss://` server's must chain to, instead of the system's:
+    /// for a server with a private certificate authority. Feature `redis-tls`.
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> RedisOptions {
+        self.root_certificates = Some(pem.into());
+        self
     }
 
     /// How long a taken lock stays taken unless its holder's process renews it (10 s unless said;
@@ -109,6 +119,7 @@ impl RedisOptions {
             namespace: self.namespace.clone(),
             connect_timeout_ms: u64::try_from(self.connect_timeout.as_millis()).unwrap_or(u64::MAX),
             lease_ms: u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX),
+            root_certificates: self.root_certificates.clone(),
         };
         // Checked here, so that a bad URL is an error of the call that gave it.
         target.info(&password)?;
@@ -124,6 +135,8 @@ pub(crate) struct Target {
     namespace: String,
     connect_timeout_ms: u64,
     lease_ms: u64,
+    /// The roots a TLS server's certificate must chain to (PEM), if not the system's.
+    root_certificates: Option<Vec<u8>>,
 }
 
 impl Target {
@@ -163,6 +176,23 @@ impl Target {
         }
     }
 
+    /// A client for `info`: over TLS with this target's roots, for a `rediss://` URL.
+    fn client(&self, info: redis::ConnectionInfo) -> Result<redis::Client, ManagerError> {
+        let refused = |e: redis::RedisError| {
+            ManagerError::Value(format!("cannot connect to {} as it says: {e}", self.url))
+        };
+        #[cfg(feature = "redis-tls")]
+        if let redis::ConnectionAddr::TcpTls { .. } = info.addr() {
+            tls_provider();
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: self.root_certificates.clone(),
+            };
+            return redis::Client::build_with_tls(info, certificates).map_err(refused);
+        }
+        redis::Client::open(info).map_err(refused)
+    }
+
     fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
@@ -199,6 +229,16 @@ impl Target {
         let bytes: [u8; 8] = digest[..8].try_into().expect("a SHA-256 has 32 bytes");
         u64::from_be_bytes(bytes) | NAMED
     }
+}
+
+/// Makes ring rustls's crypto for this process, once (rustls needs one chosen).
+#[cfg(feature = "redis-tls")]
+fn tls_provider() {
+    static CHOSEN: std::sync::Once = std::sync::Once::new();
+    CHOSEN.call_once(|| {
+        // Another part of the program may have chosen one already: it serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// The top bit of a named object's id.
@@ -283,7 +323,8 @@ fn put_password(url: &str, password: &str) -> String {
 /// A process's connections to one Redis server and namespace (see the module's notes).
 pub(crate) struct Store {
     pub(crate) target: Target,
-    info: redis::ConnectionInfo,
+    /// What connects (the URL, the password, the TLS roots).
+    client: redis::Client,
     /// For the calls that do not wait; `None` after it broke, until the next call.
     shared: Mutex<Option<redis::Connection>>,
     /// For the calls that wait, each taken for one call.
@@ -298,9 +339,10 @@ impl Store {
     /// Connects to `target` with `password`, and checks that it is Redis.
     pub(crate) fn open(target: &Target, password: &[u8]) -> Result<Store, ManagerError> {
         let info = target.info(password)?;
+        let client = target.client(info)?;
         let store = Store {
             target: target.clone(),
-            info,
+            client,
             shared: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
             id: ops::random_id()?,
@@ -314,8 +356,8 @@ impl Store {
     /// A new connection, checked with a `PING`.
     fn connect(&self) -> Result<redis::Connection, ManagerError> {
         let timeout = self.target.connect_timeout();
-        let client = redis::Client::open(self.info.clone()).map_err(|e| self.refused(&e))?;
-        let mut connection = client
+        let mut connection = self
+            .client
             .get_connection_with_timeout(timeout)
             .map_err(|e| self.refused(&e))?;
         let set = connection
