@@ -894,3 +894,22 @@ fn a_manager_on_redis_over_tls_serves_children_and_refuses_an_unknown_authority(
     );
     drop(server);
 }
+
+#[test]
+fn an_oversize_value_is_refused_before_it_is_sent() {
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let d = manager.dict::<String, serde_bytes::ByteBuf>().unwrap();
+    let huge = serde_bytes::ByteBuf::from(vec![7u8; multiproc::DEFAULT_MAX_FRAME + 1]);
+    let refused_value = d.insert("big", &huge);
+    assert!(
+        matches!(refused_value, Err(ManagerError::FrameTooLarge { .. })),
+        "{:?}",
+        refused_value.map(drop)
+    );
+    // Nothing was sent, and the connection goes on.
+    assert!(d.is_empty().unwrap());
+    d.insert("small", &serde_bytes::ByteBuf::from(vec![1u8]))
+        .unwrap();
+    assert_eq!(d.len().unwrap(), 1);
+}
