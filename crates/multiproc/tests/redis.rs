@@ -909,7 +909,7 @@ fn an_oversize_value_is_refused_before_it_is_sent() {
     );
     // Nothing was sent, and the connection goes on.
     assert!(d.is_empty().unwrap());
-    d.insert("small", &serde_bytes::ByteBuf::from(vec![1u8]))
+    d.insert("small", serde_bytes::ByteBuf::from(vec![1u8]))
         .unwrap();
     assert_eq!(d.len().unwrap(), 1);
 }
