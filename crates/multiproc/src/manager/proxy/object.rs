@@ -196,6 +196,7 @@ fn known<T: Shared>() {
 }
 
 /// What runs a method of the type called `name` in this process, if a proxy of it called one.
+#[cfg(feature = "redis")]
 pub(crate) fn dispatcher(name: &str) -> Option<Dispatch> {
     let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
     known.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
