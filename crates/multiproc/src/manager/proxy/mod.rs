@@ -29,9 +29,9 @@ pub use iter::{DictIter, ListIter};
 pub use list::{ArrayProxy, ListProxy};
 pub use lock::{LockProxy, LockProxyGuard, RLockProxy, RLockProxyGuard};
 pub use namespace::NamespaceProxy;
-pub use object::{Args, CallError, ObjectProxy, Reply, Shared};
 #[cfg(feature = "redis")]
 pub(crate) use object::dispatcher;
+pub use object::{Args, CallError, ObjectProxy, Reply, Shared};
 pub(crate) use object::{FreeHook, Handler, MethodCall, TypeEntry, entry_for, run_handler};
 pub use queue::{JoinableQueueProxy, QueueProxy};
 pub use semaphore::{BoundedSemaphoreProxy, SemaphoreProxy};
