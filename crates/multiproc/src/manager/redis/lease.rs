@@ -253,7 +253,8 @@ impl Store {
 
     /// This process let go of queue `object` (its last proxy was dropped): what its consumers
     /// have pending was delivered, and they are consumers no more.
-    pub(super) fn let_go(&self, connection: &mut redis::Connection, object: u64) {
+    /// (Without a connection, their leases are no longer renewed: they lapse.)
+    pub(super) fn let_go(&self, connection: Option<&mut redis::Connection>, object: u64) {
         let owners: Vec<u64> = {
             let mut consumers = lock(&self.leases.consumers);
             let owners = consumers
@@ -263,6 +264,9 @@ impl Store {
                 .collect();
             consumers.retain(|(o, _)| *o != object);
             owners
+        };
+        let Some(connection) = connection else {
+            return;
         };
         for owner in owners {
             let argv = vec![

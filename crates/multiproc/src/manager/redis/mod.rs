@@ -398,19 +398,13 @@ impl Store {
 
     /// This process let go of `object` (its last proxy was dropped): a queue's items that its
     /// consumers got are delivered (without this, they would come again once their lease lapsed).
+    /// On the shared connection only: a drop never waits to connect. Without one (Redis gone),
+    /// the consumers' leases lapse and their items come again, at least once.
     pub(crate) fn release(&self, object: u64) {
         if !self.consumes(object) {
             return;
         }
-        let mut shared = lock(&self.shared);
-        let connection = match &mut *shared {
-            Some(connection) => connection,
-            None => match self.connect() {
-                Ok(connection) => shared.insert(connection),
-                Err(_) => return,
-            },
-        };
-        self.let_go(connection, object);
+        self.let_go(lock(&self.shared).as_mut(), object);
     }
 
     /// Runs `op` on `object` (0: the manager's own operations) for `owner` on the shared
