@@ -913,3 +913,44 @@ fn an_oversize_value_is_refused_before_it_is_sent() {
         .unwrap();
     assert_eq!(d.len().unwrap(), 1);
 }
+
+#[test]
+fn a_consumer_killed_after_two_gets_loses_the_first_and_gives_back_the_second() {
+    // Its second get acknowledged the first (delivered: if it was done, it is lost to join);
+    // the second was still pending: it comes again. join returns, and reports the first.
+    let server = RedisServer::start();
+    let manager = leased(&server);
+    let jobs = manager.joinable_queue::<u32>().unwrap();
+    for i in 1..=3 {
+        jobs.put(i).unwrap();
+    }
+    let taken = multiproc::Event::new().unwrap();
+    let mut greedy = Process::spawn(
+        (jobs.clone(), taken.clone()),
+        |(jobs, taken): (multiproc::JoinableQueueProxy<u32>, multiproc::Event)| {
+            let first = jobs.get().unwrap();
+            let second = jobs.get().unwrap();
+            assert_eq!((first, second), (1, 2));
+            taken.set();
+            std::thread::sleep(common::DEADLINE); // until killed, never done
+        },
+    )
+    .unwrap();
+    taken.wait_timeout(common::DEADLINE).unwrap();
+    greedy.kill().unwrap();
+    let _ = greedy.join_timeout(common::DEADLINE);
+    // Another consumer gets what is left: 3, and 2 again once the dead one's lease lapsed (in
+    // whichever order the lapse makes).
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(jobs.get_timeout(common::DEADLINE).unwrap());
+        jobs.task_done().unwrap();
+    }
+    got.sort();
+    assert_eq!(got, [2, 3]);
+    match jobs.join_timeout(common::DEADLINE) {
+        Err(ManagerError::TasksLost(lost)) => assert_eq!(lost.items, 1),
+        other => panic!("join should report the one item lost: {other:?}"),
+    }
+    jobs.join_timeout(common::DEADLINE).expect("reported once");
+}

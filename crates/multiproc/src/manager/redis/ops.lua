@@ -232,10 +232,11 @@ ops['remove'] = function()
     drop(v)
   end
   for _, c in ipairs(redis.call('SMEMBERS', P .. 'consumers')) do
-    redis.call('UNLINK', P .. 'pend:' .. c, P .. 'lease:' .. c)
+    redis.call('UNLINK', P .. 'pend:' .. c, P .. 'lease:' .. c, P .. 'held:' .. c)
   end
   redis.call('UNLINK', M, H, O, L, V, P .. 'own', P .. 'state', P .. 'depth', P .. 'fence', P .. 'w',
-    P .. 'q', P .. 'unfinished', P .. 'consumers', P .. 'wput', P .. 'wjoin', P .. 'sem',
+    P .. 'q', P .. 'unfinished', P .. 'consumers', P .. 'wput', P .. 'wjoin', P .. 'qlost',
+    P .. 'qreported', P .. 'sem',
     P .. 'wsem', P .. 'flag', P .. 'waiting', P .. 'wev', P .. 'bgen', P .. 'bcount',
     P .. 'barrived', P .. 'bbroken', P .. 'wb', P .. 'cticket', P .. 'cwaiting', P .. 'cnotified',
     P .. 'log')
@@ -781,20 +782,42 @@ end
 -- `consumers` names the consumers; `wput` and `wjoin` are wake lists for a bounded queue's putters
 -- and for `join`.
 
-local function reap()
-  for _, c in ipairs(redis.call('SMEMBERS', P .. 'consumers')) do
-    if redis.call('EXISTS', P .. 'lease:' .. c) == 0 then
-      local pending = P .. 'pend:' .. c
-      while redis.call('LMOVE', pending, P .. 'q', 'RIGHT', 'LEFT') do end
-      redis.call('SREM', P .. 'consumers', c)
-    end
-  end
-end
-
 local function wake(list, lease)
   redis.call('DEL', list)
   redis.call('RPUSH', list, '1')
   redis.call('PEXPIRE', list, lease)
+end
+
+-- Consumer `c` is gone: what it had pending goes back to the head of the queue (`requeue`) or
+-- counts as delivered; what was delivered and not done (`held:<c>`: the items its later gets
+-- acknowledged, and with `requeue` false its pending ones) is lost: no longer unfinished, and
+-- counted in `qlost` for `join` to report, as the in-memory manager reports a dead consumer's.
+local function forget(c, requeue, lease)
+  local pending = P .. 'pend:' .. c
+  local lost = tonumber(redis.call('GET', P .. 'held:' .. c) or 0)
+  if requeue then
+    while redis.call('LMOVE', pending, P .. 'q', 'RIGHT', 'LEFT') do end
+  else
+    lost = lost + redis.call('LLEN', pending)
+  end
+  redis.call('DEL', pending, P .. 'held:' .. c, P .. 'lease:' .. c)
+  redis.call('SREM', P .. 'consumers', c)
+  if lost > 0 then
+    local unfinished = tonumber(redis.call('GET', P .. 'unfinished') or 0)
+    lost = math.min(lost, unfinished)
+    redis.call('DECRBY', P .. 'unfinished', lost)
+    redis.call('INCRBY', P .. 'qlost', lost)
+    if unfinished == lost then wake(P .. 'wjoin', lease) end
+  end
+end
+
+-- Forgets the consumers whose lease lapsed (dead, stopped), their pending items requeued.
+local function reap(lease)
+  for _, c in ipairs(redis.call('SMEMBERS', P .. 'consumers')) do
+    if redis.call('EXISTS', P .. 'lease:' .. c) == 0 then
+      forget(c, true, lease)
+    end
+  end
 end
 
 -- put <item> <lease ms>: 'ok', or 'full' (a bounded queue: the caller waits and tries again).
@@ -818,8 +841,13 @@ ops['queue.get'] = function()
   kind_of()
   local consumer, lease = arg(1), arg(2)
   local pending = P .. 'pend:' .. consumer
-  reap()
-  redis.call('DEL', pending) -- what it got before was delivered
+  reap(lease)
+  -- What it got before was delivered: held until done.
+  local delivered = redis.call('LLEN', pending)
+  if delivered > 0 then
+    redis.call('INCRBY', P .. 'held:' .. consumer, delivered)
+    redis.call('DEL', pending)
+  end
   redis.call('SET', P .. 'lease:' .. consumer, '1', 'PX', lease)
   redis.call('SADD', P .. 'consumers', consumer)
   local item = redis.call('LMOVE', P .. 'q', pending, 'LEFT', 'RIGHT')
@@ -836,10 +864,21 @@ end
 -- ack <consumer>: what the consumer has pending was delivered (its process let go of the
 -- queue): it is no longer a consumer.
 ops['queue.ack'] = function()
-  local consumer = arg(1)
-  redis.call('DEL', P .. 'pend:' .. consumer, P .. 'lease:' .. consumer)
-  redis.call('SREM', P .. 'consumers', consumer)
+  forget(arg(1), false, 1000)
   return 1
+end
+-- joined <lease ms>: -1 while items are unfinished; then how many were lost since the last
+-- report (their consumers died before declaring them done).
+ops['queue.joined'] = function()
+  kind_of()
+  reap(arg(2))
+  if tonumber(redis.call('GET', P .. 'unfinished') or 0) > 0 then
+    return -1
+  end
+  local lost = tonumber(redis.call('GET', P .. 'qlost') or 0)
+  local reported = tonumber(redis.call('GET', P .. 'qreported') or 0)
+  redis.call('SET', P .. 'qreported', lost)
+  return lost - reported
 end
 -- renew <consumer> <lease ms>: the consumer's lease, longer.
 ops['queue.renew'] = function()
@@ -855,7 +894,10 @@ ops['queue.task_done'] = function()
     fail('TooManyTaskDone', 'task_done called more times than items were put')
   end
   redis.call('DECR', P .. 'unfinished')
-  redis.call('LPOP', P .. 'pend:' .. consumer)
+  if not redis.call('LPOP', P .. 'pend:' .. consumer) then
+    local held = P .. 'held:' .. consumer
+    if tonumber(redis.call('GET', held) or 0) > 0 then redis.call('DECR', held) end
+  end
   if unfinished == 1 then wake(P .. 'wjoin', lease) end
   return NIL
 end

@@ -108,15 +108,11 @@ pub(super) fn run(
         Op::QueueJoin => {
             let deadline = deadline(args.first())?;
             loop {
-                let unfinished = match call(connection, "queue.state", Vec::new())? {
-                    redis::Value::Array(parts) => match parts.get(3) {
-                        Some(redis::Value::Int(n)) => *n,
-                        _ => return Err(ops::unexpected(&redis::Value::Array(parts))),
-                    },
+                match call(connection, "queue.joined", Vec::new())? {
+                    redis::Value::Int(0) => return Ok(Value::Nil),
+                    redis::Value::Int(lost) if lost > 0 => return Ok(Value::from(lost)),
+                    redis::Value::Int(_) => {}
                     other => return Err(ops::unexpected(&other)),
-                };
-                if unfinished == 0 {
-                    return Ok(Value::Nil);
                 }
                 let Some(wait) = left(deadline, slice()) else {
                     return Ok(Value::from("timeout"));
