@@ -1,12 +1,11 @@
 //! Queues on Redis, at least once: a get moves its item into its consumer's pending list, where
 //! it stays until that consumer's next get or `task_done`; a consumer (a handle) has a lease its
-//! process renews, and the next get of any consumer gives back to the head of the queue what
-//! consumers whose lease lapsed had pending. So an item whose consumer died before it was done
-//! comes again (a duplicate if it had been processed), and none is lost; one a later get
-//! acknowledged but nobody declared done is lost with its dead consumer, and `join` reports it
-//! (as the in-memory manager does). A get that finds the
-//! queue empty blocks in `BLMOVE` into its pending list, a quarter of a lease at a time (to see a
-//! close), its lease taken first.
+//! process renews, and the next get (or `join`) of any consumer gives back to the head of the
+//! queue what consumers whose lease lapsed had pending. So an item still pending when its
+//! consumer died comes again (a duplicate if it had been processed); one a later get acknowledged
+//! but nobody declared done is lost with its dead consumer, and `join` reports it (as the
+//! in-memory manager does). A get that finds the queue empty blocks in `BLMOVE` into its pending
+//! list, a quarter of a lease at a time (to see a close), its lease taken first.
 
 use std::time::{Duration, Instant};
 
