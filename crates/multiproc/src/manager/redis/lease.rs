@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rmpv::Value;
 
@@ -51,15 +51,7 @@ pub(super) fn run(
     };
     match op {
         Op::LockAcquire => {
-            let deadline = match args.first() {
-                None | Some(Value::Nil) => None,
-                Some(ms) => {
-                    let ms = ms
-                        .as_u64()
-                        .ok_or_else(|| ops::bad("a timeout is in milliseconds"))?;
-                    Instant::now().checked_add(Duration::from_millis(ms))
-                }
-            };
+            let deadline = super::queue::deadline(args.first())?;
             let with_fence = args.get(1).and_then(Value::as_bool) == Some(true);
             loop {
                 let answer = call(connection, "lock.acquire")?;
@@ -84,7 +76,9 @@ pub(super) fn run(
                 if deadline.is_some_and(|d| d <= now) {
                     return Ok(Value::from("timeout"));
                 }
-                let slice = deadline.map_or(slice(store), |d| slice(store).min(d - now));
+                let slice = deadline.map_or(store.target.wait_slice(), |d| {
+                    store.target.wait_slice().min(d - now)
+                });
                 super::queue::block(connection, "BLPOP", &[format!("{prefix}w")], slice)?;
             }
         }
@@ -179,7 +173,7 @@ fn condition_wait(
         )
         .map(|answer| answer == redis::Value::Int(1))
     };
-    let slice = slice(store);
+    let slice = store.target.wait_slice();
     let wake = format!("{prefix}cw:{}", String::from_utf8_lossy(&ticket));
     let notified = loop {
         if look(connection, b"0")? {
@@ -212,11 +206,6 @@ fn condition_wait(
         }
         super::queue::block(connection, "BLPOP", &[format!("{prefix}w")], slice)?;
     }
-}
-
-/// How long a waiter blocks between looks: a quarter of a lease, within 10 ms and 1 s.
-fn slice(store: &Store) -> Duration {
-    (store.target.lease() / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
 /// Releases every lock `owner` still holds (its handle was dropped with a guard forgotten).

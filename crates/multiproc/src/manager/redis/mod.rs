@@ -201,6 +201,12 @@ impl Target {
         Duration::from_millis(self.lease_ms)
     }
 
+    /// How long a waiter blocks between its looks: a quarter of a lease (so that a lapsed lease
+    /// is seen), within 10 ms and 1 s.
+    fn wait_slice(&self) -> Duration {
+        (self.lease() / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
     /// The prefix of every key of `object`.
     fn prefix(&self, object: u64) -> String {
         format!("mp:{{{}:{object:016x}}}:", self.namespace)

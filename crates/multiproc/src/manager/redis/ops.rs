@@ -481,10 +481,7 @@ fn watch(
         u64::MAX => b"start".to_vec(),
         since => since.to_string().into_bytes(),
     };
-    let slice = (target.lease() / 4).clamp(
-        std::time::Duration::from_millis(10),
-        std::time::Duration::from_secs(1),
-    );
+    let slice = target.wait_slice();
     loop {
         let argv = vec![b"watch.read".to_vec(), kinds(Op::Watch), asked.clone()];
         let answer = script(connection, prefix, argv)?;

@@ -36,8 +36,7 @@ pub(super) fn run(
         ];
         ops::script(connection, &prefix, argv)
     };
-    let slice =
-        || (store.target.lease() / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let slice = || store.target.wait_slice();
     match op {
         Op::QueuePut => {
             let item = args.first().ok_or_else(|| ops::bad("put takes an item"))?;

@@ -4,8 +4,6 @@
 //! barrier's waiter renews its own lease at every look: one that dies or stops lets it lapse, and
 //! the next look of another breaks the barrier.
 
-use std::time::Duration;
-
 use rmpv::Value;
 
 use super::super::ManagerError;
@@ -29,7 +27,7 @@ pub(super) fn run(
         argv.extend(rest);
         ops::script(connection, &prefix, argv)
     };
-    let slice = (store.target.lease() / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let slice = store.target.wait_slice();
     let is = |answer: &redis::Value, text: &[u8]| matches!(answer, redis::Value::BulkString(s) if s == text);
     match op {
         Op::SemaphoreAcquire => {
