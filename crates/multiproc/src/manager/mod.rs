@@ -247,12 +247,22 @@ impl Manager {
         Ok(Manager::new(session, None, None))
     }
 
-    /// A manager as the environment says: on Redis if `MULTIPROC_REDIS_URL` is set (as
-    /// [`connect_redis`](Self::connect_redis) with that URL), else a new manager process
-    /// ([`start`](Self::start)). For programs that run either way unchanged, as the scenarios of
-    /// `examples/` do. The variable set in a build without the feature `redis` is an error, not a
-    /// silent fallback.
+    /// A manager as the environment says: on a Redis Cluster if `MULTIPROC_REDIS_CLUSTER` is set
+    /// (its nodes' URLs, comma-separated, as [`RedisOptions::cluster`] takes them), else on Redis
+    /// if `MULTIPROC_REDIS_URL` is set (as [`connect_redis`](Self::connect_redis) with that URL),
+    /// else a new manager process ([`start`](Self::start)). For programs that run either way
+    /// unchanged, as the scenarios of `examples/` do. A variable set in a build without its
+    /// feature (`redis`, `redis-cluster`) is an error, not a silent fallback.
     pub fn from_env() -> Result<Manager, ManagerError> {
+        if let Ok(nodes) = std::env::var("MULTIPROC_REDIS_CLUSTER") {
+            #[cfg(feature = "redis-cluster")]
+            return Manager::redis(RedisOptions::cluster(nodes.split(',').map(str::trim)));
+            #[cfg(not(feature = "redis-cluster"))]
+            return Err(ManagerError::Start(format!(
+                "MULTIPROC_REDIS_CLUSTER is set ({nodes}), but multiproc was built without its \
+                 feature `redis-cluster`"
+            )));
+        }
         match std::env::var("MULTIPROC_REDIS_URL") {
             Err(_) => Manager::start(),
             #[cfg(feature = "redis")]

@@ -314,3 +314,121 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A Redis Cluster of real redis-servers, each a [`RedisServer`] that also serves TCP on a
+/// loopback port (the nodes tell their clients each other's addresses), the slots split evenly
+/// between them, no replicas.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+    ports: Vec<u16>,
+}
+
+impl RedisCluster {
+    /// A new cluster of `n` nodes, every slot served (each node says `cluster_state:ok`).
+    pub fn start(n: usize) -> RedisCluster {
+        let mut nodes = Vec::new();
+        let mut ports = Vec::new();
+        while nodes.len() < n {
+            // (A port free now may be taken by the time the server binds it: unlikely, and
+            // then the node fails to start, and the test with it.) Its cluster bus is the
+            // port + 10000.
+            let mut tries = 0;
+            let (node, port) = loop {
+                tries += 1;
+                assert!(tries <= 10, "no free port pair for a cluster node in ten tries");
+                let port = free_port();
+                if port > 55535 || std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_err() {
+                    continue;
+                }
+                let port_text = port.to_string();
+                let node = RedisServer::start_with(&[
+                    "--port",
+                    &port_text,
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "15000",
+                ]);
+                break (node, port);
+            };
+            nodes.push(node);
+            ports.push(port);
+        }
+        let cluster = RedisCluster { nodes, ports };
+        let per_node = 16384 / n;
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            let first = i * per_node;
+            let last = if i + 1 == n { 16383 } else { first + per_node - 1 };
+            let epoch = (i + 1).to_string();
+            assert_ok(node.command(&["CLUSTER", "SET-CONFIG-EPOCH", &epoch]));
+            assert_ok(node.command(&[
+                "CLUSTER",
+                "ADDSLOTSRANGE",
+                &first.to_string(),
+                &last.to_string(),
+            ]));
+        }
+        for port in &cluster.ports[1..] {
+            assert_ok(cluster.nodes[0].command(&["CLUSTER", "MEET", "127.0.0.1", &port.to_string()]));
+        }
+        let start = Instant::now();
+        let known = format!("cluster_known_nodes:{n}");
+        while !cluster.nodes.iter().all(|node| {
+            let info = node.command(&["CLUSTER", "INFO"]);
+            info.contains("cluster_state:ok") && info.contains(&known)
+        }) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the cluster did not form within 30 s: {}",
+                cluster.nodes[0].command(&["CLUSTER", "INFO"])
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        cluster
+    }
+
+    /// The nodes' URLs, as `RedisOptions::cluster` takes them.
+    pub fn urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|port| format!("redis://127.0.0.1:{port}"))
+            .collect()
+    }
+
+    /// Node `i`'s id in the cluster.
+    pub fn id(&self, i: usize) -> String {
+        let answer = self.nodes[i].command(&["CLUSTER", "MYID"]);
+        answer.lines().nth(1).unwrap_or_default().to_owned()
+    }
+
+    pub fn port(&self, i: usize) -> u16 {
+        self.ports[i]
+    }
+
+    /// The keys under `pattern` that node `i` holds.
+    pub fn keys(&self, i: usize, pattern: &str) -> Vec<String> {
+        let answer = self.nodes[i].command(&["KEYS", pattern]);
+        answer
+            .lines()
+            .skip(1)
+            .filter(|line| !line.starts_with('$'))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A loopback port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+fn assert_ok(answer: String) {
+    assert!(answer.starts_with("+OK"), "a cluster command failed: {answer}");
+}

@@ -31,7 +31,7 @@ pub(super) struct Leases {
 /// Runs a lock operation (`lock.acquire`, `lock.release`, `lock.state`) for `owner`.
 pub(super) fn run(
     store: &Store,
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     op: Op,
     object: u64,
     owner: u64,
@@ -40,7 +40,7 @@ pub(super) fn run(
     let prefix = store.target.prefix(object);
     let token = store.token(owner);
     let lease = store.target.lease().as_millis().to_string().into_bytes();
-    let call = |connection: &mut redis::Connection, name: &str| {
+    let call = |connection: &mut super::Conn, name: &str| {
         let argv = vec![
             name.as_bytes().to_vec(),
             ops::kinds(op),
@@ -139,7 +139,7 @@ pub(super) fn run(
 /// the lock back at its depth, waiting as long as it takes: `[notified, owner_died]`.
 fn condition_wait(
     store: &Store,
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     prefix: &str,
     op: Op,
     token: &str,
@@ -147,7 +147,7 @@ fn condition_wait(
     args: &[Value],
 ) -> Result<Value, ManagerError> {
     let deadline = super::queue::deadline(args.first())?;
-    let call = |connection: &mut redis::Connection, name: &str, rest: Vec<Vec<u8>>| {
+    let call = |connection: &mut super::Conn, name: &str, rest: Vec<Vec<u8>>| {
         let mut argv = vec![name.as_bytes().to_vec(), ops::kinds(op)];
         argv.extend(rest);
         ops::script(connection, prefix, argv)
@@ -165,7 +165,7 @@ fn condition_wait(
         _ => return Err(ops::unexpected(&queued)),
     };
     let ticket = ticket.to_string().into_bytes();
-    let look = |connection: &mut redis::Connection, leaving: &[u8]| {
+    let look = |connection: &mut super::Conn, leaving: &[u8]| {
         call(
             connection,
             "condition.look",
@@ -209,7 +209,7 @@ fn condition_wait(
 }
 
 /// Releases every lock `owner` still holds (its handle was dropped with a guard forgotten).
-pub(super) fn owner_end(store: &Store, connection: &mut redis::Connection, owner: u64) {
+pub(super) fn owner_end(store: &Store, connection: &mut super::Conn, owner: u64) {
     let objects: Vec<(u64, u32)> = lock(&store.leases.held)
         .iter()
         .filter(|((_, o), _)| *o == owner)
@@ -243,7 +243,7 @@ impl Store {
     /// This process let go of queue `object` (its last proxy was dropped): what its consumers
     /// have pending was delivered, and they are consumers no more.
     /// (Without a connection, their leases are no longer renewed: they lapse.)
-    pub(super) fn let_go(&self, connection: Option<&mut redis::Connection>, object: u64) {
+    pub(super) fn let_go(&self, connection: Option<&mut super::Conn>, object: u64) {
         let owners: Vec<u64> = {
             let mut consumers = lock(&self.leases.consumers);
             let owners = consumers
@@ -306,8 +306,8 @@ impl Store {
 
 /// The renewing thread: every third of a lease, renews each lease the process holds, until the
 /// store is gone.
-fn renew(leases: Weak<Leases>, target: super::Target, client: redis::Client, id: u64) {
-    let mut connection: Option<redis::Connection> = None;
+fn renew(leases: Weak<Leases>, target: super::Target, client: super::Connector, id: u64) {
+    let mut connection: Option<super::Conn> = None;
     let lease = target.lease();
     let millis = lease.as_millis().to_string().into_bytes();
     loop {
@@ -328,9 +328,11 @@ fn renew(leases: Weak<Leases>, target: super::Target, client: redis::Client, id:
             continue;
         }
         if connection.is_none() {
+            // A renewal later than a lease is of no use: the connection is given up then.
             connection = client
-                .get_connection_with_timeout(target.connect_timeout())
-                .ok();
+                .connect(target.connect_timeout())
+                .ok()
+                .filter(|c| c.set_read_timeout(Some(lease)).is_ok());
         }
         let Some(conn) = connection.as_mut() else {
             continue;

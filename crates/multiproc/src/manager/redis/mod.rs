@@ -1,6 +1,6 @@
 //! The manager's objects on Redis (or Valkey): the same proxies, their operations run as one call
 //! each of a Lua function library (`ops.lua`, through `ops`) on keys under
-//! `mp:{<namespace>:<id>}:`; locks are leases (`lease`). `docs/redis.md` says what carries over and
+//! `mp:{<namespace>:<slot>}:<id>:`; locks are leases (`lease`). `docs/redis.md` says what carries over and
 //! what differs.
 //!
 //! A process's [`Store`] for one server and namespace is its session's link: one connection for
@@ -11,7 +11,9 @@
 //!
 //! Objects have 64-bit ids, as the in-memory manager's: random for new objects (the top bit
 //! clear), derived from the name for named ones (the top bit set; the meta hash keeps the name,
-//! so a collision of two names is an error, not a shared object).
+//! so a collision of two names is an error, not a shared object). The next 15 bits are the hash
+//! tag's `<slot>`, which a nested container's id takes from its parent's: on a Redis Cluster,
+//! every script's keys are on one node, and the objects spread over all of them.
 
 mod lease;
 mod ops;
@@ -61,6 +63,8 @@ pub struct RedisOptions {
     connect_timeout: Duration,
     lease: Duration,
     root_certificates: Option<Vec<u8>>,
+    /// A cluster's nodes to start from (`url` the first), or `None` for one server.
+    cluster: Option<Vec<String>>,
 }
 
 impl RedisOptions {
@@ -73,6 +77,38 @@ impl RedisOptions {
             connect_timeout: CONNECT_TIMEOUT,
             lease: LEASE,
             root_certificates: None,
+            cluster: None,
+        }
+    }
+
+    /// A Redis Cluster, reached through any of `nodes` (URLs as for [`new`](Self::new), over TCP,
+    /// `rediss://` for TLS; one password serves every node): the client learns the other nodes
+    /// from them, and sends each object's calls to the node that holds its slot. An object's keys,
+    /// and those of the containers nested in it, share one hash slot; objects spread over all.
+    /// Feature `redis-cluster`.
+    ///
+    /// ```no_run
+    /// # fn main() -> multiproc::Result<()> {
+    /// use multiproc::{Manager, RedisOptions};
+    ///
+    /// let nodes = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"];
+    /// let manager = Manager::redis(RedisOptions::cluster(nodes).namespace("job-42"))?;
+    /// let jobs = manager.queue_named::<String>("jobs")?;
+    /// jobs.put("first".to_owned())?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster<I, S>(nodes: I) -> RedisOptions
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let nodes: Vec<String> = nodes.into_iter().map(Into::into).collect();
+        let first = nodes.first().cloned().unwrap_or_default();
+        RedisOptions {
+            cluster: Some(nodes),
+            ..RedisOptions::new(first)
         }
     }
 
@@ -113,16 +149,42 @@ impl RedisOptions {
                 self.namespace
             )));
         }
-        let (url, password) = split_password(&self.url);
+        let (url, mut password) = split_password(&self.url);
+        let mut cluster = Vec::new();
+        for node in self.cluster.iter().flatten() {
+            if is_unix(node) {
+                return Err(ManagerError::Value(format!(
+                    "a cluster's nodes are reached over TCP (they tell each other their addresses), \
+                     not at a socket: {node}"
+                )));
+            }
+            let (bare, secret) = split_password(node);
+            if !secret.is_empty() && !password.is_empty() && secret != password {
+                return Err(ManagerError::Value(
+                    "a cluster's nodes share one password: these URLs give two".to_owned(),
+                ));
+            }
+            if password.is_empty() {
+                password = secret;
+            }
+            cluster.push(bare);
+        }
+        if self.cluster.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ManagerError::Value(
+                "a Redis Cluster is reached through one of its nodes at least: none given"
+                    .to_owned(),
+            ));
+        }
         let target = Target {
             url,
+            cluster,
             namespace: self.namespace.clone(),
             connect_timeout_ms: u64::try_from(self.connect_timeout.as_millis()).unwrap_or(u64::MAX),
             lease_ms: u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX),
             root_certificates: self.root_certificates.clone(),
         };
         // Checked here, so that a bad URL is an error of the call that gave it.
-        target.info(&password)?;
+        target.connector(&password)?;
         Ok((target, password))
     }
 }
@@ -132,6 +194,8 @@ impl RedisOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) struct Target {
     url: String,
+    /// A cluster's nodes to start from (`url` among them), or none for one server.
+    cluster: Vec<String>,
     namespace: String,
     connect_timeout_ms: u64,
     lease_ms: u64,
@@ -140,16 +204,19 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// How redis-rs connects, the password put back.
-    fn info(&self, password: &[u8]) -> Result<redis::ConnectionInfo, ManagerError> {
-        let mut url = self.url.clone();
+    /// How redis-rs connects to the server at `url` (this target's, or a cluster node's), the
+    /// password put back.
+    fn info(&self, url: &str, password: &[u8]) -> Result<redis::ConnectionInfo, ManagerError> {
+        let mut url = url.to_owned();
         if !password.is_empty() {
             let password = std::str::from_utf8(password)
                 .map_err(|_| ManagerError::Value("a Redis password is UTF-8".to_owned()))?;
             url = put_password(&url, password);
         }
-        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
-            .map_err(|e| ManagerError::Value(format!("not a Redis URL: {}: {e}", self.url)))?;
+        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).map_err(|e| {
+            let (bare, _) = split_password(&url);
+            ManagerError::Value(format!("not a Redis URL: {bare}: {e}"))
+        })?;
         // Each call is one request and one answer: nothing to gain from Nagle's wait.
         let tcp = redis::io::tcp::TcpSettings::default().set_nodelay(true);
         Ok(info.set_tcp_settings(tcp))
@@ -176,21 +243,59 @@ impl Target {
         }
     }
 
-    /// A client for `info`: over TLS with this target's roots, for a `rediss://` URL.
-    fn client(&self, info: redis::ConnectionInfo) -> Result<redis::Client, ManagerError> {
+    /// What connects to this target with `password`: over TLS with this target's roots, for a
+    /// `rediss://` URL.
+    fn connector(&self, password: &[u8]) -> Result<Connector, ManagerError> {
         let refused = |e: redis::RedisError| {
             ManagerError::Value(format!("cannot connect to {} as it says: {e}", self.url))
         };
+        let info = self.info(&self.url, password)?;
+        let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
         #[cfg(feature = "redis-tls")]
-        if let redis::ConnectionAddr::TcpTls { .. } = info.addr() {
+        let certificates = || {
             tls_provider();
-            let certificates = redis::TlsCertificates {
+            redis::TlsCertificates {
                 client_tls: None,
                 root_cert: self.root_certificates.clone(),
-            };
-            return redis::Client::build_with_tls(info, certificates).map_err(refused);
+            }
+        };
+        if !self.cluster.is_empty() {
+            #[cfg(feature = "redis-cluster")]
+            {
+                let nodes = self
+                    .cluster
+                    .iter()
+                    .map(|node| self.info(node, password))
+                    .collect::<Result<Vec<_>, _>>()?;
+                // No retries of redis-rs's own: a call that failed may have run (an increment),
+                // and is never sent again; one that was redirected did not run, and `Store::call`
+                // sends it once more (`MOVED`).
+                let tcp = redis::io::tcp::TcpSettings::default().set_nodelay(true);
+                let builder = redis::cluster::ClusterClientBuilder::new(nodes)
+                    .retries(0)
+                    .connection_timeout(self.connect_timeout())
+                    .response_timeout(self.connect_timeout())
+                    .tcp_settings(tcp);
+                #[cfg(feature = "redis-tls")]
+                let builder = match tls {
+                    true => builder.certs(certificates()),
+                    false => builder,
+                };
+                return builder.build().map(Connector::Cluster).map_err(refused);
+            }
+            #[cfg(not(feature = "redis-cluster"))]
+            unreachable!("a cluster's options are made with the feature `redis-cluster` only");
         }
-        redis::Client::open(info).map_err(refused)
+        #[cfg(feature = "redis-tls")]
+        if tls {
+            return redis::Client::build_with_tls(info, certificates())
+                .map(Connector::Node)
+                .map_err(refused);
+        }
+        let _ = tls;
+        redis::Client::open(info)
+            .map(Connector::Node)
+            .map_err(refused)
     }
 
     fn connect_timeout(&self) -> Duration {
@@ -207,9 +312,14 @@ impl Target {
         (self.lease() / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
     }
 
-    /// The prefix of every key of `object`.
+    /// The prefix of every key of `object`: its hash tag is the namespace and the object's
+    /// [`slot_of`], so that a container and those nested in it share a Redis Cluster's slot.
     fn prefix(&self, object: u64) -> String {
-        format!("mp:{{{}:{object:016x}}}:", self.namespace)
+        format!(
+            "mp:{{{}:{:04x}}}:{object:016x}:",
+            self.namespace,
+            slot_of(object)
+        )
     }
 
     /// A `SCAN` pattern of every object's prefix in the namespace (its glob characters escaped).
@@ -221,7 +331,7 @@ impl Target {
             }
             namespace.push(c);
         }
-        format!("mp:{{{namespace}:????????????????}}:")
+        format!("mp:{{{namespace}:????}}:????????????????:")
     }
 
     /// The id of the object named `name`.
@@ -250,9 +360,38 @@ fn tls_provider() {
 /// The top bit of a named object's id.
 const NAMED: u64 = 1 << 63;
 
+/// The bits of an id that its keys' hash tag holds (`slot_of`): 15, as many groups as a Redis
+/// Cluster has slots, twice over.
+const SLOT: u64 = 0x7fff << 48;
+
+/// The part of `object`'s id in its keys' hash tag: what decides the cluster node that holds it.
+fn slot_of(object: u64) -> u64 {
+    (object & SLOT) >> 48
+}
+
+/// A new id for a container nested in `parent`: random, but of its parent's slot (`slot_of`),
+/// so that one script reaches both.
+fn nested_id(parent: u64) -> Result<u64, ManagerError> {
+    loop {
+        let id = (parent & SLOT) | (ops::random_id()? & !SLOT);
+        if id & !SLOT != 0 {
+            return Ok(id);
+        }
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (namespace {})", self.url, self.namespace)
+        match self.cluster.len() {
+            0 => write!(f, "{} (namespace {})", self.url, self.namespace),
+            n => write!(
+                f,
+                "the Redis Cluster of {} and {} more (namespace {})",
+                self.url,
+                n - 1,
+                self.namespace
+            ),
+        }
     }
 }
 
@@ -326,15 +465,180 @@ fn put_password(url: &str, password: &str) -> String {
     }
 }
 
+/// What connects to a target: a client of one server, or of a cluster's nodes.
+#[derive(Clone)]
+enum Connector {
+    Node(redis::Client),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster::ClusterClient),
+}
+
+impl Connector {
+    /// A new connection (to every node of a cluster), within `timeout`.
+    fn connect(&self, timeout: Duration) -> redis::RedisResult<Conn> {
+        match self {
+            Connector::Node(client) => client.get_connection_with_timeout(timeout).map(Conn::Node),
+            #[cfg(feature = "redis-cluster")]
+            Connector::Cluster(client) => client.get_connection().map(Conn::Cluster),
+        }
+    }
+}
+
+/// A connection: to one server, or to a cluster, whose calls go to the node of their keys' slot.
+pub(crate) enum Conn {
+    Node(redis::Connection),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster::ClusterConnection),
+}
+
+impl Conn {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> redis::RedisResult<()> {
+        match self {
+            Conn::Node(c) => c.set_read_timeout(timeout),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.set_read_timeout(timeout),
+        }
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> redis::RedisResult<()> {
+        match self {
+            Conn::Node(c) => c.set_write_timeout(timeout),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.set_write_timeout(timeout),
+        }
+    }
+
+    /// The servers behind this connection (a cluster's primaries), for the commands that look at
+    /// each (`SCAN`, `INFO`): `None` is the only server.
+    fn servers(&mut self) -> redis::RedisResult<Vec<Option<(String, u16)>>> {
+        match self {
+            Conn::Node(_) => Ok(vec![None]),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let slots = c.route_command(
+                    &redis::cmd("CLUSTER").arg("SLOTS"),
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                )?;
+                // [[first slot, last slot, [host, port, id], replicas...], ...]
+                let ranges: Vec<Vec<redis::Value>> = redis::from_redis_value(slots)?;
+                let mut servers = Vec::new();
+                for range in ranges {
+                    let Some(primary) = range.into_iter().nth(2) else {
+                        continue;
+                    };
+                    let (host, port): (String, u16) = match primary {
+                        redis::Value::Array(mut parts) if parts.len() >= 2 => {
+                            let port = parts.remove(1);
+                            let host = parts.remove(0);
+                            (redis::from_redis_value(host)?, redis::from_redis_value(port)?)
+                        }
+                        _ => continue,
+                    };
+                    if !servers.contains(&Some((host.clone(), port))) {
+                        servers.push(Some((host, port)));
+                    }
+                }
+                Ok(servers)
+            }
+        }
+    }
+
+    /// `command` on `server` (one of [`servers`](Self::servers)).
+    fn query_on(
+        &mut self,
+        server: &Option<(String, u16)>,
+        command: &redis::Cmd,
+    ) -> redis::RedisResult<redis::Value> {
+        match (self, server) {
+            #[cfg(feature = "redis-cluster")]
+            (Conn::Cluster(c), Some((host, port))) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let at = SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                };
+                c.route_command(command, RoutingInfo::SingleNode(at))
+            }
+            (conn, _) => command.query(conn),
+        }
+    }
+}
+
+impl redis::ConnectionLike for Conn {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> redis::RedisResult<redis::Value> {
+        match self {
+            Conn::Node(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisResult<Vec<redis::Value>> {
+        match self {
+            Conn::Node(c) => c.req_packed_commands(cmd, offset, count),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    // A cluster's connection routes a command by its keys, which it reads from the command
+    // itself, not from its packed bytes.
+    fn req_command(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+        match self {
+            Conn::Node(c) => c.req_command(cmd),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.req_command(cmd),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Node(c) => c.get_db(),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+
+    fn supports_pipelining(&self) -> bool {
+        match self {
+            Conn::Node(c) => c.supports_pipelining(),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.supports_pipelining(),
+        }
+    }
+
+    fn check_connection(&mut self) -> bool {
+        match self {
+            Conn::Node(c) => c.check_connection(),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.check_connection(),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        match self {
+            Conn::Node(c) => c.is_open(),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.is_open(),
+        }
+    }
+}
+
 /// A process's connections to one Redis server and namespace (see the module's notes).
 pub(crate) struct Store {
     pub(crate) target: Target,
-    /// What connects (the URL, the password, the TLS roots).
-    client: redis::Client,
+    /// What connects (the URLs, the password, the TLS roots).
+    client: Connector,
     /// For the calls that do not wait; `None` after it broke, until the next call.
-    shared: Mutex<Option<redis::Connection>>,
+    shared: Mutex<Option<Conn>>,
     /// For the calls that wait, each taken for one call.
-    idle: Mutex<Vec<redis::Connection>>,
+    idle: Mutex<Vec<Conn>>,
     /// This process's id among the server's clients (random): its owners' tokens start with it.
     id: u64,
     /// The locks this process holds, renewed while it does.
@@ -344,8 +648,7 @@ pub(crate) struct Store {
 impl Store {
     /// Connects to `target` with `password`, and checks that it is Redis.
     pub(crate) fn open(target: &Target, password: &[u8]) -> Result<Store, ManagerError> {
-        let info = target.info(password)?;
-        let client = target.client(info)?;
+        let client = target.connector(password)?;
         let store = Store {
             target: target.clone(),
             client,
@@ -360,28 +663,32 @@ impl Store {
     }
 
     /// A new connection, checked with a `PING`.
-    fn connect(&self) -> Result<redis::Connection, ManagerError> {
+    fn connect(&self) -> Result<Conn, ManagerError> {
         let timeout = self.target.connect_timeout();
         let mut connection = self
             .client
-            .get_connection_with_timeout(timeout)
+            .connect(timeout)
             .map_err(|e| self.refused(&e))?;
         let set = connection
             .set_read_timeout(Some(timeout))
             .and_then(|()| connection.set_write_timeout(Some(timeout)));
         set.map_err(|e| self.refused(&e))?;
-        let pong: redis::Value = redis::cmd("PING")
-            .query(&mut connection)
-            .map_err(|e| self.refused(&e))?;
-        let is_pong = match &pong {
-            redis::Value::SimpleString(s) => s == "PONG",
-            redis::Value::BulkString(s) => s == b"PONG",
-            _ => false,
-        };
-        if !is_pong {
-            return Err(ManagerError::Connect(ConnectError::Protocol(
-                "not a Redis server: its answer to PING was not PONG",
-            )));
+        // (A cluster's connection asked a node for the slots' nodes, as only Redis answers; a
+        // `PING` would go to every node, and fail for one that is down while the others serve.)
+        if let Conn::Node(_) = connection {
+            let pong: redis::Value = redis::cmd("PING")
+                .query(&mut connection)
+                .map_err(|e| self.refused(&e))?;
+            let is_pong = match &pong {
+                redis::Value::SimpleString(s) => s == "PONG",
+                redis::Value::BulkString(s) => s == b"PONG",
+                _ => false,
+            };
+            if !is_pong {
+                return Err(ManagerError::Connect(ConnectError::Protocol(
+                    "not a Redis server: its answer to PING was not PONG",
+                )));
+            }
         }
         connection
             .set_read_timeout(Some(ANSWER_TIMEOUT))
@@ -425,7 +732,7 @@ impl Store {
     ) -> Result<rmpv::Value, ManagerError> {
         use super::protocol::Op;
         let owner = who.owner;
-        let run = |connection: &mut redis::Connection| match op {
+        let run = |connection: &mut Conn| match op {
             Op::LockAcquire
             | Op::LockRelease
             | Op::LockState
@@ -499,9 +806,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// last call). The call is then sent once more, on a new connection.
 const UNSENT: &str = "Redis: the connection had closed before the request was written";
 
-/// Whether `result` is a call that was not sent ([`UNSENT`]).
+/// Why a call did not run on a cluster's node: the object's slot is another node's now (the
+/// cluster moved it, or a node failed over). The call is then sent once more, on a new
+/// connection, which learns where the slots are.
+const MOVED: &str = "Redis: the object's slot is another node's (MOVED): on a Redis Cluster, \
+                     the call did not run; on one server, connect with RedisOptions::cluster";
+
+/// Whether `result` is a call that was not sent or did not run ([`UNSENT`], [`MOVED`]).
 fn unsent<T>(result: &Result<T, ManagerError>) -> bool {
-    matches!(result, Err(ManagerError::Gone { reason }) if reason == UNSENT)
+    matches!(result, Err(ManagerError::Gone { reason }) if reason == UNSENT || reason == MOVED)
 }
 
 /// A Redis error as the manager's: the server's codes of `ops.lua` are the protocol's; a broken
@@ -517,6 +830,11 @@ fn error(e: &redis::RedisError) -> ManagerError {
     if e.is_io_error() && e.to_string().contains(&broken_pipe) {
         return ManagerError::Gone {
             reason: UNSENT.to_owned(),
+        };
+    }
+    if matches!(e.code(), Some("MOVED" | "ASK")) {
+        return ManagerError::Gone {
+            reason: MOVED.to_owned(),
         };
     }
     if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
@@ -597,7 +915,15 @@ mod tests {
         assert_ne!(id, other.named_id("counts"));
         assert_ne!(id, target.named_id("count"));
         assert_ne!(id & NAMED, 0);
-        assert_eq!(target.prefix(0x2a), "mp:{default:000000000000002a}:");
+        assert_eq!(target.prefix(0x2a), "mp:{default:0000}:000000000000002a:");
+        assert_eq!(
+            target.prefix(id),
+            format!("mp:{{default:{:04x}}}:{id:016x}:", (id >> 48) & 0x7fff)
+        );
+        let child = nested_id(id).unwrap();
+        assert_eq!(slot_of(child), slot_of(id));
+        assert_eq!(child & NAMED, 0, "a nested container is not named");
+        assert_ne!(child, id);
         assert!(
             RedisOptions::new("redis://h")
                 .namespace("{x}")

@@ -1,8 +1,8 @@
 -- The operations of the manager's protocol on Redis: a function library (Redis 7's `FUNCTION
 -- LOAD`, so that this chunk runs once, not at every call), whose one function `main` the client
 -- registers under a name with this file's hash (ops.rs), and calls as `FCALL <name> 1 <prefix>
--- <op> <kinds> <args...>`. Every key of an object starts with `prefix` (`mp:{<namespace>:<id>}:`,
--- one hash tag: one slot); `kinds` are the kinds the operation applies to, space-separated (''
+-- <op> <kinds> <args...>`. Every key of an object starts with `prefix`
+-- (`mp:{<namespace>:<slot>}:<id>:`, one hash tag: one slot, its nested containers' too); `kinds` are the kinds the operation applies to, space-separated (''
 -- for the manager's own operations); each argument is one value's MessagePack encoding.
 --
 -- Values are never decoded here (Redis's own cmsgpack loses 64-bit integers): keys and items are
@@ -297,11 +297,14 @@ local function is_marker(v)
   return v and #v == 10 and string.byte(v, 1) == 0xd7 and string.byte(v, 2) == 1
 end
 
+-- (The child's id keeps its parent's 15 slot bits, below the top one: its keys' hash tag is its
+-- parent's, so that a Redis Cluster keeps both on one node.)
 local function child_prefix(marker)
   local hex = string.gsub(string.sub(marker, 3), '.', function(c)
     return string.format('%02x', string.byte(c))
   end)
-  return string.match(P, '^(mp:{.*:)%x+}:$') .. hex .. '}:'
+  local slot = string.format('%02x', string.byte(marker, 3) % 128) .. string.sub(hex, 3, 4)
+  return string.match(P, '^(mp:{.*:)%x%x%x%x}:%x+:$') .. slot .. '}:' .. hex .. ':'
 end
 
 local function header(n, small, base)

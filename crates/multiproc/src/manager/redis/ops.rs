@@ -92,7 +92,7 @@ enum Answer {
 /// Runs `op` on `object` on `connection`.
 pub(super) fn run(
     store: &Store,
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     op: Op,
     object: u64,
     args: &[Value],
@@ -172,7 +172,7 @@ pub(super) fn run(
                 .as_str()
                 .ok_or_else(|| bad("a nested container's kind is text"))?;
             loop {
-                let id = random_id()?;
+                let id = super::nested_id(object)?;
                 let argv = vec![
                     b"dict.nested".to_vec(),
                     kinds(op),
@@ -345,7 +345,7 @@ fn rewrites_whole_list(op: Op) -> bool {
 /// Runs `op` on a snapshot of the list with the in-memory manager's code, and writes the result
 /// back if the list did not change meanwhile; else again, on a new snapshot.
 fn whole_list(
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     prefix: &str,
     op: Op,
     args: &[Value],
@@ -393,56 +393,66 @@ fn whole_list(
 }
 
 /// The counters of `stats`: the namespace's objects (a scan of their meta keys), and Redis's own
-/// clients, refused connections and failed authentications (`INFO`).
+/// clients, refused connections and failed authentications (`INFO`), summed over a cluster's
+/// primaries.
 fn stats(
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     target: &super::Target,
 ) -> Result<Value, ManagerError> {
     let pattern = format!("{}m", target.prefix_pattern());
-    let mut cursor = 0u64;
     let mut objects = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query(connection)
-            .map_err(|e| error(&e))?;
-        objects += keys.len() as u64;
-        cursor = next;
-        if cursor == 0 {
-            break;
+    let [mut clients, mut wrong_passwords, mut refused] = [0u64; 3];
+    for server in connection.servers().map_err(|e| error(&e))? {
+        let mut cursor = 0u64;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let page = connection
+                .query_on(&server, &scan)
+                .map_err(|e| error(&e))?;
+            let (next, keys): (u64, Vec<Vec<u8>>) =
+                redis::from_redis_value(page).map_err(|e| error(&e.into()))?;
+            objects += keys.len() as u64;
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
         }
-    }
-    let info: String = redis::cmd("INFO")
-        .arg("everything")
-        .query(connection)
-        .map_err(|e| error(&e))?;
-    let field = |name: &str| {
-        info.lines()
+        let info = connection
+            .query_on(&server, redis::cmd("INFO").arg("everything"))
+            .map_err(|e| error(&e))?;
+        let info: String = redis::from_redis_value(info).map_err(|e| error(&e.into()))?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| {
+                    let value = line.strip_prefix(name)?.strip_prefix(':')?;
+                    value.trim().parse::<u64>().ok()
+                })
+                .unwrap_or(0)
+        };
+        // Wrong passwords: Redis 7.0 counts them as WRONGPASS replies (7.2 has a field of its
+        // own).
+        wrong_passwords += info
+            .lines()
             .find_map(|line| {
-                let value = line.strip_prefix(name)?.strip_prefix(':')?;
-                value.trim().parse::<u64>().ok()
+                let count = line.strip_prefix("errorstat_WRONGPASS:count=")?;
+                count.trim().parse::<u64>().ok()
             })
             .unwrap_or(0)
-    };
-    // Wrong passwords: Redis 7.0 counts them as WRONGPASS replies (7.2 has a field of its own).
-    let wrong_passwords = info
-        .lines()
-        .find_map(|line| {
-            let count = line.strip_prefix("errorstat_WRONGPASS:count=")?;
-            count.trim().parse::<u64>().ok()
-        })
-        .unwrap_or(0)
-        .max(field("acl_access_denied_auth"));
+            .max(field("acl_access_denied_auth"));
+        clients += field("connected_clients");
+        refused += field("rejected_connections");
+    }
     let entries = [
         ("objects", objects),
-        ("connections", field("connected_clients")),
+        ("connections", clients),
         ("handshakes", 0),
         ("auth_failures", wrong_passwords),
-        ("refused", field("rejected_connections")),
+        ("refused", refused),
     ];
     Ok(Value::Map(
         entries
@@ -467,7 +477,7 @@ fn holds_nested_slot(value: &Value) -> bool {
 /// `watch [since, timeout_ms or nil]`: the changes after version `since` once there are some (a
 /// wait in `XREAD BLOCK` on the object's log), or none at the deadline.
 fn watch(
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     prefix: &str,
     args: &[Value],
     target: &super::Target,
@@ -534,7 +544,7 @@ fn watch(
 /// writes its new state if nothing was written since; else again, after a short random pause (so
 /// that callers racing for one object do not keep colliding).
 fn object_call(
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     prefix: &str,
     args: &[Value],
 ) -> Result<Value, ManagerError> {
@@ -596,7 +606,7 @@ fn object_call(
 /// loading the library if the server does not have it (a new server, a restart, a `FUNCTION
 /// FLUSH`: the call did not run, so running it now runs it once).
 pub(super) fn script(
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     prefix: &str,
     argv: Vec<Vec<u8>>,
 ) -> Result<redis::Value, ManagerError> {
@@ -642,7 +652,7 @@ fn is_function_missing(e: &redis::RedisError) -> bool {
 }
 
 /// Loads the library on the server (one that has it already keeps it).
-pub(super) fn load(connection: &mut redis::Connection) -> Result<(), ManagerError> {
+pub(super) fn load(connection: &mut super::Conn) -> Result<(), ManagerError> {
     let (library, _) = &*LIBRARY;
     match redis::cmd("FUNCTION")
         .arg("LOAD")

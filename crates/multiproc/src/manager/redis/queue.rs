@@ -18,7 +18,7 @@ use super::{ANSWER_TIMEOUT, Store, error, ops};
 /// Runs a queue operation for `owner` (the consumer, for a get and a `task_done`).
 pub(super) fn run(
     store: &Store,
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     op: Op,
     object: u64,
     owner: u64,
@@ -27,7 +27,7 @@ pub(super) fn run(
     let prefix = store.target.prefix(object);
     let consumer = store.token(owner);
     let lease = store.target.lease().as_millis().to_string().into_bytes();
-    let call = |connection: &mut redis::Connection, name: &str, first: Vec<u8>| {
+    let call = |connection: &mut super::Conn, name: &str, first: Vec<u8>| {
         let argv = vec![
             name.as_bytes().to_vec(),
             ops::kinds(op),
@@ -151,7 +151,7 @@ pub(super) fn left(deadline: Option<Instant>, slice: Duration) -> Option<Duratio
 /// Runs a blocking command (`BLPOP`, `BLMOVE`) with `args` for at most `wait`; its answer (nil:
 /// nothing came).
 pub(super) fn block(
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     command: &str,
     args: &[String],
     wait: Duration,

@@ -14,7 +14,7 @@ use super::{Store, ops};
 /// Runs a semaphore's, an event's or a barrier's operation, for `owner`.
 pub(super) fn run(
     store: &Store,
-    connection: &mut redis::Connection,
+    connection: &mut super::Conn,
     op: Op,
     object: u64,
     owner: u64,
@@ -22,7 +22,7 @@ pub(super) fn run(
 ) -> Result<Value, ManagerError> {
     let prefix = store.target.prefix(object);
     let lease = store.target.lease().as_millis().to_string().into_bytes();
-    let call = |connection: &mut redis::Connection, name: &str, rest: Vec<Vec<u8>>| {
+    let call = |connection: &mut super::Conn, name: &str, rest: Vec<Vec<u8>>| {
         let mut argv = vec![name.as_bytes().to_vec(), ops::kinds(op)];
         argv.extend(rest);
         ops::script(connection, &prefix, argv)
