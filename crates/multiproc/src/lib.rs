@@ -40,7 +40,7 @@
 //! | share dicts, lists and namespaces through a server process, with atomic updates, nesting and watching | [`Manager`], [`DictProxy`], [`ListProxy`], [`NamespaceProxy`] |
 //! | locks, queues, events, barriers, ... that reach other machines (TCP), through that server | [`LockProxy`], [`QueueProxy`], [`JoinableQueueProxy`], [`EventProxy`], [`BarrierProxy`], ... (the twins' methods; see the table on [`Manager`]) |
 //! | host your own type in that server, its methods callable from any process | [`Shared`], [`ObjectProxy`] |
-//! | the same proxies on Redis or Valkey, for programs on many machines (cargo feature `redis`; `redis-tls` for `rediss://`) | `Manager::connect_redis`, `RedisOptions` (`docs/redis.md`) |
+//! | the same proxies on Redis or Valkey, for programs on many machines (cargo feature `redis`; `redis-tls` for `rediss://`, `redis-cluster` for a Redis Cluster) | `Manager::connect_redis`, `RedisOptions` (`docs/redis.md`) |
 //! | start processes from `cargo test` | [`test_support!`] |
 //!
 //! Every handle (values, arrays, locks, ...) is an ordinary argument of a process: pass a clone,

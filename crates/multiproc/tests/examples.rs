@@ -268,6 +268,25 @@ fn the_scenarios_on_redis_print_what_they_should() {
     );
 }
 
+/// The same scenarios on a Redis Cluster of three real redis-servers, with
+/// `MULTIPROC_REDIS_CLUSTER` set.
+#[test]
+fn the_scenarios_on_a_redis_cluster_print_what_they_should() {
+    let cluster = common::redis::RedisCluster::start(3);
+    let nodes = cluster.urls().join(",");
+    for (number, name, check) in SCENARIOS {
+        if !["S1", "S2", "S5", "S7", "S8", "S13"].contains(number) {
+            continue;
+        }
+        let out = run_example_with(name, &[("MULTIPROC_REDIS_CLUSTER", &nodes)]);
+        let lines: Vec<&str> = out.lines().collect();
+        println!("{number} {name} on a Redis Cluster: {} lines", lines.len());
+        check(&lines);
+    }
+    let keys: usize = (0..3).map(|node| cluster.keys(node, "mp:*").len()).sum();
+    assert!(keys > 0, "nothing was stored on the cluster");
+}
+
 #[test]
 fn the_tour_runs_every_scenario() {
     let out = run_example("tour");

@@ -9,8 +9,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::redis::RedisCluster;
 use common::join;
+use common::redis::RedisCluster;
 use multiproc::{Manager, ManagerError, Process, RedisOptions};
 
 /// Leases of 300 ms: a dead holder's lock is the next taker's soon.
@@ -90,9 +90,7 @@ fn objects_spread_over_the_nodes_and_a_nested_tree_stays_on_one() {
     let manager = on(&cluster, "spread");
     let mut outers = Vec::new();
     for i in 0..24u32 {
-        let outer = manager
-            .dict::<String, HashMap<String, Vec<u32>>>()
-            .unwrap();
+        let outer = manager.dict::<String, HashMap<String, Vec<u32>>>().unwrap();
         let middle = outer.dict_in::<String, Vec<u32>>(&"m".to_string()).unwrap();
         let inner = middle.list_in::<u32>(&"l".to_string()).unwrap();
         inner.extend([i, i + 1]).unwrap();
@@ -214,7 +212,58 @@ fn a_killed_node_is_gone_for_its_objects_while_the_others_serve() {
 }
 
 #[test]
-fn a_cluster_needs_a_node_over_tcp_and_one_password() {
+fn a_server_that_is_not_a_cluster_or_not_redis_and_bad_options_are_typed_errors() {
+    use multiproc::ConnectError;
+    // One server, no cluster.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let _plain = common::redis::RedisServer::start_with(&[
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+    ]);
+    let not_a_cluster =
+        Manager::redis(RedisOptions::cluster([format!("redis://127.0.0.1:{port}")]));
+    assert!(
+        matches!(
+            &not_a_cluster,
+            Err(ManagerError::Connect(ConnectError::Protocol(why))) if why.contains("not a Redis Cluster")
+        ),
+        "{not_a_cluster:?}"
+    );
+    // Something that answers, not as Redis does.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            use std::io::Write;
+            let _ = stream
+                .unwrap()
+                .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let not_redis = Manager::redis(
+        RedisOptions::cluster([format!("redis://127.0.0.1:{port}")])
+            .connect_timeout(Duration::from_secs(2)),
+    );
+    assert!(
+        matches!(
+            &not_redis,
+            Err(ManagerError::Connect(ConnectError::Protocol(why))) if why.contains("not a Redis server")
+        ),
+        "{not_redis:?}"
+    );
+    // Nobody there.
+    let nobody = Manager::redis(
+        RedisOptions::cluster(["redis://127.0.0.1:1"]).connect_timeout(Duration::from_secs(2)),
+    );
+    assert!(
+        matches!(&nobody, Err(ManagerError::Gone { reason }) if reason.contains("refused")),
+        "{nobody:?}"
+    );
     let none: [&str; 0] = [];
     for options in [
         RedisOptions::cluster(none),

@@ -335,9 +335,13 @@ impl RedisCluster {
             let mut tries = 0;
             let (node, port) = loop {
                 tries += 1;
-                assert!(tries <= 10, "no free port pair for a cluster node in ten tries");
+                assert!(
+                    tries <= 10,
+                    "no free port pair for a cluster node in ten tries"
+                );
                 let port = free_port();
-                if port > 55535 || std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_err() {
+                if port > 55535 || std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_err()
+                {
                     continue;
                 }
                 let port_text = port.to_string();
@@ -362,7 +366,11 @@ impl RedisCluster {
         let per_node = 16384 / n;
         for (i, node) in cluster.nodes.iter().enumerate() {
             let first = i * per_node;
-            let last = if i + 1 == n { 16383 } else { first + per_node - 1 };
+            let last = if i + 1 == n {
+                16383
+            } else {
+                first + per_node - 1
+            };
             let epoch = (i + 1).to_string();
             assert_ok(node.command(&["CLUSTER", "SET-CONFIG-EPOCH", &epoch]));
             assert_ok(node.command(&[
@@ -373,7 +381,12 @@ impl RedisCluster {
             ]));
         }
         for port in &cluster.ports[1..] {
-            assert_ok(cluster.nodes[0].command(&["CLUSTER", "MEET", "127.0.0.1", &port.to_string()]));
+            assert_ok(cluster.nodes[0].command(&[
+                "CLUSTER",
+                "MEET",
+                "127.0.0.1",
+                &port.to_string(),
+            ]));
         }
         let start = Instant::now();
         let known = format!("cluster_known_nodes:{n}");
@@ -430,5 +443,8 @@ fn free_port() -> u16 {
 }
 
 fn assert_ok(answer: String) {
-    assert!(answer.starts_with("+OK"), "a cluster command failed: {answer}");
+    assert!(
+        answer.starts_with("+OK"),
+        "a cluster command failed: {answer}"
+    );
 }

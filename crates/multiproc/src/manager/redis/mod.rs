@@ -384,6 +384,11 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.cluster.len() {
             0 => write!(f, "{} (namespace {})", self.url, self.namespace),
+            1 => write!(
+                f,
+                "the Redis Cluster of {} (namespace {})",
+                self.url, self.namespace
+            ),
             n => write!(
                 f,
                 "the Redis Cluster of {} and {} more (namespace {})",
@@ -479,7 +484,9 @@ impl Connector {
         match self {
             Connector::Node(client) => client.get_connection_with_timeout(timeout).map(Conn::Node),
             #[cfg(feature = "redis-cluster")]
-            Connector::Cluster(client) => client.get_connection().map(Conn::Cluster),
+            Connector::Cluster(client) => {
+                client.get_connection().map(|c| Conn::Cluster(Box::new(c)))
+            }
         }
     }
 }
@@ -488,10 +495,18 @@ impl Connector {
 pub(crate) enum Conn {
     Node(redis::Connection),
     #[cfg(feature = "redis-cluster")]
-    Cluster(redis::cluster::ClusterConnection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
 impl Conn {
+    fn is_cluster(&self) -> bool {
+        match self {
+            Conn::Node(_) => false,
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(_) => true,
+        }
+    }
+
     fn set_read_timeout(&self, timeout: Option<Duration>) -> redis::RedisResult<()> {
         match self {
             Conn::Node(c) => c.set_read_timeout(timeout),
@@ -517,7 +532,7 @@ impl Conn {
             Conn::Cluster(c) => {
                 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
                 let slots = c.route_command(
-                    &redis::cmd("CLUSTER").arg("SLOTS"),
+                    redis::cmd("CLUSTER").arg("SLOTS"),
                     RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
                 )?;
                 // [[first slot, last slot, [host, port, id], replicas...], ...]
@@ -531,7 +546,10 @@ impl Conn {
                         redis::Value::Array(mut parts) if parts.len() >= 2 => {
                             let port = parts.remove(1);
                             let host = parts.remove(0);
-                            (redis::from_redis_value(host)?, redis::from_redis_value(port)?)
+                            (
+                                redis::from_redis_value(host)?,
+                                redis::from_redis_value(port)?,
+                            )
                         }
                         _ => continue,
                     };
@@ -665,17 +683,14 @@ impl Store {
     /// A new connection, checked with a `PING`.
     fn connect(&self) -> Result<Conn, ManagerError> {
         let timeout = self.target.connect_timeout();
-        let mut connection = self
-            .client
-            .connect(timeout)
-            .map_err(|e| self.refused(&e))?;
+        let mut connection = self.client.connect(timeout).map_err(|e| self.refused(&e))?;
         let set = connection
             .set_read_timeout(Some(timeout))
             .and_then(|()| connection.set_write_timeout(Some(timeout)));
         set.map_err(|e| self.refused(&e))?;
         // (A cluster's connection asked a node for the slots' nodes, as only Redis answers; a
         // `PING` would go to every node, and fail for one that is down while the others serve.)
-        if let Conn::Node(_) = connection {
+        if !connection.is_cluster() {
             let pong: redis::Value = redis::cmd("PING")
                 .query(&mut connection)
                 .map_err(|e| self.refused(&e))?;
@@ -698,6 +713,22 @@ impl Store {
 
     /// A failure to connect, as its error.
     fn refused(&self, e: &redis::RedisError) -> ManagerError {
+        // redis-rs gives a cluster's failed start as one I/O error, each node's failure in its
+        // text: the two that are no server's absence are told apart by it.
+        if !self.target.cluster.is_empty() {
+            let text = e.to_string();
+            if text.contains("cluster support disabled") {
+                return ManagerError::Connect(ConnectError::Protocol(
+                    "not a Redis Cluster: the server has cluster support disabled (connect to \
+                     it with RedisOptions::new)",
+                ));
+            }
+            if text.contains("Parse error") {
+                return ManagerError::Connect(ConnectError::Protocol(
+                    "not a Redis server: it did not answer as Redis does",
+                ));
+            }
+        }
         match error(e) {
             ManagerError::Gone { reason } => ManagerError::Gone {
                 reason: format!("cannot connect to Redis at {}: {reason}", self.target),

@@ -395,10 +395,7 @@ fn whole_list(
 /// The counters of `stats`: the namespace's objects (a scan of their meta keys), and Redis's own
 /// clients, refused connections and failed authentications (`INFO`), summed over a cluster's
 /// primaries.
-fn stats(
-    connection: &mut super::Conn,
-    target: &super::Target,
-) -> Result<Value, ManagerError> {
+fn stats(connection: &mut super::Conn, target: &super::Target) -> Result<Value, ManagerError> {
     let pattern = format!("{}m", target.prefix_pattern());
     let mut objects = 0u64;
     let [mut clients, mut wrong_passwords, mut refused] = [0u64; 3];
@@ -411,9 +408,7 @@ fn stats(
                 .arg(&pattern)
                 .arg("COUNT")
                 .arg(1000);
-            let page = connection
-                .query_on(&server, &scan)
-                .map_err(|e| error(&e))?;
+            let page = connection.query_on(&server, &scan).map_err(|e| error(&e))?;
             let (next, keys): (u64, Vec<Vec<u8>>) =
                 redis::from_redis_value(page).map_err(|e| error(&e.into()))?;
             objects += keys.len() as u64;
