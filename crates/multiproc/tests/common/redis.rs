@@ -2,7 +2,8 @@
 //! port to clash), without persistence, and killed by its pid when dropped (or when the thread
 //! that started it ends: it dies with its parent). On a machine without redis-server, the first
 //! test installs Debian's package (the test command installs what it needs); if that fails, so do
-//! the tests: never a skip.
+//! the tests: never a skip. A `RedisCluster` is such servers, on loopback TCP ports too, made
+//! one cluster.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -30,6 +31,7 @@ impl RedisServer {
     /// A new server with more `redis-server` options (`["--maxmemory", "1mb"]`).
     pub fn start_with(options: &[&str]) -> RedisServer {
         installed();
+        swept();
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "multiproc-redis-{}-{}",
@@ -272,6 +274,30 @@ impl RedisServer {
             && stream.read_exact(&mut answer).is_ok()
             && (&answer == b"+PONG\r" || &answer == b"-NOAUT")
     }
+}
+
+/// Removes the directories of servers whose test binary has ended (a server that lives as long
+/// as its binary, as `tests/redis_cluster.rs`'s shared cluster, is never dropped): once per
+/// test binary.
+fn swept() {
+    static SWEPT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    SWEPT.get_or_init(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("multiproc-redis-")) else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
 }
 
 /// Installs redis-server (Debian's package) if this machine has none: once per test binary.
