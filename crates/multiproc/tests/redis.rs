@@ -869,6 +869,27 @@ fn stats_count_the_namespaces_objects_and_redis_clients() {
 }
 
 #[test]
+fn dropping_a_namespace_removes_its_objects_keys_and_no_others() {
+    let server = RedisServer::start();
+    common::redis::drops_a_namespace_and_no_other(
+        |namespace| Manager::redis(RedisOptions::new(server.url()).namespace(namespace)).unwrap(),
+        |pattern| {
+            let answer = server.command(&["KEYS", pattern]);
+            answer
+                .trim_start_matches('*')
+                .lines()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        },
+    );
+    // A manager process has no namespace to drop: it frees what nothing holds.
+    let ours = Manager::start().unwrap();
+    assert!(matches!(ours.drop_namespace(), Err(ManagerError::Value(_))));
+}
+
+#[test]
 fn a_manager_on_redis_over_tls_serves_children_and_refuses_an_unknown_authority() {
     let (server, url, authority) = RedisServer::start_tls();
     let options = RedisOptions::new(&url).tls_root_certificates(authority);

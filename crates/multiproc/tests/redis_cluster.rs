@@ -141,6 +141,15 @@ fn objects_spread_over_the_nodes_and_a_nested_tree_stays_on_one() {
 }
 
 #[test]
+fn dropping_a_namespace_removes_its_keys_on_every_node() {
+    let cluster = RedisCluster::start(3);
+    common::redis::drops_a_namespace_and_no_other(
+        |namespace| on(&cluster, namespace),
+        |pattern| (0..3).map(|node| cluster.keys(node, pattern).len()).sum(),
+    );
+}
+
+#[test]
 fn a_slot_moved_to_another_node_is_followed_and_the_call_runs_once() {
     let cluster = RedisCluster::start(2);
     let manager = on(&cluster, "moving");

@@ -208,6 +208,20 @@ impl Session {
         }
     }
 
+    /// Removes every object of the namespace on Redis: how many ([`Manager::drop_namespace`]).
+    #[cfg(feature = "redis")]
+    pub(crate) fn drop_namespace(&self) -> Result<u64, ManagerError> {
+        self.is_ours()?;
+        match &self.link {
+            Link::Redis(store) => store.drop_namespace(),
+            Link::Manager { .. } => Err(ManagerError::Value(
+                "drop_namespace is for Redis: a manager process frees each object when nothing \
+                 holds it, and all of them when it stops"
+                    .to_owned(),
+            )),
+        }
+    }
+
     /// A loan of `object` for a proxy in flight to another process: the server holds the object
     /// until the proxy arrives (and claims it) or the loan's grace period ends. (On Redis, none:
     /// 0.)

@@ -318,6 +318,30 @@ impl Manager {
             .ok_or_else(|| ManagerError::Protocol(format!("expected a boolean, got {removed}")))
     }
 
+    /// On Redis, removes every object of this manager's namespace, named or not, with all its
+    /// keys, on every node of a cluster, and returns how many it removed: their proxies then get
+    /// `UnknownObject`. On Redis nothing frees an object that no process holds any more (Redis
+    /// cannot know that a process died): this is how a finished job's namespace is cleared. For
+    /// a namespace no process uses now: an object made while it runs may survive it. On a
+    /// manager process, `ManagerError::Value` (it frees each object when nothing holds it).
+    /// Feature `redis`.
+    ///
+    /// ```no_run
+    /// # fn main() -> multiproc::Result<()> {
+    /// use multiproc::{Manager, RedisOptions};
+    ///
+    /// let job = Manager::redis(RedisOptions::new("redis://127.0.0.1:6379/0").namespace("job-42"))?;
+    /// job.dict_named::<String, u32>("results")?.insert("a", 1)?;
+    /// // ... the job's processes are done ...
+    /// assert_eq!(job.drop_namespace()?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn drop_namespace(&self) -> Result<u64, ManagerError> {
+        self.session.drop_namespace()
+    }
+
     /// Removes the socket directories of managers whose starting process died (killed, say),
     /// and returns them; a live manager's is never touched. [`Manager::start`] does it too, and
     /// so does `multiproc clean`.

@@ -287,7 +287,10 @@ fn swept() {
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("multiproc-redis-")) else {
+            let Some(rest) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("multiproc-redis-"))
+            else {
                 continue;
             };
             let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
@@ -473,4 +476,70 @@ fn assert_ok(answer: String) {
         answer.starts_with("+OK"),
         "a cluster command failed: {answer}"
     );
+}
+
+/// `Manager::drop_namespace`, on whatever backend `manager` makes (a manager on Redis in the
+/// namespace given), where `keys` counts the keys under a pattern: fills namespace "gone" with
+/// objects of every kind (named and not, nested, watched, a lock taken and released, a queue
+/// with items) and namespace "kept" with a few, drops "gone", and checks that every key of
+/// "gone" went, its proxies are `UnknownObject`, and "kept" is whole.
+pub fn drops_a_namespace_and_no_other(
+    manager: impl Fn(&str) -> multiproc::Manager,
+    keys: impl Fn(&str) -> usize,
+) {
+    use multiproc::{ErrorCode, ManagerError};
+    let gone = manager("gone");
+    let kept = manager("kept");
+    let d = gone.dict_named::<String, u32>("d").unwrap();
+    d.insert("a", 1).unwrap();
+    let inner = d.dict_in::<String, u32>(&"inner".to_string()).unwrap();
+    inner.insert("b", 2).unwrap();
+    let l = gone.list::<u32>().unwrap();
+    l.extend([1, 2, 3]).unwrap();
+    let _watch = l.watch().unwrap();
+    l.push(4).unwrap();
+    let lock = gone.lock().unwrap();
+    drop(lock.acquire().unwrap());
+    let q = gone.queue::<u32>().unwrap();
+    q.put(7).unwrap();
+    let v = gone.value::<i64>(&5).unwrap();
+    let kept_d = kept.dict_named::<String, u32>("d").unwrap();
+    kept_d.insert("k", 9).unwrap();
+    let kept_q = kept.queue::<u32>().unwrap();
+    kept_q.put(8).unwrap();
+    let kept_keys = keys("mp:{kept:*");
+    assert!(keys("mp:{gone:*") > 6, "the objects have keys");
+    // d, its nested dict, l, the lock, q and v.
+    assert_eq!(gone.drop_namespace().unwrap(), 6);
+    assert_eq!(keys("mp:{gone:*"), 0, "every key of the namespace went");
+    assert_eq!(
+        keys("mp:{kept:*"),
+        kept_keys,
+        "another namespace lost nothing"
+    );
+    let unknown = |r: Result<(), ManagerError>| {
+        matches!(
+            r,
+            Err(ManagerError::Remote {
+                code: ErrorCode::UnknownObject,
+                ..
+            })
+        )
+    };
+    assert!(unknown(d.insert("a", 2)));
+    assert!(unknown(inner.len().map(|_| ())));
+    assert!(unknown(l.push(5)));
+    assert!(unknown(q.put(1)));
+    assert!(unknown(v.set(1)));
+    assert_eq!(kept_d.get("k").unwrap(), Some(9));
+    assert_eq!(kept_q.get().unwrap(), 8);
+    // A name of the dropped namespace makes a new object; dropping again finds it alone.
+    assert!(
+        gone.dict_named::<String, u32>("d")
+            .unwrap()
+            .is_empty()
+            .unwrap()
+    );
+    assert_eq!(gone.drop_namespace().unwrap(), 1);
+    assert_eq!(gone.drop_namespace().unwrap(), 0);
 }

@@ -811,6 +811,21 @@ impl Store {
             }
             return result;
         }
+        self.on_shared(run)
+    }
+
+    /// Removes every key of the namespace (see [`Manager::drop_namespace`](crate::Manager::drop_namespace)):
+    /// the objects removed.
+    pub(crate) fn drop_namespace(&self) -> Result<u64, ManagerError> {
+        self.on_shared(|connection| ops::drop_namespace(connection, &self.target))
+    }
+
+    /// `run` on the shared connection, connecting if there is none; sent once more on a new one
+    /// if it was not sent ([`unsent`]).
+    fn on_shared<T>(
+        &self,
+        run: impl Fn(&mut Conn) -> Result<T, ManagerError>,
+    ) -> Result<T, ManagerError> {
         let mut shared = lock(&self.shared);
         let connection = match &mut *shared {
             Some(connection) => connection,

@@ -400,23 +400,10 @@ fn stats(connection: &mut super::Conn, target: &super::Target) -> Result<Value, 
     let mut objects = 0u64;
     let [mut clients, mut wrong_passwords, mut refused] = [0u64; 3];
     for server in connection.servers().map_err(|e| error(&e))? {
-        let mut cursor = 0u64;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let page = connection.query_on(&server, &scan).map_err(|e| error(&e))?;
-            let (next, keys): (u64, Vec<Vec<u8>>) =
-                redis::from_redis_value(page).map_err(|e| error(&e.into()))?;
+        scan(connection, &server, &pattern, |_, keys| {
             objects += keys.len() as u64;
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
+            Ok(())
+        })?;
         let info = connection
             .query_on(&server, redis::cmd("INFO").arg("everything"))
             .map_err(|e| error(&e))?;
@@ -667,6 +654,66 @@ pub(super) fn load(connection: &mut super::Conn) -> Result<(), ManagerError> {
             ))
         }
         Err(e) => Err(error(&e)),
+    }
+}
+
+/// Removes every key of `target`'s namespace, on every server (a cluster's primaries): the
+/// objects removed (their meta keys).
+pub(super) fn drop_namespace(
+    connection: &mut super::Conn,
+    target: &super::Target,
+) -> Result<u64, ManagerError> {
+    let pattern = format!("{}*", target.prefix_pattern());
+    let meta_len = target.prefix(0).len() + 1;
+    let mut objects = 0u64;
+    for server in connection.servers().map_err(|e| error(&e))? {
+        scan(connection, &server, &pattern, |connection, keys| {
+            objects += keys
+                .iter()
+                .filter(|key| key.len() == meta_len && key.ends_with(b"m"))
+                .count() as u64;
+            // One `UNLINK` for each hash tag: the keys of one command share a cluster's slot.
+            let mut by_tag: std::collections::BTreeMap<&[u8], Vec<&[u8]>> = Default::default();
+            for key in &keys {
+                let tag = key.split(|&b| b == b'}').next().unwrap_or(key);
+                by_tag.entry(tag).or_default().push(key);
+            }
+            for keys in by_tag.values() {
+                redis::cmd("UNLINK")
+                    .arg(keys)
+                    .query::<redis::Value>(connection)
+                    .map_err(|e| error(&e))?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(objects)
+}
+
+/// Every key matching `pattern` on `server`, a page at a time (`SCAN`: a key there all along is
+/// in one page at least), given to `page` with the connection.
+fn scan(
+    connection: &mut super::Conn,
+    server: &Option<(String, u16)>,
+    pattern: &str,
+    mut page: impl FnMut(&mut super::Conn, Vec<Vec<u8>>) -> Result<(), ManagerError>,
+) -> Result<(), ManagerError> {
+    let mut cursor = 0u64;
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000);
+        let answer = connection.query_on(server, &scan).map_err(|e| error(&e))?;
+        let (next, keys): (u64, Vec<Vec<u8>>) =
+            redis::from_redis_value(answer).map_err(|e| error(&e.into()))?;
+        page(connection, keys)?;
+        cursor = next;
+        if cursor == 0 {
+            return Ok(());
+        }
     }
 }
 
