@@ -245,21 +245,26 @@ fn each_scenario_prints_what_it_should() {
     }
 }
 
+/// Runs the scenarios whose objects are all on the manager (`Manager::from_env`) with `env`
+/// set, and checks their output.
+fn run_the_scenarios_on(store: &str, env: &[(&str, &str)]) {
+    for (number, name, check) in SCENARIOS {
+        if !["S1", "S2", "S5", "S7", "S8", "S13"].contains(number) {
+            continue;
+        }
+        let out = run_example_with(name, env);
+        let lines: Vec<&str> = out.lines().collect();
+        println!("{number} {name} on {store}: {} lines", lines.len());
+        check(&lines);
+    }
+}
+
 /// The scenarios whose objects are all on the Redis backend, with `MULTIPROC_REDIS_URL` set:
 /// the same programs, the same output, their objects on a real redis-server.
 #[test]
 fn the_scenarios_on_redis_print_what_they_should() {
     let server = common::redis::RedisServer::start();
-    let url = server.url();
-    for (number, name, check) in SCENARIOS {
-        if !["S1", "S2", "S5", "S7", "S8", "S13"].contains(number) {
-            continue;
-        }
-        let out = run_example_with(name, &[("MULTIPROC_REDIS_URL", &url)]);
-        let lines: Vec<&str> = out.lines().collect();
-        println!("{number} {name} on Redis: {} lines", lines.len());
-        check(&lines);
-    }
+    run_the_scenarios_on("Redis", &[("MULTIPROC_REDIS_URL", &server.url())]);
     // They were on Redis: their objects are there.
     let keys = server.command(&["DBSIZE"]);
     assert!(
@@ -274,15 +279,7 @@ fn the_scenarios_on_redis_print_what_they_should() {
 fn the_scenarios_on_a_redis_cluster_print_what_they_should() {
     let cluster = common::redis::RedisCluster::start(3);
     let nodes = cluster.urls().join(",");
-    for (number, name, check) in SCENARIOS {
-        if !["S1", "S2", "S5", "S7", "S8", "S13"].contains(number) {
-            continue;
-        }
-        let out = run_example_with(name, &[("MULTIPROC_REDIS_CLUSTER", &nodes)]);
-        let lines: Vec<&str> = out.lines().collect();
-        println!("{number} {name} on a Redis Cluster: {} lines", lines.len());
-        check(&lines);
-    }
+    run_the_scenarios_on("a Redis Cluster", &[("MULTIPROC_REDIS_CLUSTER", &nodes)]);
     let keys: usize = (0..3).map(|node| cluster.keys(node, "mp:*").len()).sum();
     assert!(keys > 0, "nothing was stored on the cluster");
 }

@@ -12,26 +12,7 @@ use multiproc::{Backend, ErrorCode, Manager, ManagerError, Process, RedisOptions
 
 /// The data suite's backend here: a Redis server of its own for each test, and a manager on it.
 mod backend {
-    use super::RedisServer;
-
-    /// A manager on a server that lives as long as it does.
-    pub struct Served {
-        pub manager: multiproc::Manager,
-        _server: RedisServer,
-    }
-
-    impl std::ops::Deref for Served {
-        type Target = multiproc::Manager;
-        fn deref(&self) -> &multiproc::Manager {
-            &self.manager
-        }
-    }
-
-    impl Served {
-        pub fn shutdown(self) -> Result<(), multiproc::ManagerError> {
-            self.manager.shutdown()
-        }
-    }
+    use crate::common::redis::{RedisServer, Served};
 
     /// Leases of 300 ms: a dead holder's lock is the next taker's soon.
     pub fn manager() -> Served {
@@ -39,7 +20,7 @@ mod backend {
         let options = multiproc::RedisOptions::new(server.url()).lease(super::LEASE);
         Served {
             manager: multiproc::Manager::redis(options).unwrap(),
-            _server: server,
+            _server: Some(server),
         }
     }
 }

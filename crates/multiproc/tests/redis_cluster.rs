@@ -21,22 +21,7 @@ mod backend {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    pub struct Served {
-        pub manager: multiproc::Manager,
-    }
-
-    impl std::ops::Deref for Served {
-        type Target = multiproc::Manager;
-        fn deref(&self) -> &multiproc::Manager {
-            &self.manager
-        }
-    }
-
-    impl Served {
-        pub fn shutdown(self) -> Result<(), multiproc::ManagerError> {
-            self.manager.shutdown()
-        }
-    }
+    use crate::common::redis::Served;
 
     /// The cluster's URLs. Its servers are started by a thread that never ends, so that they
     /// live as long as this test binary (they die with the thread that started them).
@@ -63,6 +48,7 @@ mod backend {
             .lease(super::LEASE);
         Served {
             manager: multiproc::Manager::redis(options).unwrap(),
+            _server: None,
         }
     }
 }

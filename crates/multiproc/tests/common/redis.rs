@@ -344,6 +344,26 @@ impl Drop for RedisServer {
     }
 }
 
+/// A suite's manager on Redis, and the server it is on if it is the manager's own (it lives as
+/// long as the manager).
+pub struct Served {
+    pub manager: multiproc::Manager,
+    pub _server: Option<RedisServer>,
+}
+
+impl std::ops::Deref for Served {
+    type Target = multiproc::Manager;
+    fn deref(&self) -> &multiproc::Manager {
+        &self.manager
+    }
+}
+
+impl Served {
+    pub fn shutdown(self) -> Result<(), multiproc::ManagerError> {
+        self.manager.shutdown()
+    }
+}
+
 /// A Redis Cluster of real redis-servers, each a [`RedisServer`] that also serves TCP on a
 /// loopback port (the nodes tell their clients each other's addresses), the slots split evenly
 /// between them, no replicas.
