@@ -1,5 +1,6 @@
 //! The twin of `bench_process.py`: mean time of a sequential start + join of a process that does
-//! nothing, after one warm-up; 100 rounds for fork, 20 for spawn (the default start method).
+//! nothing, after one warm-up (which starts the fork server); 100 rounds for fork and forkserver,
+//! 20 for spawn (the default start method).
 
 use std::time::Instant;
 
@@ -30,6 +31,11 @@ pub(crate) fn run() -> multiproc::Result<()> {
     crate::result(
         "process_start_join_fork_ms",
         start_join_mean_ms(StartMethod::Fork, N_FORK)?,
+        "ms",
+    );
+    crate::result(
+        "process_start_join_forkserver_ms",
+        start_join_mean_ms(StartMethod::ForkServer, N_FORK)?,
         "ms",
     );
     crate::result(

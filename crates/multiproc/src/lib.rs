@@ -24,7 +24,7 @@
 //! | to | use |
 //! |---|---|
 //! | run a function in another process and get its result | [`Process::spawn`], [`Process::join`] |
-//! | choose fork instead of a fresh process | [`Process::builder`], [`StartMethod`] |
+//! | choose fork, or a fork server safe with threads, instead of a fresh process | [`Process::builder`], [`StartMethod`] |
 //! | share a number or a struct | [`Value`] (`get`, `set`, `update`, `lock`; `fetch_add` for integers) |
 //! | share a fixed-length array | [`Array`] |
 //! | share raw bytes, or meet unrelated processes by name | [`SharedMemory`] |

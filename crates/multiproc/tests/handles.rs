@@ -8,7 +8,11 @@ mod common;
 use common::DEADLINE;
 use multiproc::{Process, SharedMemory, ShmError, StartMethod};
 
-const METHODS: [StartMethod; 2] = [StartMethod::Spawn, StartMethod::Fork];
+const METHODS: [StartMethod; 3] = [
+    StartMethod::Spawn,
+    StartMethod::Fork,
+    StartMethod::ForkServer,
+];
 
 #[test]
 fn a_child_writes_through_shared_memory_and_the_parent_reads() {

@@ -12,7 +12,11 @@ use common::{
 };
 use multiproc::{JoinError, Process, SharedMemory, StartMethod};
 
-const METHODS: [StartMethod; 2] = [StartMethod::Spawn, StartMethod::Fork];
+const METHODS: [StartMethod; 3] = [
+    StartMethod::Spawn,
+    StartMethod::Fork,
+    StartMethod::ForkServer,
+];
 
 /// Starts a grandchild that parks forever, waits until it runs, and returns its pid.
 fn start_parked_grandchild(method: StartMethod) -> u32 {
@@ -91,9 +95,14 @@ fn reap_rounds(rounds: u32) -> Result<u32, String> {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
         .map_err(|e| e.to_string())?;
     for round in 0..rounds {
-        let method = METHODS[round as usize % 2];
+        let method = METHODS[round as usize % METHODS.len()];
+        // A fork server of our own would be a child that stays: the middle is forked by none.
+        let middle_method = match method {
+            StartMethod::ForkServer => StartMethod::Spawn,
+            other => other,
+        };
         let middle = Process::builder()
-            .start_method(method)
+            .start_method(middle_method)
             .spawn((round, method), start_until_killed);
         let mut middle = middle.map_err(|e| e.to_string())?;
         match middle.join_timeout(DEADLINE) {

@@ -106,7 +106,18 @@ fn report_then_hang((x, victim, pids): (u64, u64, Queue<u32>)) -> u64 {
 
 #[test]
 fn a_worker_killed_mid_task_fails_only_its_task_during_map_imap_and_apply_async() {
-    let pool = Pool::builder().processes(2).chunksize(1).build().unwrap();
+    for method in [StartMethod::Spawn, StartMethod::ForkServer] {
+        a_worker_killed_mid_task_fails_only_its_task(method);
+    }
+}
+
+fn a_worker_killed_mid_task_fails_only_its_task(method: StartMethod) {
+    let pool = Pool::builder()
+        .processes(2)
+        .chunksize(1)
+        .start_method(method)
+        .build()
+        .unwrap();
     let pids = Queue::<u32>::new().unwrap();
 
     // map: the whole call reports the death, after the other tasks ran.
@@ -197,13 +208,19 @@ fn the_initializer_runs_in_each_worker_and_its_failure_fails_the_tasks() {
 }
 
 #[test]
-fn the_fork_start_method_works_too() {
-    let pool = Pool::builder()
-        .processes(2)
-        .start_method(StartMethod::Fork)
-        .build()
-        .unwrap();
-    assert_eq!(pool.map(square, 0..10).unwrap()[9], 81);
+fn every_start_method_works() {
+    for method in [
+        StartMethod::Spawn,
+        StartMethod::Fork,
+        StartMethod::ForkServer,
+    ] {
+        let pool = Pool::builder()
+            .processes(2)
+            .start_method(method)
+            .build()
+            .unwrap();
+        assert_eq!(pool.map(square, 0..10).unwrap()[9], 81, "{method:?}");
+    }
 }
 
 #[test]
@@ -253,16 +270,29 @@ fn no_worker_is_left_after_drop_or_terminate() {
 
 #[test]
 fn no_worker_is_left_after_the_parent_is_killed() {
+    for method in [StartMethod::Spawn, StartMethod::ForkServer] {
+        no_worker_is_left_after_the_parent_of(method);
+    }
+}
+
+fn no_worker_is_left_after_the_parent_of(method: StartMethod) {
     let pids = Queue::<u32>::new().unwrap();
-    let mut parent = Process::spawn(pids.clone(), |pids: Queue<u32>| -> () {
-        let pool = Pool::new(2).unwrap();
-        let mine: BTreeSet<u32> = pool.map(pid_of, 0..20).unwrap().into_iter().collect();
-        pids.put(mine.len() as u32).unwrap();
-        for pid in mine {
-            pids.put(pid).unwrap();
-        }
-        park_forever()
-    })
+    let mut parent = Process::spawn(
+        (method, pids.clone()),
+        |(method, pids): (StartMethod, Queue<u32>)| -> () {
+            let pool = Pool::builder()
+                .processes(2)
+                .start_method(method)
+                .build()
+                .unwrap();
+            let mine: BTreeSet<u32> = pool.map(pid_of, 0..20).unwrap().into_iter().collect();
+            pids.put(mine.len() as u32).unwrap();
+            for pid in mine {
+                pids.put(pid).unwrap();
+            }
+            park_forever()
+        },
+    )
     .unwrap();
     let count = pids.get_timeout(DEADLINE).unwrap();
     let watched: Vec<_> = (0..count)

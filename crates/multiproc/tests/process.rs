@@ -13,7 +13,11 @@ use common::{
 use multiproc::{ExitStatus, JoinError, Process, SharedMemory, SpawnError, StartMethod};
 use serde::{Deserialize, Serialize};
 
-const METHODS: [StartMethod; 2] = [StartMethod::Spawn, StartMethod::Fork];
+const METHODS: [StartMethod; 3] = [
+    StartMethod::Spawn,
+    StartMethod::Fork,
+    StartMethod::ForkServer,
+];
 
 fn square(n: u64) -> u64 {
     n * n
@@ -333,7 +337,7 @@ fn public_types_are_send_and_sync() {
 #[test]
 fn a_dropped_handle_does_not_stop_its_process() {
     // Python's detached process: the handle goes, the process runs on (and is reaped for us).
-    for method in [StartMethod::Spawn, StartMethod::Fork] {
+    for method in METHODS {
         let done = flag();
         drop(
             Process::builder()

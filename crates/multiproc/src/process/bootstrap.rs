@@ -5,6 +5,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::fork_server::{self, FORK_SERVER_FLAG};
 use super::identity;
 use super::task::{Outcome, Report, Task, TaskEntry};
 use crate::sys;
@@ -16,13 +17,15 @@ pub(crate) const BOOTSTRAP_FLAG: &str = "--multiproc-bootstrap";
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
 /// Exit code of a child that could not even read its task.
-const EXIT_NO_TASK: i32 = 70;
+pub(super) const EXIT_NO_TASK: i32 = 70;
 
 /// Makes this program able to start processes. **Call it first in `main`.**
 ///
 /// In a parent, it returns at once. In a child started by [`Process::spawn`](crate::Process::spawn)
 /// (this same program, executed again) it does not return: it runs the child's function and exits,
-/// so the rest of `main` never runs twice. A test file calls [`test_support!`](crate::test_support)
+/// so the rest of `main` never runs twice. Nor does it return in a fork server
+/// ([`StartMethod::ForkServer`](crate::StartMethod::ForkServer)), which forks children until its
+/// parent ends. A test file calls [`test_support!`](crate::test_support)
 /// instead.
 ///
 /// ```
@@ -37,13 +40,20 @@ pub fn init() {
     INITIALIZED.store(true, Ordering::Release);
     let mut args = std::env::args_os();
     let _argv0 = args.next();
-    if args.next().as_deref() != Some(OsStr::new(BOOTSTRAP_FLAG)) {
+    let Some(role) = args.next() else {
         return;
-    }
+    };
+    let role = if role == OsStr::new(BOOTSTRAP_FLAG) {
+        run_exec_child
+    } else if role == OsStr::new(FORK_SERVER_FLAG) {
+        fork_server::serve
+    } else {
+        return;
+    };
     let parent = args
         .next()
         .and_then(|pid| pid.to_str()?.parse::<u32>().ok());
-    run_exec_child(parent)
+    role(parent)
 }
 
 pub(crate) fn is_initialized() -> bool {

@@ -76,6 +76,13 @@ pub enum SpawnError {
     /// The operating system could not start the child (no memory, too many processes or open files).
     #[error("the child process could not be started: {0}")]
     Start(#[from] io::Error),
+    /// The fork server ([`StartMethod::ForkServer`](crate::StartMethod::ForkServer)) ended while
+    /// it was starting the child (someone killed it): the child may have begun and died with it,
+    /// so it is not started again. The next start starts a new server.
+    #[error(
+        "the fork server ended while it was starting the child; the next start starts a new server"
+    )]
+    ForkServerGone,
 }
 
 /// Why [`join`](crate::Process::join) gave no return value.

@@ -9,13 +9,14 @@
 //! thread counts as its main thread.
 //!
 //! The task is written into the socket before the child exists, so starting never waits on it.
+//! A fork server (`fork_server.rs`) is started by the same threads, for the same reason.
 
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Mutex, mpsc};
 
-use super::StartMethod;
 use super::bootstrap::{self, BOOTSTRAP_FLAG};
+use super::{SpawnError, StartMethod, fork_server};
 use crate::sys::{self, ChildHandle};
 use crate::transfer::{Message, packet};
 
@@ -26,7 +27,7 @@ pub(crate) struct Started {
 }
 
 /// Starts a child that will run `task`.
-pub(crate) fn start(method: StartMethod, task: Message) -> io::Result<Started> {
+pub(crate) fn start(method: StartMethod, task: Message) -> Result<Started, SpawnError> {
     if sys::is_main_thread() {
         start_here(method, task)
     } else {
@@ -34,26 +35,21 @@ pub(crate) fn start(method: StartMethod, task: Message) -> io::Result<Started> {
     }
 }
 
-fn start_here(method: StartMethod, task: Message) -> io::Result<Started> {
+fn start_here(method: StartMethod, task: Message) -> Result<Started, SpawnError> {
     let (ours, theirs) = sys::seqpacket_pair()?;
     packet::send(ours.as_fd(), &task, true)?;
-    let parent = sys::own_pid();
     let child = match method {
-        StartMethod::Spawn => {
-            let argv0 = std::env::args_os()
-                .next()
-                .unwrap_or_else(|| "multiproc-child".into());
-            let parent = parent.to_string();
-            sys::spawn_self(&argv0, &[BOOTSTRAP_FLAG.as_ref(), parent.as_ref()], theirs)?
-        }
+        StartMethod::Spawn => exec_self(BOOTSTRAP_FLAG, theirs)?,
         StartMethod::Fork => {
             // What the parent has buffered would otherwise be printed twice.
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();
+            let parent = sys::own_pid();
             let child = sys::fork_child(|| bootstrap::run_forked_child(parent, theirs.as_fd()))?;
             drop(theirs);
             child
         }
+        StartMethod::ForkServer => fork_server::start(&theirs)?,
     };
     Ok(Started {
         child,
@@ -61,10 +57,20 @@ fn start_here(method: StartMethod, task: Message) -> io::Result<Started> {
     })
 }
 
+/// Executes this program again as `argv0 role parent-pid`, `stdin` on its standard input: a child
+/// ([`BOOTSTRAP_FLAG`]) or a fork server.
+pub(super) fn exec_self(role: &str, stdin: OwnedFd) -> io::Result<ChildHandle> {
+    let argv0 = std::env::args_os()
+        .next()
+        .unwrap_or_else(|| "multiproc-child".into());
+    let parent = sys::own_pid().to_string();
+    sys::spawn_self(&argv0, &[role.as_ref(), parent.as_ref()], stdin)
+}
+
 struct Request {
     method: StartMethod,
     task: Message,
-    reply: mpsc::SyncSender<io::Result<Started>>,
+    reply: mpsc::SyncSender<Result<Started, SpawnError>>,
 }
 
 /// The spawner thread of one process (a forked child needs its own).
@@ -96,7 +102,7 @@ fn spawner_thread() -> io::Result<Spawner> {
 }
 
 impl Spawner {
-    fn start(&self, method: StartMethod, task: Message) -> io::Result<Started> {
+    fn start(&self, method: StartMethod, task: Message) -> Result<Started, SpawnError> {
         let (reply, answer) = mpsc::sync_channel(1);
         let gone = || io::Error::other("the multiproc spawner thread is gone");
         self.requests

@@ -19,11 +19,50 @@ pub(crate) enum RawExitStatus {
     Signaled(i32),
 }
 
-/// A child of this process, held by a pidfd: signals and waits can never reach a recycled pid.
+impl RawExitStatus {
+    /// How long [`RawExitStatus::encode`]'s bytes are.
+    pub(crate) const ENCODED_LEN: usize = 5;
+
+    /// The status as a datagram: a kind byte (0 exited, 1 signaled), then the code or signal,
+    /// little-endian.
+    pub(crate) fn encode(self) -> [u8; Self::ENCODED_LEN] {
+        let (kind, value) = match self {
+            RawExitStatus::Exited(code) => (0, code),
+            RawExitStatus::Signaled(signal) => (1, signal),
+        };
+        let mut bytes = [kind; Self::ENCODED_LEN];
+        bytes[1..].copy_from_slice(&value.to_le_bytes());
+        bytes
+    }
+
+    /// The status [`RawExitStatus::encode`] wrote, or `None` for any other bytes.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<RawExitStatus> {
+        let (&kind, value) = bytes.split_first()?;
+        let value = i32::from_le_bytes(value.try_into().ok()?);
+        match kind {
+            0 => Some(RawExitStatus::Exited(value)),
+            1 => Some(RawExitStatus::Signaled(value)),
+            _ => None,
+        }
+    }
+}
+
+/// A process this one started, held by a pidfd: signals and waits can never reach a recycled pid.
 #[derive(Debug)]
 pub(crate) struct ChildHandle {
     pid: u32,
     pidfd: OwnedFd,
+    reaped_by: ReapedBy,
+}
+
+/// Who reaps the child, and so where its exit status comes from.
+#[derive(Debug)]
+enum ReapedBy {
+    /// This process: the child is ours, reaped through its pidfd.
+    Us,
+    /// Its parent, another process (a fork server), which writes the status into this socket
+    /// (one [`RawExitStatus::encode`] datagram) once it has reaped the child.
+    Parent(OwnedFd),
 }
 
 impl ChildHandle {
@@ -31,7 +70,22 @@ impl ChildHandle {
         let raw = Pid::from_raw(pid as i32).ok_or_else(|| io::Error::other("child pid is zero"))?;
         // The child is ours and not yet reaped, so `pid` cannot have been reused: the pidfd names it.
         let pidfd = rustix::process::pidfd_open(raw, PidfdFlags::empty())?;
-        Ok(ChildHandle { pid, pidfd })
+        Ok(ChildHandle {
+            pid,
+            pidfd,
+            reaped_by: ReapedBy::Us,
+        })
+    }
+
+    /// The handle of a child another process started for us and reaps: `pidfd` names it (its
+    /// parent opened it before it could be reaped), and `status` is where the parent writes how it
+    /// ended.
+    pub(crate) fn reaped_elsewhere(pid: u32, pidfd: OwnedFd, status: OwnedFd) -> ChildHandle {
+        ChildHandle {
+            pid,
+            pidfd,
+            reaped_by: ReapedBy::Parent(status),
+        }
     }
 
     /// Another handle to the same child.
@@ -39,6 +93,10 @@ impl ChildHandle {
         Ok(ChildHandle {
             pid: self.pid,
             pidfd: self.pidfd.try_clone()?,
+            reaped_by: match &self.reaped_by {
+                ReapedBy::Us => ReapedBy::Us,
+                ReapedBy::Parent(status) => ReapedBy::Parent(status.try_clone()?),
+            },
         })
     }
 
@@ -46,8 +104,21 @@ impl ChildHandle {
         self.pid
     }
 
-    /// Reaps the child if it has ended; `None` while it runs.
+    /// A new descriptor of the child's pidfd, to hand to another process.
+    pub(crate) fn pidfd(&self) -> io::Result<OwnedFd> {
+        self.pidfd.try_clone()
+    }
+
+    /// Reaps the child if it has ended; `None` while it runs. A child reaped elsewhere gives the
+    /// status its parent reported, as often as asked.
     pub(crate) fn try_wait(&self) -> io::Result<Option<RawExitStatus>> {
+        match &self.reaped_by {
+            ReapedBy::Us => self.reap(),
+            ReapedBy::Parent(status) => self.reported(status.as_fd()),
+        }
+    }
+
+    fn reap(&self) -> io::Result<Option<RawExitStatus>> {
         let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
         let status = loop {
             match rustix::process::waitid(WaitId::PidFd(self.pidfd.as_fd()), options) {
@@ -64,6 +135,36 @@ impl ChildHandle {
         )
     }
 
+    /// The status the child's parent wrote, read without taking it off the socket. A parent that
+    /// ended without writing one took the child with it (the child follows its parent with
+    /// SIGKILL): once the child is gone, that is its status.
+    fn reported(&self, status: BorrowedFd<'_>) -> io::Result<Option<RawExitStatus>> {
+        use rustix::net::RecvFlags;
+        let mut bytes = [0u8; RawExitStatus::ENCODED_LEN + 1];
+        let received = loop {
+            match rustix::net::recv(status, &mut bytes, RecvFlags::PEEK | RecvFlags::DONTWAIT) {
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::AGAIN) => return Ok(None),
+                other => break other?.0,
+            }
+        };
+        if received == 0 {
+            let ended = wait_readable(self.pidfd.as_fd(), Some(Instant::now()))?;
+            return Ok(ended.then_some(RawExitStatus::Signaled(libc::SIGKILL)));
+        }
+        RawExitStatus::decode(&bytes[..received])
+            .map(Some)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the child's parent reported its end as {:?}",
+                        &bytes[..received]
+                    ),
+                )
+            })
+    }
+
     /// Sends SIGTERM (`force == false`) or SIGKILL. A child that has already ended is not an error.
     pub(crate) fn signal(&self, force: bool) -> io::Result<()> {
         let signal = if force { Signal::KILL } else { Signal::TERM };
@@ -75,9 +176,13 @@ impl ChildHandle {
 }
 
 impl AsFd for ChildHandle {
-    /// The pidfd: it becomes readable when the child ends.
+    /// What becomes readable when [`ChildHandle::try_wait`] has the status: the pidfd of a child of
+    /// ours, the status socket of one reaped elsewhere.
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.pidfd.as_fd()
+        match &self.reaped_by {
+            ReapedBy::Us => self.pidfd.as_fd(),
+            ReapedBy::Parent(status) => status.as_fd(),
+        }
     }
 }
 
