@@ -199,3 +199,65 @@ fn the_server_and_its_children_end_with_the_parent() {
     server.assert_dies("a fork server outlived its parent");
     child.assert_dies("a fork server's child outlived the process that asked for it");
 }
+
+/// In a process of its own: a fork server started under a low limit on open files (its parent's
+/// limit raised again after), asked for children until it has no descriptor left for one more.
+/// Returns how many started and the error of the one that did not.
+fn fill_the_server(_: ()) -> Result<(usize, String), String> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let original = getrlimit(Resource::Nofile);
+    let mut low = original;
+    low.current = Some(48);
+    setrlimit(Resource::Nofile, low).map_err(|e| e.to_string())?;
+    let first = start_parked();
+    setrlimit(Resource::Nofile, original).map_err(|e| e.to_string())?;
+    let mut children = vec![first?];
+    let error = loop {
+        if children.len() > 100 {
+            return Err("the server never ran out of descriptors".into());
+        }
+        match Process::builder()
+            .start_method(StartMethod::ForkServer)
+            .spawn((), |()| -> () { park_forever() })
+        {
+            Ok(child) => children.push(child),
+            Err(e @ multiproc::SpawnError::Start(_)) => break e.to_string(),
+            Err(e) => return Err(format!("a full server's refusal is {e:?}")),
+        }
+    };
+    if let Some(dead) = children.iter().find(|child| !child.is_alive()) {
+        return Err(format!(
+            "child {} ended when the server was full",
+            dead.pid()
+        ));
+    }
+    // One ends: its descriptors are the server's again, and the next start works.
+    let mut ended = children.pop().expect("at least the first");
+    ended.kill().map_err(|e| e.to_string())?;
+    match ended.join_timeout(DEADLINE) {
+        Err(JoinError::Signaled { signal: 9 } | JoinError::NotStarted { .. }) => {}
+        other => return Err(format!("a killed child ended with {other:?}")),
+    }
+    let mut next = Process::builder()
+        .start_method(StartMethod::ForkServer)
+        .spawn(21, |n: u32| n * 2)
+        .map_err(|e| format!("after a child ended, a start still fails: {e}"))?;
+    if next.join_timeout(DEADLINE).map_err(|e| e.to_string())? != 42 {
+        return Err("the next child's result is wrong".into());
+    }
+    Ok((children.len() + 1, error))
+}
+
+#[test]
+fn a_server_out_of_descriptors_refuses_a_start_and_serves_again_once_one_ends() {
+    let mut middle = Process::spawn((), fill_the_server).unwrap();
+    let (started, error) = middle.join_timeout(DEADLINE * 2).unwrap().unwrap();
+    assert!(
+        started >= 5,
+        "only {started} children started under 48 descriptors"
+    );
+    assert!(
+        error.contains("the fork server could not start it"),
+        "the refusal says who refused: {error}"
+    );
+}

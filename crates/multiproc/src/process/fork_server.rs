@@ -111,14 +111,22 @@ impl Server {
                 let Some(control) = self.control.as_ref() else {
                     return;
                 };
-                match packet::recv(control.as_fd(), true, MESSAGE_MAX) {
-                    Ok(packet::Recv::Message(request)) => {
-                        if self.answer(me, request).is_err() {
-                            return;
-                        }
+                // Every request taken off the socket is answered: its sender waits for that.
+                let answered = match packet::recv(control.as_fd(), true, MESSAGE_MAX) {
+                    Ok(packet::Recv::Message(request)) => self.answer(me, request),
+                    Ok(packet::Recv::Empty) => Ok(()),
+                    Ok(packet::Recv::TooLarge { len }) => {
+                        self.refuse(format!("its request of {len} bytes is not one"))
                     }
-                    Ok(packet::Recv::Empty | packet::Recv::TooLarge { .. }) => {}
+                    // The datagram was taken but not whole: its descriptors did not fit under
+                    // this process's limit on open files, say.
+                    Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                        self.refuse(format!("its request came damaged: {e}"))
+                    }
                     Ok(packet::Recv::Closed) | Err(_) => return,
+                };
+                if answered.is_err() {
+                    return;
                 }
             }
         }
@@ -163,7 +171,16 @@ impl Server {
                 Vec::new(),
             ),
         };
-        let bytes = transfer::encode_plain(&reply).map_err(io::Error::other)?;
+        self.reply(&reply, fds)
+    }
+
+    /// Answers a request that started nothing.
+    fn refuse(&self, error: String) -> io::Result<()> {
+        self.reply(&Reply::Failed { error }, Vec::new())
+    }
+
+    fn reply(&self, reply: &Reply, fds: Vec<OwnedFd>) -> io::Result<()> {
+        let bytes = transfer::encode_plain(reply).map_err(io::Error::other)?;
         let control = self
             .control
             .as_ref()
@@ -178,6 +195,14 @@ impl Server {
                 fds.len()
             ))
         })?;
+        // The two descriptors the child's pidfd takes once it runs (the server's and the copy for
+        // its parent) are found now, before anything starts: this thread opens nothing else
+        // between, so a child never runs whose parent was told it failed.
+        let control = self
+            .control
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no control"))?;
+        drop([control.try_clone()?, control.try_clone()?]);
         let handle = sys::fork_child(|| {
             // The child keeps its bootstrap socket and its own status socket's end (see the
             // notes), and none of the server's other descriptors.
